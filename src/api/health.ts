@@ -1,0 +1,32 @@
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { DockerClient } from '../sandbox/docker.js';
+
+/** /healthz (the process answers), /readyz (Docker reachable, images present), /metrics. */
+export function healthRoutes(deps: { docker: DockerClient; images: string[]; metrics: Metrics; log: Logger }) {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.docker.ping();
+    } catch (err) {
+      deps.log.warn({ err }, 'readyz: Docker unreachable');
+      return c.json({ status: 'unavailable', reason: 'the Docker engine is unreachable' }, 503);
+    }
+    try {
+      const missing = await deps.docker.missingImages(deps.images);
+      if (missing.length)
+        return c.json({ status: 'unavailable', reason: `sandbox images missing: ${missing.join(', ')} (run \`npm run images\`)` }, 503);
+    } catch (err) {
+      deps.log.warn({ err }, 'readyz: image check failed');
+      return c.json({ status: 'unavailable', reason: 'could not check sandbox images' }, 503);
+    }
+    return c.json({ status: 'ready' });
+  });
+  app.get('/metrics', async (c) => {
+    const text = await deps.metrics.registry.metrics();
+    return c.text(text, 200, { 'Content-Type': deps.metrics.registry.contentType });
+  });
+  return app;
+}

@@ -1,0 +1,107 @@
+import { z } from '@hono/zod-openapi';
+import { posix } from 'node:path';
+import { LANGUAGES } from '../runtimes/registry.js';
+
+// Request and response shapes of the execute endpoints, wire-compatible with Riza's.
+
+const Language = z.enum(LANGUAGES).openapi({ description: 'Language of `code`; TypeScript is transpiled (types are not checked).' });
+
+/** A path inside /mnt/req: relative, and never climbing out of it. */
+const FilePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.includes('\0'), 'must not contain NUL')
+  .refine((p) => !p.startsWith('/'), 'must be relative to /mnt/req, not absolute')
+  .refine((p) => {
+    const normal = posix.normalize(p);
+    return normal !== '.' && normal !== './' && !normal.startsWith('../') && normal !== '..';
+  }, 'must stay inside /mnt/req (no ".." that climbs out, and not the directory itself)');
+
+export const InputFile = z
+  .object({ path: FilePath, contents: z.string() })
+  .openapi('InputFile', { description: 'A file written to /mnt/req/<path> before the code runs.' });
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+const Env = z
+  .record(EnvName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'))
+  .openapi({ description: 'Environment variables visible to the code.' });
+
+const HttpAuth = z.object({
+  basic: z.object({ user_id: z.string().optional(), password: z.string() }).optional(),
+  bearer: z.object({ token: z.string() }).optional(),
+  header: z.object({ name: z.string().min(1), value: z.string().optional(), token: z.string().optional() }).optional(),
+  query: z.object({ key: z.string().min(1), value: z.string() }).optional(),
+});
+export const HttpConfig = z
+  .object({ allow: z.array(z.object({ host: z.string().min(1), auth: HttpAuth.nullish() })).nullish() })
+  .openapi('HttpConfig', { description: 'Outbound HTTP the code may make (hosts and the credentials to inject).' });
+
+export const Limits = z
+  .object({
+    execution_timeout: z.number().positive().optional().openapi({ description: 'Seconds before the run is stopped (default 30).' }),
+    memory_size: z.number().int().min(16).optional().openapi({ description: 'Memory limit in MiB (default 128).' }),
+  })
+  .openapi('Limits');
+
+const common = {
+  language: Language,
+  code: z.string().min(1, 'must not be empty'),
+  env: Env.nullish(),
+  files: z.array(InputFile).nullish(),
+  http: HttpConfig.nullish(),
+  limits: Limits.nullish(),
+  runtime_revision_id: z.string().nullish().openapi({ description: 'Custom runtimes are not supported yet.' }),
+};
+
+export const ExecuteFunctionRequest = z
+  .object({
+    ...common,
+    input: z.any().optional().openapi({ description: 'Passed to execute(input); omitted means None / null.' }),
+  })
+  .openapi('ExecuteFunctionRequest');
+
+export const ExecuteScriptRequest = z
+  .object({
+    ...common,
+    stdin: z.string().nullish(),
+    args: z.array(z.string()).nullish(),
+  })
+  .openapi('ExecuteScriptRequest');
+
+const executionFields = {
+  id: z.string(),
+  exit_code: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  duration: z.number().int().openapi({ description: 'Milliseconds the code ran.' }),
+  // kiln's additions; Riza clients ignore unknown fields
+  stop_reason: z
+    .enum(['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error'])
+    .openapi({ description: 'kiln: why the run ended.' }),
+  stdout_truncated: z.boolean().openapi({ description: 'kiln: stdout was cut at the output limit.' }),
+  stderr_truncated: z.boolean().openapi({ description: 'kiln: stderr was cut at the output limit.' }),
+};
+
+export const Execution = z.object(executionFields).openapi('Execution');
+
+export const ExecuteScriptResponse = Execution.openapi('ExecuteScriptResponse');
+
+export const ExecuteFunctionResponse = z
+  .object({
+    output: z.any().openapi({ description: 'What execute() returned, when output_status is "valid".' }),
+    output_status: z.enum(['valid', 'json_serialization_error', 'error']),
+    execution: Execution,
+  })
+  .openapi('ExecuteFunctionResponse');
+
+export const ErrorBody = z
+  .object({
+    code: z.number().int().openapi({ description: 'google.rpc code: 3 invalid argument, 8 exhausted, 14 unavailable, 16 unauthenticated.' }),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string().optional(), reason: z.string(), message: z.string().optional() })).optional(),
+  })
+  .openapi('Error');
+
+export type ExecuteFunctionRequest = z.infer<typeof ExecuteFunctionRequest>;
+export type ExecuteScriptRequest = z.infer<typeof ExecuteScriptRequest>;

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const bool = (fallback: boolean) =>
+  z.enum(['true', 'false']).default(fallback ? 'true' : 'false').transform((v) => v === 'true');
+
+/** Every setting kiln reads, from the environment; the README's table mirrors the descriptions. */
+export const ConfigSchema = z.object({
+  KILN_API_KEYS: z
+    .string({ error: 'is required: a comma-separated list of API keys clients send as Bearer tokens' })
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.string().min(16, 'each API key must be at least 16 characters')).min(1, 'must name at least one key'))
+    .describe('Comma-separated API keys accepted as `Authorization: Bearer <key>` (each at least 16 characters).'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('Port the API listens on (`KILN_PORT` also works).'),
+  KILN_HOST: z.string().default('127.0.0.1').describe('Address the API binds to; `0.0.0.0` inside a container.'),
+  KILN_DOCKER_HOST: z.string().optional().describe('Docker endpoint, `unix:///path` or `tcp://host:port`; default `DOCKER_HOST`, else the local socket.'),
+  KILN_INSTANCE: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).default('kiln').describe('Name stamped on this instance\'s containers; at start kiln removes containers a previous run of the same name left.'),
+  KILN_PYTHON_IMAGE: z.string().default('kiln-python:latest').describe('Sandbox image for Python.'),
+  KILN_NODE_IMAGE: z.string().default('kiln-node:latest').describe('Sandbox image for JavaScript and TypeScript.'),
+  KILN_DEFAULT_TIMEOUT_SECONDS: int(30).describe('`limits.execution_timeout` when a request gives none.'),
+  KILN_MAX_TIMEOUT_SECONDS: int(300).describe('Largest `limits.execution_timeout` a request may ask for.'),
+  KILN_DEFAULT_MEMORY_MIB: int(128).describe('`limits.memory_size` (MiB) when a request gives none.'),
+  KILN_MAX_MEMORY_MIB: int(1024).describe('Largest `limits.memory_size` (MiB) a request may ask for.'),
+  KILN_CPUS: z.coerce.number().positive().max(64).default(1).describe('CPU quota of each sandbox, in cores.'),
+  KILN_PIDS_LIMIT: int(128).describe('Most processes and threads one sandbox may run.'),
+  KILN_TMPFS_MIB: int(64).describe('Size of each sandbox\'s writable /tmp and /mnt/req (MiB each, counted in its memory).'),
+  KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe('Bytes of stdout, and of stderr, kept per execution; past it the stream is marked truncated.'),
+  KILN_RESULT_LIMIT_BYTES: int(10 * 1024 * 1024).describe('Largest JSON return value of `execute()`, in bytes.'),
+  KILN_MAX_BODY_BYTES: int(10 * 1024 * 1024).describe('Largest request body; larger ones get 413.'),
+  KILN_CONCURRENCY: int(8).describe('Executions run at once; more wait in the queue.'),
+  KILN_QUEUE_LIMIT: z.coerce.number().int().min(0).default(100).describe('Executions that may wait; past it requests get 429.'),
+  KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs are JSON lines on stdout).'),
+  KILN_DOCS: bool(true).describe('Serve `/openapi.json` and the `/docs` page.'),
+});
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+
+/** Parses the environment once; throws an Error that names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input = {
+    ...env,
+    PORT: env.KILN_PORT ?? env.PORT,
+    KILN_DOCKER_HOST: env.KILN_DOCKER_HOST ?? env.DOCKER_HOST,
+  };
+  const parsed = ConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  if (config.KILN_DEFAULT_TIMEOUT_SECONDS > config.KILN_MAX_TIMEOUT_SECONDS)
+    throw new Error('invalid configuration:\n  KILN_DEFAULT_TIMEOUT_SECONDS: must not exceed KILN_MAX_TIMEOUT_SECONDS');
+  if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)
+    throw new Error('invalid configuration:\n  KILN_DEFAULT_MEMORY_MIB: must not exceed KILN_MAX_MEMORY_MIB');
+  return Object.freeze(config);
+}

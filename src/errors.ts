@@ -1,0 +1,82 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ZodError } from 'zod';
+import type { Logger } from 'pino';
+
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHENTICATED'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'BUSY'
+  | 'SANDBOX_UNAVAILABLE'
+  | 'INTERNAL';
+
+/** HTTP status and google.rpc code (as Riza answers) of each error. */
+const TABLE = {
+  BAD_REQUEST: { status: 400, grpc: 3 },
+  UNAUTHENTICATED: { status: 401, grpc: 16 },
+  NOT_FOUND: { status: 404, grpc: 5 },
+  PAYLOAD_TOO_LARGE: { status: 413, grpc: 3 },
+  BUSY: { status: 429, grpc: 8 },
+  SANDBOX_UNAVAILABLE: { status: 503, grpc: 14 },
+  INTERNAL: { status: 500, grpc: 13 },
+} as const satisfies Record<ErrorCode, { status: number; grpc: number }>;
+
+export interface ErrorDetail {
+  field?: string;
+  reason: string;
+  message?: string;
+}
+
+/** An error of the service (never of the user's code), mapped to a status by toErrorResponse. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+/** Turns a ZodError into one message naming each field and why. */
+export function fromZodError(error: ZodError): AppError {
+  const details = error.issues.map((i) => ({
+    field: i.path.map(String).join('.') || '(body)',
+    reason: i.code,
+    message: i.message,
+  }));
+  return new AppError('BAD_REQUEST', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
+}
+
+/** Route hook: a body that fails its schema is a 400 naming each field, in the shape of every other error. */
+export function validationHook(result: { success: true } | { success: false; error: ZodError }): void {
+  if (!result.success) throw fromZodError(result.error);
+}
+
+/** The one place errors become responses: body `{code, message, details?}`. */
+export function toErrorResponse(err: unknown, c: Context, log: Logger): Response {
+  let appError: AppError;
+  if (err instanceof AppError) appError = err;
+  else if (err instanceof ZodError) appError = fromZodError(err);
+  else if (err instanceof HTTPException && err.status < 500) {
+    const code: ErrorCode = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
+    appError = new AppError(code, err.message || 'bad request');
+  } else {
+    log.error({ err, requestId: c.get('requestId' as never) }, 'unhandled error');
+    appError = new AppError('INTERNAL', 'internal error');
+  }
+  const { status, grpc } = TABLE[appError.code];
+  const body: Record<string, unknown> = { code: grpc, message: appError.message };
+  if (appError.details?.length) body.details = appError.details;
+  const headers: Record<string, string> = {};
+  if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
+  return c.json(body, status, headers);
+}
+
+export function statusOf(code: ErrorCode): number {
+  return TABLE[code].status;
+}

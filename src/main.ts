@@ -1,0 +1,71 @@
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { createRuntimeRegistry } from './runtimes/registry.js';
+import { createAdmission } from './sandbox/admission.js';
+import { createDockerClient } from './sandbox/docker.js';
+import { createRunner } from './sandbox/runner.js';
+
+/** Composition root: config → dependencies → app → server, with a SIGTERM drain. */
+export async function startKiln(config: Config) {
+  const log = createLogger(config.KILN_LOG_LEVEL);
+  const metrics = createMetrics();
+  const docker = createDockerClient(config.KILN_DOCKER_HOST);
+  const registry = createRuntimeRegistry(config);
+  const admission = createAdmission({ concurrency: config.KILN_CONCURRENCY, queueLimit: config.KILN_QUEUE_LIMIT });
+  const runner = createRunner({ docker, config, log });
+  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });
+
+  // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
+  let sweeping: NodeJS.Timeout | undefined;
+  const sweep = () =>
+    docker.removeInstanceContainers(config.KILN_INSTANCE).then(
+      (n) => n && log.info({ removed: n }, 'removed containers left by a previous run'),
+      (err) => {
+        log.warn({ err: String(err) }, 'Docker unreachable at start; will sweep leftovers when it answers');
+        sweeping = setTimeout(sweep, 5000);
+        sweeping.unref();
+      },
+    );
+  await sweep();
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  log.info({ port, host: config.KILN_HOST }, 'kiln listening');
+
+  let closing: Promise<void> | undefined;
+  /** Stops taking connections, lets every accepted execution answer, removes its containers. */
+  const close = () =>
+    (closing ??= (async () => {
+      clearTimeout(sweeping);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await admission.idle();
+      (server as Server).closeIdleConnections();
+      await closed;
+      await runner.settled();
+    })());
+  return { port, close, log };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    console.error(`kiln: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const kiln = await startKiln(config);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      kiln.log.info({ signal }, 'draining in-flight executions');
+      void kiln.close().then(() => process.exit(0));
+    });
+  }
+}

@@ -1,0 +1,32 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric kiln exports, on one registry (no global state, so tests can build many). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kiln_process_' });
+  return {
+    registry,
+    executions: new Counter({
+      name: 'kiln_executions_total',
+      help: 'Executions finished, by language and outcome (valid, error, json_serialization_error, timeout, out_of_memory, output_limit, sandbox_error).',
+      labelNames: ['language', 'outcome'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'kiln_execution_duration_seconds',
+      help: 'Time from admission to answer of an execution, by language.',
+      labelNames: ['language'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    queueWaiting: new Gauge({ name: 'kiln_queue_waiting', help: 'Executions waiting for a slot.', registers: [registry] }),
+    rejections: new Counter({
+      name: 'kiln_rejections_total',
+      help: 'Requests refused before running, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,79 @@
+import type { ContainerCreateOptions } from 'dockerode';
+
+/** The uid:gid the wrapper and the user's code run as inside every sandbox. */
+export const SANDBOX_USER = '10001:10001';
+export const MANAGED_LABEL = 'kiln.managed';
+export const INSTANCE_LABEL = 'kiln.instance';
+
+export interface SandboxLimits {
+  memoryMiB: number;
+  cpus: number;
+  pidsLimit: number;
+  tmpfsMiB: number;
+}
+
+export interface SpecInput {
+  image: string;
+  limits: SandboxLimits;
+  instance: string;
+  labels?: Record<string, string>;
+}
+
+/** Pure: the hardened container options for one sandbox. Each flag says what it defends against. */
+export function buildContainerSpec({ image, limits, instance, labels = {} }: SpecInput): ContainerCreateOptions {
+  const memory = limits.memoryMiB * 1024 * 1024;
+  const tmpfs = `rw,noexec,nosuid,nodev,size=${limits.tmpfsMiB}m`;
+  return {
+    Image: image,
+    // labels: lets kiln find and remove what a crashed instance left behind
+    Labels: { ...labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: instance },
+    // non-root: a kernel bug or a writable path is worth less without uid 0
+    User: SANDBOX_USER,
+    // no environment but the image's (PATH, HOME=/tmp, LANG); the request's env goes through the wrapper
+    Env: [],
+    WorkingDir: '/mnt/req',
+    // the wrapper reads its one request from stdin; stdout carries its frames
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: true,
+    StdinOnce: true,
+    Tty: false,
+    // no network at all: no interface but loopback
+    NetworkDisabled: true,
+    HostConfig: {
+      NetworkMode: 'none',
+      // read-only root: the code cannot change the image, plant binaries or fill the host's disk
+      ReadonlyRootfs: true,
+      // size-capped tmpfs, noexec: scratch space that dies with the box and runs no dropped binaries
+      Tmpfs: { '/tmp': `${tmpfs},mode=1777`, '/mnt/req': `${tmpfs},mode=0755,uid=10001,gid=10001` },
+      // no capabilities: no raw sockets, no mounts, no chown, no ptrace of others
+      CapDrop: ['ALL'],
+      // no setuid escalation; seccomp is left at Docker's default profile (never "unconfined")
+      SecurityOpt: ['no-new-privileges'],
+      Privileged: false,
+      // pids limit: stops fork bombs
+      PidsLimit: limits.pidsLimit,
+      // memory limit with swap equal to it: the limit is real and an overrun is an OOM kill
+      Memory: memory,
+      MemorySwap: memory,
+      // CPU quota: one box cannot starve the host or its neighbours
+      NanoCpus: Math.round(limits.cpus * 1e9),
+      // under host memory pressure, sandboxes die before anything else
+      OomScoreAdj: 500,
+      // no core dumps onto tmpfs, bounded open files
+      Ulimits: [
+        { Name: 'core', Soft: 0, Hard: 0 },
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+      ],
+      // own IPC namespace, no shared memory with the host or other boxes
+      IpcMode: 'private',
+      // no host mounts, no Docker socket
+      Binds: [],
+      Mounts: [],
+      // output goes to kiln through attach only; a log driver would spill it onto the host's disk
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false,
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Decodes the wrapper's frames (kind byte + 4-byte big-endian length +
+ * payload; see runtimes/python/wrapper.py) and keeps stdout and stderr up to
+ * a cap. Pure and synchronous so that it is unit-tested byte by byte.
+ */
+export interface ExitStatus {
+  exit_code: number;
+  oom: boolean;
+}
+
+export interface OutputLimits {
+  /** Bytes kept of stdout, and of stderr. */
+  streamBytes: number;
+  /** Largest result frame (the JSON return value). */
+  resultBytes: number;
+}
+
+export type Violation = 'output_limit' | 'protocol';
+
+class CappedText {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+  /** Returns false once the cap is passed. */
+  append(data: Buffer): boolean {
+    const room = this.cap - this.size;
+    if (data.length > room) {
+      this.truncated = true;
+      data = data.subarray(0, Math.max(room, 0));
+    }
+    if (data.length) {
+      this.chunks.push(data);
+      this.size += data.length;
+    }
+    return !this.truncated;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks, this.size).toString('utf8');
+  }
+}
+
+export class FrameDecoder {
+  readonly stdout: CappedText;
+  readonly stderr: CappedText;
+  result: Buffer | null = null;
+  exit: ExitStatus | null = null;
+  /** Set once the box broke a limit or the protocol; the caller stops it. */
+  violation: Violation | null = null;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly limits: OutputLimits) {
+    this.stdout = new CappedText(limits.streamBytes);
+    this.stderr = new CappedText(limits.streamBytes);
+  }
+
+  /** Feeds bytes the wrapper wrote to the container's stdout. */
+  push(chunk: Buffer): void {
+    if (this.violation) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 5 && !this.violation) {
+      const head = this.peek(5);
+      const kind = String.fromCharCode(head[0]!);
+      const length = head.readUInt32BE(1);
+      const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : 1 << 20;
+      if (!'oerx'.includes(kind)) return this.fail('protocol');
+      if (length > max) return this.fail(kind === 'r' ? 'output_limit' : 'protocol');
+      if (this.buffered < 5 + length) return;
+      this.handle(kind, this.take(5 + length).subarray(5));
+    }
+  }
+
+  /** Bytes on the container's own stderr come from the wrapper itself (it crashed): keep them for the user. */
+  pushWrapperStderr(chunk: Buffer): void {
+    this.stderr.append(chunk);
+  }
+
+  private handle(kind: string, payload: Buffer): void {
+    if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
+    else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
+    else if (kind === 'r') this.result = payload;
+    else if (kind === 'x') {
+      try {
+        const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
+        this.exit = { exit_code: Number(parsed.exit_code ?? 1), oom: parsed.oom === true };
+      } catch {
+        this.fail('protocol');
+      }
+    }
+  }
+
+  private fail(violation: Violation): void {
+    this.violation = violation;
+    this.chunks = [];
+    this.buffered = 0;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    return first.length >= n ? first : Buffer.concat(this.chunks).subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return all.subarray(0, n);
+  }
+}
