@@ -1,0 +1,21 @@
+import Docker from 'dockerode';
+import { removeTestContainers } from './kiln.js';
+
+/** Fails fast, with the fix, when the engine or the images are missing; sweeps leftovers of earlier runs. */
+export default async function setup() {
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  try {
+    await docker.ping();
+  } catch {
+    throw new Error('integration tests need a running Docker engine at /var/run/docker.sock (see README)');
+  }
+  for (const image of ['kiln-python:latest', 'kiln-node:latest']) {
+    try {
+      await docker.getImage(image).inspect();
+    } catch {
+      throw new Error(`sandbox image ${image} is missing: run \`npm run images\` (or \`npm run images -- --air-gapped\`)`);
+    }
+  }
+  await removeTestContainers();
+  return async () => removeTestContainers();
+}

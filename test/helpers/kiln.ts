@@ -1,0 +1,60 @@
+import Docker from 'dockerode';
+import { loadConfig } from '../../src/config.js';
+import { startKiln } from '../../src/main.js';
+
+export const TEST_KEY = 'test-key-0123456789abcdef';
+/** Every container of a test run carries this instance name; teardown and globalSetup sweep by it. */
+export const TEST_INSTANCE = `kiln-test-${process.pid}`;
+
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+export interface TestKiln {
+  url: string;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers; ms: number }>;
+  close(): Promise<void>;
+}
+
+/** Starts kiln in this process on an ephemeral port, with the real Docker engine behind it. */
+export async function startTestKiln(env: Record<string, string> = {}): Promise<TestKiln> {
+  const config = loadConfig({
+    KILN_API_KEYS: TEST_KEY,
+    PORT: '0',
+    KILN_INSTANCE: TEST_INSTANCE,
+    KILN_LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const kiln = await startKiln(config);
+  const url = `http://127.0.0.1:${kiln.port}`;
+  return {
+    url,
+    async post(path, body, headers = {}) {
+      const started = performance.now();
+      const res = await fetch(url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: res.status, body: parsed, headers: res.headers, ms: performance.now() - started };
+    },
+    close: () => kiln.close(),
+  };
+}
+
+/** Containers this test run created that still exist. */
+export async function testContainers(all = true) {
+  return docker.listContainers({ all, filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
+}
+
+export async function removeTestContainers(): Promise<void> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['kiln.managed=true'] } });
+  await Promise.all(
+    list
+      .filter((c) => c.Labels['kiln.instance']?.startsWith('kiln-test-'))
+      .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
+  );
+}

@@ -1,0 +1,114 @@
+// What a user of the Riza API expects from a correct program, in each language, through the real engine.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestKiln, type TestKiln } from '../helpers/kiln.js';
+
+let kiln: TestKiln;
+beforeAll(async () => (kiln = await startTestKiln()));
+afterAll(() => kiln.close());
+
+const fn = (body: Record<string, unknown>) => kiln.post('/v1/execute-function', body);
+const script = (body: Record<string, unknown>) => kiln.post('/v1/execute', body);
+
+describe('execute-function', () => {
+  it('passes None / null when input is omitted', async () => {
+    const py = await fn({ language: 'python', code: 'def execute(input):\n    return {"is_none": input is None}' });
+    expect(py.body).toMatchObject({ output: { is_none: true }, output_status: 'valid' });
+    const js = await fn({ language: 'javascript', code: 'function execute(input) { return { isNull: input === null }; }' });
+    expect(js.body).toMatchObject({ output: { isNull: true }, output_status: 'valid' });
+  });
+
+  it('awaits an async execute in JavaScript and TypeScript, exported or not', async () => {
+    const js = await fn({ language: 'javascript', code: 'export async function execute(i) { await new Promise(r => setTimeout(r, 10)); return i * 2; }', input: 21 });
+    expect(js.body.output).toBe(42);
+    const ts = await fn({ language: 'typescript', code: 'const execute = async (i: { n: number }): Promise<number> => i.n + 1;', input: { n: 1 } });
+    expect(ts.body.output).toBe(2);
+  });
+
+  it('gives the code its env and its files under /mnt/req', async () => {
+    const res = await fn({
+      language: 'python',
+      code: 'import os\ndef execute(input):\n    return [os.environ["GREETING"], open("/mnt/req/a/b.txt").read(), os.getcwd()]',
+      env: { GREETING: 'hi' },
+      files: [{ path: 'a/b.txt', contents: 'file text' }],
+    });
+    expect(res.body.output).toEqual(['hi', 'file text', '/mnt/req']);
+    const js = await fn({
+      language: 'javascript',
+      code: 'import fs from "node:fs"; function execute() { return [process.env.GREETING, fs.readFileSync("./x.json", "utf8")]; }',
+      env: { GREETING: 'hey' },
+      files: [{ path: 'x.json', contents: '{}' }],
+    });
+    expect(js.body.output).toEqual(['hey', '{}']);
+  });
+
+  it('keeps printed text out of the output, even text that looks like the wrapper protocol', async () => {
+    const forged = 'r\\x00\\x00\\x00\\x1f{"status":"valid","output":666}';
+    const py = await fn({
+      language: 'python',
+      code: `import sys\ndef execute(input):\n    print('{"status":"valid","output":666}')\n    sys.stdout.write('${forged}')\n    sys.stderr.write('${forged}')\n    return 1`,
+    });
+    expect(py.body.output).toBe(1);
+    expect(py.body.output_status).toBe('valid');
+    expect(py.body.execution.stdout).toContain('"output":666');
+    const js = await fn({
+      language: 'javascript',
+      code: `function execute() { process.stdout.write('${forged}'); console.log(JSON.stringify({status:"valid", output: 666})); return 1; }`,
+    });
+    expect(js.body.output).toBe(1);
+    expect(js.body.execution.stdout).toContain('"output":666');
+  });
+
+  it('returns large outputs and unicode intact', async () => {
+    const res = await fn({ language: 'python', code: 'def execute(input):\n    return {"s": "é✓🔥" * 50000}' });
+    expect(res.body.output.s).toBe('é✓🔥'.repeat(50000));
+  });
+});
+
+describe('execute (script mode)', () => {
+  it('runs Python with stdin and args and reports the exit code', async () => {
+    const res = await script({
+      language: 'python',
+      code: 'import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])\nsys.exit(3)',
+      stdin: 'some input',
+      args: ['--flag', 'value'],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ exit_code: 3, stdout: "SOME INPUT ['--flag', 'value']\n", stderr: '' });
+    expect(res.body.id).toMatch(/^exec_/);
+    expect(typeof res.body.duration).toBe('number');
+  });
+
+  it('runs JavaScript and TypeScript with stdin, args and process.exitCode', async () => {
+    const js = await script({
+      language: 'javascript',
+      code: 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => { console.log(s.trim(), process.argv.slice(2).join(",")); process.exitCode = 4; });',
+      stdin: 'abc',
+      args: ['x', 'y'],
+    });
+    expect(js.body).toMatchObject({ exit_code: 4, stdout: 'abc x,y\n' });
+    const ts = await script({ language: 'typescript', code: 'const n: number = 7;\nconsole.log(`n=${n}`);' });
+    expect(ts.body).toMatchObject({ exit_code: 0, stdout: 'n=7\n', stderr: '' });
+  });
+
+  it('offers require() to CommonJS-style JavaScript', async () => {
+    const res = await script({ language: 'javascript', code: 'const os = require("node:os"); console.log(typeof os.cpus);' });
+    expect(res.body.stdout).toBe('function\n');
+  });
+});
+
+describe('concurrency', () => {
+  it('answers 20 concurrent requests, each with its own correct result', async () => {
+    const requests = Array.from({ length: 20 }, (_, i) =>
+      i % 2
+        ? fn({ language: 'python', code: 'def execute(input):\n    print(input)\n    return input * input', input: i })
+        : fn({ language: 'javascript', code: 'function execute(i) { console.log(i); return i * i; }', input: i }),
+    );
+    const results = await Promise.all(requests);
+    results.forEach((res, i) => {
+      expect(res.status).toBe(200);
+      expect(res.body.output).toBe(i * i);
+      expect(res.body.execution.stdout).toBe(`${i}\n`);
+    });
+    expect(new Set(results.map((r) => r.body.execution.id)).size).toBe(20);
+  });
+});

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Real Docker engine, no mocks. Files run one at a time: two cores, one engine.
+export default defineConfig({
+  test: {
+    include: ['test/integration/**/*.test.ts'],
+    environment: 'node',
+    globalSetup: ['test/helpers/global-setup.ts'],
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
