@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds kiln's sandbox images.
 #   npm run images                   from the official python/node base images (needs a registry)
-#   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed)
+#   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed);
+#                                    also builds kiln-base-npm:bookworm, a base for ./Dockerfile (the service)
+#                                    whose `npm ci` then needs no registry: KILN_SERVICE_BASE=kiln-base-npm:bookworm
 # Image names follow KILN_PYTHON_IMAGE / KILN_NODE_IMAGE, as the service reads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,7 @@ PYTHON_IMAGE=${KILN_PYTHON_IMAGE:-kiln-python:latest}
 NODE_IMAGE=${KILN_NODE_IMAGE:-kiln-node:latest}
 DEBIAN_BASE=kiln-base:bookworm
 NODE_VERSION=${KILN_AIRGAP_NODE_VERSION:-22}
+NPM_VERSION=${KILN_AIRGAP_NPM_VERSION:-10}
 air_gapped=false
 for arg in "$@"; do
   case "$arg" in
@@ -34,6 +37,21 @@ if $air_gapped; then
   printf 'FROM %s\nCOPY package/bin/node /usr/local/bin/node\n' "$DEBIAN_BASE" > "$node_ctx/Dockerfile"
   docker build -q -t kiln-base-node:bookworm "$node_ctx" >/dev/null
   rm -rf "$node_ctx"
+  # The service image (./Dockerfile, `docker compose`) runs `npm ci`: give it npm, plus an npm cache holding
+  # kiln's locked production dependencies and an npmrc that says offline, so that install reads only the cache.
+  npm_ctx=$(mktemp -d)
+  mkdir "$npm_ctx/npm" "$npm_ctx/deps"
+  cp package.json package-lock.json "$npm_ctx/deps/"
+  (cd "$npm_ctx" && tar xzf "$(npm pack --silent "npm@$NPM_VERSION")" -C npm --strip-components=1 \
+    && cd deps && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache "$npm_ctx/cache" >/dev/null)
+  printf 'offline=true\nregistry=%s\n' "$(npm config get registry)" > "$npm_ctx/npmrc"
+  rm -rf "$npm_ctx/deps" "$npm_ctx"/npm-*.tgz "$npm_ctx/cache/_logs"
+  printf '%s\n' 'FROM kiln-base-node:bookworm' 'COPY npm /usr/local/lib/node_modules/npm' 'COPY cache /root/.npm' \
+    'COPY npmrc /usr/local/etc/npmrc' \
+    'RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx' \
+    > "$npm_ctx/Dockerfile"
+  docker build -q -t kiln-base-npm:bookworm "$npm_ctx" >/dev/null
+  rm -rf "$npm_ctx"
   python_base=(--build-arg "BASE=$DEBIAN_BASE")
   node_base=(--build-arg "BASE=kiln-base-node:bookworm")
 fi

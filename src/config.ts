@@ -37,10 +37,13 @@ export type Config = Readonly<z.output<typeof ConfigSchema>>;
 
 /** Parses the environment once; throws an Error that names every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable (`FOO=`, or compose's `${FOO}` when unset) means unset: otherwise
+  // numbers coerce to 0 and an empty KILN_HOST binds every interface.
+  const set = (v: string | undefined) => (v === '' ? undefined : v);
   const input = {
-    ...env,
-    PORT: env.KILN_PORT ?? env.PORT,
-    KILN_DOCKER_HOST: env.KILN_DOCKER_HOST ?? env.DOCKER_HOST,
+    ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, set(v)])),
+    PORT: set(env.KILN_PORT) ?? set(env.PORT),
+    KILN_DOCKER_HOST: set(env.KILN_DOCKER_HOST) ?? set(env.DOCKER_HOST),
   };
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {

@@ -12,6 +12,10 @@ import { pathToFileURL } from 'node:url';
 // Under memory pressure the kernel should kill the user's process, not the wrapper.
 try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
+// stdout/stderr are socketpairs from the wrapper, which Node writes asynchronously:
+// a print loop would buffer without bound and die of memory. Blocking writes apply backpressure.
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
+
 const request = JSON.parse(readFileSync(3, 'utf8'));
 closeSync(3);
 

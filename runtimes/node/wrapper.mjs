@@ -16,6 +16,9 @@ const harness = spawn(process.execPath, [new URL('./harness.mjs', import.meta.ur
   cwd: '/mnt/req',
 });
 
+// Blocking writes to the container's stdout: a fast printer waits for kiln instead of filling our memory.
+process.stdout._handle?.setBlocking?.(true);
+
 function frame(kind, data) {
   const header = Buffer.alloc(5);
   header.write(kind, 0);

@@ -8,7 +8,7 @@ e = stderr, r = result (from a pipe the user's prints never reach),
 x = exit status. Printed text is always wrapped in o/e frames, so it can
 never pose as a result.
 """
-import json, os, selectors, struct, subprocess, sys, threading
+import json, os, selectors, signal, struct, subprocess, sys, threading
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
 out = sys.stdout.buffer
@@ -41,6 +41,9 @@ child = subprocess.Popen(
 )
 os.close(req_r)
 os.close(res_w)
+# The code may signal PID 1 (this wrapper): only now, with the harness started on default handlers, ignore them.
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+    signal.signal(sig, signal.SIG_IGN)
 oom_before = oom_kills()
 
 line = sys.stdin.buffer.readline()

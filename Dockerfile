@@ -1,0 +1,41 @@
+# The kiln service. It drives the host's Docker engine (docker-compose.yml
+# mounts /var/run/docker.sock) to start the sandbox containers; the sandbox
+# images themselves come from sandbox-images/.
+#
+# BASE needs Node >= 20.19 and npm. Without a registry, `npm run images --
+# --air-gapped` builds kiln-base-npm:bookworm, whose npm installs offline.
+ARG BASE=node:22-bookworm-slim
+FROM ${BASE}
+
+WORKDIR /app
+ENV NODE_ENV=production
+
+# Production dependencies only (tsx, which runs the TypeScript, is one of them).
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+COPY runtimes ./runtimes
+COPY sandbox-images ./sandbox-images
+
+# Listen on every interface of the container; publish the port to the host's
+# loopback only (docker-compose.yml does) unless you mean to expose it.
+ENV KILN_HOST=0.0.0.0 PORT=8080
+EXPOSE 8080
+
+# Runs as root, on purpose: kiln's one job is talking to the Docker socket,
+# which on a Linux host is root:docker mode 660 with a docker group id that
+# differs from host to host (on Docker Desktop it is root-only). An
+# unprivileged user in here could not open it without per-host tuning
+# (docker-compose.yml's KILN_USER, e.g. 1000:<gid of the socket>). It buys
+# little anyway: whoever can use the socket is root on the host.
+USER root
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KILN_PORT||process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+# node itself, not `npm start`: that puts npm, a shell and tsx's own parent
+# process between `docker stop` and kiln, and kiln must get SIGTERM to drain
+# in-flight executions. tsx is loaded as a module hook instead.
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -1,0 +1,163 @@
+// Hostile programs (test/fixtures/hostile/, one attack per file) and what Docker says it applied.
+// Each asserts its outcome and a bounded wall time.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_KEY, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
+
+const hostile = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/hostile', name), 'utf8');
+const CANARY = `canary-${process.pid}-secret`;
+const OUTPUT_LIMIT = 64 * 1024;
+
+let kiln: TestKiln;
+beforeAll(async () => {
+  process.env.KILN_TEST_CANARY = CANARY; // lives in kiln's process environment: must never reach a box
+  kiln = await startTestKiln({ KILN_OUTPUT_LIMIT_BYTES: String(OUTPUT_LIMIT) });
+});
+afterAll(async () => {
+  await kiln.close();
+  delete process.env.KILN_TEST_CANARY;
+});
+
+const script = (language: string, code: string, extra: Record<string, unknown> = {}) =>
+  kiln.post('/v1/execute', { language, code, ...extra });
+
+describe('hostile programs', () => {
+  it('fork bomb: stopped by the pids limit and the deadline; kiln keeps answering', async () => {
+    const res = await script('python', hostile('fork-bomb.py'), { limits: { execution_timeout: 3 } });
+    expect(res.status).toBe(200);
+    expect(['timeout', 'exited']).toContain(res.body.stop_reason);
+    expect(res.ms).toBeLessThan(15_000);
+    const after = await script('python', 'print("alive")');
+    expect(after.body.stdout).toBe('alive\n');
+  });
+
+  it.each([
+    ['python', 'memory-bomb.py'],
+    ['javascript', 'memory-bomb.js'],
+  ])('%s memory bomb: killed at the memory limit, reported as out_of_memory', async (language, file) => {
+    const res = await script(language, hostile(file), { limits: { memory_size: 64, execution_timeout: 20 } });
+    expect(res.status).toBe(200);
+    expect(res.body.stop_reason).toBe('out_of_memory');
+    expect(res.body.exit_code).not.toBe(0);
+    expect(res.body.stderr).toContain('out of memory');
+    expect(res.ms).toBeLessThan(15_000);
+  });
+
+  it('endless loop with a 2 s timeout: answered within about 3 s', async () => {
+    const res = await script('python', hostile('endless-loop.py'), { limits: { execution_timeout: 2 } });
+    expect(res.status).toBe(200);
+    expect(res.body.stop_reason).toBe('timeout');
+    expect(res.body.exit_code).not.toBe(0);
+    expect(res.ms).toBeGreaterThanOrEqual(2000);
+    expect(res.ms).toBeLessThan(4000);
+  });
+
+  it('endless loop in execute-function: output_status error, no output', async () => {
+    const res = await kiln.post('/v1/execute-function', {
+      language: 'javascript',
+      code: 'function execute() { for (;;) {} }',
+      limits: { execution_timeout: 1 },
+    });
+    expect(res.body).toMatchObject({ output: null, output_status: 'error' });
+    expect(res.body.execution.stop_reason).toBe('timeout');
+    expect(res.ms).toBeLessThan(3000);
+  });
+
+  it.each([
+    ['python', 'flood-stdout.py'],
+    ['javascript', 'flood-stdout.js'],
+  ])('%s printing 100 MB: prompt, bounded, truncated answer', async (language, file) => {
+    const res = await script(language, hostile(file));
+    expect(res.status).toBe(200);
+    expect(res.body.stop_reason).toBe('output_limit');
+    expect(res.body.stdout_truncated).toBe(true);
+    expect(Buffer.byteLength(res.body.stdout)).toBeLessThanOrEqual(OUTPUT_LIMIT);
+    expect(Buffer.byteLength(res.body.stdout)).toBeGreaterThan(OUTPUT_LIMIT / 2);
+    expect(res.ms).toBeLessThan(10_000);
+  });
+
+  it("cannot read the server's environment or secrets", async () => {
+    const res = await script('python', hostile('read-server-env.py'), { env: { MINE: 'visible' } });
+    expect(res.body.exit_code).toBe(0);
+    expect(res.body.stdout).toContain("'MINE': 'visible'");
+    expect(res.body.stdout).not.toContain(CANARY);
+    expect(res.body.stdout).not.toContain(TEST_KEY);
+    expect(res.body.stdout).not.toContain('KILN_');
+  });
+
+  it('cannot write outside /tmp and /mnt/req', async () => {
+    const res = await script('python', hostile('write-outside.py'));
+    const results = JSON.parse(res.body.stdout);
+    expect(results).toEqual({
+      '/evil': expect.stringMatching(/OSError|PermissionError/),
+      '/opt/kiln/wrapper.py': expect.stringMatching(/OSError|PermissionError/),
+      '/etc/passwd': expect.stringMatching(/OSError|PermissionError/),
+      '/usr/bin/evil': expect.stringMatching(/OSError|PermissionError/),
+      '/tmp/ok': 'written',
+      '/mnt/req/ok': 'written',
+    });
+  });
+
+  it('has no network: loopback only, no name resolution, the API port unreachable', async () => {
+    const port = new URL(kiln.url).port;
+    const res = await script('python', hostile('network.py'), { args: [port], limits: { execution_timeout: 10 } });
+    expect(JSON.parse(res.body.stdout)).toEqual({ interfaces: ['lo'], dns: 'gaierror', api: 'ConnectionRefusedError' });
+    expect(res.ms).toBeLessThan(8000);
+  });
+
+  it('runs unprivileged: uid 10001, no capabilities, no_new_privs, seccomp on', async () => {
+    const res = await script('python', hostile('privileges.py'));
+    const report = JSON.parse(res.body.stdout);
+    expect(report.Uid.split(/\s+/)[0]).toBe('10001');
+    expect(report.CapEff).toBe('0000000000000000');
+    expect(report.CapBnd).toBe('0000000000000000');
+    expect(report.NoNewPrivs).toBe('1');
+    expect(report.Seccomp).toBe('2');
+    expect(report.setuid0).toBe('refused');
+  });
+
+  it('signalling the wrapper does not break the answer', async () => {
+    const res = await kiln.post('/v1/execute-function', { language: 'python', code: hostile('kill-wrapper.py') });
+    expect(res.body).toMatchObject({ output: 'still here', output_status: 'valid' });
+    expect(res.ms).toBeLessThan(5000);
+  });
+});
+
+describe('what Docker applied', () => {
+  it('creates each sandbox hardened, labelled, and removes it afterwards', async () => {
+    // earlier tests' boxes are removed just after their answers: wait until they are gone
+    for (let i = 0; i < 50 && (await testContainers()).length; i++) await new Promise((r) => setTimeout(r, 100));
+    const running = script('python', 'import time\ntime.sleep(3)', { limits: { memory_size: 96 } });
+    let inspected: Awaited<ReturnType<ReturnType<typeof docker.getContainer>['inspect']>> | undefined;
+    for (let i = 0; i < 50 && !inspected; i++) {
+      const [found] = await testContainers(false);
+      if (found) inspected = await docker.getContainer(found.Id).inspect();
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(inspected).toBeDefined();
+    const host = inspected!.HostConfig;
+    expect(inspected!.Config.User).toBe('10001:10001');
+    expect(inspected!.Config.Labels['kiln.managed']).toBe('true');
+    expect(inspected!.Config.Labels['kiln.execution']).toMatch(/^exec_/);
+    expect(host.ReadonlyRootfs).toBe(true);
+    expect(host.CapDrop).toEqual(['ALL']);
+    expect(host.CapAdd ?? []).toEqual([]);
+    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
+    expect(host.Privileged).toBe(false);
+    expect(host.NetworkMode).toBe('none');
+    expect(host.PidsLimit).toBeGreaterThan(0);
+    expect(host.Memory).toBe(96 * 1024 * 1024);
+    expect(host.MemorySwap).toBe(96 * 1024 * 1024);
+    expect(host.NanoCpus).toBeGreaterThan(0);
+    expect(Object.keys(host.Tmpfs ?? {}).sort()).toEqual(['/mnt/req', '/tmp']);
+    expect(host.Tmpfs?.['/tmp']).toMatch(/size=\d+m/);
+    expect(host.Binds ?? []).toEqual([]);
+    expect(inspected!.Mounts.filter((m) => m.Type === 'bind')).toEqual([]);
+    expect(inspected!.Config.Env.join('\n')).not.toMatch(/KILN_|CANARY/);
+    expect((await running).body.exit_code).toBe(0);
+    // removal follows the answer: give it a moment, bounded
+    for (let i = 0; i < 50 && (await testContainers()).length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await testContainers()).toEqual([]);
+  });
+});

@@ -1,0 +1,74 @@
+import { pino } from 'pino';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createRuntimeRegistry } from '../../src/runtimes/registry.js';
+import { createAdmission } from '../../src/sandbox/admission.js';
+import type { DockerClient } from '../../src/sandbox/docker.js';
+import type { Job, RunJob, RunResult } from '../../src/sandbox/runner.js';
+
+export const API_KEY = 'unit-test-key-0123456789abcdef';
+export const OTHER_KEY = 'second-unit-test-key-abcdef0123';
+export const auth = { Authorization: `Bearer ${API_KEY}` };
+export const jsonHeaders = { ...auth, 'Content-Type': 'application/json' };
+
+/** What the fake runner answers for a job: a run that exited 0 and echoes what it was given. */
+export function fakeResult(job: Job): RunResult {
+  return {
+    id: 'exec_fake',
+    exitCode: 0,
+    stdout: `ran ${job.runtime.language} ${job.mode}`,
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    stopReason: 'exited',
+    durationMs: 12,
+    output: job.mode === 'function' ? { echoed: job.input ?? null } : null,
+    outputStatus: 'valid',
+  };
+}
+
+/** A Docker that answers every health question well and never starts anything. */
+export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient {
+  return {
+    ping: async () => {},
+    missingImages: async () => [],
+    startSandbox: async () => {
+      throw new Error('unit tests never start a sandbox');
+    },
+    removeInstanceContainers: async () => 0,
+    ...overrides,
+  };
+}
+
+/** The real app over a fake runner and a fake Docker; `jobs` records every job the runner received. */
+export function buildTestApp(opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient> } = {}) {
+  const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY}`, ...opts.env });
+  const jobs: Job[] = [];
+  const run: RunJob = opts.runJob ?? (async (job) => fakeResult(job));
+  const runJob: RunJob = (job) => {
+    jobs.push(job);
+    return run(job);
+  };
+  const metrics = createMetrics();
+  const admission = createAdmission({ concurrency: config.KILN_CONCURRENCY, queueLimit: config.KILN_QUEUE_LIMIT });
+  const app = createApp({
+    config,
+    log: pino({ level: 'silent' }),
+    metrics,
+    docker: fakeDocker(opts.docker),
+    registry: createRuntimeRegistry(config),
+    admission,
+    runJob,
+  });
+  /** POSTs `body` as JSON with the API key. */
+  const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>
+    app.request(path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { app, config, jobs, metrics, admission, post };
+}
+
+export interface ErrorBody {
+  code: number;
+  message: string;
+  details?: { field?: string; reason: string; message?: string }[];
+}

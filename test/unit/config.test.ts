@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+const KEY = 'k'.repeat(32);
+const base = { KILN_API_KEYS: KEY };
+
+describe('loadConfig', () => {
+  it('applies safe defaults when only the API key is given', () => {
+    const c = loadConfig(base);
+    expect(c.KILN_API_KEYS).toEqual([KEY]);
+    expect(c.PORT).toBe(8080);
+    expect(c.KILN_HOST).toBe('127.0.0.1');
+    expect(c.KILN_DOCKER_HOST).toBeUndefined();
+    expect(c.KILN_INSTANCE).toBe('kiln');
+    expect(c.KILN_DEFAULT_TIMEOUT_SECONDS).toBe(30);
+    expect(c.KILN_MAX_TIMEOUT_SECONDS).toBe(300);
+    expect(c.KILN_DEFAULT_MEMORY_MIB).toBe(128);
+    expect(c.KILN_MAX_MEMORY_MIB).toBe(1024);
+    expect(c.KILN_CONCURRENCY).toBe(8);
+    expect(c.KILN_QUEUE_LIMIT).toBe(100);
+    expect(c.KILN_MAX_BODY_BYTES).toBe(10 * 1024 * 1024);
+    expect(c.KILN_DOCS).toBe(true);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('splits and trims a comma-separated key list, dropping empties', () => {
+    const other = 'x'.repeat(20);
+    expect(loadConfig({ KILN_API_KEYS: ` ${KEY} ,, ${other} ` }).KILN_API_KEYS).toEqual([KEY, other]);
+  });
+
+  it('reads PORT, and KILN_PORT wins over it', () => {
+    expect(loadConfig({ ...base, PORT: '9000' }).PORT).toBe(9000);
+    expect(loadConfig({ ...base, KILN_PORT: '9100' }).PORT).toBe(9100);
+    expect(loadConfig({ ...base, PORT: '9000', KILN_PORT: '9100' }).PORT).toBe(9100);
+  });
+
+  it('falls back to DOCKER_HOST, and KILN_DOCKER_HOST wins over it', () => {
+    expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://d:2375' }).KILN_DOCKER_HOST).toBe('tcp://d:2375');
+    expect(
+      loadConfig({ ...base, DOCKER_HOST: 'tcp://d:2375', KILN_DOCKER_HOST: 'unix:///run/d.sock' }).KILN_DOCKER_HOST,
+    ).toBe('unix:///run/d.sock');
+  });
+
+  it('names KILN_API_KEYS when it is missing', () => {
+    expect(() => loadConfig({})).toThrow(/KILN_API_KEYS/);
+  });
+
+  it('rejects a key shorter than 16 characters', () => {
+    expect(() => loadConfig({ KILN_API_KEYS: 'short' })).toThrow(/KILN_API_KEYS.*16 characters/);
+    expect(() => loadConfig({ KILN_API_KEYS: `${KEY},short` })).toThrow(/16 characters/);
+  });
+
+  it('rejects a key list that is only commas', () => {
+    expect(() => loadConfig({ KILN_API_KEYS: ' , ,' })).toThrow(/KILN_API_KEYS/);
+  });
+
+  it('names a variable that is not a number', () => {
+    expect(() => loadConfig({ ...base, KILN_CONCURRENCY: 'lots' })).toThrow(/KILN_CONCURRENCY/);
+    expect(() => loadConfig({ ...base, KILN_MAX_MEMORY_MIB: '-5' })).toThrow(/KILN_MAX_MEMORY_MIB/);
+    expect(() => loadConfig({ ...base, KILN_PIDS_LIMIT: '1.5' })).toThrow(/KILN_PIDS_LIMIT/);
+  });
+
+  it('names every bad variable at once', () => {
+    let message = '';
+    try {
+      loadConfig({ ...base, KILN_CONCURRENCY: 'x', PORT: '70000' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/KILN_CONCURRENCY/);
+    expect(message).toMatch(/PORT/);
+  });
+
+  it('rejects a default timeout above the maximum', () => {
+    expect(() => loadConfig({ ...base, KILN_DEFAULT_TIMEOUT_SECONDS: '60', KILN_MAX_TIMEOUT_SECONDS: '30' })).toThrow(
+      /KILN_DEFAULT_TIMEOUT_SECONDS/,
+    );
+    expect(loadConfig({ ...base, KILN_DEFAULT_TIMEOUT_SECONDS: '30', KILN_MAX_TIMEOUT_SECONDS: '30' }).KILN_MAX_TIMEOUT_SECONDS).toBe(30);
+  });
+
+  it('rejects a default memory above the maximum', () => {
+    expect(() => loadConfig({ ...base, KILN_DEFAULT_MEMORY_MIB: '512', KILN_MAX_MEMORY_MIB: '256' })).toThrow(
+      /KILN_DEFAULT_MEMORY_MIB/,
+    );
+  });
+
+  it("parses booleans as 'true' / 'false' only ('false' is false)", () => {
+    expect(loadConfig({ ...base, KILN_DOCS: 'false' }).KILN_DOCS).toBe(false);
+    expect(loadConfig({ ...base, KILN_DOCS: 'true' }).KILN_DOCS).toBe(true);
+    expect(() => loadConfig({ ...base, KILN_DOCS: 'yes' })).toThrow(/KILN_DOCS/);
+  });
+
+  it('allows a zero queue limit and port 0', () => {
+    const c = loadConfig({ ...base, KILN_QUEUE_LIMIT: '0', PORT: '0' });
+    expect(c.KILN_QUEUE_LIMIT).toBe(0);
+    expect(c.PORT).toBe(0);
+  });
+
+  it('treats an empty variable as unset, never as 0 or "" (an empty KILN_HOST would bind every interface)', () => {
+    const c = loadConfig({ ...base, KILN_HOST: '', PORT: '', KILN_QUEUE_LIMIT: '', KILN_DOCKER_HOST: '', DOCKER_HOST: 'tcp://d:2375' });
+    expect(c.KILN_HOST).toBe('127.0.0.1');
+    expect(c.PORT).toBe(8080);
+    expect(c.KILN_QUEUE_LIMIT).toBe(100);
+    expect(c.KILN_DOCKER_HOST).toBe('tcp://d:2375');
+    expect(loadConfig({ ...base, KILN_PORT: '', PORT: '9000' }).PORT).toBe(9000);
+    expect(() => loadConfig({ KILN_API_KEYS: '' })).toThrow(/KILN_API_KEYS/);
+  });
+
+  it('rejects an instance name Docker labels should not carry', () => {
+    expect(() => loadConfig({ ...base, KILN_INSTANCE: 'Bad Name' })).toThrow(/KILN_INSTANCE/);
+  });
+});
