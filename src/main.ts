@@ -46,8 +46,10 @@ export async function startKiln(config: Config) {
       clearTimeout(sweeping);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await admission.idle();
-      (server as Server).closeIdleConnections();
+      // Keep-alive connections turn idle as their last answers go out: close each as it does.
+      const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);
       await closed;
+      clearInterval(reaper);
       await runner.settled();
     })());
   return { port, close, log };
