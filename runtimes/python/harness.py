@@ -41,8 +41,6 @@ def report_exception(exc):
 
 def run():
     """Returns the exit code; writes the result for function mode."""
-    os.environ.update(request.get("env") or {})
-    write_files(request.get("files") or [])
     filename = "main.py"
     code = request["code"]
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
@@ -50,6 +48,8 @@ def run():
     sys.path.insert(0, "/mnt/req")
     module = {"__name__": "__main__" if request["mode"] == "script" else "main", "__file__": filename}
     try:
+        os.environ.update(request.get("env") or {})
+        write_files(request.get("files") or [])
         exec(compile(code, filename, "exec"), module)
         if request["mode"] == "script":
             return 0
