@@ -1,5 +1,7 @@
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
@@ -16,13 +18,14 @@ export async function startKiln(config: Config) {
   const docker = createDockerClient(config.KILN_DOCKER_HOST);
   const registry = createRuntimeRegistry(config);
   const admission = createAdmission({ concurrency: config.KILN_CONCURRENCY, queueLimit: config.KILN_QUEUE_LIMIT });
-  const runner = createRunner({ docker, config, log });
+  const boot = randomBytes(6).toString('hex');
+  const runner = createRunner({ docker, config, log, boot });
   const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });
 
   // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
   let sweeping: NodeJS.Timeout | undefined;
   const sweep = () =>
-    docker.removeInstanceContainers(config.KILN_INSTANCE).then(
+    docker.removeLeftovers(config.KILN_INSTANCE, boot).then(
       (n) => n && log.info({ removed: n }, 'removed containers left by a previous run'),
       (err) => {
         log.warn({ err: String(err) }, 'Docker unreachable at start; will sweep leftovers when it answers');
@@ -55,7 +58,7 @@ export async function startKiln(config: Config) {
   return { port, close, log };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   let config: Config;
   try {
     config = loadConfig();

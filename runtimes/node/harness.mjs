@@ -1,20 +1,20 @@
 // kiln harness, Node: runs the user's code for the wrapper.
 //
 // Started before the request arrives. Reads the request from fd 3, sets up
-// env, files and argv, imports the code as an ES module (script mode) or
-// calls its execute(input) (function mode, sync or async), and writes the
-// result as JSON to fd 4, a pipe the wrapper keeps apart from stdout/stderr.
-import { mkdirSync, readFileSync, writeFileSync, writeSync, closeSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// env, files and argv, strips TypeScript's types, imports the code as an ES
+// module (script mode) or calls its execute(input) (function mode, sync or
+// async), and writes the result to fd 4, a pipe the wrapper keeps apart from
+// stdout/stderr: a status word, a newline, then the return value as JSON.
+import { closeSync, mkdirSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
+import { createRequire, stripTypeScriptTypes } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-
-// Under memory pressure the kernel should kill the user's process, not the wrapper.
-try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
 // stdout/stderr are socketpairs from the wrapper, which Node writes asynchronously:
 // a print loop would buffer without bound and die of memory. Blocking writes apply backpressure.
 for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
+// Under memory pressure the kernel should kill the user's process, not the wrapper.
+try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
 const request = JSON.parse(readFileSync(3, 'utf8'));
 closeSync(3);
@@ -35,15 +35,30 @@ function writeResult(text) {
   closeSync(4);
 }
 
+/** TypeScript → JavaScript by erasing types (Node's own transform): type errors never block a run. */
+async function stripTypes(code) {
+  // Keep Node's "experimental" notice out of the user's stderr.
+  const listeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  try {
+    return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
+  } catch (error) {
+    throw Object.assign(new SyntaxError(`main.ts: ${error.message}`), { stack: `SyntaxError: main.ts: ${error.message}` });
+  } finally {
+    await new Promise((r) => setImmediate(r));
+    for (const listener of listeners) process.on('warning', listener);
+  }
+}
+
 async function run() {
   Object.assign(process.env, request.env ?? {});
   writeFiles(request.files ?? []);
-  // The code lives outside /mnt/req so that it never collides with a user's file.
-  const main = '/tmp/kiln/main.mjs';
-  mkdirSync(dirname(main), { recursive: true });
+  let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
   // Riza's code declares execute() without exporting it: export it under a private name.
-  const tail = request.mode === 'function' ? '\nexport { execute as __kilnExecute };\n' : '\n';
-  writeFileSync(main, request.code + tail);
+  if (request.mode === 'function') code += '\nexport { execute as __kilnExecute };\n';
+  // Beside the user's files, so that `import "./helper.mjs"` finds them.
+  const main = '/mnt/req/.kiln-main.mjs';
+  writeFileSync(main, code);
   process.argv = [process.execPath, main, ...(request.args ?? [])];
   globalThis.require = createRequire(main);
   const module = await import(pathToFileURL(main).href);
@@ -55,10 +70,10 @@ async function run() {
     output = JSON.stringify(value) ?? 'null';
   } catch (error) {
     process.stderr.write(`kiln: the return value is not JSON-serializable: ${error.message}\n`);
-    writeResult('{"status":"json_serialization_error"}');
+    writeResult('json_serialization_error\n');
     process.exit(0);
   }
-  writeResult(`{"status":"valid","output":${output}}`);
+  writeResult(`valid\n${output}`);
   // Function mode ends with execute(): timers the code left behind must not hold the box.
   process.exit(0);
 }

@@ -9,13 +9,12 @@
 // it can never pose as a result.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { constants } from 'node:os';
 
 const harness = spawn(process.execPath, [new URL('./harness.mjs', import.meta.url).pathname], {
   stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   cwd: '/mnt/req',
 });
-
 // Blocking writes to the container's stdout: a fast printer waits for kiln instead of filling our memory.
 process.stdout._handle?.setBlocking?.(true);
 
@@ -27,7 +26,7 @@ function frame(kind, data) {
 }
 
 function oomKills() {
-  // cgroup v1 and v2 both count OOM kills; a rising count means this run hit its memory limit
+  // cgroup v1 and v2 both count OOM kills in this box
   for (const path of ['/sys/fs/cgroup/memory/memory.oom_control', '/sys/fs/cgroup/memory.events']) {
     try {
       const match = /^oom_kill (\d+)$/m.exec(readFileSync(path, 'utf8'));
@@ -44,22 +43,35 @@ harness.stderr.on('data', (d) => frame('e', d));
 harness.stdio[4].on('data', (d) => result.push(d));
 for (const s of [harness.stdin, harness.stdio[3]]) s.on('error', () => {}); // the code may close its stdin early
 
-const lines = createInterface({ input: process.stdin });
-lines.once('line', (line) => {
-  lines.close();
-  process.stdin.destroy();
+let buffered = '';
+let received = false;
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  if (received) return;
+  buffered += chunk;
+  const end = buffered.indexOf('\n');
+  if (end < 0) return;
+  received = true;
+  const line = buffered.slice(0, end);
+  buffered = '';
+  const request = JSON.parse(line);
+  // Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
+  setTimeout(() => process.exit(1), (request.deadline_ms ?? 300_000) + 5000).unref();
   harness.stdio[3].end(line + '\n');
-  harness.stdin.end(JSON.parse(line).stdin ?? '');
+  harness.stdin.end(request.stdin ?? '');
 });
+// EOF on stdin means kiln is gone: PID 1 exits and the kernel ends every process in the box.
+process.stdin.on('end', () => process.exit(1));
 
 let finished = false;
 function finish(code, signal) {
   if (finished) return;
   finished = true;
   if (result.length) frame('r', Buffer.concat(result));
-  const exitCode = code ?? 128 + ({ SIGKILL: 9, SIGSEGV: 11, SIGABRT: 6, SIGTERM: 15 }[signal] ?? 1);
-  frame('x', Buffer.from(JSON.stringify({ exit_code: exitCode, signal, oom: oomKills() > oomBefore })));
-  process.stdout.end(() => process.exit(0));
+  const exitCode = code ?? 128 + (constants.signals[signal] ?? 0);
+  // an OOM kill is SIGKILL; count it only when the box's OOM counter rose too
+  frame('x', Buffer.from(JSON.stringify({ exit_code: exitCode, oom: signal === 'SIGKILL' && oomKills() > oomBefore })));
+  process.exit(0);
 }
 // 'close' waits for every pipe to close; background processes the code started
 // may hold them open forever, so after 'exit' give them 50 ms at most.

@@ -2,10 +2,11 @@
 
 Started before the request arrives. Reads the request from the fd in argv[1],
 sets up env, files and argv, runs the code as __main__ (script mode) or calls
-its execute(input) (function mode), and writes the result as JSON to the fd
-in argv[2], a pipe the wrapper keeps apart from stdout/stderr.
+its execute(input) (function mode), and writes the result to the fd in
+argv[2], a pipe the wrapper keeps apart from stdout/stderr: a status word, a
+newline, then the return value as JSON.
 """
-import json, linecache, os, sys, traceback
+import json, linecache, os, sys, traceback, types
 
 # Under memory pressure the kernel should kill the user's process, not the wrapper.
 try:
@@ -16,8 +17,15 @@ except OSError:
 
 with os.fdopen(int(sys.argv[1]), "rb") as pipe:
     request = json.loads(pipe.read())
-result_pipe = os.fdopen(int(sys.argv[2]), "w")
+result_fd = int(sys.argv[2])
 HARNESS = os.path.abspath(__file__)
+
+
+def write_result(text):
+    data = text.encode()
+    while data:
+        data = data[os.write(result_fd, data):]
+    os.close(result_fd)
 
 
 def write_files(files):
@@ -40,20 +48,23 @@ def report_exception(exc):
 
 
 def run():
-    """Returns the exit code; writes the result for function mode."""
+    """Returns the exit code; writes the result in function mode."""
     filename = "main.py"
     code = request["code"]
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     sys.argv = [filename] + list(request.get("args") or [])
     sys.path.insert(0, "/mnt/req")
-    module = {"__name__": "__main__" if request["mode"] == "script" else "main", "__file__": filename}
+    # A real module in sys.modules, so that pickle, dataclasses and typing find the code's names.
+    module = types.ModuleType("__main__" if request["mode"] == "script" else "main")
+    module.__file__ = filename
+    sys.modules[module.__name__] = module
     try:
         os.environ.update(request.get("env") or {})
         write_files(request.get("files") or [])
-        exec(compile(code, filename, "exec"), module)
+        exec(compile(code, filename, "exec"), module.__dict__)
         if request["mode"] == "script":
             return 0
-        execute = module.get("execute")
+        execute = getattr(module, "execute", None)
         if not callable(execute):
             print("kiln: the code must define a function execute(input)", file=sys.stderr)
             return 1
@@ -70,14 +81,19 @@ def run():
         output = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         print("kiln: the return value is not JSON-serializable: %s" % exc, file=sys.stderr)
-        result_pipe.write('{"status":"json_serialization_error"}')
+        write_result("json_serialization_error\n")
         return 0
-    result_pipe.write('{"status":"valid","output":' + output + "}")
+    write_result("valid\n" + output)
     return 0
 
 
 exit_code = run()
-sys.stdout.flush()
-sys.stderr.flush()
-result_pipe.close()
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # the code closed it
+if request["mode"] == "function":
+    # execute() has returned: threads or atexit hooks it left must not hold the answer.
+    os._exit(exit_code)
 sys.exit(exit_code)

@@ -8,7 +8,7 @@ e = stderr, r = result (from a pipe the user's prints never reach),
 x = exit status. Printed text is always wrapped in o/e frames, so it can
 never pose as a result.
 """
-import json, os, selectors, signal, struct, subprocess, sys, threading
+import json, os, selectors, signal, struct, subprocess, sys, threading, time
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
 out = sys.stdout.buffer
@@ -20,7 +20,7 @@ def frame(kind, data):
 
 
 def oom_kills():
-    # cgroup v1 and v2 both count OOM kills; a rising count means this run hit its memory limit
+    # cgroup v1 and v2 both count OOM kills in this box
     for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
         try:
             with open(path) as f:
@@ -47,17 +47,25 @@ for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal
 oom_before = oom_kills()
 
 line = sys.stdin.buffer.readline()
+if not line:
+    sys.exit(0)  # kiln went away before sending a request
 request = json.loads(line)
+# Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
+hard_deadline = time.monotonic() + request.get("deadline_ms", 300_000) / 1000 + 5
 with os.fdopen(req_w, "wb") as pipe:  # the harness is already reading: no deadlock
     pipe.write(line)
 
 
 def feed_stdin():
     try:
-        child.stdin.write(request.get("stdin", "").encode())
-        child.stdin.close()
+        child.stdin.write(request.get("stdin", "").encode("utf-8", "replace"))
     except OSError:
         pass  # the user's code closed its stdin early: fine
+    finally:
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
 
 
 threading.Thread(target=feed_stdin, daemon=True).start()
@@ -66,16 +74,25 @@ sel = selectors.DefaultSelector()
 sel.register(child.stdout, selectors.EVENT_READ, b"o")
 sel.register(child.stderr, selectors.EVENT_READ, b"e")
 sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
+sel.register(sys.stdin.buffer.raw, selectors.EVENT_READ, b"k")  # EOF here: kiln is gone
 result = b""
-# Background processes the code started may hold the pipes open forever:
-# once the harness has exited, stop at the first quiet 50 ms.
-while sel.get_map():
-    events = sel.select(timeout=0.05 if child.poll() is not None else None)
+quiet_since = None
+while len(sel.get_map()) > 1:
+    events = sel.select(timeout=0.05)
+    if time.monotonic() > hard_deadline:
+        os._exit(1)
     if not events:
-        break
+        # Background processes the code started may hold the pipes open forever:
+        # once the harness has exited, stop at the first quiet 50 ms.
+        if child.poll() is not None:
+            break
+        continue
     for key, _ in events:
         data = os.read(key.fileobj.fileno(), 65536)
-        if not data:
+        if key.data == b"k":
+            if not data:
+                os._exit(1)  # PID 1 exits: the kernel ends every process in the box
+        elif not data:
             sel.unregister(key.fileobj)
         elif key.data == b"r":
             result += data
@@ -87,6 +104,6 @@ if result:
     frame(b"r", result)
 frame(b"x", json.dumps({
     "exit_code": code if code >= 0 else 128 - code,
-    "signal": -code if code < 0 else None,
-    "oom": oom_kills() > oom_before,
+    # an OOM kill is SIGKILL; count it only when the box's OOM counter rose too
+    "oom": code == -signal.SIGKILL and oom_kills() > oom_before,
 }).encode())

@@ -53,7 +53,7 @@ const scriptRoute = createRoute({
   },
 });
 
-type Common = Pick<ExecuteFunctionRequest, 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id'>;
+type Common = Pick<ExecuteFunctionRequest, 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'>;
 
 /** Turns a validated request into a Job: runtime, limits within the configured maxima, no unsupported features. */
 export function resolveJob(req: Common, deps: Pick<ExecuteDeps, 'config' | 'registry'>): Omit<Job, 'mode' | 'args' | 'stdin'> {
@@ -68,10 +68,11 @@ export function resolveJob(req: Common, deps: Pick<ExecuteDeps, 'config' | 'regi
     throw new AppError('BAD_REQUEST', `limits.memory_size: must be at most ${config.KILN_MAX_MEMORY_MIB} MiB`, [
       { field: 'limits.memory_size', reason: 'above_maximum', message: `maximum is ${config.KILN_MAX_MEMORY_MIB}` },
     ]);
-  if (req.http?.allow?.length)
-    throw new AppError('BAD_REQUEST', 'http.allow: outbound HTTP is not available in this kiln yet; sandboxes have no network', [
-      { field: 'http.allow', reason: 'egress_unavailable' },
-    ]);
+  for (const [field, hosts] of [['http.allow', req.http?.allow], ['allow_http_hosts', req.allow_http_hosts]] as const)
+    if (hosts?.length)
+      throw new AppError('BAD_REQUEST', `${field}: outbound HTTP is not available in this kiln yet; sandboxes have no network`, [
+        { field, reason: 'egress_unavailable' },
+      ]);
   if (req.runtime_revision_id)
     throw new AppError('BAD_REQUEST', `runtime_revision_id: custom runtimes are not supported yet (got ${req.runtime_revision_id})`, [
       { field: 'runtime_revision_id', reason: 'unsupported' },
@@ -121,10 +122,12 @@ export function executeRoutes(deps: ExecuteDeps) {
   }
 
   app.openapi(functionRoute, async (c) => {
-    const body = c.req.valid('json');
-    const job: Job = { ...resolveJob(body, deps), mode: 'function', input: body.input ?? null, args: [], stdin: '' };
+    const req = c.req.valid('json');
+    const job: Job = { ...resolveJob(req, deps), mode: 'function', input: req.input ?? null, args: [], stdin: '' };
     const r = await admitAndRun(job);
-    return c.json({ output: r.output, output_status: r.outputStatus, execution: toExecution(r) }, 200);
+    // The return value is spliced in as the code produced it: no re-encoding, big integers intact.
+    const body = `{"output":${r.outputJson ?? 'null'},"output_status":"${r.outputStatus}","execution":${JSON.stringify(toExecution(r))}}`;
+    return c.body(body, 200, { 'content-type': 'application/json' }) as never;
   });
 
   app.openapi(scriptRoute, async (c) => {

@@ -4,7 +4,24 @@ import { LANGUAGES } from '../runtimes/registry.js';
 
 // Request and response shapes of the execute endpoints, wire-compatible with Riza's.
 
-const Language = z.enum(LANGUAGES).openapi({ description: 'Language of `code`; TypeScript is transpiled (types are not checked).' });
+// Older Riza clients send upper-case names ("PYTHON"): accept any case.
+const Language = z
+  .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LANGUAGES))
+  .openapi({ type: 'string', enum: [...LANGUAGES], description: 'Language of `code` (any case); TypeScript types are erased, never checked.' });
+
+/** Deepest nesting of arrays and objects in a JSON value, found without recursion. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+export const MAX_INPUT_DEPTH = 256;
 
 /** A path inside /mnt/req: relative, and never climbing out of it. */
 const FilePath = z
@@ -19,7 +36,7 @@ const FilePath = z
   }, 'must stay inside /mnt/req (no ".." that climbs out, and not the directory itself)');
 
 export const InputFile = z
-  .object({ path: FilePath, contents: z.string() })
+  .object({ path: FilePath, contents: z.string().default('') })
   .openapi('InputFile', { description: 'A file written to /mnt/req/<path> before the code runs.' });
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
@@ -52,12 +69,18 @@ const common = {
   http: HttpConfig.nullish(),
   limits: Limits.nullish(),
   runtime_revision_id: z.string().nullish().openapi({ description: 'Custom runtimes are not supported yet.' }),
+  // Riza's older name for http.allow: refused like it, never silently dropped.
+  allow_http_hosts: z.array(z.string()).nullish().openapi({ description: 'Deprecated Riza field; egress is not available yet.' }),
 };
 
 export const ExecuteFunctionRequest = z
   .object({
     ...common,
-    input: z.any().optional().openapi({ description: 'Passed to execute(input); omitted means None / null.' }),
+    input: z
+      .any()
+      .optional()
+      .refine((v) => jsonDepth(v) <= MAX_INPUT_DEPTH, `must not nest arrays and objects deeper than ${MAX_INPUT_DEPTH} levels`)
+      .openapi({ description: 'Passed to execute(input); omitted means None / null.' }),
   })
   .openapi('ExecuteFunctionRequest');
 

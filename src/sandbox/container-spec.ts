@@ -4,6 +4,8 @@ import type { ContainerCreateOptions } from 'dockerode';
 export const SANDBOX_USER = '10001:10001';
 export const MANAGED_LABEL = 'kiln.managed';
 export const INSTANCE_LABEL = 'kiln.instance';
+/** A random id per start of kiln: leftovers are containers of this instance from another boot. */
+export const BOOT_LABEL = 'kiln.boot';
 
 export interface SandboxLimits {
   memoryMiB: number;
@@ -16,17 +18,18 @@ export interface SpecInput {
   image: string;
   limits: SandboxLimits;
   instance: string;
+  boot: string;
   labels?: Record<string, string>;
 }
 
 /** Pure: the hardened container options for one sandbox. Each flag says what it defends against. */
-export function buildContainerSpec({ image, limits, instance, labels = {} }: SpecInput): ContainerCreateOptions {
+export function buildContainerSpec({ image, limits, instance, boot, labels = {} }: SpecInput): ContainerCreateOptions {
   const memory = limits.memoryMiB * 1024 * 1024;
   const tmpfs = `rw,noexec,nosuid,nodev,size=${limits.tmpfsMiB}m`;
   return {
     Image: image,
     // labels: lets kiln find and remove what a crashed instance left behind
-    Labels: { ...labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: instance },
+    Labels: { ...labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: instance, [BOOT_LABEL]: boot },
     // non-root: a kernel bug or a writable path is worth less without uid 0
     User: SANDBOX_USER,
     // no environment but the image's (PATH, HOME=/tmp, LANG); the request's env goes through the wrapper

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import type { ContainerCreateOptions } from 'dockerode';
 import { Writable, type Duplex } from 'node:stream';
 import { AppError } from '../errors.js';
-import { INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
+import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
 
 /** A started sandbox container: its stdin, its demultiplexed output, and how to end it. */
 export interface SandboxHandle {
@@ -12,7 +12,7 @@ export interface SandboxHandle {
   /** Calls back with stdout / stderr bytes; resolves when the container's streams end. */
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
   kill(): Promise<void>;
-  /** Exit code and OOM flag as Docker recorded them. */
+  /** Exit code and OOM flag as Docker recorded them, once the container has stopped. */
   state(): Promise<{ exitCode: number; oomKilled: boolean }>;
   remove(): Promise<void>;
 }
@@ -22,7 +22,8 @@ export interface DockerClient {
   ping(): Promise<void>;
   missingImages(images: string[]): Promise<string[]>;
   startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle>;
-  removeInstanceContainers(instance: string): Promise<number>;
+  /** Removes the containers of this instance that an earlier boot (a crashed run) left. */
+  removeLeftovers(instance: string, boot: string): Promise<number>;
 }
 
 /** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options. */
@@ -35,12 +36,32 @@ export function dockerOptions(endpoint: string | undefined): Docker.DockerOption
   throw new Error(`unsupported Docker endpoint ${endpoint}: use unix:///path or tcp://host:port`);
 }
 
+class DockerTimeout extends Error {
+  constructor(what: string) {
+    super(`Docker did not answer ${what} in time`);
+    this.name = 'DockerTimeout';
+  }
+}
+
+/** A wedged engine must not hold a request forever: every Docker call gets a deadline. */
+function timed<T>(what: string, ms: number, call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    call,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DockerTimeout(what)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Turns a Docker failure into the 503 a client should see; the detail goes to the log by the caller. */
 export function toUnavailable(error: unknown, image?: string): AppError {
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode === 404 && image && /image/i.test(e.message ?? ''))
     return new AppError('SANDBOX_UNAVAILABLE', `sandbox image ${image} is missing: run \`npm run images\``, [
       { reason: 'image_missing' },
+    ]);
+  if (error instanceof DockerTimeout)
+    return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is not answering in time; retry later', [
+      { reason: 'docker_timeout' },
     ]);
   if (e.code && ['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code))
     return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is unreachable; retry when it is back', [
@@ -56,16 +77,22 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
 
   async function startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle> {
     let container: Docker.Container | undefined;
+    let stream: Duplex | undefined;
     try {
-      container = await docker.createContainer(spec);
+      container = await timed('create', 15_000, docker.createContainer(spec));
       // Attach before start, so that no byte the wrapper writes is missed.
-      const stream = (await container.attach({
-        stream: true, stdin: true, stdout: true, stderr: true, hijack: true,
-      })) as unknown as Duplex;
-      await container.start();
+      stream = (await timed(
+        'attach',
+        10_000,
+        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+      )) as unknown as Duplex;
+      // An engine reset must never surface as an uncaught 'error' event.
+      stream.on('error', () => {});
+      await timed('start', 15_000, container.start());
       return handle(container, stream);
     } catch (error) {
-      if (container) await container.remove({ force: true }).catch(() => {});
+      stream?.destroy();
+      if (container) void container.remove({ force: true }).catch(() => {});
       throw toUnavailable(error, spec.Image);
     }
   }
@@ -83,30 +110,31 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
           stream.on('end', () => resolve());
         }),
       kill: async () => {
-        await container.kill({ signal: 'SIGKILL' }).catch(() => {});
-        // Once the box is dead its stream must end; never let a stuck socket hold the request.
+        // Once the box is dead its stream must end; never let a stuck socket or engine hold the request.
         setTimeout(() => stream.destroy(), 3000).unref();
+        await timed('kill', 5000, container.kill({ signal: 'SIGKILL' })).catch(() => {});
       },
       state: async () => {
-        const info = await container.inspect();
+        await timed('wait', 5000, container.wait()).catch(() => {});
+        const info = await timed('inspect', 5000, container.inspect());
         return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
       },
       remove: async () => {
         stream.destroy();
-        await container.remove({ force: true });
+        await timed('remove', 30_000, container.remove({ force: true }));
       },
     };
   }
 
   return {
     ping: async () => {
-      await docker.ping();
+      await timed('ping', 3000, docker.ping());
     },
     missingImages: async (images) => {
       const missing: string[] = [];
       for (const image of images) {
         try {
-          await docker.getImage(image).inspect();
+          await timed('image inspect', 5000, docker.getImage(image).inspect());
         } catch (error) {
           if ((error as { statusCode?: number }).statusCode === 404) missing.push(image);
           else throw error;
@@ -115,13 +143,15 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
       return missing;
     },
     startSandbox,
-    removeInstanceContainers: async (instance) => {
-      const list = await docker.listContainers({
-        all: true,
-        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instance}`] },
-      });
-      await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-      return list.length;
+    removeLeftovers: async (instance, boot) => {
+      const list = await timed(
+        'list',
+        10_000,
+        docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instance}`] } }),
+      );
+      const stale = list.filter((c) => c.Labels[BOOT_LABEL] !== boot);
+      await Promise.all(stale.map((c) => timed('remove', 30_000, docker.getContainer(c.Id).remove({ force: true })).catch(() => {})));
+      return stale.length;
     },
   };
 }

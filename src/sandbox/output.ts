@@ -74,7 +74,7 @@ export class FrameDecoder {
 
   /** Bytes on the container's own stderr come from the wrapper itself (it crashed): keep them for the user. */
   pushWrapperStderr(chunk: Buffer): void {
-    this.stderr.append(chunk);
+    if (!this.violation && !this.stderr.append(chunk)) this.fail('output_limit');
   }
 
   private handle(kind: string, payload: Buffer): void {
@@ -84,7 +84,9 @@ export class FrameDecoder {
     else if (kind === 'x') {
       try {
         const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
-        this.exit = { exit_code: Number(parsed.exit_code ?? 1), oom: parsed.oom === true };
+        const code = parsed.exit_code;
+        if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) return this.fail('protocol');
+        this.exit = { exit_code: code, oom: parsed.oom === true };
       } catch {
         this.fail('protocol');
       }

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Runtime } from '../runtimes/registry.js';
-import { transpileTypeScript } from '../runtimes/typescript.js';
 import { buildContainerSpec } from './container-spec.js';
 import type { DockerClient, SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
@@ -36,29 +36,33 @@ export interface RunResult {
   stderrTruncated: boolean;
   stopReason: StopReason;
   durationMs: number;
-  /** Function mode only. */
-  output: unknown;
+  /** Function mode: the return value as JSON text, exactly as the code produced it (big integers intact). */
+  outputJson: string | null;
   outputStatus: OutputStatus;
 }
 
 export type RunJob = (job: Job) => Promise<RunResult>;
 
 /** Runs each job in its own fresh container: create → attach → start → deliver → collect → remove. */
-export function createRunner(deps: { docker: DockerClient; config: Config; log: Logger }) {
+export function createRunner(deps: { docker: DockerClient; config: Config; log: Logger; boot: string }) {
   const { docker, config, log } = deps;
   const removals = new Set<Promise<void>>();
 
   async function run(job: Job): Promise<RunResult> {
     const id = newId('exec');
-    let code = job.code;
-    if (job.runtime.transpile === 'typescript') {
-      const transpiled = await transpileTypeScript(code);
-      if (!transpiled.ok) return failedBeforeStart(id, transpiled.error);
-      code = transpiled.code;
+    let request: string;
+    try {
+      request = JSON.stringify({
+        mode: job.mode, language: job.runtime.language, code: job.code, input: job.input ?? null,
+        env: job.env, files: job.files, args: job.args, stdin: job.stdin, deadline_ms: job.timeoutMs,
+      }) + '\n';
+    } catch {
+      throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
     }
     const spec = buildContainerSpec({
       image: job.runtime.image,
       instance: config.KILN_INSTANCE,
+      boot: deps.boot,
       labels: { 'kiln.execution': id, 'kiln.language': job.runtime.language },
       limits: {
         memoryMiB: job.memoryMiB,
@@ -69,7 +73,7 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
     });
     const sandbox = await docker.startSandbox(spec);
     try {
-      return await drive(sandbox, id, { ...job, code });
+      return await drive(sandbox, id, job, request);
     } finally {
       // Removal is cleanup, not part of the answer: it runs after, but shutdown waits for it.
       const removal = sandbox
@@ -80,7 +84,7 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
     }
   }
 
-  async function drive(sandbox: SandboxHandle, id: string, job: Job): Promise<RunResult> {
+  async function drive(sandbox: SandboxHandle, id: string, job: Job, request: string): Promise<RunResult> {
     const decoder = new FrameDecoder({ streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES });
     let stopped: StopReason | null = null;
     const stop = (reason: StopReason) => {
@@ -88,50 +92,47 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
       stopped = reason;
       void sandbox.kill();
     };
-    const request = { mode: job.mode, code: job.code, input: job.input ?? null, env: job.env, files: job.files, args: job.args, stdin: job.stdin };
     const started = performance.now();
     const ended = sandbox.pipe(
       (chunk) => {
         decoder.push(chunk);
         if (decoder.violation) stop(decoder.violation === 'output_limit' ? 'output_limit' : 'sandbox_error');
       },
-      (chunk) => decoder.pushWrapperStderr(chunk),
+      (chunk) => {
+        decoder.pushWrapperStderr(chunk);
+        if (decoder.violation) stop('output_limit');
+      },
     );
     // The host-side deadline: whatever the code does, the box dies at its limit.
     const deadline = setTimeout(() => stop('timeout'), job.timeoutMs);
-    sandbox.send(JSON.stringify(request) + '\n');
-    await ended;
-    clearTimeout(deadline);
+    try {
+      sandbox.send(request);
+      await ended;
+    } finally {
+      clearTimeout(deadline);
+    }
     const durationMs = Math.round(performance.now() - started);
 
     let exitCode: number;
-    let stopReason: StopReason = stopped ?? 'exited';
-    if (stopped) exitCode = 137;
-    else if (decoder.exit) {
+    let stopReason: StopReason;
+    // A deadline that fired after the wrapper reported the exit changed nothing: the run had finished.
+    if (decoder.exit && (stopped === null || stopped === 'timeout')) {
       exitCode = decoder.exit.exit_code;
-      if (decoder.exit.oom) stopReason = 'out_of_memory';
+      stopReason = decoder.exit.oom ? 'out_of_memory' : 'exited';
+    } else if (stopped) {
+      exitCode = 137;
+      stopReason = stopped;
     } else {
       // The wrapper itself died (killed by the OOM killer, or by the code): ask Docker why.
       const state = await sandbox.state().catch(() => ({ exitCode: 137, oomKilled: false }));
       exitCode = state.exitCode || 1;
       stopReason = state.oomKilled ? 'out_of_memory' : 'sandbox_error';
     }
-    let output: unknown = null;
-    let outputStatus: OutputStatus = 'error';
-    if (job.mode === 'function' && stopReason === 'exited' && decoder.result) {
-      try {
-        const result = JSON.parse(decoder.result.toString('utf8')) as { status: string; output?: unknown };
-        if (result.status === 'valid') [output, outputStatus] = [result.output ?? null, 'valid'];
-        else if (result.status === 'json_serialization_error') outputStatus = 'json_serialization_error';
-      } catch {
-        outputStatus = 'error';
-      }
-    }
-    const stderr = decoder.stderr.text() + stopNotice(stopReason, job);
+    const { outputJson, outputStatus } = job.mode === 'function' && stopReason === 'exited' ? readResult(decoder.result) : { outputJson: null, outputStatus: 'error' as const };
     return {
-      id, exitCode, stopReason, durationMs, output, outputStatus,
+      id, exitCode, stopReason, durationMs, outputJson, outputStatus,
       stdout: decoder.stdout.text(),
-      stderr,
+      stderr: decoder.stderr.text() + stopNotice(stopReason, job),
       stdoutTruncated: decoder.stdout.truncated,
       stderrTruncated: decoder.stderr.truncated,
     };
@@ -142,6 +143,23 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
     /** Resolves when every container this runner started has been removed. */
     settled: () => Promise.all([...removals]).then(() => undefined),
   };
+}
+
+/** The result frame: a status word, a newline, then (when valid) the return value as JSON text. */
+function readResult(result: Buffer | null): { outputJson: string | null; outputStatus: OutputStatus } {
+  if (!result) return { outputJson: null, outputStatus: 'error' };
+  const text = result.toString('utf8');
+  const newline = text.indexOf('\n');
+  const status = text.slice(0, newline);
+  if (status === 'json_serialization_error') return { outputJson: null, outputStatus: status };
+  if (status !== 'valid') return { outputJson: null, outputStatus: 'error' };
+  const json = text.slice(newline + 1);
+  try {
+    JSON.parse(json); // the box wrote it; never pass on what is not JSON
+  } catch {
+    return { outputJson: null, outputStatus: 'error' };
+  }
+  return { outputJson: json, outputStatus: 'valid' };
 }
 
 /** A line appended to stderr so that a user reading only stderr still learns why the run stopped. */
@@ -158,11 +176,4 @@ function stopNotice(reason: StopReason, job: Job): string {
     default:
       return '';
   }
-}
-
-function failedBeforeStart(id: string, stderr: string): RunResult {
-  return {
-    id, exitCode: 1, stdout: '', stderr, stdoutTruncated: false, stderrTruncated: false,
-    stopReason: 'exited', durationMs: 0, output: null, outputStatus: 'error',
-  };
 }

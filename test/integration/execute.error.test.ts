@@ -58,7 +58,7 @@ describe('errors of the code', () => {
     const ts = await fn({ language: 'typescript', code: 'function execute(: number {' });
     expect(ts.body.output_status).toBe('error');
     expect(ts.body.execution.exit_code).toBe(1);
-    expect(ts.body.execution.stderr).toContain('main.ts:1');
+    expect(ts.body.execution.stderr).toContain('SyntaxError: main.ts');
   });
 
   it('treats sys.exit in execute() as an error with that exit code', async () => {

@@ -90,6 +90,21 @@ describe('execute (script mode)', () => {
     expect(ts.body).toMatchObject({ exit_code: 0, stdout: 'n=7\n', stderr: '' });
   });
 
+  it("lets JavaScript import the request's own files relatively", async () => {
+    const res = await script({
+      language: 'javascript',
+      code: 'import { twice } from "./lib/helper.mjs"; console.log(twice(21));',
+      files: [{ path: 'lib/helper.mjs', contents: 'export const twice = (n) => n * 2;' }],
+    });
+    expect(res.body).toMatchObject({ exit_code: 0, stdout: '42\n' });
+  });
+
+  it('survives stdin that is not valid UTF-16 (a lone surrogate)', async () => {
+    const res = await script({ language: 'python', code: 'import sys\nprint(len(sys.stdin.read()))', stdin: 'a\ud800b' });
+    expect(res.body.exit_code).toBe(0);
+    expect(res.ms).toBeLessThan(5000);
+  });
+
   it('offers require() to CommonJS-style JavaScript', async () => {
     const res = await script({ language: 'javascript', code: 'const os = require("node:os"); console.log(typeof os.cpus);' });
     expect(res.body.stdout).toBe('function\n');

@@ -2,8 +2,9 @@
 // Each asserts its outcome and a bounded wall time.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_KEY, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
+import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
 
 const hostile = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/hostile', name), 'utf8');
 const CANARY = `canary-${process.pid}-secret`;
@@ -121,6 +122,48 @@ describe('hostile programs', () => {
     const res = await kiln.post('/v1/execute-function', { language: 'python', code: hostile('kill-wrapper.py') });
     expect(res.body).toMatchObject({ output: 'still here', output_status: 'valid' });
     expect(res.ms).toBeLessThan(5000);
+  });
+
+  it('a background process or thread left holding the pipes does not hold the answer', async () => {
+    const res = await kiln.post('/v1/execute-function', { language: 'python', code: hostile('orphan-holds-pipes.py'), limits: { execution_timeout: 20 } });
+    expect(res.body).toMatchObject({ output: 42, output_status: 'valid' });
+    expect(res.ms).toBeLessThan(5000);
+  });
+
+  it('SIGUSR1 to the Node wrapper opens no inspector', async () => {
+    const res = await script('javascript', hostile('inspector.js'));
+    expect(res.body.stdout).toBe('ECONNREFUSED\n');
+  });
+
+  it('a TypeScript nesting bomb fails only its own run', async () => {
+    const bomb = `let a = ${'('.repeat(100_000)}1${')'.repeat(100_000)};`;
+    const res = await script('typescript', bomb, { limits: { execution_timeout: 10 } });
+    expect(res.status).toBe(200);
+    expect(res.body.exit_code).not.toBe(0);
+    expect(res.ms).toBeLessThan(12_000);
+    const after = await script('typescript', 'const n: number = 1; console.log(n);');
+    expect(after.body.stdout).toBe('1\n');
+  });
+
+  it('a box whose kiln went away ends itself (stdin closed)', async () => {
+    const container = await docker.createContainer({
+      Image: 'kiln-python:latest', OpenStdin: true, StdinOnce: true, AttachStdin: true,
+      Labels: { 'kiln.managed': 'true', 'kiln.instance': `${TEST_INSTANCE}-orphan` },
+      HostConfig: { NetworkMode: 'none', Tmpfs: { '/mnt/req': 'uid=10001' } },
+    });
+    try {
+      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+      await container.start();
+      stream.write(JSON.stringify({ mode: 'script', code: 'import time\ntime.sleep(600)', deadline_ms: 600_000 }) + '\n');
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await container.inspect()).State.Running).toBe(true);
+      stream.destroy(); // what a crash of kiln does to the attach connection
+      const started = performance.now();
+      await container.wait();
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      await container.remove({ force: true });
+    }
   });
 });
 

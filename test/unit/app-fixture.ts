@@ -23,7 +23,7 @@ export function fakeResult(job: Job): RunResult {
     stderrTruncated: false,
     stopReason: 'exited',
     durationMs: 12,
-    output: job.mode === 'function' ? { echoed: job.input ?? null } : null,
+    outputJson: job.mode === 'function' ? JSON.stringify({ echoed: job.input ?? null }) : null,
     outputStatus: 'valid',
   };
 }
@@ -36,7 +36,7 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
     startSandbox: async () => {
       throw new Error('unit tests never start a sandbox');
     },
-    removeInstanceContainers: async () => 0,
+    removeLeftovers: async () => 0,
     ...overrides,
   };
 }

@@ -5,6 +5,7 @@ const spec = buildContainerSpec({
   image: 'kiln-python:latest',
   limits: { memoryMiB: 256, cpus: 0.5, pidsLimit: 64, tmpfsMiB: 32 },
   instance: 'kiln-test',
+  boot: 'b00t',
   labels: { 'kiln.test-run': 'r1' },
 });
 const host = spec.HostConfig!;
@@ -89,6 +90,7 @@ describe('buildContainerSpec', () => {
       image: 'i',
       limits: { memoryMiB: 16, cpus: 1, pidsLimit: 1, tmpfsMiB: 1 },
       instance: 'real',
+      boot: 'b00t',
       labels: { [INSTANCE_LABEL]: 'spoofed', [MANAGED_LABEL]: 'false' },
     });
     expect(s.Labels?.[INSTANCE_LABEL]).toBe('real');
@@ -110,7 +112,7 @@ describe('buildContainerSpec', () => {
   });
 
   it('scales with other limits', () => {
-    const s = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x' });
+    const s = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b' });
     expect(s.HostConfig!.Memory).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.MemorySwap).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.NanoCpus).toBe(2e9);

@@ -29,7 +29,7 @@ describe('POST /v1/execute-function', () => {
     });
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ mode: 'function', code: fn.code, input: { n: 1 }, args: [], stdin: '' });
-    expect(jobs[0]!.runtime).toEqual({ language: 'python', image: 'kiln-python:latest', transpile: null });
+    expect(jobs[0]!.runtime).toEqual({ language: 'python', image: 'kiln-python:latest' });
   });
 
   it('echoes a client request id', async () => {
@@ -65,10 +65,10 @@ describe('POST /v1/execute-function', () => {
     expect(jobs[0]!.files).toEqual(files);
   });
 
-  it('maps TypeScript to the Node image with transpiling', async () => {
+  it('maps TypeScript to the Node image', async () => {
     const { post, jobs } = buildTestApp();
     await post('/v1/execute-function', { language: 'typescript', code: 'export function execute(i: unknown) { return i }' });
-    expect(jobs[0]!.runtime).toEqual({ language: 'typescript', image: 'kiln-node:latest', transpile: 'typescript' });
+    expect(jobs[0]!.runtime).toEqual({ language: 'typescript', image: 'kiln-node:latest' });
   });
 
   it('reports the user code\'s failure as a 200, not an error', async () => {
@@ -78,7 +78,7 @@ describe('POST /v1/execute-function', () => {
         exitCode: 1,
         stdout: '',
         stderr: 'Traceback: ZeroDivisionError',
-        output: null,
+        outputJson: null,
         outputStatus: 'error',
       }),
     });

@@ -165,18 +165,28 @@ describe('FrameDecoder', () => {
     expect(d.violation).toBeNull();
   });
 
-  it('treats an exit frame without exit_code as a failure (1) and oom only when exactly true', () => {
-    const d = new FrameDecoder(roomy);
-    d.push(frame('x', '{"oom":"yes"}'));
-    expect(d.exit).toEqual({ exit_code: 1, oom: false });
+  it('refuses an exit frame whose exit_code is not an integer of 0..255 (a forged frame)', () => {
+    for (const bad of ['{"oom":"yes"}', '{"exit_code":"abc"}', '{"exit_code":1.5}', '{"exit_code":256}', '{"exit_code":-1}']) {
+      const d = new FrameDecoder(roomy);
+      d.push(frame('x', bad));
+      expect(d.exit).toBeNull();
+      expect(d.violation).toBe('protocol');
+    }
   });
 
-  it('appends the wrapper\'s own stderr to stderr, within the cap', () => {
+  it('counts oom only when it is exactly true', () => {
+    const d = new FrameDecoder(roomy);
+    d.push(frame('x', '{"exit_code":137,"oom":"yes"}'));
+    expect(d.exit).toEqual({ exit_code: 137, oom: false });
+  });
+
+  it('appends the wrapper\'s own stderr to stderr, within the cap, and stops past it', () => {
     const d = new FrameDecoder({ streamBytes: 12, resultBytes: 1024 });
     d.push(frame('e', 'user:'));
     d.pushWrapperStderr(Buffer.from('Traceback: boom'));
     expect(d.stderr.text()).toBe('user:Traceba');
     expect(d.stderr.truncated).toBe(true);
+    expect(d.violation).toBe('output_limit');
     expect(d.stdout.text()).toBe('');
   });
 

@@ -1,0 +1,56 @@
+// Details of Riza's wire format that clients rely on, through the real app with a fake runner.
+import { describe, expect, it } from 'vitest';
+import { buildTestApp, fakeResult, type ErrorBody } from './app-fixture.js';
+
+const fn = { language: 'python', code: 'def execute(input):\n    return input\n' };
+
+describe('Riza compatibility', () => {
+  it('accepts upper-case language names, as older clients send them', async () => {
+    const { post, jobs } = buildTestApp();
+    const res = await post('/v1/execute-function', { ...fn, language: 'PYTHON' });
+    expect(res.status).toBe(200);
+    expect(jobs[0]!.runtime.language).toBe('python');
+  });
+
+  it('takes a file without contents as an empty file', async () => {
+    const { post, jobs } = buildTestApp();
+    await post('/v1/execute', { ...fn, files: [{ path: 'empty.txt' }] });
+    expect(jobs[0]!.files).toEqual([{ path: 'empty.txt', contents: '' }]);
+  });
+
+  it('refuses the deprecated allow_http_hosts like http.allow, never silently dropping it', async () => {
+    const { post, jobs } = buildTestApp();
+    const res = await post('/v1/execute-function', { ...fn, allow_http_hosts: ['example.com'] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).details?.[0]?.field).toBe('allow_http_hosts');
+    expect(jobs).toHaveLength(0);
+  });
+
+  it('passes the return value through byte for byte: integers past 2^53 stay exact', async () => {
+    const { post } = buildTestApp({ runJob: async (job) => ({ ...fakeResult(job), outputJson: '{"big":12345678901234567890123}' }) });
+    const text = await (await post('/v1/execute-function', fn)).text();
+    expect(text.startsWith('{"output":{"big":12345678901234567890123},"output_status":"valid","execution":{')).toBe(true);
+    expect(JSON.parse(text).execution.id).toBe('exec_fake');
+  });
+
+  it('answers a deeply nested return value without a 5xx', async () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const { post } = buildTestApp({ runJob: async (job) => ({ ...fakeResult(job), outputJson: deep }) });
+    const res = await post('/v1/execute-function', fn);
+    expect(res.status).toBe(200);
+    expect((await res.text()).length).toBeGreaterThan(200_000);
+  });
+
+  it('refuses input nested deeper than 256 levels with a 400 naming input', async () => {
+    const { post, jobs } = buildTestApp();
+    const deep = '['.repeat(257) + ']'.repeat(257);
+    const res = await post('/v1/execute-function', `{"language":"python","code":"x","input":${deep}}`);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.details?.[0]?.field).toBe('input');
+    expect(body.message).toContain('256');
+    expect(jobs).toHaveLength(0);
+    const ok = await post('/v1/execute-function', `{"language":"python","code":"x","input":${'['.repeat(256) + ']'.repeat(256)}}`);
+    expect(ok.status).toBe(200);
+  });
+});
