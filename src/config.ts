@@ -29,6 +29,7 @@ export const ConfigSchema = z.object({
   KILN_MAX_BODY_BYTES: int(10 * 1024 * 1024).describe('Largest request body; larger ones get 413.'),
   KILN_CONCURRENCY: int(8).describe('Executions run at once; more wait in the queue.'),
   KILN_QUEUE_LIMIT: z.coerce.number().int().min(0).default(100).describe('Executions that may wait; past it requests get 429.'),
+  KILN_QUEUE_BYTES_LIMIT: int(64 * 1024 * 1024).describe('Request-body bytes that may wait in the queue; past it requests get 429.'),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs are JSON lines on stdout).'),
   KILN_DOCS: bool(true).describe('Serve `/openapi.json` and the `/docs` page.'),
 });

@@ -17,7 +17,11 @@ export async function startKiln(config: Config) {
   const metrics = createMetrics();
   const docker = createDockerClient(config.KILN_DOCKER_HOST);
   const registry = createRuntimeRegistry(config);
-  const admission = createAdmission({ concurrency: config.KILN_CONCURRENCY, queueLimit: config.KILN_QUEUE_LIMIT });
+  const admission = createAdmission({
+    concurrency: config.KILN_CONCURRENCY,
+    queueLimit: config.KILN_QUEUE_LIMIT,
+    queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
+  });
   const boot = randomBytes(6).toString('hex');
   const runner = createRunner({ docker, config, log, boot });
   const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });

@@ -104,12 +104,14 @@ function toExecution(r: RunResult) {
 export function executeRoutes(deps: ExecuteDeps) {
   const app = new OpenAPIHono({ defaultHook: validationHook });
 
-  async function admitAndRun(job: Job): Promise<RunResult> {
+  async function admitAndRun(job: Job, request: Request): Promise<RunResult> {
     const started = performance.now();
     deps.metrics.queueWaiting.set(deps.admission.waiting);
     let result: RunResult;
     try {
-      result = await deps.admission.submit(() => deps.runJob(job));
+      // Without a Content-Length, count the body at the largest size it could have had.
+      const bytes = Number(request.headers.get('content-length') ?? deps.config.KILN_MAX_BODY_BYTES);
+      result = await deps.admission.submit(() => deps.runJob(job), { bytes, signal: request.signal });
     } catch (error) {
       if (error instanceof AppError) deps.metrics.rejections.inc({ reason: error.details?.[0]?.reason ?? error.code });
       throw error;
@@ -124,7 +126,7 @@ export function executeRoutes(deps: ExecuteDeps) {
   app.openapi(functionRoute, async (c) => {
     const req = c.req.valid('json');
     const job: Job = { ...resolveJob(req, deps), mode: 'function', input: req.input ?? null, args: [], stdin: '' };
-    const r = await admitAndRun(job);
+    const r = await admitAndRun(job, c.req.raw);
     // The return value is spliced in as the code produced it: no re-encoding, big integers intact.
     const body = `{"output":${r.outputJson ?? 'null'},"output_status":"${r.outputStatus}","execution":${JSON.stringify(toExecution(r))}}`;
     return c.body(body, 200, { 'content-type': 'application/json' }) as never;
@@ -133,7 +135,7 @@ export function executeRoutes(deps: ExecuteDeps) {
   app.openapi(scriptRoute, async (c) => {
     const body = c.req.valid('json');
     const job: Job = { ...resolveJob(body, deps), mode: 'script', args: body.args ?? [], stdin: body.stdin ?? '' };
-    const r = await admitAndRun(job);
+    const r = await admitAndRun(job, c.req.raw);
     return c.json(toExecution(r), 200);
   });
 

@@ -50,11 +50,23 @@ export async function testContainers(all = true) {
   return docker.listContainers({ all, filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
 }
 
+/** Removes this run's containers, and those of earlier test runs whose process is gone; never another live run's. */
 export async function removeTestContainers(): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: ['kiln.managed=true'] } });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   await Promise.all(
     list
-      .filter((c) => c.Labels['kiln.instance']?.startsWith('kiln-test-'))
+      .filter((c) => {
+        const pid = /^kiln-test-(\d+)/.exec(c.Labels['kiln.instance'] ?? '')?.[1];
+        return pid !== undefined && (Number(pid) === process.pid || !alive(Number(pid)));
+      })
       .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
   );
 }

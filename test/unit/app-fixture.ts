@@ -51,7 +51,11 @@ export function buildTestApp(opts: { env?: Record<string, string>; runJob?: RunJ
     return run(job);
   };
   const metrics = createMetrics();
-  const admission = createAdmission({ concurrency: config.KILN_CONCURRENCY, queueLimit: config.KILN_QUEUE_LIMIT });
+  const admission = createAdmission({
+    concurrency: config.KILN_CONCURRENCY,
+    queueLimit: config.KILN_QUEUE_LIMIT,
+    queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
+  });
   const app = createApp({
     config,
     log: pino({ level: 'silent' }),

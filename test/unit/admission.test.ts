@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { createAdmission } from '../../src/sandbox/admission.js';
+
+/** A job that runs until released. */
+function gate() {
+  let release!: () => void;
+  const done = new Promise<void>((r) => (release = r));
+  return { job: () => done.then(() => 'ran'), release };
+}
+
+describe('admission', () => {
+  it('runs up to the concurrency at once and queues the rest', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 5, queueBytesLimit: 1000 });
+    const g = gate();
+    const first = a.submit(g.job);
+    const second = a.submit(async () => 'second');
+    expect(a.running).toBe(1);
+    expect(a.waiting).toBe(1);
+    g.release();
+    expect(await first).toBe('ran');
+    expect(await second).toBe('second');
+  });
+
+  it('answers 429 (BUSY, queue_full) at once when the wait list is full', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 1, queueBytesLimit: 1000 });
+    const g = gate();
+    const running = a.submit(g.job);
+    const waiting = a.submit(g.job);
+    const err = await a.submit(g.job).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('BUSY');
+    expect((err as AppError).details?.[0]?.reason).toBe('queue_full');
+    expect((err as AppError).retryAfterSeconds).toBe(1);
+    g.release();
+    await Promise.all([running, waiting]);
+  });
+
+  it('bounds the bytes that wait, and frees them when a job starts', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100 });
+    const g = gate();
+    const running = a.submit(g.job, { bytes: 1000 }); // runs at once: running bodies are not counted
+    const waiting = a.submit(g.job, { bytes: 60 });
+    const err = await a.submit(g.job, { bytes: 60 }).catch((e: unknown) => e);
+    expect((err as AppError).details?.[0]?.reason).toBe('queue_bytes_full');
+    g.release();
+    await Promise.all([running, waiting]);
+    const g2 = gate();
+    const r2 = a.submit(g2.job, { bytes: 60 });
+    const w2 = a.submit(g2.job, { bytes: 90 }); // 90 fits again: the earlier 60 left the queue
+    g2.release();
+    expect(await Promise.all([r2, w2])).toEqual(['ran', 'ran']);
+  });
+
+  it('drops a waiting job whose client went away, without running it', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100 });
+    const g = gate();
+    const running = a.submit(g.job);
+    const controller = new AbortController();
+    let ran = false;
+    const waiting = a.submit(async () => (ran = true), { bytes: 50, signal: controller.signal }).catch((e: unknown) => e);
+    controller.abort();
+    const err = await waiting;
+    expect((err as AppError).details?.[0]?.reason).toBe('client_closed');
+    g.release();
+    await running;
+    await a.idle();
+    expect(ran).toBe(false);
+    // its bytes were returned: a 100-byte body may wait again
+    const g3 = gate();
+    const r3 = a.submit(g3.job);
+    const w3 = a.submit(g3.job, { bytes: 100 });
+    g3.release();
+    await Promise.all([r3, w3]);
+  });
+});
