@@ -78,7 +78,7 @@ def run():
         report_exception(exc)
         return 1
     try:
-        output = json.dumps(value, allow_nan=False)
+        output = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
         print("kiln: the return value is not JSON-serializable: %s" % exc, file=sys.stderr)
         write_result("json_serialization_error\n")
