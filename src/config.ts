@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseAllowList } from './egress/address-policy.js';
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const bool = (fallback: boolean) =>
@@ -30,6 +32,34 @@ export const ConfigSchema = z.object({
   KILN_CONCURRENCY: int(8).describe('Executions run at once; more wait in the queue.'),
   KILN_QUEUE_LIMIT: z.coerce.number().int().min(0).default(100).describe('Executions that may wait; past it requests get 429.'),
   KILN_QUEUE_BYTES_LIMIT: int(64 * 1024 * 1024).describe('Request-body bytes that may wait in the queue; past it requests get 429.'),
+  KILN_DATA_DIR: z.string().default('data').describe('Where kiln keeps its state: the egress CA (`egress-ca.pem`, `egress-ca-key.pem`), created on first start.'),
+  KILN_EGRESS_UPSTREAM_CA_FILE: z.string().optional().describe('A PEM file of extra CAs trusted for upstream HTTPS servers, besides the system\'s (a private PKI).'),
+  KILN_EGRESS_ALLOW_ADDRESSES: z
+    .string()
+    .default('')
+    .refine((v) => {
+      try {
+        parseAllowList(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443')
+    .describe('Private, loopback or host addresses the egress proxy may reach after all (comma-separated: `10.1.0.0/16`, `127.0.0.1:8443`). Default: none.'),
+  KILN_EGRESS_RESOLVE: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        const parsed = JSON.parse(v) as unknown;
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((ip) => typeof ip === 'string' && isIP(ip)))
+          return Object.fromEntries(Object.entries(parsed as Record<string, string>).map(([h, ip]) => [h.toLowerCase(), ip]));
+      } catch {}
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of host name → IP address, e.g. {"api.internal":"10.0.0.5"}' });
+      return z.NEVER;
+    })
+    .describe('Host names the egress proxy resolves without DNS (JSON: `{"api.internal":"10.0.0.5"}`); the address rules still apply.'),
+  KILN_EGRESS_MAX_CONNECTIONS: int(32).describe('Connections one execution may have open through the egress proxy at once.'),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs are JSON lines on stdout).'),
   KILN_DOCS: bool(true).describe('Serve `/openapi.json` and the `/docs` page.'),
 });

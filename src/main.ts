@@ -2,7 +2,11 @@ import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { createApp } from './app.js';
+import { createAddressPolicy } from './egress/address-policy.js';
+import { CertificateAuthority } from './egress/ca.js';
+import { createEgressProxy } from './egress/proxy.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -23,7 +27,15 @@ export async function startKiln(config: Config) {
     queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
   });
   const boot = randomBytes(6).toString('hex');
-  const runner = createRunner({ docker, config, log, boot });
+  const ca = await CertificateAuthority.loadOrCreate(config.KILN_DATA_DIR);
+  const egress = createEgressProxy({
+    ca,
+    log,
+    metrics,
+    policy: createAddressPolicy({ allow: config.KILN_EGRESS_ALLOW_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
+  });
+  const runner = createRunner({ docker, config, log, boot, egress, caPem: ca.certPem });
   const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });
 
   // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.

@@ -20,6 +20,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     queueWaiting: new Gauge({ name: 'kiln_queue_waiting', help: 'Executions waiting for a slot.', registers: [registry] }),
+    egress: new Counter({
+      name: 'kiln_egress_requests_total',
+      help: 'Requests through the egress proxy, by decision (allowed, denied_host, refused_address, bad_request, upstream_error).',
+      labelNames: ['decision'] as const,
+      registers: [registry],
+    }),
     rejections: new Counter({
       name: 'kiln_rejections_total',
       help: 'Requests refused before running, by reason.',

@@ -7,10 +7,17 @@ stdout: kind byte + 4-byte big-endian length + payload. Kinds: o = stdout,
 e = stderr, r = result (from a pipe the user's prints never reach),
 x = exit status. Printed text is always wrapped in o/e frames, so it can
 never pose as a result.
+
+Egress: the box has no network. HTTP(S)_PROXY points the code at a listener
+on 127.0.0.1:3128 here; each connection to it is tunnelled to kiln's proxy as
+frames (c = opened, d = data, f = closed; payload starts with a 4-byte
+connection id), and kiln's frames come back on stdin after the request line.
 """
-import json, os, selectors, signal, struct, subprocess, sys, threading, time
+import json, os, selectors, signal, socket, struct, subprocess, sys, threading, time
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+PROXY = "http://127.0.0.1:3128"
+CA_PATH = "/tmp/kiln-egress-ca.pem"
 out = sys.stdout.buffer
 
 
@@ -32,12 +39,27 @@ def oom_kills():
     return 0
 
 
+listener = socket.socket()
+listener.bind(("127.0.0.1", 3128))
+listener.listen(64)
+listener.setblocking(False)
+
+env = dict(os.environ)
+ca = env.pop("KILN_EGRESS_CA", None)
+env.update(HTTP_PROXY=PROXY, HTTPS_PROXY=PROXY, http_proxy=PROXY, https_proxy=PROXY,
+           NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
+if ca:
+    with open(CA_PATH, "w") as f:
+        f.write(ca)
+    # Every HTTPS connection goes through kiln's proxy, which presents certificates of this CA.
+    env.update(SSL_CERT_FILE=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH, CURL_CA_BUNDLE=CA_PATH)
+
 req_r, req_w = os.pipe()
 res_r, res_w = os.pipe()
 child = subprocess.Popen(
     [sys.executable, "-u", HARNESS, str(req_r), str(res_w)],
     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    pass_fds=(req_r, res_w), cwd="/mnt/req",
+    pass_fds=(req_r, res_w), cwd="/mnt/req", env=env,
 )
 os.close(req_r)
 os.close(res_w)
@@ -46,14 +68,18 @@ for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal
     signal.signal(sig, signal.SIG_IGN)
 oom_before = oom_kills()
 
-line = sys.stdin.buffer.readline()
-if not line:
-    sys.exit(0)  # kiln went away before sending a request
+inbound = b""
+while b"\n" not in inbound:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        sys.exit(0)  # kiln went away before sending a request
+    inbound += chunk
+line, _, inbound = inbound.partition(b"\n")
 request = json.loads(line)
 # Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
 hard_deadline = time.monotonic() + request.get("deadline_ms", 300_000) / 1000 + 5
 with os.fdopen(req_w, "wb") as pipe:  # the harness is already reading: no deadlock
-    pipe.write(line)
+    pipe.write(line + b"\n")
 
 
 def feed_stdin():
@@ -70,14 +96,52 @@ def feed_stdin():
 
 threading.Thread(target=feed_stdin, daemon=True).start()
 
+channels = {}  # connection id -> socket
+next_id = 1
+
+
+def close_channel(cid):
+    conn = channels.pop(cid, None)
+    if conn is not None:
+        try:
+            sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+
+def from_kiln(data):
+    """Frames kiln sent for the tunnelled connections."""
+    global inbound
+    inbound += data
+    while len(inbound) >= 9:
+        kind, length = inbound[:1], struct.unpack(">I", inbound[1:5])[0]
+        if len(inbound) < 5 + length:
+            return
+        cid, payload, inbound = struct.unpack(">I", inbound[5:9])[0], inbound[9:5 + length], inbound[5 + length:]
+        conn = channels.get(cid)
+        if conn is None:
+            continue
+        try:
+            if kind == b"d":
+                conn.sendall(payload)
+            elif kind == b"f":
+                conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            close_channel(cid)
+            frame(b"f", struct.pack(">I", cid))
+
+
 sel = selectors.DefaultSelector()
 sel.register(child.stdout, selectors.EVENT_READ, b"o")
 sel.register(child.stderr, selectors.EVENT_READ, b"e")
 sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
-sel.register(sys.stdin.buffer.raw, selectors.EVENT_READ, b"k")  # EOF here: kiln is gone
+sel.register(0, selectors.EVENT_READ, b"k")  # from kiln; EOF here means kiln is gone
+sel.register(listener, selectors.EVENT_READ, b"l")
+from_kiln(b"")
 result = b""
-quiet_since = None
-while len(sel.get_map()) > 1:
+open_pipes = 3
+while open_pipes:
     events = sel.select(timeout=0.05)
     if time.monotonic() > hard_deadline:
         os._exit(1)
@@ -88,16 +152,38 @@ while len(sel.get_map()) > 1:
             break
         continue
     for key, _ in events:
-        data = os.read(key.fileobj.fileno(), 65536)
-        if key.data == b"k":
+        kind = key.data
+        if kind == b"l":
+            conn, _ = listener.accept()
+            conn.settimeout(5)  # a client that stops reading must not stall the box's output for long
+            cid, next_id = next_id, next_id + 1
+            channels[cid] = conn
+            sel.register(conn, selectors.EVENT_READ, cid)
+            frame(b"c", struct.pack(">I", cid))
+            continue
+        if isinstance(kind, int):  # a tunnelled connection of the code's
+            try:
+                data = key.fileobj.recv(65536)
+            except OSError:
+                data = b""
+            if data:
+                frame(b"d", struct.pack(">I", kind) + data)
+            else:
+                sel.unregister(key.fileobj)  # half-closed: kiln may still answer
+                frame(b"f", struct.pack(">I", kind))
+            continue
+        data = os.read(key.fileobj if kind == b"k" else key.fileobj.fileno(), 65536)
+        if kind == b"k":
             if not data:
                 os._exit(1)  # PID 1 exits: the kernel ends every process in the box
+            from_kiln(data)
         elif not data:
             sel.unregister(key.fileobj)
-        elif key.data == b"r":
+            open_pipes -= 1
+        elif kind == b"r":
             result += data
         else:
-            frame(key.data, data)
+            frame(kind, data)
 
 code = child.wait()
 if result:

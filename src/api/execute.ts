@@ -68,11 +68,6 @@ export function resolveJob(req: Common, deps: Pick<ExecuteDeps, 'config' | 'regi
     throw new AppError('BAD_REQUEST', `limits.memory_size: must be at most ${config.KILN_MAX_MEMORY_MIB} MiB`, [
       { field: 'limits.memory_size', reason: 'above_maximum', message: `maximum is ${config.KILN_MAX_MEMORY_MIB}` },
     ]);
-  for (const [field, hosts] of [['http.allow', req.http?.allow], ['allow_http_hosts', req.allow_http_hosts]] as const)
-    if (hosts?.length)
-      throw new AppError('BAD_REQUEST', `${field}: outbound HTTP is not available in this kiln yet; sandboxes have no network`, [
-        { field, reason: 'egress_unavailable' },
-      ]);
   if (req.runtime_revision_id)
     throw new AppError('BAD_REQUEST', `runtime_revision_id: custom runtimes are not supported yet (got ${req.runtime_revision_id})`, [
       { field: 'runtime_revision_id', reason: 'unsupported' },
@@ -82,6 +77,7 @@ export function resolveJob(req: Common, deps: Pick<ExecuteDeps, 'config' | 'regi
     code: req.code,
     env: req.env ?? {},
     files: req.files ?? [],
+    allow: [...(req.http?.allow ?? []), ...(req.allow_http_hosts ?? []).map((host) => ({ host }))],
     timeoutMs: Math.round(timeout * 1000),
     memoryMiB: memory,
   };

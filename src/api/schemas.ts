@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { LANGUAGES } from '../runtimes/registry.js';
 
@@ -44,14 +45,40 @@ const Env = z
   .record(EnvName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'))
   .openapi({ description: 'Environment variables visible to the code.' });
 
-const HttpAuth = z.object({
-  basic: z.object({ user_id: z.string().optional(), password: z.string() }).optional(),
-  bearer: z.object({ token: z.string() }).optional(),
-  header: z.object({ name: z.string().min(1), value: z.string().optional(), token: z.string().optional() }).optional(),
-  query: z.object({ key: z.string().min(1), value: z.string() }).optional(),
-});
+// Header values and tokens reach an upstream request: no CR, LF or NUL (no header injection).
+const HeaderSafe = z.string().max(8192).refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL');
+const HeaderName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
+  .refine((n) => !/^(host|connection|content-length|transfer-encoding|te|trailer|upgrade|keep-alive|proxy-.*)$/i.test(n), 'must not be a header that controls the connection');
+
+const HttpAuth = z
+  .object({
+    basic: z.object({ user_id: HeaderSafe.refine((u) => !u.includes(':'), 'must not contain ":"').optional(), password: HeaderSafe }).nullish(),
+    bearer: z.object({ token: HeaderSafe }).nullish(),
+    header: z
+      .object({ name: HeaderName, value: HeaderSafe.optional(), token: HeaderSafe.optional() })
+      .refine((h) => h.value !== undefined || h.token !== undefined, 'needs value (or token)')
+      .nullish(),
+    query: z.object({ key: z.string().min(1).max(256), value: z.string().max(8192) }).nullish(),
+  })
+  .refine((a) => [a.basic, a.bearer, a.header, a.query].filter((x) => x != null).length <= 1, 'give one of basic, bearer, header or query')
+  .openapi('HttpAuth', { description: 'The credential kiln injects into requests to this host; it never enters the sandbox.' });
+
+const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*)$/i;
+const HostPattern = z
+  .string()
+  .max(253)
+  .refine((h) => HOST_PATTERN.test(h) || isIP(h.replace(/^\[(.*)\]$/, '$1')) !== 0, 'must be a host name, an IP address, "*", or "*.example.com"');
+
 export const HttpConfig = z
-  .object({ allow: z.array(z.object({ host: z.string().min(1), auth: HttpAuth.nullish() })).nullish() })
+  .object({
+    allow: z
+      .array(z.object({ host: HostPattern, auth: HttpAuth.nullish() }).openapi('HttpAllowRule'))
+      .max(100)
+      .nullish()
+      .openapi({ description: 'Hosts the code may reach over HTTP(S): exact, "*" or "*.example.com" (subdomains only).' }),
+  })
   .openapi('HttpConfig', { description: 'Outbound HTTP the code may make (hosts and the credentials to inject).' });
 
 export const Limits = z
@@ -69,8 +96,7 @@ const common = {
   http: HttpConfig.nullish(),
   limits: Limits.nullish(),
   runtime_revision_id: z.string().nullish().openapi({ description: 'Custom runtimes are not supported yet.' }),
-  // Riza's older name for http.allow: refused like it, never silently dropped.
-  allow_http_hosts: z.array(z.string()).nullish().openapi({ description: 'Deprecated Riza field; egress is not available yet.' }),
+  allow_http_hosts: z.array(HostPattern).max(100).nullish().openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
 };
 
 export const ExecuteFunctionRequest = z

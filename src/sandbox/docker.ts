@@ -8,7 +8,7 @@ import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
 export interface SandboxHandle {
   id: string;
   /** Writes to the wrapper's stdin. */
-  send(data: string): void;
+  send(data: string | Buffer): void;
   /** Calls back with stdout / stderr bytes; resolves when the container's streams end. */
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
   kill(): Promise<void>;

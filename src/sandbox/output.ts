@@ -17,6 +17,18 @@ export interface OutputLimits {
 
 export type Violation = 'output_limit' | 'protocol';
 
+/** Frames of tunnelled egress connections: c = opened, d = data, f = closed; payload starts with a 4-byte id. */
+export type TunnelKind = 'c' | 'd' | 'f';
+export type TunnelListener = (kind: TunnelKind, id: number, data: Buffer) => void;
+
+/** One frame in the wrapper protocol: kind byte + 4-byte big-endian length + payload. */
+export function encodeFrame(kind: string, payload: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.write(kind, 0, 'latin1');
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
 class CappedText {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -50,7 +62,10 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private readonly limits: OutputLimits) {
+  constructor(
+    private readonly limits: OutputLimits,
+    private readonly onTunnel?: TunnelListener,
+  ) {
     this.stdout = new CappedText(limits.streamBytes);
     this.stderr = new CappedText(limits.streamBytes);
   }
@@ -65,7 +80,7 @@ export class FrameDecoder {
       const kind = String.fromCharCode(head[0]!);
       const length = head.readUInt32BE(1);
       const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : 1 << 20;
-      if (!'oerx'.includes(kind)) return this.fail('protocol');
+      if (!'oerxcdf'.includes(kind)) return this.fail('protocol');
       if (length > max) return this.fail(kind === 'r' ? 'output_limit' : 'protocol');
       if (this.buffered < 5 + length) return;
       this.handle(kind, this.take(5 + length).subarray(5));
@@ -81,6 +96,10 @@ export class FrameDecoder {
     if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
     else if (kind === 'r') this.result = payload;
+    else if (kind === 'c' || kind === 'd' || kind === 'f') {
+      if (payload.length < 4 || !this.onTunnel) return this.fail('protocol');
+      this.onTunnel(kind, payload.readUInt32BE(0), payload.subarray(4));
+    }
     else if (kind === 'x') {
       try {
         const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;

@@ -2,10 +2,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
+import type { AllowRule } from '../egress/host-rules.js';
+import type { EgressProxy } from '../egress/proxy.js';
 import type { Runtime } from '../runtimes/registry.js';
 import { buildContainerSpec } from './container-spec.js';
 import type { DockerClient, SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
+import { createTunnel } from './tunnel.js';
 
 export type Mode = 'function' | 'script';
 
@@ -17,6 +20,8 @@ export interface Job {
   input?: unknown;
   env: Record<string, string>;
   files: { path: string; contents: string }[];
+  /** Hosts the code may reach through the egress proxy, with their credentials (which stay in kiln). */
+  allow: AllowRule[];
   args: string[];
   stdin: string;
   timeoutMs: number;
@@ -44,7 +49,7 @@ export interface RunResult {
 export type RunJob = (job: Job) => Promise<RunResult>;
 
 /** Runs each job in its own fresh container: create → attach → start → deliver → collect → remove. */
-export function createRunner(deps: { docker: DockerClient; config: Config; log: Logger; boot: string }) {
+export function createRunner(deps: { docker: DockerClient; config: Config; log: Logger; boot: string; egress: EgressProxy; caPem: string }) {
   const { docker, config, log } = deps;
   const removals = new Set<Promise<void>>();
 
@@ -63,6 +68,7 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
       image: job.runtime.image,
       instance: config.KILN_INSTANCE,
       boot: deps.boot,
+      caPem: deps.caPem,
       labels: { 'kiln.execution': id, 'kiln.language': job.runtime.language },
       limits: {
         memoryMiB: job.memoryMiB,
@@ -85,7 +91,17 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
   }
 
   async function drive(sandbox: SandboxHandle, id: string, job: Job, request: string): Promise<RunResult> {
-    const decoder = new FrameDecoder({ streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES });
+    // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
+    const session = { executionId: id, rules: job.allow };
+    const tunnel = createTunnel({
+      send: (frame) => sandbox.send(frame),
+      open: (channel) => deps.egress.serve(channel, session),
+      maxChannels: config.KILN_EGRESS_MAX_CONNECTIONS,
+    });
+    const decoder = new FrameDecoder(
+      { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
+      tunnel.onFrame,
+    );
     let stopped: StopReason | null = null;
     const stop = (reason: StopReason) => {
       if (stopped) return;
@@ -110,6 +126,7 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
       await ended;
     } finally {
       clearTimeout(deadline);
+      tunnel.closeAll();
     }
     const durationMs = Math.round(performance.now() - started);
 

@@ -6,6 +6,7 @@ const spec = buildContainerSpec({
   limits: { memoryMiB: 256, cpus: 0.5, pidsLimit: 64, tmpfsMiB: 32 },
   instance: 'kiln-test',
   boot: 'b00t',
+  caPem: 'PEM',
   labels: { 'kiln.test-run': 'r1' },
 });
 const host = spec.HostConfig!;
@@ -91,6 +92,7 @@ describe('buildContainerSpec', () => {
       limits: { memoryMiB: 16, cpus: 1, pidsLimit: 1, tmpfsMiB: 1 },
       instance: 'real',
       boot: 'b00t',
+      caPem: 'PEM',
       labels: { [INSTANCE_LABEL]: 'spoofed', [MANAGED_LABEL]: 'false' },
     });
     expect(s.Labels?.[INSTANCE_LABEL]).toBe('real');
@@ -101,8 +103,8 @@ describe('buildContainerSpec', () => {
     expect(host.LogConfig?.Type).toBe('none');
   });
 
-  it('passes no environment to the container', () => {
-    expect(spec.Env).toEqual([]);
+  it('passes no environment to the container but the egress CA certificate', () => {
+    expect(spec.Env).toEqual(['KILN_EGRESS_CA=PEM']);
   });
 
   it('does not share the host PID or IPC namespace', () => {
@@ -112,7 +114,7 @@ describe('buildContainerSpec', () => {
   });
 
   it('scales with other limits', () => {
-    const s = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b' });
+    const s = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM' });
     expect(s.HostConfig!.Memory).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.MemorySwap).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.NanoCpus).toBe(2e9);

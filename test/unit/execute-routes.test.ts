@@ -183,13 +183,29 @@ describe('limits', () => {
 });
 
 describe('unsupported features', () => {
-  it('rejects a non-empty http.allow naming it', async () => {
+  it('passes http.allow with its credentials to the job', async () => {
     const { post, jobs } = buildTestApp();
-    const res = await post('/v1/execute-function', { ...fn, http: { allow: [{ host: 'example.com' }] } });
+    const allow = [{ host: '*.example.com', auth: { bearer: { token: 't0k' } } }, { host: 'api.example.org' }];
+    const res = await post('/v1/execute-function', { ...fn, http: { allow } });
+    expect(res.status).toBe(200);
+    expect(jobs[0]!.allow).toEqual(allow);
+  });
+
+  it.each([
+    [{ host: 'exa mple.com' }, 'http.allow.0.host'],
+    [{ host: '*example.com' }, 'http.allow.0.host'],
+    [{ host: 'a.*.com' }, 'http.allow.0.host'],
+    [{ host: 'x.com', auth: { bearer: { token: 'a\r\nX-Evil: 1' } } }, 'http.allow.0.auth.bearer.token'],
+    [{ host: 'x.com', auth: { header: { name: 'Bad Name', value: 'v' } } }, 'http.allow.0.auth.header.name'],
+    [{ host: 'x.com', auth: { header: { name: 'Host', value: 'evil.com' } } }, 'http.allow.0.auth.header.name'],
+    [{ host: 'x.com', auth: { header: { name: 'X-Key' } } }, 'http.allow.0.auth.header'],
+    [{ host: 'x.com', auth: { basic: { user_id: 'a:b', password: 'p' } } }, 'http.allow.0.auth.basic.user_id'],
+    [{ host: 'x.com', auth: { bearer: { token: 't' }, query: { key: 'k', value: 'v' } } }, 'http.allow.0.auth'],
+  ])('rejects the http.allow rule %j naming %s', async (rule, field) => {
+    const { post, jobs } = buildTestApp();
+    const res = await post('/v1/execute-function', { ...fn, http: { allow: [rule] } });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as ErrorBody;
-    expect(body.message).toContain('http.allow');
-    expect(fields(body)).toEqual(['http.allow']);
+    expect(fields((await res.json()) as ErrorBody)).toContain(field);
     expect(jobs).toHaveLength(0);
   });
 

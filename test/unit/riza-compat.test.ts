@@ -18,12 +18,11 @@ describe('Riza compatibility', () => {
     expect(jobs[0]!.files).toEqual([{ path: 'empty.txt', contents: '' }]);
   });
 
-  it('refuses the deprecated allow_http_hosts like http.allow, never silently dropping it', async () => {
+  it('takes the deprecated allow_http_hosts as http.allow rules without credentials', async () => {
     const { post, jobs } = buildTestApp();
-    const res = await post('/v1/execute-function', { ...fn, allow_http_hosts: ['example.com'] });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as ErrorBody).details?.[0]?.field).toBe('allow_http_hosts');
-    expect(jobs).toHaveLength(0);
+    const res = await post('/v1/execute-function', { ...fn, allow_http_hosts: ['example.com', '*.example.org'] });
+    expect(res.status).toBe(200);
+    expect(jobs[0]!.allow).toEqual([{ host: 'example.com' }, { host: '*.example.org' }]);
   });
 
   it('passes the return value through byte for byte: integers past 2^53 stay exact', async () => {

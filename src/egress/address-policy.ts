@@ -1,0 +1,94 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import type { LookupFunction } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Where the proxy may connect. Only public unicast addresses, never the
+ * host's own, unless the operator names a range (optionally with a port).
+ * Checked on the resolved address at connect time, so DNS rebinding and
+ * redirects to private addresses are refused as well.
+ */
+export interface AddressPolicy {
+  /** Operator exceptions: `10.1.0.0/16`, `127.0.0.1:8443`. */
+  allow: { range: [ipaddr.IPv4 | ipaddr.IPv6, number]; port?: number }[];
+  /** Addresses of this machine's interfaces: public or not, they are the host. */
+  own: Set<string>;
+  /** Test and split-horizon setups: names resolved without DNS. */
+  resolve: Record<string, string>;
+}
+
+/** One exception: `10.0.0.0/8`, `127.0.0.1`, `127.0.0.1:8443`, `[::1]:80`, `fd00::/8`. */
+function parseException(entry: string): AddressPolicy['allow'][number] {
+  let address = entry;
+  let bits: number | undefined;
+  let port: number | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  const v4WithPort = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(entry);
+  const cidr = /^([^/]+)\/(\d+)$/.exec(entry);
+  if (bracketed) [address, port] = [bracketed[1]!, bracketed[2] ? Number(bracketed[2]) : undefined];
+  else if (v4WithPort) [address, port] = [v4WithPort[1]!, Number(v4WithPort[2])];
+  else if (cidr) [address, bits] = [cidr[1]!, Number(cidr[2])];
+  if (!ipaddr.isValid(address)) throw new Error(`not an address, range or address:port: ${entry}`);
+  const parsed = ipaddr.parse(address);
+  return { range: [parsed, bits ?? (parsed.kind() === 'ipv4' ? 32 : 128)], port };
+}
+
+/** Parses a comma-separated list of exceptions; throws on a bad entry. */
+export function parseAllowList(spec: string): AddressPolicy['allow'] {
+  return spec.split(',').map((s) => s.trim()).filter(Boolean).map(parseException);
+}
+
+export function createAddressPolicy(opts: { allow?: string; resolve?: Record<string, string> }): AddressPolicy {
+  const own = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(canonical(a.address));
+  return { allow: parseAllowList(opts.allow ?? ''), own, resolve: opts.resolve ?? {} };
+}
+
+function canonical(address: string): string {
+  const parsed = ipaddr.parse(address.replace(/%.*$/, ''));
+  // ::ffff:10.0.0.1 is 10.0.0.1: never let the mapped form slip past the v4 rules
+  return (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress() ? (parsed as ipaddr.IPv6).toIPv4Address() : parsed).toString();
+}
+
+/** Null when the proxy may connect to address:port; otherwise why not. */
+export function refusal(address: string, port: number, policy: AddressPolicy): string | null {
+  if (!ipaddr.isValid(address.replace(/%.*$/, ''))) return `${address} is not an IP address`;
+  const ip = ipaddr.parse(canonical(address));
+  for (const exception of policy.allow)
+    if (ip.kind() === exception.range[0].kind() && ip.match(exception.range) && (exception.port === undefined || exception.port === port))
+      return null;
+  if (policy.own.has(ip.toString())) return `${address} is this host`;
+  const range = ip.range();
+  if (range !== 'unicast') return `${address} is a ${range} address`;
+  return null;
+}
+
+export class RefusedAddress extends Error {
+  readonly code = 'EKILNREFUSED';
+  constructor(readonly host: string, readonly why: string) {
+    super(`${host}: ${why}`);
+  }
+}
+
+/** A `lookup` for http.request: resolves (or takes the override), then refuses what the policy forbids. */
+export function safeLookup(policy: AddressPolicy, port: number): LookupFunction {
+  return ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    const answer = (addresses: LookupAddress[]) => {
+      for (const a of addresses) {
+        const why = refusal(a.address, port, policy);
+        if (why) return callback(new RefusedAddress(hostname, why));
+      }
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    };
+    const override = policy.resolve[hostname.toLowerCase()];
+    if (override) return answer([{ address: override, family: override.includes(':') ? 6 : 4 }]);
+    if (ipaddr.isValid(hostname)) return answer([{ address: hostname, family: hostname.includes(':') ? 6 : 4 }]);
+    dnsLookup(hostname, { all: true }, (err, addresses) => {
+      if (err) return callback(err);
+      if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }));
+      answer(addresses);
+    });
+  }) as LookupFunction;
+}

@@ -1,0 +1,192 @@
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { RefusedAddress, safeLookup, type AddressPolicy } from './address-policy.js';
+import type { CertificateAuthority } from './ca.js';
+import { applyAuth } from './credentials.js';
+import { findRule, normalizeHost, type AllowRule } from './host-rules.js';
+
+/** What one execution may reach: its allow-list and the credentials to inject. Never leaves kiln. */
+export interface EgressSession {
+  executionId: string;
+  rules: readonly AllowRule[];
+}
+
+interface Target {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+export type EgressDecision = 'allowed' | 'denied_host' | 'refused_address' | 'bad_request' | 'upstream_error';
+
+// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the proxy's own.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ...headers };
+  const named = String(headers.connection ?? '').split(',').map((h) => h.trim().toLowerCase());
+  for (const h of [...HOP_BY_HOP, ...named]) delete out[h];
+  return out;
+}
+
+/** `host:port` of a CONNECT request, IPv6 in brackets. */
+function parseAuthority(authority: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(authority);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) return null;
+  return { host: normalizeHost(m[1] ?? m[2]!), port };
+}
+
+/**
+ * kiln's egress proxy. It listens on no port: each connection the code opens
+ * arrives as a Duplex from that execution's tunnel, with its session. Plain
+ * HTTP (absolute URLs) is forwarded; CONNECT to an allowed host is answered,
+ * TLS inside it is terminated with a leaf of kiln's CA, and every request is
+ * sent upstream with the rule's credential injected, to an address the policy
+ * allows. A host not in the allow-list gets a 403 that names it, over TLS too.
+ */
+export function createEgressProxy(deps: {
+  ca: CertificateAuthority;
+  policy: AddressPolicy;
+  log: Logger;
+  metrics: Metrics;
+  /** Extra CA (PEM) trusted for upstream servers besides the system's. */
+  upstreamCa?: string;
+}) {
+  const { ca, policy, log, metrics } = deps;
+  const sessions = new WeakMap<object, EgressSession>();
+  const targets = new WeakMap<object, Target>();
+  const trust = deps.upstreamCa ? [...tls.rootCertificates, deps.upstreamCa] : undefined;
+
+  const record = (session: EgressSession, host: string, decision: EgressDecision, status: number, method = 'CONNECT') => {
+    metrics.egress.inc({ decision });
+    log.info({ execution: session.executionId, host, method, decision, status }, 'egress');
+  };
+
+  function deny(res: ServerResponse, status: number, message: string) {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-kiln-egress': 'denied', connection: 'close' });
+    res.end(`kiln egress: ${message}\n`);
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, session: EgressSession, target: Target, path: string) {
+    const rule = findRule(session.rules, target.host);
+    if (!rule) {
+      record(session, target.host, 'denied_host', 403, req.method);
+      return deny(res, 403, `${target.host} is not in http.allow for this execution`);
+    }
+    const hostPart = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
+    const url = new URL(`${target.scheme}://${hostPart}:${target.port}${path.startsWith('/') ? path : `/${path}`}`);
+    const headers = withoutHopByHop(req.headers);
+    headers.host = url.host;
+    applyAuth(rule.auth, url, headers);
+    const upstream = (target.scheme === 'https' ? https : http).request({
+      protocol: `${target.scheme}:`,
+      hostname: target.host,
+      port: target.port,
+      method: req.method,
+      path: url.pathname + url.search,
+      headers,
+      lookup: safeLookup(policy, target.port),
+      servername: isIP(target.host) ? undefined : target.host,
+      ca: target.scheme === 'https' ? trust : undefined,
+      timeout: 30_000,
+    });
+    upstream.on('response', (up) => {
+      record(session, target.host, 'allowed', up.statusCode ?? 0, req.method);
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, withoutHopByHop(up.headers));
+      up.pipe(res);
+    });
+    upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' })));
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (res.headersSent) return res.destroy();
+      if (error instanceof RefusedAddress) {
+        record(session, target.host, 'refused_address', 403, req.method);
+        return deny(res, 403, `${target.host} is not reachable from a sandbox (${error.why})`);
+      }
+      record(session, target.host, 'upstream_error', 502, req.method);
+      // the code (never its proxy credentials) sees the reason, as a client of a direct request would
+      deny(res, 502, `could not reach ${target.host}:${target.port}: ${error.code ?? error.message}`);
+    });
+    req.pipe(upstream);
+  }
+
+  /** Requests inside CONNECT tunnels: the target comes from the CONNECT line. */
+  const inner = http.createServer((req, res) => {
+    const session = sessions.get(req.socket);
+    const target = targets.get(req.socket);
+    if (!session || !target) return deny(res, 500, 'lost track of this connection');
+    forward(req, res, session, target, req.url ?? '/');
+  });
+
+  /** What the code's HTTP client sends to its proxy: absolute URLs and CONNECTs. */
+  const front = http.createServer((req, res) => {
+    const session = sessions.get(req.socket)!;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      record(session, '-', 'bad_request', 400, req.method);
+      return deny(res, 400, 'send absolute http:// URLs, or CONNECT, to this proxy');
+    }
+    if (url.protocol !== 'http:') {
+      record(session, url.hostname, 'bad_request', 400, req.method);
+      return deny(res, 400, `${url.protocol} URLs go through CONNECT, not as plain requests`);
+    }
+    const host = normalizeHost(url.hostname);
+    forward(req, res, session, { scheme: 'http', host, port: Number(url.port || 80) }, url.pathname + url.search);
+  });
+
+  front.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const session = sessions.get(socket)!;
+    const authority = parseAuthority(req.url ?? '');
+    const reply = (status: string, body = '') =>
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nx-kiln-egress: denied\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    if (!authority) {
+      record(session, '-', 'bad_request', 400);
+      return reply('400 Bad Request', 'kiln egress: CONNECT needs host:port\n');
+    }
+    // Every CONNECT is accepted: the allow-list is applied to the request inside it, so that
+    // a denied HTTPS request gets a 403 whose body the client can read (a refused CONNECT's body is hidden).
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) socket.unshift(head);
+    // TLS or plain HTTP inside the tunnel? The first byte tells: 0x16 opens a TLS handshake.
+    socket.once('readable', async () => {
+      const first = socket.read(1) as Buffer | null;
+      if (!first) return socket.destroy();
+      socket.unshift(first);
+      if (first[0] !== 0x16) {
+        sessions.set(socket, session);
+        targets.set(socket, { scheme: 'http', ...authority });
+        return inner.emit('connection', socket);
+      }
+      try {
+        const secureContext = await ca.contextFor(authority.host);
+        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
+        secure.on('error', () => secure.destroy());
+        sessions.set(secure, session);
+        targets.set(secure, { scheme: 'https', ...authority });
+        inner.emit('connection', secure);
+      } catch (err) {
+        log.error({ err, host: authority.host }, 'egress: could not mint a certificate');
+        socket.destroy();
+      }
+    });
+  });
+
+  for (const server of [front, inner]) server.on('clientError', (_err, socket) => socket.destroy());
+
+  return {
+    /** Serves one tunnelled connection of the execution that `session` describes. */
+    serve(socket: Duplex, session: EgressSession): void {
+      sessions.set(socket, session);
+      front.emit('connection', socket);
+    },
+  };
+}
+
+export type EgressProxy = ReturnType<typeof createEgressProxy>;
