@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { RefusedAddress, safeLookup, type AddressPolicy } from './address-policy.js';
+import { RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
 import type { CertificateAuthority } from './ca.js';
 import { applyAuth } from './credentials.js';
 import { findRule, normalizeHost, type AllowRule } from './host-rules.js';
@@ -78,6 +78,12 @@ export function createEgressProxy(deps: {
     if (!rule) {
       record(session, target.host, 'denied_host', 403, req.method);
       return deny(res, 403, `${target.host} is not in http.allow for this execution`);
+    }
+    // Node connects to an IP literal without calling `lookup`: the policy must be applied here for those.
+    const literalRefusal = isIP(target.host) ? refusal(target.host, target.port, policy) : null;
+    if (literalRefusal) {
+      record(session, target.host, 'refused_address', 403, req.method);
+      return deny(res, 403, `${target.host} is not reachable from a sandbox (${literalRefusal})`);
     }
     const hostPart = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
     const url = new URL(`${target.scheme}://${hostPart}:${target.port}${path.startsWith('/') ? path : `/${path}`}`);
