@@ -1,8 +1,13 @@
 // npm run bench: latency percentiles and executions per second through kiln's HTTP API,
 // next to a naive `docker run` per execution measured in the same run. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
+import { CertificateAuthority } from '../src/egress/ca.js';
 import { startKiln } from '../src/main.js';
 
 const N = Number(process.env.BENCH_N ?? 30);
@@ -51,7 +56,22 @@ function naiveDockerRun(image: string, argv: string[]): Promise<boolean> {
   });
 }
 
-const config = loadConfig({ KILN_API_KEYS: KEY, PORT: '0', KILN_INSTANCE: 'kiln-bench', KILN_LOG_LEVEL: 'silent', KILN_CONCURRENCY: String(CONCURRENCY) });
+// An HTTPS upstream on 127.0.0.1 for the egress figures: the same client code calls it directly from
+// the host and, from inside a box, through kiln's proxy (CONNECT, TLS terminated, re-encrypted upstream).
+const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+const upstreamCa = await CertificateAuthority.create('kiln bench upstream CA');
+const leaf = await upstreamCa.issue('localhost');
+writeFileSync(join(dir, 'upstream-ca.pem'), upstreamCa.certPem);
+const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end('{"ok":true}'));
+await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+const upstreamPort = (upstream.address() as AddressInfo).port;
+
+const config = loadConfig({
+  KILN_API_KEYS: KEY, PORT: '0', KILN_INSTANCE: 'kiln-bench', KILN_LOG_LEVEL: 'silent', KILN_CONCURRENCY: String(CONCURRENCY),
+  KILN_DATA_DIR: join(dir, 'data'),
+  KILN_EGRESS_UPSTREAM_CA_FILE: join(dir, 'upstream-ca.pem'),
+  KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstreamPort}`,
+});
 const kiln = await startKiln(config);
 const url = `http://127.0.0.1:${kiln.port}/v1/execute-function`;
 
@@ -75,7 +95,43 @@ for (const [language, run] of Object.entries(naive)) {
   rows.push(await measure(`naive docker run ${language}, sequential`, Math.ceil(N / 2), 1, run));
   rows.push(await measure(`naive docker run ${language}, ${CONCURRENCY} in flight`, N, CONCURRENCY, run));
 }
+
+// Egress: one HTTPS request = new connection + TLS + GET, N times, same Python code on both sides.
+const EGRESS_N = 30;
+const egressCode = `
+import json, os, ssl, sys, time, urllib.request
+for name in ("no_proxy", "NO_PROXY"):
+    os.environ.pop(name, None)  # send localhost through the proxy when there is one
+context = ssl.create_default_context(cafile=os.environ.get("BENCH_CA"))
+latencies = []
+for _ in range(${EGRESS_N}):
+    started = time.perf_counter()
+    urllib.request.urlopen("https://localhost:${upstreamPort}/", context=context).read()
+    latencies.append((time.perf_counter() - started) * 1000)
+print(json.dumps(latencies))`;
+// Not spawnSync: the upstream lives in this process and must keep answering.
+const direct = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+  const child = spawn('python3', ['-c', egressCode], { env: { PATH: process.env.PATH, BENCH_CA: join(dir, 'upstream-ca.pem') } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.on('close', () => resolve({ stdout, stderr }));
+});
+const boxed = await fetch(`http://127.0.0.1:${kiln.port}/v1/execute`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ language: 'python', code: egressCode, http: { allow: [{ host: 'localhost', auth: { bearer: { token: 'bench' } } }] } }),
+}).then((r) => r.json() as Promise<{ stdout: string; stderr: string }>);
 await kiln.close();
+upstream.close();
+const egressRows: [string, number[]][] = [];
+try {
+  egressRows.push(['direct HTTPS request (host)', (JSON.parse(direct.stdout) as number[]).sort((a, b) => a - b)]);
+  egressRows.push(['proxied HTTPS request (box → kiln proxy)', (JSON.parse(boxed.stdout) as number[]).sort((a, b) => a - b)]);
+} catch {
+  console.error('egress bench failed:', direct.stderr, boxed.stderr);
+}
 
 const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(10);
 console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, concurrency ${CONCURRENCY}\n`);
@@ -86,4 +142,10 @@ for (const language of ['python', 'javascript']) {
   const k = rows.find((r) => r.name === `kiln ${language} hello, sequential`)!;
   const d = rows.find((r) => r.name === `naive docker run ${language}, sequential`)!;
   console.log(`\n${language}: naive docker run p50 / kiln p50 = ${(d.p50 / k.p50).toFixed(2)}x`);
+}
+if (egressRows.length === 2) {
+  console.log(`\n${'egress (new connection + TLS + GET each)'.padEnd(44)}${'n'.padStart(5)}${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}`);
+  for (const [name, l] of egressRows) console.log(`${name.padEnd(44)}${String(l.length).padStart(5)}${ms(percentile(l, 50))}${ms(percentile(l, 90))}${ms(percentile(l, 99))}`);
+  const added = percentile(egressRows[1]![1], 50) - percentile(egressRows[0]![1], 50);
+  console.log(`\nproxy overhead: +${added.toFixed(1)} ms per HTTPS request at p50`);
 }
