@@ -82,9 +82,4 @@ describe('bad requests', () => {
     expect(res.body.message).toContain('limits.execution_timeout');
     expect(res.body.message).toContain('300');
   });
-  it('rejects http.allow until egress exists', async () => {
-    const res = await fn({ language: 'python', code: 'def execute(i): pass', http: { allow: [{ host: 'example.com' }] } });
-    expect(res.status).toBe(400);
-    expect(res.body.message).toContain('http.allow');
-  });
 });
