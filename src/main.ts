@@ -13,6 +13,8 @@ import { createMetrics } from './metrics.js';
 import { createRuntimeRegistry } from './runtimes/registry.js';
 import { createAdmission } from './sandbox/admission.js';
 import { createDockerClient } from './sandbox/docker.js';
+import { buildContainerSpec, sandboxLimits } from './sandbox/container-spec.js';
+import { createPool, type PoolClass } from './sandbox/pool.js';
 import { createRunner } from './sandbox/runner.js';
 
 /** Composition root: config → dependencies → app → server, with a SIGTERM drain. */
@@ -25,6 +27,7 @@ export async function startKiln(config: Config) {
     concurrency: config.KILN_CONCURRENCY,
     queueLimit: config.KILN_QUEUE_LIMIT,
     queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
+    maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
   });
   const boot = randomBytes(6).toString('hex');
   const ca = await CertificateAuthority.loadOrCreate(config.KILN_DATA_DIR);
@@ -35,7 +38,40 @@ export async function startKiln(config: Config) {
     policy: createAddressPolicy({ allow: config.KILN_EGRESS_ALLOW_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
-  const runner = createRunner({ docker, config, log, boot, egress, caPem: ca.certPem });
+  // One pool per image, at the default memory limit; JavaScript and TypeScript share the Node image's.
+  const classes: PoolClass[] = [];
+  for (const runtime of Object.values(registry)) {
+    const existing = classes.find((c) => c.image === runtime.image);
+    if (existing) {
+      existing.languages.push(runtime.language);
+      continue;
+    }
+    const name = runtime.image === config.KILN_PYTHON_IMAGE ? 'python' : 'node';
+    classes.push({
+      name,
+      languages: [runtime.language],
+      image: runtime.image,
+      memoryMiB: config.KILN_DEFAULT_MEMORY_MIB,
+      size: name === 'python' ? config.KILN_POOL_PYTHON : config.KILN_POOL_NODE,
+      spec: buildContainerSpec({
+        image: runtime.image,
+        instance: config.KILN_INSTANCE,
+        boot,
+        caPem: ca.certPem,
+        labels: { 'kiln.pool': name },
+        limits: sandboxLimits(config, config.KILN_DEFAULT_MEMORY_MIB),
+      }),
+    });
+  }
+  const pool = createPool({
+    docker,
+    classes,
+    refillConcurrency: config.KILN_POOL_REFILL_CONCURRENCY,
+    maxIdleMs: config.KILN_POOL_MAX_IDLE_SECONDS * 1000,
+    log,
+    metrics,
+  });
+  const runner = createRunner({ docker, config, log, boot, egress, caPem: ca.certPem, pool });
   const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });
 
   // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
@@ -50,6 +86,7 @@ export async function startKiln(config: Config) {
       },
     );
   await sweep();
+  pool.start();
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
@@ -69,6 +106,7 @@ export async function startKiln(config: Config) {
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);
       await closed;
       clearInterval(reaper);
+      await pool.close();
       await runner.settled();
     })());
   return { port, close, log };

@@ -26,6 +26,19 @@ export function createMetrics() {
       labelNames: ['decision'] as const,
       registers: [registry],
     }),
+    poolReady: new Gauge({
+      name: 'kiln_pool_ready',
+      help: 'Warm sandboxes waiting for a request, by language they serve.',
+      labelNames: ['language'] as const,
+      registers: [registry],
+    }),
+    poolRefill: new Histogram({
+      name: 'kiln_pool_refill_seconds',
+      help: 'Time to create, attach and start one pooled sandbox.',
+      labelNames: ['pool'] as const,
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10],
+      registers: [registry],
+    }),
     rejections: new Counter({
       name: 'kiln_rejections_total',
       help: 'Requests refused before running, by reason.',

@@ -7,14 +7,20 @@ export interface AdmissionOptions {
   queueLimit: number;
   /** How many request-body bytes may wait: parsed bodies live in kiln's heap while they wait. */
   queueBytesLimit: number;
+  /** Longest expected wait before running; past it, 429 at once rather than a slow answer. */
+  maxWaitMs: number;
 }
 
 /** Bounds how many executions run at once and how much may wait; past that, 429 at once, never a hang. */
 export function createAdmission(opts: AdmissionOptions) {
   const queue = new PQueue({ concurrency: opts.concurrency });
   let waitingBytes = 0;
-  const busy = (why: string, reason: string) =>
-    new AppError('BUSY', `kiln is at capacity (${why}); retry shortly`, [{ reason }], 1);
+  // moving average of how long a job holds its slot, to foresee how long a new one would wait
+  let serviceMs = 0;
+  const busy = (why: string, reason: string, retryAfterSeconds = 1) =>
+    new AppError('BUSY', `kiln is at capacity (${why}); retry shortly`, [{ reason }], retryAfterSeconds);
+  /** Expected wait of a job submitted now: the waves of jobs ahead of it, each as long as an average job. */
+  const expectedWaitMs = () => Math.ceil((queue.size + 1) / opts.concurrency) * serviceMs;
 
   return {
     /**
@@ -26,14 +32,24 @@ export function createAdmission(opts: AdmissionOptions) {
       const mustWait = queue.pending >= opts.concurrency;
       if (mustWait && queue.size >= opts.queueLimit) throw busy(`${queue.pending} running, ${queue.size} waiting`, 'queue_full');
       if (mustWait && waitingBytes + bytes > opts.queueBytesLimit) throw busy('too many request bytes waiting', 'queue_bytes_full');
+      if (mustWait && expectedWaitMs() > opts.maxWaitMs) {
+        const wait = expectedWaitMs();
+        throw busy(`expected wait ${(wait / 1000).toFixed(1)} s`, 'expected_wait', Math.max(1, Math.ceil((wait - opts.maxWaitMs) / 1000)));
+      }
       waitingBytes += bytes;
       let started = false;
       try {
         return (await queue.add(
-          () => {
+          async () => {
             started = true;
             waitingBytes -= bytes;
-            return fn();
+            const began = performance.now();
+            try {
+              return await fn();
+            } finally {
+              const took = performance.now() - began;
+              serviceMs = serviceMs === 0 ? took : serviceMs * 0.8 + took * 0.2;
+            }
           },
           { signal: opts2.signal },
         )) as T;

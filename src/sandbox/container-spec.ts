@@ -1,4 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
+import type { Config } from '../config.js';
 
 /** The uid:gid the wrapper and the user's code run as inside every sandbox. */
 export const SANDBOX_USER = '10001:10001';
@@ -12,6 +13,11 @@ export interface SandboxLimits {
   cpus: number;
   pidsLimit: number;
   tmpfsMiB: number;
+}
+
+/** The creation-time limits of a sandbox with `memoryMiB` of memory; the rest comes from the configuration. */
+export function sandboxLimits(config: Config, memoryMiB: number): SandboxLimits {
+  return { memoryMiB, cpus: config.KILN_CPUS, pidsLimit: config.KILN_PIDS_LIMIT, tmpfsMiB: config.KILN_TMPFS_MIB };
 }
 
 export interface SpecInput {

@@ -12,6 +12,8 @@ export interface SandboxHandle {
   /** Calls back with stdout / stderr bytes; resolves when the container's streams end. */
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
   kill(): Promise<void>;
+  /** Calls back once the container's streams close: it has died or been removed. */
+  onClose(callback: () => void): void;
   /** Exit code and OOM flag as Docker recorded them, once the container has stopped. */
   state(): Promise<{ exitCode: number; oomKilled: boolean }>;
   remove(): Promise<void>;
@@ -109,6 +111,10 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
           stream.on('close', () => resolve());
           stream.on('end', () => resolve());
         }),
+      onClose: (callback) => {
+        if (stream.destroyed) return callback();
+        stream.once('close', callback);
+      },
       kill: async () => {
         // Once the box is dead its stream must end; never let a stuck socket or engine hold the request.
         setTimeout(() => stream.destroy(), 3000).unref();

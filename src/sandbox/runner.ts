@@ -5,9 +5,10 @@ import { newId } from '../ids.js';
 import type { AllowRule } from '../egress/host-rules.js';
 import type { EgressProxy } from '../egress/proxy.js';
 import type { Runtime } from '../runtimes/registry.js';
-import { buildContainerSpec } from './container-spec.js';
+import { buildContainerSpec, sandboxLimits } from './container-spec.js';
 import type { DockerClient, SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
+import type { Pool } from './pool.js';
 import { createTunnel } from './tunnel.js';
 
 export type Mode = 'function' | 'script';
@@ -49,7 +50,16 @@ export interface RunResult {
 export type RunJob = (job: Job) => Promise<RunResult>;
 
 /** Runs each job in its own fresh container: create → attach → start → deliver → collect → remove. */
-export function createRunner(deps: { docker: DockerClient; config: Config; log: Logger; boot: string; egress: EgressProxy; caPem: string }) {
+export function createRunner(deps: {
+  docker: DockerClient;
+  config: Config;
+  log: Logger;
+  boot: string;
+  egress: EgressProxy;
+  caPem: string;
+  /** Warm sandboxes; a job whose image and memory no pool serves gets a fresh container. */
+  pool?: Pool;
+}) {
   const { docker, config, log } = deps;
   const removals = new Set<Promise<void>>();
 
@@ -64,20 +74,21 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
     } catch {
       throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
     }
-    const spec = buildContainerSpec({
-      image: job.runtime.image,
-      instance: config.KILN_INSTANCE,
-      boot: deps.boot,
-      caPem: deps.caPem,
-      labels: { 'kiln.execution': id, 'kiln.language': job.runtime.language },
-      limits: {
-        memoryMiB: job.memoryMiB,
-        cpus: config.KILN_CPUS,
-        pidsLimit: config.KILN_PIDS_LIMIT,
-        tmpfsMiB: config.KILN_TMPFS_MIB,
-      },
-    });
-    const sandbox = await docker.startSandbox(spec);
+    // A warm container when a pool serves this image at exactly this memory limit (never a looser one).
+    const poolClass = deps.pool?.classFor(job.runtime.image, job.memoryMiB);
+    const sandbox = poolClass
+      ? await deps.pool!.acquire(poolClass)
+      : await docker.startSandbox(
+          buildContainerSpec({
+            image: job.runtime.image,
+            instance: config.KILN_INSTANCE,
+            boot: deps.boot,
+            caPem: deps.caPem,
+            labels: { 'kiln.execution': id, 'kiln.language': job.runtime.language },
+            limits: sandboxLimits(config, job.memoryMiB),
+          }),
+        );
+    log.debug({ execution: id, container: sandbox.id, pooled: !!poolClass }, 'sandbox assigned');
     try {
       return await drive(sandbox, id, job, request);
     } finally {
@@ -109,10 +120,14 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
       void sandbox.kill();
     };
     const started = performance.now();
+    // The wrapper's exit frame is its last word: answer then, without waiting for the container to stop.
+    let reportedExit!: () => void;
+    const exited = new Promise<void>((resolve) => (reportedExit = resolve));
     const ended = sandbox.pipe(
       (chunk) => {
         decoder.push(chunk);
         if (decoder.violation) stop(decoder.violation === 'output_limit' ? 'output_limit' : 'sandbox_error');
+        else if (decoder.exit) reportedExit();
       },
       (chunk) => {
         decoder.pushWrapperStderr(chunk);
@@ -123,7 +138,7 @@ export function createRunner(deps: { docker: DockerClient; config: Config; log: 
     const deadline = setTimeout(() => stop('timeout'), job.timeoutMs);
     try {
       sandbox.send(request);
-      await ended;
+      await Promise.race([ended, exited]);
     } finally {
       clearTimeout(deadline);
       tunnel.closeAll();

@@ -11,7 +11,7 @@ function gate() {
 
 describe('admission', () => {
   it('runs up to the concurrency at once and queues the rest', async () => {
-    const a = createAdmission({ concurrency: 1, queueLimit: 5, queueBytesLimit: 1000 });
+    const a = createAdmission({ concurrency: 1, queueLimit: 5, queueBytesLimit: 1000, maxWaitMs: 60_000 });
     const g = gate();
     const first = a.submit(g.job);
     const second = a.submit(async () => 'second');
@@ -23,7 +23,7 @@ describe('admission', () => {
   });
 
   it('answers 429 (BUSY, queue_full) at once when the wait list is full', async () => {
-    const a = createAdmission({ concurrency: 1, queueLimit: 1, queueBytesLimit: 1000 });
+    const a = createAdmission({ concurrency: 1, queueLimit: 1, queueBytesLimit: 1000, maxWaitMs: 60_000 });
     const g = gate();
     const running = a.submit(g.job);
     const waiting = a.submit(g.job);
@@ -37,7 +37,7 @@ describe('admission', () => {
   });
 
   it('bounds the bytes that wait, and frees them when a job starts', async () => {
-    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100 });
+    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100, maxWaitMs: 60_000 });
     const g = gate();
     const running = a.submit(g.job, { bytes: 1000 }); // runs at once: running bodies are not counted
     const waiting = a.submit(g.job, { bytes: 60 });
@@ -53,7 +53,7 @@ describe('admission', () => {
   });
 
   it('drops a waiting job whose client went away, without running it', async () => {
-    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100 });
+    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100, maxWaitMs: 60_000 });
     const g = gate();
     const running = a.submit(g.job);
     const controller = new AbortController();

@@ -55,6 +55,7 @@ export function buildTestApp(opts: { env?: Record<string, string>; runJob?: RunJ
     concurrency: config.KILN_CONCURRENCY,
     queueLimit: config.KILN_QUEUE_LIMIT,
     queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
+    maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
   });
   const app = createApp({
     config,

@@ -1,0 +1,167 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { DockerClient, SandboxHandle } from './docker.js';
+
+/** One class of interchangeable sandboxes: same image, same creation-time limits. */
+export interface PoolClass {
+  /** Stable name for metrics and logs, e.g. `python`. */
+  name: string;
+  /** Languages it serves, for the `kiln_pool_ready{language}` gauge. */
+  languages: string[];
+  image: string;
+  memoryMiB: number;
+  size: number;
+  spec: ContainerCreateOptions;
+}
+
+interface Entry {
+  sandbox: SandboxHandle;
+  idleTimer: NodeJS.Timeout;
+}
+
+/**
+ * Warm pools of one-shot sandboxes: containers created, attached and started
+ * ahead of time, each waiting (in its wrapper) for exactly one request. A
+ * request takes one with no Docker call; the pool refills in the background,
+ * with at most `refillConcurrency` containers starting at once across pools.
+ * A container never returns to a pool: the runner removes it after its run.
+ */
+export function createPool(deps: {
+  docker: DockerClient;
+  classes: PoolClass[];
+  refillConcurrency: number;
+  maxIdleMs: number;
+  log: Logger;
+  metrics: Metrics;
+}) {
+  const { docker, log, metrics } = deps;
+  const ready = new Map<PoolClass, Entry[]>(deps.classes.map((c) => [c, []]));
+  const starting = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
+  const waiters = new Map<PoolClass, { resolve: (s: SandboxHandle) => void; reject: (e: unknown) => void }[]>(
+    deps.classes.map((c) => [c, []]),
+  );
+  const failures = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
+  let refilling = 0;
+  let closed = false;
+
+  const report = (c: PoolClass) => {
+    for (const language of c.languages) metrics.poolReady.set({ language }, ready.get(c)!.length);
+  };
+
+  function discard(c: PoolClass, entry: Entry, why: string) {
+    const list = ready.get(c)!;
+    const at = list.indexOf(entry);
+    if (at < 0) return;
+    list.splice(at, 1);
+    clearTimeout(entry.idleTimer);
+    report(c);
+    log.info({ pool: c.name, container: entry.sandbox.id, why }, 'pool: replacing a sandbox');
+    void entry.sandbox.remove().catch(() => {});
+    refill();
+  }
+
+  function deliver(c: PoolClass, sandbox: SandboxHandle) {
+    const waiter = waiters.get(c)!.shift();
+    if (waiter) return waiter.resolve(sandbox);
+    const entry: Entry = {
+      sandbox,
+      // a box that waited too long is recycled, so that no pool holds stale containers for ever
+      idleTimer: setTimeout(() => discard(c, entry, 'idle too long'), deps.maxIdleMs).unref(),
+    };
+    ready.get(c)!.push(entry);
+    // a box that died while waiting (Docker restarted, someone removed it) is replaced
+    sandbox.onClose(() => discard(c, entry, 'died while waiting'));
+    report(c);
+  }
+
+  const backoffUntil = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
+  const backoffTimers = new Map<PoolClass, NodeJS.Timeout>();
+  const missing = (c: PoolClass) => c.size + waiters.get(c)!.length - ready.get(c)!.length - starting.get(c)!;
+
+  function startOne(c: PoolClass): void {
+    refilling++;
+    starting.set(c, starting.get(c)! + 1);
+    const timer = metrics.poolRefill.startTimer({ pool: c.name });
+    docker
+      .startSandbox(c.spec)
+      .then(
+        (sandbox) => {
+          timer();
+          failures.set(c, 0);
+          backoffUntil.set(c, 0);
+          if (closed) return void sandbox.remove().catch(() => {});
+          deliver(c, sandbox);
+        },
+        (error: unknown) => {
+          // Docker down or refusing: whoever waits gets the error now (a 503, as a fresh start would);
+          // this class backs off and tries again, so the pool rebuilds itself when Docker is back
+          for (const waiter of waiters.get(c)!.splice(0)) waiter.reject(error);
+          const n = failures.get(c)! + 1;
+          failures.set(c, n);
+          if (n === 1 || n % 20 === 0) log.warn({ pool: c.name, err: String(error) }, 'pool: could not start a sandbox; retrying');
+          const delay = Math.min(5000, 100 * 2 ** Math.min(n, 6));
+          backoffUntil.set(c, Date.now() + delay);
+          clearTimeout(backoffTimers.get(c));
+          backoffTimers.set(c, setTimeout(refill, delay).unref());
+        },
+      )
+      .finally(() => {
+        refilling--;
+        starting.set(c, starting.get(c)! - 1);
+        refill();
+      });
+  }
+
+  /**
+   * Starts containers until every class is full, one class after another so that none
+   * starves the rest, never more than refillConcurrency at once. A class that failed
+   * waits out its back-off, unless a request is waiting for it.
+   */
+  function refill(): void {
+    let progress = true;
+    while (!closed && progress && refilling < deps.refillConcurrency) {
+      progress = false;
+      for (const c of deps.classes) {
+        if (refilling >= deps.refillConcurrency) break;
+        if (missing(c) <= 0) continue;
+        if (backoffUntil.get(c)! > Date.now() && waiters.get(c)!.length === 0) continue;
+        startOne(c);
+        progress = true;
+      }
+    }
+  }
+
+  return {
+    /** The class that serves an image at a memory limit exactly; null means: start a fresh container. */
+    classFor(image: string, memoryMiB: number): PoolClass | null {
+      return deps.classes.find((c) => c.size > 0 && c.image === image && c.memoryMiB === memoryMiB) ?? null;
+    },
+    /** A warm sandbox of the class: at once when one is ready, else the next one started. */
+    acquire(c: PoolClass): Promise<SandboxHandle> {
+      const entry = ready.get(c)!.shift();
+      if (entry) {
+        clearTimeout(entry.idleTimer);
+        report(c);
+        refill();
+        return Promise.resolve(entry.sandbox);
+      }
+      const next = new Promise<SandboxHandle>((resolve, reject) => waiters.get(c)!.push({ resolve, reject }));
+      refill();
+      return next;
+    },
+    start: refill,
+    readyCount: (c: PoolClass) => ready.get(c)!.length,
+    /** Stops refilling and removes every waiting container. */
+    async close(): Promise<void> {
+      closed = true;
+      for (const timer of backoffTimers.values()) clearTimeout(timer);
+      for (const list of waiters.values()) for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
+      const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
+      await Promise.all(all.map((e) => e.sandbox.remove().catch(() => {})));
+    },
+  };
+}
+
+export type Pool = ReturnType<typeof createPool>;
