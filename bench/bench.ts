@@ -1,63 +1,92 @@
-// npm run bench: latency percentiles and executions per second through kiln's HTTP API,
-// next to a naive `docker run` per execution measured in the same run. Prints figures; asserts nothing.
+// npm run bench: what kiln costs and sustains, measured through its HTTP API, next to the engine's
+// own figures measured in the same run. Prints figures; asserts nothing.
+//   1. the engine: container churn (create + start + wait + remove) per second
+//   2. naive `docker run` per execution: latency
+//   3. kiln below capacity (paced arrivals): latency, and its ratio to naive
+//   4. kiln at saturation (closed loop): executions per second, against the churn rate
+//   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
+//   6. egress: one proxied HTTPS request against a direct one, same upstream
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { loadConfig } from '../src/config.js';
 import { CertificateAuthority } from '../src/egress/ca.js';
-import { startKiln } from '../src/main.js';
 
-const N = Number(process.env.BENCH_N ?? 30);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const N = Number(process.env.BENCH_N ?? 40);
 const KEY = 'bench-key-0123456789abcdef';
-
+const MAX_WAIT_S = 2;
 const HELLO = {
   python: { language: 'python', code: 'def execute(input):\n    print("hello")\n    return {"hello": input}', input: 'world' },
   javascript: { language: 'javascript', code: 'function execute(input) { console.log("hello"); return { hello: input }; }', input: 'world' },
 } as const;
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(11);
+
+interface Row { name: string; n: number; p50: number; p90: number; p99: number; perSecond?: number; note?: string }
+const rows: Row[] = [];
+function row(name: string, latencies: number[], seconds?: number, note?: string): Row {
+  const l = [...latencies].sort((a, b) => a - b);
+  const r = { name, n: l.length, p50: percentile(l, 50), p90: percentile(l, 90), p99: percentile(l, 99), perSecond: seconds ? l.length / seconds : undefined, note };
+  rows.push(r);
+  return r;
 }
 
-interface Figures { name: string; n: number; p50: number; p90: number; p99: number; perSecond: number; failed: number }
-
-/** Runs `one` n times with `concurrency` in flight; returns latency percentiles and throughput. */
-async function measure(name: string, n: number, concurrency: number, one: () => Promise<boolean>): Promise<Figures> {
+/** Runs `one` n times with `concurrency` in flight (closed loop); returns latencies and wall time. */
+async function closedLoop(n: number, concurrency: number, one: () => Promise<unknown>) {
   const latencies: number[] = [];
-  let failed = 0;
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
+      while (next++ < n) {
         const t = performance.now();
-        if (!(await one())) failed++;
+        await one();
         latencies.push(performance.now() - t);
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { name, n, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), perSecond: n / seconds, failed };
+  return { latencies, seconds: (performance.now() - started) / 1000 };
 }
 
-function naiveDockerRun(image: string, argv: string[]): Promise<boolean> {
-  // The naive way: one `docker run` per execution, with the same basic lock-down.
+// ---- 1. the engine's own churn rate -------------------------------------------------------------
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const config = loadConfig({ KILN_API_KEYS: KEY, PORT: '0' });
+async function churnOne(): Promise<void> {
+  const c = await docker.createContainer({
+    Image: config.KILN_PYTHON_IMAGE, Entrypoint: ['true'], Labels: { 'kiln.bench': 'churn' },
+    HostConfig: { NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], Memory: 128 * 2 ** 20, LogConfig: { Type: 'none', Config: {} } },
+  });
+  await c.start();
+  await c.wait();
+  await c.remove({ force: true });
+}
+let churn = { rate: 0, concurrency: 0 };
+for (const concurrency of [2, 4]) {
+  const { seconds } = await closedLoop(20, concurrency, churnOne);
+  if (20 / seconds > churn.rate) churn = { rate: 20 / seconds, concurrency };
+}
+
+// ---- 2. naive docker run ------------------------------------------------------------------------
+function naiveDockerRun(image: string, argv: string[]): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn('docker', ['run', '--rm', '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--memory', '128m', '--entrypoint', argv[0]!, image, ...argv.slice(1)], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => resolve(code === 0 && out.includes('hello')));
+    const child = spawn('docker', ['run', '--rm', '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--memory', '128m', '--entrypoint', argv[0]!, image, ...argv.slice(1)], { stdio: 'ignore' });
+    child.on('exit', () => resolve());
   });
 }
+const naive = {
+  python: () => naiveDockerRun(config.KILN_PYTHON_IMAGE, ['python3', '-c', 'print("hello")']),
+  javascript: () => naiveDockerRun(config.KILN_NODE_IMAGE, ['node', '-e', 'console.log("hello")']),
+};
+const naiveRows: Record<string, Row> = {};
+for (const [language, run] of Object.entries(naive)) naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
 
-// An HTTPS upstream on 127.0.0.1 for the egress figures: the same client code calls it directly from
-// the host and, from inside a box, through kiln's proxy (CONNECT, TLS terminated, re-encrypted upstream).
+// ---- kiln, with an HTTPS upstream for the egress figures ---------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
 const upstreamCa = await CertificateAuthority.create('kiln bench upstream CA');
 const leaf = await upstreamCa.issue('localhost');
@@ -66,37 +95,92 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_
 await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
 const upstreamPort = (upstream.address() as AddressInfo).port;
 
-const config = loadConfig({
-  KILN_API_KEYS: KEY, PORT: '0', KILN_INSTANCE: 'kiln-bench', KILN_LOG_LEVEL: 'silent', KILN_CONCURRENCY: String(CONCURRENCY),
+const kilnEnv: Record<string, string> = {
+  KILN_API_KEYS: KEY, PORT: '0', KILN_INSTANCE: 'kiln-bench', KILN_LOG_LEVEL: 'info',
+  KILN_QUEUE_MAX_WAIT_SECONDS: String(MAX_WAIT_S),
   KILN_DATA_DIR: join(dir, 'data'),
   KILN_EGRESS_UPSTREAM_CA_FILE: join(dir, 'upstream-ca.pem'),
   KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstreamPort}`,
-});
-const kiln = await startKiln(config);
-const url = `http://127.0.0.1:${kiln.port}/v1/execute-function`;
-
-async function callKiln(body: object): Promise<boolean> {
-  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as { output_status?: string };
-  return res.status === 200 && json.output_status === 'valid';
-}
-
-const rows: Figures[] = [];
-for (const body of Object.values(HELLO)) await callKiln(body); // warm caches: images, esbuild, connections
-for (const [language, body] of Object.entries(HELLO)) {
-  rows.push(await measure(`kiln ${language} hello, sequential`, N, 1, () => callKiln(body)));
-  rows.push(await measure(`kiln ${language} hello, ${CONCURRENCY} in flight`, N * 2, CONCURRENCY, () => callKiln(body)));
-}
-const naive = {
-  python: () => naiveDockerRun(config.KILN_PYTHON_IMAGE, ['python3', '-c', 'print("hello")']),
-  javascript: () => naiveDockerRun(config.KILN_NODE_IMAGE, ['node', '-e', 'console.log("hello")']),
+  ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^KILN_(POOL_|CONCURRENCY)/.test(e[0]) && !!e[1])),
 };
-for (const [language, run] of Object.entries(naive)) {
-  rows.push(await measure(`naive docker run ${language}, sequential`, Math.ceil(N / 2), 1, run));
-  rows.push(await measure(`naive docker run ${language}, ${CONCURRENCY} in flight`, N, CONCURRENCY, run));
+const kilnConfig = loadConfig(kilnEnv);
+// kiln runs as its own process, as it does for users: the load generator does not share its event loop.
+const kilnProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  cwd: join(import.meta.dirname, '..'),
+  env: { PATH: process.env.PATH, ...kilnEnv },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const port = await new Promise<number>((resolve, reject) => {
+  kilnProcess.stdout!.on('data', (d: Buffer) => {
+    const m = /"port":(\d+)/.exec(d.toString());
+    if (m) resolve(Number(m[1]));
+  });
+  kilnProcess.on('exit', () => reject(new Error('kiln exited')));
+});
+kilnProcess.stdout!.resume();
+const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+async function call(body: object): Promise<number> {
+  const res = await fetch(url('/v1/execute-function'), { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await res.json()) as { output_status?: string };
+  if (res.status === 200 && json.output_status !== 'valid') throw new Error(`bad answer: ${JSON.stringify(json)}`);
+  return res.status;
+}
+await sleep(4000); // let the pools fill
+for (const body of Object.values(HELLO)) await call(body); // warm connections and caches
+
+// ---- 3. below capacity: paced arrivals, well under the churn rate --------------------------------
+const paceMs = Math.ceil(2000 / churn.rate); // half the engine's churn rate
+const kilnRows: Record<string, Row> = {};
+for (const [language, body] of Object.entries(HELLO)) {
+  const latencies: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = performance.now();
+    await call(body);
+    latencies.push(performance.now() - t);
+    await sleep(Math.max(0, paceMs - (performance.now() - t)));
+  }
+  kilnRows[language] = row(`kiln ${language} hello, 1 per ${paceMs} ms`, latencies);
 }
 
-// Egress: one HTTPS request = new connection + TLS + GET, N times, same Python code on both sides.
+// ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
+const bodies = Object.values(HELLO);
+let k = 0;
+const sat = await closedLoop(N * 2, kilnConfig.KILN_CONCURRENCY, () => call(bodies[k++ % 2]!));
+const saturation = row(`kiln at saturation (${kilnConfig.KILN_CONCURRENCY} in flight)`, sat.latencies, sat.seconds);
+await sleep(3000);
+
+// ---- 5. 2x overload: open loop at twice the saturation rate --------------------------------------
+const overloadRate = 2 * saturation.perSecond!;
+const overloadSeconds = 10;
+const accepted: number[] = [];
+const rejected: number[] = [];
+let retryAfterOk = true;
+let other = 0;
+const inFlight: Promise<void>[] = [];
+const startedAt = performance.now();
+for (let i = 0; performance.now() - startedAt < overloadSeconds * 1000; i++) {
+  const due = startedAt + (i * 1000) / overloadRate;
+  await sleep(Math.max(0, due - performance.now()));
+  inFlight.push(
+    (async () => {
+      const t = performance.now();
+      const res = await fetch(url('/v1/execute-function'), { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(bodies[i % 2]) });
+      await res.arrayBuffer();
+      const took = performance.now() - t;
+      if (res.status === 200) accepted.push(took);
+      else if (res.status === 429) {
+        rejected.push(took);
+        retryAfterOk &&= Number(res.headers.get('retry-after')) >= 1;
+      } else other++;
+    })(),
+  );
+}
+await Promise.all(inFlight);
+const sent = accepted.length + rejected.length + other;
+row('2x overload: accepted', accepted);
+row('2x overload: rejected with 429', rejected);
+
+// ---- 6. egress: same Python code, direct from the host and proxied from a box -------------------
 const EGRESS_N = 30;
 const egressCode = `
 import json, os, ssl, sys, time, urllib.request
@@ -110,42 +194,38 @@ for _ in range(${EGRESS_N}):
     latencies.append((time.perf_counter() - started) * 1000)
 print(json.dumps(latencies))`;
 // Not spawnSync: the upstream lives in this process and must keep answering.
-const direct = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+const direct = await new Promise<string>((resolve) => {
   const child = spawn('python3', ['-c', egressCode], { env: { PATH: process.env.PATH, BENCH_CA: join(dir, 'upstream-ca.pem') } });
   let stdout = '';
-  let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  child.on('close', () => resolve({ stdout, stderr }));
+  child.on('close', () => resolve(stdout));
 });
-const boxed = await fetch(`http://127.0.0.1:${kiln.port}/v1/execute`, {
+const boxed = (await fetch(url('/v1/execute'), {
   method: 'POST',
   headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
   body: JSON.stringify({ language: 'python', code: egressCode, http: { allow: [{ host: 'localhost', auth: { bearer: { token: 'bench' } } }] } }),
-}).then((r) => r.json() as Promise<{ stdout: string; stderr: string }>);
-await kiln.close();
-upstream.close();
-const egressRows: [string, number[]][] = [];
-try {
-  egressRows.push(['direct HTTPS request (host)', (JSON.parse(direct.stdout) as number[]).sort((a, b) => a - b)]);
-  egressRows.push(['proxied HTTPS request (box → kiln proxy)', (JSON.parse(boxed.stdout) as number[]).sort((a, b) => a - b)]);
-} catch {
-  console.error('egress bench failed:', direct.stderr, boxed.stderr);
-}
+}).then((r) => r.json())) as { stdout: string };
+const directRow = row('egress: direct HTTPS request (host)', JSON.parse(direct || '[]'));
+const proxiedRow = row('egress: proxied HTTPS request (box → proxy)', JSON.parse(boxed.stdout || '[]'));
 
-const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(10);
-console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, concurrency ${CONCURRENCY}\n`);
-console.log(`${'scenario'.padEnd(44)}${'n'.padStart(5)}${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}${'exec/s'.padStart(9)}  failed`);
+kilnProcess.kill('SIGTERM');
+await new Promise((r) => kilnProcess.on('exit', r));
+upstream.close();
+
+// ---- report -------------------------------------------------------------------------------------
+console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / node ${kilnConfig.KILN_POOL_NODE}\n`);
+console.log(`${'scenario'.padEnd(48)}${'n'.padStart(5)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'exec/s'.padStart(9)}`);
 for (const r of rows)
-  console.log(`${r.name.padEnd(44)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${r.perSecond.toFixed(1).padStart(9)}  ${r.failed}`);
-for (const language of ['python', 'javascript']) {
-  const k = rows.find((r) => r.name === `kiln ${language} hello, sequential`)!;
-  const d = rows.find((r) => r.name === `naive docker run ${language}, sequential`)!;
-  console.log(`\n${language}: naive docker run p50 / kiln p50 = ${(d.p50 / k.p50).toFixed(2)}x`);
-}
-if (egressRows.length === 2) {
-  console.log(`\n${'egress (new connection + TLS + GET each)'.padEnd(44)}${'n'.padStart(5)}${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}`);
-  for (const [name, l] of egressRows) console.log(`${name.padEnd(44)}${String(l.length).padStart(5)}${ms(percentile(l, 50))}${ms(percentile(l, 90))}${ms(percentile(l, 99))}`);
-  const added = percentile(egressRows[1]![1], 50) - percentile(egressRows[0]![1], 50);
-  console.log(`\nproxy overhead: +${added.toFixed(1)} ms per HTTPS request at p50`);
-}
+  console.log(`${r.name.padEnd(48)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${(r.perSecond?.toFixed(1) ?? '').padStart(9)}`);
+console.log('');
+console.log(`engine churn (create+start+wait+remove):  ${churn.rate.toFixed(1)} containers/s (best of concurrency 2 and 4: ${churn.concurrency})`);
+for (const language of Object.keys(HELLO))
+  console.log(`${language} below capacity: kiln p50 ${kilnRows[language]!.p50.toFixed(1)} ms, p90 ${kilnRows[language]!.p90.toFixed(1)} ms; naive p50 / kiln p50 = ${(naiveRows[language]!.p50 / kilnRows[language]!.p50).toFixed(1)}x`);
+console.log(`saturation: ${saturation.perSecond!.toFixed(1)} exec/s = ${(saturation.perSecond! / churn.rate).toFixed(2)}x the engine's churn rate`);
+console.log(
+  `2x overload (${overloadRate.toFixed(1)} req/s for ${overloadSeconds} s): ${sent} sent, ${accepted.length} accepted (${((100 * accepted.length) / sent).toFixed(0)}%), ` +
+    `${rejected.length} rejected with 429 (${((100 * rejected.length) / sent).toFixed(0)}%, Retry-After ${retryAfterOk ? 'always set' : 'MISSING'}), ${other} other; ` +
+    `accepted p99 ${percentile([...accepted].sort((a, b) => a - b), 99).toFixed(0)} ms (queue-wait bound ${MAX_WAIT_S * 1000} ms + execution); ` +
+    `429 p99 ${percentile([...rejected].sort((a, b) => a - b), 99).toFixed(1)} ms`,
+);
+console.log(`egress: proxy overhead +${(proxiedRow.p50 - directRow.p50).toFixed(1)} ms per HTTPS request at p50 (direct ${directRow.p50.toFixed(1)} ms, proxied ${proxiedRow.p50.toFixed(1)} ms)`);

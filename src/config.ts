@@ -34,7 +34,7 @@ export const ConfigSchema = z.object({
   KILN_QUEUE_BYTES_LIMIT: int(64 * 1024 * 1024).describe('Request-body bytes that may wait in the queue; past it requests get 429.'),
   KILN_POOL_PYTHON: z.coerce.number().int().min(0).max(256).default(2).describe('Warm Python sandboxes kept ready (0: start each on demand).'),
   KILN_POOL_NODE: z.coerce.number().int().min(0).max(256).default(2).describe('Warm Node sandboxes kept ready, for JavaScript and TypeScript (0: start each on demand).'),
-  KILN_POOL_REFILL_CONCURRENCY: int(2).describe('Pooled sandboxes being started at once, across pools.'),
+  KILN_POOL_REFILL_CONCURRENCY: int(4).describe('Pooled sandboxes being started at once, across pools.'),
   KILN_POOL_MAX_IDLE_SECONDS: int(600).describe('A pooled sandbox unused this long is replaced by a fresh one.'),
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
   KILN_DATA_DIR: z.string().default('data').describe('Where kiln keeps its state: the egress CA (`egress-ca.pem`, `egress-ca-key.pem`), created on first start.'),

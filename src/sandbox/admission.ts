@@ -15,12 +15,24 @@ export interface AdmissionOptions {
 export function createAdmission(opts: AdmissionOptions) {
   const queue = new PQueue({ concurrency: opts.concurrency });
   let waitingBytes = 0;
-  // moving average of how long a job holds its slot, to foresee how long a new one would wait
+  // moving average of how long a job holds its slot, and the times slots were last freed
   let serviceMs = 0;
+  const freed: number[] = [];
+  const WINDOW_MS = 10_000;
   const busy = (why: string, reason: string, retryAfterSeconds = 1) =>
     new AppError('BUSY', `kiln is at capacity (${why}); retry shortly`, [{ reason }], retryAfterSeconds);
-  /** Expected wait of a job submitted now: the waves of jobs ahead of it, each as long as an average job. */
-  const expectedWaitMs = () => Math.ceil((queue.size + 1) / opts.concurrency) * serviceMs;
+  /**
+   * Expected wait of a job submitted now (all slots busy): the jobs ahead of it, each taking a slot
+   * at the rate slots were freed lately under load (Little's law); without that history, waves of
+   * jobs each as long as an average job.
+   */
+  const expectedWaitMs = () => {
+    const now = performance.now();
+    while (freed.length && freed[0]! < now - WINDOW_MS) freed.shift();
+    const ahead = queue.size + 1;
+    if (freed.length >= opts.concurrency) return (ahead * (now - freed[0]!)) / freed.length;
+    return Math.ceil(ahead / opts.concurrency) * serviceMs;
+  };
 
   return {
     /**
@@ -47,8 +59,11 @@ export function createAdmission(opts: AdmissionOptions) {
             try {
               return await fn();
             } finally {
-              const took = performance.now() - began;
-              serviceMs = serviceMs === 0 ? took : serviceMs * 0.8 + took * 0.2;
+              const now = performance.now();
+              serviceMs = serviceMs === 0 ? now - began : serviceMs * 0.8 + (now - began) * 0.2;
+              // only frees while others wait measure capacity; an idle gap would make it look smaller
+              if (queue.size > 0) freed.push(now);
+              if (freed.length > 1000) freed.shift();
             }
           },
           { signal: opts2.signal },

@@ -142,9 +142,10 @@ export function createPool(deps: {
     acquire(c: PoolClass): Promise<SandboxHandle> {
       const entry = ready.get(c)!.shift();
       if (entry) {
+        // no refill here: starting a container now would compete with this request for the CPU;
+        // the runner calls replenish() once it has answered
         clearTimeout(entry.idleTimer);
         report(c);
-        refill();
         return Promise.resolve(entry.sandbox);
       }
       const next = new Promise<SandboxHandle>((resolve, reject) => waiters.get(c)!.push({ resolve, reject }));
@@ -152,6 +153,8 @@ export function createPool(deps: {
       return next;
     },
     start: refill,
+    /** Tops the pools up again (after an answer, off the request path). */
+    replenish: refill,
     readyCount: (c: PoolClass) => ready.get(c)!.length,
     /** Stops refilling and removes every waiting container. */
     async close(): Promise<void> {

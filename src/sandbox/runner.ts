@@ -92,9 +92,13 @@ export function createRunner(deps: {
     try {
       return await drive(sandbox, id, job, request);
     } finally {
-      // Removal is cleanup, not part of the answer: it runs after, but shutdown waits for it.
-      const removal = sandbox
-        .remove()
+      // Removal and refill are cleanup, not part of the answer: they start once the answer is on its way
+      // (their Docker requests would otherwise delay it), and shutdown waits for the removal.
+      const removal = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => {
+          if (poolClass) deps.pool!.replenish();
+          return sandbox.remove();
+        })
         .catch((err) => log.warn({ err, container: sandbox.id }, 'could not remove sandbox'))
         .finally(() => removals.delete(removal));
       removals.add(removal);
