@@ -14,6 +14,8 @@ export interface SandboxHandle {
   kill(): Promise<void>;
   /** Calls back once the container's streams close: it has died or been removed. */
   onClose(callback: () => void): void;
+  /** False once its streams have closed. */
+  alive(): boolean;
   /** Exit code and OOM flag as Docker recorded them, once the container has stopped. */
   state(): Promise<{ exitCode: number; oomKilled: boolean }>;
   remove(): Promise<void>;
@@ -111,6 +113,7 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
           stream.on('close', () => resolve());
           stream.on('end', () => resolve());
         }),
+      alive: () => !stream.destroyed && !stream.readableEnded,
       onClose: (callback) => {
         if (stream.destroyed) return callback();
         stream.once('close', callback);

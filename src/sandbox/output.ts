@@ -59,6 +59,8 @@ export class FrameDecoder {
   exit: ExitStatus | null = null;
   /** Set once the box broke a limit or the protocol; the caller stops it. */
   violation: Violation | null = null;
+  /** Whether the wrapper has sent anything at all. */
+  sawFrames = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
 
@@ -93,6 +95,7 @@ export class FrameDecoder {
   }
 
   private handle(kind: string, payload: Buffer): void {
+    this.sawFrames = true;
     if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
     else if (kind === 'r') this.result = payload;

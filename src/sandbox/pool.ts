@@ -45,6 +45,12 @@ export function createPool(deps: {
   const failures = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
   let refilling = 0;
   let closed = false;
+  // containers being started or removed: shutdown waits for them, so that none outlives kiln
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
 
   const report = (c: PoolClass) => {
     for (const language of c.languages) metrics.poolReady.set({ language }, ready.get(c)!.length);
@@ -58,7 +64,7 @@ export function createPool(deps: {
     clearTimeout(entry.idleTimer);
     report(c);
     log.info({ pool: c.name, container: entry.sandbox.id, why }, 'pool: replacing a sandbox');
-    void entry.sandbox.remove().catch(() => {});
+    track(entry.sandbox.remove().catch(() => {}));
     refill();
   }
 
@@ -84,14 +90,14 @@ export function createPool(deps: {
     refilling++;
     starting.set(c, starting.get(c)! + 1);
     const timer = metrics.poolRefill.startTimer({ pool: c.name });
-    docker
+    const started = docker
       .startSandbox(c.spec)
       .then(
         (sandbox) => {
           timer();
           failures.set(c, 0);
           backoffUntil.set(c, 0);
-          if (closed) return void sandbox.remove().catch(() => {});
+          if (closed) return sandbox.remove().catch(() => {});
           deliver(c, sandbox);
         },
         (error: unknown) => {
@@ -112,6 +118,7 @@ export function createPool(deps: {
         starting.set(c, starting.get(c)! - 1);
         refill();
       });
+    track(started);
   }
 
   /**
@@ -140,7 +147,12 @@ export function createPool(deps: {
     },
     /** A warm sandbox of the class: at once when one is ready, else the next one started. */
     acquire(c: PoolClass): Promise<SandboxHandle> {
-      const entry = ready.get(c)!.shift();
+      let entry = ready.get(c)!.shift();
+      while (entry && !entry.sandbox.alive()) {
+        clearTimeout(entry.idleTimer);
+        track(entry.sandbox.remove().catch(() => {}));
+        entry = ready.get(c)!.shift();
+      }
       if (entry) {
         // no refill here: starting a container now would compete with this request for the CPU;
         // the runner calls replenish() once it has answered
@@ -162,7 +174,7 @@ export function createPool(deps: {
       for (const timer of backoffTimers.values()) clearTimeout(timer);
       for (const list of waiters.values()) for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
       const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
-      await Promise.all(all.map((e) => e.sandbox.remove().catch(() => {})));
+      await Promise.all([...all.map((e) => e.sandbox.remove().catch(() => {})), ...inFlight]);
     },
   };
 }

@@ -160,9 +160,13 @@ export function createRunner(deps: {
       stopReason = stopped;
     } else {
       // The wrapper itself died (killed by the OOM killer, or by the code): ask Docker why.
-      const state = await sandbox.state().catch(() => ({ exitCode: 137, oomKilled: false }));
-      exitCode = state.exitCode || 1;
-      stopReason = state.oomKilled ? 'out_of_memory' : 'sandbox_error';
+      const state = await sandbox.state().catch(() => null);
+      // Not a byte from the wrapper, and no OOM: the box was gone before it could run anything
+      // (Docker restarted under it). That is the service's failure, not the code's.
+      if (!state?.oomKilled && !decoder.sawFrames && !decoder.stderr.text())
+        throw new AppError('SANDBOX_UNAVAILABLE', 'the sandbox ended before it could run the code; retry', [{ reason: 'sandbox_lost' }]);
+      exitCode = state?.exitCode || 137;
+      stopReason = state?.oomKilled ? 'out_of_memory' : 'sandbox_error';
     }
     const { outputJson, outputStatus } = job.mode === 'function' && stopReason === 'exited' ? readResult(decoder.result) : { outputJson: null, outputStatus: 'error' as const };
     return {

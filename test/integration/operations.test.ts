@@ -1,39 +1,12 @@
 // Running kiln: readiness, Docker outages and recovery, leftovers of a crash, SIGTERM drain, metrics, config errors.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dockerRelay } from '../helpers/docker-relay.js';
 import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln } from '../helpers/kiln.js';
 
 const hello = { language: 'python', code: 'def execute(input):\n    return input', input: 'hi' };
 const root = join(import.meta.dirname, '../..');
-
-/** A unix-socket relay to the real engine that the test can cut and restore: a Docker outage, no mocks. */
-function dockerRelay(path: string) {
-  let server: Server | undefined;
-  const sockets = new Set<Socket>();
-  return {
-    up: () =>
-      new Promise<void>((resolve) => {
-        rmSync(path, { force: true });
-        server = createServer((client) => {
-          const upstream = createConnection('/var/run/docker.sock');
-          for (const s of [client, upstream]) {
-            sockets.add(s);
-            s.on('close', () => sockets.delete(s));
-            s.on('error', () => {});
-          }
-          client.pipe(upstream).pipe(client);
-        }).listen(path, resolve);
-      }),
-    down: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server ? server.close(() => resolve()) : resolve();
-      }),
-  };
-}
 
 describe('readiness and Docker outages', () => {
   const relay = dockerRelay(`/tmp/kiln-test-docker-${process.pid}.sock`);
