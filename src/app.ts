@@ -40,17 +40,20 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), metrics: deps.metrics, log }));
 
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: config.KILN_MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('PAYLOAD_TOO_LARGE', `request body is larger than ${config.KILN_MAX_BODY_BYTES} bytes`, [
-          { field: '(body)', reason: 'too_large' },
-        ]);
-      },
-    }),
-  );
+  const tooLarge = () => {
+    throw new AppError('PAYLOAD_TOO_LARGE', `request body is larger than ${config.KILN_MAX_BODY_BYTES} bytes`, [
+      { field: '(body)', reason: 'too_large' },
+    ]);
+  };
+  const countBody = bodyLimit({ maxSize: config.KILN_MAX_BODY_BYTES, onError: tooLarge });
+  app.use('/v1/*', async (c, next) => {
+    // With a Content-Length the header decides, and the body is left for the validator to read once
+    // (counting it as a stream costs a copy); a chunked body is counted as it arrives.
+    const length = c.req.header('content-length');
+    if (length === undefined || c.req.header('transfer-encoding')) return countBody(c, next);
+    if (Number(length) > config.KILN_MAX_BODY_BYTES) tooLarge();
+    await next();
+  });
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'POST' && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);

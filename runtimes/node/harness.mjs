@@ -18,6 +18,10 @@ try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
 // Erasing types costs ~45 ms the first time (Node loads its transform): pay it now, before any request.
 if (typeof stripTypeScriptTypes === 'function') await stripTypes('let warm: number = 0;').catch(() => {});
+// The first module import warms Node's ESM loader (a few ms): do it now as well.
+mkdirSync('/tmp/kiln', { recursive: true });
+writeFileSync('/tmp/kiln/warm.mjs', 'export default 0;\n');
+await import(pathToFileURL('/tmp/kiln/warm.mjs').href);
 
 const request = JSON.parse(readFileSync(3, 'utf8'));
 closeSync(3);

@@ -39,12 +39,13 @@ const harness = spawn(process.execPath, ['--disable-warning=UNDICI-EHPA', new UR
 // Blocking writes to the container's stdout: a fast printer waits for kiln instead of filling our memory.
 process.stdout._handle?.setBlocking?.(true);
 
-function frame(kind, data) {
+function encode(kind, data) {
   const header = Buffer.alloc(5);
   header.write(kind, 0);
   header.writeUInt32BE(data.length, 1);
-  process.stdout.write(Buffer.concat([header, data]));
+  return Buffer.concat([header, data]);
 }
+const frame = (kind, data) => process.stdout.write(encode(kind, data));
 const idBytes = (id) => Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]);
 
 function oomKills() {
@@ -113,10 +114,11 @@ let finished = false;
 function finish(code, signal) {
   if (finished) return;
   finished = true;
-  if (result.length) frame('r', Buffer.concat(result));
   const exitCode = code ?? 128 + (constants.signals[signal] ?? 0);
   // an OOM kill is SIGKILL; count it only when the box's OOM counter rose too
-  frame('x', Buffer.from(JSON.stringify({ exit_code: exitCode, oom: signal === 'SIGKILL' && oomKills() > oomBefore })));
+  const exit = encode('x', Buffer.from(JSON.stringify({ exit_code: exitCode, oom: signal === 'SIGKILL' && oomKills() > oomBefore })));
+  // result and exit in one write: one wake-up for kiln, not two
+  process.stdout.write(result.length ? Buffer.concat([encode('r', Buffer.concat(result)), exit]) : exit);
   process.exit(0);
 }
 // A result with stdout, stderr and the result pipe all closed is the harness's last word

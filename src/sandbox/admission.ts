@@ -22,16 +22,18 @@ export function createAdmission(opts: AdmissionOptions) {
   const busy = (why: string, reason: string, retryAfterSeconds = 1) =>
     new AppError('BUSY', `kiln is at capacity (${why}); retry shortly`, [{ reason }], retryAfterSeconds);
   /**
-   * Expected wait of a job submitted now (all slots busy): the jobs ahead of it, each taking a slot
-   * at the rate slots were freed lately under load (Little's law); without that history, waves of
-   * jobs each as long as an average job.
+   * Expected wait of a job submitted now, all slots busy: every job not yet answered is ahead of it
+   * (running jobs may themselves still wait for a sandbox), and jobs finish at the rate they did lately
+   * under load (Little's law). Without that history: waves of jobs each as long as an average job.
    */
   const expectedWaitMs = () => {
     const now = performance.now();
     while (freed.length && freed[0]! < now - WINDOW_MS) freed.shift();
-    const ahead = queue.size + 1;
-    if (freed.length >= opts.concurrency) return (ahead * (now - freed[0]!)) / freed.length;
-    return Math.ceil(ahead / opts.concurrency) * serviceMs;
+    if (freed.length >= Math.max(2, opts.concurrency)) {
+      const interval = (freed.at(-1)! - freed[0]!) / (freed.length - 1);
+      return (queue.size + queue.pending) * interval;
+    }
+    return Math.ceil((queue.size + 1) / opts.concurrency) * serviceMs;
   };
 
   return {
@@ -61,8 +63,8 @@ export function createAdmission(opts: AdmissionOptions) {
             } finally {
               const now = performance.now();
               serviceMs = serviceMs === 0 ? now - began : serviceMs * 0.8 + (now - began) * 0.2;
-              // only frees while others wait measure capacity; an idle gap would make it look smaller
-              if (queue.size > 0) freed.push(now);
+              // only completions under load measure capacity; an idle gap would make it look smaller
+              if (queue.size > 0 || queue.pending >= opts.concurrency) freed.push(now);
               if (freed.length > 1000) freed.shift();
             }
           },

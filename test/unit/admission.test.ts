@@ -73,4 +73,20 @@ describe('admission', () => {
     g3.release();
     await Promise.all([r3, w3]);
   });
+
+  it('answers 429 (expected_wait) when the jobs ahead would hold a new one past the bound', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 100, queueBytesLimit: 1e9, maxWaitMs: 150 });
+    const job = () => new Promise<string>((r) => setTimeout(() => r('ran'), 100));
+    // learn the pace under load: each job ~100 ms, one slot
+    await Promise.all([a.submit(job), a.submit(job), a.submit(job)]);
+    const g = gate();
+    const running = a.submit(g.job);
+    const first = a.submit(job); // ~100 ms ahead: within the bound
+    const err = await a.submit(job).catch((e: unknown) => e); // ~200 ms ahead: past it
+    expect((err as AppError).code).toBe('BUSY');
+    expect((err as AppError).details?.[0]?.reason).toBe('expected_wait');
+    expect((err as AppError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    g.release();
+    expect(await Promise.all([running, first])).toEqual(['ran', 'ran']);
+  });
 });
