@@ -68,8 +68,18 @@ describe('warm pool', () => {
   });
 
   it('replaces a pooled container that died while waiting', async () => {
-    const [victim] = await pooled(instance, 2);
-    await docker.getContainer(victim!).kill();
+    // a box just used by the previous test may still be exiting: kill one that is really waiting
+    let victim: string | undefined;
+    for (let i = 0; i < 50 && !victim; i++) {
+      const [candidate] = await pooled(instance, 2);
+      try {
+        await docker.getContainer(candidate!).kill();
+        victim = candidate;
+      } catch {
+        await sleep(100);
+      }
+    }
+    expect(victim).toBeDefined();
     const deadline = Date.now() + 15_000;
     let ids = await pooled(instance);
     while ((ids.includes(victim!) || ids.length !== 2) && Date.now() < deadline) {
