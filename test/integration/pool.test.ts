@@ -68,7 +68,8 @@ describe('warm pool', () => {
   });
 
   it('replaces a pooled container that died while waiting', async () => {
-    // a box just used by the previous test may still be exiting: kill one that is really waiting
+    // a box just used by the previous test may still be exiting: let it go, then kill one that is really waiting
+    await sleep(1000);
     let victim: string | undefined;
     for (let i = 0; i < 50 && !victim; i++) {
       const [candidate] = await pooled(instance, 2);
