@@ -45,8 +45,12 @@ const Env = z
   .record(EnvName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'))
   .openapi({ description: 'Environment variables visible to the code.' });
 
-// Header values and tokens reach an upstream request: no CR, LF or NUL (no header injection).
-const HeaderSafe = z.string().max(8192).refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL');
+// Header values and tokens reach an upstream request: only characters a header value may hold
+// (no CR, LF or other controls: no header injection; nothing past U+00FF).
+const HeaderSafe = z
+  .string()
+  .max(8192)
+  .refine((v) => /^[\t\x20-\x7e\x80-\xff]*$/.test(v), 'must hold only printable characters (tab, U+0020 to U+00FF, no DEL), no CR, LF or NUL');
 const HeaderName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')

@@ -34,12 +34,17 @@ function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-/** `host:port` of a CONNECT request, IPv6 in brackets. */
+// A DNS name as the allow-list knows them: letters, digits, '-', '_' and dots; nothing a URL would re-read.
+const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/** `host:port` of a CONNECT request (IPv6 in brackets); null unless the host is a plain name or an IP. */
 function parseAuthority(authority: string): { host: string; port: number } | null {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(authority);
   const port = Number(m?.[3]);
   if (!m || port < 1 || port > 65535) return null;
-  return { host: normalizeHost(m[1] ?? m[2]!), port };
+  const host = normalizeHost(m[1] ?? m[2]!);
+  if (m[1] !== undefined ? isIP(host) !== 6 : !HOST_NAME.test(host) && isIP(host) !== 4) return null;
+  return { host, port };
 }
 
 /**
@@ -62,6 +67,12 @@ export function createEgressProxy(deps: {
   const sessions = new WeakMap<object, EgressSession>();
   const targets = new WeakMap<object, Target>();
   const trust = deps.upstreamCa ? [...tls.rootCertificates, deps.upstreamCa] : undefined;
+  const agents = new WeakMap<EgressSession, { http: http.Agent; https: https.Agent }>();
+  const agentFor = (session: EgressSession, scheme: Target['scheme']) => {
+    let pair = agents.get(session);
+    if (!pair) agents.set(session, (pair = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }));
+    return pair[scheme];
+  };
 
   const record = (session: EgressSession, host: string, decision: EgressDecision, status: number, method = 'CONNECT') => {
     metrics.egress.inc({ decision });
@@ -74,6 +85,23 @@ export function createEgressProxy(deps: {
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, session: EgressSession, target: Target, path: string) {
+    try {
+      send(req, res, session, target, path);
+    } catch (err) {
+      // whatever the code sent, it must never take kiln down
+      log.warn({ err: String(err), execution: session.executionId }, 'egress: request refused');
+      record(session, target.host, 'bad_request', 400, req.method);
+      if (!res.headersSent) deny(res, 400, 'this request cannot be forwarded');
+      else res.destroy();
+    }
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, session: EgressSession, target: Target, path: string) {
+    if (req.method === 'TRACE' || req.method === 'CONNECT') {
+      // TRACE would echo the injected credential back into the box
+      record(session, target.host, 'bad_request', 405, req.method);
+      return deny(res, 405, `${req.method} is not forwarded`);
+    }
     const rule = findRule(session.rules, target.host);
     if (!rule) {
       record(session, target.host, 'denied_host', 403, req.method);
@@ -88,6 +116,9 @@ export function createEgressProxy(deps: {
     const hostPart = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
     const url = new URL(`${target.scheme}://${hostPart}:${target.port}${path.startsWith('/') ? path : `/${path}`}`);
     const headers = withoutHopByHop(req.headers);
+    // A body without Content-Length goes on chunked, framed as such: never raw bytes after a GET that
+    // the upstream would read as a second request (smuggling).
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     headers.host = url.host;
     applyAuth(rule.auth, url, headers);
     const upstream = (target.scheme === 'https' ? https : http).request({
@@ -100,8 +131,12 @@ export function createEgressProxy(deps: {
       lookup: safeLookup(policy, target.port),
       servername: isIP(target.host) ? undefined : target.host,
       ca: target.scheme === 'https' ? trust : undefined,
+      // connections are reused only within this execution, never handed to another one
+      agent: agentFor(session, target.scheme),
       timeout: 30_000,
     });
+    // the code went away: so does the upstream request
+    res.on('close', () => upstream.destroy());
     upstream.on('response', (up) => {
       record(session, target.host, 'allowed', up.statusCode ?? 0, req.method);
       res.writeHead(up.statusCode ?? 502, up.statusMessage, withoutHopByHop(up.headers));
@@ -191,6 +226,13 @@ export function createEgressProxy(deps: {
     serve(socket: Duplex, session: EgressSession): void {
       sessions.set(socket, session);
       front.emit('connection', socket);
+    },
+    /** The execution is over: close its upstream connections. */
+    end(session: EgressSession): void {
+      const pair = agents.get(session);
+      pair?.http.destroy();
+      pair?.https.destroy();
+      agents.delete(session);
     },
   };
 }

@@ -51,31 +51,23 @@ export function createAdmission(opts: AdmissionOptions) {
         throw busy(`expected wait ${(wait / 1000).toFixed(1)} s`, 'expected_wait', Math.max(1, Math.ceil((wait - opts.maxWaitMs) / 1000)));
       }
       waitingBytes += bytes;
-      let started = false;
-      try {
-        return (await queue.add(
-          async () => {
-            started = true;
-            waitingBytes -= bytes;
-            const began = performance.now();
-            try {
-              return await fn();
-            } finally {
-              const now = performance.now();
-              serviceMs = serviceMs === 0 ? now - began : serviceMs * 0.8 + (now - began) * 0.2;
-              // only completions under load measure capacity; an idle gap would make it look smaller
-              if (queue.size > 0 || queue.pending >= opts.concurrency) freed.push(now);
-              if (freed.length > 1000) freed.shift();
-            }
-          },
-          { signal: opts2.signal },
-        )) as T;
-      } catch (error) {
-        if (!started) waitingBytes -= bytes;
-        if (!started && opts2.signal?.aborted)
+      // The signal only matters while the job waits: p-queue would free the slot of a *running* job
+      // whose signal aborts, while its container runs on. So it is checked when the job's turn comes.
+      return (await queue.add(async () => {
+        waitingBytes -= bytes;
+        if (opts2.signal?.aborted)
           throw new AppError('BAD_REQUEST', 'the client closed the request before it ran', [{ reason: 'client_closed' }]);
-        throw error;
-      }
+        const began = performance.now();
+        try {
+          return await fn();
+        } finally {
+          const now = performance.now();
+          serviceMs = serviceMs === 0 ? now - began : serviceMs * 0.8 + (now - began) * 0.2;
+          // only completions under load measure capacity; an idle gap would make it look smaller
+          if (queue.size > 0 || queue.pending >= opts.concurrency) freed.push(now);
+          if (freed.length > 1000) freed.shift();
+        }
+      })) as T;
     },
     get waiting() {
       return queue.size;

@@ -146,6 +146,7 @@ export function createRunner(deps: {
     } finally {
       clearTimeout(deadline);
       tunnel.closeAll();
+      deps.egress.end(session);
     }
     const durationMs = Math.round(performance.now() - started);
 

@@ -52,6 +52,18 @@ describe('admission', () => {
     expect(await Promise.all([r2, w2])).toEqual(['ran', 'ran']);
   });
 
+  it('keeps the slot of a running job whose client went away (its container still runs)', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100, maxWaitMs: 60_000 });
+    const g = gate();
+    const controller = new AbortController();
+    const running = a.submit(g.job, { signal: controller.signal });
+    controller.abort();
+    await new Promise((r) => setImmediate(r));
+    expect(a.running).toBe(1);
+    g.release();
+    expect(await running).toBe('ran');
+  });
+
   it('drops a waiting job whose client went away, without running it', async () => {
     const a = createAdmission({ concurrency: 1, queueLimit: 10, queueBytesLimit: 100, maxWaitMs: 60_000 });
     const g = gate();
@@ -60,10 +72,10 @@ describe('admission', () => {
     let ran = false;
     const waiting = a.submit(async () => (ran = true), { bytes: 50, signal: controller.signal }).catch((e: unknown) => e);
     controller.abort();
+    g.release(); // its turn comes: it is dropped then, without running
+    await running;
     const err = await waiting;
     expect((err as AppError).details?.[0]?.reason).toBe('client_closed');
-    g.release();
-    await running;
     await a.idle();
     expect(ran).toBe(false);
     // its bytes were returned: a 100-byte body may wait again

@@ -1,7 +1,7 @@
 // The egress proxy in process: connections handed to it as the tunnel would, a plain-HTTP upstream
 // on 127.0.0.1 opened by the address policy, and the log it writes. No Docker.
 import http from 'node:http';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { createMetrics } from '../../src/metrics.js';
 const TOKEN = 'tok-unit-5e5e5e';
 const logLines: string[] = [];
 const seen: http.IncomingHttpHeaders[] = [];
+const paths: string[] = [];
 let upstream: http.Server;
 let front: Server;
 let upstreamPort: number;
@@ -23,6 +24,8 @@ let session: EgressSession;
 beforeAll(async () => {
   upstream = http.createServer((req, res) => {
     seen.push(req.headers);
+    paths.push(req.url ?? '');
+    req.resume();
     res.end(`upstream saw ${req.url}`);
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
@@ -44,6 +47,17 @@ afterAll(() => {
   upstream.close();
   front.close();
 });
+
+/** Sends raw bytes to the proxy; resolves with what came back within 500 ms. */
+function raw(data: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(proxyPort, '127.0.0.1', () => socket.write(data));
+    let reply = '';
+    socket.on('data', (d) => (reply += d));
+    socket.on('error', () => {});
+    setTimeout(() => (socket.destroy(), resolve(reply)), 500);
+  });
+}
 
 function viaProxy(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -77,9 +91,35 @@ describe('egress proxy', () => {
     expect(res.body).toMatch(/not reachable from a sandbox \((.*loopback.*|.*this host)\)/);
   });
 
+  it('frames a GET body the code sent chunked, so no second request can be smuggled upstream', async () => {
+    session.rules = [{ host: 'api.unit.test' }];
+    const before = paths.length;
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: api.unit.test\r\n\r\n';
+    const reply = await raw(
+      `GET http://api.unit.test:${upstreamPort}/a HTTP/1.1\r\nHost: api.unit.test\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 200/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(paths.slice(before)).toEqual(['/a']);
+  });
+
+  it.each(['x%.unit.test:80', 'evil.example/@api.unit.test:80', 'api.unit.test:0', '[not-ip]:443'])(
+    'answers 400 to CONNECT %s, and keeps running',
+    async (authority) => {
+      session.rules = [{ host: '*' }];
+      expect(await raw(`CONNECT ${authority} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/);
+    },
+  );
+
+  it('refuses TRACE, which would echo the credential back', async () => {
+    session.rules = [{ host: 'api.unit.test', auth: { bearer: { token: TOKEN } } }];
+    expect(await raw(`TRACE http://api.unit.test:${upstreamPort}/ HTTP/1.1\r\nHost: api.unit.test\r\n\r\n`)).toMatch(/^HTTP\/1\.1 405/);
+  });
+
   it('logs each request with execution, host, decision and status, never a credential', () => {
     const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(entries.map((e) => [e.execution, e.host, e.decision, e.status])).toEqual([
+    expect(entries.slice(0, 3).map((e) => [e.execution, e.host, e.decision, e.status])).toEqual([
       ['exec_unit', 'api.unit.test', 'allowed', 200],
       ['exec_unit', 'other.unit.test', 'denied_host', 403],
       ['exec_unit', '127.0.0.1', 'refused_address', 403],

@@ -196,6 +196,8 @@ describe('unsupported features', () => {
     [{ host: '*example.com' }, 'http.allow.0.host'],
     [{ host: 'a.*.com' }, 'http.allow.0.host'],
     [{ host: 'x.com', auth: { bearer: { token: 'a\r\nX-Evil: 1' } } }, 'http.allow.0.auth.bearer.token'],
+    [{ host: 'x.com', auth: { bearer: { token: 'caf\u00e9\u20ac' } } }, 'http.allow.0.auth.bearer.token'],
+    [{ host: 'x.com', auth: { header: { name: 'X-Key', value: 'a\u0001b' } } }, 'http.allow.0.auth.header.value'],
     [{ host: 'x.com', auth: { header: { name: 'Bad Name', value: 'v' } } }, 'http.allow.0.auth.header.name'],
     [{ host: 'x.com', auth: { header: { name: 'Host', value: 'evil.com' } } }, 'http.allow.0.auth.header.name'],
     [{ host: 'x.com', auth: { header: { name: 'X-Key' } } }, 'http.allow.0.auth.header'],
