@@ -98,17 +98,27 @@ def feed_stdin():
 threading.Thread(target=feed_stdin, daemon=True).start()
 
 channels = {}  # connection id -> socket
+half_closed = {}  # connection id -> which sides are done: "code" and/or "kiln"
 next_id = 1
 
 
 def close_channel(cid):
     conn = channels.pop(cid, None)
+    half_closed.pop(cid, None)
     if conn is not None:
         try:
             sel.unregister(conn)
         except (KeyError, ValueError):
             pass
         conn.close()
+
+
+def side_done(cid, side):
+    """A connection is closed once both the code and kiln are done with it."""
+    done = half_closed.setdefault(cid, set())
+    done.add(side)
+    if len(done) == 2:
+        close_channel(cid)
 
 
 def from_kiln(data):
@@ -128,6 +138,7 @@ def from_kiln(data):
                 conn.sendall(payload)
             elif kind == b"f":
                 conn.shutdown(socket.SHUT_WR)
+                side_done(cid, "kiln")
         except OSError:
             close_channel(cid)
             frame(b"f", struct.pack(">I", cid))
@@ -155,7 +166,10 @@ while open_pipes:
     for key, _ in events:
         kind = key.data
         if kind == b"l":
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue  # out of file descriptors: the code's connection waits or fails, the box goes on
             conn.settimeout(5)  # a client that stops reading must not stall the box's output for long
             cid, next_id = next_id, next_id + 1
             channels[cid] = conn
@@ -163,6 +177,8 @@ while open_pipes:
             frame(b"c", struct.pack(">I", cid))
             continue
         if isinstance(kind, int):  # a tunnelled connection of the code's
+            if kind not in channels:
+                continue  # closed earlier in this same batch of events
             try:
                 data = key.fileobj.recv(65536)
             except OSError:
@@ -172,6 +188,7 @@ while open_pipes:
             else:
                 sel.unregister(key.fileobj)  # half-closed: kiln may still answer
                 frame(b"f", struct.pack(">I", kind))
+                side_done(kind, "code")
             continue
         data = os.read(key.fileobj if kind == b"k" else key.fileobj.fileno(), 65536)
         if kind == b"k":

@@ -9,6 +9,8 @@ export interface SandboxHandle {
   id: string;
   /** Writes to the wrapper's stdin. */
   send(data: string | Buffer): void;
+  /** Bytes written to stdin that the container has not taken yet. */
+  pendingBytes(): number;
   /** Calls back with stdout / stderr bytes; resolves when the container's streams end. */
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
   kill(): Promise<void>;
@@ -106,8 +108,11 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
     return {
       id: container.id,
       send: (data) => void stream.write(data),
+      pendingBytes: () => stream.writableLength,
       pipe: (onStdout, onStderr) =>
         new Promise<void>((resolve) => {
+          // a stream that closed before anyone listened will emit nothing more
+          if (stream.destroyed || stream.readableEnded) return resolve();
           docker.modem.demuxStream(stream, sink(onStdout), sink(onStderr));
           stream.on('error', () => resolve());
           stream.on('close', () => resolve());
@@ -130,7 +135,15 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
       },
       remove: async () => {
         stream.destroy();
-        await timed('remove', 30_000, container.remove({ force: true }));
+        try {
+          await timed('remove', 30_000, container.remove({ force: true }));
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode === 404) return; // already gone
+          // Docker was away (restarting, say): try again later, in the background, so no box is left behind
+          for (const delay of [5_000, 30_000, 120_000])
+            setTimeout(() => void container.remove({ force: true }).catch(() => {}), delay).unref();
+          throw error;
+        }
       },
     };
   }

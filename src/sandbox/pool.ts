@@ -126,11 +126,17 @@ export function createPool(deps: {
    * starves the rest, never more than refillConcurrency at once. A class that failed
    * waits out its back-off, unless a request is waiting for it.
    */
+  let turn = 0;
   function refill(): void {
     let progress = true;
     while (!closed && progress && refilling < deps.refillConcurrency) {
       progress = false;
-      for (const c of deps.classes) {
+      // classes with requests waiting first, then the others, starting one further each time: none starves
+      turn = (turn + 1) % Math.max(1, deps.classes.length);
+      const order = [...deps.classes.slice(turn), ...deps.classes.slice(0, turn)].sort(
+        (a, b) => Number(waiters.get(b)!.length > 0) - Number(waiters.get(a)!.length > 0),
+      );
+      for (const c of order) {
         if (refilling >= deps.refillConcurrency) break;
         if (missing(c) <= 0) continue;
         if (backoffUntil.get(c)! > Date.now() && waiters.get(c)!.length === 0) continue;

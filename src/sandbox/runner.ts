@@ -108,8 +108,16 @@ export function createRunner(deps: {
   async function drive(sandbox: SandboxHandle, id: string, job: Job, request: string): Promise<RunResult> {
     // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
     const session = { executionId: id, rules: job.allow };
+    // A box that does not read what kiln sends it must not fill kiln's memory: past the bound, its
+    // tunnelled connections are closed and nothing more is sent to them.
+    let overflowed = false;
     const tunnel = createTunnel({
-      send: (frame) => sandbox.send(frame),
+      send: (frame) => {
+        if (overflowed) return;
+        if (sandbox.pendingBytes() <= 32 * 1024 * 1024) return sandbox.send(frame);
+        overflowed = true;
+        tunnel.closeAll();
+      },
       open: (channel) => deps.egress.serve(channel, session),
       maxChannels: config.KILN_EGRESS_MAX_CONNECTIONS,
     });
@@ -138,13 +146,19 @@ export function createRunner(deps: {
         if (decoder.violation) stop('output_limit');
       },
     );
-    // The host-side deadline: whatever the code does, the box dies at its limit.
-    const deadline = setTimeout(() => stop('timeout'), job.timeoutMs);
+    // The host-side deadline: whatever the code does, the box dies at its limit; and should its stream
+    // not end after the kill, the answer does not wait for it.
+    let giveUp: NodeJS.Timeout | undefined;
+    const deadline = setTimeout(() => {
+      stop('timeout');
+      giveUp = setTimeout(reportedExit, 10_000);
+    }, job.timeoutMs);
     try {
       sandbox.send(request);
       await Promise.race([ended, exited]);
     } finally {
       clearTimeout(deadline);
+      clearTimeout(giveUp);
       tunnel.closeAll();
       deps.egress.end(session);
     }

@@ -1,6 +1,9 @@
 import { Duplex } from 'node:stream';
 import { encodeFrame, type TunnelKind } from './output.js';
 
+/** Bytes one connection may have waiting in kiln on their way out; past it, the connection is closed. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+
 const idBytes = (id: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(id);
@@ -64,7 +67,13 @@ export function createTunnel(opts: { send: (frame: Buffer) => void; open: (chann
         channel.on('close', () => channels.delete(id));
         channel.on('error', () => channel.destroy());
         opts.open(channel);
-      } else if (kind === 'd') channels.get(id)?.push(data);
+      } else if (kind === 'd') {
+        const channel = channels.get(id);
+        if (!channel) return;
+        // what the code sends faster than the upstream takes it is buffered here: bounded
+        if (channel.readableLength + data.length > MAX_BUFFERED) return void channel.destroy();
+        channel.push(data);
+      }
       else channels.get(id)?.push(null);
     },
     /** Ends every connection (the run is over). */

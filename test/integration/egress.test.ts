@@ -204,6 +204,21 @@ for url in ["http://127.0.0.1:${port}/healthz", "http://localhost:${port}/health
   });
 });
 
+describe('egress: many connections', () => {
+  it('survives more connections than the box has file descriptors (each one is closed)', async () => {
+    const code = `
+import urllib.request
+ok = 0
+for i in range(1100):
+    with urllib.request.urlopen("http://api.test.internal:${pp}/n%d" % i) as r:
+        ok += r.status == 200
+print(ok)`;
+    const res = await run('python', code, [{ host: 'api.test.internal' }], { limits: { execution_timeout: 60 } });
+    expect(res.body.stderr).toBe('');
+    expect(res.body).toMatchObject({ exit_code: 0, stdout: '1100\n' });
+  });
+});
+
 describe('egress: nothing else is reachable', () => {
   it('a box with http.allow still has only loopback, resolves no names, and cannot reach the API port', async () => {
     const port = new URL(kiln.url).port;
