@@ -51,6 +51,18 @@ export const ConfigSchema = z.object({
       }
     }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443')
     .describe('Private, loopback or host addresses the egress proxy may reach after all (comma-separated: `10.1.0.0/16`, `127.0.0.1:8443`). Default: none.'),
+  KILN_EGRESS_DENY_ADDRESSES: z
+    .string()
+    .default('')
+    .refine((v) => {
+      try {
+        parseAllowList(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be comma-separated addresses, CIDR ranges or address:port')
+    .describe("Public addresses the egress proxy must never reach besides the built-in ones: the host's own public IP when kiln runs in a container or behind NAT, say."),
   KILN_EGRESS_RESOLVE: z
     .string()
     .default('{}')

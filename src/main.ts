@@ -35,7 +35,11 @@ export async function startKiln(config: Config) {
     ca,
     log,
     metrics,
-    policy: createAddressPolicy({ allow: config.KILN_EGRESS_ALLOW_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    policy: createAddressPolicy({
+      allow: config.KILN_EGRESS_ALLOW_ADDRESSES,
+      deny: config.KILN_EGRESS_DENY_ADDRESSES,
+      resolve: config.KILN_EGRESS_RESOLVE,
+    }),
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
   // One pool per image, at the default memory limit; JavaScript and TypeScript share the Node image's.

@@ -12,6 +12,8 @@ import ipaddr from 'ipaddr.js';
 export interface AddressPolicy {
   /** Operator exceptions: `10.1.0.0/16`, `127.0.0.1:8443`. */
   allow: { range: [ipaddr.IPv4 | ipaddr.IPv6, number]; port?: number }[];
+  /** Public addresses that are still not the Internet: cloud platform endpoints, the host's public IP. */
+  deny: AddressPolicy['allow'];
   /** Addresses of this machine's interfaces: public or not, they are the host. */
   own: Set<string>;
   /** Test and split-horizon setups: names resolved without DNS. */
@@ -39,10 +41,18 @@ export function parseAllowList(spec: string): AddressPolicy['allow'] {
   return spec.split(',').map((s) => s.trim()).filter(Boolean).map(parseException);
 }
 
-export function createAddressPolicy(opts: { allow?: string; resolve?: Record<string, string> }): AddressPolicy {
+/** Public-looking addresses that serve the platform, not the Internet (Azure's wireserver and IMDS proxy). */
+const PLATFORM_ADDRESSES = '168.63.129.16';
+
+export function createAddressPolicy(opts: { allow?: string; deny?: string; resolve?: Record<string, string> }): AddressPolicy {
   const own = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(canonical(a.address));
-  return { allow: parseAllowList(opts.allow ?? ''), own, resolve: opts.resolve ?? {} };
+  return {
+    allow: parseAllowList(opts.allow ?? ''),
+    deny: parseAllowList([PLATFORM_ADDRESSES, opts.deny ?? ''].join(',')),
+    own,
+    resolve: opts.resolve ?? {},
+  };
 }
 
 function canonical(address: string): string {
@@ -55,9 +65,10 @@ function canonical(address: string): string {
 export function refusal(address: string, port: number, policy: AddressPolicy): string | null {
   if (!ipaddr.isValid(address.replace(/%.*$/, ''))) return `${address} is not an IP address`;
   const ip = ipaddr.parse(canonical(address));
-  for (const exception of policy.allow)
-    if (ip.kind() === exception.range[0].kind() && ip.match(exception.range) && (exception.port === undefined || exception.port === port))
-      return null;
+  const matches = (entry: AddressPolicy['allow'][number]) =>
+    ip.kind() === entry.range[0].kind() && ip.match(entry.range) && (entry.port === undefined || entry.port === port);
+  if (policy.allow.some(matches)) return null;
+  if (policy.deny.some(matches)) return `${address} is on the deny list`;
   if (policy.own.has(ip.toString())) return `${address} is this host`;
   const range = ip.range();
   if (range !== 'unicast') return `${address} is a ${range} address`;

@@ -4,6 +4,7 @@ import { createAddressPolicy, parseAllowList, refusal, safeLookup, type AddressP
 
 const policy = (allow = '', own: string[] = []): AddressPolicy => ({ ...createAddressPolicy({ allow }), own: new Set(own) });
 
+
 describe('address policy', () => {
   it.each([
     ['127.0.0.1', 'loopback'],
@@ -27,6 +28,13 @@ describe('address policy', () => {
 
   it.each(['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111'])('lets %s through', (address) => {
     expect(refusal(address, 443, policy())).toBeNull();
+  });
+
+  it('refuses platform endpoints that look public, and what the operator denies', () => {
+    expect(refusal('168.63.129.16', 80, policy())).toContain('deny list');
+    const p = { ...createAddressPolicy({ deny: '93.184.216.0/24' }), own: new Set<string>() };
+    expect(refusal('93.184.216.34', 22, p)).toContain('deny list');
+    expect(refusal('1.1.1.1', 443, p)).toBeNull();
   });
 
   it("refuses the host's own addresses, public ones included", () => {
