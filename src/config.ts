@@ -6,6 +6,20 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
 const bool = (fallback: boolean) =>
   z.enum(['true', 'false']).default(fallback ? 'true' : 'false').transform((v) => v === 'true');
 
+/** A comma-separated list of addresses, CIDR ranges or address:port, as the egress address policy reads it. */
+const addressList = () =>
+  z
+    .string()
+    .default('')
+    .refine((v) => {
+      try {
+        parseAllowList(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443');
+
 /** Every setting kiln reads, from the environment; the README's table mirrors the descriptions. */
 export const ConfigSchema = z.object({
   KILN_API_KEYS: z
@@ -39,30 +53,12 @@ export const ConfigSchema = z.object({
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
   KILN_DATA_DIR: z.string().default('data').describe('Where kiln keeps its state: the egress CA (`egress-ca.pem`, `egress-ca-key.pem`), created on first start.'),
   KILN_EGRESS_UPSTREAM_CA_FILE: z.string().optional().describe('A PEM file of extra CAs trusted for upstream HTTPS servers, besides the system\'s (a private PKI).'),
-  KILN_EGRESS_ALLOW_ADDRESSES: z
-    .string()
-    .default('')
-    .refine((v) => {
-      try {
-        parseAllowList(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443')
-    .describe('Private, loopback or host addresses the egress proxy may reach after all (comma-separated: `10.1.0.0/16`, `127.0.0.1:8443`). Default: none.'),
-  KILN_EGRESS_DENY_ADDRESSES: z
-    .string()
-    .default('')
-    .refine((v) => {
-      try {
-        parseAllowList(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'must be comma-separated addresses, CIDR ranges or address:port')
-    .describe("Public addresses the egress proxy must never reach besides the built-in ones: the host's own public IP when kiln runs in a container or behind NAT, say."),
+  KILN_EGRESS_ALLOW_ADDRESSES: addressList().describe(
+    'Private, loopback or host addresses the egress proxy may reach after all (comma-separated: `10.1.0.0/16`, `127.0.0.1:8443`). Default: none.',
+  ),
+  KILN_EGRESS_DENY_ADDRESSES: addressList().describe(
+    "Public addresses the egress proxy must never reach besides the built-in ones: the host's own public IP when kiln runs in a container or behind NAT, say.",
+  ),
   KILN_EGRESS_RESOLVE: z
     .string()
     .default('{}')
