@@ -5,7 +5,7 @@
 // module (script mode) or calls its execute(input) (function mode, sync or
 // async), and writes the result to fd 4, a pipe the wrapper keeps apart from
 // stdout/stderr: a status word, a newline, then the return value as JSON.
-import { closeSync, mkdirSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire, stripTypeScriptTypes } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,8 +23,28 @@ mkdirSync('/tmp/kiln', { recursive: true });
 writeFileSync('/tmp/kiln/warm.mjs', 'export default 0;\n');
 await import(pathToFileURL('/tmp/kiln/warm.mjs').href);
 
-const request = JSON.parse(readFileSync(3, 'utf8'));
+const request = JSON.parse(readLine(3));
 closeSync(3);
+
+/** The request line from fd 3: read up to its newline, not to EOF (which comes a little later). */
+function readLine(fd) {
+  const chunks = [];
+  const buffer = Buffer.alloc(65536);
+  for (;;) {
+    let n;
+    try {
+      n = readSync(fd, buffer);
+    } catch (error) {
+      // a non-blocking socketpair: wait a millisecond, never spin
+      if (error.code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
+      throw error;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+    if (buffer[n - 1] === 10) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 function writeFiles(files) {
   const root = realpathSync('/mnt/req');
