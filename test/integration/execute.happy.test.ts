@@ -120,9 +120,10 @@ describe('concurrency', () => {
     );
     const results = await Promise.all(requests);
     results.forEach((res, i) => {
-      expect(res.status).toBe(200);
-      expect(res.body.output).toBe(i * i);
-      expect(res.body.execution.stdout).toBe(`${i}\n`);
+      const seen = JSON.stringify(res.body);
+      expect(res.status, seen).toBe(200);
+      expect(res.body.output, seen).toBe(i * i);
+      expect(res.body.execution.stdout, seen).toBe(`${i}\n`);
     });
     expect(new Set(results.map((r) => r.body.execution.id)).size).toBe(20);
   });
