@@ -101,9 +101,10 @@ export function createPool(deps: {
           deliver(c, sandbox);
         },
         (error: unknown) => {
-          // Docker down or refusing: whoever waits gets the error now (a 503, as a fresh start would);
+          // Docker down or refusing: the request this start was for gets the error now (a 503, as a fresh
+          // start would; each waiting request has a start of its own, so a passing fault fails one, not all);
           // this class backs off and tries again, so the pool rebuilds itself when Docker is back
-          for (const waiter of waiters.get(c)!.splice(0)) waiter.reject(error);
+          waiters.get(c)!.shift()?.reject(error);
           const n = failures.get(c)! + 1;
           failures.set(c, n);
           if (n === 1 || n % 20 === 0) log.warn({ pool: c.name, err: String(error) }, 'pool: could not start a sandbox; retrying');
