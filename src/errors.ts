@@ -76,7 +76,3 @@ export function toErrorResponse(err: unknown, c: Context, log: Logger): Response
   if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
   return c.json(body, status, headers);
 }
-
-export function statusOf(code: ErrorCode): number {
-  return TABLE[code].status;
-}

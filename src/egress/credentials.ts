@@ -18,14 +18,6 @@ export function applyAuth(auth: HttpAuth | null | undefined, url: URL, headers: 
   if (auth.query) url.searchParams.set(auth.query.key, auth.query.value);
 }
 
-/** Every secret a rule holds, so that logs and messages can be checked never to carry one. */
-export function secretsOf(auth: HttpAuth | null | undefined): string[] {
-  if (!auth) return [];
-  return [auth.basic?.password, auth.bearer?.token, auth.header?.value, auth.header?.token, auth.query?.value].filter(
-    (s): s is string => !!s,
-  );
-}
-
 function setHeader(headers: OutgoingHttpHeaders, name: string, value: string): void {
   for (const key of Object.keys(headers)) if (key.toLowerCase() === name.toLowerCase()) delete headers[key];
   headers[name.toLowerCase()] = value;

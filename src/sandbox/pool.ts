@@ -174,7 +174,6 @@ export function createPool(deps: {
     start: refill,
     /** Tops the pools up again (after an answer, off the request path). */
     replenish: refill,
-    readyCount: (c: PoolClass) => ready.get(c)!.length,
     /** Stops refilling and removes every waiting container. */
     async close(): Promise<void> {
       closed = true;

@@ -125,6 +125,19 @@ for (const url of ["https://api.test.internal:${hp}/basic", "https://other.test.
   });
 });
 
+describe('egress: execute-function', () => {
+  it('lets execute() call an allowed API and return what it answered', async () => {
+    const res = await kiln.post('/v1/execute-function', {
+      language: 'python',
+      code: `import json, urllib.request\ndef execute(input):\n    with urllib.request.urlopen("https://api.test.internal:${hp}" + input["path"]) as r:\n        return json.load(r)`,
+      input: { path: '/fn' },
+      http: { allow: [{ host: 'api.test.internal', auth: { bearer: { token: TOKEN } } }] },
+    });
+    expect(res.body).toMatchObject({ output: { ok: true, path: '/fn' }, output_status: 'valid' });
+    expect(JSON.stringify(res.body)).not.toContain(TOKEN);
+  });
+});
+
 describe('egress: clients', () => {
   it('Node fetch, https and http all go through the proxy with no set-up by the code', async () => {
     const code = `
