@@ -1,12 +1,15 @@
 # kiln sandbox image for JavaScript and TypeScript (the harness erases types
 # with Node's own transform, so Node must be >= 22.13). BASE is the official
 # image by default; `npm run images -- --air-gapped` passes a local Debian
-# base with Node added instead.
+# base with Node (and Python) added instead.
 ARG BASE=node:22-bookworm-slim
 FROM ${BASE}
-COPY runtimes/node/wrapper.mjs runtimes/node/harness.mjs /opt/kiln/
-ENV HOME=/tmp LANG=C.UTF-8 NODE_ENV=production
+# The wrapper (PID 1 of every sandbox) is Python; the official Node image has none.
+RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/*)
+COPY runtimes/wrapper.py runtimes/node/harness.mjs /opt/kiln/
+ENV HOME=/tmp LANG=C.UTF-8 NODE_ENV=production PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /mnt/req
-# --disable-sigusr1: the code must not open an inspector on PID 1 by signalling it
-ENTRYPOINT ["node", "--disable-sigusr1", "/opt/kiln/wrapper.mjs"]
+# --disable-warning: Node's notice that it honours the proxy variables (NODE_USE_ENV_PROXY) is not the code's output
+ENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "node", "--disable-warning=UNDICI-EHPA", "/opt/kiln/harness.mjs"]

@@ -2,9 +2,9 @@
 # `npm run images -- --air-gapped` passes a local Debian base instead.
 ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
-COPY runtimes/python/wrapper.py runtimes/python/harness.py /opt/kiln/
+COPY runtimes/wrapper.py runtimes/python/harness.py /opt/kiln/
 # The wrapper runs as an unprivileged user with no home but the tmpfs /tmp.
 ENV HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /mnt/req
-ENTRYPOINT ["python3", "/opt/kiln/wrapper.py"]
+ENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "python3", "-u", "/opt/kiln/harness.py"]

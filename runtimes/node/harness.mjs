@@ -1,113 +1,189 @@
 // kiln harness, Node: runs the user's code for the wrapper.
 //
-// Started before the request arrives. Reads the request from fd 3, sets up
-// env, files and argv, strips TypeScript's types, imports the code as an ES
-// module (script mode) or calls its execute(input) (function mode, sync or
-// async), and writes the result to fd 4, a pipe the wrapper keeps apart from
-// stdout/stderr: a status word, a newline, then the return value as JSON.
-import { closeSync, mkdirSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
+//   node harness.mjs <request fd> <result fd> <taken fd>
+//
+// Started before the request arrives. Reads the request line from the request
+// fd (the container's stdin, lent by the wrapper), closes it, tells the
+// wrapper on the taken fd what it needs (mode, deadline, the code's stdin),
+// then sets up env, files and argv, strips TypeScript's types, imports the
+// code as an ES module (script mode) or calls its execute(input) (function
+// mode, sync or async), and writes the result to the result fd, a pipe the
+// wrapper keeps apart from stdout/stderr: a status word, a newline, then the
+// return value as JSON. A script's last word there is `exit <status>`.
+//
+// V8 compiles each function the first time it runs, which costs more than the
+// run itself: before the request, the harness rehearses the whole path once.
+import { Console } from 'node:console';
+import { closeSync, mkdirSync, openSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire, stripTypeScriptTypes } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
+import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
-// stdout/stderr are socketpairs from the wrapper, which Node writes asynchronously:
-// a print loop would buffer without bound and die of memory. Blocking writes apply backpressure.
+const [REQUEST_FD, RESULT_FD, TAKEN_FD] = process.argv.slice(2).map(Number);
+
+// stdout/stderr are pipes, which Node writes asynchronously: a print loop would
+// buffer without bound and die of memory. Blocking writes apply backpressure.
 for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
 // Under memory pressure the kernel should kill the user's process, not the wrapper.
 try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
-// Erasing types costs ~45 ms the first time (Node loads its transform): pay it now, before any request.
-if (typeof stripTypeScriptTypes === 'function') await stripTypes('let warm: number = 0;').catch(() => {});
-// The first module import warms Node's ESM loader (a few ms): do it now as well.
-mkdirSync('/tmp/kiln', { recursive: true });
-writeFileSync('/tmp/kiln/warm.mjs', 'export default 0;\n');
-await import(pathToFileURL('/tmp/kiln/warm.mjs').href);
+let typesWarm = false;
+/** TypeScript → JavaScript by erasing types (Node's own transform): type errors never block a run. */
+async function stripTypes(code) {
+  try {
+    if (typesWarm) return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
+    // The first call prints Node's "experimental" notice: keep it out of the user's stderr.
+    const listeners = process.listeners('warning');
+    process.removeAllListeners('warning');
+    try {
+      return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
+    } finally {
+      await new Promise((r) => setImmediate(r));
+      for (const listener of listeners) process.on('warning', listener);
+      typesWarm = true;
+    }
+  } catch (error) {
+    throw Object.assign(new SyntaxError(`main.ts: ${error.message}`), { stack: `SyntaxError: main.ts: ${error.message}` });
+  }
+}
 
-const request = JSON.parse(readLine(3));
-closeSync(3);
+/** Writes all of `text` to a blocking fd (a write may take only part of it). */
+function writeAll(fd, text) {
+  const data = Buffer.from(text);
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+}
 
-/** The request line from fd 3: read up to its newline, not to EOF (which comes a little later). */
-function readLine(fd) {
+/**
+ * The request line: read up to its newline, which JSON never contains (kiln sends nothing more
+ * until the code opens a connection). A blocking read: the kernel wakes this thread the moment the
+ * line arrives, with no event loop in between. EOF before a request means kiln went away.
+ */
+function readRequestLine(fd) {
   const chunks = [];
-  const buffer = Buffer.alloc(65536);
+  const buffer = Buffer.allocUnsafe(1 << 20);
   for (;;) {
     let n;
     try {
       n = readSync(fd, buffer);
     } catch (error) {
-      // a non-blocking socketpair: wait a millisecond, never spin
-      if (error.code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
-      throw error;
+      if (error.code !== 'EAGAIN') throw error;
+      // Someone made the pipe non-blocking: reopening it gives this process a blocking description.
+      const reopened = openSync(`/proc/self/fd/${fd}`, 'r');
+      closeSync(fd);
+      fd = reopened;
+      continue;
     }
-    if (n === 0) break;
+    if (n === 0) process.exit(0);
     chunks.push(Buffer.from(buffer.subarray(0, n)));
     if (buffer[n - 1] === 10) break;
   }
+  closeSync(fd);
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function writeFiles(files) {
-  const root = realpathSync('/mnt/req');
+function writeFiles(root, files) {
   for (const file of files) {
     const path = resolve(root, file.path);
     // the host checks this too; never trust one layer
-    if (!path.startsWith(root + sep)) throw new Error(`file path escapes /mnt/req: ${file.path}`);
+    if (!path.startsWith(root + sep)) throw new Error(`file path escapes ${root}: ${file.path}`);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, file.contents);
+  }
+}
+
+/** Sets up the request's env, files and argv under `root`; imports its code and returns the module. */
+async function load(request, root) {
+  Object.assign(process.env, request.env ?? {});
+  writeFiles(root, request.files ?? []);
+  let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
+  // Riza's code declares execute() without exporting it: export it under a private name.
+  if (request.mode === 'function') code += '\nexport { execute as __kilnExecute };\n';
+  // Beside the user's files, so that `import "./helper.mjs"` finds them.
+  const main = `${root}/.kiln-main.mjs`;
+  writeFileSync(main, code);
+  process.argv = [process.execPath, main, ...(request.args ?? [])];
+  globalThis.require = createRequire(main);
+  return import(pathToFileURL(main).href);
+}
+
+/** Calls execute(input); returns the result text (status word, newline, JSON). */
+async function call(module, input, stderr) {
+  if (typeof module.__kilnExecute !== 'function') throw new TypeError('execute is not a function');
+  const value = await module.__kilnExecute(input ?? null);
+  try {
+    return `valid\n${JSON.stringify(value) ?? 'null'}`;
+  } catch (error) {
+    stderr.write(`kiln: the return value is not JSON-serializable: ${error.message}\n`);
+    return 'json_serialization_error\n';
   }
 }
 
 /** The run's last word: stdout and stderr are closed first, so the wrapper knows nothing can follow. */
 function writeResult(text) {
   for (const fd of [1, 2]) try { closeSync(fd); } catch {}
-  writeSync(4, text);
-  closeSync(4);
+  writeAll(RESULT_FD, text);
+  closeSync(RESULT_FD);
+  // The wrapper answers now. Exiting would make the kernel tear this process down on the answer's
+  // way out, competing for the CPU: stay put instead (no JS runs), until kiln removes the box.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
 }
 
-/** TypeScript → JavaScript by erasing types (Node's own transform): type errors never block a run. */
-async function stripTypes(code) {
-  // Keep Node's "experimental" notice out of the user's stderr.
-  const listeners = process.listeners('warning');
-  process.removeAllListeners('warning');
-  try {
-    return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
-  } catch (error) {
-    throw Object.assign(new SyntaxError(`main.ts: ${error.message}`), { stack: `SyntaxError: main.ts: ${error.message}` });
-  } finally {
-    await new Promise((r) => setImmediate(r));
-    for (const listener of listeners) process.on('warning', listener);
-  }
+/**
+ * The rehearsal: the same functions on a made-up TypeScript request, under /tmp, with prints into
+ * a sink, so that the real run finds them compiled. It leaves nothing the user's code could see
+ * (its module lives at another URL; env, argv and require are set again by the real run).
+ */
+async function rehearse() {
+  const root = '/tmp/kiln/rehearsal';
+  mkdirSync(root, { recursive: true });
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const console = new Console(sink);
+  console.log('%s %d', 'warm', 1, { up: [true] });
+  writeFileSync(`${root}/request.json`, `${JSON.stringify({
+    mode: 'function', language: 'typescript', env: {}, args: [], input: { a: [1, 'b'] },
+    code: 'function execute(input: unknown) { return { input }; }', files: [{ path: 'data.txt', contents: 'x' }],
+  })}\n`);
+  const request = JSON.parse(readRequestLine(openSync(`${root}/request.json`, 'r')));
+  const text = await call(await load(request, root), request.input, sink);
+  const devNull = openSync('/dev/null', 'w');
+  writeAll(devNull, `${text}${JSON.stringify({ mode: request.mode, stdin: '' })}`);
+  closeSync(devNull);
+  // A zero-length write reaches no reader but runs the write path of the real stdout and stderr.
+  process.stdout.write('');
+  process.stderr.write('');
 }
 
-async function run() {
-  Object.assign(process.env, request.env ?? {});
-  writeFiles(request.files ?? []);
-  let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
-  // Riza's code declares execute() without exporting it: export it under a private name.
-  if (request.mode === 'function') code += '\nexport { execute as __kilnExecute };\n';
-  // Beside the user's files, so that `import "./helper.mjs"` finds them.
-  const main = '/mnt/req/.kiln-main.mjs';
-  writeFileSync(main, code);
-  process.argv = [process.execPath, main, ...(request.args ?? [])];
-  globalThis.require = createRequire(main);
-  const module = await import(pathToFileURL(main).href);
-  if (request.mode === 'script') return;
-  if (typeof module.__kilnExecute !== 'function') throw new TypeError('execute is not a function');
-  const value = await module.__kilnExecute(request.input ?? null);
-  let output;
-  try {
-    output = JSON.stringify(value) ?? 'null';
-  } catch (error) {
-    process.stderr.write(`kiln: the return value is not JSON-serializable: ${error.message}\n`);
-    writeResult('json_serialization_error\n');
+/** A script's exit status, reported as its last word once every 'exit' listener has run. */
+function reportExit() {
+  let fatal = false;
+  // An uncaught error emits 'exit' before Node prints it: then stderr must stay open (the wrapper waits).
+  process.on('uncaughtExceptionMonitor', () => (fatal = true));
+  const emit = process.emit;
+  process.emit = function (event, ...args) {
+    const handled = emit.call(this, event, ...args);
+    if (event === 'exit' && !fatal) writeResult(`exit ${Number(args[0]) & 255}`);
+    return handled;
+  };
+}
+
+await stripTypes('let warm: number = 0;').catch(() => {});
+await rehearse();
+
+const request = JSON.parse(readRequestLine(REQUEST_FD));
+// stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.
+writeAll(TAKEN_FD, JSON.stringify({ mode: request.mode, deadline_ms: request.deadline_ms, stdin: request.stdin ?? '' }));
+closeSync(TAKEN_FD);
+
+try {
+  if (request.mode === 'script') reportExit();
+  const module = await load(request, realpathSync('/mnt/req'));
+  if (request.mode === 'function') {
+    writeResult(await call(module, request.input, process.stderr));
+    // Function mode ends with execute(): timers the code left behind must not hold the box.
     process.exit(0);
   }
-  writeResult(`valid\n${output}`);
-  // Function mode ends with execute(): timers the code left behind must not hold the box.
-  process.exit(0);
-}
-
-run().catch((error) => {
+} catch (error) {
   process.stderr.write(`${error?.stack ?? String(error)}\n`);
   process.exit(1);
-});
+}

@@ -1,12 +1,15 @@
 """kiln harness, Python: runs the user's code for the wrapper.
 
-Started before the request arrives. Reads the request from the fd in argv[1],
-sets up env, files and argv, runs the code as __main__ (script mode) or calls
-its execute(input) (function mode), and writes the result to the fd in
+Started before the request arrives. Reads the request line from the fd in
+argv[1] (the container's stdin, lent by the wrapper), closes it, tells the
+wrapper on the fd in argv[3] what it needs (mode, deadline, the code's stdin),
+then sets up env, files and argv, runs the code as __main__ (script mode) or
+calls its execute(input) (function mode), and writes the result to the fd in
 argv[2], a pipe the wrapper keeps apart from stdout/stderr: a status word, a
-newline, then the return value as JSON.
+newline, then the return value as JSON. A script's last word there is
+`exit <status>`.
 """
-import json, linecache, os, sys, traceback, types
+import atexit, json, linecache, os, sys, time, traceback, types
 
 # Under memory pressure the kernel should kill the user's process, not the wrapper.
 try:
@@ -15,9 +18,26 @@ try:
 except OSError:
     pass
 
-with os.fdopen(int(sys.argv[1]), "rb") as pipe:
-    request = json.loads(pipe.read())
+
+def read_request_line(fd):
+    """Up to the newline, which JSON never contains: kiln sends nothing more until the code opens a connection."""
+    os.set_blocking(fd, True)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            os._exit(0)  # EOF before a request: kiln went away, nothing to run
+        chunks.append(chunk)
+        if chunk.endswith(b"\n"):
+            return b"".join(chunks)
+
+
+request = json.loads(read_request_line(int(sys.argv[1])))
+os.close(int(sys.argv[1]))
 result_fd = int(sys.argv[2])
+with os.fdopen(int(sys.argv[3]), "wb") as taken:  # stdin is the wrapper's from here on
+    taken.write(json.dumps({"mode": request["mode"], "deadline_ms": request.get("deadline_ms"),
+                            "stdin": request.get("stdin", "")}).encode())
 HARNESS = os.path.abspath(__file__)
 
 
@@ -37,6 +57,9 @@ def write_result(text):
     while data:
         data = data[os.write(result_fd, data):]
     os.close(result_fd)
+    # The wrapper answers now. Exiting would make the kernel tear this process down on the answer's
+    # way out, competing for the CPU: stay put instead, until kiln removes the box.
+    time.sleep(1)
 
 
 def write_files(files):
@@ -99,12 +122,14 @@ def run():
 
 
 exit_code = run()
-for stream in (sys.stdout, sys.stderr):
-    try:
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # the code closed it
 if request["mode"] == "function":
     # execute() has returned: threads or atexit hooks it left must not hold the answer.
     os._exit(exit_code)
-sys.exit(exit_code)
+# A script ends as Python's own exit begins: non-daemon threads joined, atexit hooks run, streams
+# flushed. Then it reports its exit status, so that the wrapper need not wait for the interpreter's
+# teardown (several ms, after which only unclosed files would have been flushed).
+if "threading" in sys.modules:
+    sys.modules["threading"]._shutdown()
+atexit._run_exitfuncs()
+write_result("exit %d" % (exit_code & 0xFF))
+os._exit(exit_code)

@@ -1,6 +1,6 @@
 /**
  * Decodes the wrapper's frames (kind byte + 4-byte big-endian length +
- * payload; see runtimes/python/wrapper.py) and keeps stdout and stderr up to
+ * payload; see runtimes/wrapper.py) and keeps stdout and stderr up to
  * a cap. Pure and synchronous so that it is unit-tested byte by byte.
  */
 export interface ExitStatus {

@@ -105,6 +105,32 @@ describe('execute (script mode)', () => {
     expect(res.ms).toBeLessThan(5000);
   });
 
+  // The harness reports a script's exit status before its interpreter winds down: what the language
+  // runs at exit must still run, in order, and a late uncaught error must still reach stderr.
+  it('ends a script as its language would: exit listeners, atexit hooks, threads, late errors', async () => {
+    const listeners = await script({
+      language: 'javascript',
+      code: 'process.on("exit", (c) => console.log("bye", c)); process.exitCode = 3; console.log("main");',
+    });
+    expect(listeners.body).toMatchObject({ exit_code: 3, stdout: 'main\nbye 3\n' });
+    const exitInExit = await script({ language: 'javascript', code: 'process.on("exit", () => process.exit(5));' });
+    expect(exitInExit.body.exit_code).toBe(5);
+    const late = await script({ language: 'javascript', code: 'setTimeout(() => { throw new Error("late failure"); }, 20);' });
+    expect(late.body.exit_code).toBe(1);
+    expect(late.body.stderr).toContain('late failure');
+    const python = await script({
+      language: 'python',
+      code: [
+        'import atexit, threading, time',
+        'atexit.register(lambda: print("atexit"))',
+        'threading.Thread(target=lambda: (time.sleep(0.1), print("thread"))).start()',
+        'print("main")',
+        'raise SystemExit(6)',
+      ].join('\n'),
+    });
+    expect(python.body).toMatchObject({ exit_code: 6, stdout: 'main\nthread\natexit\n' });
+  });
+
   it('offers require() to CommonJS-style JavaScript', async () => {
     const res = await script({ language: 'javascript', code: 'const os = require("node:os"); console.log(typeof os.cpus);' });
     expect(res.body.stdout).toBe('function\n');

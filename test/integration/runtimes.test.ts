@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestKiln, type TestKiln } from '../helpers/kiln.js';
 
 const root = join(import.meta.dirname, '../../runtimes');
-const cases = readdirSync(root).flatMap((runtime) => {
+const runtimes = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+const cases = runtimes.flatMap((runtime) => {
   const dir = join(root, runtime, 'smoke');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))

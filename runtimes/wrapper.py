@@ -1,21 +1,32 @@
-"""kiln wrapper, Python: PID 1 of a sandbox container.
+"""kiln wrapper: PID 1 of every sandbox container, whatever the language.
+
+    python3 /opt/kiln/wrapper.py <harness command...>
+
+It is Python in every image because it must react fast: on this path each
+millisecond counts, and a Node wrapper spends one or two on code it runs for
+the first time (V8 compiles lazily), where CPython answers in about 0.1 ms.
 
 It starts the harness (which will run the user's code) before any request
-arrives, then reads exactly one request line from stdin, hands it to the
-harness on a private pipe, and relays what the harness prints as frames on
-stdout: kind byte + 4-byte big-endian length + payload. Kinds: o = stdout,
-e = stderr, r = result (from a pipe the user's prints never reach),
-x = exit status. Printed text is always wrapped in o/e frames, so it can
-never pose as a result.
+arrives, appending three fd numbers to its command: the container's stdin,
+lent to it; the result pipe; and the "taken" pipe. The harness reads the one
+request line itself (one process wake-up less than relaying it), closes its
+copy of stdin, and says on the taken pipe what the wrapper needs (mode,
+deadline, the code's stdin). Only then does the wrapper read stdin. It relays what the harness
+prints as frames on stdout: kind byte + 4-byte big-endian length + payload.
+Kinds: o = stdout, e = stderr, r = result (from a pipe the user's prints never
+reach), x = exit status. Printed text is always wrapped in o/e frames, so it
+can never pose as a result.
 
 Egress: the box has no network. HTTP(S)_PROXY points the code at a listener
 on 127.0.0.1:3128 here; each connection to it is tunnelled to kiln's proxy as
 frames (c = opened, d = data, f = closed; payload starts with a 4-byte
 connection id), and kiln's frames come back on stdin after the request line.
+kiln sends nothing after the request line until the box opens a connection, so
+the harness never reads past the line.
 """
 import json, os, selectors, signal, socket, struct, subprocess, sys, threading, time
 
-HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+HARNESS = sys.argv[1:]
 PROXY = "http://127.0.0.1:3128"
 CA_PATH = "/tmp/kiln-egress-ca.pem"
 out = sys.stdout.buffer
@@ -48,44 +59,43 @@ listener.setblocking(False)
 env = dict(os.environ)
 ca = env.pop("KILN_EGRESS_CA", None)
 env.update(HTTP_PROXY=PROXY, HTTPS_PROXY=PROXY, http_proxy=PROXY, https_proxy=PROXY,
-           NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
+           NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1",
+           NODE_USE_ENV_PROXY="1")  # Node's fetch, http and https honour the proxy variables
 if ca:
     with open(CA_PATH, "w") as f:
         f.write(ca)
     # Every HTTPS connection goes through kiln's proxy, which presents certificates of this CA.
-    env.update(SSL_CERT_FILE=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH, CURL_CA_BUNDLE=CA_PATH)
+    env.update(SSL_CERT_FILE=CA_PATH, REQUESTS_CA_BUNDLE=CA_PATH, CURL_CA_BUNDLE=CA_PATH, NODE_EXTRA_CA_CERTS=CA_PATH)
 
-req_r, req_w = os.pipe()
+request_fd = os.dup(0)
 res_r, res_w = os.pipe()
+taken_r, taken_w = os.pipe()
 child = subprocess.Popen(
-    [sys.executable, "-u", HARNESS, str(req_r), str(res_w)],
+    HARNESS + [str(request_fd), str(res_w), str(taken_w)],
     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    pass_fds=(req_r, res_w), cwd="/mnt/req", env=env,
+    pass_fds=(request_fd, res_w, taken_w), cwd="/mnt/req", env=env,
 )
-os.close(req_r)
-os.close(res_w)
+for fd in (request_fd, res_w, taken_w):
+    os.close(fd)
 # The code may signal PID 1 (this wrapper): only now, with the harness started on default handlers, ignore them.
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
     signal.signal(sig, signal.SIG_IGN)
 oom_before = oom_kills()
 
+# The harness has taken the request line and closed its copy of stdin: stdin is ours from here on.
+with os.fdopen(taken_r, "rb") as pipe:
+    taken = pipe.read()
+if not taken:
+    sys.exit(0)  # the harness ended without a request: kiln went away before sending one
+request = json.loads(taken)
 inbound = b""
-while b"\n" not in inbound:
-    chunk = os.read(0, 65536)
-    if not chunk:
-        sys.exit(0)  # kiln went away before sending a request
-    inbound += chunk
-line, _, inbound = inbound.partition(b"\n")
-request = json.loads(line)
 # Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
-hard_deadline = time.monotonic() + request.get("deadline_ms", 300_000) / 1000 + 5
-with os.fdopen(req_w, "wb") as pipe:  # the harness is already reading: no deadlock
-    pipe.write(line + b"\n")
+hard_deadline = time.monotonic() + (request.get("deadline_ms") or 300_000) / 1000 + 5
 
 
-def feed_stdin():
+def feed_stdin(data):
     try:
-        child.stdin.write(request.get("stdin", "").encode("utf-8", "replace"))
+        child.stdin.write(data)
     except OSError:
         pass  # the user's code closed its stdin early: fine
     finally:
@@ -95,7 +105,11 @@ def feed_stdin():
             pass
 
 
-threading.Thread(target=feed_stdin, daemon=True).start()
+stdin_data = (request.get("stdin") or "").encode("utf-8", "replace")
+if stdin_data:  # a thread, so that a code that never reads its stdin cannot block the wrapper
+    threading.Thread(target=feed_stdin, args=(stdin_data,), daemon=True).start()
+else:
+    child.stdin.close()
 
 channels = {}  # connection id -> socket
 half_closed = {}  # connection id -> which sides are done: "code" and/or "kiln"
@@ -203,9 +217,14 @@ while open_pipes:
         else:
             frame(kind, data)
 
-# A function's result is the harness's last word, written after it closed stdout and stderr, and it
-# exits 0 right after: answer without waiting for its process to wind down.
-code = 0 if result and request.get("mode") == "function" else child.wait()
+# The result is the harness's last word, written after it closed stdout and stderr: answer without
+# waiting for its process to wind down. A function's run ends 0; a script reports its exit status.
+if result and request.get("mode") == "function":
+    code = 0
+else:
+    status = result.split(b" ")
+    code = int(status[1]) if len(status) == 2 and status[0] == b"exit" and status[1].isdigit() else child.wait()
+    result = b""  # a script has no result
 if result:
     frame(b"r", result, flush=False)  # one write with the exit frame: one wake-up for kiln, not two
 frame(b"x", json.dumps({
@@ -213,3 +232,6 @@ frame(b"x", json.dumps({
     # an OOM kill is SIGKILL; count it only when the box's OOM counter rose too
     "oom": code == -signal.SIGKILL and oom_kills() > oom_before,
 }).encode())
+# kiln answers on this frame and removes the box. Exiting now would make the kernel end every process
+# here (freeing their memory) while the frame is on its way out: linger instead, kiln ends the box.
+time.sleep(1)
