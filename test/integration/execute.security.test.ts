@@ -120,8 +120,11 @@ describe('hostile programs', () => {
     expect(report.setuid0).toBe('refused');
   });
 
-  it('signalling the wrapper does not break the answer', async () => {
-    const res = await kiln.post('/v1/execute-function', { language: 'python', code: hostile('kill-wrapper.py') });
+  it.each([
+    ['python', 'kill-wrapper.py'],
+    ['javascript', 'kill-wrapper.js'],
+  ])('signalling the wrapper does not break the answer (%s)', async (language, file) => {
+    const res = await kiln.post('/v1/execute-function', { language, code: hostile(file) });
     expect(res.body).toMatchObject({ output: 'still here', output_status: 'valid' });
     expect(res.ms).toBeLessThan(5000);
   });
@@ -132,7 +135,7 @@ describe('hostile programs', () => {
     expect(res.ms).toBeLessThan(5000);
   });
 
-  it('SIGUSR1 to the Node wrapper opens no inspector', async () => {
+  it('SIGUSR1 to PID 1 of a Node box opens no inspector', async () => {
     const res = await script('javascript', hostile('inspector.js'));
     expect(res.body.stdout).toBe('ECONNREFUSED\n');
   });
