@@ -11,11 +11,12 @@ arrives, appending three fd numbers to its command: the container's stdin,
 lent to it; the result pipe; and the "taken" pipe. The harness reads the one
 request line itself (one process wake-up less than relaying it), closes its
 copy of stdin, and says on the taken pipe what the wrapper needs (mode,
-deadline, the code's stdin). Only then does the wrapper read stdin. It relays what the harness
-prints as frames on stdout: kind byte + 4-byte big-endian length + payload.
-Kinds: o = stdout, e = stderr, r = result (from a pipe the user's prints never
-reach), x = exit status. Printed text is always wrapped in o/e frames, so it
-can never pose as a result.
+deadline, the code's stdin). Only then does the wrapper read stdin.
+
+It relays what the harness prints as frames on stdout: kind byte + 4-byte
+big-endian length + payload. Kinds: o = stdout, e = stderr, r = result (from
+a pipe the user's prints never reach), x = exit status. Printed text is always
+wrapped in o/e frames, so it can never pose as a result.
 
 Egress: the box has no network. HTTP(S)_PROXY points the code at a listener
 on 127.0.0.1:3128 here; each connection to it is tunnelled to kiln's proxy as
