@@ -22,6 +22,8 @@ export interface AppDeps {
   registry: Record<Language, Runtime>;
   admission: Admission;
   runJob: RunJob;
+  /** Null once the warm pools have first been filled; until then, how full they are (for /readyz). */
+  warming?: () => string | null;
 }
 
 /** The HTTP API: health, docs, and the authenticated /v1 routes. */
@@ -37,7 +39,7 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => toErrorResponse(err, c, log));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
-  app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), metrics: deps.metrics, log }));
+  app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), metrics: deps.metrics, log, warming: deps.warming }));
 
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
   const tooLarge = () => {

@@ -76,7 +76,7 @@ export async function startKiln(config: Config) {
     metrics,
   });
   const runner = createRunner({ docker, config, log, boot, egress, caPem: ca.certPem, pool });
-  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run });
+  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run, warming: pool.warming });
 
   // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
   let sweeping: NodeJS.Timeout | undefined;
@@ -90,6 +90,8 @@ export async function startKiln(config: Config) {
       },
     );
   await sweep();
+  const booted = performance.now();
+  pool.onWarm(() => log.info({ ms: Math.round(performance.now() - booted) }, 'warm pools filled: ready'));
   pool.start();
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {

@@ -3,8 +3,17 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { DockerClient } from '../sandbox/docker.js';
 
-/** /healthz (the process answers), /readyz (Docker reachable, images present), /metrics. */
-export function healthRoutes(deps: { docker: DockerClient; images: string[]; metrics: Metrics; log: Logger }) {
+/**
+ * /healthz (the process answers), /readyz (Docker reachable, images present, and the warm pools filled
+ * once since start: before that, requests are answered but each waits for a container to start), /metrics.
+ */
+export function healthRoutes(deps: {
+  docker: DockerClient;
+  images: string[];
+  metrics: Metrics;
+  log: Logger;
+  warming?: () => string | null;
+}) {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -22,6 +31,8 @@ export function healthRoutes(deps: { docker: DockerClient; images: string[]; met
       deps.log.warn({ err }, 'readyz: image check failed');
       return c.json({ status: 'unavailable', reason: 'could not check sandbox images' }, 503);
     }
+    const warming = deps.warming?.();
+    if (warming) return c.json({ status: 'warming', reason: `filling the warm pools (${warming} ready)` }, 503);
     return c.json({ status: 'ready' });
   });
   app.get('/metrics', async (c) => {

@@ -52,8 +52,15 @@ export function createPool(deps: {
     void p.finally(() => inFlight.delete(p));
   };
 
+  // Latched once every class has been full: until then kiln answers, but not yet at warm speed.
+  let warm = deps.classes.every((c) => c.size === 0);
+  const onWarm: (() => void)[] = [];
   const report = (c: PoolClass) => {
     for (const language of c.languages) metrics.poolReady.set({ language }, ready.get(c)!.length);
+    if (!warm && deps.classes.every((k) => ready.get(k)!.length >= k.size)) {
+      warm = true;
+      for (const callback of onWarm.splice(0)) callback();
+    }
   };
 
   function discard(c: PoolClass, entry: Entry, why: string) {
@@ -172,6 +179,15 @@ export function createPool(deps: {
       return next;
     },
     start: refill,
+    /** Null once the pools have been full for the first time; until then, how full they are. */
+    warming(): string | null {
+      return warm ? null : deps.classes.map((c) => `${c.name} ${ready.get(c)!.length}/${c.size}`).join(', ');
+    },
+    /** Calls back (once) when the pools are first full. */
+    onWarm(callback: () => void): void {
+      if (warm) callback();
+      else onWarm.push(callback);
+    },
     /** Tops the pools up again (after an answer, off the request path). */
     replenish: refill,
     /** Stops refilling and removes every waiting container. */

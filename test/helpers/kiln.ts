@@ -45,6 +45,17 @@ export async function startTestKiln(env: Record<string, string> = {}): Promise<T
   };
 }
 
+/** /readyz, asked until it says ready (kiln starts answering before its warm pools are full), within `ms`. */
+export async function untilReady(url: string, ms = 30_000): Promise<Response> {
+  const deadline = Date.now() + ms;
+  let res = await fetch(`${url}/readyz`);
+  while (res.status !== 200 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    res = await fetch(`${url}/readyz`);
+  }
+  return res;
+}
+
 /** Containers this test run created that still exist. */
 export async function testContainers(all = true) {
   return docker.listContainers({ all, filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });

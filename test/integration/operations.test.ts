@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dockerRelay } from '../helpers/docker-relay.js';
-import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln } from '../helpers/kiln.js';
+import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln, untilReady } from '../helpers/kiln.js';
 
 const hello = { language: 'python', code: 'def execute(input):\n    return input', input: 'hi' };
 const root = join(import.meta.dirname, '../..');
@@ -16,7 +16,7 @@ describe('readiness and Docker outages', () => {
     await relay.up();
     const kiln = await startTestKiln({ KILN_DOCKER_HOST: `unix:///tmp/kiln-test-docker-${process.pid}.sock` });
     try {
-      expect((await fetch(`${kiln.url}/readyz`)).status).toBe(200);
+      expect((await untilReady(kiln.url)).status).toBe(200);
       expect((await kiln.post('/v1/execute-function', hello)).body.output).toBe('hi');
 
       await relay.down();

@@ -36,6 +36,29 @@ describe('warm pool', () => {
   let kiln: TestKiln;
   afterAll(() => kiln?.close());
 
+  it('reports "warming" on /readyz until its pools are first full, then ready with them full', async () => {
+    const warmup = await startTestKiln({ KILN_INSTANCE: `${instance}-ready`, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '1' });
+    try {
+      const seen: string[] = [];
+      let res = await fetch(`${warmup.url}/readyz`);
+      for (let i = 0; i < 300 && res.status !== 200; i++) {
+        const body = (await res.json()) as { status: string; reason: string };
+        expect(res.status).toBe(503);
+        expect(body.reason).toMatch(/^filling the warm pools \(python [0-2]\/2, node [01]\/1 ready\)$/);
+        seen.push(body.status);
+        await sleep(50);
+        res = await fetch(`${warmup.url}/readyz`);
+      }
+      expect(res.status).toBe(200);
+      expect(seen.every((s) => s === 'warming')).toBe(true);
+      const metrics = await (await fetch(`${warmup.url}/metrics`)).text();
+      expect(metrics).toMatch(/kiln_pool_ready\{language="python"\} 2/);
+      expect(metrics).toMatch(/kiln_pool_ready\{language="javascript"\} 1/);
+    } finally {
+      await warmup.close();
+    }
+  });
+
   it('serves each container once, from the pool, and refills it', async () => {
     kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '0' });
     const before = await pooled(instance, 2);

@@ -42,7 +42,9 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
 }
 
 /** The real app over a fake runner and a fake Docker; `jobs` records every job the runner received. */
-export function buildTestApp(opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient> } = {}) {
+export function buildTestApp(
+  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null } = {},
+) {
   const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY}`, ...opts.env });
   const jobs: Job[] = [];
   const run: RunJob = opts.runJob ?? (async (job) => fakeResult(job));
@@ -65,6 +67,7 @@ export function buildTestApp(opts: { env?: Record<string, string>; runJob?: RunJ
     registry: createRuntimeRegistry(config),
     admission,
     runJob,
+    warming: opts.warming,
   });
   /** POSTs `body` as JSON with the API key. */
   const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>

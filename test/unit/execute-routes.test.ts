@@ -493,6 +493,16 @@ describe('health, metrics and docs', () => {
     expect((await app.request('/readyz')).status).toBe(503);
   });
 
+  it('GET /readyz is 503 "warming" until the warm pools have first been filled, then 200', async () => {
+    let warming: string | null = 'python 1/2, node 0/2';
+    const { app } = buildTestApp({ warming: () => warming });
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ status: 'warming', reason: 'filling the warm pools (python 1/2, node 0/2 ready)' });
+    warming = null;
+    expect((await app.request('/readyz')).status).toBe(200);
+  });
+
   it('GET /readyz is 200 when Docker answers and the images are present', async () => {
     const { app } = buildTestApp();
     const res = await app.request('/readyz');
