@@ -131,7 +131,8 @@ async function call(body: object, path = '/v1/execute-function'): Promise<number
   if (res.status === 200 && !ok) throw new Error(`bad answer: ${JSON.stringify(json)}`);
   return res.status;
 }
-await sleep(4000); // let the pools fill
+// let the pools fill: /readyz says ready once they have been full
+for (let i = 0; i < 300 && (await fetch(url('/readyz'))).status !== 200; i++) await sleep(100);
 for (const body of Object.values(HELLO)) await call(body); // warm connections and caches
 
 // ---- 3. below capacity: paced arrivals, at half the churn rate and at one a second ---------------
