@@ -11,12 +11,14 @@ arrives, appending three fd numbers to its command: the container's stdin,
 lent to it; the result pipe; and the "taken" pipe. The harness reads the one
 request line itself (one process wake-up less than relaying it), closes its
 copy of stdin, and says on the taken pipe what the wrapper needs (mode,
-deadline, the code's stdin). Only then does the wrapper read stdin.
+deadline, the code's stdin). Only then does the wrapper read stdin. Before
+that, once warm, the harness says "ready" there, which the wrapper passes on
+to kiln as the box's first frame (k, empty).
 
 It relays what the harness prints as frames on stdout: kind byte + 4-byte
 big-endian length + payload. Kinds: o = stdout, e = stderr, r = result (from
-a pipe the user's prints never reach), x = exit status. Printed text is always
-wrapped in o/e frames, so it can never pose as a result.
+a pipe the user's prints never reach), x = exit status, k = ready. Printed
+text is always wrapped in o/e frames, so it can never pose as a result.
 
 Egress: the box has no network. HTTP(S)_PROXY points the code at a listener
 on 127.0.0.1:3128 here; each connection to it is tunnelled to kiln's proxy as
@@ -83,8 +85,11 @@ for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal
     signal.signal(sig, signal.SIG_IGN)
 oom_before = oom_kills()
 
-# The harness has taken the request line and closed its copy of stdin: stdin is ours from here on.
+# The harness says "ready" when it is warm and waiting (kiln's pool hands out only ready boxes), then,
+# once it has taken the request line and closed its copy of stdin, what the wrapper needs: stdin is ours.
 with os.fdopen(taken_r, "rb") as pipe:
+    if pipe.readline() == b"ready\n":
+        frame(b"k", b"")
     taken = pipe.read()
 if not taken:
     sys.exit(0)  # the harness ended without a request: kiln went away before sending one

@@ -169,6 +169,7 @@ function reportExit() {
 
 await stripTypes('let warm: number = 0;').catch(() => {});
 await rehearse();
+writeAll(TAKEN_FD, 'ready\n'); // the wrapper tells kiln this box can be handed out
 
 const request = JSON.parse(readRequestLine(REQUEST_FD));
 // stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.

@@ -32,6 +32,7 @@ def read_request_line(fd):
             return b"".join(chunks)
 
 
+os.write(int(sys.argv[3]), b"ready\n")  # the wrapper tells kiln this box can be handed out
 request = json.loads(read_request_line(int(sys.argv[1])))
 os.close(int(sys.argv[1]))
 result_fd = int(sys.argv[2])

@@ -11,8 +11,13 @@ export interface SandboxHandle {
   send(data: string | Buffer): void;
   /** Bytes written to stdin that the container has not taken yet. */
   pendingBytes(): number;
-  /** Calls back with stdout / stderr bytes; resolves when the container's streams end. */
+  /** Calls back with stdout / stderr bytes (from the first byte on); resolves when the container's streams end. */
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
+  /**
+   * Resolves once the wrapper says its harness is warm and waiting (its first frame, `k`); rejects
+   * if the box ends first or stays silent for `ms`.
+   */
+  ready(ms: number): Promise<void>;
   kill(): Promise<void>;
   /** Calls back once the container's streams close: it has died or been removed. */
   onClose(callback: () => void): void;
@@ -105,18 +110,61 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
 
   function handle(container: Docker.Container, stream: Duplex): SandboxHandle {
     const sink = (fn: (b: Buffer) => void) => new Writable({ write: (chunk: Buffer, _e, done) => (fn(chunk), done()) });
+    // The output is read from the start: what comes before pipe() (the ready frame, or a crash's
+    // message) is kept and handed over first, in order.
+    const early: [stdout: boolean, chunk: Buffer][] = [];
+    let forward: ((stdout: boolean, chunk: Buffer) => void) | null = null;
+    let head = Buffer.alloc(0);
+    let readySeen = false;
+    const readyWaiters = new Set<() => void>();
+    const take = (stdout: boolean) => (chunk: Buffer) => {
+      if (forward) return forward(stdout, chunk);
+      early.push([stdout, chunk]);
+      if (stdout && !readySeen && head.length < 5) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length >= 5 && head[0] === 0x6b /* k */ && head.readUInt32BE(1) === 0) {
+          readySeen = true;
+          for (const waiter of readyWaiters) waiter();
+        }
+      }
+    };
+    docker.modem.demuxStream(stream, sink(take(true)), sink(take(false)));
+    let ended = false;
+    const ends = new Set<() => void>();
+    const end = () => {
+      ended = true;
+      for (const callback of ends) callback();
+    };
+    stream.on('error', end);
+    stream.on('close', end);
+    stream.on('end', end);
     return {
       id: container.id,
       send: (data) => void stream.write(data),
       pendingBytes: () => stream.writableLength,
       pipe: (onStdout, onStderr) =>
         new Promise<void>((resolve) => {
-          // a stream that closed before anyone listened will emit nothing more
-          if (stream.destroyed || stream.readableEnded) return resolve();
-          docker.modem.demuxStream(stream, sink(onStdout), sink(onStderr));
-          stream.on('error', () => resolve());
-          stream.on('close', () => resolve());
-          stream.on('end', () => resolve());
+          forward = (stdout, chunk) => (stdout ? onStdout : onStderr)(chunk);
+          for (const [stdout, chunk] of early.splice(0)) forward(stdout, chunk);
+          if (ended) return resolve();
+          ends.add(resolve);
+        }),
+      ready: (ms) =>
+        new Promise<void>((resolve, reject) => {
+          if (readySeen) return resolve();
+          if (ended) return reject(new Error('the sandbox ended before its harness was ready'));
+          const done = (error?: Error) => {
+            clearTimeout(timer);
+            readyWaiters.delete(onReady);
+            ends.delete(onEnd);
+            if (error) reject(error);
+            else resolve();
+          };
+          const onReady = () => done();
+          const onEnd = () => done(new Error('the sandbox ended before its harness was ready'));
+          const timer = setTimeout(() => done(new Error(`the sandbox's harness was not ready within ${ms} ms`)), ms);
+          readyWaiters.add(onReady);
+          ends.add(onEnd);
         }),
       alive: () => !stream.destroyed && !stream.readableEnded,
       onClose: (callback) => {

@@ -17,7 +17,11 @@ export interface OutputLimits {
 
 export type Violation = 'output_limit' | 'protocol';
 
-/** Frames of tunnelled egress connections: c = opened, d = data, f = closed; payload starts with a 4-byte id. */
+/**
+ * Kinds: o = stdout, e = stderr, r = result, x = exit status, k = ready (the harness is warm and
+ * waiting: the first frame of every box, empty), and the tunnel's. Frames of tunnelled egress
+ * connections: c = opened, d = data, f = closed; payload starts with a 4-byte id.
+ */
 export type TunnelKind = 'c' | 'd' | 'f';
 export type TunnelListener = (kind: TunnelKind, id: number, data: Buffer) => void;
 
@@ -81,8 +85,8 @@ export class FrameDecoder {
       const head = this.peek(5);
       const kind = String.fromCharCode(head[0]!);
       const length = head.readUInt32BE(1);
-      const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : 1 << 20;
-      if (!'oerxcdf'.includes(kind)) return this.fail('protocol');
+      const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : kind === 'k' ? 0 : 1 << 20;
+      if (!'oerxcdfk'.includes(kind)) return this.fail('protocol');
       if (length > max) return this.fail(kind === 'r' ? 'output_limit' : 'protocol');
       if (this.buffered < 5 + length) return;
       this.handle(kind, this.take(5 + length).subarray(5));
@@ -95,6 +99,8 @@ export class FrameDecoder {
   }
 
   private handle(kind: string, payload: Buffer): void {
+    // k: the harness was ready, before any request: not a sign that anything ran
+    if (kind === 'k') return;
     this.sawFrames = true;
     if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');

@@ -16,6 +16,9 @@ export interface PoolClass {
   spec: ContainerCreateOptions;
 }
 
+/** How long a started box may take to say its harness is warm (it takes a fraction of a second). */
+const READY_TIMEOUT_MS = 30_000;
+
 interface Entry {
   sandbox: SandboxHandle;
   idleTimer: NodeJS.Timeout;
@@ -99,6 +102,17 @@ export function createPool(deps: {
     const timer = metrics.poolRefill.startTimer({ pool: c.name });
     const started = docker
       .startSandbox(c.spec)
+      // handed out only once its harness is warm: a box that cannot get there is a failed start
+      .then((sandbox) =>
+        sandbox.ready(READY_TIMEOUT_MS).then(
+          () => sandbox,
+          (error: unknown) => {
+            track(sandbox.remove().catch(() => {}));
+            log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
+            throw new AppError('SANDBOX_UNAVAILABLE', `a ${c.name} sandbox did not get ready; retry later`, [{ reason: 'sandbox_not_ready' }]);
+          },
+        ),
+      )
       .then(
         (sandbox) => {
           timer();

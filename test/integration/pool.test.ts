@@ -2,7 +2,8 @@
 // dead-container replacement, Docker outages, shutdown cleanup, no Docker call on the request path, 429.
 import { afterAll, describe, expect, it } from 'vitest';
 import { dockerRelay } from '../helpers/docker-relay.js';
-import { TEST_INSTANCE, docker, startTestKiln, type TestKiln } from '../helpers/kiln.js';
+import { execFileSync } from 'node:child_process';
+import { TEST_INSTANCE, docker, startTestKiln, untilReady, type TestKiln } from '../helpers/kiln.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,6 +117,31 @@ describe('warm pool', () => {
     expect(res.body.output_status).toBe('valid');
   });
 
+  it('hands out only boxes whose harness said it is ready; one that cannot get ready is a 503, never a run', async () => {
+    // an image whose "harness" exits at once, without a word: its boxes end before they are ready
+    const image = `kiln-test-unready-${process.pid}:latest`;
+    execFileSync('docker', ['build', '-q', '-t', image, '-'], {
+      input: 'FROM kiln-python:latest\nENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "true"]\n',
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    const broken = await startTestKiln({ KILN_INSTANCE: `${instance}-unready`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_NODE: '0' });
+    try {
+      const res = await broken.post('/v1/execute-function', { language: 'python', code: 'def execute(input):\n    return 1' });
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 14, details: [{ reason: 'sandbox_not_ready' }] });
+      expect(res.ms).toBeLessThan(10_000);
+      const ready = await fetch(`${broken.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { status: string }).status).toBe('warming');
+      // the other language, on its own image, is unaffected
+      const js = await broken.post('/v1/execute-function', { language: 'javascript', code: 'function execute(i) { return i; }', input: 2 });
+      expect(js.body.output).toBe(2);
+    } finally {
+      await broken.close();
+      execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
+    }
+  });
+
   it('removes its containers, pooled ones included, on shutdown', async () => {
     await kiln.close();
     const left = await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${instance}`] } });
@@ -137,7 +163,7 @@ describe('warm pool and the Docker engine', () => {
   it('makes no Docker API call on the request path when a warm container is ready', async () => {
     await relay.up();
     kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_DOCKER_HOST: `unix://${path}`, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '0' });
-    await pooled(instance, 2);
+    expect((await untilReady(kiln.url)).status).toBe(200); // both boxes started and their harnesses warm
     relay.freeze(); // every Docker API request from now on waits; only the boxes' attach streams flow
     const res = await kiln.post('/v1/execute-function', { language: 'python', code: whoAmI });
     expect(res.status).toBe(200);

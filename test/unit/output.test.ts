@@ -31,6 +31,19 @@ describe('FrameDecoder', () => {
     expect(d.exit).toEqual({ exit_code: 0, oom: false });
   });
 
+  it('skips the ready frame, which says nothing ran; a ready frame with a payload breaks the protocol', () => {
+    const d = new FrameDecoder(roomy);
+    d.push(frame('k', ''));
+    expect(d.violation).toBeNull();
+    expect(d.sawFrames).toBe(false);
+    d.push(Buffer.concat([frame('o', 'hi'), exitFrame(0)]));
+    expect(d.stdout.text()).toBe('hi');
+    expect(d.sawFrames).toBe(true);
+    const bad = new FrameDecoder(roomy);
+    bad.push(frame('k', 'x'));
+    expect(bad.violation).toBe('protocol');
+  });
+
   it('decodes the same stream split at every possible boundary', () => {
     const stream = Buffer.concat([frame('o', 'abc'), frame('e', 'de'), frame('r', '{}'), exitFrame(7)]);
     for (let cut = 0; cut <= stream.length; cut++) {
