@@ -12,4 +12,4 @@ ENV HOME=/tmp LANG=C.UTF-8 NODE_ENV=production PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /mnt/req
 # --disable-warning: Node's notice that it honours the proxy variables (NODE_USE_ENV_PROXY) is not the code's output
-ENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "node", "--disable-warning=UNDICI-EHPA", "/opt/kiln/harness.mjs"]
+ENTRYPOINT ["python3", "-I", "-S", "/opt/kiln/wrapper.py", "node", "--disable-warning=UNDICI-EHPA", "/opt/kiln/harness.mjs"]

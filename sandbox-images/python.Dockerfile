@@ -7,4 +7,4 @@ COPY runtimes/wrapper.py runtimes/python/harness.py /opt/kiln/
 ENV HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /mnt/req
-ENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "python3", "-u", "/opt/kiln/harness.py"]
+ENTRYPOINT ["python3", "-I", "-S", "/opt/kiln/wrapper.py", "python3", "-u", "/opt/kiln/harness.py"]

@@ -147,7 +147,7 @@ async function rehearse() {
   const request = JSON.parse(readRequestLine(openSync(`${root}/request.json`, 'r')));
   const text = await call(await load(request, root), request.input, sink);
   const devNull = openSync('/dev/null', 'w');
-  writeAll(devNull, `${text}${JSON.stringify({ mode: request.mode, stdin: '' })}`);
+  writeAll(devNull, `${text}${request.mode}\n${request.deadline_ms ?? ''}\n`);
   closeSync(devNull);
   // A zero-length write reaches no reader but runs the write path of the real stdout and stderr.
   process.stdout.write('');
@@ -173,7 +173,7 @@ writeAll(TAKEN_FD, 'ready\n'); // the wrapper tells kiln this box can be handed 
 
 const request = JSON.parse(readRequestLine(REQUEST_FD));
 // stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.
-writeAll(TAKEN_FD, JSON.stringify({ mode: request.mode, deadline_ms: request.deadline_ms, stdin: request.stdin ?? '' }));
+writeAll(TAKEN_FD, `${request.mode}\n${request.deadline_ms ?? ''}\n${request.stdin ?? ''}`);
 closeSync(TAKEN_FD);
 
 try {

@@ -37,8 +37,8 @@ request = json.loads(read_request_line(int(sys.argv[1])))
 os.close(int(sys.argv[1]))
 result_fd = int(sys.argv[2])
 with os.fdopen(int(sys.argv[3]), "wb") as taken:  # stdin is the wrapper's from here on
-    taken.write(json.dumps({"mode": request["mode"], "deadline_ms": request.get("deadline_ms"),
-                            "stdin": request.get("stdin", "")}).encode())
+    taken.write(("%s\n%s\n" % (request["mode"], request.get("deadline_ms") or "")).encode()
+                + (request.get("stdin") or "").encode("utf-8", "replace"))
 HARNESS = os.path.abspath(__file__)
 
 
