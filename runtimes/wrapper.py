@@ -30,7 +30,7 @@ kiln sends nothing after the request line until the box opens a connection, so
 the harness never reads past the line.
 """
 # No json here: importing it (and the re module under it) costs every box about 10 ms of CPU at start.
-import os, selectors, signal, socket, struct, subprocess, sys, threading, time
+import os, select, selectors, signal, socket, struct, subprocess, sys, threading, time
 
 HARNESS = sys.argv[1:]
 PROXY = "http://127.0.0.1:3128"
@@ -91,12 +91,17 @@ oom_before = oom_kills()
 # The harness says "ready" when it is warm and waiting (kiln's pool hands out only ready boxes), then,
 # once it has taken the request line and closed its copy of stdin, what the wrapper needs: stdin is ours.
 with os.fdopen(taken_r, "rb") as pipe:
-    if pipe.readline() == b"ready\n":
+    ready = pipe.readline() == b"ready\n"
+    if ready:
         frame(b"k", b"")
     taken = pipe.read()
-if not taken:
-    sys.exit(0)  # the harness ended without a request: kiln went away before sending one
-# "<mode>\n<deadline ms>\n<the code's stdin>"
+if not taken and not ready:
+    # The harness ended before it was ready: nothing was asked of this box. Its last words go to
+    # the box's own stderr, where kiln's pool logs them.
+    sys.stderr.buffer.write(child.stderr.read()[-4096:])
+    sys.exit(1)
+# "<mode>\n<deadline ms>\n<the code's stdin>"; nothing when the harness died on the request (a body
+# too big for its memory, say): what it printed and how it ended are then relayed as for any run.
 mode, _, rest = taken.partition(b"\n")
 deadline_ms, _, stdin_data = rest.partition(b"\n")
 inbound = b""
@@ -176,15 +181,16 @@ sel.register(0, selectors.EVENT_READ, b"k")  # from kiln; EOF here means kiln is
 sel.register(listener, selectors.EVENT_READ, b"l")
 from_kiln(b"")
 result = b""
+result_done = False  # the result pipe closed after a result: the harness's last word is in
 open_pipes = 3
 while open_pipes:
     events = sel.select(timeout=0.05)
     if time.monotonic() > hard_deadline:
         os._exit(1)
     if not events:
-        # Background processes the code started may hold the pipes open forever:
-        # once the harness has exited, stop at the first quiet 50 ms.
-        if child.poll() is not None:
+        # Background processes the code started may hold the pipes open forever: once the harness
+        # has said its last word (or exited), stop at the first quiet 50 ms.
+        if result_done or child.poll() is not None:
             break
         continue
     for key, _ in events:
@@ -222,10 +228,29 @@ while open_pipes:
         elif not data:
             sel.unregister(key.fileobj)
             open_pipes -= 1
+            if kind == b"r":
+                result_done = bool(result)
         elif kind == b"r":
             result += data
         else:
             frame(kind, data)
+
+
+
+def wait_for_harness():
+    """Its exit status; kiln going away or the deadline passing ends the box instead."""
+    while True:
+        code = child.poll()
+        if code is not None:
+            return code
+        if time.monotonic() > hard_deadline:
+            os._exit(1)
+        if select.select([0], [], [], 0.05)[0]:
+            data = os.read(0, 65536)
+            if not data:
+                os._exit(1)
+            from_kiln(data)
+
 
 # The result is the harness's last word, written after it closed stdout and stderr: answer without
 # waiting for its process to wind down. A function's run ends 0; a script reports its exit status.
@@ -233,7 +258,7 @@ if result and mode == b"function":
     code = 0
 else:
     status = result.split(b" ")
-    code = int(status[1]) if len(status) == 2 and status[0] == b"exit" and status[1].isdigit() else child.wait()
+    code = int(status[1]) & 0xFF if len(status) == 2 and status[0] == b"exit" and status[1].isdigit() else wait_for_harness()
     result = b""  # a script has no result
 if result:
     frame(b"r", result, flush=False)  # one write with the exit frame: one wake-up for kiln, not two

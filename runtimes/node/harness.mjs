@@ -9,7 +9,8 @@
 // code as an ES module (script mode) or calls its execute(input) (function
 // mode, sync or async), and writes the result to the result fd, a pipe the
 // wrapper keeps apart from stdout/stderr: a status word, a newline, then the
-// return value as JSON. A script's last word there is `exit <status>`.
+// return value as JSON. A script that ends by itself (not by a signal or an
+// uncaught error) says `exit <status>` there as its last word.
 //
 // V8 compiles each function the first time it runs, which costs more than the
 // run itself: before the request, the harness rehearses the whole path once.
@@ -20,7 +21,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
-const [REQUEST_FD, RESULT_FD, TAKEN_FD] = process.argv.slice(2).map(Number);
+const [REQUEST_FD, INHERITED_RESULT_FD, TAKEN_FD] = process.argv.slice(2).map(Number);
 
 // stdout/stderr are pipes, which Node writes asynchronously: a print loop would
 // buffer without bound and die of memory. Blocking writes apply backpressure.
@@ -131,8 +132,9 @@ function writeResult(text) {
 
 /**
  * The rehearsal: the same functions on a made-up TypeScript request, under /tmp, with prints into
- * a sink, so that the real run finds them compiled. It leaves nothing the user's code could see
- * (its module lives at another URL; env, argv and require are set again by the real run).
+ * a sink, so that the real run finds them compiled. Its files stay in /tmp/kiln/rehearsal; nothing
+ * else of it reaches the real run (its module lives at another URL; env, argv and require are set
+ * again by the real run).
  */
 async function rehearse() {
   const root = '/tmp/kiln/rehearsal';
@@ -141,8 +143,8 @@ async function rehearse() {
   const console = new Console(sink);
   console.log('%s %d', 'warm', 1, { up: [true] });
   writeFileSync(`${root}/request.json`, `${JSON.stringify({
-    mode: 'function', language: 'typescript', env: {}, args: [], input: { a: [1, 'b'] },
-    code: 'function execute(input: unknown) { return { input }; }', files: [{ path: 'data.txt', contents: 'x' }],
+    mode: 'function', language: typesWarm ? 'typescript' : 'javascript', env: {}, args: [], input: { a: [1, 'b'] },
+    code: `function execute(input${typesWarm ? ': unknown' : ''}) { return { input }; }`, files: [{ path: 'data.txt', contents: 'x' }],
   })}\n`);
   const request = JSON.parse(readRequestLine(openSync(`${root}/request.json`, 'r')));
   const text = await call(await load(request, root), request.input, sink);
@@ -162,13 +164,23 @@ function reportExit() {
   const emit = process.emit;
   process.emit = function (event, ...args) {
     const handled = emit.call(this, event, ...args);
-    if (event === 'exit' && !fatal) writeResult(`exit ${Number(args[0]) & 255}`);
+    // Node exits with process.exitCode as the listeners left it (they may set it), else the emitted code
+    if (event === 'exit' && !fatal) writeResult(`exit ${Number(process.exitCode ?? args[0] ?? 0) & 255}`);
     return handled;
   };
 }
 
+// Node's own result pipe: opened anew (close-on-exec, as Node opens files), so that processes the code
+// starts do not inherit it and hold it open after the harness's last word.
+let RESULT_FD = INHERITED_RESULT_FD;
+try {
+  RESULT_FD = openSync(`/proc/self/fd/${INHERITED_RESULT_FD}`, 'w');
+  closeSync(INHERITED_RESULT_FD);
+} catch {}
 await stripTypes('let warm: number = 0;').catch(() => {});
-await rehearse();
+// Warming is worth a few ms a run; a rehearsal that fails leaves the box slower, not broken (and says
+// nothing: whatever it printed would reach the user's stderr).
+await rehearse().catch(() => {});
 writeAll(TAKEN_FD, 'ready\n'); // the wrapper tells kiln this box can be handed out
 
 const request = JSON.parse(readRequestLine(REQUEST_FD));

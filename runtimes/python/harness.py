@@ -6,8 +6,8 @@ wrapper on the fd in argv[3] what it needs (mode, deadline, the code's stdin),
 then sets up env, files and argv, runs the code as __main__ (script mode) or
 calls its execute(input) (function mode), and writes the result to the fd in
 argv[2], a pipe the wrapper keeps apart from stdout/stderr: a status word, a
-newline, then the return value as JSON. A script's last word there is
-`exit <status>`.
+newline, then the return value as JSON. A script that ends by itself (not by
+a signal or os._exit) says `exit <status>` there as its last word.
 """
 import atexit, json, linecache, os, sys, time, traceback, types
 
@@ -36,6 +36,8 @@ os.write(int(sys.argv[3]), b"ready\n")  # the wrapper tells kiln this box can be
 request = json.loads(read_request_line(int(sys.argv[1])))
 os.close(int(sys.argv[1]))
 result_fd = int(sys.argv[2])
+# Processes the code starts must not inherit it and hold it open after the harness's last word.
+os.set_inheritable(result_fd, False)
 with os.fdopen(int(sys.argv[3]), "wb") as taken:  # stdin is the wrapper's from here on
     taken.write(("%s\n%s\n" % (request["mode"], request.get("deadline_ms") or "")).encode()
                 + (request.get("stdin") or "").encode("utf-8", "replace"))

@@ -15,7 +15,7 @@ export interface SandboxHandle {
   pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
   /**
    * Resolves once the wrapper says its harness is warm and waiting (its first frame, `k`); rejects
-   * if the box ends first or stays silent for `ms`.
+   * if the box ends first or that frame has not come within `ms` (the error quotes what it printed).
    */
   ready(ms: number): Promise<void>;
   kill(): Promise<void>;
@@ -161,8 +161,13 @@ export function createDockerClient(endpoint: string | undefined): DockerClient {
             else resolve();
           };
           const onReady = () => done();
-          const onEnd = () => done(new Error('the sandbox ended before its harness was ready'));
-          const timer = setTimeout(() => done(new Error(`the sandbox's harness was not ready within ${ms} ms`)), ms);
+          // what the box said before it failed: the reason, for the log
+          const said = () => {
+            const text = Buffer.concat(early.filter(([stdout]) => !stdout).map(([, chunk]) => chunk)).toString('utf8').trim();
+            return text ? `: ${text.slice(-500)}` : '';
+          };
+          const onEnd = () => done(new Error(`the sandbox ended before its harness was ready${said()}`));
+          const timer = setTimeout(() => done(new Error(`the sandbox's harness was not ready within ${ms} ms${said()}`)), ms);
           readyWaiters.add(onReady);
           ends.add(onEnd);
         }),

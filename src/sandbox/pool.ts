@@ -55,15 +55,14 @@ export function createPool(deps: {
     void p.finally(() => inFlight.delete(p));
   };
 
-  // Latched once every class has been full: until then kiln answers, but not yet at warm speed.
-  let warm = deps.classes.every((c) => c.size === 0);
+  // Each class is latched warm once it has been full; until all are, kiln answers, but not all at warm speed.
+  const filled = new Set<PoolClass>(deps.classes.filter((c) => c.size === 0));
   const onWarm: (() => void)[] = [];
   const report = (c: PoolClass) => {
     for (const language of c.languages) metrics.poolReady.set({ language }, ready.get(c)!.length);
-    if (!warm && deps.classes.every((k) => ready.get(k)!.length >= k.size)) {
-      warm = true;
-      for (const callback of onWarm.splice(0)) callback();
-    }
+    if (filled.has(c) || ready.get(c)!.length < c.size) return;
+    filled.add(c);
+    if (filled.size === deps.classes.length) for (const callback of onWarm.splice(0)) callback();
   };
 
   function discard(c: PoolClass, entry: Entry, why: string) {
@@ -92,6 +91,8 @@ export function createPool(deps: {
     report(c);
   }
 
+  // started, and waiting for their harness to say it is warm: shutdown removes them at once
+  const warmingUp = new Set<SandboxHandle>();
   const backoffUntil = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
   const backoffTimers = new Map<PoolClass, NodeJS.Timeout>();
   const missing = (c: PoolClass) => c.size + waiters.get(c)!.length - ready.get(c)!.length - starting.get(c)!;
@@ -103,16 +104,18 @@ export function createPool(deps: {
     const started = docker
       .startSandbox(c.spec)
       // handed out only once its harness is warm: a box that cannot get there is a failed start
-      .then((sandbox) =>
-        sandbox.ready(READY_TIMEOUT_MS).then(
+      .then((sandbox) => {
+        warmingUp.add(sandbox);
+        if (closed) void sandbox.remove().catch(() => {}); // ends its wait for ready at once
+        return sandbox.ready(READY_TIMEOUT_MS).finally(() => warmingUp.delete(sandbox)).then(
           () => sandbox,
           (error: unknown) => {
             track(sandbox.remove().catch(() => {}));
             log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
             throw new AppError('SANDBOX_UNAVAILABLE', `a ${c.name} sandbox did not get ready; retry later`, [{ reason: 'sandbox_not_ready' }]);
           },
-        ),
-      )
+        );
+      })
       .then(
         (sandbox) => {
           timer();
@@ -195,11 +198,12 @@ export function createPool(deps: {
     start: refill,
     /** Null once the pools have been full for the first time; until then, how full they are. */
     warming(): string | null {
-      return warm ? null : deps.classes.map((c) => `${c.name} ${ready.get(c)!.length}/${c.size}`).join(', ');
+      if (filled.size === deps.classes.length) return null;
+      return deps.classes.filter((c) => !filled.has(c)).map((c) => `${c.name} ${ready.get(c)!.length}/${c.size}`).join(', ');
     },
-    /** Calls back (once) when the pools are first full. */
+    /** Calls back (once) when every pool has been full. */
     onWarm(callback: () => void): void {
-      if (warm) callback();
+      if (filled.size === deps.classes.length) callback();
       else onWarm.push(callback);
     },
     /** Tops the pools up again (after an answer, off the request path). */
@@ -209,6 +213,7 @@ export function createPool(deps: {
       closed = true;
       for (const timer of backoffTimers.values()) clearTimeout(timer);
       for (const list of waiters.values()) for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
+      for (const sandbox of warmingUp) void sandbox.remove().catch(() => {});
       const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
       await Promise.all([...all.map((e) => e.sandbox.remove().catch(() => {})), ...inFlight]);
     },

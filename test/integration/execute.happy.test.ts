@@ -115,6 +115,8 @@ describe('execute (script mode)', () => {
     expect(listeners.body).toMatchObject({ exit_code: 3, stdout: 'main\nbye 3\n' });
     const exitInExit = await script({ language: 'javascript', code: 'process.on("exit", () => process.exit(5));' });
     expect(exitInExit.body.exit_code).toBe(5);
+    const codeInExit = await script({ language: 'javascript', code: 'process.on("exit", () => { process.exitCode = 4; });' });
+    expect(codeInExit.body.exit_code).toBe(4);
     const late = await script({ language: 'javascript', code: 'setTimeout(() => { throw new Error("late failure"); }, 20);' });
     expect(late.body.exit_code).toBe(1);
     expect(late.body.stderr).toContain('late failure');

@@ -129,8 +129,11 @@ describe('hostile programs', () => {
     expect(res.ms).toBeLessThan(5000);
   });
 
-  it('a background process or thread left holding the pipes does not hold the answer', async () => {
-    const res = await kiln.post('/v1/execute-function', { language: 'python', code: hostile('orphan-holds-pipes.py'), limits: { execution_timeout: 20 } });
+  it.each([
+    ['python', 'orphan-holds-pipes.py'],
+    ['javascript', 'orphan-holds-pipes.js'],
+  ])('a background process or thread left holding the pipes does not hold the answer (%s)', async (language, file) => {
+    const res = await kiln.post('/v1/execute-function', { language, code: hostile(file), limits: { execution_timeout: 20 } });
     expect(res.body).toMatchObject({ output: 42, output_status: 'valid' });
     expect(res.ms).toBeLessThan(5000);
   });

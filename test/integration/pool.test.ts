@@ -45,7 +45,8 @@ describe('warm pool', () => {
       for (let i = 0; i < 300 && res.status !== 200; i++) {
         const body = (await res.json()) as { status: string; reason: string };
         expect(res.status).toBe(503);
-        expect(body.reason).toMatch(/^filling the warm pools \(python [0-2]\/2, node [01]\/1 ready\)$/);
+        // the pools not yet full, each with how many boxes it has
+        expect(body.reason).toMatch(/^filling the warm pools \((python [01]\/2|node 0\/1)(, node 0\/1)? ready\)$/);
         seen.push(body.status);
         await sleep(50);
         res = await fetch(`${warmup.url}/readyz`);
@@ -138,6 +139,26 @@ describe('warm pool', () => {
       expect(js.body.output).toBe(2);
     } finally {
       await broken.close();
+      execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
+    }
+  });
+
+  it('reports a harness that died on its request as a failed run, with what it printed', async () => {
+    // an image whose "harness" says it is ready, then dies as a harness could on a request too big for it
+    const image = `kiln-test-dies-${process.pid}:latest`;
+    const harness = 'eval "echo ready >&$3"; read -r line <&$1; echo "harness died" >&2; exit 3';
+    execFileSync('docker', ['build', '-q', '-t', image, '-'], {
+      input: `FROM kiln-python:latest\nENTRYPOINT ${JSON.stringify(['python3', '-I', '-S', '/opt/kiln/wrapper.py', 'sh', '-c', harness, 'sh'])}\n`,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    const dying = await startTestKiln({ KILN_INSTANCE: `${instance}-dies`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_NODE: '0' });
+    try {
+      expect((await untilReady(dying.url)).status).toBe(200);
+      const res = await dying.post('/v1/execute', { language: 'python', code: 'print(1)' });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ exit_code: 3, stderr: 'harness died\n', stdout: '' });
+    } finally {
+      await dying.close();
       execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
     }
   });
