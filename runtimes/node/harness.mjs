@@ -126,7 +126,7 @@ function writeResult(text) {
   writeAll(RESULT_FD, text);
   closeSync(RESULT_FD);
   // The wrapper answers now. Exiting would make the kernel tear this process down on the answer's
-  // way out, competing for the CPU: stay put instead (no JS runs), until kiln removes the box.
+  // way out, competing for the CPU: stay put instead (no JS runs); the wrapper ends the box soon after.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
 }
 

@@ -61,7 +61,7 @@ def write_result(text):
         data = data[os.write(result_fd, data):]
     os.close(result_fd)
     # The wrapper answers now. Exiting would make the kernel tear this process down on the answer's
-    # way out, competing for the CPU: stay put instead, until kiln removes the box.
+    # way out, competing for the CPU: stay put instead; the wrapper ends the box soon after.
     time.sleep(1)
 
 

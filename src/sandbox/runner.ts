@@ -49,6 +49,24 @@ export interface RunResult {
 
 export type RunJob = (job: Job) => Promise<RunResult>;
 
+/**
+ * After its exit frame the wrapper ends its box by itself (PID 1 exits, the kernel ends the rest).
+ * Removing a stopped container costs the engine about a third of the CPU of killing a running one,
+ * so removal waits for that, this long at most; a box still running then is killed.
+ */
+const STOP_GRACE_MS = 2000;
+
+/** Resolves when the box's streams close (it stopped), or after `ms`. */
+function stopped(sandbox: SandboxHandle, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    sandbox.onClose(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Runs each job in its own fresh container: create → attach → start → deliver → collect → remove. */
 export function createRunner(deps: {
   docker: DockerClient;
@@ -97,8 +115,9 @@ export function createRunner(deps: {
       const removal = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => {
           if (poolClass) deps.pool!.replenish();
-          return sandbox.remove();
+          return stopped(sandbox, STOP_GRACE_MS);
         })
+        .then(() => sandbox.remove())
         .catch((err) => log.warn({ err, container: sandbox.id }, 'could not remove sandbox'))
         .finally(() => removals.delete(removal));
       removals.add(removal);
