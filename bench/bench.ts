@@ -226,7 +226,7 @@ await new Promise((r) => kilnProcess.on('exit', r));
 upstream.close();
 
 // ---- report -------------------------------------------------------------------------------------
-console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / node ${kilnConfig.KILN_POOL_NODE}\n`);
+console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / javascript ${kilnConfig.KILN_POOL_JAVASCRIPT} / typescript ${kilnConfig.KILN_POOL_TYPESCRIPT}\n`);
 console.log(`${'scenario'.padEnd(48)}${'n'.padStart(5)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'exec/s'.padStart(9)}`);
 for (const r of rows)
   console.log(`${r.name.padEnd(48)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${(r.perSecond?.toFixed(1) ?? '').padStart(9)}`);

@@ -47,7 +47,14 @@ export const ConfigSchema = z.object({
   KILN_QUEUE_LIMIT: z.coerce.number().int().min(0).default(100).describe('Executions that may wait; past it requests get 429.'),
   KILN_QUEUE_BYTES_LIMIT: int(64 * 1024 * 1024).describe('Request-body bytes that may wait in the queue; past it requests get 429.'),
   KILN_POOL_PYTHON: z.coerce.number().int().min(0).max(256).default(2).describe('Warm Python sandboxes kept ready (0: start each on demand).'),
-  KILN_POOL_NODE: z.coerce.number().int().min(0).max(256).default(2).describe('Warm Node sandboxes kept ready, for JavaScript and TypeScript (0: start each on demand).'),
+  KILN_POOL_JAVASCRIPT: z.coerce.number().int().min(0).max(256).default(2).describe('Warm JavaScript sandboxes kept ready (0: start each on demand).'),
+  KILN_POOL_TYPESCRIPT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(256)
+    .default(1)
+    .describe("Warm TypeScript sandboxes kept ready, each with TypeScript's transform loaded (0: start each on demand)."),
   KILN_POOL_REFILL_CONCURRENCY: int(4).describe('Pooled sandboxes being started at once, across pools.'),
   KILN_POOL_MAX_IDLE_SECONDS: int(600).describe('A pooled sandbox unused this long is replaced by a fresh one.'),
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
@@ -89,6 +96,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     PORT: set(env.KILN_PORT) ?? set(env.PORT),
     KILN_DOCKER_HOST: set(env.KILN_DOCKER_HOST) ?? set(env.DOCKER_HOST),
   };
+  if (set(env.KILN_POOL_NODE) !== undefined)
+    throw new Error('invalid configuration:\n  KILN_POOL_NODE: replaced by KILN_POOL_JAVASCRIPT and KILN_POOL_TYPESCRIPT (one pool per language)');
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);

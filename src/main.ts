@@ -42,31 +42,25 @@ export async function startKiln(config: Config) {
     }),
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
-  // One pool per image, at the default memory limit; JavaScript and TypeScript share the Node image's.
-  const classes: PoolClass[] = [];
-  for (const runtime of Object.values(registry)) {
-    const existing = classes.find((c) => c.image === runtime.image);
-    if (existing) {
-      existing.languages.push(runtime.language);
-      continue;
-    }
-    const name = runtime.image === config.KILN_PYTHON_IMAGE ? 'python' : 'node';
-    classes.push({
-      name,
-      languages: [runtime.language],
+  // One pool per language, at the default memory limit. JavaScript and TypeScript share the Node image,
+  // but only TypeScript's boxes load its transform while they wait: JavaScript's start cheaper.
+  const sizes = { python: config.KILN_POOL_PYTHON, javascript: config.KILN_POOL_JAVASCRIPT, typescript: config.KILN_POOL_TYPESCRIPT };
+  const classes: PoolClass[] = Object.values(registry).map((runtime) => ({
+    name: runtime.language,
+    language: runtime.language,
+    image: runtime.image,
+    memoryMiB: config.KILN_DEFAULT_MEMORY_MIB,
+    size: sizes[runtime.language],
+    spec: buildContainerSpec({
       image: runtime.image,
-      memoryMiB: config.KILN_DEFAULT_MEMORY_MIB,
-      size: name === 'python' ? config.KILN_POOL_PYTHON : config.KILN_POOL_NODE,
-      spec: buildContainerSpec({
-        image: runtime.image,
-        instance: config.KILN_INSTANCE,
-        boot,
-        caPem: ca.certPem,
-        labels: { 'kiln.pool': name },
-        limits: sandboxLimits(config, config.KILN_DEFAULT_MEMORY_MIB),
-      }),
-    });
-  }
+      instance: config.KILN_INSTANCE,
+      boot,
+      caPem: ca.certPem,
+      labels: { 'kiln.pool': runtime.language },
+      limits: sandboxLimits(config, config.KILN_DEFAULT_MEMORY_MIB),
+      warmTypeScript: runtime.language === 'typescript',
+    }),
+  }));
   const pool = createPool({
     docker,
     classes,

@@ -8,8 +8,8 @@ import type { DockerClient, SandboxHandle } from './docker.js';
 export interface PoolClass {
   /** Stable name for metrics and logs, e.g. `python`. */
   name: string;
-  /** Languages it serves, for the `kiln_pool_ready{language}` gauge. */
-  languages: string[];
+  /** The language it serves, for the `kiln_pool_ready{language}` gauge. */
+  language: string;
   image: string;
   memoryMiB: number;
   size: number;
@@ -59,7 +59,7 @@ export function createPool(deps: {
   const filled = new Set<PoolClass>(deps.classes.filter((c) => c.size === 0));
   const onWarm: (() => void)[] = [];
   const report = (c: PoolClass) => {
-    for (const language of c.languages) metrics.poolReady.set({ language }, ready.get(c)!.length);
+    metrics.poolReady.set({ language: c.language }, ready.get(c)!.length);
     if (filled.has(c) || ready.get(c)!.length < c.size) return;
     filled.add(c);
     if (filled.size === deps.classes.length) for (const callback of onWarm.splice(0)) callback();
@@ -172,9 +172,9 @@ export function createPool(deps: {
   }
 
   return {
-    /** The class that serves an image at a memory limit exactly; null means: start a fresh container. */
-    classFor(image: string, memoryMiB: number): PoolClass | null {
-      return deps.classes.find((c) => c.size > 0 && c.image === image && c.memoryMiB === memoryMiB) ?? null;
+    /** The class that serves a language at a memory limit exactly; null means: start a fresh container. */
+    classFor(language: string, memoryMiB: number): PoolClass | null {
+      return deps.classes.find((c) => c.size > 0 && c.language === language && c.memoryMiB === memoryMiB) ?? null;
     },
     /** A warm sandbox of the class: at once when one is ready, else the next one started. */
     acquire(c: PoolClass): Promise<SandboxHandle> {

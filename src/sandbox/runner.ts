@@ -92,8 +92,8 @@ export function createRunner(deps: {
     } catch {
       throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
     }
-    // A warm container when a pool serves this image at exactly this memory limit (never a looser one).
-    const poolClass = deps.pool?.classFor(job.runtime.image, job.memoryMiB);
+    // A warm container when a pool serves this language at exactly this memory limit (never a looser one).
+    const poolClass = deps.pool?.classFor(job.runtime.language, job.memoryMiB);
     const sandbox = poolClass
       ? await deps.pool!.acquire(poolClass)
       : await docker.startSandbox(

@@ -88,6 +88,9 @@ describe('execute (script mode)', () => {
     expect(js.body).toMatchObject({ exit_code: 4, stdout: 'abc x,y\n' });
     const ts = await script({ language: 'typescript', code: 'const n: number = 7;\nconsole.log(`n=${n}`);' });
     expect(ts.body).toMatchObject({ exit_code: 0, stdout: 'n=7\n', stderr: '' });
+    // 96 MiB is no pool's limit: a fresh box, whose harness loads the transform on this request
+    const fresh = await script({ language: 'typescript', code: 'const n: number = 8;\nconsole.log(`n=${n}`);', limits: { memory_size: 96 } });
+    expect(fresh.body).toMatchObject({ exit_code: 0, stdout: 'n=8\n', stderr: '' });
   });
 
   it("lets JavaScript import the request's own files relatively", async () => {

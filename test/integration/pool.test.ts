@@ -38,7 +38,7 @@ describe('warm pool', () => {
   afterAll(() => kiln?.close());
 
   it('reports "warming" on /readyz until its pools are first full, then ready with them full', async () => {
-    const warmup = await startTestKiln({ KILN_INSTANCE: `${instance}-ready`, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '1' });
+    const warmup = await startTestKiln({ KILN_INSTANCE: `${instance}-ready`, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '1', KILN_POOL_TYPESCRIPT: '1' });
     try {
       const seen: string[] = [];
       let res = await fetch(`${warmup.url}/readyz`);
@@ -46,7 +46,7 @@ describe('warm pool', () => {
         const body = (await res.json()) as { status: string; reason: string };
         expect(res.status).toBe(503);
         // the pools not yet full, each with how many boxes it has
-        expect(body.reason).toMatch(/^filling the warm pools \((python [01]\/2|node 0\/1)(, node 0\/1)? ready\)$/);
+        expect(body.reason).toMatch(/^filling the warm pools \(((python [01]\/2|javascript 0\/1|typescript 0\/1)(, )?)+ ready\)$/);
         seen.push(body.status);
         await sleep(50);
         res = await fetch(`${warmup.url}/readyz`);
@@ -56,13 +56,14 @@ describe('warm pool', () => {
       const metrics = await (await fetch(`${warmup.url}/metrics`)).text();
       expect(metrics).toMatch(/kiln_pool_ready\{language="python"\} 2/);
       expect(metrics).toMatch(/kiln_pool_ready\{language="javascript"\} 1/);
+      expect(metrics).toMatch(/kiln_pool_ready\{language="typescript"\} 1/);
     } finally {
       await warmup.close();
     }
   });
 
   it('serves each container once, from the pool, and refills it', async () => {
-    kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '0' });
+    kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
     const before = await pooled(instance, 2);
     expect(before).toHaveLength(2);
     const a = await kiln.post('/v1/execute-function', { language: 'python', code: whoAmI });
@@ -125,7 +126,7 @@ describe('warm pool', () => {
       input: 'FROM kiln-python:latest\nENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "true"]\n',
       stdio: ['pipe', 'ignore', 'inherit'],
     });
-    const broken = await startTestKiln({ KILN_INSTANCE: `${instance}-unready`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_NODE: '0' });
+    const broken = await startTestKiln({ KILN_INSTANCE: `${instance}-unready`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
     try {
       const res = await broken.post('/v1/execute-function', { language: 'python', code: 'def execute(input):\n    return 1' });
       expect(res.status).toBe(503);
@@ -151,7 +152,7 @@ describe('warm pool', () => {
       input: `FROM kiln-python:latest\nENTRYPOINT ${JSON.stringify(['python3', '-I', '-S', '/opt/kiln/wrapper.py', 'sh', '-c', harness, 'sh'])}\n`,
       stdio: ['pipe', 'ignore', 'inherit'],
     });
-    const dying = await startTestKiln({ KILN_INSTANCE: `${instance}-dies`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_NODE: '0' });
+    const dying = await startTestKiln({ KILN_INSTANCE: `${instance}-dies`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
     try {
       expect((await untilReady(dying.url)).status).toBe(200);
       const res = await dying.post('/v1/execute', { language: 'python', code: 'print(1)' });
@@ -183,7 +184,7 @@ describe('warm pool and the Docker engine', () => {
 
   it('makes no Docker API call on the request path when a warm container is ready', async () => {
     await relay.up();
-    kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_DOCKER_HOST: `unix://${path}`, KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '0' });
+    kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_DOCKER_HOST: `unix://${path}`, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
     expect((await untilReady(kiln.url)).status).toBe(200); // both boxes started and their harnesses warm
     relay.freeze(); // every Docker API request from now on waits; only the boxes' attach streams flow
     const res = await kiln.post('/v1/execute-function', { language: 'python', code: whoAmI });
@@ -212,7 +213,7 @@ describe('warm pool and the Docker engine', () => {
 
 describe('overload', () => {
   it('answers 429 with Retry-After at once when the queue is full; accepted requests all get their answers', async () => {
-    const kiln = await startTestKiln({ KILN_CONCURRENCY: '1', KILN_QUEUE_LIMIT: '1', KILN_POOL_PYTHON: '2', KILN_POOL_NODE: '0' });
+    const kiln = await startTestKiln({ KILN_CONCURRENCY: '1', KILN_QUEUE_LIMIT: '1', KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
     try {
       const slow = { language: 'python', code: 'import time\ndef execute(input):\n    time.sleep(1.5)\n    return input', input: 'done' };
       const results = await Promise.all([0, 1, 2, 3].map(async (i) => {

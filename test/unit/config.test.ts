@@ -20,7 +20,13 @@ describe('loadConfig', () => {
     expect(c.KILN_QUEUE_LIMIT).toBe(100);
     expect(c.KILN_MAX_BODY_BYTES).toBe(10 * 1024 * 1024);
     expect(c.KILN_DOCS).toBe(true);
+    expect([c.KILN_POOL_PYTHON, c.KILN_POOL_JAVASCRIPT, c.KILN_POOL_TYPESCRIPT]).toEqual([2, 2, 1]);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('names the replacements of KILN_POOL_NODE, which one pool per language replaced', () => {
+    expect(() => loadConfig({ ...base, KILN_POOL_NODE: '0' })).toThrow(/KILN_POOL_NODE: replaced by KILN_POOL_JAVASCRIPT and KILN_POOL_TYPESCRIPT/);
+    expect(loadConfig({ ...base, KILN_POOL_NODE: '' }).KILN_POOL_JAVASCRIPT).toBe(2); // empty means unset
   });
 
   it('splits and trims a comma-separated key list, dropping empties', () => {

@@ -103,8 +103,10 @@ describe('buildContainerSpec', () => {
     expect(host.LogConfig?.Type).toBe('none');
   });
 
-  it('passes no environment to the container but the egress CA certificate', () => {
+  it('passes no environment to the container but the egress CA certificate (and, for a TypeScript pool, what to warm)', () => {
     expect(spec.Env).toEqual(['KILN_EGRESS_CA=PEM']);
+    const ts = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 1, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM', warmTypeScript: true });
+    expect(ts.Env).toEqual(['KILN_EGRESS_CA=PEM', 'KILN_WARM_TYPESCRIPT=1']);
   });
 
   it('does not share the host PID or IPC namespace', () => {
