@@ -180,8 +180,22 @@ sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
 sel.register(0, selectors.EVENT_READ, b"k")  # from kiln; EOF here means kiln is gone
 sel.register(listener, selectors.EVENT_READ, b"l")
 from_kiln(b"")
-result = b""
-result_done = False  # the result pipe closed after a result: the harness's last word is in
+result = bytearray()  # "<length>\n<payload>": the harness's last word
+result_at = None  # (where the payload starts, its length), once the header is in
+result_done = False  # all of it is in: not EOF, which a process the code forked without exec may hold off
+
+
+def result_complete():
+    global result_at
+    if result_at is None:
+        newline = result.find(b"\n", 0, 24)
+        if newline <= 0 or not result[:newline].isdigit():
+            return False
+        result_at = (newline + 1, int(result[:newline]))
+    start, length = result_at
+    return len(result) - start >= length
+
+
 open_pipes = 3
 while open_pipes:
     events = sel.select(timeout=0.05)
@@ -228,10 +242,9 @@ while open_pipes:
         elif not data:
             sel.unregister(key.fileobj)
             open_pipes -= 1
-            if kind == b"r":
-                result_done = bool(result)
         elif kind == b"r":
             result += data
+            result_done = result_complete()
         else:
             frame(kind, data)
 
@@ -254,13 +267,15 @@ def wait_for_harness():
 
 # The result is the harness's last word, written after it closed stdout and stderr: answer without
 # waiting for its process to wind down. A function's run ends 0; a script reports its exit status.
-if result and mode == b"function":
+# None: the harness ended without its last word
+result = bytes(result[result_at[0]:result_at[0] + result_at[1]]) if result_complete() else None
+if result is not None and mode == b"function":
     code = 0
 else:
-    status = result.split(b" ")
+    status = (result or b"").split(b" ")
     code = int(status[1]) & 0xFF if len(status) == 2 and status[0] == b"exit" and status[1].isdigit() else wait_for_harness()
-    result = b""  # a script has no result
-if result:
+    result = None  # a script has no result
+if result is not None:
     frame(b"r", result, flush=False)  # one write with the exit frame: one wake-up for kiln, not two
 # an OOM kill is SIGKILL; count it only when the box's OOM counter rose too
 oom = code == -signal.SIGKILL and oom_kills() > oom_before

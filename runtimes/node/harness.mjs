@@ -51,7 +51,7 @@ async function stripTypes(code) {
 
 /** Writes all of `text` to a blocking fd (a write may take only part of it). */
 function writeAll(fd, text) {
-  const data = Buffer.from(text);
+  const data = typeof text === 'string' ? Buffer.from(text) : text;
   for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
 }
 
@@ -123,7 +123,9 @@ async function call(module, input, stderr) {
 /** The run's last word: stdout and stderr are closed first, so the wrapper knows nothing can follow. */
 function writeResult(text) {
   for (const fd of [1, 2]) try { closeSync(fd); } catch {}
-  writeAll(RESULT_FD, text);
+  const data = Buffer.from(text);
+  // its length first: the wrapper knows when all of it is in, whoever else holds the pipe
+  writeAll(RESULT_FD, Buffer.concat([Buffer.from(`${data.length}\n`), data]));
   closeSync(RESULT_FD);
   // The wrapper answers now. Exiting would make the kernel tear this process down on the answer's
   // way out, competing for the CPU: stay put instead (no JS runs); the wrapper ends the box soon after.
@@ -131,10 +133,10 @@ function writeResult(text) {
 }
 
 /**
- * The rehearsal: the same functions on a made-up TypeScript request, under /tmp, with prints into
- * a sink, so that the real run finds them compiled. Its files stay in /tmp/kiln/rehearsal; nothing
- * else of it reaches the real run (its module lives at another URL; env, argv and require are set
- * again by the real run).
+ * The rehearsal: the same functions on a made-up request (TypeScript when its transform is loaded),
+ * under /tmp, with prints into a sink, so that the real run finds them compiled. Its files stay in
+ * /tmp/kiln/rehearsal; nothing else of it reaches the real run (its module lives at another URL;
+ * env, argv and require are set again by the real run).
  */
 async function rehearse() {
   const root = '/tmp/kiln/rehearsal';
@@ -177,7 +179,7 @@ try {
   RESULT_FD = openSync(`/proc/self/fd/${INHERITED_RESULT_FD}`, 'w');
   closeSync(INHERITED_RESULT_FD);
 } catch {}
-// Only a pooled TypeScript box loads the transform ahead (~45 ms of CPU): JavaScript's never need it.
+// Only a pooled TypeScript box loads the transform ahead (about 50 ms of CPU): JavaScript's never need it.
 if (process.env.KILN_WARM_TYPESCRIPT === '1') await stripTypes('let warm: number = 0;').catch(() => {});
 delete process.env.KILN_WARM_TYPESCRIPT;
 // Warming is worth a few ms a run; a rehearsal that fails leaves the box slower, not broken (and says

@@ -57,6 +57,7 @@ def write_result(text):
         except OSError:
             pass
     data = text.encode()
+    data = b"%d\n" % len(data) + data  # its length first: the wrapper knows when all of it is in
     while data:
         data = data[os.write(result_fd, data):]
     os.close(result_fd)

@@ -4,8 +4,8 @@ import type { Metrics } from '../metrics.js';
 import type { DockerClient } from '../sandbox/docker.js';
 
 /**
- * /healthz (the process answers), /readyz (Docker reachable, images present, and the warm pools filled
- * once since start: before that, requests are answered but each waits for a container to start), /metrics.
+ * /healthz (the process answers), /readyz (Docker reachable, images present, and each warm pool full
+ * once since start: before that, requests are answered but may wait for a container to start), /metrics.
  */
 export function healthRoutes(deps: {
   docker: DockerClient;

@@ -106,12 +106,12 @@ export function createPool(deps: {
       // handed out only once its harness is warm: a box that cannot get there is a failed start
       .then((sandbox) => {
         warmingUp.add(sandbox);
-        if (closed) void sandbox.remove().catch(() => {}); // ends its wait for ready at once
+        if (closed) track(sandbox.remove().catch(() => {})); // ends its wait for ready at once
         return sandbox.ready(READY_TIMEOUT_MS).finally(() => warmingUp.delete(sandbox)).then(
           () => sandbox,
           (error: unknown) => {
             track(sandbox.remove().catch(() => {}));
-            log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
+            if (!closed) log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
             throw new AppError('SANDBOX_UNAVAILABLE', `a ${c.name} sandbox did not get ready; retry later`, [{ reason: 'sandbox_not_ready' }]);
           },
         );
@@ -129,6 +129,7 @@ export function createPool(deps: {
           // start would; each waiting request has a start of its own, so a passing fault fails one, not all);
           // this class backs off and tries again, so the pool rebuilds itself when Docker is back
           waiters.get(c)!.shift()?.reject(error);
+          if (closed) return;
           const n = failures.get(c)! + 1;
           failures.set(c, n);
           if (n === 1 || n % 20 === 0) log.warn({ pool: c.name, err: String(error) }, 'pool: could not start a sandbox; retrying');
@@ -213,9 +214,11 @@ export function createPool(deps: {
       closed = true;
       for (const timer of backoffTimers.values()) clearTimeout(timer);
       for (const list of waiters.values()) for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
-      for (const sandbox of warmingUp) void sandbox.remove().catch(() => {});
+      for (const sandbox of warmingUp) track(sandbox.remove().catch(() => {}));
       const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
-      await Promise.all([...all.map((e) => e.sandbox.remove().catch(() => {})), ...inFlight]);
+      for (const entry of all) track(entry.sandbox.remove().catch(() => {}));
+      // a start that settles now tracks the removal of its box: wait for those too
+      while (inFlight.size) await Promise.all([...inFlight]);
     },
   };
 }

@@ -57,7 +57,7 @@ export type RunJob = (job: Job) => Promise<RunResult>;
 const STOP_GRACE_MS = 2000;
 
 /** Resolves when the box's streams close (it stopped), or after `ms`. */
-function stopped(sandbox: SandboxHandle, ms: number): Promise<void> {
+function untilStopped(sandbox: SandboxHandle, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     sandbox.onClose(() => {
@@ -115,7 +115,7 @@ export function createRunner(deps: {
       const removal = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => {
           if (poolClass) deps.pool!.replenish();
-          return stopped(sandbox, STOP_GRACE_MS);
+          return untilStopped(sandbox, STOP_GRACE_MS);
         })
         .then(() => sandbox.remove())
         .catch((err) => log.warn({ err, container: sandbox.id }, 'could not remove sandbox'))

@@ -135,6 +135,9 @@ describe('hostile programs', () => {
   ])('a background process or thread left holding the pipes does not hold the answer (%s)', async (language, file) => {
     const res = await kiln.post('/v1/execute-function', { language, code: hostile(file), limits: { execution_timeout: 20 } });
     expect(res.body).toMatchObject({ output: 42, output_status: 'valid' });
+    // the harness stays put for 1 s after its last word: an answer that waited for it, or for the
+    // background processes, would take longer than this
+    expect(res.body.execution.duration).toBeLessThan(900);
     expect(res.ms).toBeLessThan(5000);
   });
 
