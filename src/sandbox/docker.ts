@@ -83,27 +83,38 @@ export function toUnavailable(error: unknown, image?: string): AppError {
   ]);
 }
 
-export function createDockerClient(endpoint: string | undefined): DockerClient {
+/** How long each step of starting a sandbox may take before the start counts as failed. */
+export interface StartTimeouts {
+  createMs: number;
+  attachMs: number;
+  startMs: number;
+}
+const START_TIMEOUTS: StartTimeouts = { createMs: 15_000, attachMs: 10_000, startMs: 15_000 };
+
+export function createDockerClient(endpoint: string | undefined, timeouts: StartTimeouts = START_TIMEOUTS): DockerClient {
   const docker = new Docker(dockerOptions(endpoint));
 
   async function startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle> {
     let container: Docker.Container | undefined;
     let stream: Duplex | undefined;
+    const creating = docker.createContainer(spec);
     try {
-      container = await timed('create', 15_000, docker.createContainer(spec));
+      container = await timed('create', timeouts.createMs, creating);
       // Attach before start, so that no byte the wrapper writes is missed.
       stream = (await timed(
         'attach',
-        10_000,
+        timeouts.attachMs,
         container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
       )) as unknown as Duplex;
       // An engine reset must never surface as an uncaught 'error' event.
       stream.on('error', () => {});
-      await timed('start', 15_000, container.start());
+      await timed('start', timeouts.startMs, container.start());
       return handle(container, stream);
     } catch (error) {
       stream?.destroy();
       if (container) void container.remove({ force: true }).catch(() => {});
+      // a create that answers after its deadline made a container nobody will use: remove it then
+      else void creating.then((late) => late.remove({ force: true })).catch(() => {});
       throw toUnavailable(error, spec.Image);
     }
   }

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dockerRelay } from '../helpers/docker-relay.js';
+import { buildContainerSpec } from '../../src/sandbox/container-spec.js';
+import { createDockerClient } from '../../src/sandbox/docker.js';
 import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln, untilReady } from '../helpers/kiln.js';
 
 const hello = { language: 'python', code: 'def execute(input):\n    return input', input: 'hi' };
@@ -35,6 +37,33 @@ describe('readiness and Docker outages', () => {
       await relay.up(); // let close() remove its containers
       await kiln.close();
     }
+  });
+
+  it('removes a container whose create answered only after kiln had given up on it', async () => {
+    await relay.up();
+    const client = createDockerClient(`unix:///tmp/kiln-test-docker-${process.pid}.sock`, { createMs: 300, attachMs: 10_000, startMs: 15_000 });
+    const instance = `${TEST_INSTANCE}-late`;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const spec = buildContainerSpec({
+      image: 'kiln-python:latest', instance, boot: 'late', caPem: '',
+      limits: { memoryMiB: 64, cpus: 1, pidsLimit: 64, tmpfsMiB: 16 },
+    });
+    relay.freeze(); // the engine does not answer in time
+    await expect(client.startSandbox(spec)).rejects.toMatchObject({ details: [{ reason: 'docker_timeout' }] });
+    expect(relay.thaw()).toBeGreaterThan(0); // now the create goes through, late
+    let left = [{}];
+    for (let i = 0; i < 50 && left.length; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${instance}`] } });
+    }
+    expect(left).toEqual([]);
+    // it was created (else this proves nothing), and destroyed
+    const events = (await docker.getEvents({ since, until: Math.floor(Date.now() / 1000) + 1, filters: { label: [`kiln.instance=${instance}`] } })) as unknown as AsyncIterable<Buffer>;
+    let log = '';
+    for await (const chunk of events) log += chunk.toString();
+    const actions = log.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { Action: string }).Action);
+    expect(actions).toContain('create');
+    expect(actions).toContain('destroy');
   });
 
   it('names a missing image in /readyz and in the 503 of an execution; other languages still run', async () => {
