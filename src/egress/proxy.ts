@@ -53,8 +53,16 @@ function parseAuthority(authority: string): { host: string; port: number } | nul
  * HTTP (absolute URLs) is forwarded; CONNECT to an allowed host is answered,
  * TLS inside it is terminated with a leaf of kiln's CA, and every request is
  * sent upstream with the rule's credential injected, to an address the policy
- * allows. A host not in the allow-list gets a 403 that names it, over TLS too.
+ * allows. A host not in the allow-list gets a 403 that names it, over TLS too
+ * (for the first few such hosts of an execution: see DENIED_TLS_HOSTS).
  */
+/**
+ * Distinct denied hosts per execution that still get their 403 over TLS, which costs kiln a
+ * certificate each. Past them a CONNECT to a denied host is refused outright (403), so that a box
+ * cycling through made-up host names cannot make kiln mint certificates without end.
+ */
+export const DENIED_TLS_HOSTS = 8;
+
 export function createEgressProxy(deps: {
   ca: CertificateAuthority;
   policy: AddressPolicy;
@@ -68,6 +76,7 @@ export function createEgressProxy(deps: {
   const targets = new WeakMap<object, Target>();
   const trust = deps.upstreamCa ? [...tls.rootCertificates, deps.upstreamCa] : undefined;
   const agents = new WeakMap<EgressSession, { http: http.Agent; https: https.Agent }>();
+  const deniedTls = new WeakMap<EgressSession, Set<string>>();
   const agentFor = (session: EgressSession, scheme: Target['scheme']) => {
     let pair = agents.get(session);
     if (!pair) agents.set(session, (pair = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }));
@@ -191,8 +200,18 @@ export function createEgressProxy(deps: {
       record(session, '-', 'bad_request', 400);
       return reply('400 Bad Request', 'kiln egress: CONNECT needs host:port\n');
     }
-    // Every CONNECT is accepted: the allow-list is applied to the request inside it, so that
-    // a denied HTTPS request gets a 403 whose body the client can read (a refused CONNECT's body is hidden).
+    // A CONNECT is accepted and the allow-list applied to the request inside it, so that a denied
+    // HTTPS request gets a 403 whose body the client can read (a refused CONNECT's body is hidden);
+    // but only for a few denied hosts per execution.
+    if (!findRule(session.rules, authority.host)) {
+      let hosts = deniedTls.get(session);
+      if (!hosts) deniedTls.set(session, (hosts = new Set()));
+      if (!hosts.has(authority.host) && hosts.size >= DENIED_TLS_HOSTS) {
+        record(session, authority.host, 'denied_host', 403);
+        return reply('403 Forbidden', `kiln egress: ${authority.host} is not in http.allow for this execution\n`);
+      }
+      hosts.add(authority.host);
+    }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) socket.unshift(head);
     // TLS or plain HTTP inside the tunnel? The first byte tells: 0x16 opens a TLS handshake.

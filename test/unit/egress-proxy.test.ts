@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAddressPolicy } from '../../src/egress/address-policy.js';
 import { CertificateAuthority } from '../../src/egress/ca.js';
-import { createEgressProxy, type EgressSession } from '../../src/egress/proxy.js';
+import { createEgressProxy, DENIED_TLS_HOSTS, type EgressSession } from '../../src/egress/proxy.js';
 import { createMetrics } from '../../src/metrics.js';
 
 const TOKEN = 'tok-unit-5e5e5e';
@@ -56,6 +56,22 @@ function raw(data: string): Promise<string> {
     socket.on('data', (d) => (reply += d));
     socket.on('error', () => {});
     setTimeout(() => (socket.destroy(), resolve(reply)), 500);
+  });
+}
+
+/** The proxy's answer to `CONNECT authority`: its status line and headers (and a refusal's body). */
+function connectReply(authority: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(proxyPort, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    let reply = '';
+    const done = () => (socket.destroy(), resolve(reply));
+    socket.on('data', (d) => {
+      reply += d;
+      if (/^HTTP\/1\.1 200/.test(reply) && reply.includes('\r\n\r\n')) done(); // the tunnel is open
+    });
+    socket.on('close', done);
+    socket.on('error', () => {});
+    setTimeout(done, 2000);
   });
 }
 
@@ -111,6 +127,23 @@ describe('egress proxy', () => {
       expect(await raw(`CONNECT ${authority} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/);
     },
   );
+
+  it(`opens tunnels to ${DENIED_TLS_HOSTS} distinct denied hosts (their 403 comes over TLS), then refuses the rest outright`, async () => {
+    const saved = session;
+    session = { executionId: 'exec_many_denied', rules: [{ host: 'api.unit.test' }] };
+    try {
+      for (let i = 0; i < DENIED_TLS_HOSTS; i++) expect(await connectReply(`h${i}.denied.test:443`)).toMatch(/^HTTP\/1\.1 200/);
+      // a box cycling through made-up names costs kiln no more certificates
+      const refused = await connectReply(`h${DENIED_TLS_HOSTS}.denied.test:443`);
+      expect(refused).toMatch(/^HTTP\/1\.1 403/);
+      expect(refused).toContain(`h${DENIED_TLS_HOSTS}.denied.test is not in http.allow`);
+      // a denied host it already let through still gets its readable 403; an allowed host always gets through
+      expect(await connectReply('h0.denied.test:443')).toMatch(/^HTTP\/1\.1 200/);
+      expect(await connectReply('api.unit.test:443')).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      session = saved;
+    }
+  });
 
   it('refuses TRACE, which would echo the credential back', async () => {
     session.rules = [{ host: 'api.unit.test', auth: { bearer: { token: TOKEN } } }];
