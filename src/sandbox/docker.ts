@@ -182,10 +182,10 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
           readyWaiters.add(onReady);
           ends.add(onEnd);
         }),
-      alive: () => !stream.destroyed && !stream.readableEnded,
+      alive: () => !ended,
       onClose: (callback) => {
-        if (stream.destroyed) return callback();
-        stream.once('close', callback);
+        if (ended) return callback();
+        ends.add(callback);
       },
       kill: async () => {
         // Once the box is dead its stream must end; never let a stuck socket or engine hold the request.

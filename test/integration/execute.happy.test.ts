@@ -102,6 +102,15 @@ describe('execute (script mode)', () => {
     expect(res.body).toMatchObject({ exit_code: 0, stdout: '42\n' });
   });
 
+  it('hands a script megabytes of stdin (it travels the harness → wrapper pipe, then the code\'s stdin)', async () => {
+    const stdin = 'x'.repeat(3 * 1024 * 1024);
+    const py = await script({ language: 'python', code: 'import sys\nprint(len(sys.stdin.read()))', stdin });
+    expect(py.body).toMatchObject({ exit_code: 0, stdout: `${stdin.length}\n` });
+    const js = await script({ language: 'javascript', code: 'let n = 0; process.stdin.on("data", (d) => (n += d.length)).on("end", () => console.log(n));', stdin });
+    expect(js.body).toMatchObject({ exit_code: 0, stdout: `${stdin.length}\n` });
+    expect(py.ms + js.ms).toBeLessThan(20_000);
+  });
+
   it('survives stdin that is not valid UTF-16 (a lone surrogate)', async () => {
     const res = await script({ language: 'python', code: 'import sys\nprint(len(sys.stdin.read()))', stdin: 'a\ud800b' });
     expect(res.body.exit_code).toBe(0);
