@@ -1,38 +1,33 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
-import type { Logger } from 'pino';
 import { bearerAuth } from './api/auth.js';
-import { executeRoutes } from './api/execute.js';
+import { createRouter } from './api/context.js';
 import { healthRoutes } from './api/health.js';
-import type { Config } from './config.js';
-import { AppError, toErrorResponse, validationHook } from './errors.js';
+import { executeRoutes } from './api/riza/execute.js';
+import { executionRoutes } from './api/riza/executions.js';
+import { secretRoutes } from './api/riza/secrets.js';
+import { toolRoutes } from './api/riza/tools.js';
+import { createCore, type CoreDeps } from './execution/core.js';
+import { AppError, toErrorResponse } from './errors.js';
 import { newId } from './ids.js';
-import type { Metrics } from './metrics.js';
-import { requiredImages, type Language, type Runtime } from './runtimes/registry.js';
-import type { Admission } from './sandbox/admission.js';
+import { requiredImages } from './runtimes/registry.js';
 import type { DockerClient } from './sandbox/docker.js';
-import type { RunJob } from './sandbox/runner.js';
 
-export interface AppDeps {
-  config: Config;
-  log: Logger;
-  metrics: Metrics;
+export interface AppDeps extends CoreDeps {
   docker: DockerClient;
-  registry: Record<Language, Runtime>;
-  admission: Admission;
-  runJob: RunJob;
   /** Null once the warm pools have first been filled; until then, how full they are (for /readyz). */
   warming?: () => string | null;
 }
 
-/** The HTTP API: health, docs, and the authenticated /v1 routes. */
+/** The HTTP API: health, docs, and the authenticated /v1 routes over the shared execution core. */
 export function createApp(deps: AppDeps) {
   const { config, log } = deps;
-  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const core = createCore(deps);
+  const app = createRouter();
 
   app.use('*', async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 128) || newId('req');
+    c.set('requestId', requestId);
     c.header('X-Request-Id', requestId);
     await next();
   });
@@ -61,7 +56,11 @@ export function createApp(deps: AppDeps) {
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
     await next();
   });
-  app.route('/', executeRoutes(deps));
+  const maxBodyBytes = config.KILN_MAX_BODY_BYTES;
+  app.route('/', executeRoutes({ execute: core.execute, maxBodyBytes }));
+  app.route('/', toolRoutes({ tools: core.tools, execute: core.execute, maxBodyBytes }));
+  app.route('/', secretRoutes({ secrets: core.secrets }));
+  app.route('/', executionRoutes({ store: core.store }));
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -20,13 +20,29 @@ const addressList = () =>
       }
     }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443');
 
+const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** `project:key` when the part before the first colon is a project name; else a key of the default project. */
+export function parseApiKey(entry: string): { project: string; key: string } {
+  const colon = entry.indexOf(':');
+  const project = entry.slice(0, colon);
+  if (colon > 0 && PROJECT.test(project)) return { project, key: entry.slice(colon + 1) };
+  return { project: 'default', key: entry };
+}
+
 /** Every setting kiln reads, from the environment; the README's table mirrors the descriptions. */
 export const ConfigSchema = z.object({
   KILN_API_KEYS: z
     .string({ error: 'is required: a comma-separated list of API keys clients send as Bearer tokens' })
-    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
-    .pipe(z.array(z.string().min(16, 'each API key must be at least 16 characters')).min(1, 'must name at least one key'))
-    .describe('Comma-separated API keys accepted as `Authorization: Bearer <key>` (each at least 16 characters).'),
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean).map(parseApiKey))
+    .pipe(
+      z
+        .array(z.object({ project: z.string(), key: z.string().min(16, 'each API key must be at least 16 characters') }))
+        .min(1, 'must name at least one key')
+        .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'a key may be listed once (and so belong to one project)'),
+    )
+    .describe(
+      'Comma-separated API keys accepted as `Authorization: Bearer <key>` (each at least 16 characters); `project:key` puts a key in a project, a bare key is in the `default` project.',
+    ),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('Port the API listens on (`KILN_PORT` also works).'),
   KILN_HOST: z.string().default('127.0.0.1').describe('Address the API binds to; `0.0.0.0` inside a container.'),
   KILN_DOCKER_HOST: z.string().optional().describe('Docker endpoint, `unix:///path` or `tcp://host:port`; default `DOCKER_HOST`, else the local socket.'),
@@ -58,7 +74,16 @@ export const ConfigSchema = z.object({
   KILN_POOL_REFILL_CONCURRENCY: int(4).describe('Pooled sandboxes being started at once, across pools.'),
   KILN_POOL_MAX_IDLE_SECONDS: int(600).describe('A pooled sandbox unused this long is replaced by a fresh one.'),
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
-  KILN_DATA_DIR: z.string().default('data').describe('Where kiln keeps its state: the egress CA (`egress-ca.pem`, `egress-ca-key.pem`), created on first start.'),
+  KILN_DATA_DIR: z
+    .string()
+    .default('data')
+    .describe('Where kiln keeps its state, created on first start: the database `kiln.db`, the secrets key `secrets.key`, the egress CA (`egress-ca.pem`, `egress-ca-key.pem`).'),
+  KILN_SECRETS_KEY: z
+    .string()
+    .optional()
+    .describe('The key secret values are encrypted with: 32 bytes, base64 or hex (`openssl rand -base64 32`). Unset: `secrets.key` in the data directory, made on first start.'),
+  KILN_EXECUTIONS_RETENTION_DAYS: z.coerce.number().positive().default(30).describe('Executions older than this many days leave the executions log.'),
+  KILN_EXECUTIONS_RETENTION_COUNT: int(100_000).describe('Most executions the log keeps per project; older ones leave it first.'),
   KILN_EGRESS_UPSTREAM_CA_FILE: z.string().optional().describe('A PEM file of extra CAs trusted for upstream HTTPS servers, besides the system\'s (a private PKI).'),
   KILN_EGRESS_ALLOW_ADDRESSES: addressList().describe(
     'Private, loopback or host addresses the egress proxy may reach after all (comma-separated: `10.1.0.0/16`, `127.0.0.1:8443`). Default: none.',

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import type { Logger } from 'pino';
+import type { AppEnv } from './api/context.js';
 
 export type ErrorCode =
   | 'BAD_REQUEST'
@@ -58,7 +59,7 @@ export function validationHook(result: { success: true } | { success: false; err
 }
 
 /** The one place errors become responses: body `{code, message, details?}`. */
-export function toErrorResponse(err: unknown, c: Context, log: Logger): Response {
+export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): Response {
   let appError: AppError;
   if (err instanceof AppError) appError = err;
   else if (err instanceof ZodError) appError = fromZodError(err);
@@ -66,7 +67,7 @@ export function toErrorResponse(err: unknown, c: Context, log: Logger): Response
     const code: ErrorCode = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
     appError = new AppError(code, err.message || 'bad request');
   } else {
-    log.error({ err, requestId: c.get('requestId' as never) }, 'unhandled error');
+    log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     appError = new AppError('INTERNAL', 'internal error');
   }
   const { status, grpc } = TABLE[appError.code];

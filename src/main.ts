@@ -13,9 +13,12 @@ import { createMetrics } from './metrics.js';
 import { createRuntimeRegistry } from './runtimes/registry.js';
 import { createAdmission } from './sandbox/admission.js';
 import { createDockerClient } from './sandbox/docker.js';
-import { buildContainerSpec, sandboxLimits } from './sandbox/container-spec.js';
-import { createPool, type PoolClass } from './sandbox/pool.js';
+import { createSandboxProvider } from './sandbox/provider.js';
 import { createRunner } from './sandbox/runner.js';
+import { join } from 'node:path';
+import { startRetention } from './execution/retention.js';
+import { loadOrCreateSecretKey, SecretBox } from './secrets/secret-box.js';
+import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 
 /** Composition root: config → dependencies → app → server, with a SIGTERM drain. */
 export async function startKiln(config: Config) {
@@ -42,35 +45,19 @@ export async function startKiln(config: Config) {
     }),
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
-  // One pool per language, at the default memory limit. JavaScript and TypeScript share the Node image,
-  // but only TypeScript's boxes load its transform while they wait: JavaScript's start cheaper.
-  const sizes = { python: config.KILN_POOL_PYTHON, javascript: config.KILN_POOL_JAVASCRIPT, typescript: config.KILN_POOL_TYPESCRIPT };
-  const classes: PoolClass[] = Object.values(registry).map((runtime) => ({
-    name: runtime.language,
-    language: runtime.language,
-    image: runtime.image,
-    memoryMiB: config.KILN_DEFAULT_MEMORY_MIB,
-    size: sizes[runtime.language],
-    spec: buildContainerSpec({
-      image: runtime.image,
-      instance: config.KILN_INSTANCE,
-      boot,
-      caPem: ca.certPem,
-      labels: { 'kiln.pool': runtime.language },
-      limits: sandboxLimits(config, config.KILN_DEFAULT_MEMORY_MIB),
-      warmTypeScript: runtime.language === 'typescript',
-    }),
-  }));
-  const pool = createPool({
-    docker,
-    classes,
-    refillConcurrency: config.KILN_POOL_REFILL_CONCURRENCY,
-    maxIdleMs: config.KILN_POOL_MAX_IDLE_SECONDS * 1000,
+  const store = await openSqliteStore({ file: join(config.KILN_DATA_DIR, 'kiln.db') });
+  const secretBox = new SecretBox(await loadOrCreateSecretKey({ dataDir: config.KILN_DATA_DIR, key: config.KILN_SECRETS_KEY }));
+  const retention = startRetention({
+    store,
+    days: config.KILN_EXECUTIONS_RETENTION_DAYS,
+    keepPerProject: config.KILN_EXECUTIONS_RETENTION_COUNT,
     log,
     metrics,
   });
-  const runner = createRunner({ docker, config, log, boot, egress, caPem: ca.certPem, pool });
-  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run, warming: pool.warming });
+  // One warm pool per runtime (language), at the default memory limit.
+  const provider = createSandboxProvider({ docker, config, log, metrics, boot, caPem: ca.certPem, runtimes: Object.values(registry) });
+  const runner = createRunner({ provider, config, egress });
+  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run, store, secretBox, warming: provider.warming });
 
   // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
   let sweeping: NodeJS.Timeout | undefined;
@@ -85,8 +72,8 @@ export async function startKiln(config: Config) {
     );
   await sweep();
   const booted = performance.now();
-  pool.onWarm(() => log.info({ ms: Math.round(performance.now() - booted) }, 'warm pools filled: ready'));
-  pool.start();
+  provider.onWarm(() => log.info({ ms: Math.round(performance.now() - booted) }, 'warm pools filled: ready'));
+  provider.start();
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
@@ -96,7 +83,7 @@ export async function startKiln(config: Config) {
   log.info({ port, host: config.KILN_HOST }, 'kiln listening');
 
   let closing: Promise<void> | undefined;
-  /** Stops taking connections, lets every accepted execution answer, removes its containers. */
+  /** Stops taking connections, lets every accepted execution answer and be logged, removes its containers. */
   const close = () =>
     (closing ??= (async () => {
       clearTimeout(sweeping);
@@ -106,8 +93,9 @@ export async function startKiln(config: Config) {
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);
       await closed;
       clearInterval(reaper);
-      await pool.close();
-      await runner.settled();
+      await provider.close();
+      await retention.stop();
+      await store.close();
     })());
   return { port, close, log };
 }

@@ -39,6 +39,12 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10],
       registers: [registry],
     }),
+    storeErrors: new Counter({
+      name: 'kiln_store_errors_total',
+      help: 'Store operations that failed, by operation (an execution whose recording failed was still answered).',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
     rejections: new Counter({
       name: 'kiln_rejections_total',
       help: 'Requests refused before running, by reason.',

@@ -3,19 +3,47 @@ import type { Config } from '../config.js';
 export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-/** How kiln runs one language: which image. TypeScript runs in the Node image, whose harness erases its types. */
-export interface Runtime {
-  language: Language;
-  image: string;
+/**
+ * Everything kiln's host side knows about one language, in one place: the setting that names its
+ * image, the setting that sizes its warm pool, where its in-box harness lives, and what its
+ * harness warms while it waits. TypeScript runs in the Node image, whose harness erases its types.
+ */
+interface LanguageDescriptor {
+  image: 'KILN_PYTHON_IMAGE' | 'KILN_NODE_IMAGE';
+  pool: 'KILN_POOL_PYTHON' | 'KILN_POOL_JAVASCRIPT' | 'KILN_POOL_TYPESCRIPT';
+  /** The folder under runtimes/ that holds the harness and smoke programs. */
+  dir: 'python' | 'node';
+  /** Environment the box starts with so that the harness warms what this language needs. */
+  warmEnv: string[];
 }
 
-/** Builds the language → runtime table from the configured images. */
+export const LANGUAGE_DESCRIPTORS: Readonly<Record<Language, LanguageDescriptor>> = {
+  python: { image: 'KILN_PYTHON_IMAGE', pool: 'KILN_POOL_PYTHON', dir: 'python', warmEnv: [] },
+  javascript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_JAVASCRIPT', dir: 'node', warmEnv: [] },
+  // only TypeScript's boxes load the type-erasing transform while they wait: JavaScript's start cheaper
+  typescript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_TYPESCRIPT', dir: 'node', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] },
+};
+
+/**
+ * How kiln runs one kind of box: a language in an image. `key` names its warm pool; two runtimes
+ * with the same key are interchangeable boxes (same image, same warm-up).
+ */
+export interface Runtime {
+  key: string;
+  language: Language;
+  image: string;
+  warmEnv: string[];
+  /** Warm boxes kept ready at the default memory limit (0: start each on demand). */
+  poolSize: number;
+}
+
+/** Builds the language → runtime table from the configured images and pool sizes. */
 export function createRuntimeRegistry(config: Config): Record<Language, Runtime> {
-  return {
-    python: { language: 'python', image: config.KILN_PYTHON_IMAGE },
-    javascript: { language: 'javascript', image: config.KILN_NODE_IMAGE },
-    typescript: { language: 'typescript', image: config.KILN_NODE_IMAGE },
+  const entry = (language: Language): Runtime => {
+    const d = LANGUAGE_DESCRIPTORS[language];
+    return { key: language, language, image: config[d.image], warmEnv: d.warmEnv, poolSize: config[d.pool] };
   };
+  return { python: entry('python'), javascript: entry('javascript'), typescript: entry('typescript') };
 }
 
 /** The distinct images the registry needs (checked by /readyz). */

@@ -28,12 +28,12 @@ export interface SpecInput {
   /** kiln's egress CA certificate (public): the wrapper makes the code trust it. */
   caPem: string;
   labels?: Record<string, string>;
-  /** The box loads TypeScript's transform while it waits (a pooled TypeScript box). */
-  warmTypeScript?: boolean;
+  /** Environment that tells the harness what to warm while it waits (the runtime's `warmEnv`). */
+  warmEnv?: string[];
 }
 
 /** Pure: the hardened container options for one sandbox. Each flag says what it defends against. */
-export function buildContainerSpec({ image, limits, instance, boot, caPem, labels = {}, warmTypeScript = false }: SpecInput): ContainerCreateOptions {
+export function buildContainerSpec({ image, limits, instance, boot, caPem, labels = {}, warmEnv = [] }: SpecInput): ContainerCreateOptions {
   const memory = limits.memoryMiB * 1024 * 1024;
   const tmpfs = `rw,noexec,nosuid,nodev,size=${limits.tmpfsMiB}m`;
   return {
@@ -45,7 +45,7 @@ export function buildContainerSpec({ image, limits, instance, boot, caPem, label
     // no environment but the image's (PATH, HOME=/tmp, LANG), the egress CA's public certificate and
     // what the harness should warm, which the wrapper and harness take out before the code starts;
     // the request's env goes through the wrapper
-    Env: [`KILN_EGRESS_CA=${caPem}`, ...(warmTypeScript ? ['KILN_WARM_TYPESCRIPT=1'] : [])],
+    Env: [`KILN_EGRESS_CA=${caPem}`, ...warmEnv],
     WorkingDir: '/mnt/req',
     // the wrapper reads its one request from stdin; stdout carries its frames
     AttachStdin: true,

@@ -10,6 +10,8 @@ export interface PoolClass {
   name: string;
   /** The language it serves, for the `kiln_pool_ready{language}` gauge. */
   language: string;
+  /** The runtime whose boxes it holds (see Runtime.key) and their image. */
+  runtimeKey: string;
   image: string;
   memoryMiB: number;
   size: number;
@@ -173,9 +175,9 @@ export function createPool(deps: {
   }
 
   return {
-    /** The class that serves a language at a memory limit exactly; null means: start a fresh container. */
-    classFor(language: string, memoryMiB: number): PoolClass | null {
-      return deps.classes.find((c) => c.size > 0 && c.language === language && c.memoryMiB === memoryMiB) ?? null;
+    /** The class that serves exactly this runtime, image and memory limit; null means: start a fresh container. */
+    classFor(runtimeKey: string, image: string, memoryMiB: number): PoolClass | null {
+      return deps.classes.find((c) => c.size > 0 && c.runtimeKey === runtimeKey && c.image === image && c.memoryMiB === memoryMiB) ?? null;
     },
     /** A warm sandbox of the class: at once when one is ready, else the next one started. */
     acquire(c: PoolClass): Promise<SandboxHandle> {

@@ -1,132 +1,40 @@
-import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { newId } from '../ids.js';
-import type { AllowRule } from '../egress/host-rules.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import type { Runtime } from '../runtimes/registry.js';
-import { buildContainerSpec, sandboxLimits } from './container-spec.js';
-import type { DockerClient, SandboxHandle } from './docker.js';
+import type { Job, OutputStatus, RunResult, StopReason } from '../execution/job.js';
+import type { SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
-import type { Pool } from './pool.js';
+import type { SandboxProvider } from './provider.js';
 import { createTunnel } from './tunnel.js';
 
-export type Mode = 'function' | 'script';
-
-/** One execution, validated and resolved by the API layer. */
-export interface Job {
-  runtime: Runtime;
-  mode: Mode;
-  code: string;
-  input?: unknown;
-  env: Record<string, string>;
-  files: { path: string; contents: string }[];
-  /** Hosts the code may reach through the egress proxy, with their credentials (which stay in kiln). */
-  allow: AllowRule[];
-  args: string[];
-  stdin: string;
-  timeoutMs: number;
-  memoryMiB: number;
+/** The one request line the harness reads: what to run, and how. */
+function requestLine(job: Job): string {
+  const common = { mode: job.mode, language: job.runtime.language, code: job.code, env: job.env, files: job.files, deadline_ms: job.timeoutMs };
+  const fields = job.mode === 'function' ? { ...common, input: job.input ?? null, args: [], stdin: '' } : { ...common, input: null, args: job.args, stdin: job.stdin };
+  try {
+    return JSON.stringify(fields) + '\n';
+  } catch {
+    throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
+  }
 }
 
-/** Why the run ended: by itself, or stopped from outside for breaking a limit. */
-export type StopReason = 'exited' | 'timeout' | 'out_of_memory' | 'output_limit' | 'sandbox_error';
-export type OutputStatus = 'valid' | 'json_serialization_error' | 'error';
-
-export interface RunResult {
-  id: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  stopReason: StopReason;
-  durationMs: number;
-  /** Function mode: the return value as JSON text, exactly as the code produced it (big integers intact). */
-  outputJson: string | null;
-  outputStatus: OutputStatus;
-}
-
-export type RunJob = (job: Job) => Promise<RunResult>;
-
-/**
- * After its exit frame the wrapper ends its box by itself (PID 1 exits, the kernel ends the rest).
- * Removing a stopped container costs the engine about a third of the CPU of killing a running one,
- * so removal waits for that, this long at most; a box still running then is killed.
- */
-const STOP_GRACE_MS = 2000;
-
-/** Resolves when the box's streams close (it stopped), or after `ms`. */
-function untilStopped(sandbox: SandboxHandle, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    sandbox.onClose(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** Runs each job in its own fresh container: create → attach → start → deliver → collect → remove. */
-export function createRunner(deps: {
-  docker: DockerClient;
-  config: Config;
-  log: Logger;
-  boot: string;
-  egress: EgressProxy;
-  caPem: string;
-  /** Warm sandboxes; a job whose image and memory no pool serves gets a fresh container. */
-  pool?: Pool;
-}) {
-  const { docker, config, log } = deps;
-  const removals = new Set<Promise<void>>();
+/** Runs each job in a sandbox of its own, lent by the provider: deliver → collect → give back. */
+export function createRunner(deps: { provider: SandboxProvider; config: Config; egress: EgressProxy }) {
+  const { config } = deps;
 
   async function run(job: Job): Promise<RunResult> {
-    const id = newId('exec');
-    let request: string;
+    const request = requestLine(job);
+    const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, job.id);
     try {
-      request = JSON.stringify({
-        mode: job.mode, language: job.runtime.language, code: job.code, input: job.input ?? null,
-        env: job.env, files: job.files, args: job.args, stdin: job.stdin, deadline_ms: job.timeoutMs,
-      }) + '\n';
-    } catch {
-      throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
-    }
-    // A warm container when a pool serves this language at exactly this memory limit (never a looser one).
-    const poolClass = deps.pool?.classFor(job.runtime.language, job.memoryMiB);
-    const sandbox = poolClass
-      ? await deps.pool!.acquire(poolClass)
-      : await docker.startSandbox(
-          buildContainerSpec({
-            image: job.runtime.image,
-            instance: config.KILN_INSTANCE,
-            boot: deps.boot,
-            caPem: deps.caPem,
-            labels: { 'kiln.execution': id, 'kiln.language': job.runtime.language },
-            limits: sandboxLimits(config, job.memoryMiB),
-          }),
-        );
-    log.debug({ execution: id, container: sandbox.id, pooled: !!poolClass }, 'sandbox assigned');
-    try {
-      return await drive(sandbox, id, job, request);
+      return await drive(lease.sandbox, job, request);
     } finally {
-      // Removal and refill are cleanup, not part of the answer: they start once the answer is on its way
-      // (their Docker requests would otherwise delay it), and shutdown waits for the removal.
-      const removal = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => {
-          if (poolClass) deps.pool!.replenish();
-          return untilStopped(sandbox, STOP_GRACE_MS);
-        })
-        .then(() => sandbox.remove())
-        .catch((err) => log.warn({ err, container: sandbox.id }, 'could not remove sandbox'))
-        .finally(() => removals.delete(removal));
-      removals.add(removal);
+      deps.provider.release(lease);
     }
   }
 
-  async function drive(sandbox: SandboxHandle, id: string, job: Job, request: string): Promise<RunResult> {
+  async function drive(sandbox: SandboxHandle, job: Job, request: string): Promise<RunResult> {
     // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
-    const session = { executionId: id, rules: job.allow };
+    const session = { executionId: job.id, rules: job.allow };
     // A box that does not read what kiln sends it must not fill kiln's memory: past the bound, its
     // tunnelled connections are closed and nothing more is sent to them.
     let overflowed = false;
@@ -204,7 +112,7 @@ export function createRunner(deps: {
     }
     const { outputJson, outputStatus } = job.mode === 'function' && stopReason === 'exited' ? readResult(decoder.result) : { outputJson: null, outputStatus: 'error' as const };
     return {
-      id, exitCode, stopReason, durationMs, outputJson, outputStatus,
+      exitCode, stopReason, durationMs, outputJson, outputStatus,
       stdout: decoder.stdout.text(),
       stderr: decoder.stderr.text() + stopNotice(stopReason, job),
       stdoutTruncated: decoder.stdout.truncated,
@@ -212,11 +120,7 @@ export function createRunner(deps: {
     };
   }
 
-  return {
-    run,
-    /** Resolves when every container this runner started has been removed. */
-    settled: () => Promise.all([...removals]).then(() => undefined),
-  };
+  return { run };
 }
 
 /** The result frame: a status word, a newline, then (when valid) the return value as JSON text. */

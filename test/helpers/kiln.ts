@@ -1,4 +1,7 @@
 import Docker from 'dockerode';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { startKiln } from '../../src/main.js';
 
@@ -21,6 +24,8 @@ export async function startTestKiln(env: Record<string, string> = {}): Promise<T
     PORT: '0',
     KILN_INSTANCE: TEST_INSTANCE,
     KILN_LOG_LEVEL: 'silent',
+    // each kiln its own state: its database, secrets key and egress CA
+    KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-test-data-')),
     ...env,
   });
   const kiln = await startKiln(config);

@@ -1,21 +1,27 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { Job, RunJob, RunResult } from '../../src/execution/job.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createRuntimeRegistry } from '../../src/runtimes/registry.js';
 import { createAdmission } from '../../src/sandbox/admission.js';
 import type { DockerClient } from '../../src/sandbox/docker.js';
-import type { Job, RunJob, RunResult } from '../../src/sandbox/runner.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 export const API_KEY = 'unit-test-key-0123456789abcdef';
 export const OTHER_KEY = 'second-unit-test-key-abcdef0123';
+/** A key of another project: it must see none of the first project's objects. */
+export const PROJECT_B_KEY = 'project-b-unit-key-0123456789';
 export const auth = { Authorization: `Bearer ${API_KEY}` };
 export const jsonHeaders = { ...auth, 'Content-Type': 'application/json' };
 
 /** What the fake runner answers for a job: a run that exited 0 and echoes what it was given. */
 export function fakeResult(job: Job): RunResult {
   return {
-    id: 'exec_fake',
     exitCode: 0,
     stdout: `ran ${job.runtime.language} ${job.mode}`,
     stderr: '',
@@ -41,11 +47,14 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
   };
 }
 
-/** The real app over a fake runner and a fake Docker; `jobs` records every job the runner received. */
-export function buildTestApp(
+/**
+ * The real app over a fake runner and a fake Docker, with a real SQLite store in a fresh temporary
+ * directory; `jobs` records every job the runner received.
+ */
+export async function buildTestApp(
   opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null } = {},
 ) {
-  const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY}`, ...opts.env });
+  const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY},b:${PROJECT_B_KEY}`, ...opts.env });
   const jobs: Job[] = [];
   const run: RunJob = opts.runJob ?? (async (job) => fakeResult(job));
   const runJob: RunJob = (job) => {
@@ -59,6 +68,7 @@ export function buildTestApp(
     queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
     maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
   });
+  const store = await openSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'kiln-unit-')), 'kiln.db') });
   const app = createApp({
     config,
     log: pino({ level: 'silent' }),
@@ -67,12 +77,21 @@ export function buildTestApp(
     registry: createRuntimeRegistry(config),
     admission,
     runJob,
+    store,
+    secretBox: new SecretBox(Buffer.alloc(32, 7)),
     warming: opts.warming,
   });
+  /** Sends `body` as JSON with `key`'s bearer token (the first project's key by default). */
+  const request = (method: string, path: string, body?: unknown, key = API_KEY) =>
+    app.request(path, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
   /** POSTs `body` as JSON with the API key. */
   const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>
     app.request(path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { app, config, jobs, metrics, admission, post };
+  return { app, config, jobs, metrics, admission, store, post, request };
 }
 
 export interface ErrorBody {

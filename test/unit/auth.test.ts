@@ -4,8 +4,9 @@ import { API_KEY, OTHER_KEY, buildTestApp } from './app-fixture.js';
 const body = JSON.stringify({ language: 'python', code: 'def execute(input): return 1' });
 const UNAUTHENTICATED = '{"code":16,"message":"unauthenticated"}';
 
+const { app, jobs } = await buildTestApp();
+
 describe('bearer auth on /v1', () => {
-  const { app, jobs } = buildTestApp();
   const call = (headers: Record<string, string>) =>
     app.request('/v1/execute-function', { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
 

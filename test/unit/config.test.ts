@@ -7,7 +7,7 @@ const base = { KILN_API_KEYS: KEY };
 describe('loadConfig', () => {
   it('applies safe defaults when only the API key is given', () => {
     const c = loadConfig(base);
-    expect(c.KILN_API_KEYS).toEqual([KEY]);
+    expect(c.KILN_API_KEYS).toEqual([{ project: 'default', key: KEY }]);
     expect(c.PORT).toBe(8080);
     expect(c.KILN_HOST).toBe('127.0.0.1');
     expect(c.KILN_DOCKER_HOST).toBeUndefined();
@@ -31,7 +31,26 @@ describe('loadConfig', () => {
 
   it('splits and trims a comma-separated key list, dropping empties', () => {
     const other = 'x'.repeat(20);
-    expect(loadConfig({ KILN_API_KEYS: ` ${KEY} ,, ${other} ` }).KILN_API_KEYS).toEqual([KEY, other]);
+    expect(loadConfig({ KILN_API_KEYS: ` ${KEY} ,, ${other} ` }).KILN_API_KEYS).toEqual([
+      { project: 'default', key: KEY },
+      { project: 'default', key: other },
+    ]);
+  });
+
+  it('reads project:key entries as keys of that project, and a bare key as the default project', () => {
+    const keys = loadConfig({ KILN_API_KEYS: `acme:${KEY},beta-2:${'y'.repeat(16)},${'z'.repeat(16)},Not_A_Project:${'w'.repeat(16)}` }).KILN_API_KEYS;
+    expect(keys).toEqual([
+      { project: 'acme', key: KEY },
+      { project: 'beta-2', key: 'y'.repeat(16) },
+      { project: 'default', key: 'z'.repeat(16) },
+      // not a project name (upper case): the whole entry is the key
+      { project: 'default', key: `Not_A_Project:${'w'.repeat(16)}` },
+    ]);
+  });
+
+  it('refuses a key listed twice (it could belong to two projects) and a project key that is too short', () => {
+    expect(() => loadConfig({ KILN_API_KEYS: `a:${KEY},b:${KEY}` })).toThrow(/KILN_API_KEYS: a key may be listed once/);
+    expect(() => loadConfig({ KILN_API_KEYS: 'acme:short' })).toThrow(/KILN_API_KEYS.*16 characters/);
   });
 
   it('reads PORT, and KILN_PORT wins over it', () => {

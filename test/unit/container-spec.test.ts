@@ -105,7 +105,7 @@ describe('buildContainerSpec', () => {
 
   it('passes no environment to the container but the egress CA certificate (and, for a TypeScript pool, what to warm)', () => {
     expect(spec.Env).toEqual(['KILN_EGRESS_CA=PEM']);
-    const ts = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 1, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM', warmTypeScript: true });
+    const ts = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 1, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] });
     expect(ts.Env).toEqual(['KILN_EGRESS_CA=PEM', 'KILN_WARM_TYPESCRIPT=1']);
   });
 

@@ -4,13 +4,18 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import type { AppEnv } from '../../src/api/context.js';
 import { AppError, toErrorResponse, type ErrorCode } from '../../src/errors.js';
 
 /** A one-route app whose handler throws `err`; the log lines land in `lines`. */
 function appThrowing(err: unknown, lines: string[] = []) {
   const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
   const log = pino({ level: 'error' }, sink);
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
+  app.use('*', async (c, next) => {
+    c.set('requestId', 'req_test');
+    await next();
+  });
   app.onError((e, c) => toErrorResponse(e, c, log));
   app.get('/', () => {
     throw err;

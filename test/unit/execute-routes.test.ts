@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { RunResult } from '../../src/sandbox/runner.js';
+import type { FunctionJob, RunResult } from '../../src/execution/job.js';
 import { auth, buildTestApp, fakeResult, jsonHeaders, type ErrorBody } from './app-fixture.js';
 
 const fn = { language: 'python', code: 'def execute(input):\n    return input\n' };
@@ -9,7 +9,7 @@ const fields = (body: ErrorBody) => (body.details ?? []).map((d) => d.field);
 
 describe('POST /v1/execute-function', () => {
   it('answers in Riza\'s shape with kiln\'s additions', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute-function', { ...fn, input: { n: 1 } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/);
@@ -17,7 +17,7 @@ describe('POST /v1/execute-function', () => {
       output: { echoed: { n: 1 } },
       output_status: 'valid',
       execution: {
-        id: 'exec_fake',
+        id: jobs[0]!.id,
         exit_code: 0,
         stdout: 'ran python function',
         stderr: '',
@@ -28,32 +28,34 @@ describe('POST /v1/execute-function', () => {
       },
     });
     expect(jobs).toHaveLength(1);
-    expect(jobs[0]).toMatchObject({ mode: 'function', code: fn.code, input: { n: 1 }, args: [], stdin: '' });
-    expect(jobs[0]!.runtime).toEqual({ language: 'python', image: 'kiln-python:latest' });
+    expect(jobs[0]!.id).toMatch(/^exec_[0-9a-f]{24}$/);
+    expect(jobs[0]).toMatchObject({ mode: 'function', code: fn.code, input: { n: 1 } });
+    expect(jobs[0]).not.toHaveProperty('stdin'); // a function job carries no script fields
+    expect(jobs[0]!.runtime).toMatchObject({ language: 'python', image: 'kiln-python:latest' });
   });
 
   it('echoes a client request id', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     const res = await post('/v1/execute-function', fn, { ...jsonHeaders, 'X-Request-Id': 'client-id-1' });
     expect(res.headers.get('x-request-id')).toBe('client-id-1');
   });
 
   it('passes a null input when input is omitted', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute-function', fn);
     expect(res.status).toBe(200);
-    expect(jobs[0]!.input).toBeNull();
+    expect((jobs[0] as FunctionJob).input).toBeNull();
     expect(((await res.json()) as { output: unknown }).output).toEqual({ echoed: null });
   });
 
   it('passes falsy inputs through unchanged', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     for (const input of [0, false, '', [], null]) await post('/v1/execute-function', { ...fn, input });
-    expect(jobs.map((j) => j.input)).toEqual([0, false, '', [], null]);
+    expect(jobs.map((j) => (j as FunctionJob).input)).toEqual([0, false, '', [], null]);
   });
 
   it('passes env and files through', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const env = { API_TOKEN: 'abc', _X1: '' };
     const files = [
       { path: 'data/in.txt', contents: 'hello' },
@@ -66,13 +68,13 @@ describe('POST /v1/execute-function', () => {
   });
 
   it('maps TypeScript to the Node image', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     await post('/v1/execute-function', { language: 'typescript', code: 'export function execute(i: unknown) { return i }' });
-    expect(jobs[0]!.runtime).toEqual({ language: 'typescript', image: 'kiln-node:latest' });
+    expect(jobs[0]!.runtime).toMatchObject({ language: 'typescript', image: 'kiln-node:latest', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] });
   });
 
   it('reports the user code\'s failure as a 200, not an error', async () => {
-    const { post } = buildTestApp({
+    const { post } = await buildTestApp({
       runJob: async (job): Promise<RunResult> => ({
         ...fakeResult(job),
         exitCode: 1,
@@ -94,11 +96,11 @@ describe('POST /v1/execute-function', () => {
 
 describe('POST /v1/execute', () => {
   it('answers with the flat execution shape', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, args: ['-v', 'x y'], stdin: 'line\n' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
-      id: 'exec_fake',
+      id: jobs[0]!.id,
       exit_code: 0,
       stdout: 'ran javascript script',
       stderr: '',
@@ -112,13 +114,13 @@ describe('POST /v1/execute', () => {
   });
 
   it('defaults args, stdin, env and files to empty', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     await post('/v1/execute', { ...script, args: null, stdin: null, env: null, files: null });
     expect(jobs[0]).toMatchObject({ args: [], stdin: '', env: {}, files: [] });
   });
 
   it('passes truncation and stop reason through', async () => {
-    const { post } = buildTestApp({
+    const { post } = await buildTestApp({
       runJob: async (job) => ({ ...fakeResult(job), exitCode: 137, stopReason: 'output_limit', stdoutTruncated: true }),
     });
     const body = (await (await post('/v1/execute', script)).json()) as Record<string, unknown>;
@@ -128,13 +130,13 @@ describe('POST /v1/execute', () => {
 
 describe('limits', () => {
   it('uses the configured defaults when limits are omitted', async () => {
-    const { post, jobs } = buildTestApp({ env: { KILN_DEFAULT_TIMEOUT_SECONDS: '7', KILN_DEFAULT_MEMORY_MIB: '64' } });
+    const { post, jobs } = await buildTestApp({ env: { KILN_DEFAULT_TIMEOUT_SECONDS: '7', KILN_DEFAULT_MEMORY_MIB: '64' } });
     await post('/v1/execute', script);
     expect(jobs[0]).toMatchObject({ timeoutMs: 7000, memoryMiB: 64 });
   });
 
   it('uses requested limits up to the maxima, fractional seconds included', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, limits: { execution_timeout: 300, memory_size: 1024 } });
     expect(res.status).toBe(200);
     await post('/v1/execute', { ...script, limits: { execution_timeout: 0.5 } });
@@ -145,7 +147,7 @@ describe('limits', () => {
   });
 
   it('rejects a timeout above the maximum with 400 naming the field and the maximum', async () => {
-    const { post, jobs } = buildTestApp({ env: { KILN_MAX_TIMEOUT_SECONDS: '60' } });
+    const { post, jobs } = await buildTestApp({ env: { KILN_MAX_TIMEOUT_SECONDS: '60' } });
     const res = await post('/v1/execute-function', { ...fn, limits: { execution_timeout: 61 } });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -157,7 +159,7 @@ describe('limits', () => {
   });
 
   it('rejects memory above the maximum with 400 naming the field and the maximum', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, limits: { memory_size: 1025 } });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -174,7 +176,7 @@ describe('limits', () => {
     [{ memory_size: 8 }, 'limits.memory_size'],
     [{ memory_size: 64.5 }, 'limits.memory_size'],
   ])('rejects limits %j naming %s', async (limits, field) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, limits });
     expect(res.status).toBe(400);
     expect(fields((await res.json()) as ErrorBody)).toContain(field);
@@ -184,7 +186,7 @@ describe('limits', () => {
 
 describe('unsupported features', () => {
   it('passes http.allow with its credentials to the job', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const allow = [{ host: '*.example.com', auth: { bearer: { token: 't0k' } } }, { host: 'api.example.org' }];
     const res = await post('/v1/execute-function', { ...fn, http: { allow } });
     expect(res.status).toBe(200);
@@ -204,7 +206,7 @@ describe('unsupported features', () => {
     [{ host: 'x.com', auth: { basic: { user_id: 'a:b', password: 'p' } } }, 'http.allow.0.auth.basic.user_id'],
     [{ host: 'x.com', auth: { bearer: { token: 't' }, query: { key: 'k', value: 'v' } } }, 'http.allow.0.auth'],
   ])('rejects the http.allow rule %j naming %s', async (rule, field) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute-function', { ...fn, http: { allow: [rule] } });
     expect(res.status).toBe(400);
     expect(fields((await res.json()) as ErrorBody)).toContain(field);
@@ -212,7 +214,7 @@ describe('unsupported features', () => {
   });
 
   it('accepts an empty or null http.allow', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     expect((await post('/v1/execute', { ...script, http: { allow: [] } })).status).toBe(200);
     expect((await post('/v1/execute', { ...script, http: { allow: null } })).status).toBe(200);
     expect((await post('/v1/execute', { ...script, http: null })).status).toBe(200);
@@ -220,7 +222,7 @@ describe('unsupported features', () => {
   });
 
   it('rejects runtime_revision_id naming it', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, runtime_revision_id: 'rev_123' });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -234,7 +236,7 @@ describe('request validation', () => {
   it.each(['../x', '/etc/x', 'a/../../x', '.', '..', './', 'a/..', './../x', 'a\0b', ''])(
     'rejects file path %j naming files.0.path',
     async (path) => {
-      const { post, jobs } = buildTestApp();
+      const { post, jobs } = await buildTestApp();
       const res = await post('/v1/execute-function', { ...fn, files: [{ path, contents: 'x' }] });
       expect(res.status).toBe(400);
       const body = (await res.json()) as ErrorBody;
@@ -246,21 +248,21 @@ describe('request validation', () => {
   );
 
   it('names the index of the bad file', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, files: [{ path: 'ok', contents: '' }, { path: '../../etc/passwd', contents: '' }] });
     expect(res.status).toBe(400);
     expect(fields((await res.json()) as ErrorBody)).toContain('files.1.path');
   });
 
   it.each(['a/../b', 'a/b/c.txt', './x', 'dir/.hidden'])('accepts file path %j', async (path) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute-function', { ...fn, files: [{ path, contents: 'x' }] });
     expect(res.status).toBe(200);
     expect(jobs[0]!.files[0]!.path).toBe(path);
   });
 
   it.each(['1ABC', 'A-B', 'A B', '', 'A=B'])('rejects env name %j', async (name) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, env: { [name]: 'v' } });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -269,7 +271,7 @@ describe('request validation', () => {
   });
 
   it('rejects a NUL in an env value naming the variable', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, env: { GOOD: 'a\0b' } });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -278,12 +280,12 @@ describe('request validation', () => {
   });
 
   it('rejects a non-string env value', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     expect((await post('/v1/execute', { ...script, env: { N: 1 } })).status).toBe(400);
   });
 
   it('rejects an unknown language naming it', async () => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, language: 'ruby' });
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -292,7 +294,7 @@ describe('request validation', () => {
   });
 
   it('rejects missing or empty code naming it', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     for (const body of [{ language: 'python' }, { language: 'python', code: '' }]) {
       const res = await post('/v1/execute', body);
       expect(res.status).toBe(400);
@@ -301,14 +303,14 @@ describe('request validation', () => {
   });
 
   it('rejects non-string args', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, args: ['ok', 2] });
     expect(res.status).toBe(400);
     expect(fields((await res.json()) as ErrorBody)).toContain('args.1');
   });
 
   it.each(['{"language":"python",', 'not json', ''])('answers malformed JSON %j with 400, not 500', async (raw) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', raw);
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).code).toBe(3);
@@ -316,7 +318,7 @@ describe('request validation', () => {
   });
 
   it('answers a JSON body that is not an object with 400', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     for (const raw of ['[]', '"x"', 'null', '42']) expect((await post('/v1/execute', raw)).status).toBe(400);
   });
 
@@ -325,7 +327,7 @@ describe('request validation', () => {
     ['text/plain', { ...auth, 'Content-Type': 'text/plain' }],
     ['form', { ...auth, 'Content-Type': 'application/x-www-form-urlencoded' }],
   ])('rejects a body with %s with 400', async (_name, headers) => {
-    const { post, jobs } = buildTestApp();
+    const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', script, headers);
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
@@ -335,13 +337,13 @@ describe('request validation', () => {
   });
 
   it('accepts application/json with a charset', async () => {
-    const { post } = buildTestApp();
+    const { post } = await buildTestApp();
     const res = await post('/v1/execute', script, { ...auth, 'Content-Type': 'application/json; charset=utf-8' });
     expect(res.status).toBe(200);
   });
 
   it('answers a body over KILN_MAX_BODY_BYTES with 413', async () => {
-    const { post, jobs } = buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
+    const { post, jobs } = await buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
     const res = await post('/v1/execute', { ...script, code: 'x'.repeat(2000) });
     expect(res.status).toBe(413);
     const body = (await res.json()) as ErrorBody;
@@ -351,7 +353,7 @@ describe('request validation', () => {
   });
 
   it('answers a streamed body over the limit (no Content-Length) with 413', async () => {
-    const { app, jobs } = buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
+    const { app, jobs } = await buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
     const payload = new TextEncoder().encode(JSON.stringify({ ...script, code: 'y'.repeat(5000) }));
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -365,7 +367,7 @@ describe('request validation', () => {
   });
 
   it('accepts a body just under the limit', async () => {
-    const { post } = buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
+    const { post } = await buildTestApp({ env: { KILN_MAX_BODY_BYTES: '1000' } });
     const res = await post('/v1/execute', { ...script, code: 'x'.repeat(900) });
     expect(res.status).toBe(200);
   });
@@ -377,7 +379,7 @@ describe('admission', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     let started!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));
-    const { post, jobs, metrics } = buildTestApp({
+    const { post, jobs, metrics } = await buildTestApp({
       env: { KILN_CONCURRENCY: '1', KILN_QUEUE_LIMIT: '0' },
       runJob: async (job) => {
         started();
@@ -406,7 +408,7 @@ describe('admission', () => {
   it('queues rather than rejects while the wait list has room', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { post, jobs, admission } = buildTestApp({
+    const { post, jobs, admission } = await buildTestApp({
       env: { KILN_CONCURRENCY: '1', KILN_QUEUE_LIMIT: '1' },
       runJob: async (job) => {
         await gate;
@@ -428,7 +430,7 @@ describe('admission', () => {
   });
 
   it('turns a failing runner into a 500 without leaking its message', async () => {
-    const { post } = buildTestApp({
+    const { post } = await buildTestApp({
       runJob: async () => {
         throw new Error('dockerode: socket hang up at /var/run/docker.sock');
       },
@@ -443,14 +445,14 @@ describe('admission', () => {
 
 describe('health, metrics and docs', () => {
   it('GET /healthz is 200', async () => {
-    const { app } = buildTestApp();
+    const { app } = await buildTestApp();
     const res = await app.request('/healthz');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
   it('GET /readyz is 503 with a reason when Docker is unreachable', async () => {
-    const { app } = buildTestApp({
+    const { app } = await buildTestApp({
       docker: {
         ping: async () => {
           throw new Error('connect ENOENT /var/run/docker.sock');
@@ -467,7 +469,7 @@ describe('health, metrics and docs', () => {
 
   it('GET /readyz is 503 naming a missing image, and asks about every required image', async () => {
     const asked: string[][] = [];
-    const { app } = buildTestApp({
+    const { app } = await buildTestApp({
       docker: {
         missingImages: async (images) => {
           asked.push(images);
@@ -483,7 +485,7 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /readyz is 503 when the image check itself fails', async () => {
-    const { app } = buildTestApp({
+    const { app } = await buildTestApp({
       docker: {
         missingImages: async () => {
           throw new Error('boom');
@@ -495,7 +497,7 @@ describe('health, metrics and docs', () => {
 
   it('GET /readyz is 503 "warming" until the warm pools have first been filled, then 200', async () => {
     let warming: string | null = 'python 1/2, node 0/2';
-    const { app } = buildTestApp({ warming: () => warming });
+    const { app } = await buildTestApp({ warming: () => warming });
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: 'warming', reason: 'filling the warm pools (python 1/2, node 0/2 ready)' });
@@ -504,14 +506,14 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /readyz is 200 when Docker answers and the images are present', async () => {
-    const { app } = buildTestApp();
+    const { app } = await buildTestApp();
     const res = await app.request('/readyz');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ready' });
   });
 
   it('GET /metrics counts executions by language and outcome', async () => {
-    const { app, post } = buildTestApp();
+    const { app, post } = await buildTestApp();
     const before = await (await app.request('/metrics')).text();
     expect(before).not.toMatch(/kiln_executions_total\{language="python",outcome="valid"\}/);
     await post('/v1/execute-function', fn);
@@ -525,7 +527,7 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /metrics labels a failed script as error and a timeout as timeout', async () => {
-    const { app, post } = buildTestApp({
+    const { app, post } = await buildTestApp({
       runJob: async (job) =>
         job.code === 'slow'
           ? { ...fakeResult(job), exitCode: 137, stopReason: 'timeout' }
@@ -539,7 +541,7 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /openapi.json is an OpenAPI 3.1 document with both execute paths', async () => {
-    const { app } = buildTestApp();
+    const { app } = await buildTestApp();
     const res = await app.request('/openapi.json');
     expect(res.status).toBe(200);
     const doc = JSON.parse(await res.text()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
@@ -550,13 +552,13 @@ describe('health, metrics and docs', () => {
   });
 
   it('serves no docs when KILN_DOCS is false', async () => {
-    const { app } = buildTestApp({ env: { KILN_DOCS: 'false' } });
+    const { app } = await buildTestApp({ env: { KILN_DOCS: 'false' } });
     expect((await app.request('/openapi.json')).status).toBe(404);
     expect((await app.request('/docs')).status).toBe(404);
   });
 
   it('answers an unknown route with 404 in the error shape', async () => {
-    const { app } = buildTestApp();
+    const { app } = await buildTestApp();
     const res = await app.request('/nope');
     expect(res.status).toBe(404);
     expect(((await res.json()) as ErrorBody).code).toBe(5);

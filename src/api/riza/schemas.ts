@@ -1,12 +1,12 @@
 import { z } from '@hono/zod-openapi';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { LANGUAGES } from '../runtimes/registry.js';
+import { LANGUAGES } from '../../runtimes/registry.js';
 
 // Request and response shapes of the execute endpoints, wire-compatible with Riza's.
 
 // Older Riza clients send upper-case names ("PYTHON"): accept any case.
-const Language = z
+export const Language = z
   .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LANGUAGES))
   .openapi({ type: 'string', enum: [...LANGUAGES], description: 'Language of `code` (any case); TypeScript types are erased, never checked.' });
 
@@ -36,22 +36,28 @@ const FilePath = z
     return normal !== '.' && normal !== './' && !normal.startsWith('../') && normal !== '..';
   }, 'must stay inside /mnt/req (no ".." that climbs out, and not the directory itself)');
 
+/** Any JSON, nested no deeper than the harnesses parse safely. */
+export const InputValue = z
+  .any()
+  .optional()
+  .refine((v) => jsonDepth(v) <= MAX_INPUT_DEPTH, `must not nest arrays and objects deeper than ${MAX_INPUT_DEPTH} levels`);
+
 export const InputFile = z
   .object({ path: FilePath, contents: z.string().default('') })
   .openapi('InputFile', { description: 'A file written to /mnt/req/<path> before the code runs.' });
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 const Env = z
   .record(EnvName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'))
   .openapi({ description: 'Environment variables visible to the code.' });
 
 // Header values and tokens reach an upstream request: only characters a header value may hold
 // (no CR, LF or other controls: no header injection; nothing past U+00FF).
-const HeaderSafe = z
+export const HeaderSafe = z
   .string()
   .max(8192)
   .refine((v) => /^[\t\x20-\x7e\x80-\xff]*$/.test(v), 'must hold only printable characters (tab, U+0020 to U+00FF, no DEL), no CR, LF or NUL');
-const HeaderName = z
+export const HeaderName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
   .refine((n) => !/^(host|connection|content-length|transfer-encoding|te|trailer|upgrade|keep-alive|proxy-.*)$/i.test(n), 'must not be a header that controls the connection');
@@ -70,7 +76,7 @@ const HttpAuth = z
   .openapi('HttpAuth', { description: 'The credential kiln injects into requests to this host; it never enters the sandbox.' });
 
 const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*)$/i;
-const HostPattern = z
+export const HostPattern = z
   .string()
   .max(253)
   .refine((h) => HOST_PATTERN.test(h) || isIP(h.replace(/^\[(.*)\]$/, '$1')) !== 0, 'must be a host name, an IP address, "*", or "*.example.com"');
@@ -106,11 +112,7 @@ const common = {
 export const ExecuteFunctionRequest = z
   .object({
     ...common,
-    input: z
-      .any()
-      .optional()
-      .refine((v) => jsonDepth(v) <= MAX_INPUT_DEPTH, `must not nest arrays and objects deeper than ${MAX_INPUT_DEPTH} levels`)
-      .openapi({ description: 'Passed to execute(input); omitted means None / null.' }),
+    input: InputValue.openapi({ description: 'Passed to execute(input); omitted means None / null.' }),
   })
   .openapi('ExecuteFunctionRequest');
 

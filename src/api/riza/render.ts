@@ -1,0 +1,50 @@
+import type { Execution } from '../../execution/executor.js';
+import type { RunResult } from '../../execution/job.js';
+import type { ExecutionRecord } from '../../store/store.js';
+
+/** Riza's `execution` object (kiln adds why it stopped and whether a stream was cut). */
+export function executionBody(id: string, r: RunResult) {
+  return {
+    id,
+    exit_code: r.exitCode,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    duration: r.durationMs,
+    stop_reason: r.stopReason,
+    stdout_truncated: r.stdoutTruncated,
+    stderr_truncated: r.stderrTruncated,
+  };
+}
+
+/** The execute-function (and tool execute) answer, as JSON text: the return value is spliced in as
+ * the code produced it, with no re-encoding, so big integers stay intact. */
+export function functionAnswer(e: Execution): string {
+  const r = e.result;
+  return `{"output":${r.outputJson ?? 'null'},"output_status":"${r.outputStatus}","execution":${JSON.stringify(executionBody(e.id, r))}}`;
+}
+
+/** The stored result (see loggedResult) back in Riza's `details.response` shape for its kind. */
+function responseOf(record: ExecutionRecord) {
+  const r = record.result as Record<string, unknown> & { output_json: string | null; output_status: string };
+  const { output_json, output_status, ...fields } = r;
+  const execution = { id: record.id, ...fields };
+  if (record.kind === 'script') return execution;
+  return { output: output_json === null ? null : JSON.parse(output_json), output_status, execution };
+}
+
+/** A row of the executions log as Riza's Execution object. */
+export function executionRecordBody(record: ExecutionRecord) {
+  return {
+    id: record.id,
+    language: record.language,
+    exit_code: record.exitCode,
+    duration: record.durationMs,
+    started_at: record.startedAt,
+    details: {
+      type: record.kind,
+      ...(record.toolId ? { tool_id: record.toolId } : {}),
+      request: record.request,
+      response: responseOf(record),
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Execute } from '../../execution/executor.js';
+import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
+import type { Tools } from '../../tools/tools.js';
+import { createRouter } from '../context.js';
+import { requestBytes } from './execute.js';
+import { Deleted, IdParam, pageQuery } from './pagination.js';
+import { body, errorResponses, json, route as tagged } from './openapi.js';
+import { functionAnswer } from './render.js';
+import { ExecuteFunctionResponse } from './schemas.js';
+import { CreateToolRequest, ExecuteToolRequest, Tool, ToolRevision, UpdateToolRequest } from './tool-schemas.js';
+
+const route = <R extends Parameters<typeof createRoute>[0]>(r: R) => tagged('tools', r);
+
+const routes = {
+  create: route({ method: 'post', path: '/v1/tools', summary: 'Save a tool', request: body(CreateToolRequest), responses: { 200: json(Tool, 'The tool, at its first revision.'), ...errorResponses } }),
+  list: route({ method: 'get', path: '/v1/tools', summary: 'List tools, newest first', request: { query: pageQuery('tool') }, responses: { 200: json(z.object({ tools: z.array(Tool) }), 'A page of tools.'), ...errorResponses } }),
+  get: route({ method: 'get', path: '/v1/tools/{id}', summary: 'Get a tool at its latest revision', request: { params: IdParam('tool') }, responses: { 200: json(Tool, 'The tool.'), ...errorResponses } }),
+  update: route({ method: 'post', path: '/v1/tools/{id}', summary: 'Change a tool: a new revision', request: { params: IdParam('tool'), ...body(UpdateToolRequest) }, responses: { 200: json(Tool, 'The tool at its new revision.'), ...errorResponses } }),
+  remove: route({ method: 'delete', path: '/v1/tools/{id}', summary: 'Delete a tool and its revisions (its executions stay)', request: { params: IdParam('tool') }, responses: { 200: json(Deleted, 'Deleted.'), ...errorResponses } }),
+  revisions: route({ method: 'get', path: '/v1/tools/{id}/revisions', summary: "List a tool's revisions, newest first", request: { params: IdParam('tool'), query: pageQuery('rev') }, responses: { 200: json(z.object({ revisions: z.array(ToolRevision) }), 'A page of revisions.'), ...errorResponses } }),
+  execute: route({ method: 'post', path: '/v1/tools/{id}/execute', summary: 'Run a tool', request: { params: IdParam('tool'), ...body(ExecuteToolRequest) }, responses: { 200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'), ...errorResponses } }),
+};
+
+const fields = (t: StoredTool | StoredRevision) => ({
+  name: t.name,
+  description: t.description,
+  language: t.language,
+  code: t.code,
+  input_schema: t.inputSchema,
+  ...(t.runtimeRevisionId ? { runtime_revision_id: t.runtimeRevisionId } : {}),
+  env: t.env,
+  http: t.http,
+  created_at: t.createdAt,
+});
+const toolBody = (t: StoredTool) => ({ id: t.id, ...fields(t), revision_id: t.revisionId });
+const revisionBody = (r: StoredRevision) => ({ id: r.id, tool_id: r.toolId, ...fields(r) });
+const page = (q: { limit: number; starting_after?: string }) => ({ limit: q.limit, startingAfter: q.starting_after });
+
+/** /v1/tools: Riza's tool API (update is a POST that makes a revision), plus revisions and delete. */
+export function toolRoutes(deps: { tools: Tools; execute: Execute; maxBodyBytes: number }) {
+  const { tools } = deps;
+  const app = createRouter();
+  app.openapi(routes.create, async (c) => c.json(toolBody(await tools.create(c.get('project'), c.req.valid('json'))), 200));
+  app.openapi(routes.list, async (c) => c.json({ tools: (await tools.list(c.get('project'), page(c.req.valid('query')))).map(toolBody) }, 200));
+  app.openapi(routes.get, async (c) => c.json(toolBody(await tools.get(c.get('project'), c.req.valid('param').id)), 200));
+  app.openapi(routes.update, async (c) => c.json(toolBody(await tools.update(c.get('project'), c.req.valid('param').id, c.req.valid('json'))), 200));
+  app.openapi(routes.remove, async (c) => {
+    const { id } = c.req.valid('param');
+    await tools.remove(c.get('project'), id);
+    return c.json({ id, deleted: true as const }, 200);
+  });
+  app.openapi(routes.revisions, async (c) => {
+    const list = await tools.revisions(c.get('project'), c.req.valid('param').id, page(c.req.valid('query')));
+    return c.json({ revisions: list.map(revisionBody) }, 200);
+  });
+  app.openapi(routes.execute, async (c) => {
+    const req = c.req.valid('json');
+    const e = await deps.execute(
+      {
+        project: c.get('project'),
+        mode: 'function',
+        target: { kind: 'tool', toolId: c.req.valid('param').id, revisionId: req.revision_id },
+        input: req.input ?? null,
+        env: req.env ?? [],
+        allow: req.http?.allow ?? [],
+      },
+      { bytes: requestBytes(c.req.raw, deps.maxBodyBytes), signal: c.req.raw.signal },
+    );
+    return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
+  });
+  return app;
+}

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Admission } from '../sandbox/admission.js';
+import type { ExecutionKind, Store } from '../store/store.js';
+import type { Job, RunJob, RunResult } from './job.js';
+import { redactSecrets } from './redact.js';
+import type { ExecutionContext, ExecutionRequest } from './request.js';
+import type { Resolve } from './resolve.js';
+
+/** What an execution produced, as every adapter renders it. */
+export interface Execution {
+  id: string;
+  kind: ExecutionKind;
+  job: Job;
+  tool: { id: string; revisionId: string } | null;
+  startedAt: Date;
+  result: RunResult;
+}
+
+/** The result as the executions log keeps it (and Riza's `details.response` is rendered from). */
+export function loggedResult(r: RunResult) {
+  return {
+    exit_code: r.exitCode,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    duration: r.durationMs,
+    stop_reason: r.stopReason,
+    stdout_truncated: r.stdoutTruncated,
+    stderr_truncated: r.stderrTruncated,
+    output_status: r.outputStatus,
+    output_json: r.outputJson,
+  };
+}
+
+/**
+ * The one execution path every surface calls: resolve → admit → run → metrics → executions log.
+ * Recording is part of the answer's path (so the id in the answer is readable at once), but a
+ * store that fails never costs the caller its result: the failure is logged and counted.
+ */
+export function createExecutor(deps: { resolve: Resolve; admission: Admission; runJob: RunJob; metrics: Metrics; store: Store; log: Logger }) {
+  const { metrics, admission } = deps;
+
+  async function run(job: Job, ctx: ExecutionContext): Promise<RunResult> {
+    const started = performance.now();
+    metrics.queueWaiting.set(admission.waiting);
+    let result: RunResult;
+    try {
+      result = await admission.submit(() => deps.runJob(job), { bytes: ctx.bytes, signal: ctx.signal });
+    } catch (error) {
+      if (error instanceof AppError) metrics.rejections.inc({ reason: error.details?.[0]?.reason ?? error.code });
+      throw error;
+    }
+    metrics.queueWaiting.set(admission.waiting);
+    const outcome = result.stopReason !== 'exited' ? result.stopReason : job.mode === 'function' ? result.outputStatus : result.exitCode === 0 ? 'valid' : 'error';
+    metrics.executions.inc({ language: job.runtime.language, outcome });
+    metrics.duration.observe({ language: job.runtime.language }, (performance.now() - started) / 1000);
+    return result;
+  }
+
+  return async function execute(req: ExecutionRequest, ctx: ExecutionContext): Promise<Execution> {
+    const resolved = await deps.resolve(req);
+    const { job } = resolved;
+    const startedAt = new Date();
+    const result = redactSecrets(await run(job, ctx), resolved.secretValues);
+    try {
+      await deps.store.recordExecution({
+        id: job.id,
+        project: req.project,
+        kind: resolved.kind,
+        language: job.runtime.language,
+        exitCode: result.exitCode,
+        durationMs: result.durationMs,
+        startedAt: startedAt.toISOString(),
+        toolId: resolved.tool?.id ?? null,
+        revisionId: resolved.tool?.revisionId ?? null,
+        request: resolved.logged,
+        result: loggedResult(result),
+      });
+    } catch (err) {
+      metrics.storeErrors.inc({ operation: 'record_execution' });
+      deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');
+    }
+    return { id: job.id, kind: resolved.kind, job, tool: resolved.tool, startedAt, result };
+  };
+}
+
+export type Execute = ReturnType<typeof createExecutor>;

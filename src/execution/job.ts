@@ -1,0 +1,55 @@
+import type { AllowRule } from '../egress/host-rules.js';
+import type { Runtime } from '../runtimes/registry.js';
+
+/**
+ * One execution, resolved and ready for a sandbox: the core builds it (src/execution/resolve.ts),
+ * the sandbox layer runs it. It carries its id from the start, so that the id in every answer,
+ * log line and executions-log row is the same one.
+ */
+interface JobBase {
+  id: string;
+  runtime: Runtime;
+  code: string;
+  env: Record<string, string>;
+  files: { path: string; contents: string }[];
+  /** Hosts the code may reach through the egress proxy, with their credentials (which stay in kiln). */
+  allow: AllowRule[];
+  timeoutMs: number;
+  memoryMiB: number;
+}
+
+/** Code that defines execute(input): the answer is its return value. */
+export interface FunctionJob extends JobBase {
+  mode: 'function';
+  input: unknown;
+}
+
+/** A script: stdin and argv in, exit code and output back. */
+export interface ScriptJob extends JobBase {
+  mode: 'script';
+  args: string[];
+  stdin: string;
+}
+
+export type Job = FunctionJob | ScriptJob;
+export type Mode = Job['mode'];
+
+/** Why the run ended: by itself, or stopped from outside for breaking a limit. */
+export type StopReason = 'exited' | 'timeout' | 'out_of_memory' | 'output_limit' | 'sandbox_error';
+export type OutputStatus = 'valid' | 'json_serialization_error' | 'error';
+
+/** What a sandbox made of a job. */
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  stopReason: StopReason;
+  durationMs: number;
+  /** Function mode: the return value as JSON text, exactly as the code produced it (big integers intact). */
+  outputJson: string | null;
+  outputStatus: OutputStatus;
+}
+
+export type RunJob = (job: Job) => Promise<RunResult>;

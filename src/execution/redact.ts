@@ -1,0 +1,46 @@
+import type { RunResult } from './job.js';
+
+const MARK = '[redacted secret]';
+/** Shorter values are not searched for: replacing every "1" in the output would ruin it and hide nothing. */
+const MIN_LENGTH = 4;
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function replaceAll(text: string, needles: string[]): string {
+  let out = text;
+  for (const needle of needles) if (out.includes(needle)) out = out.split(needle).join(MARK);
+  return out;
+}
+
+/**
+ * Takes the clear values of the execution's secrets out of what it answered, before the answer or
+ * the executions log sees it. Defence in depth, not a wall: code that holds a secret in its env can
+ * still encode it; what it cannot do is hand it back by printing or returning it as it is.
+ */
+export function redactSecrets(result: RunResult, values: string[]): RunResult {
+  const needles = [...new Set(values)].filter((v) => v.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
+  if (!needles.length) return result;
+  // In the JSON of the return value a secret appears as JSON escapes it (quotes, backslashes, controls).
+  const jsonNeedles = needles.map((v) => JSON.stringify(v).slice(1, -1));
+  let outputJson = result.outputJson;
+  if (outputJson !== null) {
+    const redacted = replaceAll(outputJson, jsonNeedles);
+    // The mark needs no escaping, so a value cut inside a string is still JSON; a secret that matched
+    // across JSON syntax (a value like `":1`) may leave none: then no output rather than a broken one.
+    if (redacted !== outputJson) outputJson = isJson(redacted) ? redacted : null;
+  }
+  return {
+    ...result,
+    stdout: replaceAll(result.stdout, needles),
+    stderr: replaceAll(result.stderr, needles),
+    outputJson,
+    outputStatus: outputJson === null && result.outputJson !== null ? 'error' : result.outputStatus,
+  };
+}

@@ -1,0 +1,42 @@
+import type { Language } from '../runtimes/registry.js';
+import type { AllowBinding, EnvBinding } from './bindings.js';
+import type { Mode } from './job.js';
+
+/** Literal code sent with the request (Riza's execute endpoints). */
+export interface CodeTarget {
+  kind: 'code';
+  language: Language;
+  code: string;
+  runtimeRevisionId?: string | null;
+}
+
+/** A saved tool, at its latest revision or a pinned one. */
+export interface ToolTarget {
+  kind: 'tool';
+  toolId: string;
+  revisionId?: string | null;
+}
+
+/**
+ * One execution as every surface asks for it, whatever its wire format: each adapter maps its
+ * request to this, and the core (resolve → admit → run → log) does the rest. Field names in the
+ * errors the core raises are those of kiln's own (Riza's) wire: `env.0.secret_id`, `limits.memory_size`.
+ */
+export interface ExecutionRequest {
+  project: string;
+  mode: Mode;
+  target: CodeTarget | ToolTarget;
+  input?: unknown;
+  args?: string[];
+  stdin?: string;
+  env?: EnvBinding[];
+  files?: { path: string; contents: string }[];
+  allow?: AllowBinding[];
+  limits?: { executionTimeout?: number | null; memorySize?: number | null } | null;
+}
+
+/** What the caller's transport knows about the request: its size (for admission) and whether it left. */
+export interface ExecutionContext {
+  bytes: number;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,117 @@
+import type { Config } from '../config.js';
+import type { AllowRule, HttpAuth } from '../egress/host-rules.js';
+import { normalizeHost } from '../egress/host-rules.js';
+import { AppError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Language, Runtime } from '../runtimes/registry.js';
+import type { Secrets } from '../secrets/secrets.js';
+import type { ExecutionKind } from '../store/store.js';
+import { checkInput } from '../tools/input-schema.js';
+import { secretRefs, type Tools } from '../tools/tools.js';
+import type { AllowBinding, EnvBinding } from './bindings.js';
+import type { Job } from './job.js';
+import { loggedRequest } from './logged-request.js';
+import type { ExecutionRequest } from './request.js';
+
+/** A request made ready to run: the job, and what the log and the redaction need to know. */
+export interface Resolved {
+  job: Job;
+  kind: ExecutionKind;
+  tool: { id: string; revisionId: string } | null;
+  /** Clear values of the secrets the job carries: never to appear in an answer or the log. */
+  secretValues: string[];
+  /** The request as the executions log keeps it: env names, no credentials. */
+  logged: unknown;
+}
+
+const bad = (field: string, reason: string, message: string) => new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
+
+/** A tool's stored bindings come first; a caller may add names and hosts, never rebind the tool's. */
+function merge(toolEnv: EnvBinding[], toolAllow: AllowBinding[], env: EnvBinding[], allow: AllowBinding[]) {
+  const bound = new Set(toolEnv.map((e) => e.name));
+  env.forEach((e, i) => {
+    if (bound.has(e.name)) throw bad(`env.${i}.name`, 'bound_by_tool', `${e.name} is bound by the tool and cannot be set by the caller`);
+  });
+  const hosts = new Set(toolAllow.map((r) => normalizeHost(r.host)));
+  allow.forEach((r, i) => {
+    if (hosts.has(normalizeHost(r.host))) throw bad(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
+  });
+  return { env: [...toolEnv, ...env], allow: [...toolAllow, ...allow] };
+}
+
+/** Puts the revealed secrets in place of their references: a literal env and literal credentials. */
+function materialize(env: EnvBinding[], allow: AllowBinding[], values: Map<string, string>) {
+  const value = (literal: string | undefined, secretId: string | undefined) => (secretId ? values.get(secretId)! : literal ?? '');
+  const clearEnv: Record<string, string> = {};
+  for (const e of env) clearEnv[e.name] = value(e.value, e.secret_id);
+  const rules: AllowRule[] = allow.map(({ host, auth }) => {
+    if (!auth) return { host, auth };
+    const clear: HttpAuth = {};
+    if (auth.basic) clear.basic = { user_id: auth.basic.user_id, password: value(auth.basic.password, auth.basic.secret_id) };
+    if (auth.bearer) clear.bearer = { token: value(auth.bearer.token, auth.bearer.secret_id) };
+    if (auth.header) clear.header = { name: auth.header.name, value: value(auth.header.value ?? auth.header.token, auth.header.secret_id) };
+    if (auth.query) clear.query = { key: auth.query.key, value: value(auth.query.value, auth.query.secret_id) };
+    return { host, auth: clear };
+  });
+  return { env: clearEnv, allow: rules };
+}
+
+/**
+ * The first step of every execution, whatever surface asked: picks the runtime, applies the limits
+ * within the configured maxima, loads the tool at its revision and checks the input against its
+ * schema (before any container is touched), and turns secret references into values.
+ */
+export function createResolver(deps: { config: Config; registry: Record<Language, Runtime>; tools: Tools; secrets: Secrets }) {
+  const { config } = deps;
+
+  function limits(req: ExecutionRequest) {
+    const timeout = req.limits?.executionTimeout ?? config.KILN_DEFAULT_TIMEOUT_SECONDS;
+    const memory = req.limits?.memorySize ?? config.KILN_DEFAULT_MEMORY_MIB;
+    if (timeout > config.KILN_MAX_TIMEOUT_SECONDS)
+      throw new AppError('BAD_REQUEST', `limits.execution_timeout: must be at most ${config.KILN_MAX_TIMEOUT_SECONDS} seconds`, [
+        { field: 'limits.execution_timeout', reason: 'above_maximum', message: `maximum is ${config.KILN_MAX_TIMEOUT_SECONDS}` },
+      ]);
+    if (memory > config.KILN_MAX_MEMORY_MIB)
+      throw new AppError('BAD_REQUEST', `limits.memory_size: must be at most ${config.KILN_MAX_MEMORY_MIB} MiB`, [
+        { field: 'limits.memory_size', reason: 'above_maximum', message: `maximum is ${config.KILN_MAX_MEMORY_MIB}` },
+      ]);
+    return { timeoutMs: Math.round(timeout * 1000), memoryMiB: memory };
+  }
+
+  return async function resolve(req: ExecutionRequest): Promise<Resolved> {
+    const { timeoutMs, memoryMiB } = limits(req);
+    let env = req.env ?? [];
+    let allow = req.allow ?? [];
+    let language: Language;
+    let code: string;
+    let tool: Resolved['tool'] = null;
+    if (req.target.kind === 'tool') {
+      const revision = await deps.tools.revision(req.project, req.target.toolId, req.target.revisionId);
+      checkInput(revision.inputSchema, req.input ?? null);
+      ({ env, allow } = merge(revision.env, revision.http?.allow ?? [], env, allow));
+      language = revision.language as Language;
+      code = revision.code;
+      tool = { id: revision.toolId, revisionId: revision.id };
+    } else {
+      if (req.target.runtimeRevisionId)
+        throw bad('runtime_revision_id', 'unsupported', `custom runtimes are not supported yet (got ${req.target.runtimeRevisionId})`);
+      ({ language, code } = req.target);
+    }
+    // A tool's own bindings are named `tool.env.…` in errors: a deleted secret there is the tool's fault.
+    const toolEnvCount = env.length - (req.env?.length ?? 0);
+    const toolAllowCount = allow.length - (req.allow?.length ?? 0);
+    const refs = [
+      ...secretRefs(env.slice(0, toolEnvCount), allow.slice(0, toolAllowCount), 'tool.'),
+      ...secretRefs(env.slice(toolEnvCount), allow.slice(toolAllowCount)),
+    ];
+    const values = await deps.secrets.reveal(req.project, refs);
+    const clear = materialize(env, allow, values);
+    const id = newId('exec');
+    const base = { id, runtime: deps.registry[language], code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };
+    const job: Job = req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
+    const kind: ExecutionKind = tool ? 'tool' : req.mode;
+    return { job, kind, tool, secretValues: [...values.values()], logged: loggedRequest(req, kind, language, tool) };
+  };
+}
+
+export type Resolve = ReturnType<typeof createResolver>;

@@ -1,0 +1,69 @@
+import { AppError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Page, SecretRecord, Store } from '../store/store.js';
+import type { SecretBox } from './secret-box.js';
+
+/** A place a secret is referred to, named as the wire names it (e.g. `env.0.secret_id`). */
+export interface SecretRef {
+  id: string;
+  field: string;
+}
+
+/** The additional data a sealed value is bound to: moved to another row or project, it will not open. */
+const aad = (project: string, id: string) => `${project}/${id}`;
+
+/**
+ * Secrets: values go in sealed (AES-256-GCM under kiln's secrets key) and come out only in
+ * `reveal`, which the execution core calls to put them into the box or header they are bound to.
+ */
+export function createSecrets(deps: { store: Store; box: SecretBox }) {
+  const { store, box } = deps;
+  const notFound = (id: string) => new AppError('NOT_FOUND', `secret ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+
+  /** The refs that name no secret of the project; one query however many. */
+  async function unknown(project: string, refs: SecretRef[]): Promise<SecretRef[]> {
+    if (!refs.length) return [];
+    const found = new Set((await store.getSecrets(project, [...new Set(refs.map((r) => r.id))])).map((s) => s.id));
+    return refs.filter((r) => !found.has(r.id));
+  }
+  const unknownError = (missing: SecretRef[]) =>
+    new AppError(
+      'BAD_REQUEST',
+      missing.map((r) => `${r.field}: no secret ${r.id} in this project`).join('; '),
+      missing.map((r) => ({ field: r.field, reason: 'secret_not_found', message: `no secret ${r.id}` })),
+    );
+
+  return {
+    async create(project: string, name: string, value: string): Promise<SecretRecord> {
+      const id = newId('secret');
+      const now = new Date().toISOString();
+      return store.createSecret({ id, project, name, sealed: box.seal(value, aad(project, id)), createdAt: now, updatedAt: now });
+    },
+    list: (project: string, page: Page) => store.listSecrets(project, page),
+    /** Replaces a secret's value (tools bound to it use the new one from their next run). */
+    async rotate(project: string, id: string, value: string): Promise<SecretRecord> {
+      const updated = await store.updateSecret(project, id, box.seal(value, aad(project, id)), new Date().toISOString());
+      if (!updated) throw notFound(id);
+      return updated;
+    },
+    async remove(project: string, id: string): Promise<void> {
+      if (!(await store.deleteSecret(project, id))) throw notFound(id);
+    },
+    /** Throws a 400 naming each field whose secret_id is not a secret of the project. */
+    async check(project: string, refs: SecretRef[]): Promise<void> {
+      const missing = await unknown(project, refs);
+      if (missing.length) throw unknownError(missing);
+    },
+    /** The clear values of the referenced secrets, by id; a 400 naming the field of any unknown one. */
+    async reveal(project: string, refs: SecretRef[]): Promise<Map<string, string>> {
+      if (!refs.length) return new Map();
+      const sealed = await store.getSecrets(project, [...new Set(refs.map((r) => r.id))]);
+      const found = new Map(sealed.map((s) => [s.id, s]));
+      const missing = refs.filter((r) => !found.has(r.id));
+      if (missing.length) throw unknownError(missing);
+      return new Map(sealed.map((s) => [s.id, box.open(s.sealed, aad(project, s.id))]));
+    },
+  };
+}
+
+export type Secrets = ReturnType<typeof createSecrets>;

@@ -1,0 +1,104 @@
+import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+
+/**
+ * kiln's state, behind one interface with two implementations (SQLite embedded, Postgres for
+ * replicas) that pass the same contract suite (test/contract/). Every read and write is scoped by
+ * project: an object of another project is indistinguishable from a missing one.
+ *
+ * Ids are time-ordered (`newId`), so lists are ordered by id, newest first, and a cursor
+ * (`startingAfter`, the last id of the previous page) needs no lookup.
+ */
+
+export interface Page {
+  /** 1..100 */
+  limit: number;
+  /** Return only objects listed after this id (older than it). */
+  startingAfter?: string;
+}
+
+/** One immutable revision of a tool: everything that defines how it runs. */
+export interface ToolRevision {
+  id: string; // rev_…
+  toolId: string; // tool_…
+  project: string;
+  name: string;
+  description: string;
+  language: string;
+  code: string;
+  /** A JSON Schema (draft 2020-12 or draft-07), or null for none. */
+  inputSchema: unknown;
+  runtimeRevisionId: string | null;
+  /** Stored bindings applied whenever the tool runs. */
+  env: EnvBinding[];
+  http: { allow: AllowBinding[] } | null;
+  createdAt: string; // RFC 3339
+}
+
+/** A tool as listed and fetched: its latest revision, under the tool's id. */
+export interface Tool extends Omit<ToolRevision, 'id'> {
+  id: string; // the tool id
+  revisionId: string; // its latest revision
+}
+
+export interface SecretRecord {
+  id: string; // secret_…
+  project: string;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A secret with its sealed value (see src/secrets/secret-box.ts); the store never sees a clear value. */
+export interface SealedSecret extends SecretRecord {
+  sealed: string;
+}
+
+export type ExecutionKind = 'script' | 'function' | 'tool';
+
+/** One row of the executions log. `request` is already redacted: env names only, no credentials. */
+export interface ExecutionRecord {
+  id: string; // exec_…
+  project: string;
+  kind: ExecutionKind;
+  language: string;
+  exitCode: number;
+  durationMs: number;
+  startedAt: string; // RFC 3339
+  toolId: string | null;
+  revisionId: string | null;
+  request: unknown;
+  result: unknown;
+}
+
+export interface Store {
+  // tools: a tool row points at its latest revision; revisions are append-only
+  createTool(revision: ToolRevision): Promise<Tool>;
+  /** Appends a revision and makes it the latest; null when the tool does not exist in the project. */
+  addToolRevision(revision: ToolRevision): Promise<Tool | null>;
+  getTool(project: string, toolId: string): Promise<Tool | null>;
+  getToolRevision(project: string, toolId: string, revisionId: string): Promise<ToolRevision | null>;
+  listTools(project: string, page: Page): Promise<Tool[]>;
+  /** Null when the tool does not exist in the project. */
+  listToolRevisions(project: string, toolId: string, page: Page): Promise<ToolRevision[] | null>;
+  /** Removes the tool and its revisions (executions that ran it stay); false when it did not exist. */
+  deleteTool(project: string, toolId: string): Promise<boolean>;
+
+  createSecret(secret: SealedSecret): Promise<SecretRecord>;
+  listSecrets(project: string, page: Page): Promise<SecretRecord[]>;
+  /** The secrets of the project among `ids` (missing ones are simply absent). */
+  getSecrets(project: string, ids: string[]): Promise<SealedSecret[]>;
+  /** Replaces the sealed value; null when the secret does not exist in the project. */
+  updateSecret(project: string, id: string, sealed: string, updatedAt: string): Promise<SecretRecord | null>;
+  deleteSecret(project: string, id: string): Promise<boolean>;
+
+  recordExecution(record: ExecutionRecord): Promise<void>;
+  getExecution(project: string, id: string): Promise<ExecutionRecord | null>;
+  listExecutions(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]>;
+  /**
+   * Retention: removes executions started before `olderThan` (RFC 3339), and in each project all but
+   * the newest `keepPerProject`. Returns how many it removed.
+   */
+  pruneExecutions(opts: { olderThan: string; keepPerProject: number }): Promise<number>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { RE2JS } from 're2js';
+import { AppError, type ErrorDetail } from '../errors.js';
+
+/**
+ * Tool input schemas: JSON Schema draft 2020-12 (the default) or draft-07 (`$schema` says so),
+ * checked with ajv when a tool is saved and applied to every input before a container is used.
+ *
+ * `pattern` keywords run on RE2 (linear time), not on V8's backtracking engine: a schema is
+ * written by a caller, and a pattern like `(a+)+$` must not be able to stall kiln's event loop.
+ */
+const re2 = Object.assign(
+  (pattern: string, flags: string) => {
+    const compiled = RE2JS.compile(pattern, flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+    // ajv keys its compiled patterns by toString(): each must name its own pattern
+    return { test: (s: string) => compiled.matcher(s).find(), toString: () => `/${pattern}/${flags}` };
+  },
+  { code: 're2' },
+);
+const options = { allErrors: true, strict: false, validateFormats: false, code: { regExp: re2 } } as const;
+const draft2020 = new Ajv2020(options);
+const draft07 = new Ajv(options);
+
+const DRAFT_07 = /^https?:\/\/json-schema\.org\/draft-07\/schema#?$/;
+const DRAFT_2020 = /^https:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/;
+
+function engineFor(schema: unknown, field: string): Ajv | Ajv2020 {
+  const declared = (schema as { $schema?: unknown }).$schema;
+  if (declared === undefined || (typeof declared === 'string' && DRAFT_2020.test(declared))) return draft2020;
+  if (typeof declared === 'string' && DRAFT_07.test(declared)) return draft07;
+  throw new AppError('BAD_REQUEST', `${field}.$schema: kiln validates draft 2020-12 and draft-07 schemas (got ${JSON.stringify(declared).slice(0, 100)})`, [
+    { field: `${field}.$schema`, reason: 'unsupported_draft' },
+  ]);
+}
+
+const where = (e: ErrorObject) => e.instancePath || '(root)';
+const describe = (errors: ErrorObject[] | null | undefined, prefix: string): ErrorDetail[] =>
+  (errors ?? []).slice(0, 20).map((e) => ({
+    field: `${prefix}${e.instancePath.replaceAll('/', '.')}`,
+    reason: e.keyword,
+    message: `${where(e)} ${e.message ?? 'is invalid'}`,
+  }));
+
+// Compiled validators by schema text: a revision's schema never changes, so each is compiled once.
+const compiled = new Map<string, ValidateFunction>();
+const MAX_COMPILED = 500;
+
+/** Compiles `schema`; a 400 naming the problem under `field` when it is not a valid schema. */
+export function compileInputSchema(schema: unknown, field = 'input_schema'): ValidateFunction {
+  const key = JSON.stringify(schema);
+  const hit = compiled.get(key);
+  if (hit) return hit;
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema))
+    throw new AppError('BAD_REQUEST', `${field}: must be a JSON Schema object`, [{ field, reason: 'invalid_schema' }]);
+  const ajv = engineFor(schema, field);
+  if (!ajv.validateSchema(schema)) {
+    const details = describe(ajv.errors, field);
+    throw new AppError('BAD_REQUEST', `${field}: not a valid JSON Schema: ${details.map((d) => d.message).join('; ')}`, details);
+  }
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(schema);
+  } catch (error) {
+    // an unresolvable $ref, a pattern RE2 cannot run (backreferences, lookaround), …
+    throw new AppError('BAD_REQUEST', `${field}: ${(error as Error).message}`, [{ field, reason: 'invalid_schema' }]);
+  }
+  if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, validate);
+  return validate;
+}
+
+/** A 400 naming each path `input` breaks and the rule it breaks; nothing when there is no schema. */
+export function checkInput(schema: unknown, input: unknown): void {
+  if (schema === null || schema === undefined) return;
+  const validate = compileInputSchema(schema);
+  if (validate(input)) return;
+  const details = describe(validate.errors, 'input');
+  throw new AppError('BAD_REQUEST', `input does not match the tool's input_schema: ${details.map((d) => d.message).join('; ')}`, details);
+}

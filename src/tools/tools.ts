@@ -1,0 +1,128 @@
+import { AppError } from '../errors.js';
+import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import { newId } from '../ids.js';
+import type { Language } from '../runtimes/registry.js';
+import type { SecretRef, Secrets } from '../secrets/secrets.js';
+import type { Page, Store, Tool, ToolRevision } from '../store/store.js';
+import { compileInputSchema } from './input-schema.js';
+
+/** What defines a tool, as its API takes it (every field of an update is optional). */
+export interface ToolFields {
+  name: string;
+  description?: string | null;
+  language: Language;
+  code: string;
+  input_schema?: unknown;
+  runtime_revision_id?: string | null;
+  env?: EnvBinding[] | null;
+  http?: { allow?: AllowBinding[] | null } | null;
+}
+
+/** Every secret a set of bindings refers to, with the field that refers to it. */
+export function secretRefs(env: EnvBinding[], allow: AllowBinding[], prefix = ''): SecretRef[] {
+  const refs: SecretRef[] = [];
+  env.forEach((e, i) => e.secret_id && refs.push({ id: e.secret_id, field: `${prefix}env.${i}.secret_id` }));
+  allow.forEach((rule, i) => {
+    for (const kind of ['basic', 'bearer', 'header', 'query'] as const) {
+      const id = rule.auth?.[kind]?.secret_id;
+      if (id) refs.push({ id, field: `${prefix}http.allow.${i}.auth.${kind}.secret_id` });
+    }
+  });
+  return refs;
+}
+
+/**
+ * Saved tools (Riza's name for a saved function): each save is a new immutable revision, and a
+ * tool is its latest. Stored bindings may refer to secrets only by id: a credential written into
+ * a tool in clear would sit in the database in clear.
+ */
+export function createTools(deps: { store: Store; secrets: Secrets }) {
+  const { store, secrets } = deps;
+  const notFound = (id: string) => new AppError('NOT_FOUND', `tool ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+
+  async function validate(project: string, f: ToolFields): Promise<void> {
+    if (f.input_schema !== undefined && f.input_schema !== null) compileInputSchema(f.input_schema);
+    if (f.runtime_revision_id)
+      throw new AppError('BAD_REQUEST', `runtime_revision_id: custom runtimes are not supported yet (got ${f.runtime_revision_id})`, [
+        { field: 'runtime_revision_id', reason: 'unsupported' },
+      ]);
+    const allow = f.http?.allow ?? [];
+    allow.forEach((rule, i) => {
+      for (const [kind, auth] of Object.entries(rule.auth ?? {}))
+        if (auth && !auth.secret_id)
+          throw new AppError('BAD_REQUEST', `http.allow.${i}.auth.${kind}: a tool stores credentials only as secret_id (create the secret with POST /v1/secrets)`, [
+            { field: `http.allow.${i}.auth.${kind}.secret_id`, reason: 'secret_required' },
+          ]);
+    });
+    await secrets.check(project, secretRefs(f.env ?? [], allow));
+  }
+
+  const revisionOf = (project: string, toolId: string, f: ToolFields): ToolRevision => ({
+    id: newId('rev'),
+    toolId,
+    project,
+    name: f.name,
+    description: f.description ?? '',
+    language: f.language,
+    code: f.code,
+    inputSchema: f.input_schema ?? null,
+    runtimeRevisionId: f.runtime_revision_id ?? null,
+    env: f.env ?? [],
+    http: f.http?.allow?.length ? { allow: f.http.allow } : null,
+    createdAt: new Date().toISOString(),
+  });
+
+  async function get(project: string, id: string): Promise<Tool> {
+    const tool = await store.getTool(project, id);
+    if (!tool) throw notFound(id);
+    return tool;
+  }
+
+  return {
+    async create(project: string, fields: ToolFields): Promise<Tool> {
+      await validate(project, fields);
+      return store.createTool(revisionOf(project, newId('tool'), fields));
+    },
+    /** A new revision: the latest one with `changes` applied. Earlier revisions stay as they were. */
+    async update(project: string, id: string, changes: Partial<ToolFields>): Promise<Tool> {
+      const current = await get(project, id);
+      const next: ToolFields = {
+        name: changes.name ?? current.name,
+        description: changes.description !== undefined ? changes.description : current.description,
+        language: changes.language ?? (current.language as Language),
+        code: changes.code ?? current.code,
+        input_schema: changes.input_schema !== undefined ? changes.input_schema : current.inputSchema,
+        runtime_revision_id: changes.runtime_revision_id !== undefined ? changes.runtime_revision_id : current.runtimeRevisionId,
+        env: changes.env !== undefined ? changes.env : current.env,
+        http: changes.http !== undefined ? changes.http : current.http,
+      };
+      await validate(project, next);
+      const updated = await store.addToolRevision(revisionOf(project, id, next));
+      if (!updated) throw notFound(id); // deleted meanwhile
+      return updated;
+    },
+    get,
+    list: (project: string, page: Page) => store.listTools(project, page),
+    async revisions(project: string, id: string, page: Page): Promise<ToolRevision[]> {
+      const list = await store.listToolRevisions(project, id, page);
+      if (!list) throw notFound(id);
+      return list;
+    },
+    async remove(project: string, id: string): Promise<void> {
+      if (!(await store.deleteTool(project, id))) throw notFound(id);
+    },
+    /** The revision an execution runs: the pinned one, else the latest. */
+    async revision(project: string, toolId: string, revisionId?: string | null): Promise<ToolRevision> {
+      if (!revisionId) {
+        const tool = await get(project, toolId);
+        return { ...tool, id: tool.revisionId };
+      }
+      const revision = await store.getToolRevision(project, toolId, revisionId);
+      if (revision) return revision;
+      await get(project, toolId); // a missing tool is a 404 before a bad revision is a 400
+      throw new AppError('BAD_REQUEST', `revision_id: tool ${toolId} has no revision ${revisionId}`, [{ field: 'revision_id', reason: 'not_found' }]);
+    },
+  };
+}
+
+export type Tools = ReturnType<typeof createTools>;

@@ -1,0 +1,312 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/ids.js';
+import type { Page, Store, ToolRevision } from '../../src/store/store.js';
+import { aNextRevision, aRevision, aSecret, anExecution, newProject } from './records.js';
+
+export interface StoreContractOptions {
+  /** For file-backed stores: close `store` and open another on the same data. */
+  reopen?: (store: Store) => Promise<Store>;
+}
+
+/** Follows `startingAfter` from the first page until an empty one; returns every page, empty last. */
+async function allPages<T extends { id: string }>(list: (page: Page) => Promise<T[]>, limit: number): Promise<T[][]> {
+  const pages: T[][] = [];
+  let startingAfter: string | undefined;
+  for (;;) {
+    const page = await list({ limit, ...(startingAfter === undefined ? {} : { startingAfter }) });
+    pages.push(page);
+    if (page.length === 0 || pages.length > 50) return pages;
+    startingAfter = page.at(-1)!.id;
+  }
+}
+
+const newestFirst = (ids: string[]) => [...ids].sort().reverse();
+const asTool = ({ id, ...rest }: ToolRevision, createdAt = rest.createdAt) => ({ ...rest, id: rest.toolId, revisionId: id, createdAt });
+
+/**
+ * What every Store must do, whatever it stores into. `open` gives a store no other test writes
+ * to at the same time; each test closes the store it opened.
+ */
+export function describeStoreContract(name: string, open: () => Promise<Store>, options: StoreContractOptions = {}): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let project: string;
+    beforeEach(async () => {
+      store = await open();
+      project = newProject('a');
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('tools', () => {
+      it('creates a tool and gets it back as its head revision, every field intact', async () => {
+        const rev = aRevision(project);
+        const created = await store.createTool(rev);
+        expect(created).toEqual(asTool(rev));
+        expect(await store.getTool(project, rev.toolId)).toEqual(asTool(rev));
+        expect(await store.getToolRevision(project, rev.toolId, rev.id)).toEqual(rev);
+      });
+
+      it('addToolRevision makes a new head; earlier revisions stay readable and unchanged', async () => {
+        const first = aRevision(project);
+        await store.createTool(first);
+        const second = aNextRevision(first, { name: 'add2' });
+        const updated = await store.addToolRevision(second);
+        expect(updated).toEqual(asTool(second, first.createdAt)); // a tool's createdAt is its first revision's
+        expect(updated!.revisionId).not.toBe(first.id);
+        expect(await store.getTool(project, first.toolId)).toEqual(asTool(second, first.createdAt));
+        expect(await store.getToolRevision(project, first.toolId, first.id)).toEqual(first);
+        expect(await store.getToolRevision(project, first.toolId, second.id)).toEqual(second);
+      });
+
+      it('addToolRevision of a tool that does not exist is null and stores nothing', async () => {
+        const orphan = aRevision(project);
+        expect(await store.addToolRevision(orphan)).toBeNull();
+        expect(await store.getTool(project, orphan.toolId)).toBeNull();
+        expect(await store.getToolRevision(project, orphan.toolId, orphan.id)).toBeNull();
+      });
+
+      it("getToolRevision of another tool's revision is null", async () => {
+        const a = aRevision(project);
+        const b = aRevision(project);
+        await store.createTool(a);
+        await store.createTool(b);
+        expect(await store.getToolRevision(project, a.toolId, b.id)).toBeNull();
+        expect(await store.getToolRevision(project, a.toolId, newId('rev'))).toBeNull();
+      });
+
+      it('listTools pages newest first to an empty page, with no duplicates, showing each head', async () => {
+        const revs: ToolRevision[] = [];
+        for (let i = 0; i < 5; i++) revs.push(aRevision(project, { name: `tool${i}` }));
+        for (const rev of revs) await store.createTool(rev);
+        const head = aNextRevision(revs[2]!);
+        await store.addToolRevision(head);
+
+        const pages = await allPages((page) => store.listTools(project, page), 2);
+        expect(pages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
+        const ids = pages.flat().map((t) => t.id);
+        expect(ids).toEqual(newestFirst(revs.map((r) => r.toolId)));
+        expect(pages.flat().find((t) => t.id === revs[2]!.toolId)?.revisionId).toBe(head.id);
+        expect(await store.listTools(project, { limit: 100 })).toHaveLength(5);
+        expect(await store.listTools(project, { limit: 1 })).toEqual([asTool(revs[4]!)]);
+      });
+
+      it('listToolRevisions pages newest first; null for a tool that does not exist', async () => {
+        const first = aRevision(project);
+        await store.createTool(first);
+        const revs = [first];
+        for (let i = 0; i < 4; i++) {
+          const next = aNextRevision(first);
+          await store.addToolRevision(next);
+          revs.push(next);
+        }
+        const pages = await allPages(async (page) => (await store.listToolRevisions(project, first.toolId, page))!, 3);
+        expect(pages.map((p) => p.length)).toEqual([3, 2, 0]);
+        expect(pages.flat()).toEqual([...revs].reverse());
+        expect(await store.listToolRevisions(project, newId('tool'), { limit: 10 })).toBeNull();
+      });
+
+      it('deleteTool removes the tool and its revisions, keeps its executions, and is false the second time', async () => {
+        const first = aRevision(project);
+        await store.createTool(first);
+        const second = aNextRevision(first);
+        await store.addToolRevision(second);
+        const ran = anExecution(project, { kind: 'tool', toolId: first.toolId, revisionId: second.id });
+        await store.recordExecution(ran);
+        const other = aRevision(project);
+        await store.createTool(other);
+
+        expect(await store.deleteTool(project, first.toolId)).toBe(true);
+        expect(await store.getTool(project, first.toolId)).toBeNull();
+        expect(await store.getToolRevision(project, first.toolId, first.id)).toBeNull();
+        expect(await store.getToolRevision(project, first.toolId, second.id)).toBeNull();
+        expect(await store.listToolRevisions(project, first.toolId, { limit: 10 })).toBeNull();
+        expect(await store.addToolRevision(aNextRevision(first))).toBeNull();
+        expect((await store.listTools(project, { limit: 10 })).map((t) => t.id)).toEqual([other.toolId]);
+        expect(await store.getExecution(project, ran.id)).toEqual(ran);
+        expect(await store.deleteTool(project, first.toolId)).toBe(false);
+      });
+    });
+
+    describe('secrets', () => {
+      it('creates, lists (without sealed values), gets, updates and deletes', async () => {
+        const one = aSecret(project, { name: 'ONE' });
+        const two = aSecret(project, { name: 'TWO' });
+        const { sealed: _sealed, ...oneRecord } = one;
+        expect(await store.createSecret(one)).toEqual(oneRecord);
+        await store.createSecret(two);
+
+        const listed = await store.listSecrets(project, { limit: 10 });
+        expect(listed.map((s) => s.id)).toEqual([two.id, one.id]);
+        for (const s of listed) expect(s).not.toHaveProperty('sealed');
+
+        const foreign = aSecret(newProject('b'));
+        await store.createSecret(foreign);
+        const got = await store.getSecrets(project, [two.id, newId('secret'), foreign.id, one.id, two.id]);
+        expect([...got].sort((x, y) => x.id.localeCompare(y.id))).toEqual([one, two]);
+        expect(await store.getSecrets(project, [])).toEqual([]);
+
+        const later = new Date(Date.parse(one.updatedAt) + 60_000).toISOString();
+        const updated = await store.updateSecret(project, one.id, 'v1.rotated', later);
+        expect(updated).toEqual({ ...oneRecord, updatedAt: later });
+        expect(await store.getSecrets(project, [one.id])).toEqual([{ ...one, sealed: 'v1.rotated', updatedAt: later }]);
+
+        expect(await store.deleteSecret(project, one.id)).toBe(true);
+        expect(await store.getSecrets(project, [one.id])).toEqual([]);
+        expect(await store.deleteSecret(project, one.id)).toBe(false);
+        expect(await store.updateSecret(project, one.id, 'v1.x', later)).toBeNull();
+        expect((await store.listSecrets(project, { limit: 10 })).map((s) => s.id)).toEqual([two.id]);
+      });
+
+      it('listSecrets pages newest first to an empty page', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const s = aSecret(project, { name: `S${i}` });
+          await store.createSecret(s);
+          ids.push(s.id);
+        }
+        const pages = await allPages((page) => store.listSecrets(project, page), 2);
+        expect(pages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
+        expect(pages.flat().map((s) => s.id)).toEqual(newestFirst(ids));
+      });
+    });
+
+    describe('executions', () => {
+      it('round-trips request and result JSON exactly: nesting, unicode, a 1 MiB string', async () => {
+        const big = 'x'.repeat(1024 * 1024 - 3) + 'end';
+        const unicode = 'héllo wörld · 日本語 · 🔥🧪 · e\u0301 · \u0000 \u2028 "quotes" \\ back';
+        const rec = anExecution(project, {
+          kind: 'tool',
+          language: 'javascript',
+          exitCode: 137,
+          durationMs: 2_147_000_000,
+          toolId: newId('tool'),
+          revisionId: newId('rev'),
+          request: { input: { deep: { deeper: [1, 2.5, -3e-7, true, null, { k: unicode }] }, empty: {}, list: [] }, env: ['A', 'B'] },
+          result: { stdout: big, stderr: unicode, output: [[[]], { '🔑': 'v' }], n: Number.MAX_SAFE_INTEGER },
+        });
+        await store.recordExecution(rec);
+        const got = await store.getExecution(project, rec.id);
+        expect(got).toEqual(rec);
+        expect((got!.result as { stdout: string }).stdout).toBe(big);
+        const nulls = anExecution(project, { request: null, result: null, exitCode: -1 });
+        await store.recordExecution(nulls);
+        expect(await store.getExecution(project, nulls.id)).toEqual(nulls);
+        expect(await store.getExecution(project, newId('exec'))).toBeNull();
+      });
+
+      it('listExecutions pages newest first; onlyNonZeroExitCodes pages only failures', async () => {
+        const codes = [0, 1, 0, 137, 0, 2, -1, 0, 0, 3];
+        const recs = codes.map((exitCode) => anExecution(project, { exitCode }));
+        for (const r of recs) await store.recordExecution(r);
+
+        const pages = await allPages((page) => store.listExecutions(project, page), 4);
+        expect(pages.map((p) => p.length)).toEqual([4, 4, 2, 0]);
+        expect(pages.flat()).toEqual([...recs].reverse());
+
+        const failedPages = await allPages((page) => store.listExecutions(project, { ...page, onlyNonZeroExitCodes: true }), 2);
+        expect(failedPages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
+        expect(failedPages.flat()).toEqual(recs.filter((r) => r.exitCode !== 0).reverse());
+        expect(await store.listExecutions(project, { limit: 10, onlyNonZeroExitCodes: false })).toHaveLength(10);
+      });
+
+      it('pruneExecutions removes those started before olderThan', async () => {
+        const old = [1, 2, 3].map((d) => anExecution(project, { startedAt: new Date(Date.UTC(2020, 0, d)).toISOString() }));
+        const recent = [anExecution(project), anExecution(project)];
+        for (const r of [...old, ...recent]) await store.recordExecution(r);
+        // An offset timestamp names the same instant as its UTC form (2020-01-02T00:00Z here).
+        expect(await store.pruneExecutions({ olderThan: '2020-01-02T01:00:00+01:00', keepPerProject: 1000 })).toBe(1);
+        expect(await store.pruneExecutions({ olderThan: '2021-01-01T00:00:00.000Z', keepPerProject: 1000 })).toBe(2);
+        expect(await store.listExecutions(project, { limit: 100 })).toEqual([...recent].reverse());
+      });
+
+      it("pruneExecutions keeps each project's newest keepPerProject, and counts age and excess together", async () => {
+        const other = newProject('b');
+        const mine = Array.from({ length: 6 }, () => anExecution(project));
+        const theirs = Array.from({ length: 2 }, () => anExecution(other));
+        const ancient = anExecution(other, { startedAt: '2001-01-01T00:00:00.000Z' });
+        for (const r of [ancient, ...mine, ...theirs]) await store.recordExecution(r);
+
+        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(4);
+        expect(await store.listExecutions(project, { limit: 100 })).toEqual(mine.slice(3).reverse());
+        expect(await store.listExecutions(other, { limit: 100 })).toEqual([...theirs].reverse());
+        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(0);
+      });
+    });
+
+    it("project isolation: another project sees none of A's objects and cannot change them", async () => {
+      const b = newProject('b');
+      const rev = aRevision(project);
+      await store.createTool(rev);
+      const rev2 = aNextRevision(rev);
+      await store.addToolRevision(rev2);
+      const secret = aSecret(project);
+      await store.createSecret(secret);
+      const exec = anExecution(project, { exitCode: 1 });
+      await store.recordExecution(exec);
+      const toolBefore = await store.getTool(project, rev.toolId);
+
+      expect(await store.getTool(b, rev.toolId)).toBeNull();
+      expect(await store.getToolRevision(b, rev.toolId, rev.id)).toBeNull();
+      expect(await store.listTools(b, { limit: 100 })).toEqual([]);
+      expect(await store.listToolRevisions(b, rev.toolId, { limit: 100 })).toBeNull();
+      expect(await store.addToolRevision(aNextRevision(rev, { project: b }))).toBeNull();
+      expect(await store.deleteTool(b, rev.toolId)).toBe(false);
+      expect(await store.listSecrets(b, { limit: 100 })).toEqual([]);
+      expect(await store.getSecrets(b, [secret.id])).toEqual([]);
+      expect(await store.updateSecret(b, secret.id, 'v1.hijacked', new Date().toISOString())).toBeNull();
+      expect(await store.deleteSecret(b, secret.id)).toBe(false);
+      expect(await store.getExecution(b, exec.id)).toBeNull();
+      expect(await store.listExecutions(b, { limit: 100 })).toEqual([]);
+      expect(await store.listExecutions(b, { limit: 100, onlyNonZeroExitCodes: true })).toEqual([]);
+
+      expect(await store.getTool(project, rev.toolId)).toEqual(toolBefore);
+      expect(await store.listToolRevisions(project, rev.toolId, { limit: 100 })).toEqual([rev2, rev]);
+      expect(await store.getSecrets(project, [secret.id])).toEqual([secret]);
+      expect(await store.getExecution(project, exec.id)).toEqual(exec);
+    });
+
+    it('20 concurrent createTool, addToolRevision and recordExecution calls all land, with distinct ids', async () => {
+      const tools = Array.from({ length: 20 }, () => aRevision(project));
+      await Promise.all(tools.map((t) => store.createTool(t)));
+      const base = tools[0]!;
+      const revisions = Array.from({ length: 20 }, () => aNextRevision(base));
+      const execs = Array.from({ length: 20 }, () => anExecution(project));
+      const added = await Promise.all([
+        ...revisions.map((r) => store.addToolRevision(r)),
+        ...execs.map((e) => store.recordExecution(e).then(() => null)),
+      ]);
+      expect(added.slice(0, 20).every((t) => t !== null)).toBe(true);
+
+      const listedTools = await store.listTools(project, { limit: 100 });
+      expect(new Set(listedTools.map((t) => t.id))).toEqual(new Set(tools.map((t) => t.toolId)));
+      expect(listedTools).toHaveLength(20);
+      const listedRevs = (await store.listToolRevisions(project, base.toolId, { limit: 100 }))!;
+      expect(new Set(listedRevs.map((r) => r.id))).toEqual(new Set([base, ...revisions].map((r) => r.id)));
+      expect(listedRevs).toHaveLength(21);
+      const head = (await store.getTool(project, base.toolId))!.revisionId;
+      expect(revisions.map((r) => r.id)).toContain(head);
+      const listedExecs = await store.listExecutions(project, { limit: 100 });
+      expect(new Set(listedExecs.map((e) => e.id))).toEqual(new Set(execs.map((e) => e.id)));
+      expect(listedExecs).toHaveLength(20);
+    });
+
+    it.skipIf(!options.reopen)('a store reopened on the same data sees everything', async () => {
+      const rev = aRevision(project);
+      await store.createTool(rev);
+      const rev2 = aNextRevision(rev);
+      await store.addToolRevision(rev2);
+      const secret = aSecret(project);
+      await store.createSecret(secret);
+      const exec = anExecution(project);
+      await store.recordExecution(exec);
+
+      store = await options.reopen!(store);
+      expect(await store.getTool(project, rev.toolId)).toEqual(asTool(rev2, rev.createdAt));
+      expect(await store.listToolRevisions(project, rev.toolId, { limit: 10 })).toEqual([rev2, rev]);
+      expect(await store.getSecrets(project, [secret.id])).toEqual([secret]);
+      expect(await store.getExecution(project, exec.id)).toEqual(exec);
+    });
+  });
+}
