@@ -13,6 +13,8 @@ export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
 export interface TestKiln {
   url: string;
+  /** Any method, JSON body optional, with `key` (the test key by default). */
+  request(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; body: any }>;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers; ms: number }>;
   close(): Promise<void>;
 }
@@ -32,6 +34,7 @@ export async function startTestKiln(env: Record<string, string> = {}): Promise<T
   const url = `http://127.0.0.1:${kiln.port}`;
   return {
     url,
+    request: (method, path, body, key) => call(url, method, path, body, key),
     async post(path, body, headers = {}) {
       const started = performance.now();
       const res = await fetch(url + path, {
@@ -85,4 +88,19 @@ export async function removeTestContainers(): Promise<void> {
       })
       .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
   );
+}
+
+/** A JSON call with the test key; answers status and parsed body. */
+export async function call(url: string, method: string, path: string, body?: unknown, key = TEST_KEY): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: parsed };
 }

@@ -1,5 +1,7 @@
 // Running kiln: readiness, Docker outages and recovery, leftovers of a crash, SIGTERM drain, metrics, config errors.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dockerRelay } from '../helpers/docker-relay.js';
@@ -104,7 +106,7 @@ describe('lifecycle', () => {
     const instance = `${TEST_INSTANCE}-drain`;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
-      env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', KILN_INSTANCE: instance },
+      env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', KILN_INSTANCE: instance, KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-drain-')) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

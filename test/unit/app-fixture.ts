@@ -68,7 +68,9 @@ export async function buildTestApp(
     queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
     maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
   });
-  const store = await openSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'kiln-unit-')), 'kiln.db') });
+  /** The store's SQLite file (with its `-wal` beside it), for tests that read what reached the disk. */
+  const dbFile = join(mkdtempSync(join(tmpdir(), 'kiln-unit-')), 'kiln.db');
+  const store = await openSqliteStore({ file: dbFile });
   const app = createApp({
     config,
     log: pino({ level: 'silent' }),
@@ -91,7 +93,7 @@ export async function buildTestApp(
   /** POSTs `body` as JSON with the API key. */
   const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>
     app.request(path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { app, config, jobs, metrics, admission, store, post, request };
+  return { app, config, jobs, metrics, admission, store, dbFile, post, request };
 }
 
 export interface ErrorBody {

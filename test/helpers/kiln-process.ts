@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { TEST_KEY } from './kiln.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+export interface KilnProcess {
+  url: string;
+  /** Everything the process printed on stdout so far (its JSON log lines). */
+  output(): string;
+  /** SIGTERM, and the exit code once it has exited. */
+  stop(): Promise<number | null>;
+}
+
+/** kiln as its own process (`node --import tsx src/main.ts`), as users run it: a real restart is a new one. */
+export async function spawnKiln(env: Record<string, string>): Promise<KilnProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kiln did not start: ${err}`)), 30_000);
+    child.stdout.on('data', () => {
+      const m = /"port":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    void exited.then((code) => reject(new Error(`kiln exited with ${code}: ${err}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
