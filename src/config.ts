@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseAllowList } from './egress/address-policy.js';
+import { decodeKey } from './secrets/secret-box.js';
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const bool = (fallback: boolean) =>
@@ -80,6 +81,14 @@ export const ConfigSchema = z.object({
     .describe('Where kiln keeps its state, created on first start: the database `kiln.db`, the secrets key `secrets.key`, the egress CA (`egress-ca.pem`, `egress-ca-key.pem`).'),
   KILN_SECRETS_KEY: z
     .string()
+    .refine((v) => {
+      try {
+        decodeKey(v, 'KILN_SECRETS_KEY');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be 32 bytes, written as base64 or as 64 hex digits (e.g. `openssl rand -base64 32`)')
     .optional()
     .describe('The key secret values are encrypted with: 32 bytes, base64 or hex (`openssl rand -base64 32`). Unset: `secrets.key` in the data directory, made on first start.'),
   KILN_EXECUTIONS_RETENTION_DAYS: z.coerce.number().positive().default(30).describe('Executions older than this many days leave the executions log.'),

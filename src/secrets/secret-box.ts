@@ -13,7 +13,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
  * Decodes a 32-byte key given as 64 hex digits or base64. Hex is tried first because 64 hex
  * digits are also valid base64 (of 48 bytes). Messages never include the key itself.
  */
-function decodeKey(text: string, source: string): Buffer {
+export function decodeKey(text: string, source: string): Buffer {
   const trimmed = text.trim();
   let key: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(trimmed)) key = Buffer.from(trimmed, 'hex');

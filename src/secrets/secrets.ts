@@ -61,7 +61,21 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
       const found = new Map(sealed.map((s) => [s.id, s]));
       const missing = refs.filter((r) => !found.has(r.id));
       if (missing.length) throw unknownError(missing);
-      return new Map(sealed.map((s) => [s.id, box.open(s.sealed, aad(project, s.id))]));
+      return new Map(
+        sealed.map((s) => {
+          try {
+            return [s.id, box.open(s.sealed, aad(project, s.id))];
+          } catch {
+            // sealed under another key (secrets.key or KILN_SECRETS_KEY replaced): the owner can set it again
+            const field = refs.find((r) => r.id === s.id)!.field;
+            throw new AppError(
+              'BAD_REQUEST',
+              `${field}: secret ${s.id} cannot be decrypted with this kiln's secrets key (was secrets.key or KILN_SECRETS_KEY replaced?); set its value again with POST /v1/secrets/${s.id}`,
+              [{ field, reason: 'secret_unreadable' }],
+            );
+          }
+        }),
+      );
     },
   };
 }
