@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Job, RunJob, RunResult } from '../../src/execution/job.js';
@@ -52,7 +52,7 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
  * directory; `jobs` records every job the runner received.
  */
 export async function buildTestApp(
-  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null } = {},
+  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null; log?: Logger } = {},
 ) {
   const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY},b:${PROJECT_B_KEY}`, ...opts.env });
   const jobs: Job[] = [];
@@ -73,7 +73,7 @@ export async function buildTestApp(
   const store = await openSqliteStore({ file: dbFile });
   const app = createApp({
     config,
-    log: pino({ level: 'silent' }),
+    log: opts.log ?? pino({ level: 'silent' }),
     metrics,
     docker: fakeDocker(opts.docker),
     registry: createRuntimeRegistry(config),

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AppEnv } from '../../src/api/context.js';
 import { AppError, toErrorResponse, type ErrorCode } from '../../src/errors.js';
+import { buildTestApp, jsonHeaders } from './app-fixture.js';
 
 /** A one-route app whose handler throws `err`; the log lines land in `lines`. */
 function appThrowing(err: unknown, lines: string[] = []) {
@@ -97,5 +98,16 @@ describe('toErrorResponse', () => {
     const res = await appThrowing(new HTTPException(502, { message: 'upstream detail' })).request('/');
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ code: 13, message: 'internal error' });
+  });
+
+  it('puts the request id of the real app into the log line of an unhandled error', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const { post } = await buildTestApp({ log, runJob: async () => { throw new Error('the runner broke'); } });
+    const res = await post('/v1/execute', { language: 'python', code: 'print(1)' }, { ...jsonHeaders, 'X-Request-Id': 'req-from-client-42' });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-request-id')).toBe('req-from-client-42');
+    const line = JSON.parse(lines.find((l) => l.includes('unhandled error'))!);
+    expect(line.requestId).toBe('req-from-client-42');
   });
 });
