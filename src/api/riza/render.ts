@@ -1,19 +1,11 @@
-import type { Execution } from '../../execution/executor.js';
+import { loggedResult, type Execution } from '../../execution/executor.js';
 import type { RunResult } from '../../execution/job.js';
 import type { ExecutionRecord } from '../../store/store.js';
 
 /** Riza's `execution` object (kiln adds why it stopped and whether a stream was cut). */
 export function executionBody(id: string, r: RunResult) {
-  return {
-    id,
-    exit_code: r.exitCode,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    duration: r.durationMs,
-    stop_reason: r.stopReason,
-    stdout_truncated: r.stdoutTruncated,
-    stderr_truncated: r.stderrTruncated,
-  };
+  const { output_status: _status, output_json: _output, ...fields } = loggedResult(r);
+  return { id, ...fields };
 }
 
 /** The execute-function (and tool execute) answer, as JSON text: the return value is spliced in as
