@@ -13,6 +13,10 @@ function isJson(text: string): boolean {
   }
 }
 
+const jsonEscaped = (v: string) => JSON.stringify(v).slice(1, -1);
+/** JSON text as an ASCII-only encoder writes it: each UTF-16 unit past U+007E as a lower-case \uXXXX. */
+const asciiEscaped = (json: string) => json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function replaceAll(text: string, needles: string[]): string {
   let out = text;
   for (const needle of needles) if (out.includes(needle)) out = out.split(needle).join(MARK);
@@ -27,8 +31,10 @@ function replaceAll(text: string, needles: string[]): string {
 export function redactSecrets(result: RunResult, values: string[]): RunResult {
   const needles = [...new Set(values)].filter((v) => v.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
   if (!needles.length) return result;
-  // In the JSON of the return value a secret appears as JSON escapes it (quotes, backslashes, controls).
-  const jsonNeedles = needles.map((v) => JSON.stringify(v).slice(1, -1));
+  // In the JSON of the return value a secret appears as JSON escapes it (quotes, backslashes, controls),
+  // and, from an encoder that writes ASCII only (Python's json.dumps by default), with every other
+  // character as a \uXXXX escape too.
+  const jsonNeedles = [...new Set(needles.flatMap((v) => [jsonEscaped(v), asciiEscaped(jsonEscaped(v))]))].sort((a, b) => b.length - a.length);
   let outputJson = result.outputJson;
   if (outputJson !== null) {
     const redacted = replaceAll(outputJson, jsonNeedles);

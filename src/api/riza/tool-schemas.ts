@@ -19,7 +19,7 @@ const InputSchema = z
   .any()
   .refine((s) => s === null || s === undefined || (typeof s === 'object' && !Array.isArray(s)), 'must be a JSON Schema object')
   .refine((s) => jsonDepth(s) <= MAX_SCHEMA_DEPTH, `must not nest deeper than ${MAX_SCHEMA_DEPTH} levels`)
-  .refine((s) => s === undefined || JSON.stringify(s).length <= MAX_SCHEMA_BYTES, `must be at most ${MAX_SCHEMA_BYTES} bytes of JSON`)
+  .refine((s) => s === undefined || Buffer.byteLength(JSON.stringify(s)) <= MAX_SCHEMA_BYTES, `must be at most ${MAX_SCHEMA_BYTES} bytes of JSON`)
   .openapi({ type: 'object', description: 'JSON Schema (draft 2020-12, or draft-07 by `$schema`) every input must match.' });
 
 const toolFields = {
