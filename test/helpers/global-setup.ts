@@ -1,5 +1,7 @@
 import Docker from 'dockerode';
-import { removeTestContainers } from './kiln.js';
+import { loadConfig } from '../../src/config.js';
+import { createRuntimeRegistry, requiredImages } from '../../src/runtimes/registry.js';
+import { removeTestContainers, TEST_KEY } from './kiln.js';
 
 /** Fails fast, with the fix, when the engine or the images are missing; sweeps leftovers of earlier runs. */
 export default async function setup() {
@@ -9,7 +11,8 @@ export default async function setup() {
   } catch {
     throw new Error('integration tests need a running Docker engine at /var/run/docker.sock (see README)');
   }
-  for (const image of ['kiln-python:latest', 'kiln-node:latest']) {
+  // the images kiln itself would need, named where each language is described
+  for (const image of requiredImages(createRuntimeRegistry(loadConfig({ KILN_API_KEYS: TEST_KEY })))) {
     try {
       await docker.getImage(image).inspect();
     } catch {
