@@ -2,7 +2,10 @@
 // own figures measured in the same run. Prints figures; asserts nothing.
 //   1. the engine: container churn (create + start + wait + remove) per second
 //   2. naive `docker run` per execution: latency
-//   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute
+//   2b. the executions log: one recordExecution, by the direct call (bench/store-cost.ts)
+//   2c. the floor: a hello in a pre-started box as hardened as kiln's, no kiln in between (bench/floor.ts)
+//   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute;
+//      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
 //   6. egress: one proxied HTTPS request against a direct one, same upstream
@@ -15,6 +18,10 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { loadConfig } from '../src/config.js';
 import { CertificateAuthority } from '../src/egress/ca.js';
+import { floorLine, measureFloor } from './floor.js';
+import { percentile, row, rows, sleep, type Row } from './stats.js';
+import { measureStoreCost, storeCostLine } from './store-cost.js';
+import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
 
 const N = Number(process.env.BENCH_N ?? 40);
 const KEY = 'bench-key-0123456789abcdef';
@@ -29,18 +36,7 @@ const HELLO_SCRIPT = {
   javascript: { language: 'javascript', code: 'console.log("hello")' },
 } as const;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(11);
-
-interface Row { name: string; n: number; p50: number; p90: number; p99: number; perSecond?: number; note?: string }
-const rows: Row[] = [];
-function row(name: string, latencies: number[], seconds?: number, note?: string): Row {
-  const l = [...latencies].sort((a, b) => a - b);
-  const r = { name, n: l.length, p50: percentile(l, 50), p90: percentile(l, 90), p99: percentile(l, 99), perSecond: seconds ? l.length / seconds : undefined, note };
-  rows.push(r);
-  return r;
-}
 
 /** Runs `one` n times with `concurrency` in flight (closed loop); returns latencies and wall time. */
 async function closedLoop(n: number, concurrency: number, one: () => Promise<unknown>) {
@@ -76,6 +72,7 @@ for (const concurrency of [2, 4]) {
   const { seconds } = await closedLoop(20, concurrency, churnOne);
   if (20 / seconds > churn.rate) churn = { rate: 20 / seconds, concurrency };
 }
+const paceMs = Math.ceil(2000 / churn.rate); // half the engine's churn rate: the refills keep the engine half busy
 
 // ---- 2. naive docker run ------------------------------------------------------------------------
 function naiveDockerRun(image: string, argv: string[]): Promise<void> {
@@ -90,6 +87,10 @@ const naive = {
 };
 const naiveRows: Record<string, Row> = {};
 for (const [language, run] of Object.entries(naive)) naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
+
+// ---- 2b, 2c. the executions log's cost and the floor, before kiln starts: nothing else runs -----
+const storeCost = await measureStoreCost(500);
+const floorRows = await measureFloor(config, HELLO, 30, paceMs); // at kiln's pace: see bench/floor.ts
 
 // ---- kiln, with an HTTPS upstream for the egress figures ---------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
@@ -146,7 +147,6 @@ async function paced(body: object, n: number, paceMs: number, path?: string): Pr
   }
   return latencies;
 }
-const paceMs = Math.ceil(2000 / churn.rate); // half the engine's churn rate: the refills keep the engine half busy
 const kilnRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) kilnRows[language] = row(`kiln ${language} hello, 1 per ${paceMs} ms`, await paced(body, N, paceMs));
 const scriptRows: Record<string, Row> = {};
@@ -154,6 +154,7 @@ for (const [language, body] of Object.entries(HELLO_SCRIPT))
   scriptRows[language] = row(`kiln ${language} script hello, 1 per ${paceMs} ms`, await paced(body, N, paceMs, '/v1/execute'));
 const lightRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(body, Math.ceil(N / 2), 1000));
+const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
 const bodies = Object.values(HELLO);
@@ -252,4 +253,7 @@ console.log(
     `= ${overloadBound.toFixed(0)} ms (${acceptedP99 <= overloadBound ? 'within' : 'OVER'}); ` +
     `429 p99 ${percentile([...rejected].sort((a, b) => a - b), 99).toFixed(1)} ms`,
 );
+for (const figures of toolFigures) console.log(toolExecuteLine(figures));
+console.log(storeCostLine(storeCost));
+for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!));
 console.log(`egress: proxy overhead +${(proxiedRow.p50 - directRow.p50).toFixed(1)} ms per HTTPS request at p50 (direct ${directRow.p50.toFixed(1)} ms, proxied ${proxiedRow.p50.toFixed(1)} ms)`);
