@@ -52,8 +52,22 @@ if $air_gapped && $service_base; then
   cp package.json package-lock.json "$npm_ctx/deps/"
   (cd "$npm_ctx" && tar xzf "$(npm pack --silent "npm@$NPM_VERSION")" -C npm --strip-components=1 \
     && cd deps && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache "$npm_ctx/cache" >/dev/null)
+  # better-sqlite3 is a native addon: its install downloads a prebuilt binary from GitHub or compiles one,
+  # and neither works offline. Compile it here, against the headers of the image's own Node, and leave it
+  # in the npm cache where its installer (prebuild-install) looks before it downloads.
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; esac
+  (cd "$npm_ctx" && mkdir headers && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null \
+    && tar xzf node-linux-*.tgz -C headers --strip-components=1 package/include && rm node-linux-*.tgz)
+  abi=$(sed -n 's/^#define NODE_MODULE_VERSION \([0-9][0-9]*\).*/\1/p' "$npm_ctx/headers/include/node/node_version.h")
+  (cd "$npm_ctx/deps" && npm rebuild better-sqlite3 --build-from-source --nodedir="$npm_ctx/headers" --cache "$npm_ctx/cache" >/dev/null)
+  prebuild=$(cd "$npm_ctx/deps" && node -e '
+    const u = require("prebuild-install/util"), pkg = require("better-sqlite3/package.json");
+    const url = u.getDownloadUrl({ pkg, abi: process.argv[1], runtime: "node", platform: "linux", arch: process.argv[2], libc: "", "tag-prefix": "v" });
+    console.log(require("path").basename(u.cachedPrebuild(url)));' "$abi" "$arch")
+  mkdir -p "$npm_ctx/cache/_prebuilds"
+  tar -C "$npm_ctx/deps/node_modules/better-sqlite3" -czf "$npm_ctx/cache/_prebuilds/$prebuild" build/Release/better_sqlite3.node
   printf 'offline=true\nregistry=%s\n' "$(npm config get registry)" > "$npm_ctx/npmrc"
-  rm -rf "$npm_ctx/deps" "$npm_ctx"/npm-*.tgz "$npm_ctx/cache/_logs"
+  rm -rf "$npm_ctx/deps" "$npm_ctx/headers" "$npm_ctx"/npm-*.tgz "$npm_ctx/cache/_logs"
   printf '%s\n' 'FROM kiln-base-node:bookworm' 'COPY npm /usr/local/lib/node_modules/npm' 'COPY cache /root/.npm' \
     'COPY npmrc /usr/local/etc/npmrc' \
     'RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx' \

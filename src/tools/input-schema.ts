@@ -37,7 +37,8 @@ function engineFor(schema: unknown, field: string): Ajv | Ajv2020 {
 const where = (e: ErrorObject) => e.instancePath || '(root)';
 const describe = (errors: ErrorObject[] | null | undefined, prefix: string): ErrorDetail[] =>
   (errors ?? []).slice(0, 20).map((e) => ({
-    field: `${prefix}${e.instancePath.replaceAll('/', '.')}`,
+    // a missing property is named itself, not its parent
+    field: `${prefix}${e.instancePath.replaceAll('/', '.')}${e.keyword === 'required' ? `.${(e.params as { missingProperty: string }).missingProperty}` : ''}`,
     reason: e.keyword,
     message: `${where(e)} ${e.message ?? 'is invalid'}`,
   }));

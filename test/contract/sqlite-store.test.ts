@@ -1,7 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,17 @@ describeStoreContract('sqlite', () => open(), {
 });
 
 describe('SQLite store', () => {
+  it('keeps the database and its WAL readable by its owner only', async () => {
+    const file = newFile();
+    const store = await open(file);
+    try {
+      await store.createSecret({ id: 'secret_01', project: 'p', name: 'n', sealed: 'v1.x', createdAt: 'now', updatedAt: 'now' });
+      for (const f of [file, `${file}-wal`]) expect((await stat(f)).mode & 0o777, f).toBe(0o600);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('runs in WAL mode with foreign keys on', async () => {
     const file = newFile();
     const store = await open(file);

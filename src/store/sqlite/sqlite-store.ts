@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KyselyStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations.js';
@@ -14,6 +14,9 @@ import type { Store } from '../store.js';
 export async function openSqliteStore({ file }: { file: string }): Promise<Store> {
   // 0700: the file holds sealed secrets and every execution's request and result.
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  // 0600 before SQLite opens it: the -wal and -shm files it creates copy the database file's mode.
+  await (await open(file, 'a', 0o600)).close();
+  await chmod(file, 0o600);
   const sqlite = new BetterSqlite3(file);
   try {
     // WAL: readers do not block the writer, and a commit is one append rather than two writes.
