@@ -34,7 +34,7 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => toErrorResponse(err, c, log));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
-  app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), metrics: deps.metrics, log, warming: deps.warming }));
+  app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
 
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
   const tooLarge = () => {

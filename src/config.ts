@@ -30,6 +30,9 @@ export function parseApiKey(entry: string): { project: string; key: string } {
   return { project: 'default', key: entry };
 }
 
+/** The smallest pids limit under which gVisor boxes start and run kiln's harnesses. */
+export const RUNSC_MIN_PIDS = 64;
+
 /** Every setting kiln reads, from the environment; the README's table mirrors the descriptions. */
 export const ConfigSchema = z.object({
   KILN_API_KEYS: z
@@ -55,7 +58,12 @@ export const ConfigSchema = z.object({
   KILN_DEFAULT_MEMORY_MIB: int(128).describe('`limits.memory_size` (MiB) when a request gives none.'),
   KILN_MAX_MEMORY_MIB: int(1024).describe('Largest `limits.memory_size` (MiB) a request may ask for.'),
   KILN_CPUS: z.coerce.number().positive().max(64).default(1).describe('CPU quota of each sandbox, in cores.'),
-  KILN_PIDS_LIMIT: int(128).describe('Most processes and threads one sandbox may run.'),
+  KILN_PIDS_LIMIT: int(128).describe('Most processes and threads one sandbox may run (under `runsc`, gVisor\'s own threads count too: at least 64).'),
+  KILN_OCI_RUNTIME: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be the name of an OCI runtime registered with the Docker engine')
+    .default('runc')
+    .describe('The OCI runtime every sandbox is created with: `runc` (Docker\'s default) or `runsc` (gVisor, a user-space kernel; `npm run setup -- --gvisor`).'),
   KILN_TMPFS_MIB: int(64).describe('Size of each sandbox\'s writable /tmp and /mnt/req (MiB each, counted in its memory).'),
   KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe('Bytes of stdout, and of stderr, kept per execution; past it the stream is cut, marked truncated, and the run stopped (`output_limit`).'),
   KILN_RESULT_LIMIT_BYTES: int(10 * 1024 * 1024).describe('Largest JSON return value of `execute()`, in bytes; a larger one stops the run (`output_limit`).'),
@@ -142,5 +150,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error('invalid configuration:\n  KILN_DEFAULT_TIMEOUT_SECONDS: must not exceed KILN_MAX_TIMEOUT_SECONDS');
   if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_MEMORY_MIB: must not exceed KILN_MAX_MEMORY_MIB');
+  // gVisor's sentry runs as threads of the box's own cgroup: below this it cannot start a box at all,
+  // and a fork bomb ends the whole sandbox rather than failing a fork (measured: a box needs 38 to start)
+  if (config.KILN_OCI_RUNTIME === 'runsc' && config.KILN_PIDS_LIMIT < RUNSC_MIN_PIDS)
+    throw new Error(`invalid configuration:\n  KILN_PIDS_LIMIT: must be at least ${RUNSC_MIN_PIDS} under runsc, whose own threads count against it`);
   return Object.freeze(config);
 }

@@ -80,7 +80,7 @@ export async function startKiln(config: Config) {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info({ port, host: config.KILN_HOST }, 'kiln listening');
+  log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');
 
   let closing: Promise<void> | undefined;
   /** Stops taking connections, lets every accepted execution answer and be logged, removes its containers. */

@@ -4,12 +4,14 @@ import type { Metrics } from '../metrics.js';
 import type { DockerClient } from '../sandbox/docker.js';
 
 /**
- * /healthz (the process answers), /readyz (Docker reachable, images present, and each warm pool full
+ * /healthz (the process answers), /readyz (Docker reachable, images present, the OCI runtime registered, and each warm pool full
  * once since start: before that, requests are answered but may wait for a container to start), /metrics.
  */
 export function healthRoutes(deps: {
   docker: DockerClient;
   images: string[];
+  /** The OCI runtime sandboxes are created with: it must be registered with the engine. */
+  ociRuntime: string;
   metrics: Metrics;
   log: Logger;
   warming?: () => string | null;
@@ -30,6 +32,20 @@ export function healthRoutes(deps: {
     } catch (err) {
       deps.log.warn({ err }, 'readyz: image check failed');
       return c.json({ status: 'unavailable', reason: 'could not check sandbox images' }, 503);
+    }
+    try {
+      const runtimes = await deps.docker.runtimes();
+      if (!runtimes.includes(deps.ociRuntime))
+        return c.json(
+          {
+            status: 'unavailable',
+            reason: `the OCI runtime ${deps.ociRuntime} is not registered with the Docker engine (registered: ${runtimes.join(', ')}); for gVisor run \`npm run setup -- --gvisor\``,
+          },
+          503,
+        );
+    } catch (err) {
+      deps.log.warn({ err }, 'readyz: runtime check failed');
+      return c.json({ status: 'unavailable', reason: 'could not list the engine\'s OCI runtimes' }, 503);
     }
     const warming = deps.warming?.();
     if (warming) return c.json({ status: 'warming', reason: `filling the warm pools (${warming} ready)` }, 503);

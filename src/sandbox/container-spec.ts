@@ -30,10 +30,12 @@ export interface SpecInput {
   labels?: Record<string, string>;
   /** Environment that tells the harness what to warm while it waits (the runtime's `warmEnv`). */
   warmEnv?: string[];
+  /** The OCI runtime (`runc`, `runsc`); Docker's default when absent. */
+  ociRuntime?: string;
 }
 
 /** Pure: the hardened container options for one sandbox. Each flag says what it defends against. */
-export function buildContainerSpec({ image, limits, instance, boot, caPem, labels = {}, warmEnv = [] }: SpecInput): ContainerCreateOptions {
+export function buildContainerSpec({ image, limits, instance, boot, caPem, labels = {}, warmEnv = [], ociRuntime }: SpecInput): ContainerCreateOptions {
   const memory = limits.memoryMiB * 1024 * 1024;
   const tmpfs = `rw,noexec,nosuid,nodev,size=${limits.tmpfsMiB}m`;
   return {
@@ -57,6 +59,8 @@ export function buildContainerSpec({ image, limits, instance, boot, caPem, label
     // no network at all: no interface but loopback
     NetworkDisabled: true,
     HostConfig: {
+      // runsc (gVisor): the box's system calls go to a user-space kernel, not the host's
+      ...(ociRuntime ? { Runtime: ociRuntime } : {}),
       NetworkMode: 'none',
       // read-only root: the code cannot change the image, plant binaries or fill the host's disk
       ReadonlyRootfs: true,

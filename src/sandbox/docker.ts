@@ -32,6 +32,8 @@ export interface SandboxHandle {
 export interface DockerClient {
   ping(): Promise<void>;
   missingImages(images: string[]): Promise<string[]>;
+  /** The OCI runtimes registered with the engine (`runc`, and `runsc` once gVisor is set up). */
+  runtimes(): Promise<string[]>;
   startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle>;
   /** Removes the containers of this instance that an earlier boot (a crashed run) left. */
   removeLeftovers(instance: string, boot: string): Promise<number>;
@@ -216,6 +218,7 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
     ping: async () => {
       await timed('ping', 3000, docker.ping());
     },
+    runtimes: async () => Object.keys(((await timed('info', 5000, docker.info())) as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}),
     missingImages: async (images) => {
       const missing: string[] = [];
       for (const image of images) {

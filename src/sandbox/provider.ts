@@ -56,6 +56,7 @@ export function createSandboxProvider(deps: {
       labels,
       limits: sandboxLimits(config, memoryMiB),
       warmEnv: runtime.warmEnv,
+      ociRuntime: config.KILN_OCI_RUNTIME,
     });
 
   const classes: PoolClass[] = deps.runtimes.map((runtime) => ({

@@ -9,6 +9,9 @@ export const TEST_KEY = 'test-key-0123456789abcdef';
 /** Every container of a test run carries this instance name; teardown and globalSetup sweep by it. */
 export const TEST_INSTANCE = `kiln-test-${process.pid}`;
 
+/** The OCI runtime the suite runs its boxes under: `KILN_OCI_RUNTIME=runsc npm run test:integration`. */
+export const TEST_OCI_RUNTIME = process.env.KILN_OCI_RUNTIME || 'runc';
+
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
 export interface TestKiln {
@@ -28,6 +31,8 @@ export async function startTestKiln(env: Record<string, string> = {}): Promise<T
     KILN_LOG_LEVEL: 'silent',
     // each kiln its own state: its database, secrets key and egress CA
     KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-test-data-')),
+    // the suites run under runc, and (in CI) the security and egress ones again under runsc
+    KILN_OCI_RUNTIME: TEST_OCI_RUNTIME,
     ...env,
   });
   const kiln = await startKiln(config);

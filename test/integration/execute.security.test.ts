@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_INSTANCE, TEST_KEY, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
+import { TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
 
 const hostile = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/hostile', name), 'utf8');
 const CANARY = `canary-${process.pid}-secret`;
@@ -199,6 +199,7 @@ describe('what Docker applied', () => {
     expect(host.SecurityOpt).toEqual(['no-new-privileges']);
     expect(host.Privileged).toBe(false);
     expect(host.NetworkMode).toBe('none');
+    expect(host.Runtime).toBe(TEST_OCI_RUNTIME);
     expect(host.PidsLimit).toBeGreaterThan(0);
     expect(host.Memory).toBe(96 * 1024 * 1024);
     expect(host.MemorySwap).toBe(96 * 1024 * 1024);

@@ -37,6 +37,13 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('takes an OCI runtime, and under runsc a pids limit gVisor can start in', () => {
+    expect(loadConfig(base).KILN_OCI_RUNTIME).toBe('runc');
+    expect(loadConfig({ ...base, KILN_OCI_RUNTIME: 'runsc' }).KILN_OCI_RUNTIME).toBe('runsc');
+    expect(() => loadConfig({ ...base, KILN_OCI_RUNTIME: 'runsc', KILN_PIDS_LIMIT: '32' })).toThrow(/KILN_PIDS_LIMIT: must be at least 64 under runsc/);
+    expect(() => loadConfig({ ...base, KILN_OCI_RUNTIME: 'run sc' })).toThrow(/KILN_OCI_RUNTIME/);
+  });
+
   it('reads project:key entries as keys of that project, and a bare key as the default project', () => {
     const keys = loadConfig({ KILN_API_KEYS: `acme:${KEY},beta-2:${'y'.repeat(16)},${'z'.repeat(16)},Not_A_Project:${'w'.repeat(16)}` }).KILN_API_KEYS;
     expect(keys).toEqual([

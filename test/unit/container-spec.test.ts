@@ -123,4 +123,10 @@ describe('buildContainerSpec', () => {
     expect(s.HostConfig!.PidsLimit).toBe(7);
     expect(s.HostConfig!.Tmpfs!['/tmp']).toContain('size=5m');
   });
+
+  it('creates the box with the configured OCI runtime, and leaves Docker its default otherwise', () => {
+    const limits = { memoryMiB: 16, cpus: 1, pidsLimit: 64, tmpfsMiB: 5 };
+    expect(buildContainerSpec({ image: 'i', limits, instance: 'x', boot: 'b', caPem: '', ociRuntime: 'runsc' }).HostConfig?.Runtime).toBe('runsc');
+    expect(buildContainerSpec({ image: 'i', limits, instance: 'x', boot: 'b', caPem: '' }).HostConfig).not.toHaveProperty('Runtime');
+  });
 });
