@@ -19,7 +19,8 @@ to kiln as the box's first frame (k, empty).
 
 It relays what the harness prints as frames on stdout: kind byte + 4-byte
 big-endian length + payload. Kinds: o = stdout, e = stderr, r = result (from
-a pipe the user's prints never reach), x = exit status, k = ready. Printed
+a pipe the user's prints never reach), x = exit status, k = ready, t = the
+harness took the request (so a box that dies after it died running code). Printed
 text is always wrapped in o/e frames, so it can never pose as a result.
 
 Egress: the box has no network. HTTP(S)_PROXY points the code at a listener
@@ -76,12 +77,14 @@ if ca:
 request_fd = os.dup(0)
 res_r, res_w = os.pipe()
 taken_r, taken_w = os.pipe()
+# The harness runs no code before this pipe says go: by then kiln has been told the request was taken.
+go_r, go_w = os.pipe()
 child = subprocess.Popen(
-    HARNESS + [str(request_fd), str(res_w), str(taken_w)],
+    HARNESS + [str(request_fd), str(res_w), str(taken_w), str(go_r)],
     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    pass_fds=(request_fd, res_w, taken_w), cwd="/mnt/req", env=env,
+    pass_fds=(request_fd, res_w, taken_w, go_r), cwd="/mnt/req", env=env,
 )
-for fd in (request_fd, res_w, taken_w):
+for fd in (request_fd, res_w, taken_w, go_r):
     os.close(fd)
 # The code may signal PID 1 (this wrapper): only now, with the harness started on default handlers, ignore them.
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
@@ -95,6 +98,12 @@ with os.fdopen(taken_r, "rb") as pipe:
     if ready:
         frame(b"k", b"")
     taken = pipe.read()
+if taken:
+    # kiln learns the code is about to run, before it does: should this box die from here on, its code
+    # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's
+    frame(b"t", b"")
+    os.write(go_w, b"g")
+os.close(go_w)
 if not taken and not ready:
     # The harness ended before it was ready: nothing was asked of this box. Its last words go to
     # the box's own stderr, where kiln's pool logs them.

@@ -3,16 +3,19 @@
 #   - a Docker engine: installed with apt (Debian/Ubuntu, as root) if missing, started if not running;
 #   - node_modules, if missing;
 #   - the sandbox images: from official bases when a registry answers, else air-gapped from Debian's packages.
-# Flags: --air-gapped (never try a registry), --online (never fall back).
+#   - with --gvisor: gVisor's runsc from the distribution, registered with the engine as `runsc`.
+# Flags: --air-gapped (never try a registry), --online (never fall back), --gvisor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=auto
+gvisor=false
 for arg in "$@"; do
   case "$arg" in
     --air-gapped) mode=air-gapped ;;
     --online) mode=online ;;
-    *) echo "unknown argument: $arg (known: --air-gapped, --online)" >&2; exit 2 ;;
+    --gvisor) gvisor=true ;;
+    *) echo "unknown argument: $arg (known: --air-gapped, --online, --gvisor)" >&2; exit 2 ;;
   esac
 done
 
@@ -21,6 +24,7 @@ say() { echo "setup: $*"; }
 install=()
 command -v dockerd >/dev/null || install+=(docker.io)
 [ "$mode" != online ] && ! command -v debootstrap >/dev/null && install+=(debootstrap)
+$gvisor && ! command -v runsc >/dev/null && install+=(runsc)
 if [ ${#install[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     say "please install ${install[*]} (this script installs them only as root with apt)"; exit 1
@@ -30,12 +34,50 @@ if [ ${#install[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${install[@]}" >/dev/null
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  [ "$(id -u)" -eq 0 ] || { say "the Docker engine is not running; start it (e.g. sudo systemctl start docker)"; exit 1; }
-  say "starting dockerd (log: /var/log/dockerd.log)"
+start_dockerd() {
   setsid nohup dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { say "dockerd did not start:"; tail -20 /var/log/dockerd.log; exit 1; }
+}
+
+if $gvisor; then
+  # Register runsc in daemon.json, keeping what else is there. Under Docker's `--network none`, runsc
+  # needs its own --network=none, or it refuses to start the box.
+  daemon_json=/etc/docker/daemon.json
+  [ -w /etc/docker ] || [ "$(id -u)" -eq 0 ] || { say "--gvisor needs root to edit $daemon_json"; exit 1; }
+  mkdir -p /etc/docker
+  changed=$(python3 - "$daemon_json" "$(command -v runsc)" <<'PY'
+import json, os, sys
+path, runsc = sys.argv[1], sys.argv[2]
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+want = {"path": runsc, "runtimeArgs": ["--network=none"]}
+if config.get("runtimes", {}).get("runsc") == want:
+    print("no")
+else:
+    config.setdefault("runtimes", {})["runsc"] = want
+    json.dump(config, open(path, "w"), indent=2)
+    print("yes")
+PY
+)
+  if [ "$changed" = yes ] && docker info >/dev/null 2>&1; then
+    # the engine reads daemon.json at start: restart it, but only when the file changed
+    if command -v systemctl >/dev/null && systemctl is-active --quiet docker 2>/dev/null; then
+      say "registering runsc: restarting the Docker engine (systemctl)"
+      systemctl restart docker
+    else
+      say "registering runsc: restarting dockerd"
+      pkill -x dockerd || true
+      for _ in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
+      rm -f /var/run/docker.pid
+      start_dockerd
+    fi
+  fi
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || { say "the Docker engine is not running; start it (e.g. sudo systemctl start docker)"; exit 1; }
+  say "starting dockerd (log: /var/log/dockerd.log)"
+  start_dockerd
 fi
 docker version --format 'setup: Docker engine {{.Server.Version}} (API {{.Server.APIVersion}})'
 
@@ -56,4 +98,5 @@ if [ "$mode" = air-gapped ]; then
 else
   bash sandbox-images/build.sh
 fi
+$gvisor && docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && say "gVisor: runsc is registered; run kiln with KILN_OCI_RUNTIME=runsc"
 say "ready: KILN_API_KEYS=<a key of 16+ characters> npm start"

@@ -1,6 +1,6 @@
 // kiln harness, Node: runs the user's code for the wrapper.
 //
-//   node harness.mjs <request fd> <result fd> <taken fd>
+//   node harness.mjs <request fd> <result fd> <taken fd> <go fd>
 //
 // Started before the request arrives. Reads the request line from the request
 // fd (the container's stdin, lent by the wrapper), closes it, tells the
@@ -21,7 +21,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
-const [REQUEST_FD, INHERITED_RESULT_FD, TAKEN_FD] = process.argv.slice(2).map(Number);
+const [REQUEST_FD, INHERITED_RESULT_FD, TAKEN_FD, GO_FD] = process.argv.slice(2).map(Number);
 
 // stdout/stderr are pipes, which Node writes asynchronously: a print loop would
 // buffer without bound and die of memory. Blocking writes apply backpressure.
@@ -191,6 +191,9 @@ const request = JSON.parse(readRequestLine(REQUEST_FD));
 // stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.
 writeAll(TAKEN_FD, `${request.mode}\n${request.deadline_ms ?? ''}\n${request.stdin ?? ''}`);
 closeSync(TAKEN_FD);
+// no code runs before the wrapper has told kiln the request was taken
+readSync(GO_FD, Buffer.alloc(1));
+closeSync(GO_FD);
 
 try {
   if (request.mode === 'script') reportExit();

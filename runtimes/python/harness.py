@@ -41,6 +41,9 @@ os.set_inheritable(result_fd, False)
 with os.fdopen(int(sys.argv[3]), "wb") as taken:  # stdin is the wrapper's from here on
     taken.write(("%s\n%s\n" % (request["mode"], request.get("deadline_ms") or "")).encode()
                 + (request.get("stdin") or "").encode("utf-8", "replace"))
+# no code runs before the wrapper has told kiln the request was taken
+os.read(int(sys.argv[4]), 1)
+os.close(int(sys.argv[4]))
 HARNESS = os.path.abspath(__file__)
 
 

@@ -63,7 +63,7 @@ export class FrameDecoder {
   exit: ExitStatus | null = null;
   /** Set once the box broke a limit or the protocol; the caller stops it. */
   violation: Violation | null = null;
-  /** Whether the wrapper has sent anything at all. */
+  /** Whether the wrapper has said anything about this request (`t`: the harness took it; any output). */
   sawFrames = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -85,8 +85,8 @@ export class FrameDecoder {
       const head = this.peek(5);
       const kind = String.fromCharCode(head[0]!);
       const length = head.readUInt32BE(1);
-      const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : kind === 'k' ? 0 : 1 << 20;
-      if (!'oerxcdfk'.includes(kind)) return this.fail('protocol');
+      const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : kind === 'k' || kind === 't' ? 0 : 1 << 20;
+      if (!'oerxcdfkt'.includes(kind)) return this.fail('protocol');
       if (length > max) return this.fail(kind === 'r' ? 'output_limit' : 'protocol');
       if (this.buffered < 5 + length) return;
       this.handle(kind, this.take(5 + length).subarray(5));
@@ -101,6 +101,8 @@ export class FrameDecoder {
   private handle(kind: string, payload: Buffer): void {
     // k: the harness was ready, before any request: not a sign that anything ran
     if (kind === 'k') return;
+    // t (and every frame after it): the harness took the request, so the code may have run; a box
+    // that dies from here on died of its code (under gVisor, the code can even kill PID 1)
     this.sawFrames = true;
     if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');

@@ -44,6 +44,17 @@ describe('FrameDecoder', () => {
     expect(bad.violation).toBe('protocol');
   });
 
+  it('takes the taken frame as a sign the code may have run; a taken frame with a payload breaks the protocol', () => {
+    const d = new FrameDecoder(roomy);
+    d.push(frame('k', ''));
+    d.push(frame('t', ''));
+    expect(d.violation).toBeNull();
+    expect(d.sawFrames).toBe(true); // a box that dies from here on died running its code
+    const bad = new FrameDecoder(roomy);
+    bad.push(frame('t', 'x'));
+    expect(bad.violation).toBe('protocol');
+  });
+
   it('decodes the same stream split at every possible boundary', () => {
     const stream = Buffer.concat([frame('o', 'abc'), frame('e', 'de'), frame('r', '{}'), exitFrame(7)]);
     for (let cut = 0; cut <= stream.length; cut++) {
