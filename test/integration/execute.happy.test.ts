@@ -24,6 +24,19 @@ describe('execute-function', () => {
     expect(ts.body.output).toBe(2);
   });
 
+  it('takes input nested 900 levels deep in both languages and hands it back whole', async () => {
+    let input: unknown = 'core';
+    for (let i = 0; i < 900; i++) input = [input];
+    for (const [language, code] of [
+      ['python', 'def execute(input):\n    return input'],
+      ['javascript', 'function execute(input) { return input; }'],
+    ]) {
+      const res = await fn({ language, code, input });
+      expect(res.body.output_status, res.body.execution?.stderr).toBe('valid');
+      expect(res.body.output).toEqual(input);
+    }
+  });
+
   it('gives the code its env and its files under /mnt/req', async () => {
     const res = await fn({
       language: 'python',

@@ -40,16 +40,16 @@ describe('Riza compatibility', () => {
     expect((await res.text()).length).toBeGreaterThan(200_000);
   });
 
-  it('refuses input nested deeper than 256 levels with a 400 naming input', async () => {
+  it('refuses input nested deeper than 900 levels with a 400 naming input', async () => {
     const { post, jobs } = await buildTestApp();
-    const deep = '['.repeat(257) + ']'.repeat(257);
+    const deep = '['.repeat(901) + ']'.repeat(901);
     const res = await post('/v1/execute-function', `{"language":"python","code":"x","input":${deep}}`);
     expect(res.status).toBe(400);
     const body = (await res.json()) as ErrorBody;
     expect(body.details?.[0]?.field).toBe('input');
-    expect(body.message).toContain('256');
+    expect(body.message).toContain('900');
     expect(jobs).toHaveLength(0);
-    const ok = await post('/v1/execute-function', `{"language":"python","code":"x","input":${'['.repeat(256) + ']'.repeat(256)}}`);
+    const ok = await post('/v1/execute-function', `{"language":"python","code":"x","input":${'['.repeat(900) + ']'.repeat(900)}}`);
     expect(ok.status).toBe(200);
   });
 });
