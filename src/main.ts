@@ -13,6 +13,7 @@ import { createMetrics } from './metrics.js';
 import { createRuntimeRegistry } from './runtimes/registry.js';
 import { createAdmission } from './sandbox/admission.js';
 import { createDockerClient } from './sandbox/docker.js';
+import { watchEngine } from './sandbox/engine-watch.js';
 import { createSandboxProvider } from './sandbox/provider.js';
 import { createRunner } from './sandbox/runner.js';
 import { join } from 'node:path';
@@ -59,18 +60,10 @@ export async function startKiln(config: Config) {
   const runner = createRunner({ provider, config, egress });
   const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run, store, secretBox, warming: provider.warming });
 
-  // Containers a crashed earlier run of this instance left behind: remove them, now or once Docker answers.
-  let sweeping: NodeJS.Timeout | undefined;
-  const sweep = () =>
-    docker.removeLeftovers(config.KILN_INSTANCE, boot).then(
-      (n) => n && log.info({ removed: n }, 'removed containers left by a previous run'),
-      (err) => {
-        log.warn({ err: String(err) }, 'Docker unreachable at start; will sweep leftovers when it answers');
-        sweeping = setTimeout(sweep, 5000);
-        sweeping.unref();
-      },
-    );
-  await sweep();
+  // Containers a crashed earlier run of this instance left, now or once Docker answers; and those an
+  // engine outage leaves, when it is back.
+  const engine = watchEngine({ docker, instance: config.KILN_INSTANCE, boot, log });
+  await engine.check();
   const booted = performance.now();
   provider.onWarm(() => log.info({ ms: Math.round(performance.now() - booted) }, 'warm pools filled: ready'));
   provider.start();
@@ -86,7 +79,7 @@ export async function startKiln(config: Config) {
   /** Stops taking connections, lets every accepted execution answer and be logged, removes its containers. */
   const close = () =>
     (closing ??= (async () => {
-      clearTimeout(sweeping);
+      engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await admission.idle();
       // Keep-alive connections turn idle as their last answers go out: close each as it does.

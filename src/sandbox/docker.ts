@@ -35,8 +35,12 @@ export interface DockerClient {
   /** The OCI runtimes registered with the engine (`runc`, and `runsc` once gVisor is set up). */
   runtimes(): Promise<string[]>;
   startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle>;
-  /** Removes the containers of this instance that an earlier boot (a crashed run) left. */
-  removeLeftovers(instance: string, boot: string): Promise<number>;
+  /**
+   * Removes the containers of this instance that an earlier boot (a crashed run) left; and, given
+   * `outageSince` (unix seconds), this boot's that an engine outage ended: stopped ones, and ones
+   * created before it that never started.
+   */
+  removeLeftovers(instance: string, boot: string, outageSince?: number): Promise<number>;
 }
 
 /** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options. */
@@ -93,6 +97,11 @@ export interface StartTimeouts {
 }
 const START_TIMEOUTS: StartTimeouts = { createMs: 15_000, attachMs: 10_000, startMs: 15_000 };
 
+/** A removal that failed because Docker was away (restarting, say): tried again later, in the background. */
+function retryRemoval(container: Docker.Container): void {
+  for (const delay of [5_000, 30_000, 120_000]) setTimeout(() => void container.remove({ force: true }).catch(() => {}), delay).unref();
+}
+
 export function createDockerClient(endpoint: string | undefined, timeouts: StartTimeouts = START_TIMEOUTS): DockerClient {
   const docker = new Docker(dockerOptions(endpoint));
 
@@ -114,7 +123,8 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       return handle(container, stream);
     } catch (error) {
       stream?.destroy();
-      if (container) void container.remove({ force: true }).catch(() => {});
+      // (the engine may be what failed: then the removal is tried again as it comes back)
+      if (container) void container.remove({ force: true }).catch(() => retryRemoval(container!));
       // a create that answers after its deadline made a container nobody will use: remove it then
       else void creating.then((late) => late.remove({ force: true })).catch(() => {});
       throw toUnavailable(error, spec.Image);
@@ -206,8 +216,7 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
         } catch (error) {
           if ((error as { statusCode?: number }).statusCode === 404) return; // already gone
           // Docker was away (restarting, say): try again later, in the background, so no box is left behind
-          for (const delay of [5_000, 30_000, 120_000])
-            setTimeout(() => void container.remove({ force: true }).catch(() => {}), delay).unref();
+          retryRemoval(container);
           throw error;
         }
       },
@@ -232,13 +241,16 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       return missing;
     },
     startSandbox,
-    removeLeftovers: async (instance, boot) => {
+    removeLeftovers: async (instance, boot, outageSince) => {
       const list = await timed(
         'list',
         10_000,
         docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instance}`] } }),
       );
-      const stale = list.filter((c) => c.Labels[BOOT_LABEL] !== boot);
+      // never this boot's running containers, nor one created since the outage: it may be starting right now
+      const endedByOutage = (c: Docker.ContainerInfo) =>
+        outageSince !== undefined && (c.State === 'exited' || c.State === 'dead' || (c.State === 'created' && c.Created < outageSince));
+      const stale = list.filter((c) => c.Labels[BOOT_LABEL] !== boot || endedByOutage(c));
       await Promise.all(stale.map((c) => timed('remove', 30_000, docker.getContainer(c.Id).remove({ force: true })).catch(() => {})));
       return stale.length;
     },
