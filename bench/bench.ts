@@ -8,23 +8,29 @@
 //      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
-//   6. egress: one proxied HTTPS request against a direct one, same upstream
+//   6. egress: one proxied HTTPS request against a direct one, same upstream (bench/egress.ts)
+//   7. with `-- --runtime runsc`: all of the above under gVisor (the engine's and naive figures too, so
+//      ratios stay like for like), and a runc kiln's warm p50, refill and saturation from the same run
+//      to compare with (bench/runtime-compare.ts)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { loadConfig } from '../src/config.js';
-import { CertificateAuthority } from '../src/egress/ca.js';
+import { egressLine, measureEgress, startUpstream } from './egress.js';
 import { floorLine, measureFloor } from './floor.js';
+import { KEY, startKilnProcess } from './kiln-process.js';
+import { closedLoop, paced, saturate } from './load.js';
+import { comparisonLine, measureRuncBaseline, parseRuntime, warmRows, type RuntimeFigures } from './runtime-compare.js';
 import { percentile, row, rows, sleep, type Row } from './stats.js';
 import { measureStoreCost, storeCostLine } from './store-cost.js';
 import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
 
+const RUNTIME = parseRuntime(process.argv.slice(2));
+// Docker's default runtime unless asked for another: a plain run passes exactly what it always has.
+const ociRuntime = RUNTIME === 'runc' ? undefined : RUNTIME;
 const N = Number(process.env.BENCH_N ?? 40);
-const KEY = 'bench-key-0123456789abcdef';
 const MAX_WAIT_S = 2;
 const HELLO = {
   python: { language: 'python', code: 'def execute(input):\n    print("hello")\n    return {"hello": input}', input: 'world' },
@@ -38,30 +44,13 @@ const HELLO_SCRIPT = {
 
 const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(11);
 
-/** Runs `one` n times with `concurrency` in flight (closed loop); returns latencies and wall time. */
-async function closedLoop(n: number, concurrency: number, one: () => Promise<unknown>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < n) {
-        const t = performance.now();
-        await one();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return { latencies, seconds: (performance.now() - started) / 1000 };
-}
-
 // ---- 1. the engine's own churn rate -------------------------------------------------------------
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const config = loadConfig({ KILN_API_KEYS: KEY, PORT: '0' });
 async function churnOne(): Promise<void> {
   const c = await docker.createContainer({
     Image: config.KILN_PYTHON_IMAGE, Entrypoint: ['true'], Labels: { 'kiln.bench': 'churn' },
-    HostConfig: { NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], Memory: 128 * 2 ** 20, LogConfig: { Type: 'none', Config: {} } },
+    HostConfig: { ...(ociRuntime ? { Runtime: ociRuntime } : {}), NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], Memory: 128 * 2 ** 20, LogConfig: { Type: 'none', Config: {} } },
   });
   await c.start();
   await c.wait();
@@ -77,7 +66,7 @@ const paceMs = Math.ceil(2000 / churn.rate); // half the engine's churn rate: th
 // ---- 2. naive docker run ------------------------------------------------------------------------
 function naiveDockerRun(image: string, argv: string[]): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn('docker', ['run', '--rm', '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--memory', '128m', '--entrypoint', argv[0]!, image, ...argv.slice(1)], { stdio: 'ignore' });
+    const child = spawn('docker', ['run', '--rm', ...(ociRuntime ? ['--runtime', ociRuntime] : []), '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--memory', '128m', '--entrypoint', argv[0]!, image, ...argv.slice(1)], { stdio: 'ignore' });
     child.on('exit', () => resolve());
   });
 }
@@ -90,77 +79,42 @@ for (const [language, run] of Object.entries(naive)) naiveRows[language] = row(`
 
 // ---- 2b, 2c. the executions log's cost and the floor, before kiln starts: nothing else runs -----
 const storeCost = await measureStoreCost(500);
-const floorRows = await measureFloor(config, HELLO, 30, paceMs); // at kiln's pace: see bench/floor.ts
+const floorRows = await measureFloor(config, HELLO, 30, paceMs, ociRuntime); // at kiln's pace: see bench/floor.ts
 
 // ---- kiln, with an HTTPS upstream for the egress figures ---------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
-const upstreamCa = await CertificateAuthority.create('kiln bench upstream CA');
-const leaf = await upstreamCa.issue('localhost');
-writeFileSync(join(dir, 'upstream-ca.pem'), upstreamCa.certPem);
-const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end('{"ok":true}'));
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-const upstreamPort = (upstream.address() as AddressInfo).port;
-
-const kilnEnv: Record<string, string> = {
-  KILN_API_KEYS: KEY, PORT: '0', KILN_INSTANCE: 'kiln-bench', KILN_LOG_LEVEL: 'info',
+const upstream = await startUpstream(dir);
+// What every kiln the bench starts shares; each gets its own instance name and data dir on top.
+const baseEnv: Record<string, string> = {
+  KILN_API_KEYS: KEY, PORT: '0', KILN_LOG_LEVEL: 'info',
   KILN_QUEUE_MAX_WAIT_SECONDS: String(MAX_WAIT_S),
-  KILN_DATA_DIR: join(dir, 'data'),
-  KILN_EGRESS_UPSTREAM_CA_FILE: join(dir, 'upstream-ca.pem'),
-  KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstreamPort}`,
   ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^KILN_(POOL_|CONCURRENCY)/.test(e[0]) && !!e[1])),
 };
+const kilnEnv: Record<string, string> = {
+  ...baseEnv, KILN_INSTANCE: 'kiln-bench', KILN_OCI_RUNTIME: RUNTIME,
+  KILN_DATA_DIR: join(dir, 'data'),
+  KILN_EGRESS_UPSTREAM_CA_FILE: upstream.caFile,
+  KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstream.port}`,
+};
 const kilnConfig = loadConfig(kilnEnv);
-// kiln runs as its own process, as it does for users: the load generator does not share its event loop.
-const kilnProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-  cwd: join(import.meta.dirname, '..'),
-  env: { PATH: process.env.PATH, ...kilnEnv },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const port = await new Promise<number>((resolve, reject) => {
-  kilnProcess.stdout!.on('data', (d: Buffer) => {
-    const m = /"port":(\d+)/.exec(d.toString());
-    if (m) resolve(Number(m[1]));
-  });
-  kilnProcess.on('exit', () => reject(new Error('kiln exited')));
-});
-kilnProcess.stdout!.resume();
-const url = (path: string) => `http://127.0.0.1:${port}${path}`;
-async function call(body: object, path = '/v1/execute-function'): Promise<number> {
-  const res = await fetch(url(path), { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as { output_status?: string; exit_code?: number; stdout?: string };
-  const ok = path === '/v1/execute' ? json.exit_code === 0 && json.stdout === 'hello\n' : json.output_status === 'valid';
-  if (res.status === 200 && !ok) throw new Error(`bad answer: ${JSON.stringify(json)}`);
-  return res.status;
-}
-// let the pools fill: /readyz says ready once they have been full
-for (let i = 0; i < 300 && (await fetch(url('/readyz'))).status !== 200; i++) await sleep(100);
+const kiln = await startKilnProcess(kilnEnv);
+const { url, call } = kiln;
 for (const body of Object.values(HELLO)) await call(body); // warm connections and caches
 
 // ---- 3. below capacity: paced arrivals, at half the churn rate and at one a second ---------------
-async function paced(body: object, n: number, paceMs: number, path?: string): Promise<number[]> {
-  const latencies: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await call(body, path);
-    latencies.push(performance.now() - t);
-    await sleep(Math.max(0, paceMs - (performance.now() - t)));
-  }
-  return latencies;
-}
-const kilnRows: Record<string, Row> = {};
-for (const [language, body] of Object.entries(HELLO)) kilnRows[language] = row(`kiln ${language} hello, 1 per ${paceMs} ms`, await paced(body, N, paceMs));
+const kilnRows = await warmRows(kiln, HELLO, N, paceMs);
+// read here, after the same workload the runc baseline has had when it reads its own (runtime-compare.ts)
+const refill = RUNTIME === 'runc' ? {} : await kiln.refillMeans();
 const scriptRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO_SCRIPT))
-  scriptRows[language] = row(`kiln ${language} script hello, 1 per ${paceMs} ms`, await paced(body, N, paceMs, '/v1/execute'));
+  scriptRows[language] = row(`kiln ${language} script hello, 1 per ${paceMs} ms`, await paced(N, paceMs, () => call(body, '/v1/execute')));
 const lightRows: Record<string, Row> = {};
-for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(body, Math.ceil(N / 2), 1000));
+for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
 const bodies = Object.values(HELLO);
-let k = 0;
-const sat = await closedLoop(N * 2, kilnConfig.KILN_CONCURRENCY, () => call(bodies[k++ % 2]!));
-const saturation = row(`kiln at saturation (${kilnConfig.KILN_CONCURRENCY} in flight)`, sat.latencies, sat.seconds);
+const saturation = await saturate(`kiln at saturation (${kilnConfig.KILN_CONCURRENCY} in flight)`, N * 2, kilnConfig.KILN_CONCURRENCY, bodies, (b) => call(b));
 await sleep(3000);
 
 // ---- 5. 2x overload: open loop at twice the saturation rate --------------------------------------
@@ -195,39 +149,20 @@ row('2x overload: accepted', accepted);
 row('2x overload: rejected with 429', rejected);
 
 // ---- 6. egress: same Python code, direct from the host and proxied from a box -------------------
-const EGRESS_N = 30;
-const egressCode = `
-import json, os, ssl, sys, time, urllib.request
-for name in ("no_proxy", "NO_PROXY"):
-    os.environ.pop(name, None)  # send localhost through the proxy when there is one
-context = ssl.create_default_context(cafile=os.environ.get("BENCH_CA"))
-latencies = []
-for _ in range(${EGRESS_N}):
-    started = time.perf_counter()
-    urllib.request.urlopen("https://localhost:${upstreamPort}/", context=context).read()
-    latencies.append((time.perf_counter() - started) * 1000)
-print(json.dumps(latencies))`;
-// Not spawnSync: the upstream lives in this process and must keep answering.
-const direct = await new Promise<string>((resolve) => {
-  const child = spawn('python3', ['-c', egressCode], { env: { PATH: process.env.PATH, BENCH_CA: join(dir, 'upstream-ca.pem') } });
-  let stdout = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.on('close', () => resolve(stdout));
-});
-const boxed = (await fetch(url('/v1/execute'), {
-  method: 'POST',
-  headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ language: 'python', code: egressCode, http: { allow: [{ host: 'localhost', auth: { bearer: { token: 'bench' } } }] } }),
-}).then((r) => r.json())) as { stdout: string };
-const directRow = row('egress: direct HTTPS request (host)', JSON.parse(direct || '[]'));
-const proxiedRow = row('egress: proxied HTTPS request (box → proxy)', JSON.parse(boxed.stdout || '[]'));
-
-kilnProcess.kill('SIGTERM');
-await new Promise((r) => kilnProcess.on('exit', r));
+const egress = await measureEgress(url, upstream);
+await kiln.stop();
 upstream.close();
 
+// ---- 7. the runc baseline, from a kiln of its own once this one has stopped ----------------------
+let baseline: RuntimeFigures | undefined;
+if (RUNTIME !== 'runc')
+  baseline = await measureRuncBaseline({
+    env: { ...baseEnv, KILN_INSTANCE: 'kiln-bench-runc', KILN_DATA_DIR: join(dir, 'data-runc') },
+    hello: HELLO, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY,
+  });
+
 // ---- report -------------------------------------------------------------------------------------
-console.log(`\nkiln bench: ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / javascript ${kilnConfig.KILN_POOL_JAVASCRIPT} / typescript ${kilnConfig.KILN_POOL_TYPESCRIPT}\n`);
+console.log(`\nkiln bench: runtime ${RUNTIME}, ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / javascript ${kilnConfig.KILN_POOL_JAVASCRIPT} / typescript ${kilnConfig.KILN_POOL_TYPESCRIPT}\n`);
 console.log(`${'scenario'.padEnd(48)}${'n'.padStart(5)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'exec/s'.padStart(9)}`);
 for (const r of rows)
   console.log(`${r.name.padEnd(48)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${(r.perSecond?.toFixed(1) ?? '').padStart(9)}`);
@@ -256,4 +191,5 @@ console.log(
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 console.log(storeCostLine(storeCost));
 for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!));
-console.log(`egress: proxy overhead +${(proxiedRow.p50 - directRow.p50).toFixed(1)} ms per HTTPS request at p50 (direct ${directRow.p50.toFixed(1)} ms, proxied ${proxiedRow.p50.toFixed(1)} ms)`);
+console.log(egressLine(egress));
+if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));

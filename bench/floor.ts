@@ -100,6 +100,8 @@ export async function measureFloor(
   hello: Record<'python' | 'javascript', { code: string; input: string }>,
   n: number,
   paceMs: number,
+  /** The OCI runtime of the boxes (`runsc` under `--runtime runsc`); Docker's default when absent. */
+  ociRuntime?: string,
 ): Promise<Record<string, Row>> {
   const docker = createDockerClient(config.KILN_DOCKER_HOST);
   const programs = {
@@ -112,7 +114,7 @@ export async function measureFloor(
     for (const [language, { image, argv }] of Object.entries(programs) as [keyof typeof programs, (typeof programs)['python']][]) {
       // kiln's hardening and limits, unchanged; only what runs inside is replaced.
       const spec = {
-        ...buildContainerSpec({ image, limits: sandboxLimits(config, 128), instance: INSTANCE, boot: BOOT, caPem: '', labels: { 'kiln.bench': 'floor' } }),
+        ...buildContainerSpec({ image, limits: sandboxLimits(config, 128), instance: INSTANCE, boot: BOOT, caPem: '', labels: { 'kiln.bench': 'floor' }, ociRuntime }),
         Entrypoint: argv,
         Cmd: [],
       };
