@@ -18,17 +18,67 @@ const re2 = Object.assign(
   },
   { code: 're2' },
 );
-const options = { allErrors: true, strict: false, validateFormats: false, code: { regExp: re2 } } as const;
-const draft2020 = new Ajv2020(options);
-const draft07 = new Ajv(options);
+// addUsedSchema false: a schema's `$id` is not registered with the (shared) instance, so one tool's
+// schema can never `$ref` another's (another project's, say), nor claim an `$id` first.
+const options = { allErrors: true, strict: false, validateFormats: false, addUsedSchema: false, code: { regExp: re2 } } as const;
 
+/**
+ * JSON equality in linear time: ajv's own `uniqueItems` compares objects pairwise (a 40,000-item
+ * array took 24 s) and `enum` compares each value with every entry. Canonical JSON (object keys
+ * sorted) in a Set does both in one pass over the data.
+ */
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  return `{${Object.keys(record).sort().map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`).join(',')}}`;
+}
+
+function withLinearEquality<T extends Ajv | Ajv2020>(ajv: T): T {
+  ajv.removeKeyword('uniqueItems').removeKeyword('enum').removeKeyword('const');
+  ajv.addKeyword({
+    keyword: 'uniqueItems',
+    type: 'array',
+    schemaType: 'boolean',
+    error: { message: 'must not have duplicate items' },
+    validate: (unique: boolean, data: unknown[]) => !unique || new Set(data.map(canonical)).size === data.length,
+  });
+  ajv.addKeyword({
+    keyword: 'enum',
+    schemaType: 'array',
+    error: { message: 'must be equal to one of the allowed values' },
+    compile: (allowed: unknown[]) => {
+      const set = new Set(allowed.map(canonical));
+      return (data: unknown) => set.has(canonical(data));
+    },
+  });
+  ajv.addKeyword({
+    keyword: 'const',
+    error: { message: 'must be equal to constant' },
+    compile: (expected: unknown) => {
+      const want = canonical(expected);
+      return (data: unknown) => canonical(data) === want;
+    },
+  });
+  return ajv;
+}
+/**
+ * The engines, replaced by a fresh pair every MAX_COMPILED compilations: an ajv instance keeps a
+ * scope of values for everything it ever compiled, so one that lived for ever would only grow.
+ * A validator keeps its own generation alive until the cache lets it go.
+ */
+let engines = { draft2020: withLinearEquality(new Ajv2020(options)), draft07: withLinearEquality(new Ajv(options)), compiles: 0 };
+
+const MAX_COMPILED = 500;
 const DRAFT_07 = /^https?:\/\/json-schema\.org\/draft-07\/schema#?$/;
 const DRAFT_2020 = /^https:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/;
 
 function engineFor(schema: unknown, field: string): Ajv | Ajv2020 {
   const declared = (schema as { $schema?: unknown }).$schema;
-  if (declared === undefined || (typeof declared === 'string' && DRAFT_2020.test(declared))) return draft2020;
-  if (typeof declared === 'string' && DRAFT_07.test(declared)) return draft07;
+  if (++engines.compiles > MAX_COMPILED)
+    engines = { draft2020: withLinearEquality(new Ajv2020(options)), draft07: withLinearEquality(new Ajv(options)), compiles: 1 };
+  if (declared === undefined || (typeof declared === 'string' && DRAFT_2020.test(declared))) return engines.draft2020;
+  if (typeof declared === 'string' && DRAFT_07.test(declared)) return engines.draft07;
   throw new AppError('BAD_REQUEST', `${field}.$schema: kiln validates draft 2020-12 and draft-07 schemas (got ${JSON.stringify(declared).slice(0, 100)})`, [
     { field: `${field}.$schema`, reason: 'unsupported_draft' },
   ]);
@@ -45,7 +95,6 @@ const describe = (errors: ErrorObject[] | null | undefined, prefix: string): Err
 
 // Compiled validators by schema text: a revision's schema never changes, so each is compiled once.
 const compiled = new Map<string, ValidateFunction>();
-const MAX_COMPILED = 500;
 
 /** Compiles `schema`; a 400 naming the problem under `field` when it is not a valid schema. */
 export function compileInputSchema(schema: unknown, field = 'input_schema'): ValidateFunction {

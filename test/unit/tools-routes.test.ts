@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionJob } from '../../src/execution/job.js';
-import { buildTestApp, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
 
 interface ToolBody {
   id: string;
@@ -173,6 +173,38 @@ describe('invalid input schemas', () => {
     const upd = await app.request('POST', `/v1/tools/${tool.id}`, { input_schema });
     expect(upd.status).toBe(400);
     expect(((await upd.json()) as ErrorBody).message).toContain('input_schema');
+  });
+
+  it('refuses a schema nested thousands deep by its depth, never a 5xx', async () => {
+    const app = await buildTestApp();
+    const deep = '{"not":'.repeat(5000) + '{"type":"object"}' + '}'.repeat(5000);
+    const res = await app.request('POST', '/v1/tools', `{"name":"d","language":"python","code":"x","input_schema":${deep}}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).message).toContain('input_schema: must not nest deeper than 64 levels');
+  });
+
+  it("cannot $ref another tool's schema by its $id (another project's, say), nor be blocked by it", async () => {
+    const app = await buildTestApp();
+    const owner = { $id: 'https://a.example/private', type: 'object', required: ['ssn'], properties: { ssn: { pattern: '^123-' } } };
+    expect((await app.request('POST', '/v1/tools', { ...adder, input_schema: owner })).status).toBe(200);
+    const thief = await app.request('POST', '/v1/tools', { ...adder, input_schema: { $ref: 'https://a.example/private' } }, PROJECT_B_KEY);
+    expect(thief.status).toBe(400);
+    expect(((await thief.json()) as ErrorBody).message).toContain("can't resolve reference");
+    // the same $id again (an update that keeps it, or another tool) is no conflict
+    expect((await app.request('POST', '/v1/tools', { ...adder, input_schema: { ...owner, description: 'v2' } })).status).toBe(200);
+  });
+
+  it('checks uniqueItems and enum in linear time: 40,000 objects answer at once', async () => {
+    const app = await buildTestApp();
+    const tool = await createTool(app, { ...adder, input_schema: { type: 'array', uniqueItems: true, items: { enum: Array.from({ length: 5000 }, (_, i) => ({ v: i })) } } });
+    const items = Array.from({ length: 40_000 }, (_, i) => ({ v: i % 5000 }));
+    const started = performance.now();
+    const res = await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: items });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).details?.[0]).toMatchObject({ field: 'input', reason: 'uniqueItems' });
+    expect(performance.now() - started).toBeLessThan(5000); // pairwise comparison took minutes
+    const ok = await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: [{ v: 1 }, { v: 2 }] });
+    expect(ok.status).toBe(200);
   });
 
   it('accepts a schema nested 60 levels deep', async () => {

@@ -17,9 +17,14 @@ const Name = z
   .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters');
 const InputSchema = z
   .any()
-  .refine((s) => s === null || s === undefined || (typeof s === 'object' && !Array.isArray(s)), 'must be a JSON Schema object')
-  .refine((s) => jsonDepth(s) <= MAX_SCHEMA_DEPTH, `must not nest deeper than ${MAX_SCHEMA_DEPTH} levels`)
-  .refine((s) => s === undefined || Buffer.byteLength(JSON.stringify(s)) <= MAX_SCHEMA_BYTES, `must be at most ${MAX_SCHEMA_BYTES} bytes of JSON`)
+  // one check after another, each only once the last passed: a schema nested thousands deep must be
+  // refused by its depth before anything walks it recursively (JSON.stringify would overflow the stack)
+  .superRefine((s, ctx) => {
+    if (s === null || s === undefined) return;
+    if (typeof s !== 'object' || Array.isArray(s)) ctx.addIssue({ code: 'custom', message: 'must be a JSON Schema object' });
+    else if (jsonDepth(s) > MAX_SCHEMA_DEPTH) ctx.addIssue({ code: 'custom', message: `must not nest deeper than ${MAX_SCHEMA_DEPTH} levels` });
+    else if (Buffer.byteLength(JSON.stringify(s)) > MAX_SCHEMA_BYTES) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_SCHEMA_BYTES} bytes of JSON` });
+  })
   .openapi({ type: 'object', description: 'JSON Schema (draft 2020-12, or draft-07 by `$schema`) every input must match.' });
 
 const toolFields = {
