@@ -9,8 +9,9 @@ millisecond counts, and a Node wrapper spends one or two on code it runs for
 the first time (V8 compiles lazily), where CPython answers in about 0.1 ms.
 
 It starts the harness (which will run the user's code) before any request
-arrives, appending three fd numbers to its command: the container's stdin,
-lent to it; the result pipe; and the "taken" pipe. The harness reads the one
+arrives, appending four fd numbers to its command: the container's stdin,
+lent to it; the result pipe; the "taken" pipe; and the "go" pipe, on which the
+wrapper lets it run the code once kiln has been told the request was taken. The harness reads the one
 request line itself (one process wake-up less than relaying it), closes its
 copy of stdin, and says on the taken pipe what the wrapper needs (mode,
 deadline, the code's stdin). Only then does the wrapper read stdin. Before
@@ -102,7 +103,10 @@ if taken:
     # kiln learns the code is about to run, before it does: should this box die from here on, its code
     # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's
     frame(b"t", b"")
-    os.write(go_w, b"g")
+    try:
+        os.write(go_w, b"g")
+    except OSError:
+        pass  # the harness died on the request: its end is relayed as for any run
 os.close(go_w)
 if not taken and not ready:
     # The harness ended before it was ready: nothing was asked of this box. Its last words go to

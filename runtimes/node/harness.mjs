@@ -5,7 +5,7 @@
 // Started before the request arrives. Reads the request line from the request
 // fd (the container's stdin, lent by the wrapper), closes it, tells the
 // wrapper on the taken fd what it needs (mode, deadline, the code's stdin),
-// then sets up env, files and argv, strips TypeScript's types, imports the
+// waits for the wrapper's go on the go fd, then sets up env, files and argv, strips TypeScript's types, imports the
 // code as an ES module (script mode) or calls its execute(input) (function
 // mode, sync or async), and writes the result to the result fd, a pipe the
 // wrapper keeps apart from stdout/stderr: a status word, a newline, then the

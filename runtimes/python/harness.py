@@ -3,7 +3,7 @@
 Started before the request arrives. Reads the request line from the fd in
 argv[1] (the container's stdin, lent by the wrapper), closes it, tells the
 wrapper on the fd in argv[3] what it needs (mode, deadline, the code's stdin),
-then sets up env, files and argv, runs the code as __main__ (script mode) or
+waits for the wrapper's go on the fd in argv[4], then sets up env, files and argv, runs the code as __main__ (script mode) or
 calls its execute(input) (function mode), and writes the result to the fd in
 argv[2], a pipe the wrapper keeps apart from stdout/stderr: a status word, a
 newline, then the return value as JSON. A script that ends by itself (not by

@@ -8,11 +8,14 @@ import { redactSecrets } from './redact.js';
 import type { ExecutionContext, ExecutionRequest } from './request.js';
 import type { Resolve } from './resolve.js';
 
-/** What an execution produced, as every adapter renders it. */
+/**
+ * What an execution produced, as every adapter renders it: never the job itself, which carries
+ * the clear values of its secrets.
+ */
 export interface Execution {
   id: string;
   kind: ExecutionKind;
-  job: Job;
+  language: string;
   tool: { id: string; revisionId: string } | null;
   startedAt: Date;
   result: RunResult;
@@ -81,7 +84,7 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
       metrics.storeErrors.inc({ operation: 'record_execution' });
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');
     }
-    return { id: job.id, kind: resolved.kind, job, tool: resolved.tool, startedAt, result };
+    return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
   };
 }
 

@@ -42,10 +42,12 @@ export function redactSecrets(result: RunResult, values: string[]): RunResult {
     // across JSON syntax (a value like `":1`) may leave none: then no output rather than a broken one.
     if (redacted !== outputJson) outputJson = isJson(redacted) ? redacted : null;
   }
+  // printed output may hold a value as it is or as JSON writes it (print(json.dumps(env)), say)
+  const printed = [...new Set([...needles, ...jsonNeedles])].sort((a, b) => b.length - a.length);
   return {
     ...result,
-    stdout: replaceAll(result.stdout, needles),
-    stderr: replaceAll(result.stderr, needles),
+    stdout: replaceAll(result.stdout, printed),
+    stderr: replaceAll(result.stderr, printed),
     outputJson,
     outputStatus: outputJson === null && result.outputJson !== null ? 'error' : result.outputStatus,
   };

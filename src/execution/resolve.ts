@@ -4,7 +4,7 @@ import { normalizeHost } from '../egress/host-rules.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Language, Runtime } from '../runtimes/registry.js';
-import type { Secrets } from '../secrets/secrets.js';
+import type { SecretRef, Secrets } from '../secrets/secrets.js';
 import type { ExecutionKind } from '../store/store.js';
 import { checkInput } from '../tools/input-schema.js';
 import { secretRefs, type Tools } from '../tools/tools.js';
@@ -37,6 +37,22 @@ function merge(toolEnv: EnvBinding[], toolAllow: AllowBinding[], env: EnvBinding
     if (hosts.has(normalizeHost(r.host))) throw bad(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
   });
   return { env: [...toolEnv, ...env], allow: [...toolAllow, ...allow] };
+}
+
+/** What a header value may hold (as the schema demands of literal credentials): no CR, LF or NUL. */
+const HEADER_SAFE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * A secret's value must suit the place it is bound to, as a literal there would have to: no NUL in
+ * an env value (Python refuses it, Node cuts it off), only header-safe characters in a header.
+ */
+function checkDestinations(refs: SecretRef[], values: Map<string, string>): void {
+  for (const ref of refs) {
+    const value = values.get(ref.id)!;
+    const header = /\.auth\.(basic|bearer|header)\.secret_id$/.test(ref.field);
+    if (header ? !HEADER_SAFE.test(value) : /(^|\.)env\./.test(ref.field) && value.includes('\0'))
+      throw bad(ref.field, 'secret_unusable', `secret ${ref.id} holds characters ${header ? 'a header value cannot (CR, LF, NUL, or past U+00FF)' : 'an env value cannot (NUL)'}`);
+  }
 }
 
 /** Puts the revealed secrets in place of their references: a literal env and literal credentials. */
@@ -105,6 +121,7 @@ export function createResolver(deps: { config: Config; registry: Record<Language
       ...secretRefs(env.slice(toolEnvCount), allow.slice(toolAllowCount)),
     ];
     const values = await deps.secrets.reveal(req.project, refs);
+    checkDestinations(refs, values);
     const clear = materialize(env, allow, values);
     const id = newId('exec');
     const base = { id, runtime: deps.registry[language], code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };

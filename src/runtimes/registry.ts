@@ -5,23 +5,20 @@ export type Language = (typeof LANGUAGES)[number];
 
 /**
  * Everything kiln's host side knows about one language, in one place: the setting that names its
- * image, the setting that sizes its warm pool, where its in-box harness lives, and what its
- * harness warms while it waits. TypeScript runs in the Node image, whose harness erases its types.
+ * image, the setting that sizes its warm pool, and what its harness warms while it waits. TypeScript runs in the Node image, whose harness erases its types.
  */
 interface LanguageDescriptor {
   image: 'KILN_PYTHON_IMAGE' | 'KILN_NODE_IMAGE';
   pool: 'KILN_POOL_PYTHON' | 'KILN_POOL_JAVASCRIPT' | 'KILN_POOL_TYPESCRIPT';
-  /** The folder under runtimes/ that holds the harness and smoke programs. */
-  dir: 'python' | 'node';
   /** Environment the box starts with so that the harness warms what this language needs. */
   warmEnv: string[];
 }
 
 export const LANGUAGE_DESCRIPTORS: Readonly<Record<Language, LanguageDescriptor>> = {
-  python: { image: 'KILN_PYTHON_IMAGE', pool: 'KILN_POOL_PYTHON', dir: 'python', warmEnv: [] },
-  javascript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_JAVASCRIPT', dir: 'node', warmEnv: [] },
+  python: { image: 'KILN_PYTHON_IMAGE', pool: 'KILN_POOL_PYTHON', warmEnv: [] },
+  javascript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_JAVASCRIPT', warmEnv: [] },
   // only TypeScript's boxes load the type-erasing transform while they wait: JavaScript's start cheaper
-  typescript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_TYPESCRIPT', dir: 'node', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] },
+  typescript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_TYPESCRIPT', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] },
 };
 
 /**

@@ -247,9 +247,10 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
         10_000,
         docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instance}`] } }),
       );
-      // never this boot's running containers, nor one created since the outage: it may be starting right now
+      // never this boot's running containers, nor a created one that may still be starting (a start
+      // may take 40 s: create, attach and start each have a deadline): only one from well before the outage
       const endedByOutage = (c: Docker.ContainerInfo) =>
-        outageSince !== undefined && (c.State === 'exited' || c.State === 'dead' || (c.State === 'created' && c.Created < outageSince));
+        outageSince !== undefined && (c.State === 'exited' || c.State === 'dead' || (c.State === 'created' && c.Created < outageSince - 60));
       const stale = list.filter((c) => c.Labels[BOOT_LABEL] !== boot || endedByOutage(c));
       await Promise.all(stale.map((c) => timed('remove', 30_000, docker.getContainer(c.Id).remove({ force: true })).catch(() => {})));
       return stale.length;

@@ -23,13 +23,13 @@ export function watchEngine(deps: { docker: DockerClient; instance: string; boot
       try {
         await docker.ping();
         if (before === 'up') return;
-        state = 'up';
         const removed = await docker.removeLeftovers(deps.instance, deps.boot, before === 'down' ? downSince : undefined);
+        state = 'up'; // only once tidied: a sweep that failed is tried again on the next check
         if (before === 'down') log.info({ removed }, 'Docker engine is back; removed the containers the outage left');
         else if (removed) log.info({ removed }, 'removed containers left by a previous run');
       } catch (err) {
-        // a sweep that failed half-way is tried again on the next check
-        if (state !== 'down') {
+        // the outage began at its first failure; a later failure (of the sweep, say) does not move it
+        if (before !== 'down') {
           log.warn({ err: String(err) }, 'Docker engine unreachable; will tidy up when it answers');
           downSince = Math.floor(Date.now() / 1000);
         }

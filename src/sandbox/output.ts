@@ -19,7 +19,8 @@ export type Violation = 'output_limit' | 'protocol';
 
 /**
  * Kinds: o = stdout, e = stderr, r = result, x = exit status, k = ready (the harness is warm and
- * waiting: the first frame of every box, empty), and the tunnel's. Frames of tunnelled egress
+ * waiting: the first frame of every box, empty), t = taken (the harness took the request; no code
+ * runs before kiln has this frame; empty), and the tunnel's. Frames of tunnelled egress
  * connections: c = opened, d = data, f = closed; payload starts with a 4-byte id.
  */
 export type TunnelKind = 'c' | 'd' | 'f';

@@ -28,15 +28,16 @@ export class KyselyStore implements Store {
     return { ...rest, id: revision.toolId, revisionId };
   }
 
-  async addToolRevision(revision: ToolRevision): Promise<Tool | null> {
+  async addToolRevision(revision: ToolRevision, expectedHeadId?: string): Promise<Tool | null> {
     const tool = await this.db.transaction().execute(async (trx) => {
-      const moved = await trx
+      let update = trx
         .updateTable('tools')
         .set({ head_revision_id: revision.id })
         .where('project', '=', revision.project)
-        .where('id', '=', revision.toolId)
-        .returning('created_at')
-        .executeTakeFirst();
+        .where('id', '=', revision.toolId);
+      // compare-and-set: an update built on a head another writer has since moved writes nothing
+      if (expectedHeadId !== undefined) update = update.where('head_revision_id', '=', expectedHeadId);
+      const moved = await update.returning('created_at').executeTakeFirst();
       if (moved) await trx.insertInto('tool_revisions').values(revisionToRow(revision)).execute();
       return moved;
     });

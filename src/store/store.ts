@@ -73,8 +73,11 @@ export interface ExecutionRecord {
 export interface Store {
   // tools: a tool row points at its latest revision; revisions are append-only
   createTool(revision: ToolRevision): Promise<Tool>;
-  /** Appends a revision and makes it the latest; null when the tool does not exist in the project. */
-  addToolRevision(revision: ToolRevision): Promise<Tool | null>;
+  /**
+   * Appends a revision and makes it the latest; null when the tool does not exist in the project,
+   * or (given `expectedHeadId`) its latest revision is no longer that one: nothing is written then.
+   */
+  addToolRevision(revision: ToolRevision, expectedHeadId?: string): Promise<Tool | null>;
   getTool(project: string, toolId: string): Promise<Tool | null>;
   getToolRevision(project: string, toolId: string, revisionId: string): Promise<ToolRevision | null>;
   listTools(project: string, page: Page): Promise<Tool[]>;

@@ -33,8 +33,9 @@ export function secretRefs(env: EnvBinding[], allow: AllowBinding[], prefix = ''
 
 /**
  * Saved tools (Riza's name for a saved function): each save is a new immutable revision, and a
- * tool is its latest. Stored bindings may refer to secrets only by id: a credential written into
- * a tool in clear would sit in the database in clear.
+ * tool is its latest. A stored egress credential must be a secret, by id: a credential written
+ * into a tool in clear would sit in the database in clear. Env bindings may be literal values
+ * (configuration, stored and shown as given) or secrets by id.
  */
 export function createTools(deps: { store: Store; secrets: Secrets }) {
   const { store, secrets } = deps;
@@ -72,6 +73,22 @@ export function createTools(deps: { store: Store; secrets: Secrets }) {
     createdAt: new Date().toISOString(),
   });
 
+  /** The revision `changes` make of the current one, validated. */
+  async function nextRevision(project: string, current: Tool, changes: Partial<ToolFields>): Promise<ToolRevision> {
+    const next: ToolFields = {
+      name: changes.name ?? current.name,
+      description: changes.description !== undefined ? changes.description : current.description,
+      language: changes.language ?? (current.language as Language),
+      code: changes.code ?? current.code,
+      input_schema: changes.input_schema !== undefined ? changes.input_schema : current.inputSchema,
+      runtime_revision_id: changes.runtime_revision_id !== undefined ? changes.runtime_revision_id : current.runtimeRevisionId,
+      env: changes.env !== undefined ? changes.env : current.env,
+      http: changes.http !== undefined ? changes.http : current.http,
+    };
+    await validate(project, next);
+    return revisionOf(project, current.id, next);
+  }
+
   async function get(project: string, id: string): Promise<Tool> {
     const tool = await store.getTool(project, id);
     if (!tool) throw notFound(id);
@@ -83,23 +100,18 @@ export function createTools(deps: { store: Store; secrets: Secrets }) {
       await validate(project, fields);
       return store.createTool(revisionOf(project, newId('tool'), fields));
     },
-    /** A new revision: the latest one with `changes` applied. Earlier revisions stay as they were. */
+    /**
+     * A new revision: the latest one with `changes` applied. Earlier revisions stay as they were.
+     * Two updates at once both land, one on top of the other: one built on a head that has moved
+     * meanwhile is applied again to the new head.
+     */
     async update(project: string, id: string, changes: Partial<ToolFields>): Promise<Tool> {
-      const current = await get(project, id);
-      const next: ToolFields = {
-        name: changes.name ?? current.name,
-        description: changes.description !== undefined ? changes.description : current.description,
-        language: changes.language ?? (current.language as Language),
-        code: changes.code ?? current.code,
-        input_schema: changes.input_schema !== undefined ? changes.input_schema : current.inputSchema,
-        runtime_revision_id: changes.runtime_revision_id !== undefined ? changes.runtime_revision_id : current.runtimeRevisionId,
-        env: changes.env !== undefined ? changes.env : current.env,
-        http: changes.http !== undefined ? changes.http : current.http,
-      };
-      await validate(project, next);
-      const updated = await store.addToolRevision(revisionOf(project, id, next));
-      if (!updated) throw notFound(id); // deleted meanwhile
-      return updated;
+      for (let attempt = 0; ; attempt++) {
+        const current = await get(project, id); // a tool deleted meanwhile: 404
+        const updated = await store.addToolRevision(await nextRevision(project, current, changes), current.revisionId);
+        if (updated) return updated;
+        if (attempt >= 20) throw new AppError('BUSY', `tool ${id} is being changed by many callers at once; retry`, [{ reason: 'contended' }], 1);
+      }
     },
     get,
     list: (project: string, page: Page) => store.listTools(project, page),

@@ -176,3 +176,22 @@ describe('a store that cannot record', () => {
     expect(await app.metrics.registry.metrics()).not.toMatch(/kiln_store_errors_total\{operation="record_execution"\}/);
   });
 });
+
+describe('pages of large executions', () => {
+  it('ends a page early once it holds 8 MiB; paging on from its last id gives every execution once', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const app = await buildTestApp({ runJob: async (job) => ({ ...fakeResult(job), stdout: big }) });
+    for (let i = 0; i < 5; i++) expect((await app.request('POST', '/v1/execute', script)).status).toBe(200);
+    const seen: string[] = [];
+    let cursor = '';
+    for (let page = 0; page < 10; page++) {
+      const rows = await list(app, `?limit=100${cursor ? `&starting_after=${cursor}` : ''}`);
+      if (!rows.length) break;
+      expect(rows.length).toBeLessThanOrEqual(3); // 3 MiB each: the 8 MiB budget is passed at the third
+      seen.push(...rows.map((r) => r.id));
+      cursor = rows.at(-1)!.id;
+    }
+    expect(seen).toHaveLength(5);
+    expect(new Set(seen).size).toBe(5);
+  });
+});

@@ -198,3 +198,34 @@ describe('redaction', () => {
     expect(bytes.includes(Buffer.from(VALUE, 'utf16le'))).toBe(false);
   });
 });
+
+describe('review fixes', () => {
+  it('redacts a secret printed as JSON writes it (quotes and non-ASCII escaped)', async () => {
+    const quoted = 'pa"ss\\wörd-123';
+    const app = await buildTestApp({
+      runJob: async (job) => ({ ...fakeResult(job), stdout: JSON.stringify(job.env), stderr: JSON.stringify(job.env).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) }),
+    });
+    const secret = await createSecret(app, 'Q', quoted);
+    const tool = await createTool(app, { env: [{ name: 'Q', secret_id: secret.id }] });
+    const body = (await (await app.request('POST', `/v1/tools/${tool.id}/execute`, {})).json()) as { execution: { stdout: string; stderr: string } };
+    expect(body.execution.stdout).toBe('{"Q":"[redacted secret]"}');
+    expect(body.execution.stderr).toBe('{"Q":"[redacted secret]"}');
+  });
+
+  it('refuses a secret whose value cannot go where it is bound, naming the binding', async () => {
+    const app = await buildTestApp();
+    const crlf = await createSecret(app, 'CRLF', 'tok\r\nX-Evil: 1');
+    const nul = await createSecret(app, 'NUL', 'abc\u0000def');
+    const asHeader = await app.request('POST', '/v1/execute-function', { ...fn, code: 'x' }); // a plain run still works
+    expect(asHeader.status).toBe(200);
+    const tool = await createTool(app, {});
+    const header = await app.request('POST', `/v1/tools/${tool.id}/execute`, { http: { allow: [{ host: 'api.example.com', auth: { bearer: { secret_id: crlf.id } } }] } });
+    expect(header.status).toBe(400);
+    expect(fields((await header.json()) as ErrorBody)).toEqual(['http.allow.0.auth.bearer.secret_id']);
+    const env = await app.request('POST', `/v1/tools/${tool.id}/execute`, { env: [{ name: 'N', secret_id: nul.id }] });
+    expect(env.status).toBe(400);
+    expect(fields((await env.json()) as ErrorBody)).toEqual(['env.0.secret_id']);
+    // the same CR LF value is fine in env, and NUL is fine nowhere it would be cut
+    expect((await app.request('POST', `/v1/tools/${tool.id}/execute`, { env: [{ name: 'C', secret_id: crlf.id }] })).status).toBe(200);
+  });
+});

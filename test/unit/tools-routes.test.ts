@@ -276,3 +276,19 @@ describe('bad requests name the field', () => {
   });
 });
 
+
+describe('concurrent updates', () => {
+  it('two updates at once both land: neither change is lost', async () => {
+    const app = await buildTestApp();
+    const tool = await createTool(app);
+    const [a, b] = await Promise.all([
+      app.request('POST', `/v1/tools/${tool.id}`, { name: 'renamed' }),
+      app.request('POST', `/v1/tools/${tool.id}`, { code: 'def execute(input):\n    return 7\n' }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const now = (await (await app.request('GET', `/v1/tools/${tool.id}`)).json()) as { name: string; code: string };
+    expect(now).toMatchObject({ name: 'renamed', code: 'def execute(input):\n    return 7\n' });
+    const revisions = (await (await app.request('GET', `/v1/tools/${tool.id}/revisions`)).json()) as { revisions: unknown[] };
+    expect(revisions.revisions).toHaveLength(3);
+  });
+});
