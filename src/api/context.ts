@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { ExecutionContext } from '../execution/request.js';
 import { validationHook } from '../errors.js';
 
 /**
@@ -12,6 +13,14 @@ export interface AppEnv {
     /** The project of the caller's API key: it scopes every object the request can see. */
     project: string;
   };
+}
+
+/**
+ * What the core needs of an HTTP request it runs, for any dialect: its size, for admission (without
+ * a Content-Length, the largest it could have been), and the signal of a client that leaves.
+ */
+export function executionContext(request: Request, maxBodyBytes: number): ExecutionContext {
+  return { bytes: Number(request.headers.get('content-length') ?? maxBodyBytes), signal: request.signal };
 }
 
 /** A router with kiln's context variables and its 400-naming-the-field validation hook. */

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
-import { createRouter } from '../context.js';
+import { createRouter, executionContext } from '../context.js';
 import { errorResponses } from './openapi.js';
 import { executionBody, functionAnswer } from './render.js';
 import { ExecuteFunctionRequest, ExecuteFunctionResponse, ExecuteScriptRequest, ExecuteScriptResponse } from './schemas.js';
@@ -33,7 +33,7 @@ const scriptRoute = createRoute({
 type Common = Pick<ExecuteFunctionRequest, 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'>;
 
 /** The fields both endpoints share, in the core's terms. */
-export function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mode'> {
+function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mode'> {
   return {
     project,
     target: { kind: 'code', language: req.language, code: req.code, runtimeRevisionId: req.runtime_revision_id },
@@ -44,13 +44,10 @@ export function commonRequest(project: string, req: Common): Omit<ExecutionReque
   };
 }
 
-/** How big the request was, for admission: without a Content-Length, the largest it could have been. */
-export const requestBytes = (request: Request, max: number) => Number(request.headers.get('content-length') ?? max);
-
 /** POST /v1/execute-function and POST /v1/execute: Riza's wire ↔ the execution core. */
 export function executeRoutes(deps: { execute: Execute; maxBodyBytes: number }) {
   const app = createRouter();
-  const ctx = (request: Request) => ({ bytes: requestBytes(request, deps.maxBodyBytes), signal: request.signal });
+  const ctx = (request: Request) => executionContext(request, deps.maxBodyBytes);
 
   app.openapi(functionRoute, async (c) => {
     const req = c.req.valid('json');

@@ -2,8 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
 import type { Tools } from '../../tools/tools.js';
-import { createRouter } from '../context.js';
-import { requestBytes } from './execute.js';
+import { createRouter, executionContext } from '../context.js';
 import { Deleted, IdParam, pageQuery } from './pagination.js';
 import { body, errorResponses, json, route as tagged } from './openapi.js';
 import { functionAnswer } from './render.js';
@@ -65,7 +64,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; maxBodyBytes:
         env: req.env ?? [],
         allow: req.http?.allow ?? [],
       },
-      { bytes: requestBytes(c.req.raw, deps.maxBodyBytes), signal: c.req.raw.signal },
+      executionContext(c.req.raw, deps.maxBodyBytes),
     );
     return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
   });
