@@ -94,7 +94,7 @@ function writeFiles(root, files) {
 }
 
 /** Sets up the request's env, files and argv under `root`; imports its code and returns the module. */
-async function load(request, root) {
+async function load(request, root, beforeRun = () => {}) {
   Object.assign(process.env, request.env ?? {});
   writeFiles(root, request.files ?? []);
   let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
@@ -105,6 +105,7 @@ async function load(request, root) {
   writeFileSync(main, code);
   process.argv = [process.execPath, main, ...(request.args ?? [])];
   globalThis.require = createRequire(main);
+  beforeRun();
   return import(pathToFileURL(main).href);
 }
 
@@ -191,13 +192,15 @@ const request = JSON.parse(readRequestLine(REQUEST_FD));
 // stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.
 writeAll(TAKEN_FD, `${request.mode}\n${request.deadline_ms ?? ''}\n${request.stdin ?? ''}`);
 closeSync(TAKEN_FD);
-// no code runs before the wrapper has told kiln the request was taken
-readSync(GO_FD, Buffer.alloc(1));
-closeSync(GO_FD);
+/** No code of the user's runs before the wrapper has told kiln the request was taken; the setup before it overlaps. */
+const waitForGo = () => {
+  readSync(GO_FD, Buffer.alloc(1));
+  closeSync(GO_FD);
+};
 
 try {
   if (request.mode === 'script') reportExit();
-  const module = await load(request, realpathSync('/mnt/req'));
+  const module = await load(request, realpathSync('/mnt/req'), waitForGo);
   if (request.mode === 'function') {
     writeResult(await call(module, request.input, process.stderr));
     // Function mode ends with execute(): timers the code left behind must not hold the box.

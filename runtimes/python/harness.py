@@ -41,10 +41,8 @@ os.set_inheritable(result_fd, False)
 with os.fdopen(int(sys.argv[3]), "wb") as taken:  # stdin is the wrapper's from here on
     taken.write(("%s\n%s\n" % (request["mode"], request.get("deadline_ms") or "")).encode()
                 + (request.get("stdin") or "").encode("utf-8", "replace"))
-# no code runs before the wrapper has told kiln the request was taken
-os.read(int(sys.argv[4]), 1)
-os.close(int(sys.argv[4]))
 HARNESS = os.path.abspath(__file__)
+GO_FD = int(sys.argv[4])  # read now: run() replaces sys.argv with the script's
 
 
 def write_result(text):
@@ -80,6 +78,13 @@ def write_files(files):
             out.write(f["contents"])
 
 
+def wait_for_go():
+    """No code of the user's runs before the wrapper has told kiln the request was taken. The setup
+    before it (env, files, compiling) overlaps with the wrapper's telling."""
+    os.read(GO_FD, 1)
+    os.close(GO_FD)
+
+
 def report_exception(exc):
     # Hide the harness's own frames: the user should see only their code.
     tb = exc.__traceback__
@@ -102,7 +107,9 @@ def run():
     try:
         os.environ.update(request.get("env") or {})
         write_files(request.get("files") or [])
-        exec(compile(code, filename, "exec"), module.__dict__)
+        compiled = compile(code, filename, "exec")
+        wait_for_go()
+        exec(compiled, module.__dict__)
         if request["mode"] == "script":
             return 0
         execute = getattr(module, "execute", None)
