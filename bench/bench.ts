@@ -102,7 +102,13 @@ const { url, call } = kiln;
 for (const body of Object.values(HELLO)) await call(body); // warm connections and caches
 
 // ---- 3. below capacity: paced arrivals, at half the churn rate and at one a second ---------------
+const mark = kiln.serverTimes.length;
 const kilnRows = await warmRows(kiln, HELLO, N, paceMs);
+// the same requests as kiln itself timed them (its Server-Timing header): warmRows runs N per language, in order
+const serverRows: Record<string, Row> = {};
+Object.keys(HELLO).forEach((language, i) => {
+  serverRows[language] = row(`kiln ${language} hello, kiln's own time`, kiln.serverTimes.slice(mark + i * N, mark + (i + 1) * N));
+});
 // read here, after the same workload the runc baseline has had when it reads its own (runtime-compare.ts)
 const refill = RUNTIME === 'runc' ? {} : await kiln.refillMeans();
 const scriptRows: Record<string, Row> = {};
@@ -190,6 +196,6 @@ console.log(
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 console.log(storeCostLine(storeCost));
-for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!));
+for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));

@@ -25,6 +25,13 @@ export function createApp(deps: AppDeps) {
   const core = createCore(deps);
   const app = createRouter();
 
+  // Server-Timing: how long kiln itself took, apart from the network and the client (the bench
+  // compares it with its floor; a client can tell kiln's time from its own).
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    c.res.headers.set('Server-Timing', `app;dur=${(performance.now() - started).toFixed(2)}`);
+  });
   app.use('*', async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 128) || newId('req');
     c.set('requestId', requestId);

@@ -34,6 +34,13 @@ describe('POST /v1/execute-function', () => {
     expect(jobs[0]!.runtime).toMatchObject({ language: 'python', image: 'kiln-python:latest' });
   });
 
+  it("says how long kiln itself took in a Server-Timing header", async () => {
+    const { post } = await buildTestApp({ runJob: async (job) => (await new Promise((r) => setTimeout(r, 30)), fakeResult(job)) });
+    const res = await post('/v1/execute-function', fn);
+    const dur = Number(/^app;dur=([\d.]+)$/.exec(res.headers.get('server-timing') ?? '')?.[1]);
+    expect(dur).toBeGreaterThanOrEqual(29); // it covers the run
+  });
+
   it('echoes a client request id', async () => {
     const { post } = await buildTestApp();
     const res = await post('/v1/execute-function', fn, { ...jsonHeaders, 'X-Request-Id': 'client-id-1' });
