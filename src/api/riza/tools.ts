@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
+import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { createRouter, executionContext } from '../context.js';
 import { Deleted, IdParam, pageQuery } from './pagination.js';
@@ -18,6 +19,21 @@ const routes = {
   update: route({ method: 'post', path: '/v1/tools/{id}', summary: 'Change a tool: a new revision', request: { params: IdParam('tool'), ...body(UpdateToolRequest) }, responses: { 200: json(Tool, 'The tool at its new revision.'), ...errorResponses } }),
   remove: route({ method: 'delete', path: '/v1/tools/{id}', summary: 'Delete a tool and its revisions (its executions stay)', request: { params: IdParam('tool') }, responses: { 200: json(Deleted, 'Deleted.'), ...errorResponses } }),
   revisions: route({ method: 'get', path: '/v1/tools/{id}/revisions', summary: "List a tool's revisions, newest first", request: { params: IdParam('tool'), query: pageQuery('rev') }, responses: { 200: json(z.object({ revisions: z.array(ToolRevision) }), 'A page of revisions.'), ...errorResponses } }),
+  definition: route({
+    method: 'get',
+    path: '/v1/tools/{id}/definition',
+    summary: 'The tool as an LLM API takes a tool definition',
+    request: {
+      params: IdParam('tool'),
+      query: z.object({
+        format: z
+          .enum(DEFINITION_FORMATS, { error: `must be one of ${DEFINITION_FORMATS.join(', ')}` })
+          .default('openai')
+          .openapi({ param: { name: 'format', in: 'query' } }),
+      }),
+    },
+    responses: { 200: json(z.record(z.string(), z.any()).openapi('ToolDefinition'), "The definition, in the format's own shape."), ...errorResponses },
+  }),
   execute: route({ method: 'post', path: '/v1/tools/{id}/execute', summary: 'Run a tool', request: { params: IdParam('tool'), ...body(ExecuteToolRequest) }, responses: { 200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'), ...errorResponses } }),
 };
 
@@ -52,6 +68,10 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; maxBodyBytes:
   app.openapi(routes.revisions, async (c) => {
     const list = await tools.revisions(c.get('project'), c.req.valid('param').id, page(c.req.valid('query')));
     return c.json({ revisions: list.map(revisionBody) }, 200);
+  });
+  app.openapi(routes.definition, async (c) => {
+    const tool = await tools.get(c.get('project'), c.req.valid('param').id);
+    return c.json(toolDefinition(tool, c.req.valid('query').format), 200);
   });
   app.openapi(routes.execute, async (c) => {
     const req = c.req.valid('json');
