@@ -67,6 +67,17 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.getToolRevision(project, orphan.toolId, orphan.id)).toBeNull();
       });
 
+      it('addToolRevision built on a head that has moved is null and stores nothing (compare-and-set)', async () => {
+        const first = aRevision(project);
+        await store.createTool(first);
+        const second = aNextRevision(first, { name: 'second' });
+        expect(await store.addToolRevision(second, first.id)).not.toBeNull();
+        const stale = aNextRevision(first, { name: 'stale' });
+        expect(await store.addToolRevision(stale, first.id)).toBeNull(); // the head is `second` now
+        expect((await store.getTool(project, first.toolId))!.revisionId).toBe(second.id);
+        expect(await store.getToolRevision(project, first.toolId, stale.id)).toBeNull();
+      });
+
       it("getToolRevision of another tool's revision is null", async () => {
         const a = aRevision(project);
         const b = aRevision(project);
