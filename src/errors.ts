@@ -65,7 +65,9 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): 
   else if (err instanceof ZodError) appError = fromZodError(err);
   else if (err instanceof HTTPException && err.status < 500) {
     const code: ErrorCode = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
-    appError = new AppError(code, err.message || 'bad request');
+    // a body that is not JSON at all is named like every other bad field
+    const details = /malformed json/i.test(err.message) ? [{ field: '(body)', reason: 'malformed_json' }] : undefined;
+    appError = new AppError(code, err.message || 'bad request', details);
   } else {
     log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     appError = new AppError('INTERNAL', 'internal error');

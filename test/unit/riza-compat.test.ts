@@ -52,4 +52,13 @@ describe('Riza compatibility', () => {
     const ok = await post('/v1/execute-function', `{"language":"python","code":"x","input":${'['.repeat(900) + ']'.repeat(900)}}`);
     expect(ok.status).toBe(200);
   });
+
+  it('names the body when it is not JSON at all, on every endpoint that takes one', async () => {
+    const { post } = await buildTestApp();
+    for (const path of ['/v1/execute-function', '/v1/tools', '/v1/secrets']) {
+      const res = await post(path, '{"language": python');
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorBody).details).toEqual([{ field: '(body)', reason: 'malformed_json' }]);
+    }
+  });
 });
