@@ -66,8 +66,11 @@ listener.setblocking(False)
 
 env = dict(os.environ)
 ca = env.pop("KILN_EGRESS_CA", None)
+# A build box sends even loopback addresses to kiln's proxy: a package mirror on the host's
+# 127.0.0.1 is configured as such, and the box's own loopback serves nothing a build needs.
+no_proxy = "" if env.pop("KILN_PROXY_LOOPBACK", None) == "1" else "localhost,127.0.0.1,::1"
 env.update(HTTP_PROXY=PROXY, HTTPS_PROXY=PROXY, http_proxy=PROXY, https_proxy=PROXY,
-           NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1",
+           NO_PROXY=no_proxy, no_proxy=no_proxy,
            NODE_USE_ENV_PROXY="1")  # Node's fetch, http and https honour the proxy variables
 if ca:
     with open(CA_PATH, "w") as f:

@@ -7,6 +7,7 @@ import { executeRoutes } from './api/riza/execute.js';
 import { executionRoutes } from './api/riza/executions.js';
 import { secretRoutes } from './api/riza/secrets.js';
 import { toolRoutes } from './api/riza/tools.js';
+import { runtimeRoutes } from './api/riza/runtimes.js';
 import { createCore, type CoreDeps } from './execution/core.js';
 import { AppError, toErrorResponse } from './errors.js';
 import { newId } from './ids.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', toolRoutes({ tools: core.tools, execute: core.execute, maxBodyBytes }));
   app.route('/', secretRoutes({ secrets: core.secrets }));
   app.route('/', executionRoutes({ store: core.store }));
+  app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

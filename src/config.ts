@@ -30,6 +30,16 @@ export function parseApiKey(entry: string): { project: string; key: string } {
   return { project: 'default', key: entry };
 }
 
+/** An http(s) URL. */
+const httpUrl = () => z.string().refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL');
+/** A comma-separated list of http(s) URLs. */
+const urlList = () =>
+  z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((u) => u.trim()).filter(Boolean))
+    .refine((list) => list.every((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v)), 'must be comma-separated http:// or https:// URLs');
+
 /** The smallest pids limit under which gVisor boxes start and run kiln's harnesses. */
 export const RUNSC_MIN_PIDS = 64;
 
@@ -82,6 +92,20 @@ export const ConfigSchema = z.object({
     .describe("Warm TypeScript sandboxes kept ready, each with TypeScript's transform loaded (0: start each on demand)."),
   KILN_POOL_REFILL_CONCURRENCY: int(4).describe('Pooled sandboxes being started at once, across pools.'),
   KILN_POOL_MAX_IDLE_SECONDS: int(600).describe('A pooled sandbox unused this long is replaced by a fresh one.'),
+  KILN_RUNTIME_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(1).describe('Warm sandboxes kept for each custom runtime revision in use, created on its first run (0: start each on demand).'),
+  KILN_RUNTIME_POOL_IDLE_SECONDS: int(300).describe("A custom runtime revision's warm pool is removed after this long without a run."),
+  KILN_PYTHON_BUILD_IMAGE: z.string().default('kiln-python-build:latest').describe('Image that installs a Python runtime\'s packages (`npm run images` builds it).'),
+  KILN_NODE_BUILD_IMAGE: z.string().default('kiln-node-build:latest').describe('Image that installs a JavaScript runtime\'s packages (`npm run images` builds it).'),
+  KILN_BUILD_CONCURRENCY: int(1).describe('Custom runtime builds running at once.'),
+  KILN_BUILD_TIMEOUT_SECONDS: int(600).describe('Longest a build may take (install, check, image); past it the build fails.'),
+  KILN_BUILD_MEMORY_MIB: int(2048).describe('Memory limit of a build box (MiB; its tmpfs counts in it).'),
+  KILN_BUILD_DISK_MIB: int(1024).describe('Most a build may install (MiB), and the size of its scratch space.'),
+  KILN_PIP_INDEX_URL: httpUrl().default('https://pypi.org/simple/').describe('Python package index builds install from (a mirror, in an air-gapped install).'),
+  KILN_PIP_EXTRA_INDEX_URLS: urlList().describe('Further Python package indexes, comma-separated.'),
+  KILN_PIP_FIND_LINKS: urlList().describe('Pages of links to Python packages (pip --find-links), comma-separated.'),
+  KILN_NPM_REGISTRY: httpUrl().default('https://registry.npmjs.org/').describe('npm registry builds install from.'),
+  KILN_BUILD_ALLOW_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean)).describe('More hosts a build may reach besides the package sources\' own (where a mirror keeps its files), comma-separated.'),
+  KILN_BUILD_CA_FILE: z.string().optional().describe('A PEM file of CAs trusted for the package sources, besides the system\'s (a TLS-intercepting proxy on the way to them).'),
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
   KILN_DATA_DIR: z
     .string()

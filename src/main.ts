@@ -20,6 +20,9 @@ import { join } from 'node:path';
 import { startRetention } from './execution/retention.js';
 import { loadOrCreateSecretKey, SecretBox } from './secrets/secret-box.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import { createBuildBox } from './builds/build-box.js';
+import { createBuilder } from './builds/builder.js';
+import { packageSources } from './builds/package-sources.js';
 
 /** Composition root: config → dependencies → app → server, with a SIGTERM drain. */
 export async function startKiln(config: Config) {
@@ -35,15 +38,16 @@ export async function startKiln(config: Config) {
   });
   const boot = randomBytes(6).toString('hex');
   const ca = await CertificateAuthority.loadOrCreate(config.KILN_DATA_DIR);
+  const policy = createAddressPolicy({
+    allow: config.KILN_EGRESS_ALLOW_ADDRESSES,
+    deny: config.KILN_EGRESS_DENY_ADDRESSES,
+    resolve: config.KILN_EGRESS_RESOLVE,
+  });
   const egress = createEgressProxy({
     ca,
     log,
     metrics,
-    policy: createAddressPolicy({
-      allow: config.KILN_EGRESS_ALLOW_ADDRESSES,
-      deny: config.KILN_EGRESS_DENY_ADDRESSES,
-      resolve: config.KILN_EGRESS_RESOLVE,
-    }),
+    policy,
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
   const store = await openSqliteStore({ file: join(config.KILN_DATA_DIR, 'kiln.db') });
@@ -58,7 +62,14 @@ export async function startKiln(config: Config) {
   // One warm pool per runtime (language), at the default memory limit.
   const provider = createSandboxProvider({ docker, config, log, metrics, boot, caPem: ca.certPem, runtimes: Object.values(registry) });
   const runner = createRunner({ provider, config, egress });
-  const app = createApp({ config, log, metrics, docker, registry, admission, runJob: runner.run, store, secretBox, warming: provider.warming });
+  // Custom runtimes: builds in boxes of their own, reaching only the package sources.
+  const sources = packageSources(config, policy);
+  const runBuildBox = createBuildBox({ docker, egress, config, caPem: ca.certPem, boot, sources });
+  const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
+  const app = createApp({
+    config, log, metrics, docker, registry, admission, runJob: runner.run, store, secretBox, warming: provider.warming,
+    builds: builder, sourcesFingerprint: sources.fingerprint,
+  });
 
   // Containers a crashed earlier run of this instance left, now or once Docker answers; and those an
   // engine outage leaves, when it is back.
@@ -67,6 +78,7 @@ export async function startKiln(config: Config) {
   const booted = performance.now();
   provider.onWarm(() => log.info({ ms: Math.round(performance.now() - booted) }, 'warm pools filled: ready'));
   provider.start();
+  await builder.resume();
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
@@ -86,6 +98,7 @@ export async function startKiln(config: Config) {
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);
       await closed;
       clearInterval(reaper);
+      await builder.close();
       await provider.close();
       await retention.stop();
       await store.close();

@@ -14,6 +14,9 @@ import { findRule, normalizeHost, type AllowRule } from './host-rules.js';
 export interface EgressSession {
   executionId: string;
   rules: readonly AllowRule[];
+  /** A build's session: its own address policy (a package mirror's address) and TLS trust. */
+  policy?: AddressPolicy;
+  trust?: string[];
 }
 
 interface Target {
@@ -117,7 +120,8 @@ export function createEgressProxy(deps: {
       return deny(res, 403, `${target.host} is not in http.allow for this execution`);
     }
     // Node connects to an IP literal without calling `lookup`: the policy must be applied here for those.
-    const literalRefusal = isIP(target.host) ? refusal(target.host, target.port, policy) : null;
+    const addresses = session.policy ?? policy;
+    const literalRefusal = isIP(target.host) ? refusal(target.host, target.port, addresses) : null;
     if (literalRefusal) {
       record(session, target.host, 'refused_address', 403, req.method);
       return deny(res, 403, `${target.host} is not reachable from a sandbox (${literalRefusal})`);
@@ -137,9 +141,9 @@ export function createEgressProxy(deps: {
       method: req.method,
       path: url.pathname + url.search,
       headers,
-      lookup: safeLookup(policy, target.port),
+      lookup: safeLookup(addresses, target.port),
       servername: isIP(target.host) ? undefined : target.host,
-      ca: target.scheme === 'https' ? trust : undefined,
+      ca: target.scheme === 'https' ? (session.trust ?? trust) : undefined,
       // connections are reused only within this execution, never handed to another one
       agent: agentFor(session, target.scheme),
       timeout: 30_000,

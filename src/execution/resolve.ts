@@ -11,6 +11,7 @@ import { secretRefs, type Tools } from '../tools/tools.js';
 import type { AllowBinding, EnvBinding } from './bindings.js';
 import type { Job } from './job.js';
 import { loggedRequest } from './logged-request.js';
+import type { CustomRuntimes } from '../runtimes/custom/runtimes.js';
 import type { ExecutionRequest } from './request.js';
 
 /** A request made ready to run: the job, and what the log and the redaction need to know. */
@@ -77,7 +78,7 @@ function materialize(env: EnvBinding[], allow: AllowBinding[], values: Map<strin
  * within the configured maxima, loads the tool at its revision and checks the input against its
  * schema (before any container is touched), and turns secret references into values.
  */
-export function createResolver(deps: { config: Config; registry: Record<Language, Runtime>; tools: Tools; secrets: Secrets }) {
+export function createResolver(deps: { config: Config; registry: Record<Language, Runtime>; tools: Tools; secrets: Secrets; runtimes: Pick<CustomRuntimes, 'runtimeFor'> }) {
   const { config } = deps;
 
   function limits(req: ExecutionRequest) {
@@ -100,6 +101,8 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     let allow = req.allow ?? [];
     let language: Language;
     let code: string;
+    let runtimeRevisionId: string | null | undefined;
+    let runtimeField = 'runtime_revision_id';
     let tool: Resolved['tool'] = null;
     if (req.target.kind === 'tool') {
       const revision = await deps.tools.revision(req.project, req.target.toolId, req.target.revisionId);
@@ -108,11 +111,13 @@ export function createResolver(deps: { config: Config; registry: Record<Language
       language = revision.language as Language;
       code = revision.code;
       tool = { id: revision.toolId, revisionId: revision.id };
+      runtimeRevisionId = revision.runtimeRevisionId;
+      runtimeField = 'tool.runtime_revision_id';
     } else {
-      if (req.target.runtimeRevisionId)
-        throw bad('runtime_revision_id', 'unsupported', `custom runtimes are not supported yet (got ${req.target.runtimeRevisionId})`);
-      ({ language, code } = req.target);
+      ({ language, code, runtimeRevisionId } = req.target);
     }
+    // a custom runtime's image, once its build has succeeded; else the language's stock one
+    const runtime = runtimeRevisionId ? await deps.runtimes.runtimeFor(req.project, runtimeRevisionId, language, runtimeField) : deps.registry[language];
     // A tool's own bindings are named `tool.env.…` in errors: a deleted secret there is the tool's fault.
     const toolEnvCount = env.length - (req.env?.length ?? 0);
     const toolAllowCount = allow.length - (req.allow?.length ?? 0);
@@ -124,7 +129,7 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     checkDestinations(refs, values);
     const clear = materialize(env, allow, values);
     const id = newId('exec');
-    const base = { id, runtime: deps.registry[language], code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };
+    const base = { id, runtime, code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };
     const job: Job = req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
     const kind: ExecutionKind = tool ? 'tool' : req.mode;
     return { job, kind, tool, secretValues: [...values.values()], logged: loggedRequest(req, kind, language, tool) };

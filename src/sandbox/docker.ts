@@ -1,8 +1,9 @@
 import Docker from 'dockerode';
 import type { ContainerCreateOptions } from 'dockerode';
-import { Writable, type Duplex } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { AppError } from '../errors.js';
-import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
+import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL, SANDBOX_USER } from './container-spec.js';
+import { createDockerImages, type DockerImages } from './docker-images.js';
 
 /** A started sandbox container: its stdin, its demultiplexed output, and how to end it. */
 export interface SandboxHandle {
@@ -26,6 +27,11 @@ export interface SandboxHandle {
   /** Exit code and OOM flag as Docker recorded them, once the container has stopped. */
   state(): Promise<{ exitCode: number; oomKilled: boolean }>;
   remove(): Promise<void>;
+  /**
+   * A tar stream of `path` inside the running box, read by `tar` as the sandbox user (`docker cp`
+   * cannot see a tmpfs). Ends when the tar does; errors if it fails.
+   */
+  exportTar(path: string): Promise<Readable>;
 }
 
 /** The narrow slice of Docker that kiln uses; the only module that imports dockerode. */
@@ -41,6 +47,7 @@ export interface DockerClient {
    * created before it that never started.
    */
   removeLeftovers(instance: string, boot: string, outageSince?: number): Promise<number>;
+  images: DockerImages;
 }
 
 /** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options. */
@@ -209,6 +216,21 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
         const info = await timed('inspect', 5000, container.inspect());
         return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
       },
+      exportTar: async (path) => {
+        const exec = await timed('exec', 10_000, container.exec({ Cmd: ['/bin/tar', '-cf', '-', '-C', path, '.'], User: SANDBOX_USER, AttachStdout: true, AttachStderr: true }));
+        const raw = (await timed('exec start', 10_000, exec.start({ hijack: true, stdin: false }))) as unknown as Duplex;
+        const out = new PassThrough();
+        let errors = '';
+        docker.modem.demuxStream(raw, out, new Writable({ write: (chunk: Buffer, _e, done) => ((errors = (errors + chunk.toString()).slice(-2000)), done()) }));
+        raw.on('error', (error) => out.destroy(error));
+        raw.on('end', () => {
+          void exec.inspect().then(
+            (info) => (info.ExitCode ? out.destroy(new Error(`tar exited with ${info.ExitCode}: ${errors.trim()}`)) : out.end()),
+            (error: Error) => out.destroy(error),
+          );
+        });
+        return out;
+      },
       remove: async () => {
         stream.destroy();
         try {
@@ -241,6 +263,7 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       return missing;
     },
     startSandbox,
+    images: createDockerImages(docker),
     removeLeftovers: async (instance, boot, outageSince) => {
       const list = await timed(
         'list',

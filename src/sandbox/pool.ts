@@ -42,6 +42,9 @@ export function createPool(deps: {
   metrics: Metrics;
 }) {
   const { docker, log, metrics } = deps;
+  // the classes kiln starts with (one per language), and those added while it runs (one per custom
+  // runtime revision in use, removed again after idle); only the first count towards "warm"
+  const classes = [...deps.classes];
   const ready = new Map<PoolClass, Entry[]>(deps.classes.map((c) => [c, []]));
   const starting = new Map<PoolClass, number>(deps.classes.map((c) => [c, 0]));
   const waiters = new Map<PoolClass, { resolve: (s: SandboxHandle) => void; reject: (e: unknown) => void }[]>(
@@ -61,6 +64,7 @@ export function createPool(deps: {
   const filled = new Set<PoolClass>(deps.classes.filter((c) => c.size === 0));
   const onWarm: (() => void)[] = [];
   const report = (c: PoolClass) => {
+    if (!deps.classes.includes(c)) return;
     metrics.poolReady.set({ language: c.language }, ready.get(c)!.length);
     if (filled.has(c) || ready.get(c)!.length < c.size) return;
     filled.add(c);
@@ -82,6 +86,7 @@ export function createPool(deps: {
   function deliver(c: PoolClass, sandbox: SandboxHandle) {
     const waiter = waiters.get(c)!.shift();
     if (waiter) return waiter.resolve(sandbox);
+    if (!classes.includes(c)) return void track(sandbox.remove().catch(() => {})); // its class was removed meanwhile
     const entry: Entry = {
       sandbox,
       // a box that waited too long is recycled, so that no pool holds stale containers for ever
@@ -160,8 +165,8 @@ export function createPool(deps: {
     while (!closed && progress && refilling < deps.refillConcurrency) {
       progress = false;
       // classes with requests waiting first, then the others, starting one further each time: none starves
-      turn = (turn + 1) % Math.max(1, deps.classes.length);
-      const order = [...deps.classes.slice(turn), ...deps.classes.slice(0, turn)].sort(
+      turn = (turn + 1) % Math.max(1, classes.length);
+      const order = [...classes.slice(turn), ...classes.slice(0, turn)].sort(
         (a, b) => Number(waiters.get(b)!.length > 0) - Number(waiters.get(a)!.length > 0),
       );
       for (const c of order) {
@@ -177,7 +182,7 @@ export function createPool(deps: {
   return {
     /** The class that serves exactly this runtime, image and memory limit; null means: start a fresh container. */
     classFor(runtimeKey: string, image: string, memoryMiB: number): PoolClass | null {
-      return deps.classes.find((c) => c.size > 0 && c.runtimeKey === runtimeKey && c.image === image && c.memoryMiB === memoryMiB) ?? null;
+      return classes.find((c) => c.size > 0 && c.runtimeKey === runtimeKey && c.image === image && c.memoryMiB === memoryMiB) ?? null;
     },
     /** A warm sandbox of the class: at once when one is ready, else the next one started. */
     acquire(c: PoolClass): Promise<SandboxHandle> {
@@ -199,6 +204,27 @@ export function createPool(deps: {
       return next;
     },
     start: refill,
+    /** Adds a class (a custom runtime revision's boxes); it fills like the others. */
+    addClass(c: PoolClass): void {
+      if (closed || classes.includes(c)) return;
+      classes.push(c);
+      for (const map of [ready, waiters] as Map<PoolClass, unknown[]>[]) map.set(c, []);
+      starting.set(c, 0);
+      failures.set(c, 0);
+      backoffUntil.set(c, 0);
+      refill();
+    },
+    /** Removes an added class and its waiting boxes (it went unused); starts in flight are removed as they land. */
+    removeClass(c: PoolClass): void {
+      const at = classes.indexOf(c);
+      if (at < 0 || deps.classes.includes(c)) return;
+      classes.splice(at, 1);
+      for (const entry of ready.get(c)!.splice(0)) {
+        clearTimeout(entry.idleTimer);
+        track(entry.sandbox.remove().catch(() => {}));
+      }
+      for (const waiter of waiters.get(c)!.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'the pool was removed; retry'));
+    },
     /** Null once the pools have been full for the first time; until then, how full they are. */
     warming(): string | null {
       if (filled.size === deps.classes.length) return null;

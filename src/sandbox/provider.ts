@@ -78,10 +78,38 @@ export function createSandboxProvider(deps: {
   });
   const removals = new Set<Promise<void>>();
 
+  // Pools of custom runtime revisions: made on a revision's first run at the default memory limit,
+  // removed after KILN_RUNTIME_POOL_IDLE_SECONDS without one.
+  const added = new Map<string, { poolClass: PoolClass; lastUsed: number }>();
+  const idleMs = config.KILN_RUNTIME_POOL_IDLE_SECONDS * 1000;
+  const retire = setInterval(() => {
+    for (const [key, entry] of added)
+      if (Date.now() - entry.lastUsed > idleMs) {
+        pool.removeClass(entry.poolClass);
+        added.delete(key);
+        log.info({ pool: key }, 'pool: removed a custom runtime pool unused for a while');
+      }
+  }, Math.min(30_000, idleMs)).unref();
+  const isStock = (runtime: Runtime) => deps.runtimes.some((r) => r.key === runtime.key);
+  function addedClassFor(runtime: Runtime, memoryMiB: number): PoolClass | null {
+    if (isStock(runtime) || runtime.poolSize === 0 || memoryMiB !== config.KILN_DEFAULT_MEMORY_MIB) return null;
+    let entry = added.get(runtime.key);
+    if (!entry) {
+      const poolClass: PoolClass = {
+        name: runtime.key, language: runtime.language, runtimeKey: runtime.key, image: runtime.image, memoryMiB, size: runtime.poolSize,
+        spec: specFor(runtime, memoryMiB, { 'kiln.pool': runtime.key }),
+      };
+      pool.addClass(poolClass);
+      added.set(runtime.key, (entry = { poolClass, lastUsed: Date.now() }));
+    }
+    entry.lastUsed = Date.now();
+    return entry.poolClass;
+  }
+
   return {
     /** A box for execution `executionId`: warm when a pool serves exactly this runtime and memory. */
     async acquire(runtime: Runtime, memoryMiB: number, executionId: string): Promise<Lease> {
-      const poolClass = pool.classFor(runtime.key, runtime.image, memoryMiB);
+      const poolClass = addedClassFor(runtime, memoryMiB) ?? pool.classFor(runtime.key, runtime.image, memoryMiB);
       const sandbox = poolClass
         ? await pool.acquire(poolClass)
         : await docker.startSandbox(specFor(runtime, memoryMiB, { 'kiln.execution': executionId, 'kiln.language': runtime.language }));
@@ -109,6 +137,7 @@ export function createSandboxProvider(deps: {
     onWarm: pool.onWarm,
     /** Stops refilling, removes the waiting boxes, and waits until every used box has been removed. */
     async close(): Promise<void> {
+      clearInterval(retire);
       await pool.close();
       await Promise.all([...removals]);
     },

@@ -5,7 +5,7 @@ import type { Job, OutputStatus, RunResult, StopReason } from '../execution/job.
 import type { SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
 import type { SandboxProvider } from './provider.js';
-import { createTunnel } from './tunnel.js';
+import { tunnelFor } from './tunnel.js';
 
 /** The one request line the harness reads: what to run, and how. */
 function requestLine(job: Job): string {
@@ -35,19 +35,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
   async function drive(sandbox: SandboxHandle, job: Job, request: string): Promise<RunResult> {
     // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
     const session = { executionId: job.id, rules: job.allow };
-    // A box that does not read what kiln sends it must not fill kiln's memory: past the bound, its
-    // tunnelled connections are closed and nothing more is sent to them.
-    let overflowed = false;
-    const tunnel = createTunnel({
-      send: (frame) => {
-        if (overflowed) return;
-        if (sandbox.pendingBytes() <= 32 * 1024 * 1024) return sandbox.send(frame);
-        overflowed = true;
-        tunnel.closeAll();
-      },
-      open: (channel) => deps.egress.serve(channel, session),
-      maxChannels: config.KILN_EGRESS_MAX_CONNECTIONS,
-    });
+    const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
     const decoder = new FrameDecoder(
       { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
       tunnel.onFrame,

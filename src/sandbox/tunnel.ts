@@ -83,3 +83,27 @@ export function createTunnel(opts: { send: (frame: Buffer) => void; open: (chann
     },
   };
 }
+
+/**
+ * The tunnel of one box: connections its code opens arrive at `open` (kiln's egress proxy, bound
+ * to the run's session). A box that does not read what kiln sends it must not fill kiln's memory:
+ * past the bound, its tunnelled connections are closed and nothing more is sent to them.
+ */
+export function tunnelFor(
+  sandbox: { send(data: Buffer): void; pendingBytes(): number },
+  open: (channel: Duplex) => void,
+  maxChannels: number,
+) {
+  let overflowed = false;
+  const tunnel = createTunnel({
+    send: (frame) => {
+      if (overflowed) return;
+      if (sandbox.pendingBytes() <= 32 * 1024 * 1024) return sandbox.send(frame);
+      overflowed = true;
+      tunnel.closeAll();
+    },
+    open,
+    maxChannels,
+  });
+  return tunnel;
+}

@@ -3,6 +3,8 @@ import {
   canonicalTimestamp, executionToRow, revisionToRow, rowToExecution, rowToRevision, rowToSecret, rowToTool,
   type Database,
 } from './rows.js';
+import { KyselyRuntimeStore } from './kysely-runtime-store.js';
+import type { RuntimeStore } from './runtime-store.js';
 import type { ExecutionRecord, Page, SealedSecret, SecretRecord, Store, Tool, ToolRevision } from './store.js';
 
 // Page.limit is documented 1..100; clamped here too so a caller's slip cannot read a whole table.
@@ -14,7 +16,10 @@ const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit
  * filters by project, so another project's object reads as missing.
  */
 export class KyselyStore implements Store {
-  constructor(private readonly db: Kysely<Database>) {}
+  readonly runtimes: RuntimeStore;
+  constructor(private readonly db: Kysely<Database>) {
+    this.runtimes = new KyselyRuntimeStore(db);
+  }
 
   async createTool(revision: ToolRevision): Promise<Tool> {
     await this.db.transaction().execute(async (trx) => {

@@ -1,4 +1,5 @@
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
 import type { ExecutionKind, ExecutionRecord, SecretRecord, Tool, ToolRevision } from './store.js';
 
 /**
@@ -57,6 +58,8 @@ export interface Database {
   tool_revisions: ToolRevisionsTable;
   secrets: SecretsTable;
   executions: ExecutionsTable;
+  runtimes: RuntimesTable;
+  runtime_revisions: RuntimeRevisionsTable;
 }
 
 // `?? null`: JSON.stringify(undefined) is undefined, which a NOT NULL column would refuse.

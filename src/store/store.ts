@@ -1,3 +1,4 @@
+import type { RuntimeStore } from './runtime-store.js';
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
 
 /**
@@ -71,6 +72,9 @@ export interface ExecutionRecord {
 }
 
 export interface Store {
+  /** Custom runtimes and their builds. */
+  readonly runtimes: RuntimeStore;
+
   // tools: a tool row points at its latest revision; revisions are append-only
   createTool(revision: ToolRevision): Promise<Tool>;
   /**

@@ -3,6 +3,7 @@ import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
 import { newId } from '../ids.js';
 import type { Language } from '../runtimes/registry.js';
 import type { SecretRef, Secrets } from '../secrets/secrets.js';
+import type { CustomRuntimes } from '../runtimes/custom/runtimes.js';
 import type { Page, Store, Tool, ToolRevision } from '../store/store.js';
 import { compileInputSchema } from './input-schema.js';
 
@@ -37,16 +38,14 @@ export function secretRefs(env: EnvBinding[], allow: AllowBinding[], prefix = ''
  * into a tool in clear would sit in the database in clear. Env bindings may be literal values
  * (configuration, stored and shown as given) or secrets by id.
  */
-export function createTools(deps: { store: Store; secrets: Secrets }) {
+export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pick<CustomRuntimes, 'runtimeFor'> }) {
   const { store, secrets } = deps;
   const notFound = (id: string) => new AppError('NOT_FOUND', `tool ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
 
   async function validate(project: string, f: ToolFields): Promise<void> {
     if (f.input_schema !== undefined && f.input_schema !== null) compileInputSchema(f.input_schema);
-    if (f.runtime_revision_id)
-      throw new AppError('BAD_REQUEST', `runtime_revision_id: custom runtimes are not supported yet (got ${f.runtime_revision_id})`, [
-        { field: 'runtime_revision_id', reason: 'unsupported' },
-      ]);
+    // a tool may be saved while its runtime still builds; it runs once the build has succeeded
+    if (f.runtime_revision_id) await deps.runtimes.runtimeFor(project, f.runtime_revision_id, f.language, 'runtime_revision_id', { built: false });
     const allow = f.http?.allow ?? [];
     allow.forEach((rule, i) => {
       for (const [kind, auth] of Object.entries(rule.auth ?? {}))

@@ -11,6 +11,7 @@ import { createAdmission } from '../../src/sandbox/admission.js';
 import type { DockerClient } from '../../src/sandbox/docker.js';
 import { SecretBox } from '../../src/secrets/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { RuntimeRevisionRecord } from '../../src/store/runtime-store.js';
 
 export const API_KEY = 'unit-test-key-0123456789abcdef';
 export const OTHER_KEY = 'second-unit-test-key-abcdef0123';
@@ -44,6 +45,14 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
       throw new Error('unit tests never start a sandbox');
     },
     removeLeftovers: async () => 0,
+    images: {
+      id: async (image) => `sha256:unit-${image}`,
+      build: async () => {
+        throw new Error('unit tests never build an image');
+      },
+      listRuntimeImages: async () => [],
+      remove: async () => true,
+    },
     ...overrides,
   };
 }
@@ -57,6 +66,7 @@ export async function buildTestApp(
 ) {
   const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY},b:${PROJECT_B_KEY}`, ...opts.env });
   const jobs: Job[] = [];
+  const builds: RuntimeRevisionRecord[] = [];
   const run: RunJob = opts.runJob ?? (async (job) => fakeResult(job));
   const runJob: RunJob = (job) => {
     jobs.push(job);
@@ -83,7 +93,13 @@ export async function buildTestApp(
     store,
     secretBox: new SecretBox(Buffer.alloc(32, 7)),
     warming: opts.warming,
+    // builds never run here: they are queued, and a test ends them through the store (finishBuild)
+    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {} },
+    sourcesFingerprint: 'unit',
   });
+  /** Ends the build of a queued revision as a builder would. */
+  const finishBuild = (revision: RuntimeRevisionRecord, status: 'succeeded' | 'failed', failureReason: string | null = null) =>
+    store.runtimes.finishBuilds(revision.imageKey, { status, failureReason, log: `unit build ${status}\n`, at: new Date().toISOString() });
   /** Sends `body` as JSON with `key`'s bearer token (the first project's key by default). */
   const request = (method: string, path: string, body?: unknown, key = API_KEY) =>
     app.request(path, {
@@ -94,7 +110,7 @@ export async function buildTestApp(
   /** POSTs `body` as JSON with the API key. */
   const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>
     app.request(path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { app, config, jobs, metrics, admission, store, dbFile, post, request };
+  return { app, config, jobs, metrics, admission, store, dbFile, post, request, builds, finishBuild };
 }
 
 export interface ErrorBody {

@@ -228,7 +228,7 @@ describe('unsupported features', () => {
     expect(jobs).toHaveLength(3);
   });
 
-  it('rejects runtime_revision_id naming it', async () => {
+  it('rejects an unknown runtime_revision_id naming it', async () => {
     const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute', { ...script, runtime_revision_id: 'rev_123' });
     expect(res.status).toBe(400);

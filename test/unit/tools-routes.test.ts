@@ -248,7 +248,7 @@ describe('bad requests name the field', () => {
     ['both value and secret_id', 'env.0.value', { env: [{ name: 'TOKEN', value: 'v', secret_id: MISSING_SECRET }] }],
     ['an empty name', 'name', { name: '' }],
     ['an unknown language', 'language', { language: 'ruby' }],
-    ['a runtime_revision_id', 'runtime_revision_id', { runtime_revision_id: 'rt_1' }],
+    ['an unknown runtime_revision_id', 'runtime_revision_id', { runtime_revision_id: 'rtrev_1' }],
   ])('rejects a tool with %s naming %s and stores nothing', async (_name, field, change) => {
     const app = await buildTestApp();
     await rejects(app, 'POST', '/v1/tools', { ...adder, ...change }, field);

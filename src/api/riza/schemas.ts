@@ -107,7 +107,7 @@ const common = {
   files: z.array(InputFile).nullish(),
   http: HttpConfig.nullish(),
   limits: Limits.nullish(),
-  runtime_revision_id: z.string().nullish().openapi({ description: 'Custom runtimes are not supported yet.' }),
+  runtime_revision_id: z.string().max(256).nullish().openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
   allow_http_hosts: z.array(HostPattern).max(100).nullish().openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
 };
 

@@ -33,7 +33,7 @@ const toolFields = {
   language: Language,
   code: Code,
   input_schema: InputSchema.optional(),
-  runtime_revision_id: z.string().nullish().openapi({ description: 'Custom runtimes are not supported yet.' }),
+  runtime_revision_id: z.string().max(256).nullish().openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
   env: EnvBindings.nullish().openapi({ description: 'kiln: env set whenever the tool runs; secrets by `secret_id`.' }),
   http: HttpBinding.nullish().openapi({ description: 'kiln: hosts the tool may reach, credentials by `secret_id`.' }),
 };

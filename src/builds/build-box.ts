@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config.js';
+import type { EgressProxy, EgressSession } from '../egress/proxy.js';
+import { buildContainerSpec } from '../sandbox/container-spec.js';
+import type { DockerClient } from '../sandbox/docker.js';
+import { FrameDecoder } from '../sandbox/output.js';
+import { tunnelFor } from '../sandbox/tunnel.js';
+import type { RuntimeRevisionRecord } from '../store/runtime-store.js';
+import type { PackageSources } from './package-sources.js';
+
+const BUILD_PROGRAM = readFileSync(new URL('../../runtimes/build/build.py', import.meta.url), 'utf8');
+const MARKER = '\x1ekiln-build: installed\n';
+/** The build log kept per revision: its end, where the package manager says what went wrong. */
+export const LOG_TAIL_BYTES = 256 * 1024;
+
+/** Where each language's packages go, in the build box and (the same path) in the derived image. */
+export const INSTALL = {
+  python: { mount: '/opt/kiln/site', target: '/opt/kiln/site', export: '/opt/kiln/site' },
+  javascript: { mount: '/mnt', target: '/mnt', export: '/mnt/node_modules' },
+} as const;
+
+export type BuildBoxOutcome = { ok: true; log: string } | { ok: false; log: string; reason: string };
+
+/** Keeps the last `cap` bytes of a stream of chunks. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  cut = false;
+  constructor(private readonly cap: number) {}
+  push(data: Buffer): void {
+    this.chunks.push(data);
+    this.size += data.length;
+    while (this.size - this.chunks[0]!.length >= this.cap) {
+      this.size -= this.chunks.shift()!.length;
+      this.cut = true;
+    }
+  }
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    const kept = all.subarray(Math.max(0, all.length - this.cap)).toString('utf8');
+    return (this.cut ? '[earlier output cut]\n' : '') + kept.replace(MARKER, '');
+  }
+}
+
+/** The last lines of a failed build's log: pip's or npm's own words. */
+export function failureLines(log: string): string {
+  const lines = log.split('\n').map((l) => l.trimEnd()).filter((l) => l && !l.startsWith('$ '));
+  return lines.slice(-12).join('\n').slice(-2000);
+}
+
+/**
+ * Runs one build in a box as locked down as a sandbox (it is one: the same spec, with more memory
+ * and processes, a build image, and an exec-able tmpfs at the install path only), whose egress
+ * reaches only the package sources. On success `consume` gets the installed tree as a tar while
+ * the box still runs (a tmpfs dies with it); the box is removed whatever happens.
+ */
+export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy; config: Config; caPem: string; boot: string; sources: PackageSources }) {
+  const { docker, config, sources } = deps;
+  const imageFor = { python: config.KILN_PYTHON_BUILD_IMAGE, javascript: config.KILN_NODE_BUILD_IMAGE } as const;
+
+  function spec(revision: RuntimeRevisionRecord) {
+    const base = buildContainerSpec({
+      image: imageFor[revision.language],
+      instance: config.KILN_INSTANCE,
+      boot: deps.boot,
+      caPem: deps.caPem,
+      labels: { 'kiln.build': revision.imageKey },
+      limits: { memoryMiB: config.KILN_BUILD_MEMORY_MIB, cpus: config.KILN_CPUS, pidsLimit: Math.max(256, config.KILN_PIDS_LIMIT), tmpfsMiB: config.KILN_BUILD_DISK_MIB },
+      ociRuntime: config.KILN_OCI_RUNTIME,
+      // loopback too goes to kiln's proxy: a mirror on the host's 127.0.0.1 is reached through it
+      warmEnv: ['KILN_PROXY_LOOPBACK=1'],
+    });
+    const size = config.KILN_BUILD_DISK_MIB;
+    // the one place where the build may write programs: packages' scripts and binaries run from it
+    base.HostConfig!.Tmpfs![INSTALL[revision.language].mount] = `rw,exec,nosuid,nodev,size=${size}m,mode=0755,uid=10001,gid=10001`;
+    return base;
+  }
+
+  return async function runBuildBox(revision: RuntimeRevisionRecord, imports: string[], signal: AbortSignal, consume: (tree: Readable) => Promise<void>): Promise<BuildBoxOutcome> {
+    const log = new Tail(LOG_TAIL_BYTES);
+    const sandbox = await docker.startSandbox(spec(revision));
+    const session: EgressSession = { executionId: `build_${revision.imageKey.slice(0, 16)}`, rules: sources.rules, policy: sources.policy, trust: sources.trust };
+    const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
+    try {
+      await sandbox.ready(60_000);
+      let recent = '';
+      let installed!: () => void;
+      const done = new Promise<void>((resolve) => (installed = resolve));
+      const decoder = new FrameDecoder({ streamBytes: 1 << 30, resultBytes: 4096 }, tunnel.onFrame, (kind, data) => {
+        log.push(data);
+        if (kind !== 'o') return;
+        recent = (recent + data.toString('latin1')).slice(-64);
+        if (recent.includes(MARKER)) installed();
+      });
+      let exited!: () => void;
+      const ended = new Promise<void>((resolve) => (exited = resolve));
+      void sandbox.pipe(
+        (chunk) => {
+          decoder.push(chunk);
+          if (decoder.exit || decoder.violation) exited();
+        },
+        (chunk) => log.push(chunk),
+      ).then(() => exited());
+      const aborted = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+      const spec = {
+        language: revision.language,
+        target: INSTALL[revision.language].target,
+        imports,
+        pip_args: sources.pipArgs,
+        registry: sources.npmRegistry,
+        // pip reads its CA from here (not SSL_CERT_FILE): kiln's proxy presents certificates of kiln's CA
+        env: { PIP_CERT: '/tmp/kiln-egress-ca.pem', PIP_CONFIG_FILE: '/dev/null' },
+      };
+      const file = revision.language === 'python' ? 'requirements.txt' : 'package.json';
+      sandbox.send(JSON.stringify({
+        mode: 'script', language: 'python', code: BUILD_PROGRAM, env: { KILN_BUILD: JSON.stringify(spec) },
+        files: [{ path: file, contents: revision.manifestContents }], deadline_ms: config.KILN_BUILD_TIMEOUT_SECONDS * 1000, input: null, args: [], stdin: '',
+      }) + '\n');
+      const first = await Promise.race([done.then(() => 'installed' as const), ended.then(() => 'ended' as const), aborted.then(() => 'aborted' as const)]);
+      if (first === 'aborted') return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
+      if (first === 'ended') {
+        const why = decoder.exit ? `the build exited with status ${decoder.exit.exit_code}${decoder.exit.oom ? ' (out of memory)' : ''}` : 'the build box ended abnormally';
+        const text = log.text();
+        return { ok: false, log: text, reason: failureLines(text) || why };
+      }
+      tunnel.closeAll();
+      await consume(await sandbox.exportTar(INSTALL[revision.language].export));
+      return { ok: true, log: log.text() };
+    } finally {
+      tunnel.closeAll();
+      deps.egress.end(session);
+      await sandbox.remove().catch(() => {});
+    }
+  };
+}
+
+export type RunBuildBox = ReturnType<typeof createBuildBox>;

@@ -1,0 +1,129 @@
+import type { Config } from '../../config.js';
+import { AppError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { BuildQueue } from '../../builds/builder.js';
+import { runtimeImageTag } from '../../builds/builder.js';
+import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from '../../store/runtime-store.js';
+import type { Page } from '../../store/store.js';
+import { LANGUAGE_DESCRIPTORS, type Language, type Runtime } from '../registry.js';
+import { imageKey, MANIFEST_FOR, normalizeManifest, parsePythonImports } from './manifest.js';
+
+/** A runtime's definition as the API takes it (Riza's fields). */
+export interface RuntimeFields {
+  manifest_file: { name: string; contents: string };
+  additional_python_imports?: string | null;
+}
+
+const bad = (field: string, reason: string, message: string) => new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
+
+/**
+ * Custom runtimes: a manifest of packages becomes an image, built in the background (see
+ * src/builds/). Creating a runtime or a revision validates the manifest, names the image by a hash
+ * of its content, and queues the build unless an equal one already succeeded. Code then runs on
+ * a revision by `runtime_revision_id`, once its build has succeeded.
+ */
+export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQueue; config: Config; sourcesFingerprint: string }) {
+  const { store, builds, config } = deps;
+  const notFound = (what: string, id: string, field = 'id') => new AppError('NOT_FOUND', `${what} ${id} not found`, [{ field, reason: 'not_found' }]);
+
+  async function revisionOf(project: string, runtimeId: string, language: RuntimeLanguage, f: RuntimeFields): Promise<RuntimeRevisionRecord> {
+    const expected = MANIFEST_FOR[language];
+    if (f.manifest_file.name !== expected)
+      throw bad('manifest_file.name', 'wrong_manifest', `a ${language} runtime takes ${expected}, not ${f.manifest_file.name}`);
+    const manifest = normalizeManifest(language, f.manifest_file.contents);
+    const importsText = f.additional_python_imports ?? null;
+    if (importsText && language !== 'python') throw bad('additional_python_imports', 'python_only', 'only a python runtime takes additional_python_imports');
+    const imports = importsText ? parsePythonImports(importsText) : [];
+    let baseImageId: string;
+    try {
+      baseImageId = await builds.baseImageId(language);
+    } catch (error) {
+      throw new AppError('SANDBOX_UNAVAILABLE', `cannot build a ${language} runtime now: ${(error as Error).message}`, [{ reason: 'base_image' }]);
+    }
+    const key = imageKey({ language, baseImageId, manifest, imports, sources: deps.sourcesFingerprint });
+    // an equal build that succeeded is reused at once: its image stays as long as a revision names it
+    const done = await store.hasSucceededBuild(key);
+    const at = new Date().toISOString();
+    return {
+      id: newId('rtrev'), runtimeId, project, language,
+      manifestName: expected, manifestContents: f.manifest_file.contents,
+      additionalPythonImports: importsText, imageKey: key,
+      status: done ? 'succeeded' : 'pending', failureReason: null, createdAt: at, updatedAt: at,
+    };
+  }
+
+  const queue = (revision: RuntimeRevisionRecord) => revision.status === 'pending' && builds.enqueue(revision);
+
+  return {
+    async create(project: string, f: RuntimeFields & { name: string; language: RuntimeLanguage }): Promise<RuntimeWithHead> {
+      const id = newId('rt');
+      const revision = await revisionOf(project, id, f.language, f);
+      const created = await store.createRuntime({ id, project, name: f.name, language: f.language, createdAt: revision.createdAt }, revision);
+      queue(revision);
+      return created;
+    },
+    async addRevision(project: string, runtimeId: string, f: RuntimeFields): Promise<RuntimeRevisionRecord> {
+      const runtime = await store.getRuntime(project, runtimeId);
+      if (!runtime) throw notFound('runtime', runtimeId);
+      const revision = await revisionOf(project, runtimeId, runtime.language, f);
+      if (!(await store.addRuntimeRevision(revision))) throw notFound('runtime', runtimeId);
+      queue(revision);
+      return revision;
+    },
+    async get(project: string, id: string): Promise<RuntimeWithHead> {
+      const runtime = await store.getRuntime(project, id);
+      if (!runtime) throw notFound('runtime', id);
+      return runtime;
+    },
+    list: (project: string, page: Page) => store.listRuntimes(project, page),
+    async revisions(project: string, runtimeId: string, page: Page): Promise<RuntimeRevisionRecord[]> {
+      const list = await store.listRuntimeRevisions(project, runtimeId, page);
+      if (!list) throw notFound('runtime', runtimeId);
+      return list;
+    },
+    async revision(project: string, runtimeId: string, revisionId: string): Promise<RuntimeRevisionRecord> {
+      const revision = await store.getRuntimeRevision(project, revisionId);
+      if (!revision || revision.runtimeId !== runtimeId) throw notFound('runtime revision', revisionId, 'revision_id');
+      return revision;
+    },
+    async buildLog(project: string, runtimeId: string, revisionId: string): Promise<{ revision: RuntimeRevisionRecord; log: string }> {
+      const revision = await this.revision(project, runtimeId, revisionId);
+      return { revision, log: (await store.getBuildLog(project, revisionId)) ?? '' };
+    },
+    async delete(project: string, id: string): Promise<boolean> {
+      const deleted = await store.deleteRuntime(project, id);
+      if (!deleted) throw notFound('runtime', id);
+      builds.sweepSoon();
+      return true;
+    },
+
+    /**
+     * The Runtime that runs `language` code on revision `revisionId` (the `runtime_revision_id` of
+     * a request or a tool, named `field` in errors): 400 unless it exists in the project, suits the
+     * language (TypeScript runs on a javascript runtime) and its build has succeeded.
+     */
+    async runtimeFor(project: string, revisionId: string, language: Language, field = 'runtime_revision_id', opts = { built: true }): Promise<Runtime> {
+      const revision = await store.getRuntimeRevision(project, revisionId);
+      if (!revision) throw bad(field, 'not_found', `runtime revision ${revisionId} not found`);
+      const runsOn: RuntimeLanguage = language === 'python' ? 'python' : 'javascript';
+      if (revision.language !== runsOn)
+        throw bad(field, 'wrong_language', `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`);
+      if (opts.built && revision.status !== 'succeeded') {
+        const why = revision.status === 'failed' && revision.failureReason ? `: ${revision.failureReason}` : '';
+        throw new AppError('BAD_REQUEST', `${field}: runtime revision ${revisionId} is ${revision.status}, not succeeded${why}`, [
+          { field, reason: `build_${revision.status}`, message: `its build is ${revision.status}` },
+        ]);
+      }
+      const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
+      return {
+        key: `${language}@${revision.imageKey}`,
+        language,
+        image: runtimeImageTag(revision.imageKey),
+        warmEnv: [...LANGUAGE_DESCRIPTORS[language].warmEnv, ...(imports.length ? [`KILN_PREIMPORT=${imports.join(',')}`] : [])],
+        poolSize: config.KILN_RUNTIME_POOL_SIZE,
+      };
+    },
+  };
+}
+
+export type CustomRuntimes = ReturnType<typeof createCustomRuntimes>;

@@ -1,0 +1,164 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './rows.js';
+import { REVISION_COLUMNS, rowToRuntime, rowToRuntimeRevision, runtimeRevisionToRow } from './runtime-rows.js';
+import type {
+  BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead,
+} from './runtime-store.js';
+import type { Page } from './store.js';
+
+const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
+
+/** The RuntimeStore in portable SQL (SQLite and Postgres), beside KyselyStore on the same database. */
+export class KyselyRuntimeStore implements RuntimeStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async createRuntime(runtime: RuntimeRecord, revision: RuntimeRevisionRecord): Promise<RuntimeWithHead> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('runtimes')
+        .values({ id: runtime.id, project: runtime.project, name: runtime.name, language: runtime.language, head_revision_id: revision.id, created_at: runtime.createdAt })
+        .execute();
+      await trx.insertInto('runtime_revisions').values(runtimeRevisionToRow(revision)).execute();
+    });
+    return { ...runtime, head: revision };
+  }
+
+  async addRuntimeRevision(revision: RuntimeRevisionRecord): Promise<RuntimeWithHead | null> {
+    const row = await this.db.transaction().execute(async (trx) => {
+      const moved = await trx
+        .updateTable('runtimes')
+        .set({ head_revision_id: revision.id })
+        .where('project', '=', revision.project)
+        .where('id', '=', revision.runtimeId)
+        .returning(['id', 'project', 'name', 'language', 'created_at'])
+        .executeTakeFirst();
+      if (moved) await trx.insertInto('runtime_revisions').values(runtimeRevisionToRow(revision)).execute();
+      return moved;
+    });
+    return row ? rowToRuntime(row, revision) : null;
+  }
+
+  async getRuntime(project: string, id: string): Promise<RuntimeWithHead | null> {
+    const [runtime] = await this.withHeads(project, (q) => q.where('t.id', '=', id));
+    return runtime ?? null;
+  }
+
+  async listRuntimes(project: string, page: Page): Promise<RuntimeWithHead[]> {
+    return this.withHeads(project, (q) => {
+      const ordered = q.orderBy('t.id', 'desc').limit(pageSize(page));
+      return page.startingAfter === undefined ? ordered : ordered.where('t.id', '<', page.startingAfter);
+    });
+  }
+
+  async getRuntimeRevision(project: string, revisionId: string): Promise<RuntimeRevisionRecord | null> {
+    const row = await this.db
+      .selectFrom('runtime_revisions')
+      .select(REVISION_COLUMNS)
+      .where('project', '=', project)
+      .where('id', '=', revisionId)
+      .executeTakeFirst();
+    return row ? rowToRuntimeRevision(row) : null;
+  }
+
+  async listRuntimeRevisions(project: string, runtimeId: string, page: Page): Promise<RuntimeRevisionRecord[] | null> {
+    const runtime = await this.db.selectFrom('runtimes').select('id').where('project', '=', project).where('id', '=', runtimeId).executeTakeFirst();
+    if (!runtime) return null;
+    let query = this.db
+      .selectFrom('runtime_revisions')
+      .select(REVISION_COLUMNS)
+      .where('project', '=', project)
+      .where('runtime_id', '=', runtimeId)
+      .orderBy('id', 'desc')
+      .limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    return (await query.execute()).map(rowToRuntimeRevision);
+  }
+
+  async deleteRuntime(project: string, id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('runtime_revisions').where('project', '=', project).where('runtime_id', '=', id).execute();
+      const { numDeletedRows } = await trx.deleteFrom('runtimes').where('project', '=', project).where('id', '=', id).executeTakeFirst();
+      return numDeletedRows > 0n;
+    });
+  }
+
+  async getBuildLog(project: string, revisionId: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('runtime_revisions')
+      .select('build_log')
+      .where('project', '=', project)
+      .where('id', '=', revisionId)
+      .executeTakeFirst();
+    return row ? row.build_log : null;
+  }
+
+  async moveBuilds(imageKey: string, from: BuildStatus[], to: BuildStatus, at: string): Promise<number> {
+    const { numUpdatedRows } = await this.db
+      .updateTable('runtime_revisions')
+      .set({ status: to, updated_at: at })
+      .where('image_key', '=', imageKey)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(numUpdatedRows);
+  }
+
+  async finishBuilds(imageKey: string, outcome: BuildOutcome): Promise<number> {
+    const { numUpdatedRows } = await this.db
+      .updateTable('runtime_revisions')
+      .set({ status: outcome.status, failure_reason: outcome.failureReason, build_log: outcome.log, updated_at: outcome.at })
+      .where('image_key', '=', imageKey)
+      .where('status', 'in', ['pending', 'building'])
+      .executeTakeFirst();
+    return Number(numUpdatedRows);
+  }
+
+  async buildsWithStatus(statuses: BuildStatus[]): Promise<RuntimeRevisionRecord[]> {
+    const rows = await this.db
+      .selectFrom('runtime_revisions')
+      .select(REVISION_COLUMNS)
+      .where('status', 'in', statuses)
+      .orderBy('id', 'asc')
+      .execute();
+    const seen = new Set<string>();
+    return rows.filter((r) => !seen.has(r.image_key) && seen.add(r.image_key)).map(rowToRuntimeRevision);
+  }
+
+  async hasSucceededBuild(imageKey: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('runtime_revisions')
+      .select('id')
+      .where('image_key', '=', imageKey)
+      .where('status', '=', 'succeeded')
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async imageKeysInUse(): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('runtime_revisions').select('image_key').distinct().execute();
+    return new Set(rows.map((r) => r.image_key));
+  }
+
+  /** The project's runtimes joined to their head revision. */
+  private async withHeads(
+    project: string,
+    shape: (q: ReturnType<KyselyRuntimeStore['headQuery']>) => ReturnType<KyselyRuntimeStore['headQuery']>,
+  ): Promise<RuntimeWithHead[]> {
+    const rows = await shape(this.headQuery(project)).execute();
+    return rows.map((row) =>
+      rowToRuntime(
+        { id: row.rt_id, project: row.project, name: row.rt_name, language: row.language, created_at: row.rt_created_at },
+        rowToRuntimeRevision(row),
+      ),
+    );
+  }
+
+  private headQuery(project: string) {
+    return this.db
+      .selectFrom('runtimes as t')
+      .innerJoin('runtime_revisions as r', 'r.id', 't.head_revision_id')
+      .select(REVISION_COLUMNS.map((c) => `r.${c}` as const))
+      .select(['t.id as rt_id', 't.name as rt_name', 't.created_at as rt_created_at'])
+      .where('t.project', '=', project);
+  }
+}
