@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON_IMAGE=${KILN_PYTHON_IMAGE:-kiln-python:latest}
 NODE_IMAGE=${KILN_NODE_IMAGE:-kiln-node:latest}
+PYTHON_BUILD_IMAGE=${KILN_PYTHON_BUILD_IMAGE:-kiln-python-build:latest}
+NODE_BUILD_IMAGE=${KILN_NODE_BUILD_IMAGE:-kiln-node-build:latest}
 DEBIAN_BASE=kiln-base:bookworm
 NODE_VERSION=${KILN_AIRGAP_NODE_VERSION:-22}
 NPM_VERSION=${KILN_AIRGAP_NPM_VERSION:-10}
@@ -84,3 +86,22 @@ docker build -q -f sandbox-images/python.Dockerfile "${python_base[@]}" -t "$PYT
 echo "built $PYTHON_IMAGE"
 docker build -q -f sandbox-images/node.Dockerfile "${node_base[@]}" -t "$NODE_IMAGE" . >/dev/null
 echo "built $NODE_IMAGE"
+
+# Build images for custom runtimes (sandbox-images/build.Dockerfile): each sandbox image plus its
+# package manager. Python: the official image has pip; Debian's Python has none, so its wheel is
+# taken from Debian's python3-pip-whl (pip runs straight from its wheel). Node: npm from the registry.
+tools=$(mktemp -d)
+mkdir -p "$tools/python/tools" "$tools/node/tools/npm"
+cp runtimes/python/harness.py "$tools/python/tools/"
+cp runtimes/python/harness.py "$tools/node/tools/"
+if $air_gapped; then
+  (cd "$tools" && apt-get download python3-pip-whl >/dev/null 2>&1 && dpkg-deb -x python3-pip-whl_*.deb deb) \
+    || { echo "--air-gapped needs Debian's python3-pip-whl for Python builds (apt-get download python3-pip-whl failed)" >&2; exit 1; }
+  cp "$tools"/deb/usr/share/python-wheels/pip-*.whl "$tools/python/tools/pip.whl"
+fi
+(cd "$tools" && tar xzf "$(npm pack --silent "npm@$NPM_VERSION")" -C node/tools/npm --strip-components=1)
+docker build -q -f sandbox-images/build.Dockerfile --build-arg "RUNTIME=$PYTHON_IMAGE" -t "$PYTHON_BUILD_IMAGE" "$tools/python" >/dev/null
+echo "built $PYTHON_BUILD_IMAGE"
+docker build -q -f sandbox-images/build.Dockerfile --build-arg "RUNTIME=$NODE_IMAGE" -t "$NODE_BUILD_IMAGE" "$tools/node" >/dev/null
+echo "built $NODE_BUILD_IMAGE"
+rm -rf "$tools"

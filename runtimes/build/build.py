@@ -21,8 +21,8 @@ env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "HTT
 env.update(spec.get("env", {}))
 
 
-def run(cmd, cwd):
-    print("$ " + " ".join(cmd), flush=True)
+def run(cmd, cwd, shown=None):
+    print("$ " + (shown or " ".join(cmd)), flush=True)
     return subprocess.call(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
@@ -47,14 +47,14 @@ if spec["language"] == "python":
                  "for m in %r:\n    try:\n        importlib.import_module(m)\n        print('imported ' + m)\n"
                  "    except BaseException:\n        bad += 1\n        print('could not import ' + m + ':')\n"
                  "        traceback.print_exc(limit=3, file=sys.stdout)\nsys.exit(1 if bad else 0)\n") % (target, imports)
-        if run(["python3", "-c", check], "/tmp"):
+        if run(["python3", "-c", check], "/tmp", "import " + ", ".join(imports)):
             fail("additional_python_imports: a module did not import (above)")
 else:
     target = spec["target"]  # the packages' parent: node_modules is made there
     with open("/mnt/req/package.json") as src, open(os.path.join(target, "package.json"), "w") as dst:
         dst.write(src.read())
     status = run(["node", "/opt/kiln-build/npm/bin/npm-cli.js", "install", "--omit=dev", "--no-audit", "--no-fund",
-                  "--no-update-notifier", "--cache", "/tmp/npm-cache", "--userconfig", "/dev/null", "--globalconfig", "/dev/null",
+                  "--no-update-notifier", "--cache", "/tmp/npm-cache", "--userconfig", "/tmp/kiln-no-userconfig", "--globalconfig", "/tmp/kiln-no-globalconfig",
                   "--registry", spec["registry"]], target)
     if status:
         fail("npm install exited with status %d" % status, status)
