@@ -9,6 +9,7 @@
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
 //   6. egress: one proxied HTTPS request against a direct one, same upstream (bench/egress.ts)
+//   6b. custom runtimes: build time cold and deduplicated, first run, warm p50 against stock (bench/custom-runtime.ts)
 //   7. with `-- --runtime runsc`: all of the above under gVisor (the engine's and naive figures too, so
 //      ratios stay like for like), and a runc kiln's warm p50, refill and saturation from the same run
 //      to compare with (bench/runtime-compare.ts)
@@ -26,6 +27,7 @@ import { comparisonLine, measureRuncBaseline, parseRuntime, warmRows, type Runti
 import { percentile, row, rows, sleep, type Row } from './stats.js';
 import { measureStoreCost, storeCostLine } from './store-cost.js';
 import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
+import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
 // Docker's default runtime unless asked for another: a plain run passes exactly what it always has.
@@ -96,6 +98,8 @@ const kilnEnv: Record<string, string> = {
   KILN_EGRESS_UPSTREAM_CA_FILE: upstream.caFile,
   KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstream.port}`,
 };
+const packageSources = await startPackageSources();
+Object.assign(kilnEnv, packageSources.env);
 const kilnConfig = loadConfig(kilnEnv);
 const kiln = await startKilnProcess(kilnEnv);
 const { url, call } = kiln;
@@ -117,6 +121,7 @@ for (const [language, body] of Object.entries(HELLO_SCRIPT))
 const lightRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
+const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
 const bodies = Object.values(HELLO);
@@ -158,6 +163,8 @@ row('2x overload: rejected with 429', rejected);
 const egress = await measureEgress(url, upstream);
 await kiln.stop();
 upstream.close();
+for (const source of packageSources.sources) await source.close();
+await removeRuntimeImages('kiln-bench');
 
 // ---- 7. the runc baseline, from a kiln of its own once this one has stopped ----------------------
 let baseline: RuntimeFigures | undefined;
@@ -195,6 +202,7 @@ console.log(
     `429 p99 ${percentile([...rejected].sort((a, b) => a - b), 99).toFixed(1)} ms`,
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
+for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
 console.log(storeCostLine(storeCost));
 for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
 console.log(egressLine(egress));

@@ -11,6 +11,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { aSecret, anExecution, newProject } from './records.js';
 import { describeStoreContract } from './store-contract.js';
+import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 
 let root: string;
 let files = 0;
@@ -48,6 +49,8 @@ describeStoreContract('sqlite', () => open(), {
     return open(file);
   },
 });
+
+describeRuntimeStoreContract('sqlite', () => open());
 
 describe('SQLite store', () => {
   it('keeps the database and its WAL readable by its owner only', async () => {

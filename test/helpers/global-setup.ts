@@ -12,7 +12,9 @@ export default async function setup() {
     throw new Error('integration tests need a running Docker engine at /var/run/docker.sock (see README)');
   }
   // the images kiln itself would need, named where each language is described
-  for (const image of requiredImages(createRuntimeRegistry(loadConfig({ KILN_API_KEYS: TEST_KEY })))) {
+  const config = loadConfig({ KILN_API_KEYS: TEST_KEY });
+  // the sandbox images, and the build images of custom runtimes
+  for (const image of [...requiredImages(createRuntimeRegistry(config)), config.KILN_PYTHON_BUILD_IMAGE, config.KILN_NODE_BUILD_IMAGE]) {
     try {
       await docker.getImage(image).inspect();
     } catch {
