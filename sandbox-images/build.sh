@@ -95,7 +95,9 @@ mkdir -p "$tools/python/tools" "$tools/node/tools/npm"
 cp runtimes/python/harness.py "$tools/python/tools/"
 cp runtimes/python/harness.py "$tools/node/tools/"
 if $air_gapped; then
-  (cd "$tools" && apt-get download python3-pip-whl >/dev/null 2>&1 && dpkg-deb -x python3-pip-whl_*.deb deb) \
+  # (the package lists may be missing on a fresh machine: fetched once then)
+  (cd "$tools" && { apt-get download python3-pip-whl >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download python3-pip-whl >/dev/null 2>&1; }; } \
+    && dpkg-deb -x python3-pip-whl_*.deb deb) \
     || { echo "--air-gapped needs Debian's python3-pip-whl for Python builds (apt-get download python3-pip-whl failed)" >&2; exit 1; }
   cp "$tools"/deb/usr/share/python-wheels/pip-*.whl "$tools/python/tools/pip.whl"
 fi

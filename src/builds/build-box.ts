@@ -87,7 +87,7 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
       let recent = '';
       let installed!: () => void;
       const done = new Promise<void>((resolve) => (installed = resolve));
-      const decoder = new FrameDecoder({ streamBytes: 1 << 30, resultBytes: 4096 }, tunnel.onFrame, (kind, data) => {
+      const decoder = new FrameDecoder({ streamBytes: LOG_TAIL_BYTES, resultBytes: 4096 }, tunnel.onFrame, (kind, data) => {
         log.push(data);
         if (kind !== 'o') return;
         recent = (recent + data.toString('latin1')).slice(-64);

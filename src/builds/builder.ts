@@ -110,11 +110,21 @@ export function createBuilder(deps: {
   }
 
   async function sweep(): Promise<number> {
+    // builds queued before the store is read: their revisions are in it (a revision is stored before its build is queued)
+    const running = [...inFlight.entries()];
     const keep = await store.imageKeysInUse();
-    let removed = 0;
-    for (const tag of await images.listRuntimeImages()) {
+    // a build no revision waits for any more (its runtime was deleted) is stopped
+    for (const [key, stop] of running) if (!keep.has(key)) stop.abort('the build was cancelled: no revision needs it any more');
+    const candidates = (await images.listRuntimeImages(config.KILN_INSTANCE)).filter((tag) => {
       const key = tag.startsWith('kiln-runtime:') ? tag.slice('kiln-runtime:'.length) : null;
-      if (!key || keep.has(key) || inFlight.has(key)) continue;
+      return key && !keep.has(key) && !inFlight.has(key);
+    });
+    if (!candidates.length) return 0;
+    // read again: a revision made meanwhile may name an image just built
+    const still = await store.imageKeysInUse();
+    let removed = 0;
+    for (const tag of candidates) {
+      if (still.has(tag.slice('kiln-runtime:'.length))) continue;
       if (await images.remove(tag).catch(() => false)) removed++;
     }
     if (removed) log.info({ removed }, 'runtime images no revision names were removed');

@@ -13,8 +13,8 @@ export interface DockerImages {
    * once the image exists; rejects with the builder's own error message.
    */
   build(context: Readable, tag: string, labels: Record<string, string>): Promise<void>;
-  /** Tags of the images kiln built for custom runtimes. */
-  listRuntimeImages(): Promise<string[]>;
+  /** Tags of the images this instance of kiln built for custom runtimes (another's store names its own). */
+  listRuntimeImages(instance: string): Promise<string[]>;
   /** Removes an image; false when a container still uses it (it is tried again later). */
   remove(tag: string): Promise<boolean>;
 }
@@ -41,8 +41,8 @@ export function createDockerImages(docker: Docker): DockerImages {
         });
       });
     },
-    async listRuntimeImages() {
-      const images = await docker.listImages({ filters: { label: [`${RUNTIME_IMAGE_LABEL}=true`] } });
+    async listRuntimeImages(instance) {
+      const images = await docker.listImages({ filters: { label: [`${RUNTIME_IMAGE_LABEL}=true`, `kiln.instance=${instance}`] } });
       return images.flatMap((i) => (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'));
     },
     async remove(tag) {

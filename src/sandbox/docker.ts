@@ -1,9 +1,10 @@
 import Docker from 'dockerode';
 import type { ContainerCreateOptions } from 'dockerode';
-import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
+import { Writable, type Duplex, type Readable } from 'node:stream';
 import { AppError } from '../errors.js';
-import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL, SANDBOX_USER } from './container-spec.js';
+import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
 import { createDockerImages, type DockerImages } from './docker-images.js';
+import { exportTar } from './docker-export.js';
 
 /** A started sandbox container: its stdin, its demultiplexed output, and how to end it. */
 export interface SandboxHandle {
@@ -216,21 +217,7 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
         const info = await timed('inspect', 5000, container.inspect());
         return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
       },
-      exportTar: async (path) => {
-        const exec = await timed('exec', 10_000, container.exec({ Cmd: ['/bin/tar', '-cf', '-', '-C', path, '.'], User: SANDBOX_USER, AttachStdout: true, AttachStderr: true }));
-        const raw = (await timed('exec start', 10_000, exec.start({ hijack: true, stdin: false }))) as unknown as Duplex;
-        const out = new PassThrough();
-        let errors = '';
-        docker.modem.demuxStream(raw, out, new Writable({ write: (chunk: Buffer, _e, done) => ((errors = (errors + chunk.toString()).slice(-2000)), done()) }));
-        raw.on('error', (error) => out.destroy(error));
-        raw.on('end', () => {
-          void exec.inspect().then(
-            (info) => (info.ExitCode ? out.destroy(new Error(`tar exited with ${info.ExitCode}: ${errors.trim()}`)) : out.end()),
-            (error: Error) => out.destroy(error),
-          );
-        });
-        return out;
-      },
+      exportTar: (path) => exportTar(docker, container, path, timed),
       remove: async () => {
         stream.destroy();
         try {

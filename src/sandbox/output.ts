@@ -72,7 +72,10 @@ export class FrameDecoder {
   constructor(
     private readonly limits: OutputLimits,
     private readonly onTunnel?: TunnelListener,
-    /** Sees each stdout (`o`) and stderr (`e`) payload as it arrives (a build's log watches for its marker). */
+    /**
+     * Takes each stdout (`o`) and stderr (`e`) payload instead of the decoder keeping it (a build's
+     * log keeps its own bounded tail, and watches for its marker).
+     */
     private readonly onOutput?: (kind: 'o' | 'e', data: Buffer) => void,
   ) {
     this.stdout = new CappedText(limits.streamBytes);
@@ -107,8 +110,8 @@ export class FrameDecoder {
     // t (and every frame after it): the harness took the request, so the code may have run; a box
     // that dies from here on died of its code (under gVisor, the code can even kill PID 1)
     this.sawFrames = true;
-    if (kind === 'o' || kind === 'e') this.onOutput?.(kind, payload);
-    if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
+    if ((kind === 'o' || kind === 'e') && this.onOutput) this.onOutput(kind, payload);
+    else if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
     else if (kind === 'r') this.result = payload;
     else if (kind === 'c' || kind === 'd' || kind === 'f') {
