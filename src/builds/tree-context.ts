@@ -25,6 +25,8 @@ export function treeContext(boxTar: Readable, opts: { base: string; dest: string
   let bytes = 0;
   let entries = 0;
   extract.on('entry', (header, stream, next) => {
+    // an entry's stream errors too when the extract is destroyed (by a refusal): that is reported once, below
+    stream.on('error', () => {});
     const fail = (why: string) => {
       stream.resume();
       next(new TreeRefused(why));
@@ -55,12 +57,14 @@ export function treeContext(boxTar: Readable, opts: { base: string; dest: string
       return next();
     }
     bytes += header.size ?? 0;
-    if (bytes > opts.limits.maxBytes) return fail(`more than ${Math.round(opts.limits.maxBytes / 1048576)} MiB of files`);
+    if (bytes > opts.limits.maxBytes) return fail(`more than ${opts.limits.maxBytes} bytes of files`);
     const out = pack.entry({ ...common, type: 'file', size: header.size, mode: mode | 0o644 }, (error) => next(error ?? undefined));
     stream.pipe(out);
   });
   extract.on('finish', () => pack.finalize());
   extract.on('error', (error: Error) => pack.destroy(error));
+  // the error reaches the reader through the Node stream below; an unheard 'error' would crash kiln
+  pack.on('error', () => {});
   boxTar.on('error', (error: Error) => extract.destroy(error));
   boxTar.pipe(extract as unknown as NodeJS.WritableStream);
   // tar-stream's streams are streamx ones; Docker's client wants a Node stream

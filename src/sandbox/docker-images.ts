@@ -30,12 +30,25 @@ export function createDockerImages(docker: Docker): DockerImages {
       }
     },
     async build(context, tag, labels) {
-      const stream = await docker.buildImage(context, { t: tag, labels: { ...labels, [RUNTIME_IMAGE_LABEL]: 'true' }, rm: true, forcerm: true, nocache: false });
+      // A context that fails on the way (a refused tree) must end the build, not leave the engine
+      // waiting for the rest of it: the request is aborted, and the context's error is the reason.
+      const abort = new AbortController();
+      let refused: Error | undefined;
+      context.on('error', (error: Error) => {
+        refused ??= error;
+        abort.abort(error);
+      });
+      const stream = await docker
+        .buildImage(context, { t: tag, labels: { ...labels, [RUNTIME_IMAGE_LABEL]: 'true' }, rm: true, forcerm: true, nocache: false, abortSignal: abort.signal })
+        .catch((error: Error) => {
+          throw refused ?? error;
+        });
       // The build's outcome is in its progress stream: an `error` entry, not a failed request.
       await new Promise<void>((resolve, reject) => {
         docker.modem.followProgress(stream, (error: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {
           const failed = output?.find((o) => o.error || o.errorDetail);
-          if (error) reject(error);
+          if (refused) reject(refused);
+          else if (error) reject(error);
           else if (failed) reject(new Error(failed.errorDetail?.message ?? failed.error));
           else resolve();
         });
