@@ -105,6 +105,7 @@ export const ConfigSchema = z.object({
   KILN_PIP_FIND_LINKS: urlList().describe('Pages of links to Python packages (pip --find-links), comma-separated.'),
   KILN_NPM_REGISTRY: httpUrl().default('https://registry.npmjs.org/').describe('npm registry builds install from.'),
   KILN_BUILD_ALLOW_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean)).describe('More hosts a build may reach besides the package sources\' own (where a mirror keeps its files), comma-separated.'),
+  KILN_BUILD_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses builds may reach (a mirror by name on a private network), as KILN_EGRESS_ALLOW_ADDRESSES takes them; executions still may not.'),
   KILN_BUILD_CA_FILE: z.string().optional().describe('A PEM file of CAs trusted for the package sources, besides the system\'s (a TLS-intercepting proxy on the way to them).'),
   KILN_QUEUE_MAX_WAIT_SECONDS: z.coerce.number().positive().default(10).describe('Longest expected wait in the queue; a request that would wait longer gets 429 at once.'),
   KILN_DATA_DIR: z

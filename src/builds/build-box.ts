@@ -125,7 +125,12 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
         return { ok: false, log: text, reason: failureLines(text) || why };
       }
       tunnel.closeAll();
-      await consume(await sandbox.exportTar(INSTALL[revision.language].export));
+      // the time cap holds here too: removing the box (below) ends the tar, and with it the image build
+      const copied = sandbox.exportTar(INSTALL[revision.language].export).then(consume).then(() => 'copied' as const);
+      if ((await Promise.race([copied, aborted.then(() => 'aborted' as const)])) === 'aborted') {
+        copied.catch(() => {});
+        return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
+      }
       return { ok: true, log: log.text() };
     } finally {
       tunnel.closeAll();

@@ -38,7 +38,7 @@ export function packageSources(config: Config, base: AddressPolicy): PackageSour
   // PyPI's index serves its files from another host
   if (new URL(config.KILN_PIP_INDEX_URL).hostname === 'pypi.org') hosts.add('files.pythonhosted.org');
   const literal = all.filter((u) => isIP(u.hostname.replace(/^\[|\]$/g, '')));
-  const exceptions = literal.map((u) => `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`);
+  const exceptions = [...literal.map((u) => `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`), config.KILN_BUILD_ALLOW_ADDRESSES].filter(Boolean);
   const policy = exceptions.length ? { ...base, allow: [...base.allow, ...parseAllowList(exceptions.join(','))] } : base;
   const extraCa = config.KILN_BUILD_CA_FILE ? readFileSync(config.KILN_BUILD_CA_FILE, 'utf8') : undefined;
   return {

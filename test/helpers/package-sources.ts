@@ -3,6 +3,7 @@
 // tar-stream) so tests need no network, no registry credentials and no extra dependencies.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
@@ -37,16 +38,21 @@ type Reply = { status: number; type: string; body: string | Buffer };
 type Route = (path: string, base: string) => Reply | undefined;
 
 // Bound to 127.0.0.1 only: these are test fixtures and must never be reachable from elsewhere.
-async function serve(route: Route, suffix: string, notFound: Reply): Promise<PackageSource> {
+/** A certificate and key to serve HTTPS with (a source behind a private CA, or an intercepting proxy's). */
+export interface ServeTls { certPem: string; keyPem: string }
+
+async function serve(route: Route, suffix: string, notFound: Reply, tls?: ServeTls): Promise<PackageSource> {
   const requests: string[] = [];
   let base = '';
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
     req.resume();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     let reply: Reply | undefined;
     try {
-      if (req.method === 'GET' || req.method === 'HEAD') reply = route(path, base);
+      // links name the host the client asked for (a name that resolves here, say), not only 127.0.0.1
+      const asked = req.headers.host ? `${tls ? 'https' : 'http'}://${req.headers.host}/` : base;
+      if (req.method === 'GET' || req.method === 'HEAD') reply = route(path, asked);
     } catch {
       // a malformed %-escape in the path: treat it like any other unknown path
     }
@@ -54,12 +60,13 @@ async function serve(route: Route, suffix: string, notFound: Reply): Promise<Pac
     const body = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
     res.writeHead(reply.status, { 'content-type': reply.type, 'content-length': body.length });
     res.end(req.method === 'HEAD' ? undefined : body);
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.certPem, key: tls.keyPem }, handler) : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  base = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   return {
     url: base + suffix,
     requests,
@@ -176,7 +183,7 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-export async function startNpmRegistry(packages: NpmPackage[]): Promise<PackageSource> {
+export async function startNpmRegistry(packages: NpmPackage[], tls?: ServeTls): Promise<PackageSource> {
   // Tarballs don't depend on the port, so build them up front; packuments embed the URL.
   const built = await Promise.all(
     packages.map(async (pkg) => {
@@ -215,5 +222,5 @@ export async function startNpmRegistry(packages: NpmPackage[]): Promise<PackageS
     if (tarball) return { status: 200, type: 'application/octet-stream', body: tarball };
     return packument(decoded.slice(1), base);
   };
-  return serve(route, '', json(404, { error: 'Not found' }));
+  return serve(route, '', json(404, { error: 'Not found' }), tls);
 }

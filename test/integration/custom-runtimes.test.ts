@@ -1,8 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../../src/egress/ca.js';
 import { startNpmRegistry, startPythonIndex, type PackageSource } from '../helpers/package-sources.js';
 import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 import { EVIL_POSTINSTALL } from '../fixtures/hostile/evil-postinstall.js';
@@ -276,4 +277,48 @@ describe('builds that do not end by themselves', () => {
       await second.close();
     }
   });
+});
+
+describe('a package source behind a private CA (a TLS-intercepting proxy, say)', () => {
+  it('is trusted with KILN_BUILD_CA_FILE, and refused without it', async () => {
+    const ca = await CertificateAuthority.create('kiln test package-source CA');
+    const caFile = join(mkdtempSync(join(tmpdir(), 'kiln-test-ca-')), 'ca.pem');
+    writeFileSync(caFile, ca.certPem);
+    const registry = await startNpmRegistry(
+      [{ name: 'kiln-left-pad', version: '1.0.0', files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' }, packageJson: { main: 'index.js' } }],
+      await ca.issue('registry.kiln.test'),
+    );
+    // by name, as a mirror is (npm checks an IP-literal registry's certificate against "localhost"):
+    // kiln's proxy resolves the name to the registry, an address builds alone may reach
+    const port = new URL(registry.url).port;
+    const attempt = async (env: Record<string, string>) => {
+      const other = await startTestKiln({
+        KILN_NPM_REGISTRY: `https://registry.kiln.test:${port}/`, KILN_EGRESS_RESOLVE: '{"registry.kiln.test":"127.0.0.1"}',
+        KILN_BUILD_ALLOW_ADDRESSES: `127.0.0.1:${port}`, ...env,
+      });
+      try {
+        const { body } = await other.request('POST', '/v1/runtimes', node({ 'kiln-left-pad': '1.0.0' }));
+        const deadline = Date.now() + 120_000;
+        let rt = body;
+        while (['pending', 'building'].includes(rt.status) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 300));
+          rt = (await other.request('GET', `/v1/runtimes/${body.id}`)).body;
+        }
+        return rt;
+      } finally {
+        await other.close();
+      }
+    };
+    try {
+      expect(registry.url).toMatch(/^https:/);
+      // without the CA: kiln's proxy refuses the source's certificate, and npm says so
+      const refused = await attempt({});
+      expect(refused.status).toBe('failed');
+      expect(refused.failure_reason).toMatch(/certificate|CERT|502/i);
+      const trusted = await attempt({ KILN_BUILD_CA_FILE: caFile });
+      expect(trusted.status, trusted.failure_reason).toBe('succeeded');
+    } finally {
+      await registry.close();
+    }
+  }, 240_000);
 });
