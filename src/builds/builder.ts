@@ -20,6 +20,8 @@ export interface BuildQueue {
   enqueue(revision: RuntimeRevisionRecord): void;
   /** Asks the image sweep to run soon (after a runtime was deleted). */
   sweepSoon(): void;
+  /** Whether the engine has the image of `imageKey` (one removed outside kiln is built again). */
+  built(imageKey: string): Promise<boolean>;
 }
 
 /**
@@ -136,6 +138,7 @@ export function createBuilder(deps: {
     enqueue,
     sweepSoon: () => void setTimeout(sweepSafely, 1000).unref(),
     baseImageId,
+    built: async (imageKey: string) => (await images.id(runtimeImageTag(imageKey))) !== null,
     sweep,
     /** At start: builds left pending or building by an earlier run are run again; the sweep starts. */
     async resume(): Promise<number> {

@@ -81,7 +81,9 @@ function timed<T>(what: string, ms: number, call: Promise<T>): Promise<T> {
 export function toUnavailable(error: unknown, image?: string): AppError {
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode === 404 && image && /image/i.test(e.message ?? ''))
-    return new AppError('SANDBOX_UNAVAILABLE', `sandbox image ${image} is missing: run \`npm run images\``, [
+    return new AppError('SANDBOX_UNAVAILABLE', image.startsWith('kiln-runtime:')
+      ? `the image of this custom runtime revision (${image}) was removed outside kiln: add a revision with the same manifest to build it again`
+      : `sandbox image ${image} is missing: run \`npm run images\``, [
       { reason: 'image_missing' },
     ]);
   if (error instanceof DockerTimeout)

@@ -151,6 +151,29 @@ describe('images no revision names', () => {
   });
 });
 
+describe('an image removed outside kiln', () => {
+  it('makes runs on it a 503 that says how to rebuild it, and a revision with the same manifest builds it again', async () => {
+    const tags = async () => new Set((await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []));
+    const before = await tags();
+    const manifest = python('kilnpkg==1.0.0\n', { additional_python_imports: 'kilnpkg, os' });
+    const rt = await built((await create(manifest)).id);
+    expect(rt.status).toBe('succeeded');
+    const made = [...(await tags())].filter((t) => !before.has(t));
+    expect(made).toHaveLength(1);
+    // a memory limit of its own: a fresh box, so that no warm box holds the image
+    const run = () => kiln.post('/v1/execute', { language: 'python', code: 'import kilnpkg\nprint(kilnpkg.VALUE)', runtime_revision_id: rt.revision_id, limits: { memory_size: 96 } });
+    expect((await run()).body.stdout).toBe('42\n');
+    await docker.getImage(made[0]!).remove({ force: true }); // as an operator's `docker rmi -f` would
+    const gone = await run();
+    expect(gone.status).toBe(503);
+    expect(gone.body.message).toContain('add a revision with the same manifest');
+    const revision = await kiln.request('POST', `/v1/runtimes/${rt.id}/revisions`, { manifest_file: manifest.manifest_file, additional_python_imports: 'kilnpkg, os' });
+    expect(revision.body.status).toBe('pending'); // its equal succeeded, but the image is gone: built again
+    expect((await built(rt.id)).status).toBe('succeeded');
+    expect((await run()).body.stdout).toBe('42\n');
+  });
+});
+
 describe('failed builds say why', () => {
   it("a missing version fails with pip's own words, and code on it gets a 400 quoting them", async () => {
     const rt = await built((await create(python('kilnpkg==9.9.9\n'))).id);

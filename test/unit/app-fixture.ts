@@ -94,7 +94,7 @@ export async function buildTestApp(
     secretBox: new SecretBox(Buffer.alloc(32, 7)),
     warming: opts.warming,
     // builds never run here: they are queued, and a test ends them through the store (finishBuild)
-    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {} },
+    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {}, built: async () => true },
     sourcesFingerprint: 'unit',
   });
   /** Ends the build of a queued revision as a builder would. */

@@ -42,7 +42,7 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
     }
     const key = imageKey({ language, baseImageId, manifest, imports, sources: deps.sourcesFingerprint });
     // an equal build that succeeded is reused at once: its image stays as long as a revision names it
-    const done = await store.hasSucceededBuild(key);
+    const done = (await store.hasSucceededBuild(key)) && (await builds.built(key));
     const at = new Date().toISOString();
     return {
       id: newId('rtrev'), runtimeId, project, language,
