@@ -66,11 +66,9 @@ listener.setblocking(False)
 
 env = dict(os.environ)
 ca = env.pop("KILN_EGRESS_CA", None)
-# A build box sends even loopback addresses to kiln's proxy: a package mirror on the host's
-# 127.0.0.1 is configured as such, and the box's own loopback serves nothing a build needs.
+# a build box sends loopback to kiln's proxy too: a package mirror on the host's 127.0.0.1 is one
 no_proxy = "" if env.pop("KILN_PROXY_LOOPBACK", None) == "1" else "localhost,127.0.0.1,::1"
-env.update(HTTP_PROXY=PROXY, HTTPS_PROXY=PROXY, http_proxy=PROXY, https_proxy=PROXY,
-           NO_PROXY=no_proxy, no_proxy=no_proxy,
+env.update(HTTP_PROXY=PROXY, HTTPS_PROXY=PROXY, http_proxy=PROXY, https_proxy=PROXY, NO_PROXY=no_proxy, no_proxy=no_proxy,
            NODE_USE_ENV_PROXY="1")  # Node's fetch, http and https honour the proxy variables
 if ca:
     with open(CA_PATH, "w") as f:
@@ -263,7 +261,6 @@ while open_pipes:
             result_done = result_complete()
         else:
             frame(kind, data)
-
 
 
 def wait_for_harness():

@@ -43,6 +43,10 @@ export class AppError extends Error {
   }
 }
 
+/** A 400 about one field: the message names it, and the detail says why. */
+export const fieldError = (field: string, reason: string, message: string) =>
+  new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
+
 /** Turns a ZodError into one message naming each field and why. */
 export function fromZodError(error: ZodError): AppError {
   const details = error.issues.map((i) => ({

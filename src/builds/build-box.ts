@@ -5,6 +5,7 @@ import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { buildContainerSpec } from '../sandbox/container-spec.js';
 import type { DockerClient } from '../sandbox/docker.js';
 import { FrameDecoder } from '../sandbox/output.js';
+import { requestLine } from '../sandbox/runner.js';
 import { tunnelFor } from '../sandbox/tunnel.js';
 import type { RuntimeRevisionRecord } from '../store/runtime-store.js';
 import type { PackageSources } from './package-sources.js';
@@ -103,7 +104,7 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
         (chunk) => log.push(chunk),
       ).then(() => exited());
       const aborted = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-      const spec = {
+      const build = {
         language: revision.language,
         target: INSTALL[revision.language].target,
         imports,
@@ -112,17 +113,21 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
         // pip reads its CA from here (not SSL_CERT_FILE): kiln's proxy presents certificates of kiln's CA
         env: { PIP_CERT: '/tmp/kiln-egress-ca.pem', PIP_CONFIG_FILE: '/dev/null' },
       };
-      const file = revision.language === 'python' ? 'requirements.txt' : 'package.json';
-      sandbox.send(JSON.stringify({
-        mode: 'script', language: 'python', code: BUILD_PROGRAM, env: { KILN_BUILD: JSON.stringify(spec) },
-        files: [{ path: file, contents: revision.manifestContents }], deadline_ms: config.KILN_BUILD_TIMEOUT_SECONDS * 1000, input: null, args: [], stdin: '',
-      }) + '\n');
+      // the build program is Python in both build images, run as a script by the Python harness
+      sandbox.send(requestLine({
+        mode: 'script', runtime: { language: 'python' }, code: BUILD_PROGRAM, env: { KILN_BUILD: JSON.stringify(build) },
+        files: [{ path: revision.manifestName, contents: revision.manifestContents }], timeoutMs: config.KILN_BUILD_TIMEOUT_SECONDS * 1000, args: [], stdin: '',
+      }));
       const first = await Promise.race([done.then(() => 'installed' as const), ended.then(() => 'ended' as const), aborted.then(() => 'aborted' as const)]);
       if (first === 'aborted') return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
       if (first === 'ended') {
-        const why = decoder.exit ? `the build exited with status ${decoder.exit.exit_code}${decoder.exit.oom ? ' (out of memory)' : ''}` : 'the build box ended abnormally';
         const text = log.text();
-        return { ok: false, log: text, reason: failureLines(text) || why };
+        const lines = failureLines(text);
+        // the package manager says why it exited; when the box itself was ended, kiln says so first
+        if (decoder.exit && !decoder.exit.oom && lines) return { ok: false, log: text, reason: lines };
+        const why = decoder.exit?.oom ? `the build ran out of memory (KILN_BUILD_MEMORY_MIB is ${config.KILN_BUILD_MEMORY_MIB})`
+          : decoder.exit ? `the build exited with status ${decoder.exit.exit_code}` : 'the build box ended abnormally';
+        return { ok: false, log: text, reason: lines ? `${why}\n${lines}` : why };
       }
       tunnel.closeAll();
       // the time cap holds here too: removing the box (below) ends the tar, and with it the image build

@@ -62,7 +62,11 @@ export function createBuilder(deps: {
       return;
     }
     const started = performance.now();
-    const timer = setTimeout(() => stop.abort(`the build ran past its ${config.KILN_BUILD_TIMEOUT_SECONDS} s limit (KILN_BUILD_TIMEOUT_SECONDS)`), config.KILN_BUILD_TIMEOUT_SECONDS * 1000);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort(`the build ran past its ${config.KILN_BUILD_TIMEOUT_SECONDS} s limit (KILN_BUILD_TIMEOUT_SECONDS)`);
+    }, config.KILN_BUILD_TIMEOUT_SECONDS * 1000);
     try {
       const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
       const base = await baseImageId(revision.language);
@@ -80,7 +84,7 @@ export function createBuilder(deps: {
       else log.info({ imageKey: key, ms, reason: outcome.reason.slice(-300) }, 'runtime build failed');
       await store.finishBuilds(key, outcome.ok
         ? { status: 'succeeded', failureReason: null, log: outcome.log, at: now() }
-        : { status: stop.signal.aborted && !timedOut(stop) ? 'cancelled' : 'failed', failureReason: outcome.reason, log: outcome.log, at: now() });
+        : { status: stop.signal.aborted && !timedOut ? 'cancelled' : 'failed', failureReason: outcome.reason, log: outcome.log, at: now() });
     } catch (error) {
       if (closed) return;
       const reason = error instanceof TreeRefused ? `the installed packages were refused: ${error.message}` : `the build could not finish: ${(error as Error).message}`;
@@ -90,8 +94,6 @@ export function createBuilder(deps: {
       clearTimeout(timer);
     }
   }
-
-  const timedOut = (stop: AbortController) => String(stop.signal.reason ?? '').includes('KILN_BUILD_TIMEOUT_SECONDS');
 
   // keys asked for again while their build was finishing: its outcome may have been written just
   // before their revision was, so they get one more (quick) pass once it is over

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { AllowRule, HttpAuth } from '../egress/host-rules.js';
 import { normalizeHost } from '../egress/host-rules.js';
-import { AppError } from '../errors.js';
+import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Language, Runtime } from '../runtimes/registry.js';
 import type { SecretRef, Secrets } from '../secrets/secrets.js';
@@ -25,17 +25,16 @@ export interface Resolved {
   logged: unknown;
 }
 
-const bad = (field: string, reason: string, message: string) => new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
 
 /** A tool's stored bindings come first; a caller may add names and hosts, never rebind the tool's. */
 function merge(toolEnv: EnvBinding[], toolAllow: AllowBinding[], env: EnvBinding[], allow: AllowBinding[]) {
   const bound = new Set(toolEnv.map((e) => e.name));
   env.forEach((e, i) => {
-    if (bound.has(e.name)) throw bad(`env.${i}.name`, 'bound_by_tool', `${e.name} is bound by the tool and cannot be set by the caller`);
+    if (bound.has(e.name)) throw fieldError(`env.${i}.name`, 'bound_by_tool', `${e.name} is bound by the tool and cannot be set by the caller`);
   });
   const hosts = new Set(toolAllow.map((r) => normalizeHost(r.host)));
   allow.forEach((r, i) => {
-    if (hosts.has(normalizeHost(r.host))) throw bad(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
+    if (hosts.has(normalizeHost(r.host))) throw fieldError(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
   });
   return { env: [...toolEnv, ...env], allow: [...toolAllow, ...allow] };
 }
@@ -52,7 +51,7 @@ function checkDestinations(refs: SecretRef[], values: Map<string, string>): void
     const value = values.get(ref.id)!;
     const header = /\.auth\.(basic|bearer|header)\.secret_id$/.test(ref.field);
     if (header ? !HEADER_SAFE.test(value) : /(^|\.)env\./.test(ref.field) && value.includes('\0'))
-      throw bad(ref.field, 'secret_unusable', `secret ${ref.id} holds characters ${header ? 'a header value cannot (CR, LF, NUL, or past U+00FF)' : 'an env value cannot (NUL)'}`);
+      throw fieldError(ref.field, 'secret_unusable', `secret ${ref.id} holds characters ${header ? 'a header value cannot (CR, LF, NUL, or past U+00FF)' : 'an env value cannot (NUL)'}`);
   }
 }
 

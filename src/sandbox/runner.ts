@@ -1,14 +1,18 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import type { Job, OutputStatus, RunResult, StopReason } from '../execution/job.js';
+import type { FunctionJob, Job, OutputStatus, RunResult, ScriptJob, StopReason } from '../execution/job.js';
 import type { SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
 import type { SandboxProvider } from './provider.js';
 import { tunnelFor } from './tunnel.js';
 
+type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
+/** What the request line carries of a job: a run's, or a build box's (src/builds/build-box.ts). */
+export type HarnessRequest = Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input'> | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
+
 /** The one request line the harness reads: what to run, and how. */
-function requestLine(job: Job): string {
+export function requestLine(job: HarnessRequest): string {
   const common = { mode: job.mode, language: job.runtime.language, code: job.code, env: job.env, files: job.files, deadline_ms: job.timeoutMs };
   const fields = job.mode === 'function' ? { ...common, input: job.input ?? null, args: [], stdin: '' } : { ...common, input: null, args: job.args, stdin: job.stdin };
   try {

@@ -4,9 +4,8 @@ import { REVISION_COLUMNS, rowToRuntime, rowToRuntimeRevision, runtimeRevisionTo
 import type {
   BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead,
 } from './runtime-store.js';
-import type { Page } from './store.js';
+import { pageSize, type Page } from './store.js';
 
-const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
 
 /** The RuntimeStore in portable SQL (SQLite and Postgres), beside KyselyStore on the same database. */
 export class KyselyRuntimeStore implements RuntimeStore {

@@ -5,10 +5,8 @@ import {
 } from './rows.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import type { RuntimeStore } from './runtime-store.js';
-import type { ExecutionRecord, Page, SealedSecret, SecretRecord, Store, Tool, ToolRevision } from './store.js';
+import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision } from './store.js';
 
-// Page.limit is documented 1..100; clamped here too so a caller's slip cannot read a whole table.
-const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
 
 /**
  * The Store over Kysely, in SQL that SQLite and Postgres both accept: the dialect-specific part

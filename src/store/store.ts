@@ -17,6 +17,9 @@ export interface Page {
   startingAfter?: string;
 }
 
+/** Page.limit, clamped to 1..100 again in the store: a caller's slip cannot read a whole table. */
+export const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
+
 /** One immutable revision of a tool: everything that defines how it runs. */
 export interface ToolRevision {
   id: string; // rev_…

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppError } from '../../errors.js';
+import { fieldError } from '../../errors.js';
 import type { RuntimeLanguage, RuntimeRevisionRecord } from '../../store/runtime-store.js';
 
 /** The manifest each language's runtimes take (as Riza names them). */
@@ -9,7 +9,6 @@ export const MANIFEST_FOR: Readonly<Record<RuntimeLanguage, RuntimeRevisionRecor
 };
 export const MAX_MANIFEST_BYTES = 64 * 1024;
 
-const bad = (field: string, reason: string, message: string) => new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
 
 /** A dotted Python module name: what `import` takes. */
 const MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -30,11 +29,11 @@ export function parsePythonImports(text: string, field = 'additional_python_impo
     else if (/^import\s/.test(line)) names = line.slice(6).split(',').map((part) => part.trim().split(/\s+as\s+/)[0]!.trim());
     else names = line.split(/[\s,]+/).filter(Boolean);
     for (const name of names) {
-      if (!MODULE.test(name) || name.length > 200) throw bad(field, 'invalid', `${JSON.stringify(name.slice(0, 80))} is not a Python module name`);
+      if (!MODULE.test(name) || name.length > 200) throw fieldError(field, 'invalid', `${JSON.stringify(name.slice(0, 80))} is not a Python module name`);
       if (!modules.includes(name)) modules.push(name);
     }
   }
-  if (modules.length > 100) throw bad(field, 'too_many', 'at most 100 modules');
+  if (modules.length > 100) throw fieldError(field, 'too_many', 'at most 100 modules');
   return modules;
 }
 
@@ -45,8 +44,8 @@ export function parsePythonImports(text: string, field = 'additional_python_impo
  */
 export function normalizeManifest(language: RuntimeLanguage, contents: string): string {
   const field = 'manifest_file.contents';
-  if (Buffer.byteLength(contents) > MAX_MANIFEST_BYTES) throw bad(field, 'too_large', `at most ${MAX_MANIFEST_BYTES} bytes`);
-  if (contents.includes('\0')) throw bad(field, 'invalid', 'must not contain NUL');
+  if (Buffer.byteLength(contents) > MAX_MANIFEST_BYTES) throw fieldError(field, 'too_large', `at most ${MAX_MANIFEST_BYTES} bytes`);
+  if (contents.includes('\0')) throw fieldError(field, 'invalid', 'must not contain NUL');
   if (language === 'python') {
     const lines = contents.split(/\r?\n/).map((l) => l.replace(/(^|\s)#.*$/, '').trimEnd()).filter((l) => l.trim());
     // pip reads options from a requirements file too; those that fetch from elsewhere than the
@@ -54,7 +53,7 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
     for (const line of lines) {
       const option = /^\s*(-[a-zA-Z]|--[a-z-]+)/.exec(line)?.[1];
       if (option && !['--hash', '--pre', '--only-binary', '--no-binary', '--prefer-binary'].includes(option))
-        throw bad(field, 'option_not_allowed', `the option ${option} is not allowed in requirements.txt (package sources are kiln's configuration)`);
+        throw fieldError(field, 'option_not_allowed', `the option ${option} is not allowed in requirements.txt (package sources are kiln's configuration)`);
     }
     return lines.join('\n') + '\n';
   }
@@ -62,9 +61,9 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
   try {
     parsed = JSON.parse(contents);
   } catch (error) {
-    throw bad(field, 'invalid_json', `package.json is not JSON: ${(error as Error).message}`);
+    throw fieldError(field, 'invalid_json', `package.json is not JSON: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad(field, 'invalid', 'package.json must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fieldError(field, 'invalid', 'package.json must be a JSON object');
   return JSON.stringify(sortKeys(parsed)) + '\n';
 }
 

@@ -1,5 +1,5 @@
 import type { Config } from '../../config.js';
-import { AppError } from '../../errors.js';
+import { AppError, fieldError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { BuildQueue } from '../../builds/builder.js';
 import { runtimeImageTag } from '../../builds/builder.js';
@@ -14,7 +14,6 @@ export interface RuntimeFields {
   additional_python_imports?: string | null;
 }
 
-const bad = (field: string, reason: string, message: string) => new AppError('BAD_REQUEST', `${field}: ${message}`, [{ field, reason, message }]);
 
 /**
  * Custom runtimes: a manifest of packages becomes an image, built in the background (see
@@ -29,10 +28,10 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
   async function revisionOf(project: string, runtimeId: string, language: RuntimeLanguage, f: RuntimeFields): Promise<RuntimeRevisionRecord> {
     const expected = MANIFEST_FOR[language];
     if (f.manifest_file.name !== expected)
-      throw bad('manifest_file.name', 'wrong_manifest', `a ${language} runtime takes ${expected}, not ${f.manifest_file.name}`);
+      throw fieldError('manifest_file.name', 'wrong_manifest', `a ${language} runtime takes ${expected}, not ${f.manifest_file.name}`);
     const manifest = normalizeManifest(language, f.manifest_file.contents);
     const importsText = f.additional_python_imports ?? null;
-    if (importsText && language !== 'python') throw bad('additional_python_imports', 'python_only', 'only a python runtime takes additional_python_imports');
+    if (importsText && language !== 'python') throw fieldError('additional_python_imports', 'python_only', 'only a python runtime takes additional_python_imports');
     const imports = importsText ? parsePythonImports(importsText) : [];
     let baseImageId: string;
     try {
@@ -104,10 +103,10 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
      */
     async runtimeFor(project: string, revisionId: string, language: Language, field = 'runtime_revision_id', opts = { built: true }): Promise<Runtime> {
       const revision = await store.getRuntimeRevision(project, revisionId);
-      if (!revision) throw bad(field, 'not_found', `runtime revision ${revisionId} not found`);
+      if (!revision) throw fieldError(field, 'not_found', `runtime revision ${revisionId} not found`);
       const runsOn: RuntimeLanguage = language === 'python' ? 'python' : 'javascript';
       if (revision.language !== runsOn)
-        throw bad(field, 'wrong_language', `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`);
+        throw fieldError(field, 'wrong_language', `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`);
       if (opts.built && revision.status !== 'succeeded') {
         const why = revision.status === 'failed' && revision.failureReason ? `: ${revision.failureReason}` : '';
         throw new AppError('BAD_REQUEST', `${field}: runtime revision ${revisionId} is ${revision.status}, not succeeded${why}`, [
