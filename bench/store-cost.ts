@@ -38,6 +38,7 @@ function helloRecord(stdout: string): ExecutionRecord {
     id: newId('exec'), // a fresh id each time: ids are the primary key, as in kiln
     project: 'default',
     kind: 'function',
+    via: 'api',
     language: 'python',
     exitCode: 0,
     durationMs: 31,

@@ -1,7 +1,10 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { bearerAuth } from './api/auth.js';
-import { createRouter } from './api/context.js';
+import type { MiddlewareHandler } from 'hono';
+import { createRouter, type AppEnv } from './api/context.js';
+import { mcpHttpError } from './api/mcp/errors.js';
+import { mcpMethodNotAllowed, mcpOrigin, mcpRoutes } from './api/mcp/route.js';
 import { healthRoutes } from './api/health.js';
 import { executeRoutes } from './api/riza/execute.js';
 import { executionRoutes } from './api/riza/executions.js';
@@ -39,11 +42,24 @@ export function createApp(deps: AppDeps) {
     c.header('X-Request-Id', requestId);
     await next();
   });
-  app.onError((err, c) => toErrorResponse(err, c, log));
+  app.onError((err, c) => (c.req.path === '/mcp' ? mcpHttpError(err, c, log) : toErrorResponse(err, c, log)));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
   app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
 
+  // /mcp: 405 for GET and DELETE whoever asks; the Origin check before auth, as a preflight has no key
+  const mcp = mcpRoutes({
+    tools: core.tools,
+    execute: core.execute,
+    listLimit: config.KILN_MCP_TOOL_LIST_LIMIT,
+    outputLimit: config.KILN_MCP_OUTPUT_LIMIT_BYTES,
+    maxTimeoutSeconds: config.KILN_MAX_TIMEOUT_SECONDS,
+    maxBodyBytes: config.KILN_MAX_BODY_BYTES,
+    log,
+  });
+  app.on(['GET', 'DELETE'], '/mcp', mcpMethodNotAllowed);
+  app.use('/mcp', mcpOrigin(config.KILN_MCP_ALLOWED_ORIGINS));
+  app.use('/mcp', bearerAuth(config.KILN_API_KEYS));
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
   const tooLarge = () => {
     throw new AppError('PAYLOAD_TOO_LARGE', `request body is larger than ${config.KILN_MAX_BODY_BYTES} bytes`, [
@@ -51,14 +67,16 @@ export function createApp(deps: AppDeps) {
     ]);
   };
   const countBody = bodyLimit({ maxSize: config.KILN_MAX_BODY_BYTES, onError: tooLarge });
-  app.use('/v1/*', async (c, next) => {
+  const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     // With a Content-Length the header decides, and the body is left for the validator to read once
     // (counting it as a stream costs a copy); a chunked body is counted as it arrives.
     const length = c.req.header('content-length');
     if (length === undefined || c.req.header('transfer-encoding')) return countBody(c, next);
     if (Number(length) > config.KILN_MAX_BODY_BYTES) tooLarge();
     await next();
-  });
+  };
+  app.use('/v1/*', limitBody);
+  app.use('/mcp', limitBody);
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'POST' && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
@@ -70,6 +88,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', secretRoutes({ secrets: core.secrets }));
   app.route('/', executionRoutes({ store: core.store }));
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
+  app.route('/', mcp);
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -147,6 +147,13 @@ export const ConfigSchema = z.object({
     })
     .describe('Host names the egress proxy resolves without DNS (JSON: `{"api.internal":"10.0.0.5"}`); the address rules still apply.'),
   KILN_EGRESS_MAX_CONNECTIONS: int(32).describe('Connections one execution may have open through the egress proxy at once.'),
+  KILN_MCP_OUTPUT_LIMIT_BYTES: int(16 * 1024).describe('Bytes of stdout, of stderr and of a return value that `/mcp` gives a model; past it the head and the tail are kept, with a marker saying how much was cut.'),
+  KILN_MCP_TOOL_LIST_LIMIT: z.coerce.number().int().min(0).default(50).describe("Saved tools `/mcp` lists one by one; a project with more lists `search_tools` and `call_tool` instead."),
+  KILN_MCP_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .describe('Browser origins `/mcp` serves besides loopback ones (e.g. `https://agent.example.com`; `*` for any), comma-separated. Requests without an Origin are always served.'),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs are JSON lines on stdout).'),
   KILN_DOCS: bool(true).describe('Serve `/openapi.json` and the `/docs` page.'),
 });

@@ -81,5 +81,7 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): 
   if (appError.details?.length) body.details = appError.details;
   const headers: Record<string, string> = {};
   if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
+  // RFC 6750: a 401 names the scheme it wants (MCP clients read it too)
+  if (appError.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="kiln"';
   return c.json(body, status, headers);
 }

@@ -71,6 +71,7 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
         id: job.id,
         project: req.project,
         kind: resolved.kind,
+        via: req.via ?? 'api',
         language: job.runtime.language,
         exitCode: result.exitCode,
         durationMs: result.durationMs,

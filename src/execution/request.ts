@@ -1,5 +1,6 @@
 import type { Language } from '../runtimes/registry.js';
 import type { AllowBinding, EnvBinding } from './bindings.js';
+import type { ExecutionVia } from '../store/store.js';
 import type { Mode } from './job.js';
 
 /** Literal code sent with the request (Riza's execute endpoints). */
@@ -24,6 +25,8 @@ export interface ToolTarget {
  */
 export interface ExecutionRequest {
   project: string;
+  /** The surface that asked, kept in the executions log ('api' when not given). */
+  via?: ExecutionVia;
   mode: Mode;
   target: CodeTarget | ToolTarget;
   input?: unknown;

@@ -110,6 +110,12 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('runtime_revisions_image_key').on('runtime_revisions').columns(['image_key', 'status']).execute();
     },
   },
+  '0003_execution_via': {
+    // The surface an execution came through (issue 11 on): 'api' for every row logged before.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('executions').addColumn('via', 'text', (c) => c.notNull().defaultTo('api')).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,6 +1,6 @@
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
 import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
-import type { ExecutionKind, ExecutionRecord, SecretRecord, Tool, ToolRevision } from './store.js';
+import type { ExecutionKind, ExecutionRecord, ExecutionVia, SecretRecord, Tool, ToolRevision } from './store.js';
 
 /**
  * The tables as the Kysely queries see them (created by ./migrations.ts), and the mapping between
@@ -43,6 +43,7 @@ export interface ExecutionsTable {
   id: string;
   project: string;
   kind: string;
+  via: string;
   language: string;
   exit_code: number;
   duration_ms: number;
@@ -124,6 +125,7 @@ export function executionToRow(e: ExecutionRecord): ExecutionsTable {
     id: e.id,
     project: e.project,
     kind: e.kind,
+    via: e.via,
     language: e.language,
     exit_code: e.exitCode,
     duration_ms: e.durationMs,
@@ -140,6 +142,7 @@ export function rowToExecution(row: ExecutionsTable): ExecutionRecord {
     id: row.id,
     project: row.project,
     kind: row.kind as ExecutionKind,
+    via: row.via as ExecutionVia,
     language: row.language,
     exitCode: row.exit_code,
     durationMs: row.duration_ms,

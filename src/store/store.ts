@@ -59,11 +59,16 @@ export interface SealedSecret extends SecretRecord {
 
 export type ExecutionKind = 'script' | 'function' | 'tool';
 
+/** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
+export const EXECUTION_VIAS = ['api', 'mcp'] as const;
+export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
+
 /** One row of the executions log. `request` is already redacted: env names only, no credentials. */
 export interface ExecutionRecord {
   id: string; // exec_…
   project: string;
   kind: ExecutionKind;
+  via: ExecutionVia;
   language: string;
   exitCode: number;
   durationMs: number;

@@ -55,6 +55,7 @@ export function anExecution(project: string, overrides: Partial<ExecutionRecord>
     id: newId('exec'),
     project,
     kind: 'script',
+    via: 'api',
     language: 'python',
     exitCode: 0,
     durationMs: 42,

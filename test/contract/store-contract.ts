@@ -189,6 +189,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         const unicode = 'héllo wörld · 日本語 · 🔥🧪 · e\u0301 · \u0000 \u2028 "quotes" \\ back';
         const rec = anExecution(project, {
           kind: 'tool',
+          via: 'mcp',
           language: 'javascript',
           exitCode: 137,
           durationMs: 2_147_000_000,

@@ -13,6 +13,7 @@ const record = (project: string, startedAt: Date): ExecutionRecord => ({
   id: newId('exec'),
   project,
   kind: 'function',
+  via: 'api',
   language: 'python',
   exitCode: 0,
   durationMs: 5,

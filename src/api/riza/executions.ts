@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
-import type { Store } from '../../store/store.js';
+import { EXECUTION_VIAS, type Store } from '../../store/store.js';
 import { createRouter } from '../context.js';
 import { IdParam, pageQuery, QueryFlag } from './pagination.js';
 import { errorResponses, json } from './openapi.js';
@@ -15,6 +15,7 @@ const LoggedExecution = z
     started_at: z.string().openapi({ description: 'RFC 3339' }),
     details: z.object({
       type: z.enum(['script', 'function', 'tool']),
+      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp).' }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any(),

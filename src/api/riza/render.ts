@@ -34,6 +34,7 @@ export function executionRecordBody(record: ExecutionRecord) {
     started_at: record.startedAt,
     details: {
       type: record.kind,
+      via: record.via,
       ...(record.toolId ? { tool_id: record.toolId } : {}),
       request: record.request,
       response: responseOf(record),

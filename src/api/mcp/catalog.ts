@@ -1,0 +1,112 @@
+import type { Tool } from '../../store/store.js';
+import { definitionName } from '../../tools/definitions.js';
+import type { Tools } from '../../tools/tools.js';
+import { BUILTINS } from './builtins.js';
+import { RESULT_SCHEMA } from './results.js';
+
+/** Names the listing itself uses: a saved tool never takes one, whether or not it is listed now. */
+export const SEARCH_TOOLS = 'search_tools';
+export const CALL_TOOL = 'call_tool';
+const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL]);
+
+/** Most saved tools one project's catalog reads; past it, the oldest are left out. */
+const MAX_TOOLS = 10_000;
+
+/** A saved tool as MCP sees it: its name there, and whether its input is wrapped as `{input}`. */
+export interface CatalogEntry {
+  name: string;
+  tool: Tool;
+  /** The tool's schema is not an object schema, which MCP's inputSchema must be: it becomes `input`. */
+  wrapped: boolean;
+}
+
+/** Every saved tool of the project, oldest first (pages of 100 read newest first, then reversed). */
+async function allTools(tools: Tools, project: string): Promise<Tool[]> {
+  const all: Tool[] = [];
+  let startingAfter: string | undefined;
+  while (all.length < MAX_TOOLS) {
+    const page = await tools.list(project, { limit: 100, startingAfter });
+    all.push(...page);
+    if (page.length < 100) break;
+    startingAfter = page[page.length - 1]!.id;
+  }
+  return all.reverse();
+}
+
+const isObjectSchema = (schema: unknown) => schema === null || schema === undefined || (typeof schema === 'object' && (schema as { type?: unknown }).type === 'object');
+
+/**
+ * Names valid for MCP (1–128 of [A-Za-z0-9_.-]) and unique within the project. The older tool
+ * keeps the plain name, so a name an agent has learnt does not move when a newer tool takes the
+ * same one; the newer gets the end of its id appended.
+ */
+function nameAll(list: Tool[]): CatalogEntry[] {
+  const taken = new Set(RESERVED);
+  return list.map((tool) => {
+    let name = definitionName(tool.name, 'mcp');
+    if (taken.has(name)) {
+      const tail = `_${tool.id.slice(-8)}`;
+      name = name.slice(0, 128 - tail.length) + tail;
+      for (let n = 2; taken.has(name); n++) name = `${name.slice(0, 120)}_${n}`;
+    }
+    taken.add(name);
+    return { name, tool, wrapped: !isObjectSchema(tool.inputSchema) };
+  });
+}
+
+/** The input schema as MCP's inputSchema: an object schema; any other is wrapped as `{input}`. */
+function inputSchema(entry: CatalogEntry): Record<string, unknown> {
+  const schema = entry.tool.inputSchema as Record<string, unknown> | null;
+  if (schema === null || schema === undefined) return { type: 'object', description: 'Any JSON object; it is passed to the tool as its input.' };
+  const { $schema: _s, $id: _i, ...rest } = schema;
+  if (!entry.wrapped) return rest;
+  // $defs stay at the root, where the schema's "#/$defs/…" references point
+  const { $defs, definitions, ...inner } = rest;
+  return { type: 'object', properties: { input: inner }, required: ['input'], additionalProperties: false, ...($defs ? { $defs } : {}), ...(definitions ? { definitions } : {}) };
+}
+
+/** A saved tool as an MCP tool definition. */
+export function definitionOf(entry: CatalogEntry) {
+  const { tool } = entry;
+  return {
+    name: entry.name,
+    title: tool.name,
+    description: tool.description || `Runs the saved ${tool.language} tool "${tool.name}".`,
+    inputSchema: inputSchema(entry),
+    outputSchema: RESULT_SCHEMA,
+  };
+}
+
+/** Words of a text, lower-cased, for search. */
+const words = (text: string) => text.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+
+/**
+ * The entries that best match `query`: a word found in the name counts three, in the
+ * description one; ties keep the newest first. An empty query lists the newest.
+ */
+export function search(entries: CatalogEntry[], query: string, limit: number): CatalogEntry[] {
+  const terms = words(query);
+  const newest = [...entries].reverse();
+  if (terms.length === 0) return newest.slice(0, limit);
+  const scored = newest.map((entry) => {
+    const name = `${entry.name} ${entry.tool.name}`.toLowerCase();
+    const description = entry.tool.description.toLowerCase();
+    const score = terms.reduce((sum, t) => sum + (name.includes(t) ? 3 : 0) + (description.includes(t) ? 1 : 0), 0);
+    return { entry, score };
+  });
+  return scored
+    .filter((s) => s.score > 0)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, limit)
+    .map((s) => s.entry);
+}
+
+/** The project's saved tools under their MCP names; also found by tool id, which never changes. */
+export async function catalog(tools: Tools, project: string) {
+  const entries = nameAll(await allTools(tools, project));
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const byId = new Map(entries.map((e) => [e.tool.id, e]));
+  return { entries, find: (name: string) => byName.get(name) ?? byId.get(name) };
+}
+
+export type Catalog = Awaited<ReturnType<typeof catalog>>;
