@@ -5,7 +5,8 @@
 //   2b. the executions log: one recordExecution, by the direct call (bench/store-cost.ts)
 //   2c. the floor: a hello in a pre-started box as hardened as kiln's, no kiln in between (bench/floor.ts)
 //   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute;
-//      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts)
+//      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts);
+//      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
 //   6. egress: one proxied HTTPS request against a direct one, same upstream (bench/egress.ts)
@@ -27,6 +28,7 @@ import { comparisonLine, measureRuncBaseline, parseRuntime, warmRows, type Runti
 import { percentile, row, rows, sleep, type Row } from './stats.js';
 import { measureStoreCost, storeCostLine } from './store-cost.js';
 import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
+import { mcpCallLine, measureMcpCall } from './mcp-call.js';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
@@ -121,6 +123,7 @@ for (const [language, body] of Object.entries(HELLO_SCRIPT))
 const lightRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
+const mcpFigures = await measureMcpCall({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
@@ -202,6 +205,7 @@ console.log(
     `429 p99 ${percentile([...rejected].sort((a, b) => a - b), 99).toFixed(1)} ms`,
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
+for (const figures of mcpFigures) console.log(mcpCallLine(figures));
 for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
 console.log(storeCostLine(storeCost));
 for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
