@@ -123,7 +123,7 @@ for (const [language, body] of Object.entries(HELLO_SCRIPT))
 const lightRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
-const mcpFigures = await measureMcpCall({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
+const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------

@@ -5,43 +5,21 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority } from '../../src/egress/ca.js';
 import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { startAuthUpstream, type AuthUpstream } from '../helpers/upstream.js';
 
 const HOST = 'crm.test.internal';
 const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 const OTHER_PROJECT_KEY = `other-${randomBytes(12).toString('hex')}`;
-const seen: (string | undefined)[] = [];
 /** Every byte that passed between the MCP client and kiln. */
 const wire: string[] = [];
-let upstream: https.Server;
+let upstream: AuthUpstream;
 let kiln: TestKiln;
-let port: number;
 
 beforeAll(async () => {
-  const ca = await CertificateAuthority.create('kiln mcp test CA');
-  const leaf = await ca.issue(HOST);
-  upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-    seen.push(req.headers.authorization);
-    res.end(JSON.stringify({ authorized: req.headers.authorization === `Bearer ${TOKEN}`, path: req.url }));
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-  port = (upstream.address() as AddressInfo).port;
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-mcp-'));
-  writeFileSync(join(dir, 'ca.pem'), ca.certPem);
-  kiln = await startTestKiln({
-    KILN_API_KEYS: `${TEST_KEY},b:${OTHER_PROJECT_KEY}`,
-    KILN_MCP_OUTPUT_LIMIT_BYTES: '2000',
-    KILN_EGRESS_UPSTREAM_CA_FILE: join(dir, 'ca.pem'),
-    KILN_EGRESS_RESOLVE: JSON.stringify({ [HOST]: '127.0.0.1' }),
-    KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${port}`,
-  });
+  upstream = await startAuthUpstream(HOST, TOKEN);
+  kiln = await startTestKiln({ KILN_API_KEYS: `${TEST_KEY},b:${OTHER_PROJECT_KEY}`, KILN_MCP_OUTPUT_LIMIT_BYTES: '2000', ...upstream.env });
 });
 afterAll(async () => {
   await kiln?.close();
@@ -86,7 +64,7 @@ describe('/mcp on the real engine', () => {
       name: 'crm lookup',
       description: 'Looks a customer up in the CRM.',
       language: 'python',
-      code: ['import json, urllib.request', 'def execute(input):', `    return json.load(urllib.request.urlopen(f"https://${HOST}:${port}/customers/{input['id']}"))`].join('\n'),
+      code: ['import json, urllib.request', 'def execute(input):', `    return json.load(urllib.request.urlopen(f"https://${HOST}:${upstream.port}/customers/{input['id']}"))`].join('\n'),
       input_schema: { type: 'object', properties: { id: { type: 'integer' } }, required: ['id'], additionalProperties: false },
       http: { allow: [{ host: HOST, auth: { bearer: { secret_id: secret.body.id } } }] },
     });
@@ -96,7 +74,7 @@ describe('/mcp on the real engine', () => {
     expect(listed).toMatchObject({ description: 'Looks a customer up in the CRM.', inputSchema: { required: ['id'] } });
     const res = await client.callTool({ name: 'crm_lookup', arguments: { id: 42 } });
     expect(res).toMatchObject({ isError: false, structuredContent: { output: { authorized: true, path: '/customers/42' } } });
-    expect(seen.at(-1)).toBe(`Bearer ${TOKEN}`);
+    expect(upstream.seen.at(-1)).toBe(`Bearer ${TOKEN}`);
     expect(wire.join('\n')).not.toContain(TOKEN);
     const logged = await kiln.request('GET', `/v1/executions/${(res.structuredContent as { execution_id: string }).execution_id}`);
     expect(logged.body.details).toMatchObject({ type: 'tool', via: 'mcp', tool_id: tool.body.id });

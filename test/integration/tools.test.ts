@@ -1,38 +1,20 @@
 // Saved tools through the real engine: revisions, input schemas, and bindings whose credentials the
 // caller never sees (an HTTPS upstream on 127.0.0.1 checks the injected header).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority } from '../../src/egress/ca.js';
 import { startTestKiln, type TestKiln } from '../helpers/kiln.js';
+import { startAuthUpstream, type AuthUpstream } from '../helpers/upstream.js';
 
 const HOST = 'billing.test.internal';
 const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
-const seen: (string | undefined)[] = [];
-let upstream: https.Server;
+let upstream: AuthUpstream;
 let port: number;
 let kiln: TestKiln;
 
 beforeAll(async () => {
-  const ca = await CertificateAuthority.create('kiln tools test CA');
-  const leaf = await ca.issue(HOST);
-  upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-    seen.push(req.headers.authorization);
-    res.end(JSON.stringify({ authorized: req.headers.authorization === `Bearer ${TOKEN}` }));
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-  port = (upstream.address() as AddressInfo).port;
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-tools-'));
-  writeFileSync(join(dir, 'ca.pem'), ca.certPem);
-  kiln = await startTestKiln({
-    KILN_EGRESS_UPSTREAM_CA_FILE: join(dir, 'ca.pem'),
-    KILN_EGRESS_RESOLVE: JSON.stringify({ [HOST]: '127.0.0.1' }),
-    KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${port}`,
-  });
+  upstream = await startAuthUpstream(HOST, TOKEN);
+  port = upstream.port;
+  kiln = await startTestKiln(upstream.env);
 });
 afterAll(async () => {
   await kiln?.close();
@@ -97,7 +79,7 @@ describe('tools on the real engine', () => {
     const res = await kiln.post(`/v1/tools/${tool.body.id}/execute`, { input: null });
     expect(res.body.output_status).toBe('valid');
     expect(res.body.output.authorized).toBe(true);
-    expect(seen.at(-1)).toBe(`Bearer ${TOKEN}`);
+    expect(upstream.seen.at(-1)).toBe(`Bearer ${TOKEN}`);
     expect(res.body.output.key_sha256).toBe(createHash('sha256').update(envSecret).digest('hex'));
     expect(res.body.output.stage).toBe('test');
     // printed or returned as it is, the value is redacted on its way out

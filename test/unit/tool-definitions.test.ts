@@ -1,4 +1,5 @@
 // GET /v1/tools/{id}/definition: a saved tool as each LLM API takes a tool definition.
+import { ToolSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { definitionName, strictable } from '../../src/tools/definitions.js';
 import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
@@ -37,6 +38,7 @@ describe('tool definitions for LLM APIs', () => {
   it('MCP: {name, description, inputSchema}, with the dots MCP allows', async () => {
     const { body } = await definition('mcp', { ...weather, name: 'weather.get' });
     expect(body).toEqual({ name: 'weather.get', description: 'Forecast for a city', inputSchema: parameters });
+    expect(() => ToolSchema.parse(body)).not.toThrow(); // the MCP SDK's own schema of a Tool
   });
 
   it('Gemini: {name, description, parametersJsonSchema}, the name starting with a letter or underscore', async () => {
