@@ -3,6 +3,8 @@ import {
   canonicalTimestamp, executionToRow, revisionToRow, rowToExecution, rowToRevision, rowToSecret, rowToTool,
   type Database,
 } from './rows.js';
+import { KyselyInvocationStore } from './kysely-invocation-store.js';
+import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import type { RuntimeStore } from './runtime-store.js';
 import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision } from './store.js';
@@ -15,8 +17,10 @@ import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type Secr
  */
 export class KyselyStore implements Store {
   readonly runtimes: RuntimeStore;
+  readonly invocations: InvocationStore;
   constructor(private readonly db: Kysely<Database>) {
     this.runtimes = new KyselyRuntimeStore(db);
+    this.invocations = new KyselyInvocationStore(db);
   }
 
   async createTool(revision: ToolRevision): Promise<Tool> {

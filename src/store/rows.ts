@@ -1,4 +1,5 @@
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import type { InvocationsTable, WebhookSecretsTable } from './invocation-rows.js';
 import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
 import type { ExecutionKind, ExecutionRecord, ExecutionVia, SecretRecord, Tool, ToolRevision } from './store.js';
 
@@ -61,6 +62,8 @@ export interface Database {
   executions: ExecutionsTable;
   runtimes: RuntimesTable;
   runtime_revisions: RuntimeRevisionsTable;
+  invocations: InvocationsTable;
+  webhook_secrets: WebhookSecretsTable;
 }
 
 // `?? null`: JSON.stringify(undefined) is undefined, which a NOT NULL column would refuse.

@@ -1,3 +1,4 @@
+import type { InvocationStore } from './invocation-store.js';
 import type { RuntimeStore } from './runtime-store.js';
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
 
@@ -82,6 +83,8 @@ export interface ExecutionRecord {
 export interface Store {
   /** Custom runtimes and their builds. */
   readonly runtimes: RuntimeStore;
+  /** Async invocations, their webhooks, and each project's signing secret. */
+  readonly invocations: InvocationStore;
 
   // tools: a tool row points at its latest revision; revisions are append-only
   createTool(revision: ToolRevision): Promise<Tool>;

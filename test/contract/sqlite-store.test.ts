@@ -12,6 +12,7 @@ import type { Store } from '../../src/store/store.js';
 import { aSecret, anExecution, newProject } from './records.js';
 import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
+import { describeInvocationStoreContract } from './invocation-store-contract.js';
 
 let root: string;
 let files = 0;
@@ -51,6 +52,7 @@ describeStoreContract('sqlite', () => open(), {
 });
 
 describeRuntimeStoreContract('sqlite', () => open());
+describeInvocationStoreContract('sqlite', () => open());
 
 describe('SQLite store', () => {
   it('keeps the database and its WAL readable by its owner only', async () => {

@@ -1,0 +1,93 @@
+import type { ExecutionVia } from './store.js';
+
+/**
+ * The state of async invocations (issue 12): one row per accepted invocation, under the id its
+ * execution will have, from `queued` to an end. What to run is kept sealed (it may hold literal
+ * env values and credentials) and dropped once the invocation has ended; the result itself is the
+ * execution's row in the executions log. A webhook, when asked for, is delivered from here.
+ */
+
+export const INVOCATION_STATUSES = ['queued', 'running', 'finished', 'interrupted', 'cancelled', 'failed'] as const;
+export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
+/** The statuses an invocation ends in. */
+export type EndStatus = Exclude<InvocationStatus, 'queued' | 'running'>;
+
+export const WEBHOOK_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
+
+export interface WebhookState {
+  status: WebhookStatus;
+  attempts: number;
+  /** When the next attempt is due (pending), RFC 3339. */
+  nextAt: string | null;
+  lastError: string | null;
+  /** The first attempt's time: retries stop once they have gone on for the configured total. */
+  firstAt: string | null;
+}
+
+export interface InvocationRecord {
+  id: string; // exec_…: the id of its execution
+  project: string;
+  via: ExecutionVia;
+  status: InvocationStatus;
+  /** Why it ended without finishing (interrupted, cancelled, failed); null otherwise. */
+  reason: string | null;
+  callbackUrl: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** Null without a callback_url. */
+  webhook: WebhookState | null;
+}
+
+/** A due webhook delivery, as the deliverer needs it. */
+export interface DueWebhook {
+  id: string;
+  project: string;
+  callbackUrl: string;
+  status: InvocationStatus;
+  webhook: WebhookState;
+}
+
+export interface WebhookSecretRecord {
+  project: string;
+  /** Sealed by the secret box, as user secrets are. */
+  sealed: string;
+  /** The one before the last rotation, still signed with for a while so that receivers can switch. */
+  previousSealed: string | null;
+  rotatedAt: string | null;
+  createdAt: string;
+}
+
+export interface InvocationStore {
+  create(record: InvocationRecord, sealedRequest: string): Promise<void>;
+  get(project: string, id: string): Promise<InvocationRecord | null>;
+  /** The sealed request of a queued or running invocation (null once it has ended). */
+  sealedRequest(id: string): Promise<string | null>;
+  /** Oldest first, after `afterId`: what a queue loads when it starts. */
+  queuedIds(limit: number, afterId?: string): Promise<string[]>;
+  /** queued → running, if it still is queued; false when another owner took it or it was cancelled. */
+  claim(id: string, owner: string, at: string): Promise<boolean>;
+  /** running → queued again (the engine was down): it runs later, as accepted. */
+  requeue(id: string): Promise<void>;
+  /**
+   * Ends a queued or running invocation; with a callback_url, schedules its webhook now. False
+   * when it had already ended (a cancel and a finish racing: the first one wins).
+   */
+  end(id: string, outcome: { status: EndStatus; reason: string | null; at: string }): Promise<boolean>;
+  /** Ends a queued invocation of the project as cancelled; answers its status after the attempt, null when missing. */
+  cancelQueued(project: string, id: string, at: string): Promise<InvocationStatus | null>;
+  /**
+   * At start: invocations left `running` by another owner (a kiln that died) end as
+   * `interrupted` — or `finished`, when their execution was recorded before it died. Returns their ids.
+   */
+  endOrphans(owner: string, at: string, reason: string): Promise<string[]>;
+  dueWebhooks(now: string, limit: number): Promise<DueWebhook[]>;
+  updateWebhook(id: string, state: WebhookState): Promise<void>;
+
+  getWebhookSecret(project: string): Promise<WebhookSecretRecord | null>;
+  /** Stores `record` unless the project has a secret already (two first reads at once); answers the stored one. */
+  ensureWebhookSecret(record: WebhookSecretRecord): Promise<WebhookSecretRecord>;
+  /** Replaces the project's secret; the replaced one becomes `previousSealed`. */
+  rotateWebhookSecret(project: string, sealed: string, at: string): Promise<WebhookSecretRecord | null>;
+}

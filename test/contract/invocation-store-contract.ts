@@ -1,0 +1,99 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/ids.js';
+import type { InvocationRecord } from '../../src/store/invocation-store.js';
+import type { Store } from '../../src/store/store.js';
+import { anExecution, newProject } from './records.js';
+
+const now = () => new Date().toISOString();
+const anInvocation = (project: string, overrides: Partial<InvocationRecord> = {}): InvocationRecord => ({
+  id: newId('exec'), project, via: 'api', status: 'queued', reason: null, callbackUrl: null,
+  createdAt: now(), startedAt: null, endedAt: null, webhook: null, ...overrides,
+});
+
+/** What every Store's invocations must do (the durable half of the async queue, and webhooks). */
+export function describeInvocationStoreContract(name: string, open: () => Promise<Store>): void {
+  describe(`InvocationStore contract: ${name}`, () => {
+    let store: Store;
+    let project: string;
+    beforeEach(async () => {
+      store = await open();
+      project = newProject('inv');
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('stores an invocation with its sealed request; a claim moves it to running once, for one owner', async () => {
+      const inv = anInvocation(project, { callbackUrl: 'https://hooks.example/x' });
+      await store.invocations.create(inv, 'v1.sealed');
+      expect(await store.invocations.get(project, inv.id)).toEqual(inv);
+      expect(await store.invocations.get(newProject(), inv.id)).toBeNull(); // another project's: missing
+      expect(await store.invocations.sealedRequest(inv.id)).toBe('v1.sealed');
+      expect(await store.invocations.queuedIds(10)).toContain(inv.id);
+      const claims = await Promise.all(['a', 'b', 'c'].map((owner) => store.invocations.claim(inv.id, owner, now())));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect((await store.invocations.get(project, inv.id))!.status).toBe('running');
+      expect(await store.invocations.queuedIds(10)).not.toContain(inv.id);
+      await store.invocations.requeue(inv.id);
+      expect((await store.invocations.get(project, inv.id))!.status).toBe('queued');
+    });
+
+    it('ends once; the sealed request goes; a webhook is scheduled only with a callback', async () => {
+      const hooked = anInvocation(project, { callbackUrl: 'https://hooks.example/x' });
+      const plain = anInvocation(project);
+      for (const inv of [hooked, plain]) await store.invocations.create(inv, 'v1.sealed');
+      const at = now();
+      expect(await store.invocations.end(hooked.id, { status: 'finished', reason: null, at })).toBe(true);
+      expect(await store.invocations.end(hooked.id, { status: 'cancelled', reason: 'late', at })).toBe(false); // the first end wins
+      expect(await store.invocations.end(plain.id, { status: 'failed', reason: 'secret gone', at })).toBe(true);
+      expect(await store.invocations.get(project, hooked.id)).toMatchObject({ status: 'finished', endedAt: at, webhook: { status: 'pending', attempts: 0, nextAt: at } });
+      expect(await store.invocations.get(project, plain.id)).toMatchObject({ status: 'failed', reason: 'secret gone', webhook: null });
+      expect(await store.invocations.sealedRequest(hooked.id)).toBeNull();
+      const due = await store.invocations.dueWebhooks(now(), 100);
+      expect(due.map((d) => d.id)).toContain(hooked.id);
+      expect(due.map((d) => d.id)).not.toContain(plain.id);
+      await store.invocations.updateWebhook(hooked.id, { status: 'pending', attempts: 1, nextAt: new Date(Date.now() + 60_000).toISOString(), lastError: 'HTTP 500', firstAt: at });
+      expect((await store.invocations.dueWebhooks(now(), 100)).map((d) => d.id)).not.toContain(hooked.id);
+      expect((await store.invocations.get(project, hooked.id))!.webhook).toMatchObject({ attempts: 1, lastError: 'HTTP 500' });
+    });
+
+    it('cancels only a queued invocation of the project', async () => {
+      const queued = anInvocation(project);
+      const running = anInvocation(project);
+      for (const inv of [queued, running]) await store.invocations.create(inv, 's');
+      await store.invocations.claim(running.id, 'me', now());
+      expect(await store.invocations.cancelQueued(newProject(), queued.id, now())).toBeNull();
+      expect(await store.invocations.cancelQueued(project, queued.id, now())).toBe('cancelled');
+      expect(await store.invocations.cancelQueued(project, running.id, now())).toBe('running');
+      expect(await store.invocations.cancelQueued(project, newId('exec'), now())).toBeNull();
+    });
+
+    it("ends another owner's running invocations at start: interrupted, or finished when their execution was recorded", async () => {
+      const lost = anInvocation(project);
+      const recorded = anInvocation(project);
+      const mine = anInvocation(project);
+      for (const inv of [lost, recorded, mine]) await store.invocations.create(inv, 's');
+      await store.invocations.claim(lost.id, 'dead', now());
+      await store.invocations.claim(recorded.id, 'dead', now());
+      await store.invocations.claim(mine.id, 'alive', now());
+      await store.recordExecution(anExecution(project, { id: recorded.id }));
+      const ended = await store.invocations.endOrphans('alive', now(), 'kiln stopped while it ran');
+      expect(ended.sort()).toEqual([lost.id, recorded.id].sort());
+      expect(await store.invocations.get(project, lost.id)).toMatchObject({ status: 'interrupted', reason: 'kiln stopped while it ran' });
+      expect(await store.invocations.get(project, recorded.id)).toMatchObject({ status: 'finished', reason: null });
+      expect((await store.invocations.get(project, mine.id))!.status).toBe('running');
+    });
+
+    it('keeps one signing secret per project, created once, rotated keeping the previous one', async () => {
+      const at = now();
+      const first = await store.invocations.ensureWebhookSecret({ project, sealed: 'v1.a', previousSealed: null, rotatedAt: null, createdAt: at });
+      const again = await store.invocations.ensureWebhookSecret({ project, sealed: 'v1.b', previousSealed: null, rotatedAt: null, createdAt: at });
+      expect(again).toEqual(first);
+      expect(first.sealed).toBe('v1.a');
+      const rotated = await store.invocations.rotateWebhookSecret(project, 'v1.c', now());
+      expect(rotated).toMatchObject({ sealed: 'v1.c', previousSealed: 'v1.a' });
+      expect(await store.invocations.rotateWebhookSecret(newProject(), 'v1.d', now())).toBeNull();
+      expect(await store.invocations.getWebhookSecret(newProject())).toBeNull();
+    });
+  });
+}
