@@ -11,22 +11,24 @@ import { executionRoutes } from './api/riza/executions.js';
 import { secretRoutes } from './api/riza/secrets.js';
 import { toolRoutes } from './api/riza/tools.js';
 import { runtimeRoutes } from './api/riza/runtimes.js';
-import { createCore, type CoreDeps } from './execution/core.js';
+import { webhookRoutes } from './api/riza/webhooks.js';
+import type { Core, CoreDeps } from './execution/core.js';
 import { AppError, toErrorResponse } from './errors.js';
 import { newId } from './ids.js';
 import { requiredImages } from './runtimes/registry.js';
 import type { DockerClient } from './sandbox/docker.js';
 
-export interface AppDeps extends CoreDeps {
+export interface AppDeps extends Pick<CoreDeps, 'config' | 'log' | 'metrics' | 'registry'> {
   docker: DockerClient;
+  /** The shared services (src/execution/core.ts), built and started by the caller. */
+  core: Core;
   /** Null once the warm pools have first been filled; until then, how full they are (for /readyz). */
   warming?: () => string | null;
 }
 
-/** The HTTP API: health, docs, and the authenticated /v1 routes over the shared execution core. */
+/** The HTTP API: health, docs, and the authenticated /v1 and /mcp routes over the shared execution core. */
 export function createApp(deps: AppDeps) {
-  const { config, log } = deps;
-  const core = createCore(deps);
+  const { config, log, core } = deps;
   const app = createRouter();
 
   // Server-Timing: how long kiln itself took, apart from the network and the client (the bench
@@ -83,10 +85,11 @@ export function createApp(deps: AppDeps) {
     await next();
   });
   const maxBodyBytes = config.KILN_MAX_BODY_BYTES;
-  app.route('/', executeRoutes({ execute: core.execute, maxBodyBytes }));
-  app.route('/', toolRoutes({ tools: core.tools, execute: core.execute, maxBodyBytes }));
+  app.route('/', executeRoutes({ execute: core.execute, invocations: core.invocations, maxBodyBytes }));
+  app.route('/', toolRoutes({ tools: core.tools, execute: core.execute, invocations: core.invocations, maxBodyBytes }));
   app.route('/', secretRoutes({ secrets: core.secrets }));
-  app.route('/', executionRoutes({ store: core.store }));
+  app.route('/', executionRoutes({ store: core.store, invocations: core.invocations }));
+  app.route('/', webhookRoutes({ webhooks: core.webhooks }));
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
 

@@ -147,6 +147,10 @@ export const ConfigSchema = z.object({
     })
     .describe('Host names the egress proxy resolves without DNS (JSON: `{"api.internal":"10.0.0.5"}`); the address rules still apply.'),
   KILN_EGRESS_MAX_CONNECTIONS: int(32).describe('Connections one execution may have open through the egress proxy at once.'),
+  KILN_ASYNC_CONCURRENCY: z.coerce.number().int().positive().max(256).optional().describe('Async invocations run at once, out of `KILN_CONCURRENCY` (default: half of it, at least 1); callers holding a request open never wait behind more than these.'),
+  KILN_WEBHOOK_RETRY_SECONDS: int(24 * 3600).describe('How long a webhook is retried (exponential backoff from 1 s, at most 1 h apart) before it is marked failed.'),
+  KILN_WEBHOOK_TIMEOUT_SECONDS: int(10).describe('How long a webhook receiver has to answer one delivery.'),
+  KILN_WEBHOOK_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses webhooks may be delivered to, as `KILN_EGRESS_ALLOW_ADDRESSES` takes them (a receiver on your network); others are refused.'),
   KILN_MCP_OUTPUT_LIMIT_BYTES: int(16 * 1024).describe('Bytes of stdout, of stderr and of a return value that `/mcp` gives a model; past it the head and the tail are kept, with a marker saying how much was cut.'),
   KILN_MCP_TOOL_LIST_LIMIT: z.coerce.number().int().min(0).default(50).describe("Saved tools `/mcp` lists one by one; a project with more lists `search_tools` and `call_tool` instead."),
   KILN_MCP_ALLOWED_ORIGINS: z

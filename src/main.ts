@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { createApp } from './app.js';
+import { executionView } from './api/riza/render.js';
+import { createCore } from './execution/core.js';
 import { createAddressPolicy } from './egress/address-policy.js';
 import { CertificateAuthority } from './egress/ca.js';
 import { createEgressProxy } from './egress/proxy.js';
@@ -66,10 +68,11 @@ export async function startKiln(config: Config) {
   const sources = packageSources(config, policy);
   const runBuildBox = createBuildBox({ docker, egress, config, caPem: ca.certPem, boot, sources });
   const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
-  const app = createApp({
-    config, log, metrics, docker, registry, admission, runJob: runner.run, store, secretBox, warming: provider.warming,
-    builds: builder, sourcesFingerprint: sources.fingerprint,
+  const core = createCore({
+    config, log, metrics, registry, admission, runJob: runner.run, store, secretBox,
+    builds: builder, sourcesFingerprint: sources.fingerprint, owner: `${config.KILN_INSTANCE}/${boot}`, renderExecution: executionView,
   });
+  const app = createApp({ config, log, metrics, docker, registry, core, warming: provider.warming });
 
   // Containers a crashed earlier run of this instance left, now or once Docker answers; and those an
   // engine outage leaves, when it is back.
@@ -86,6 +89,8 @@ export async function startKiln(config: Config) {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');
+  // async invocations: what a dead kiln left running ends `interrupted`; what is queued runs
+  await core.start();
 
   let closing: Promise<void> | undefined;
   /** Stops taking connections, lets every accepted execution answer and be logged, removes its containers. */
@@ -93,6 +98,8 @@ export async function startKiln(config: Config) {
     (closing ??= (async () => {
       engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // running invocations finish; queued ones stay queued for the next start
+      await core.stop();
       await admission.idle();
       // Keep-alive connections turn idle as their last answers go out: close each as it does.
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);

@@ -8,7 +8,7 @@ export function createMetrics() {
     registry,
     executions: new Counter({
       name: 'kiln_executions_total',
-      help: 'Executions finished, by language and outcome (valid, error, json_serialization_error, timeout, out_of_memory, output_limit, sandbox_error).',
+      help: 'Executions finished, by language and outcome (valid, error, json_serialization_error, timeout, out_of_memory, output_limit, sandbox_error, cancelled).',
       labelNames: ['language', 'outcome'] as const,
       registers: [registry],
     }),

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { createAddressPolicy } from '../egress/address-policy.js';
 import type { Metrics } from '../metrics.js';
 import type { Language, Runtime } from '../runtimes/registry.js';
 import type { Admission } from '../sandbox/admission.js';
@@ -7,6 +8,9 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import { createSecrets } from '../secrets/secrets.js';
 import type { Store } from '../store/store.js';
 import type { BuildQueue } from '../builds/builder.js';
+import { createInvocations } from '../invocations/invocations.js';
+import { createLocalQueue } from '../invocations/queue.js';
+import { createWebhooks } from '../invocations/webhooks.js';
 import { createCustomRuntimes } from '../runtimes/custom/runtimes.js';
 import { createTools } from '../tools/tools.js';
 import { createExecutor } from './executor.js';
@@ -25,16 +29,46 @@ export interface CoreDeps {
   /** Custom runtime builds (src/builds/), and the package-source part of their images' hashes. */
   builds: BuildQueue;
   sourcesFingerprint: string;
+  /** This kiln's name for the async runs it claims (one per start). */
+  owner: string;
+  /** An ended execution as its webhook carries it (what GET /v1/executions/{id} answers). */
+  renderExecution: (store: Store, project: string, id: string) => Promise<unknown>;
 }
 
-/** The services every surface shares: tools, secrets, custom runtimes, and the one execution path. */
+/**
+ * The services every surface shares: tools, secrets, custom runtimes, the one execution path, and
+ * async invocations over it with their webhooks. `start` begins the background work (after the
+ * app can serve), `stop` ends it (SIGTERM: what runs finishes, what waits stays queued).
+ */
 export function createCore(deps: CoreDeps) {
+  const { config } = deps;
   const secrets = createSecrets({ store: deps.store, box: deps.secretBox });
-  const runtimes = createCustomRuntimes({ store: deps.store.runtimes, builds: deps.builds, config: deps.config, sourcesFingerprint: deps.sourcesFingerprint });
+  const runtimes = createCustomRuntimes({ store: deps.store.runtimes, builds: deps.builds, config, sourcesFingerprint: deps.sourcesFingerprint });
   const tools = createTools({ store: deps.store, secrets, runtimes });
-  const resolve = createResolver({ config: deps.config, registry: deps.registry, tools, secrets, runtimes });
+  const resolve = createResolver({ config, registry: deps.registry, tools, secrets, runtimes });
   const execute = createExecutor({ resolve, admission: deps.admission, runJob: deps.runJob, metrics: deps.metrics, store: deps.store, log: deps.log });
-  return { store: deps.store, secrets, tools, runtimes, execute };
+  const webhooks = createWebhooks({
+    store: deps.store.invocations,
+    box: deps.secretBox,
+    policy: createAddressPolicy({ allow: config.KILN_WEBHOOK_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    log: deps.log,
+    retrySeconds: config.KILN_WEBHOOK_RETRY_SECONDS,
+    timeoutSeconds: config.KILN_WEBHOOK_TIMEOUT_SECONDS,
+    render: (project, id) => deps.renderExecution(deps.store, project, id),
+  });
+  const queue = createLocalQueue({ store: deps.store.invocations, concurrency: config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2)), log: deps.log });
+  const invocations = createInvocations({ store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake });
+  return {
+    store: deps.store, secrets, tools, runtimes, execute, invocations, webhooks,
+    async start() {
+      await invocations.start();
+      webhooks.start();
+    },
+    async stop() {
+      await invocations.stop();
+      await webhooks.stop();
+    },
+  };
 }
 
 export type Core = ReturnType<typeof createCore>;

@@ -49,7 +49,7 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
     metrics.queueWaiting.set(admission.waiting);
     let result: RunResult;
     try {
-      result = await admission.submit(() => deps.runJob(job), { bytes: ctx.bytes, signal: ctx.signal });
+      result = await admission.submit(() => deps.runJob(ctx.cancel ? { ...job, cancel: ctx.cancel } : job), { bytes: ctx.bytes, signal: ctx.signal, background: ctx.background });
     } catch (error) {
       if (error instanceof AppError) metrics.rejections.inc({ reason: error.details?.[0]?.reason ?? error.code });
       throw error;
@@ -61,7 +61,17 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
     return result;
   }
 
-  return async function execute(req: ExecutionRequest, ctx: ExecutionContext): Promise<Execution> {
+  /**
+   * Checks a request as its run would (runtime, limits, tool and revision, input schema, secrets)
+   * without running it: an async invocation is refused before it is accepted, not after. Answers
+   * the revision a tool target resolved to, which the run is then pinned to.
+   */
+  async function check(req: ExecutionRequest): Promise<{ tool: Execution['tool'] }> {
+    const { tool } = await deps.resolve(req);
+    return { tool };
+  }
+
+  async function execute(req: ExecutionRequest, ctx: ExecutionContext): Promise<Execution> {
     const resolved = await deps.resolve(req);
     const { job } = resolved;
     const startedAt = new Date();
@@ -86,7 +96,9 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');
     }
     return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
-  };
+  }
+
+  return Object.assign(execute, { check });
 }
 
 export type Execute = ReturnType<typeof createExecutor>;

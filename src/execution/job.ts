@@ -16,6 +16,8 @@ interface JobBase {
   allow: AllowRule[];
   timeoutMs: number;
   memoryMiB: number;
+  /** Aborted to stop the run from outside (an async invocation's cancel): it ends `cancelled`. */
+  cancel?: AbortSignal;
 }
 
 /** Code that defines execute(input): the answer is its return value. */
@@ -35,7 +37,7 @@ export type Job = FunctionJob | ScriptJob;
 export type Mode = Job['mode'];
 
 /** Why the run ended: by itself, or stopped from outside for breaking a limit. */
-export type StopReason = 'exited' | 'timeout' | 'out_of_memory' | 'output_limit' | 'sandbox_error';
+export type StopReason = 'exited' | 'timeout' | 'out_of_memory' | 'output_limit' | 'sandbox_error' | 'cancelled';
 export type OutputStatus = 'valid' | 'json_serialization_error' | 'error';
 
 /** What a sandbox made of a job. */

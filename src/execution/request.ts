@@ -24,6 +24,8 @@ export interface ToolTarget {
  * errors the core raises are those of kiln's own (Riza's) wire: `env.0.secret_id`, `limits.memory_size`.
  */
 export interface ExecutionRequest {
+  /** The execution's id when it was given one before it ran (an async invocation's); else a new one. */
+  id?: string;
   project: string;
   /** The surface that asked, kept in the executions log ('api' when not given). */
   via?: ExecutionVia;
@@ -42,4 +44,11 @@ export interface ExecutionRequest {
 export interface ExecutionContext {
   bytes: number;
   signal?: AbortSignal;
+  /**
+   * Work nobody waits on (async invocations): it is never refused for a full queue, and waits
+   * behind every request a caller holds open. Its own share of slots is bounded by its workers.
+   */
+  background?: boolean;
+  /** Stops the run once it has begun (see Job.cancel). */
+  cancel?: AbortSignal;
 }

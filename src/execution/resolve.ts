@@ -127,7 +127,7 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     const values = await deps.secrets.reveal(req.project, refs);
     checkDestinations(refs, values);
     const clear = materialize(env, allow, values);
-    const id = newId('exec');
+    const id = req.id ?? newId('exec');
     const base = { id, runtime, code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };
     const job: Job = req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
     const kind: ExecutionKind = tool ? 'tool' : req.mode;

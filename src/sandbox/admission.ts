@@ -15,6 +15,9 @@ export interface AdmissionOptions {
 export function createAdmission(opts: AdmissionOptions) {
   const queue = new PQueue({ concurrency: opts.concurrency });
   let waitingBytes = 0;
+  /** Background jobs in the wait list: a caller's request goes ahead of them, so they do not count in its wait. */
+  let backgroundWaiting = 0;
+  const aheadOfCaller = () => queue.size - backgroundWaiting;
   // moving average of how long a job holds its slot, and the times slots were last freed
   let serviceMs = 0;
   const freed: number[] = [];
@@ -31,24 +34,38 @@ export function createAdmission(opts: AdmissionOptions) {
     while (freed.length && freed[0]! < now - WINDOW_MS) freed.shift();
     if (freed.length >= Math.max(2, opts.concurrency)) {
       const interval = (freed.at(-1)! - freed[0]!) / (freed.length - 1);
-      return (queue.size + queue.pending) * interval;
+      return (aheadOfCaller() + queue.pending) * interval;
     }
-    return Math.ceil((queue.size + 1) / opts.concurrency) * serviceMs;
+    return Math.ceil((aheadOfCaller() + 1) / opts.concurrency) * serviceMs;
   };
 
   return {
     /**
      * Runs fn now or after the ones ahead of it. Throws BUSY when the wait list is full;
      * a request whose client has gone (signal aborted) leaves the wait list without running.
+     * Background work (async invocations, whose backlog waits in their own durable queue and
+     * whose workers bound how many are here at once) is never refused, and every caller's request
+     * goes ahead of it in the wait list: a caller waits behind running work only.
      */
-    async submit<T>(fn: () => Promise<T>, opts2: { bytes?: number; signal?: AbortSignal } = {}): Promise<T> {
+    async submit<T>(fn: () => Promise<T>, opts2: { bytes?: number; signal?: AbortSignal; background?: boolean } = {}): Promise<T> {
       const bytes = opts2.bytes ?? 0;
-      const mustWait = queue.pending >= opts.concurrency;
-      if (mustWait && queue.size >= opts.queueLimit) throw busy(`${queue.pending} running, ${queue.size} waiting`, 'queue_full');
+      const background = opts2.background === true;
+      const mustWait = !background && queue.pending >= opts.concurrency;
+      if (mustWait && aheadOfCaller() >= opts.queueLimit) throw busy(`${queue.pending} running, ${aheadOfCaller()} waiting`, 'queue_full');
       if (mustWait && waitingBytes + bytes > opts.queueBytesLimit) throw busy('too many request bytes waiting', 'queue_bytes_full');
       if (mustWait && expectedWaitMs() > opts.maxWaitMs) {
         const wait = expectedWaitMs();
         throw busy(`expected wait ${(wait / 1000).toFixed(1)} s`, 'expected_wait', Math.max(1, Math.ceil((wait - opts.maxWaitMs) / 1000)));
+      }
+      if (background) {
+        backgroundWaiting++;
+        return (await queue.add(
+          () => {
+            backgroundWaiting--;
+            return fn();
+          },
+          { priority: -1 },
+        )) as T;
       }
       waitingBytes += bytes;
       // The signal only matters while the job waits: p-queue would free the slot of a *running* job

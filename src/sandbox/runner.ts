@@ -72,12 +72,19 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       stop('timeout');
       giveUp = setTimeout(reportedExit, 10_000);
     }, job.timeoutMs);
+    const cancel = () => {
+      stop('cancelled');
+      giveUp ??= setTimeout(reportedExit, 10_000);
+    };
+    if (job.cancel?.aborted) cancel();
+    else job.cancel?.addEventListener('abort', cancel, { once: true });
     try {
       sandbox.send(request);
       await Promise.race([ended, exited]);
     } finally {
       clearTimeout(deadline);
       clearTimeout(giveUp);
+      job.cancel?.removeEventListener('abort', cancel);
       tunnel.closeAll();
       deps.egress.end(session);
     }
@@ -85,8 +92,8 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
 
     let exitCode: number;
     let stopReason: StopReason;
-    // A deadline that fired after the wrapper reported the exit changed nothing: the run had finished.
-    if (decoder.exit && (stopped === null || stopped === 'timeout')) {
+    // A deadline or a cancel that came after the wrapper reported the exit changed nothing: the run had finished.
+    if (decoder.exit && (stopped === null || stopped === 'timeout' || stopped === 'cancelled')) {
       exitCode = decoder.exit.exit_code;
       stopReason = decoder.exit.oom ? 'out_of_memory' : 'exited';
     } else if (stopped) {
@@ -143,6 +150,8 @@ function stopNotice(reason: StopReason, job: Job): string {
       return '\nkiln: execution stopped: its output passed the size limit\n';
     case 'sandbox_error':
       return '\nkiln: execution stopped: the sandbox ended abnormally\n';
+    case 'cancelled':
+      return '\nkiln: execution stopped: it was cancelled\n';
     default:
       return '';
   }

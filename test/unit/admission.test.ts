@@ -10,6 +10,19 @@ function gate() {
 }
 
 describe('admission', () => {
+  it('background work is never refused, and a caller\'s request goes ahead of it in the wait list', async () => {
+    const a = createAdmission({ concurrency: 1, queueLimit: 1, queueBytesLimit: 1000, maxWaitMs: 60_000 });
+    const g = gate();
+    const order: string[] = [];
+    const running = a.submit(g.job);
+    const background = [1, 2, 3].map((i) => a.submit(async () => void order.push(`bg${i}`), { background: true }));
+    // three background jobs wait, yet the wait list has room for a caller, who goes first
+    const caller = a.submit(async () => void order.push('caller'));
+    g.release();
+    await Promise.all([running, caller, ...background]);
+    expect(order).toEqual(['caller', 'bg1', 'bg2', 'bg3']);
+  });
+
   it('runs up to the concurrency at once and queues the rest', async () => {
     const a = createAdmission({ concurrency: 1, queueLimit: 5, queueBytesLimit: 1000, maxWaitMs: 60_000 });
     const g = gate();

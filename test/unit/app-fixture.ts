@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createApp } from '../../src/app.js';
+import { executionView } from '../../src/api/riza/render.js';
+import { createCore } from '../../src/execution/core.js';
 import { loadConfig } from '../../src/config.js';
 import type { Job, RunJob, RunResult } from '../../src/execution/job.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -62,7 +64,7 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
  * directory; `jobs` records every job the runner received.
  */
 export async function buildTestApp(
-  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null; log?: Logger } = {},
+  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null; log?: Logger; owner?: string } = {},
 ) {
   const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY},b:${PROJECT_B_KEY}`, ...opts.env });
   const jobs: Job[] = [];
@@ -82,21 +84,25 @@ export async function buildTestApp(
   /** The store's SQLite file (with its `-wal` beside it), for tests that read what reached the disk. */
   const dbFile = join(mkdtempSync(join(tmpdir(), 'kiln-unit-')), 'kiln.db');
   const store = await openSqliteStore({ file: dbFile });
-  const app = createApp({
+  const log = opts.log ?? pino({ level: 'silent' });
+  const registry = createRuntimeRegistry(config);
+  const core = createCore({
     config,
-    log: opts.log ?? pino({ level: 'silent' }),
+    log,
     metrics,
-    docker: fakeDocker(opts.docker),
-    registry: createRuntimeRegistry(config),
+    registry,
     admission,
     runJob,
     store,
     secretBox: new SecretBox(Buffer.alloc(32, 7)),
-    warming: opts.warming,
     // builds never run here: they are queued, and a test ends them through the store (finishBuild)
     builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {}, built: async () => true },
     sourcesFingerprint: 'unit',
+    owner: opts.owner ?? 'unit',
+    renderExecution: executionView,
   });
+  const app = createApp({ config, log, metrics, docker: fakeDocker(opts.docker), registry, core, warming: opts.warming });
+  await core.start();
   /** Ends the build of a queued revision as a builder would. */
   const finishBuild = (revision: RuntimeRevisionRecord, status: 'succeeded' | 'failed', failureReason: string | null = null) =>
     store.runtimes.finishBuilds(revision.imageKey, { status, failureReason, log: `unit build ${status}\n`, at: new Date().toISOString() });
@@ -110,7 +116,7 @@ export async function buildTestApp(
   /** POSTs `body` as JSON with the API key. */
   const post = (path: string, body: unknown, headers: Record<string, string> = jsonHeaders) =>
     app.request(path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { app, config, jobs, metrics, admission, store, dbFile, post, request, builds, finishBuild };
+  return { app, core, config, jobs, metrics, admission, store, dbFile, post, request, builds, finishBuild };
 }
 
 export interface ErrorBody {

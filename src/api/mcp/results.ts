@@ -16,7 +16,7 @@ export const RESULT_SCHEMA = {
     stdout: { type: 'string' },
     stderr: { type: 'string' },
     duration: { type: 'integer', description: 'Milliseconds.' },
-    stop_reason: { type: 'string', enum: ['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error'] },
+    stop_reason: { type: 'string', enum: ['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error', 'cancelled'] },
     stdout_truncated: { type: 'boolean' },
     stderr_truncated: { type: 'boolean' },
   },

@@ -1,8 +1,10 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
+import type { Invocations } from '../../invocations/invocations.js';
 import { createRouter, executionContext } from '../context.js';
-import { errorResponses } from './openapi.js';
+import { acceptIfAsync } from './async.js';
+import { acceptedResponse, errorResponses } from './openapi.js';
 import { executionBody, functionAnswer } from './render.js';
 import { ExecuteFunctionRequest, ExecuteFunctionResponse, ExecuteScriptRequest, ExecuteScriptResponse } from './schemas.js';
 
@@ -14,6 +16,7 @@ const functionRoute = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: ExecuteFunctionRequest } } } },
   responses: {
     200: { description: 'The code ran (its failures are reported here too).', content: { 'application/json': { schema: ExecuteFunctionResponse } } },
+    ...acceptedResponse,
     ...errorResponses,
   },
 });
@@ -26,11 +29,12 @@ const scriptRoute = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: ExecuteScriptRequest } } } },
   responses: {
     200: { description: 'The script ran (its failures are reported here too).', content: { 'application/json': { schema: ExecuteScriptResponse } } },
+    ...acceptedResponse,
     ...errorResponses,
   },
 });
 
-type Common = Pick<ExecuteFunctionRequest, 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'>;
+type Common = Pick<ExecuteFunctionRequest, 'callback_url' | 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'>;
 
 /** The fields both endpoints share, in the core's terms. */
 function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mode'> {
@@ -45,19 +49,25 @@ function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mo
 }
 
 /** POST /v1/execute-function and POST /v1/execute: Riza's wire ↔ the execution core. */
-export function executeRoutes(deps: { execute: Execute; maxBodyBytes: number }) {
+export function executeRoutes(deps: { execute: Execute; invocations: Invocations; maxBodyBytes: number }) {
   const app = createRouter();
   const ctx = (request: Request) => executionContext(request, deps.maxBodyBytes);
 
   app.openapi(functionRoute, async (c) => {
     const req = c.req.valid('json');
-    const e = await deps.execute({ ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null }, ctx(c.req.raw));
+    const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null };
+    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c.req.raw).bytes, callbackUrl: req.callback_url });
+    if (accepted) return accepted as never;
+    const e = await deps.execute(request, ctx(c.req.raw));
     return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
   });
 
   app.openapi(scriptRoute, async (c) => {
     const req = c.req.valid('json');
-    const e = await deps.execute({ ...commonRequest(c.get('project'), req), mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' }, ctx(c.req.raw));
+    const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
+    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c.req.raw).bytes, callbackUrl: req.callback_url });
+    if (accepted) return accepted as never;
+    const e = await deps.execute(request, ctx(c.req.raw));
     return c.json(executionBody(e.id, e.result), 200);
   });
 

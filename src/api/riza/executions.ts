@@ -1,10 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
+import type { Invocations } from '../../invocations/invocations.js';
+import { INVOCATION_STATUSES } from '../../store/invocation-store.js';
 import { EXECUTION_VIAS, type Store } from '../../store/store.js';
 import { createRouter } from '../context.js';
 import { IdParam, pageQuery, QueryFlag } from './pagination.js';
 import { errorResponses, json } from './openapi.js';
-import { executionRecordBody } from './render.js';
+import { executionRecordBody, executionView } from './render.js';
 
 const LoggedExecution = z
   .object({
@@ -13,15 +15,28 @@ const LoggedExecution = z
     exit_code: z.number().int(),
     duration: z.number().int(),
     started_at: z.string().openapi({ description: 'RFC 3339' }),
+    status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
       type: z.enum(['script', 'function', 'tool']),
       via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp).' }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
-      response: z.any(),
+      response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),
     }),
   })
   .openapi('LoggedExecution');
+
+const ExecutionStatus = LoggedExecution.omit({ status: true })
+  .partial()
+  .extend({
+    id: z.string(),
+    status: z.enum(INVOCATION_STATUSES).openapi({ description: 'kiln: `finished` for every synchronous execution; an async one is `queued`, `running`, then `finished`, or `interrupted`, `cancelled`, `failed` (see `reason`).' }),
+    reason: z.string().optional(),
+    created_at: z.string().optional(),
+    ended_at: z.string().optional(),
+    webhook: z.object({ url: z.string(), status: z.string(), attempts: z.number().int(), last_error: z.string().optional(), next_attempt_at: z.string().optional() }).optional(),
+  })
+  .openapi('ExecutionStatus');
 
 const routes = {
   list: createRoute({
@@ -40,7 +55,16 @@ const routes = {
     security: [{ bearer: [] }],
     tags: ['executions'],
     request: { params: IdParam('execution') },
-    responses: { 200: json(LoggedExecution, 'The execution.'), ...errorResponses },
+    responses: { 200: json(ExecutionStatus, 'The execution, with its status.'), ...errorResponses },
+  }),
+  cancel: createRoute({
+    method: 'post',
+    path: '/v1/executions/{id}/cancel',
+    summary: 'Cancel an async invocation: a queued one does not run; a running one is stopped',
+    security: [{ bearer: [] }],
+    tags: ['executions'],
+    request: { params: IdParam('execution') },
+    responses: { 200: json(ExecutionStatus, 'Its status after the cancel.'), ...errorResponses },
   }),
 };
 
@@ -48,7 +72,7 @@ const BATCH = 5;
 const PAGE_BYTES = 8 * 1024 * 1024;
 
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
-export function executionRoutes(deps: { store: Store }) {
+export function executionRoutes(deps: { store: Store; invocations: Invocations }) {
   const app = createRouter();
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
@@ -71,11 +95,22 @@ export function executionRoutes(deps: { store: Store }) {
     }
     return c.body(`{"data":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
+  const notFound = (id: string) => new AppError('NOT_FOUND', `execution ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
   app.openapi(routes.get, async (c) => {
     const { id } = c.req.valid('param');
-    const record = await deps.store.getExecution(c.get('project'), id);
-    if (!record) throw new AppError('NOT_FOUND', `execution ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
-    return c.json(executionRecordBody(record), 200);
+    const view = await executionView(deps.store, c.get('project'), id);
+    if (!view) throw notFound(id);
+    return c.json(view as never, 200);
+  });
+  app.openapi(routes.cancel, async (c) => {
+    const { id } = c.req.valid('param');
+    const project = c.get('project');
+    if (!(await deps.invocations.cancel(project, id))) {
+      // a synchronous execution ended with its answer: there is nothing to cancel
+      if (await deps.store.getExecution(project, id)) throw new AppError('BAD_REQUEST', `id: execution ${id} was not an async invocation; it ended with its answer`, [{ field: 'id', reason: 'not_async' }]);
+      throw notFound(id);
+    }
+    return c.json((await executionView(deps.store, project, id)) as never, 200);
   });
   return app;
 }

@@ -1,4 +1,4 @@
-import { createRoute, type z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { ErrorBody } from './schemas.js';
 
 /** Error responses every Riza route may give, for the OpenAPI document. */
@@ -9,6 +9,15 @@ export const errorResponses = {
   413: { description: 'The request body is too large.', content: { 'application/json': { schema: ErrorBody } } },
   429: { description: 'At capacity; retry after Retry-After seconds.', content: { 'application/json': { schema: ErrorBody } } },
   503: { description: 'Docker or a sandbox image is unavailable.', content: { 'application/json': { schema: ErrorBody } } },
+};
+
+/** With `Prefer: respond-async`: the invocation is stored and queued (kiln). */
+export const acceptedResponse = {
+  202: {
+    description: 'Accepted (with `Prefer: respond-async`): stored and queued; GET the Location for its status and, once finished, its result.',
+    headers: { Location: { schema: { type: 'string' as const } } },
+    content: { 'application/json': { schema: z.object({ id: z.string(), status: z.literal('queued'), created_at: z.string() }).openapi('Accepted') } },
+  },
 };
 
 /** A JSON response of `schema`. */

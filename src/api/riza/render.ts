@@ -1,6 +1,6 @@
 import { loggedResult, type Execution } from '../../execution/executor.js';
 import type { RunResult } from '../../execution/job.js';
-import type { ExecutionRecord } from '../../store/store.js';
+import type { ExecutionRecord, Store } from '../../store/store.js';
 
 /** Riza's `execution` object (kiln adds why it stopped and whether a stream was cut). */
 export function executionBody(id: string, r: RunResult) {
@@ -32,6 +32,8 @@ export function executionRecordBody(record: ExecutionRecord) {
     exit_code: record.exitCode,
     duration: record.durationMs,
     started_at: record.startedAt,
+    // kiln: an execution in the log has ended with its answer (async ones say more: executionView)
+    status: 'finished',
     details: {
       type: record.kind,
       via: record.via,
@@ -40,4 +42,28 @@ export function executionRecordBody(record: ExecutionRecord) {
       response: responseOf(record),
     },
   };
+}
+
+/**
+ * GET /v1/executions/{id}: the logged execution with its status (`finished` for every synchronous
+ * one), or, for an async invocation that has not finished, where it stands; with its webhook's
+ * delivery state when it has a callback. Null when the project has neither.
+ */
+export async function executionView(store: Store, project: string, id: string): Promise<Record<string, unknown> | null> {
+  const [record, invocation] = await Promise.all([store.getExecution(project, id), store.invocations.get(project, id)]);
+  if (!record && !invocation) return null;
+  const view: Record<string, unknown> = record
+    ? { ...executionRecordBody(record), status: invocation?.status ?? 'finished' }
+    : { id, status: invocation!.status, details: { via: invocation!.via } };
+  if (invocation) {
+    if (invocation.reason) view.reason = invocation.reason;
+    view.created_at = invocation.createdAt;
+    if (invocation.startedAt) view.started_at ??= invocation.startedAt;
+    if (invocation.endedAt) view.ended_at = invocation.endedAt;
+    if (invocation.callbackUrl) {
+      const w = invocation.webhook;
+      view.webhook = { url: invocation.callbackUrl, status: w?.status ?? 'waiting', attempts: w?.attempts ?? 0, ...(w?.lastError ? { last_error: w.lastError } : {}), ...(w?.nextAt && w.status === 'pending' ? { next_attempt_at: w.nextAt } : {}) };
+    }
+  }
+  return view;
 }

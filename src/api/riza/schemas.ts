@@ -100,7 +100,17 @@ export const Limits = z
   })
   .openapi('Limits');
 
+/** Where an async invocation's result is posted when it ends (Standard Webhooks); needs `Prefer: respond-async`. */
+export const CallbackUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => /^https?:\/\/[^/]/i.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')
+  .refine((v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), 'must not carry a user or password')
+  .nullish()
+  .openapi({ description: 'kiln: with `Prefer: respond-async`, the ended execution is posted here, signed per Standard Webhooks.' });
+
 const common = {
+  callback_url: CallbackUrl,
   language: Language,
   code: z.string().min(1, 'must not be empty'),
   env: Env.nullish(),
@@ -134,7 +144,7 @@ const executionFields = {
   duration: z.number().int().openapi({ description: 'Milliseconds the code ran.' }),
   // kiln's additions; Riza clients ignore unknown fields
   stop_reason: z
-    .enum(['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error'])
+    .enum(['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error', 'cancelled'])
     .openapi({ description: 'kiln: why the run ended.' }),
   stdout_truncated: z.boolean().openapi({ description: 'kiln: stdout was cut at the output limit.' }),
   stderr_truncated: z.boolean().openapi({ description: 'kiln: stderr was cut at the output limit.' }),

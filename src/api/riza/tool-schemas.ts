@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { jsonDepth, InputValue, Language } from './schemas.js';
+import { CallbackUrl, jsonDepth, InputValue, Language } from './schemas.js';
 import { EnvBindings, HttpBinding } from './binding-schemas.js';
 
 export const MAX_CODE_BYTES = 1024 * 1024;
@@ -51,6 +51,7 @@ export const ExecuteToolRequest = z
     env: EnvBindings.nullish(),
     http: HttpBinding.nullish(),
     revision_id: z.string().max(256).nullish().openapi({ description: 'Run this revision; without it, the latest.' }),
+    callback_url: CallbackUrl,
   })
   .openapi('ExecuteToolRequest');
 

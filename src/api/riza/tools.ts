@@ -1,11 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
+import type { ExecutionRequest } from '../../execution/request.js';
+import type { Invocations } from '../../invocations/invocations.js';
+import { acceptIfAsync } from './async.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
 import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { createRouter, executionContext } from '../context.js';
 import { Deleted, IdParam, pageQuery } from './pagination.js';
-import { body, errorResponses, json, route as tagged } from './openapi.js';
+import { acceptedResponse, body, errorResponses, json, route as tagged } from './openapi.js';
 import { functionAnswer } from './render.js';
 import { ExecuteFunctionResponse } from './schemas.js';
 import { CreateToolRequest, ExecuteToolRequest, Tool, ToolRevision, UpdateToolRequest } from './tool-schemas.js';
@@ -34,7 +37,7 @@ const routes = {
     },
     responses: { 200: json(z.record(z.string(), z.any()).openapi('ToolDefinition'), "The definition, in the format's own shape."), ...errorResponses },
   }),
-  execute: route({ method: 'post', path: '/v1/tools/{id}/execute', summary: 'Run a tool', request: { params: IdParam('tool'), ...body(ExecuteToolRequest) }, responses: { 200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'), ...errorResponses } }),
+  execute: route({ method: 'post', path: '/v1/tools/{id}/execute', summary: 'Run a tool', request: { params: IdParam('tool'), ...body(ExecuteToolRequest) }, responses: { 200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'), ...acceptedResponse, ...errorResponses } }),
 };
 
 const fields = (t: StoredTool | StoredRevision) => ({
@@ -53,7 +56,7 @@ const revisionBody = (r: StoredRevision) => ({ id: r.id, tool_id: r.toolId, ...f
 const page = (q: { limit: number; starting_after?: string }) => ({ limit: q.limit, startingAfter: q.starting_after });
 
 /** /v1/tools: Riza's tool API (update is a POST that makes a revision), plus revisions and delete. */
-export function toolRoutes(deps: { tools: Tools; execute: Execute; maxBodyBytes: number }) {
+export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: Invocations; maxBodyBytes: number }) {
   const { tools } = deps;
   const app = createRouter();
   app.openapi(routes.create, async (c) => c.json(toolBody(await tools.create(c.get('project'), c.req.valid('json'))), 200));
@@ -75,17 +78,18 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; maxBodyBytes:
   });
   app.openapi(routes.execute, async (c) => {
     const req = c.req.valid('json');
-    const e = await deps.execute(
-      {
-        project: c.get('project'),
-        mode: 'function',
-        target: { kind: 'tool', toolId: c.req.valid('param').id, revisionId: req.revision_id },
-        input: req.input ?? null,
-        env: req.env ?? [],
-        allow: req.http?.allow ?? [],
-      },
-      executionContext(c.req.raw, deps.maxBodyBytes),
-    );
+    const request: ExecutionRequest = {
+      project: c.get('project'),
+      mode: 'function',
+      target: { kind: 'tool', toolId: c.req.valid('param').id, revisionId: req.revision_id },
+      input: req.input ?? null,
+      env: req.env ?? [],
+      allow: req.http?.allow ?? [],
+    };
+    const ctx = executionContext(c.req.raw, deps.maxBodyBytes);
+    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx.bytes, callbackUrl: req.callback_url });
+    if (accepted) return accepted as never;
+    const e = await deps.execute(request, ctx);
     return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
   });
   return app;

@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import type { Execute } from '../execution/executor.js';
+import type { ExecutionRequest } from '../execution/request.js';
+import { newId } from '../ids.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import type { InvocationRecord, InvocationStore } from '../store/invocation-store.js';
+import type { InvocationQueue } from './queue.js';
+
+/** The rule for an invocation that was running when its kiln died: at most once, never run again. */
+export const INTERRUPTED_REASON = 'kiln stopped while it ran; it is not run again (at most once)';
+/** How long an invocation waits before another try when the engine is down. */
+const ENGINE_RETRY_MS = 5_000;
+
+interface Sealed {
+  request: ExecutionRequest;
+  bytes: number;
+}
+
+/**
+ * Async invocations: accepted (checked, sealed, stored, queued) before the 202 goes out, run by
+ * workers through the one executor as background work, ended with a status, and never lost: a
+ * queued one waits in the store across restarts; one whose run the engine could not start is
+ * queued again; one that was running when kiln died ends `interrupted` (INTERRUPTED_REASON).
+ */
+export function createInvocations(deps: {
+  store: InvocationStore;
+  execute: Execute;
+  box: SecretBox;
+  queue: InvocationQueue;
+  log: Logger;
+  /** This kiln's name for the runs it claims; a kiln that finds runs claimed by another at start ends them. */
+  owner: string;
+  /** Called when an invocation has ended (the webhook deliverer wakes). */
+  onEnded?: () => void;
+}) {
+  const { store, box } = deps;
+  const aad = (id: string) => `invocation/${id}`;
+  /** Runs in progress here, by id: a cancel aborts them. */
+  const running = new Map<string, AbortController>();
+
+  async function end(id: string, status: 'finished' | 'failed' | 'cancelled', reason: string | null) {
+    if (await store.end(id, { status, reason, at: new Date().toISOString() })) deps.onEnded?.();
+  }
+
+  async function run(id: string): Promise<void> {
+    const sealed = await store.sealedRequest(id);
+    if (!sealed || !(await store.claim(id, deps.owner, new Date().toISOString()))) return; // ended, cancelled, or taken
+    const { request, bytes } = JSON.parse(box.open(sealed, aad(id))) as Sealed;
+    const cancel = new AbortController();
+    running.set(id, cancel);
+    try {
+      const e = await deps.execute(request, { bytes, background: true, cancel: cancel.signal });
+      const cancelled = e.result.stopReason === 'cancelled';
+      await end(id, cancelled ? 'cancelled' : 'finished', cancelled ? 'cancelled while it ran' : null);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'SANDBOX_UNAVAILABLE') {
+        // accepted means run: wait for the engine, however long it is away
+        await store.requeue(id);
+        deps.queue.push(id, ENGINE_RETRY_MS);
+        return;
+      }
+      if (!(err instanceof AppError)) deps.log.error({ err, invocation: id }, 'an invocation failed in kiln');
+      // e.g. a secret or a runtime deleted after it was accepted: the run cannot be made
+      await end(id, 'failed', err instanceof AppError ? err.message : 'internal error');
+    } finally {
+      running.delete(id);
+    }
+  }
+
+  return {
+    /**
+     * Checks `req` as its run would, then stores it sealed and queues it: when this resolves, the
+     * invocation survives a crash. A tool runs at the revision it resolved to now.
+     */
+    async accept(req: ExecutionRequest, opts: { bytes: number; callbackUrl?: string | null }): Promise<InvocationRecord> {
+      const id = newId('exec');
+      const { tool } = await deps.execute.check(req);
+      const request: ExecutionRequest = { ...req, id, ...(req.target.kind === 'tool' && tool ? { target: { ...req.target, revisionId: tool.revisionId } } : {}) };
+      const record: InvocationRecord = {
+        id, project: req.project, via: req.via ?? 'api', status: 'queued', reason: null, callbackUrl: opts.callbackUrl ?? null,
+        createdAt: new Date().toISOString(), startedAt: null, endedAt: null, webhook: null,
+      };
+      await store.create(record, box.seal(JSON.stringify({ request, bytes: opts.bytes } satisfies Sealed), aad(id)));
+      deps.queue.push(id);
+      return record;
+    },
+
+    get: (project: string, id: string) => store.get(project, id),
+
+    /**
+     * Cancels a queued invocation at once, or stops a running one (its execution then ends with
+     * stop_reason `cancelled`). Answers the status it has now; null when the project has no such one.
+     */
+    async cancel(project: string, id: string): Promise<InvocationRecord | null> {
+      const status = await store.cancelQueued(project, id, new Date().toISOString());
+      if (status === 'cancelled') deps.onEnded?.();
+      if (status === 'running') running.get(id)?.abort();
+      return status === null ? null : store.get(project, id);
+    },
+
+    /** Ends what a dead kiln left running, then starts the workers on what is queued. */
+    async start(): Promise<void> {
+      const orphans = await store.endOrphans(deps.owner, new Date().toISOString(), INTERRUPTED_REASON);
+      if (orphans.length) {
+        deps.log.warn({ invocations: orphans }, 'invocations that were running when kiln stopped ended as interrupted');
+        deps.onEnded?.();
+      }
+      await deps.queue.start(run);
+    },
+
+    /** Takes no more work and lets what runs finish (SIGTERM); what waits stays queued. */
+    stop: () => deps.queue.stop(),
+  };
+}
+
+export type Invocations = ReturnType<typeof createInvocations>;
