@@ -10,6 +10,8 @@ export interface KilnProcess {
   output(): string;
   /** SIGTERM, and the exit code once it has exited. */
   stop(): Promise<number | null>;
+  /** SIGKILL: kiln dies at once, as in a crash; resolves once it has. */
+  kill(): Promise<void>;
 }
 
 /** kiln as its own process (`node --import tsx src/main.ts`), as users run it: a real restart is a new one. */
@@ -41,6 +43,10 @@ export async function spawnKiln(env: Record<string, string>): Promise<KilnProces
     stop: async () => {
       child.kill('SIGTERM');
       return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
