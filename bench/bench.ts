@@ -6,7 +6,8 @@
 //   2c. the floor: a hello in a pre-started box as hardened as kiln's, no kiln in between (bench/floor.ts)
 //   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute;
 //      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts);
-//      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts)
+//      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts);
+//      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
 //   6. egress: one proxied HTTPS request against a direct one, same upstream (bench/egress.ts)
@@ -29,6 +30,7 @@ import { percentile, row, rows, sleep, type Row } from './stats.js';
 import { measureStoreCost, storeCostLine } from './store-cost.js';
 import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
 import { mcpCallLine, measureMcpCall } from './mcp-call.js';
+import { asyncLine, measureAsync } from './async.js';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
@@ -124,6 +126,7 @@ const lightRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
+const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
@@ -206,6 +209,7 @@ console.log(
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 for (const figures of mcpFigures) console.log(mcpCallLine(figures));
+console.log(asyncLine(asyncFigures, kilnConfig.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(kilnConfig.KILN_CONCURRENCY / 2)), kilnConfig.KILN_CONCURRENCY));
 for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
 console.log(storeCostLine(storeCost));
 for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
