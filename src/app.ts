@@ -80,9 +80,9 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', limitBody);
   app.use('/mcp', limitBody);
   app.use('/v1/*', async (c, next) => {
-    // a POST without a body (a cancel, a rotate) needs no type
-    const hasBody = c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0;
-    if (c.req.method === 'POST' && hasBody && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
+    // the actions that take no body (a cancel, a rotate) need no type; what they are sent is ignored
+    const bodiless = /\/(cancel|rotate)$/.test(c.req.path);
+    if (c.req.method === 'POST' && !bodiless && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
     await next();
   });
