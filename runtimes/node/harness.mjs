@@ -98,8 +98,9 @@ async function load(request, root, beforeRun = () => {}) {
   Object.assign(process.env, request.env ?? {});
   writeFiles(root, request.files ?? []);
   let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
-  // Riza's code declares execute() without exporting it: export it under a private name.
-  if (request.mode === 'function') code += '\nexport { execute as __kilnExecute };\n';
+  // Riza's code declares execute() without exporting it: export it under a private name. Code
+  // whose entry is its default export (ConductorOne's `export default async function main`) has it already.
+  if (request.mode === 'function' && request.entry !== 'default') code += '\nexport { execute as __kilnExecute };\n';
   // Beside the user's files, so that `import "./helper.mjs"` finds them.
   const main = `${root}/.kiln-main.mjs`;
   writeFileSync(main, code);
@@ -110,9 +111,10 @@ async function load(request, root, beforeRun = () => {}) {
 }
 
 /** Calls execute(input); returns the result text (status word, newline, JSON). */
-async function call(module, input, stderr) {
-  if (typeof module.__kilnExecute !== 'function') throw new TypeError('execute is not a function');
-  const value = await module.__kilnExecute(input ?? null);
+async function call(module, input, stderr, entry) {
+  const fn = entry === 'default' ? module.default : module.__kilnExecute;
+  if (typeof fn !== 'function') throw new TypeError(entry === 'default' ? 'the module has no default export function (export default async function main(input))' : 'execute is not a function');
+  const value = await fn(input ?? null);
   try {
     return `valid\n${JSON.stringify(value) ?? 'null'}`;
   } catch (error) {
@@ -202,7 +204,7 @@ try {
   if (request.mode === 'script') reportExit();
   const module = await load(request, realpathSync('/mnt/req'), waitForGo);
   if (request.mode === 'function') {
-    writeResult(await call(module, request.input, process.stderr));
+    writeResult(await call(module, request.input, process.stderr, request.entry));
     // Function mode ends with execute(): timers the code left behind must not hold the box.
     process.exit(0);
   }

@@ -24,6 +24,11 @@ interface JobBase {
 export interface FunctionJob extends JobBase {
   mode: 'function';
   input: unknown;
+  /**
+   * The function to call: `execute` (Riza's contract, the default), or the module's default
+   * export (`export default async function main(input)`, ConductorOne's); JavaScript and TypeScript only.
+   */
+  entry?: 'execute' | 'default';
 }
 
 /** A script: stdin and argv in, exit code and output back. */

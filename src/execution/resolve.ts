@@ -103,6 +103,8 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     let runtimeRevisionId: string | null | undefined;
     let runtimeField = 'runtime_revision_id';
     let tool: Resolved['tool'] = null;
+    let toolFiles: { path: string; contents: string }[] = [];
+    let entry: 'execute' | 'default' | undefined;
     if (req.target.kind === 'tool') {
       const revision = await deps.tools.revision(req.project, req.target.toolId, req.target.revisionId);
       checkInput(revision.inputSchema, req.input ?? null);
@@ -112,6 +114,8 @@ export function createResolver(deps: { config: Config; registry: Record<Language
       tool = { id: revision.toolId, revisionId: revision.id };
       runtimeRevisionId = revision.runtimeRevisionId;
       runtimeField = 'tool.runtime_revision_id';
+      toolFiles = revision.files ?? [];
+      entry = revision.entry;
     } else {
       ({ language, code, runtimeRevisionId } = req.target);
     }
@@ -128,8 +132,10 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     checkDestinations(refs, values);
     const clear = materialize(env, allow, values);
     const id = req.id ?? newId('exec');
-    const base = { id, runtime, code, env: clear.env, files: req.files ?? [], allow: clear.allow, timeoutMs, memoryMiB };
-    const job: Job = req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
+    // a tool's own files first: the caller's may add to them, and a same path is the caller's
+    const base = { id, runtime, code, env: clear.env, files: [...toolFiles, ...(req.files ?? [])], allow: clear.allow, timeoutMs, memoryMiB };
+    const job: Job =
+      req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null, ...(entry === 'default' ? { entry } : {}) } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
     const kind: ExecutionKind = tool ? 'tool' : req.mode;
     return { job, kind, tool, secretValues: [...values.values()], logged: loggedRequest(req, kind, language, tool) };
   };

@@ -152,6 +152,14 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_tool_files': {
+    // A tool made of several files with another entry point (a ConductorOne function, issue 12):
+    // the files besides its code, and which function of the module it calls.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tool_revisions').addColumn('files', 'text').execute();
+      await db.schema.alterTable('tool_revisions').addColumn('entry', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

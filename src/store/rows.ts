@@ -28,6 +28,8 @@ export interface ToolRevisionsTable {
   runtime_revision_id: string | null;
   env: string; // JSON
   http: string | null; // JSON
+  files: string | null; // JSON
+  entry: string | null;
   created_at: string;
 }
 
@@ -92,6 +94,8 @@ export function revisionToRow(r: ToolRevision): ToolRevisionsTable {
     runtime_revision_id: r.runtimeRevisionId,
     env: toJson(r.env),
     http: r.http === null ? null : toJson(r.http),
+    files: r.files?.length ? toJson(r.files) : null,
+    entry: r.entry === 'default' ? 'default' : null,
     created_at: r.createdAt,
   };
 }
@@ -109,6 +113,9 @@ export function rowToRevision(row: ToolRevisionsTable): ToolRevision {
     runtimeRevisionId: row.runtime_revision_id,
     env: JSON.parse(row.env) as EnvBinding[],
     http: row.http === null ? null : (JSON.parse(row.http) as { allow: AllowBinding[] }),
+    // absent rather than empty: most tools have neither
+    ...(row.files ? { files: JSON.parse(row.files) as { path: string; contents: string }[] } : {}),
+    ...(row.entry === 'default' ? { entry: 'default' as const } : {}),
     createdAt: row.created_at,
   };
 }

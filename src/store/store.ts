@@ -36,6 +36,10 @@ export interface ToolRevision {
   /** Stored bindings applied whenever the tool runs. */
   env: EnvBinding[];
   http: { allow: AllowBinding[] } | null;
+  /** Files written beside the code before it runs (a ConductorOne function's other files); none for most tools. */
+  files?: { path: string; contents: string }[];
+  /** The function it calls: execute(input) (the default), or the module's default export. */
+  entry?: 'execute' | 'default';
   createdAt: string; // RFC 3339
 }
 
