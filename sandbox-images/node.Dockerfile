@@ -8,6 +8,8 @@ FROM ${BASE}
 RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/*)
 COPY runtimes/wrapper.py runtimes/node/harness.mjs /opt/kiln/
+# found by module resolution from /mnt/req: ConductorOne functions import it (see its index.mjs)
+COPY runtimes/node/c1-functions-sdk /node_modules/@c1/functions-sdk
 ENV HOME=/tmp LANG=C.UTF-8 NODE_ENV=production PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /mnt/req

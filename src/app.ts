@@ -12,6 +12,7 @@ import { secretRoutes } from './api/riza/secrets.js';
 import { toolRoutes } from './api/riza/tools.js';
 import { runtimeRoutes } from './api/riza/runtimes.js';
 import { webhookRoutes } from './api/riza/webhooks.js';
+import { c1Routes, c1UploadRoutes } from './api/c1/routes.js';
 import type { Core, CoreDeps } from './execution/core.js';
 import { AppError, toErrorResponse } from './errors.js';
 import { newId } from './ids.js';
@@ -63,6 +64,9 @@ export function createApp(deps: AppDeps) {
   app.use('/mcp', mcpOrigin(config.KILN_MCP_ALLOWED_ORIGINS));
   app.use('/mcp', bearerAuth(config.KILN_API_KEYS));
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
+  // ConductorOne's Functions API; its upload URLs carry their own token instead of a key
+  const c1 = c1Routes({ functions: core.c1, store: core.store, box: core.secretBox, maxBodyBytes: config.KILN_MAX_BODY_BYTES, publicUrl: config.KILN_PUBLIC_URL });
+  app.use('/api/v1/*', bearerAuth(config.KILN_API_KEYS));
   const tooLarge = () => {
     throw new AppError('PAYLOAD_TOO_LARGE', `request body is larger than ${config.KILN_MAX_BODY_BYTES} bytes`, [
       { field: '(body)', reason: 'too_large' },
@@ -78,7 +82,15 @@ export function createApp(deps: AppDeps) {
     await next();
   };
   app.use('/v1/*', limitBody);
+  app.use('/api/v1/*', limitBody);
+  app.use('/api/c1-uploads/*', limitBody);
+  app.route('/', c1UploadRoutes({ functions: core.c1, uploadToken: c1.uploadToken, maxBodyBytes: config.KILN_MAX_BODY_BYTES }));
   app.use('/mcp', limitBody);
+  app.use('/api/v1/*', async (c, next) => {
+    if (c.req.method === 'POST' && c.req.header('content-length') !== '0' && c.req.header('content-type') !== undefined && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
+      throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
+    await next();
+  });
   app.use('/v1/*', async (c, next) => {
     // the actions that take no body (a cancel, a rotate) need no type; what they are sent is ignored
     const bodiless = /\/(cancel|rotate)$/.test(c.req.path);
@@ -94,6 +106,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', webhookRoutes({ webhooks: core.webhooks }));
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
+  app.route('/', c1.app);
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -151,6 +151,12 @@ export const ConfigSchema = z.object({
   KILN_WEBHOOK_RETRY_SECONDS: int(24 * 3600).describe('How long a webhook is retried (exponential backoff from 1 s, at most 1 h apart) before it is marked failed.'),
   KILN_WEBHOOK_TIMEOUT_SECONDS: int(10).describe('How long a webhook receiver has to answer one delivery.'),
   KILN_WEBHOOK_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses webhooks may be delivered to, as `KILN_EGRESS_ALLOW_ADDRESSES` takes them (a receiver on your network); others are refused.'),
+  KILN_PUBLIC_URL: z
+    .string()
+    .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional()
+    .describe("kiln's address as its clients reach it (behind a proxy), for the URLs it hands out (ConductorOne upload URLs); default: the request's own."),
   KILN_MCP_OUTPUT_LIMIT_BYTES: int(16 * 1024).describe('Bytes of stdout, of stderr and of a return value that `/mcp` gives a model; past it the head and the tail are kept, with a marker saying how much was cut.'),
   KILN_MCP_TOOL_LIST_LIMIT: z.coerce.number().int().min(0).default(50).describe("Saved tools `/mcp` lists one by one; a project with more lists `search_tools` and `call_tool` instead."),
   KILN_MCP_ALLOWED_ORIGINS: z

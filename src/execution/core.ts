@@ -8,6 +8,7 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import { createSecrets } from '../secrets/secrets.js';
 import type { Store } from '../store/store.js';
 import type { BuildQueue } from '../builds/builder.js';
+import { createC1Functions } from '../c1/functions.js';
 import { createInvocations } from '../invocations/invocations.js';
 import { createLocalQueue } from '../invocations/queue.js';
 import { createWebhooks } from '../invocations/webhooks.js';
@@ -58,8 +59,9 @@ export function createCore(deps: CoreDeps) {
   });
   const queue = createLocalQueue({ store: deps.store.invocations, concurrency: config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2)), log: deps.log });
   const invocations = createInvocations({ store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake });
+  const c1 = createC1Functions({ store: deps.store, tools, invocations });
   return {
-    store: deps.store, secrets, tools, runtimes, execute, invocations, webhooks,
+    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1,
     async start() {
       await invocations.start();
       webhooks.start();

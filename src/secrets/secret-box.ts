@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -81,6 +81,15 @@ export class SecretBox {
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const parts = [iv, cipher.getAuthTag(), ciphertext].map((b) => b.toString('base64url'));
     return [VERSION, ...parts].join('.');
+  }
+
+  /**
+   * A MAC of `text` under a key derived for `purpose` (never the sealing key itself): for values
+   * kiln hands out and must recognise later, such as an upload URL's token.
+   */
+  mac(purpose: string, text: string): string {
+    const key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `kiln mac: ${purpose}`, 32));
+    return createHmac('sha256', key).update(text).digest('base64url');
   }
 
   /** The clear value; throws, saying only that it failed, on a wrong key or aad or any tampering. */

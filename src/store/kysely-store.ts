@@ -4,6 +4,8 @@ import {
   type Database,
 } from './rows.js';
 import { KyselyInvocationStore } from './kysely-invocation-store.js';
+import { KyselyC1Store } from './kysely-c1-store.js';
+import type { C1Store } from './c1-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import type { RuntimeStore } from './runtime-store.js';
@@ -18,9 +20,11 @@ import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type Secr
 export class KyselyStore implements Store {
   readonly runtimes: RuntimeStore;
   readonly invocations: InvocationStore;
+  readonly c1: C1Store;
   constructor(private readonly db: Kysely<Database>) {
     this.runtimes = new KyselyRuntimeStore(db);
     this.invocations = new KyselyInvocationStore(db);
+    this.c1 = new KyselyC1Store(db);
   }
 
   async createTool(revision: ToolRevision): Promise<Tool> {

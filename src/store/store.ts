@@ -1,3 +1,4 @@
+import type { C1Store } from './c1-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import type { RuntimeStore } from './runtime-store.js';
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
@@ -65,7 +66,7 @@ export interface SealedSecret extends SecretRecord {
 export type ExecutionKind = 'script' | 'function' | 'tool';
 
 /** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
-export const EXECUTION_VIAS = ['api', 'mcp'] as const;
+export const EXECUTION_VIAS = ['api', 'mcp', 'c1'] as const;
 export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
 
 /** One row of the executions log. `request` is already redacted: env names only, no credentials. */
@@ -89,6 +90,8 @@ export interface Store {
   readonly runtimes: RuntimeStore;
   /** Async invocations, their webhooks, and each project's signing secret. */
   readonly invocations: InvocationStore;
+  /** ConductorOne functions: what they keep besides their tools. */
+  readonly c1: C1Store;
 
   // tools: a tool row points at its latest revision; revisions are append-only
   createTool(revision: ToolRevision): Promise<Tool>;

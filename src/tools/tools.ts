@@ -17,6 +17,9 @@ export interface ToolFields {
   runtime_revision_id?: string | null;
   env?: EnvBinding[] | null;
   http?: { allow?: AllowBinding[] | null } | null;
+  /** Set by adapters (a ConductorOne function's other files and entry point), not by /v1/tools. */
+  files?: { path: string; contents: string }[];
+  entry?: 'execute' | 'default';
 }
 
 /** Every secret a set of bindings refers to, with the field that refers to it. */
@@ -57,8 +60,8 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     await secrets.check(project, secretRefs(f.env ?? [], allow));
   }
 
-  const revisionOf = (project: string, toolId: string, f: ToolFields): ToolRevision => ({
-    id: newId('rev'),
+  const revisionOf = (project: string, toolId: string, f: ToolFields, id = newId('rev')): ToolRevision => ({
+    id,
     toolId,
     project,
     name: f.name,
@@ -69,11 +72,13 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     runtimeRevisionId: f.runtime_revision_id ?? null,
     env: f.env ?? [],
     http: f.http?.allow?.length ? { allow: f.http.allow } : null,
+    ...(f.files?.length ? { files: f.files } : {}),
+    ...(f.entry === 'default' ? { entry: 'default' as const } : {}),
     createdAt: new Date().toISOString(),
   });
 
   /** The revision `changes` make of the current one, validated. */
-  async function nextRevision(project: string, current: Tool, changes: Partial<ToolFields>): Promise<ToolRevision> {
+  async function nextRevision(project: string, current: Tool, changes: Partial<ToolFields>, id?: string): Promise<ToolRevision> {
     const next: ToolFields = {
       name: changes.name ?? current.name,
       description: changes.description !== undefined ? changes.description : current.description,
@@ -83,9 +88,11 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
       runtime_revision_id: changes.runtime_revision_id !== undefined ? changes.runtime_revision_id : current.runtimeRevisionId,
       env: changes.env !== undefined ? changes.env : current.env,
       http: changes.http !== undefined ? changes.http : current.http,
+      files: changes.files !== undefined ? changes.files : current.files,
+      entry: changes.entry ?? current.entry,
     };
     await validate(project, next);
-    return revisionOf(project, current.id, next);
+    return revisionOf(project, current.id, next, id);
   }
 
   async function get(project: string, id: string): Promise<Tool> {
@@ -95,19 +102,19 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
   }
 
   return {
-    async create(project: string, fields: ToolFields): Promise<Tool> {
+    async create(project: string, fields: ToolFields, opts: { revisionId?: string } = {}): Promise<Tool> {
       await validate(project, fields);
-      return store.createTool(revisionOf(project, newId('tool'), fields));
+      return store.createTool(revisionOf(project, newId('tool'), fields, opts.revisionId));
     },
     /**
      * A new revision: the latest one with `changes` applied. Earlier revisions stay as they were.
      * Two updates at once both land, one on top of the other: one built on a head that has moved
      * meanwhile is applied again to the new head.
      */
-    async update(project: string, id: string, changes: Partial<ToolFields>): Promise<Tool> {
+    async update(project: string, id: string, changes: Partial<ToolFields>, opts: { revisionId?: string } = {}): Promise<Tool> {
       for (let attempt = 0; ; attempt++) {
         const current = await get(project, id); // a tool deleted meanwhile: 404
-        const updated = await store.addToolRevision(await nextRevision(project, current, changes), current.revisionId);
+        const updated = await store.addToolRevision(await nextRevision(project, current, changes, opts.revisionId), current.revisionId);
         if (updated) return updated;
         if (attempt >= 20) throw new AppError('BUSY', `tool ${id} is being changed by many callers at once; retry`, [{ reason: 'contended' }], 1);
       }
