@@ -18,7 +18,7 @@ const LoggedExecution = z
     status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
       type: z.enum(['script', 'function', 'tool']),
-      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp).' }),
+      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions).' }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),
