@@ -46,10 +46,11 @@ export function createInvocations(deps: {
   async function run(id: string): Promise<void> {
     const sealed = await store.sealedRequest(id);
     if (!sealed || !(await store.claim(id, deps.owner, new Date().toISOString()))) return; // ended, cancelled, or taken
-    const { request, bytes } = JSON.parse(box.open(sealed, aad(id))) as Sealed;
     const cancel = new AbortController();
     running.set(id, cancel);
     try {
+      // (a secrets key changed since it was accepted cannot open it: that ends it failed, below)
+      const { request, bytes } = JSON.parse(box.open(sealed, aad(id))) as Sealed;
       const e = await deps.execute(request, { bytes, background: true, cancel: cancel.signal });
       const cancelled = e.result.stopReason === 'cancelled';
       await end(id, cancelled ? 'cancelled' : 'finished', cancelled ? 'cancelled while it ran' : null);

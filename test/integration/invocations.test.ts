@@ -2,29 +2,19 @@
 // on the same data directory ends the running one `interrupted` (at most once), runs the queued
 // ones, and posts every ending to a webhook receiver that verifies it with standardwebhooks.
 import { mkdtempSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, TEST_INSTANCE, TEST_KEY } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
-const hooks: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-let receiver: http.Server;
+let receiver: WebhookReceiver;
 let port: number;
 beforeAll(async () => {
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      hooks.push({ headers: req.headers, body });
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-  port = (receiver.address() as AddressInfo).port;
+  receiver = await startWebhookReceiver();
+  port = receiver.port;
 });
 afterAll(() => receiver.close());
 
@@ -47,6 +37,25 @@ async function until(kiln: KilnProcess, id: string, done: (v: any) => boolean, m
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('async invocations on the real engine', () => {
+  it('cancel stops a running box: the execution ends with stop_reason cancelled, long before its timeout', { timeout: 120_000 }, async () => {
+    const kiln = await spawnKiln({ KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-inv-')), KILN_INSTANCE: `${TEST_INSTANCE}-cancel`, KILN_POOL_JAVASCRIPT: '1', KILN_POOL_PYTHON: '0', KILN_POOL_TYPESCRIPT: '0' });
+    try {
+      const id = await submit(kiln, { language: 'javascript', code: 'console.log("up"); setInterval(() => {}, 1000);', limits: { execution_timeout: 60 } });
+      await until(kiln, id, (v) => v.status === 'running');
+      const started = Date.now();
+      const cancel = await call(kiln.url, 'POST', `/v1/executions/${id}/cancel`);
+      expect(cancel.status).toBe(200);
+      const ended = await until(kiln, id, (v) => v.status === 'cancelled', 30_000);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(ended.details.response).toMatchObject({ stop_reason: 'cancelled' });
+      expect(ended.details.response.stderr).toContain('it was cancelled');
+    } finally {
+      await kiln.stop();
+    }
+  });
+});
 
 describe('async invocations across a crash', () => {
   it('a SIGKILLed kiln: the running one ends interrupted, the queued ones run after the restart, every ending is posted', { timeout: 180_000 }, async () => {
@@ -80,7 +89,7 @@ describe('async invocations across a crash', () => {
 
       const { body: secret } = await call(second.url, 'GET', '/v1/webhooks/secret');
       for (const id of [running, ...queued]) await until(second, id, (v) => v.webhook?.status === 'delivered');
-      const verified = hooks.map((h) => new Webhook(secret.secret).verify(h.body, h.headers as Record<string, string>) as { data: { id: string; status: string } });
+      const verified = receiver.received.map((h) => new Webhook(secret.secret).verify(h.body, h.headers) as { data: { id: string; status: string } });
       const byId = new Map(verified.map((p) => [p.data.id, p.data.status]));
       expect(byId.get(running)).toBe('interrupted');
       expect(byId.get(queued[0]!)).toBe('finished');

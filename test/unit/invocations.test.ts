@@ -1,10 +1,9 @@
 // Async invocations and their webhooks over the real app and store, with a fake runner; webhooks
 // go to a receiver on 127.0.0.1 that verifies them with the reference library (standardwebhooks).
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job, RunJob } from '../../src/execution/job.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
@@ -126,22 +125,12 @@ describe('async invocations', () => {
 });
 
 describe('webhooks', () => {
-  const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  let failNext = 0;
-  let receiver: http.Server;
+  let receiver: WebhookReceiver;
   let port: number;
+  let received: WebhookReceiver['received'];
   beforeAll(async () => {
-    receiver = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        received.push({ headers: req.headers, body });
-        res.statusCode = failNext-- > 0 ? 500 : 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-    port = (receiver.address() as AddressInfo).port;
+    receiver = await startWebhookReceiver();
+    ({ port, received } = receiver);
   });
   afterAll(() => receiver.close());
 
@@ -151,7 +140,7 @@ describe('webhooks', () => {
     expect(secret).toMatch(/^whsec_/);
     expect(((await (await app.request('GET', '/v1/webhooks/secret')).json()) as { secret: string }).secret).toBe(secret);
     expect(((await (await app.request('GET', '/v1/webhooks/secret', undefined, PROJECT_B_KEY)).json()) as { secret: string }).secret).not.toBe(secret);
-    failNext = 1;
+    receiver.failNext(1);
     received.length = 0;
     const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as { id: string }).id;
     const view = await waitFor(app, id, (v) => v.webhook?.status === 'delivered');
@@ -160,9 +149,9 @@ describe('webhooks', () => {
     expect(received[0]!.headers['webhook-id']).toBe(id);
     expect(received[1]!.headers['webhook-id']).toBe(id);
     const last = received[1]!;
-    const payload = new Webhook(secret).verify(last.body, last.headers as Record<string, string>) as { type: string; data: { id: string; status: string; details: { response: unknown } } };
+    const payload = new Webhook(secret).verify(last.body, last.headers) as { type: string; data: { id: string; status: string; details: { response: unknown } } };
     expect(payload).toMatchObject({ type: 'execution.ended', data: { id, status: 'finished', details: { response: { output: { echoed: { a: 1 } } } } } });
-    expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(last.body, last.headers as Record<string, string>)).toThrow();
+    expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(last.body, last.headers)).toThrow();
   });
 
   it('after a rotation, signs with the new secret and, for a while, the previous one', async () => {
@@ -174,7 +163,7 @@ describe('webhooks', () => {
     const id = ((await (await asyncPost(app, '/v1/execute', { language: 'python', code: 'x', callback_url: `http://127.0.0.1:${port}/h` })).json()) as { id: string }).id;
     await waitFor(app, id, (v) => v.webhook?.status === 'delivered');
     const hook = received.at(-1)!;
-    for (const s of [old, rotated]) expect(() => new Webhook(s).verify(hook.body, hook.headers as Record<string, string>)).not.toThrow();
+    for (const s of [old, rotated]) expect(() => new Webhook(s).verify(hook.body, hook.headers)).not.toThrow();
   });
 
   it('refuses a callback to an address the policy forbids: failed with the reason, never sent', async () => {
