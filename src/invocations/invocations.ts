@@ -9,8 +9,8 @@ import type { InvocationQueue } from './queue.js';
 
 /** The rule for an invocation that was running when its kiln died: at most once, never run again. */
 export const INTERRUPTED_REASON = 'kiln stopped while it ran; it is not run again (at most once)';
-/** How long an invocation waits before another try when the engine is down. */
-const ENGINE_RETRY_MS = 5_000;
+/** How long an invocation waits before another try when the engine is down: doubling from 5 s to 5 min. */
+const retryDelayMs = (tries: number) => Math.min(300_000, 5_000 * 2 ** Math.min(tries, 6));
 
 interface Sealed {
   request: ExecutionRequest;
@@ -38,6 +38,8 @@ export function createInvocations(deps: {
   const aad = (id: string) => `invocation/${id}`;
   /** Runs in progress here, by id: a cancel aborts them. */
   const running = new Map<string, AbortController>();
+  /** Engine-down retries so far, by id (in memory: a restart starts them over, which is fine). */
+  const retries = new Map<string, number>();
 
   async function end(id: string, status: 'finished' | 'failed' | 'cancelled', reason: string | null) {
     if (await store.end(id, { status, reason, at: new Date().toISOString() })) deps.onEnded?.();
@@ -57,8 +59,10 @@ export function createInvocations(deps: {
     } catch (err) {
       if (err instanceof AppError && err.code === 'SANDBOX_UNAVAILABLE') {
         // accepted means run: wait for the engine, however long it is away
+        const tries = retries.get(id) ?? 0;
+        retries.set(id, tries + 1);
         await store.requeue(id);
-        deps.queue.push(id, ENGINE_RETRY_MS);
+        deps.queue.push(id, retryDelayMs(tries));
         return;
       }
       if (!(err instanceof AppError)) deps.log.error({ err, invocation: id }, 'an invocation failed in kiln');
@@ -67,6 +71,7 @@ export function createInvocations(deps: {
     } finally {
       running.delete(id);
     }
+    retries.delete(id);
   }
 
   return {
