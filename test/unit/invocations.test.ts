@@ -2,6 +2,7 @@
 // go to a receiver on 127.0.0.1 that verifies them with the reference library (standardwebhooks).
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
 import type { Job, RunJob } from '../../src/execution/job.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
@@ -115,6 +116,21 @@ describe('async invocations', () => {
     releaseAll();
     expect((await sync).status).toBe(200);
   });
+
+  it('runs an invocation the engine could not start once it can: queued again, then finished', async () => {
+    let calls = 0;
+    const runJob: RunJob = async (job) => {
+      if (calls++ === 0) throw new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is unreachable; retry when it is back', [{ reason: 'docker_unavailable' }]);
+      return fakeResult(job);
+    };
+    const app = await buildTestApp({ runJob });
+    const id = ((await (await asyncPost(app, '/v1/execute-function', fn)).json()) as { id: string }).id;
+    await waitFor(app, id, () => calls === 1);
+    expect((await waitFor(app, id, (v) => v.status === 'queued')).status).toBe('queued');
+    const done = await waitFor(app, id, (v) => v.status === 'finished', 15_000);
+    expect(done.details.response.output_status).toBe('valid');
+    expect(calls).toBe(2);
+  }, 20_000);
 
   it("hides another project's invocations", async () => {
     const app = await buildTestApp();
