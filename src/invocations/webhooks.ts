@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { refusal, safeLookup, type AddressPolicy } from '../egress/address-policy.js';
+import type { AddressPolicy } from '../egress/address-policy.js';
+import { outboundPost } from '../egress/outbound.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { DueWebhook, InvocationStore, WebhookSecretRecord } from '../store/invocation-store.js';
 
@@ -15,32 +13,6 @@ const BATCH = 8;
 
 const aad = (project: string) => `webhook-secret/${project}`;
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
-
-/** POSTs `body` to `url`, connecting only where the address policy allows; resolves with the status. */
-function post(url: URL, body: string, headers: Record<string, string>, policy: AddressPolicy, timeoutMs: number): Promise<number> {
-  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  // Node skips `lookup` for an address literal: check it here
-  if (isIP(host)) {
-    const why = refusal(host, port, policy);
-    if (why) return Promise.reject(new Error(`refused: ${why}`));
-  }
-  const client = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = client.request(
-      url,
-      { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, lookup: safeLookup(policy, port), timeout: timeoutMs },
-      (res) => {
-        res.resume(); // the receiver's answer is not read: its status says it all
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-    req.on('error', (err: Error) => reject(new Error(/refused|not an IP/.test(err.message) ? `refused: ${err.message}` : err.message)));
-    req.end(body);
-  });
-}
 
 /**
  * Webhooks per Standard Webhooks: each project's signing secret (`whsec_…`, sealed at rest,
@@ -81,7 +53,8 @@ export function createWebhooks(deps: {
     try {
       const body = JSON.stringify({ type: 'execution.ended', timestamp: now.toISOString(), data: await deps.render(due.project, due.id) });
       const headers = { 'webhook-id': due.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': await sign(due.project, due.id, now, body) };
-      const status = await post(new URL(due.callbackUrl), body, headers, deps.policy, deps.timeoutSeconds * 1000);
+      // the receiver's answer is not kept: its status says it all
+      const { status } = await outboundPost(new URL(due.callbackUrl), body, { ...headers, 'content-type': 'application/json' }, deps.policy, { timeoutMs: deps.timeoutSeconds * 1000, maxResponseBytes: 64 * 1024 });
       if (status < 200 || status >= 300) error = `the receiver answered HTTP ${status}`;
     } catch (err) {
       error = (err as Error).message;
