@@ -13,6 +13,7 @@ import { toolRoutes } from './api/riza/tools.js';
 import { runtimeRoutes } from './api/riza/runtimes.js';
 import { webhookRoutes } from './api/riza/webhooks.js';
 import { c1Routes, c1UploadRoutes } from './api/c1/routes.js';
+import { iiiRoutes } from './api/iii/routes.js';
 import type { Core, CoreDeps } from './execution/core.js';
 import { AppError, toErrorResponse } from './errors.js';
 import { newId } from './ids.js';
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', secretRoutes({ secrets: core.secrets }));
   app.route('/', executionRoutes({ store: core.store, invocations: core.invocations }));
   app.route('/', webhookRoutes({ webhooks: core.webhooks }));
+  app.route('/', iiiRoutes({ functions: core.httpFunctions }));
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
   app.route('/', c1.app);

@@ -151,6 +151,8 @@ export const ConfigSchema = z.object({
   KILN_WEBHOOK_RETRY_SECONDS: int(24 * 3600).describe('How long a webhook is retried (exponential backoff from 1 s, at most 1 h apart) before it is marked failed.'),
   KILN_WEBHOOK_TIMEOUT_SECONDS: int(10).describe('How long a webhook receiver has to answer one delivery.'),
   KILN_WEBHOOK_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses webhooks may be delivered to, as `KILN_EGRESS_ALLOW_ADDRESSES` takes them (a receiver on your network); others are refused.'),
+  KILN_FUNCTIONS_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses registered iii HTTP functions may be called at (`10.0.0.0/8`, `127.0.0.1:9000`); others are refused.'),
+  KILN_FUNCTIONS_ALLOW_HTTP: bool(false).describe('Let registered iii HTTP functions use plain `http://` URLs (https only otherwise).'),
   KILN_PUBLIC_URL: z
     .string()
     .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'UNAUTHENTICATED'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'BUSY'
   | 'SANDBOX_UNAVAILABLE'
@@ -18,6 +19,7 @@ const TABLE = {
   BAD_REQUEST: { status: 400, grpc: 3 },
   UNAUTHENTICATED: { status: 401, grpc: 16 },
   NOT_FOUND: { status: 404, grpc: 5 },
+  CONFLICT: { status: 409, grpc: 6 },
   PAYLOAD_TOO_LARGE: { status: 413, grpc: 3 },
   BUSY: { status: 429, grpc: 8 },
   SANDBOX_UNAVAILABLE: { status: 503, grpc: 14 },

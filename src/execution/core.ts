@@ -9,6 +9,7 @@ import { createSecrets } from '../secrets/secrets.js';
 import type { Store } from '../store/store.js';
 import type { BuildQueue } from '../builds/builder.js';
 import { createC1Functions } from '../c1/functions.js';
+import { createHttpFunctions } from '../iii/http-functions.js';
 import { createInvocations } from '../invocations/invocations.js';
 import { createLocalQueue } from '../invocations/queue.js';
 import { createWebhooks } from '../invocations/webhooks.js';
@@ -60,8 +61,16 @@ export function createCore(deps: CoreDeps) {
   const queue = createLocalQueue({ store: deps.store.invocations, concurrency: config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2)), log: deps.log });
   const invocations = createInvocations({ store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake });
   const c1 = createC1Functions({ store: deps.store, tools, invocations });
+  const httpFunctions = createHttpFunctions({
+    store: deps.store,
+    secrets,
+    policy: createAddressPolicy({ allow: config.KILN_FUNCTIONS_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    allowHttp: config.KILN_FUNCTIONS_ALLOW_HTTP,
+    maxTimeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
+    log: deps.log,
+  });
   return {
-    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1,
+    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions,
     async start() {
       await invocations.start();
       webhooks.start();

@@ -40,6 +40,16 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
       return store.createSecret({ id, project, name, sealed: box.seal(value, aad(project, id)), createdAt: now, updatedAt: now });
     },
     list: (project: string, page: Page) => store.listSecrets(project, page),
+    /** The project's secret of this name (names are not unique: the newest wins), or null. */
+    async byName(project: string, name: string): Promise<SecretRecord | null> {
+      let startingAfter: string | undefined;
+      for (;;) {
+        const page = await store.listSecrets(project, { limit: 100, startingAfter });
+        const found = page.find((s) => s.name === name);
+        if (found || page.length < 100) return found ?? null;
+        startingAfter = page.at(-1)!.id;
+      }
+    },
     /** Replaces a secret's value (tools bound to it use the new one from their next run). */
     async rotate(project: string, id: string, value: string): Promise<SecretRecord> {
       const updated = await store.updateSecret(project, id, box.seal(value, aad(project, id)), new Date().toISOString());

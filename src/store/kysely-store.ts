@@ -6,6 +6,7 @@ import {
 import { KyselyInvocationStore } from './kysely-invocation-store.js';
 import { KyselyC1Store } from './kysely-c1-store.js';
 import type { C1Store } from './c1-store.js';
+import { KyselyFunctionStore, type FunctionStore } from './function-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import type { RuntimeStore } from './runtime-store.js';
@@ -21,7 +22,9 @@ export class KyselyStore implements Store {
   readonly runtimes: RuntimeStore;
   readonly invocations: InvocationStore;
   readonly c1: C1Store;
+  readonly functions: FunctionStore;
   constructor(private readonly db: Kysely<Database>) {
+    this.functions = new KyselyFunctionStore(db);
     this.runtimes = new KyselyRuntimeStore(db);
     this.invocations = new KyselyInvocationStore(db);
     this.c1 = new KyselyC1Store(db);

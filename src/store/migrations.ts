@@ -206,6 +206,20 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('c1_invocations_function').on('c1_invocations').columns(['function_id', 'id']).execute();
     },
   },
+  '0007_iii_functions': {
+    // Functions registered the iii engine's way (issue 13): an id of the project's choosing, and
+    // how to call it (an HTTP endpoint with its auth, the secret resolved to its id at registration).
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('iii_functions')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iii_functions_pk', ['project', 'id'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,5 +1,6 @@
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
 import type { InvocationsTable, WebhookSecretsTable } from './invocation-rows.js';
+import type { IiiFunctionsTable } from './function-store.js';
 import type { C1CommitsTable, C1FunctionsTable, C1InvocationsTable, C1UploadsTable } from './kysely-c1-store.js';
 import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
 import type { ExecutionKind, ExecutionRecord, ExecutionVia, SecretRecord, Tool, ToolRevision } from './store.js';
@@ -71,6 +72,7 @@ export interface Database {
   c1_commits: C1CommitsTable;
   c1_uploads: C1UploadsTable;
   c1_invocations: C1InvocationsTable;
+  iii_functions: IiiFunctionsTable;
 }
 
 // `?? null`: JSON.stringify(undefined) is undefined, which a NOT NULL column would refuse.

@@ -1,4 +1,5 @@
 import type { C1Store } from './c1-store.js';
+import type { FunctionStore } from './function-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import type { RuntimeStore } from './runtime-store.js';
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
@@ -63,10 +64,10 @@ export interface SealedSecret extends SecretRecord {
   sealed: string;
 }
 
-export type ExecutionKind = 'script' | 'function' | 'tool';
+export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function';
 
 /** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
-export const EXECUTION_VIAS = ['api', 'mcp', 'c1'] as const;
+export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii'] as const;
 export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
 
 /** One row of the executions log. `request` is already redacted: env names only, no credentials. */
@@ -92,6 +93,8 @@ export interface Store {
   readonly invocations: InvocationStore;
   /** ConductorOne functions: what they keep besides their tools. */
   readonly c1: C1Store;
+  /** Functions registered the iii engine's way. */
+  readonly functions: FunctionStore;
 
   // tools: a tool row points at its latest revision; revisions are append-only
   createTool(revision: ToolRevision): Promise<Tool>;

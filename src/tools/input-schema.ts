@@ -121,10 +121,10 @@ export function compileInputSchema(schema: unknown, field = 'input_schema'): Val
 }
 
 /** A 400 naming each path `input` breaks and the rule it breaks; nothing when there is no schema. */
-export function checkInput(schema: unknown, input: unknown): void {
+export function checkInput(schema: unknown, input: unknown, names: { field: string; schema: string } = { field: 'input', schema: "the tool's input_schema" }): void {
   if (schema === null || schema === undefined) return;
   const validate = compileInputSchema(schema);
   if (validate(input)) return;
-  const details = describe(validate.errors, 'input');
-  throw new AppError('BAD_REQUEST', `input does not match the tool's input_schema: ${details.map((d) => d.message).join('; ')}`, details);
+  const details = describe(validate.errors, names.field);
+  throw new AppError('BAD_REQUEST', `${names.field} does not match ${names.schema}: ${details.map((d) => d.message).join('; ')}`, details);
 }

@@ -7,7 +7,7 @@ import { AppError, fromZodError, toErrorResponse } from '../../errors.js';
 import type { AppEnv } from '../context.js';
 
 /** A service fault's kiln code in JSON-RPC terms: the caller's mistake, or kiln's trouble. */
-const CALLER_FAULTS = new Set(['BAD_REQUEST', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UNAUTHENTICATED']);
+const CALLER_FAULTS = new Set(['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNAUTHENTICATED']);
 
 /** `field` as the tool's arguments name it: the core speaks of `input.n`, a model sent `arguments.n`. */
 function rename(field: string, fields: Record<string, string>): string {

@@ -17,8 +17,8 @@ const LoggedExecution = z
     started_at: z.string().openapi({ description: 'RFC 3339' }),
     status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
-      type: z.enum(['script', 'function', 'tool']),
-      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions).' }),
+      type: z.enum(['script', 'function', 'tool', 'http_function']).openapi({ description: '`http_function`: a call of an iii function registered with an HTTP invocation (kiln).' }),
+      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).' }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),

@@ -17,6 +17,8 @@ export function functionAnswer(e: Execution): string {
 
 /** The stored result (see loggedResult) back in Riza's `details.response` shape for its kind. */
 function responseOf(record: ExecutionRecord) {
+  // an iii HTTP function's call: what it answered, as its invoke did
+  if (record.kind === 'http_function') return record.result;
   const r = record.result as Record<string, unknown> & { output_json: string | null; output_status: string };
   const { output_json, output_status, ...fields } = r;
   const execution = { id: record.id, ...fields };

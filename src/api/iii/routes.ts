@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { fieldError } from '../../errors.js';
+import type { HttpFunctions } from '../../iii/http-functions.js';
+import { MissingSecret } from '../../iii/http-functions.js';
+import type { RegisteredFunction } from '../../store/function-store.js';
+import { createRouter } from '../context.js';
+import { HeaderName, HeaderSafe, InputValue } from '../riza/schemas.js';
+
+/** An iii function id: what the engine's ids look like (`external.my_lambda`, `kiln::tool`), no `/`. */
+const FunctionId = z.string().regex(/^[A-Za-z0-9_.:\-]{1,200}$/, 'must be 1-200 letters, digits, _ . : -');
+const SecretKey = z.string().min(1).max(200);
+
+const Register = z.object({
+  type: z.literal('registerfunction').optional(),
+  id: FunctionId,
+  description: z.string().max(4000).optional(),
+  request_format: z.any().optional(),
+  response_format: z.any().optional(),
+  metadata: z.any().optional(),
+  invocation: z
+    .object({
+      url: z.string().max(2048).refine((v) => /^https?:\/\/[^/]/i.test(v) && URL.canParse(v), 'must be an http:// or https:// URL'),
+      method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
+      timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
+      headers: z.record(HeaderName, HeaderSafe).optional(),
+      auth: z
+        .discriminatedUnion('type', [
+          z.object({ type: z.literal('bearer'), token_key: SecretKey }),
+          z.object({ type: z.literal('hmac'), secret_key: SecretKey }),
+          z.object({ type: z.literal('api_key'), header: HeaderName, value_key: SecretKey }),
+        ])
+        .optional(),
+    })
+    .optional(),
+});
+const Invoke = z.object({ data: InputValue });
+
+/** A registered function as the API shows it: the message as registered, and when. */
+const view = ({ project: _p, invocation, ...fn }: RegisteredFunction) => {
+  if (!invocation) return fn;
+  const { secret_id: _s, ...rest } = invocation;
+  return { ...fn, invocation: rest };
+};
+
+async function json(text: string): Promise<unknown> {
+  try {
+    return text.trim() ? (JSON.parse(text) as unknown) : {};
+  } catch {
+    throw fieldError('(body)', 'malformed_json', 'is not JSON');
+  }
+}
+
+/** /v1/functions: the iii engine's registerfunction over HTTP, and invoke. */
+export function iiiRoutes(deps: { functions: HttpFunctions }) {
+  const { functions } = deps;
+  const app = createRouter();
+
+  app.post('/v1/functions', async (c) => {
+    const { type: _t, ...fn } = Register.parse(await json(await c.req.text()));
+    try {
+      return c.json(view(await functions.register(c.get('project'), fn)));
+    } catch (err) {
+      if (!(err instanceof MissingSecret)) throw err;
+      // the engine's own error, as its registerfunction documents it
+      const auth = fn.invocation!.auth!;
+      const field = `invocation.auth.${auth.type === 'bearer' ? 'token_key' : auth.type === 'hmac' ? 'secret_key' : 'value_key'}`;
+      return c.json({ code: 'missing_env_var', message: err.message, details: [{ field, reason: 'missing_env_var', message: `no secret named ${err.key} in this project (POST /v1/secrets)` }] }, 400);
+    }
+  });
+  app.get('/v1/functions', async (c) => c.json({ functions: (await functions.list(c.get('project'))).map(view) }));
+  app.get('/v1/functions/:id', async (c) => c.json(view(await functions.get(c.get('project'), c.req.param('id')))));
+  app.delete('/v1/functions/:id', async (c) => {
+    await functions.remove(c.get('project'), c.req.param('id'));
+    return c.json({ id: c.req.param('id'), deleted: true });
+  });
+  app.post('/v1/functions/:id/invoke', async (c) => {
+    const { data } = Invoke.parse(await json(await c.req.text()));
+    const project = c.get('project');
+    const fn = await functions.get(project, c.req.param('id'));
+    const { id, ...outcome } = await functions.invoke(project, fn, data);
+    return c.json({ invocation_id: id, function_id: fn.id, ...outcome });
+  });
+  return app;
+}

@@ -1,0 +1,132 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AddressPolicy } from '../egress/address-policy.js';
+import { outboundPost } from '../egress/outbound.js';
+import { AppError, fieldError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Secrets } from '../secrets/secrets.js';
+import type { RegisteredFunction } from '../store/function-store.js';
+import type { Store } from '../store/store.js';
+import { checkInput, compileInputSchema } from '../tools/input-schema.js';
+
+/** What an iii function's call answers: its result, or an error in the engine's shape. */
+export type CallOutcome = { result: unknown } | { error: { code: string; message: string } };
+
+const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
+const AUTH_NAMES = { bearer: 'Bearer token', hmac: 'HMAC', api_key: 'API key' } as const;
+
+/** The seed's missing_env_var error: a `*_key` names no secret of the project. */
+export class MissingSecret extends Error {
+  constructor(readonly key: string, kind: keyof typeof AUTH_NAMES) {
+    super(`Missing environment variable '${key}' for ${AUTH_NAMES[kind]} authentication. Please set this environment variable before registering the function.`);
+  }
+}
+
+/** The engine's HMAC: hex HMAC-SHA256(secret, "<timestamp>:" + base64(body)). */
+export const iiiSignature = (secret: string, timestamp: string, body: string) =>
+  `sha256=${createHmac('sha256', secret).update(`${timestamp}:${Buffer.from(body).toString('base64')}`).digest('hex')}`;
+
+/** The engine's reading of an HTTP function's answer. */
+function outcomeOf(status: number, contentType: string | null, body: Buffer, truncated: boolean): CallOutcome {
+  const text = body.toString('utf8');
+  if (status >= 200 && status < 300) {
+    if (truncated) return { error: { code: 'invalid_response', message: `the answer is larger than ${MAX_ANSWER_BYTES} bytes` } };
+    if (text.trim() === '') return { result: null };
+    try {
+      return { result: JSON.parse(text) as unknown };
+    } catch {
+      return { error: { code: 'invalid_response', message: `the answer is not JSON (${contentType ?? 'no content type'})` } };
+    }
+  }
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (parsed.error && typeof parsed.error.code === 'string') return { error: { code: parsed.error.code, message: String(parsed.error.message ?? '') } };
+  } catch {}
+  return { error: { code: 'http_error', message: `HTTP ${status}` } };
+}
+
+/**
+ * Functions registered as the iii engine registers them, invoked over HTTP as the engine calls
+ * them (its headers, its three auths, its HMAC, its result mapping), through kiln's address policy.
+ * Each call is a row of the executions log (kind `http_function`, via `iii`).
+ */
+export function createHttpFunctions(deps: { store: Store; secrets: Secrets; policy: AddressPolicy; allowHttp: boolean; maxTimeoutMs: number; log: Logger }) {
+  const functions = deps.store.functions;
+
+  async function resolveAuth(project: string, auth: NonNullable<RegisteredFunction['invocation']>['auth']): Promise<string | undefined> {
+    if (!auth) return undefined;
+    const key = auth.type === 'bearer' ? auth.token_key : auth.type === 'hmac' ? auth.secret_key : auth.value_key;
+    const secret = await deps.secrets.byName(project, key);
+    if (!secret) throw new MissingSecret(key, auth.type);
+    return secret.id;
+  }
+
+  async function call(project: string, fn: RegisteredFunction, data: unknown): Promise<CallOutcome> {
+    const inv = fn.invocation!;
+    const body = JSON.stringify(data ?? null);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const headers: Record<string, string> = {
+      ...inv.headers,
+      'content-type': 'application/json',
+      'x-iii-function-path': fn.id,
+      'x-iii-invocation-id': randomUUID(),
+      'x-iii-timestamp': timestamp,
+    };
+    if (inv.auth && inv.secret_id) {
+      const values = await deps.secrets.reveal(project, [{ id: inv.secret_id, field: 'invocation.auth' }]).catch(() => null);
+      const value = values?.get(inv.secret_id);
+      if (value === undefined) return { error: { code: 'missing_env_var', message: 'the secret this function was registered with is gone; register it again' } };
+      if (inv.auth.type === 'bearer') headers.authorization = `Bearer ${value}`;
+      else if (inv.auth.type === 'api_key') headers[inv.auth.header.toLowerCase()] = value;
+      else headers['x-iii-signature'] = iiiSignature(value, timestamp, body);
+    }
+    try {
+      const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: MAX_ANSWER_BYTES, method: inv.method });
+      return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated);
+    } catch (err) {
+      const message = (err as Error).message;
+      return { error: { code: message.startsWith('refused:') ? 'url_validation_failed' : 'http_request_failed', message } };
+    }
+  }
+
+  return {
+    async register(project: string, fn: Omit<RegisteredFunction, 'project' | 'created_at'>): Promise<RegisteredFunction> {
+      if (fn.request_format !== undefined) compileInputSchema(fn.request_format, 'request_format');
+      if (fn.invocation && new URL(fn.invocation.url).protocol !== 'https:' && !deps.allowHttp)
+        throw fieldError('invocation.url', 'https_required', 'must be https:// (KILN_FUNCTIONS_ALLOW_HTTP allows http://)');
+      const secretId = await resolveAuth(project, fn.invocation?.auth);
+      const invocation = fn.invocation ? { invocation: { ...fn.invocation, ...(secretId ? { secret_id: secretId } : {}) } } : {};
+      const record: RegisteredFunction = { ...fn, project, ...invocation, created_at: new Date().toISOString() };
+      if (!(await functions.register(record)))
+        throw new AppError('CONFLICT', `function ${fn.id} is already registered: unregister it first (DELETE /v1/functions/${fn.id}) or use another id`, [{ field: 'id', reason: 'already_registered' }]);
+      return record;
+    },
+    list: (project: string) => functions.list(project),
+    async get(project: string, id: string): Promise<RegisteredFunction> {
+      const fn = await functions.get(project, id);
+      if (!fn) throw new AppError('NOT_FOUND', `function ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+      return fn;
+    },
+    async remove(project: string, id: string): Promise<void> {
+      if (!(await functions.remove(project, id))) throw new AppError('NOT_FOUND', `function ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    },
+
+    /** Calls a registered HTTP function with `data` (checked against request_format first) and logs the call. */
+    async invoke(project: string, fn: RegisteredFunction, data: unknown): Promise<{ id: string } & CallOutcome> {
+      if (!fn.invocation) throw fieldError('id', 'no_invocation', `function ${fn.id} has no HTTP invocation: a worker handles it`);
+      checkInput(fn.request_format, data, { field: 'data', schema: "the function's request_format" });
+      const id = newId('exec');
+      const startedAt = new Date();
+      const started = performance.now();
+      const outcome = await call(project, fn, data);
+      const durationMs = Math.round(performance.now() - started);
+      const request = { function_id: fn.id, data: data ?? null };
+      await deps.store
+        .recordExecution({ id, project, kind: 'http_function', via: 'iii', language: 'http', exitCode: 'error' in outcome ? 1 : 0, durationMs, startedAt: startedAt.toISOString(), toolId: null, revisionId: null, request, result: outcome })
+        .catch((err: unknown) => deps.log.error({ err, execution: id }, 'could not record an iii function call'));
+      return { id, ...outcome };
+    },
+  };
+}
+
+export type HttpFunctions = ReturnType<typeof createHttpFunctions>;
