@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', secretRoutes({ secrets: core.secrets }));
   app.route('/', executionRoutes({ store: core.store, invocations: core.invocations }));
   app.route('/', webhookRoutes({ webhooks: core.webhooks }));
-  app.route('/', iiiRoutes({ functions: core.httpFunctions }));
+  app.route('/', iiiRoutes({ functions: core.httpFunctions, workers: core.workers }));
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
   app.route('/', c1.app);

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { createApp } from './app.js';
+import { keyProjects } from './api/auth.js';
+import { attachWorkerSocket } from './iii/worker-socket.js';
 import { executionView } from './api/riza/render.js';
 import { createCore } from './execution/core.js';
 import { createAddressPolicy } from './egress/address-policy.js';
@@ -86,6 +88,8 @@ export async function startKiln(config: Config) {
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
   });
+  // iii workers (iii-sdk) connect to ws://<kiln>/iii with a kiln key
+  const workerSocket = attachWorkerSocket(server as Server, { workers: core.workers, projectOf: keyProjects(config.KILN_API_KEYS), log });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');
@@ -98,7 +102,8 @@ export async function startKiln(config: Config) {
     (closing ??= (async () => {
       engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // running invocations finish; queued ones stay queued for the next start
+      // running invocations finish; queued ones stay queued for the next start; workers are let go
+      workerSocket.close();
       await core.stop();
       await admission.idle();
       // Keep-alive connections turn idle as their last answers go out: close each as it does.

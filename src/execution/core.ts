@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type { BuildQueue } from '../builds/builder.js';
 import { createC1Functions } from '../c1/functions.js';
 import { createHttpFunctions } from '../iii/http-functions.js';
+import { createWorkerHub } from '../iii/worker-hub.js';
 import { createInvocations } from '../invocations/invocations.js';
 import { createLocalQueue } from '../invocations/queue.js';
 import { createWebhooks } from '../invocations/webhooks.js';
@@ -69,13 +70,15 @@ export function createCore(deps: CoreDeps) {
     maxTimeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
     log: deps.log,
   });
+  const workers = createWorkerHub({ store: deps.store, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000 });
   return {
-    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions,
+    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers,
     async start() {
       await invocations.start();
       webhooks.start();
     },
     async stop() {
+      workers.close();
       await invocations.stop();
       await webhooks.stop();
     },

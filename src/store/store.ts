@@ -64,7 +64,7 @@ export interface SealedSecret extends SecretRecord {
   sealed: string;
 }
 
-export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function';
+export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function' | 'worker_function';
 
 /** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
 export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii'] as const;

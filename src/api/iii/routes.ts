@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { fieldError } from '../../errors.js';
+import { AppError, fieldError } from '../../errors.js';
+import type { WorkerHub } from '../../iii/worker-hub.js';
 import type { HttpFunctions } from '../../iii/http-functions.js';
 import { MissingSecret } from '../../iii/http-functions.js';
 import type { RegisteredFunction } from '../../store/function-store.js';
@@ -51,12 +52,14 @@ async function json(text: string): Promise<unknown> {
 }
 
 /** /v1/functions: the iii engine's registerfunction over HTTP, and invoke. */
-export function iiiRoutes(deps: { functions: HttpFunctions }) {
-  const { functions } = deps;
+export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }) {
+  const { functions, workers } = deps;
   const app = createRouter();
 
   app.post('/v1/functions', async (c) => {
     const { type: _t, ...fn } = Register.parse(await json(await c.req.text()));
+    const worker = workers.owner(c.get('project'), fn.id);
+    if (worker) throw new AppError('CONFLICT', `function ${fn.id} is registered by connected worker ${worker}: use another id`, [{ field: 'id', reason: 'already_registered' }]);
     try {
       return c.json(view(await functions.register(c.get('project'), fn)));
     } catch (err) {
@@ -67,8 +70,11 @@ export function iiiRoutes(deps: { functions: HttpFunctions }) {
       return c.json({ code: 'missing_env_var', message: err.message, details: [{ field, reason: 'missing_env_var', message: `no secret named ${err.key} in this project (POST /v1/secrets)` }] }, 400);
     }
   });
-  app.get('/v1/functions', async (c) => c.json({ functions: (await functions.list(c.get('project'))).map(view) }));
-  app.get('/v1/functions/:id', async (c) => c.json(view(await functions.get(c.get('project'), c.req.param('id')))));
+  app.get('/v1/functions', async (c) => c.json({ functions: [...(await functions.list(c.get('project'))).map(view), ...workers.list(c.get('project'))] }));
+  app.get('/v1/functions/:id', async (c) => {
+    const worker = workers.owner(c.get('project'), c.req.param('id'));
+    return c.json(worker ? { id: c.req.param('id'), worker_id: worker } : view(await functions.get(c.get('project'), c.req.param('id'))));
+  });
   app.delete('/v1/functions/:id', async (c) => {
     await functions.remove(c.get('project'), c.req.param('id'));
     return c.json({ id: c.req.param('id'), deleted: true });
@@ -76,9 +82,16 @@ export function iiiRoutes(deps: { functions: HttpFunctions }) {
   app.post('/v1/functions/:id/invoke', async (c) => {
     const { data } = Invoke.parse(await json(await c.req.text()));
     const project = c.get('project');
-    const fn = await functions.get(project, c.req.param('id'));
-    const { id, ...outcome } = await functions.invoke(project, fn, data);
-    return c.json({ invocation_id: id, function_id: fn.id, ...outcome });
+    const id = c.req.param('id');
+    if (workers.owner(project, id)) {
+      // a connected worker's function: it runs there, and answers as it answers
+      const { executionId, ...outcome } = await workers.invoke(project, id, data);
+      return c.json({ invocation_id: executionId, function_id: id, ...outcome });
+    }
+    const fn = await functions.get(project, id);
+    const called = await functions.invoke(project, fn, data);
+    const { id: invocationId, ...outcome } = called;
+    return c.json({ invocation_id: invocationId, function_id: fn.id, ...outcome });
   });
   return app;
 }

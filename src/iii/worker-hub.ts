@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { AppError } from '../errors.js';
+import type { Execute } from '../execution/executor.js';
+import { newId } from '../ids.js';
+import type { Store } from '../store/store.js';
+import type { CallOutcome, HttpFunctions } from './http-functions.js';
+
+/** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
+export const TOOL_PREFIX = 'kiln::';
+const NAMESPACE = 'default';
+
+interface Worker {
+  id: string;
+  project: string;
+  ws: WebSocket;
+  /** Function ids this worker registered (and owns). */
+  functions: Set<string>;
+}
+
+interface Pending {
+  callee: string; // worker id
+  settle: (outcome: CallOutcome) => void;
+}
+
+type Frame = { type?: unknown; [key: string]: unknown };
+
+/**
+ * The iii engine's worker side, for workers built with iii-sdk: each connection is a worker of
+ * the project its key belongs to. A worker registers functions (first come, first served: another
+ * worker's registration of the same id is rejected with FUNCTION_NAMESPACE_CONFLICT; the same
+ * worker again is idempotent), runs them when invoked, and invokes others: another worker's, a
+ * registered HTTP function, or a saved tool as `kiln::<name>`. A worker that leaves loses its
+ * functions, and what it was running ends with `invocation_stopped`. Every invocation is a row of
+ * the executions log (via `iii`).
+ */
+export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunctions: HttpFunctions; log: Logger; timeoutMs: number }) {
+  const workers = new Map<string, Worker>();
+  /** project → function id → owning worker id */
+  const owners = new Map<string, Map<string, string>>();
+  const pending = new Map<string, Pending>();
+  const ownersOf = (project: string) => owners.get(project) ?? owners.set(project, new Map()).get(project)!;
+  const send = (w: Worker, frame: object) => w.ws.readyState === w.ws.OPEN && w.ws.send(JSON.stringify(frame));
+
+  async function record(id: string, project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string | null) {
+    await deps.store
+      .recordExecution({
+        id, project, kind: 'worker_function', via: 'iii', language: 'iii', exitCode: 'error' in outcome ? 1 : 0,
+        durationMs: Math.round(performance.now() - started), startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
+        toolId: null, revisionId: null, request: { function_id: functionId, data: data ?? null, ...(workerId ? { worker_id: workerId } : {}) }, result: outcome,
+      })
+      .catch((err: unknown) => deps.log.error({ err }, 'could not record an iii invocation'));
+  }
+
+  /** Sends an invocation to the worker owning `functionId`; resolves with its answer (or why there was none). */
+  function toWorker(owner: Worker, functionId: string, data: unknown, invocationId: string = randomUUID()): Promise<CallOutcome> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle({ error: { code: 'timeout', message: `no answer within ${deps.timeoutMs / 1000} s` } }), deps.timeoutMs);
+      const settle = (outcome: CallOutcome) => {
+        clearTimeout(timer);
+        pending.delete(invocationId);
+        resolve(outcome);
+      };
+      pending.set(invocationId, { callee: owner.id, settle });
+      send(owner, { type: 'invokefunction', invocation_id: invocationId, function_id: functionId, data: data ?? null });
+    });
+  }
+
+  /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
+  async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
+    const tools = await deps.store.listTools(project, { limit: 100 });
+    const tool = tools.find((t) => t.id === name) ?? tools.find((t) => t.name === name);
+    if (!tool) return { error: { code: 'function_not_found', message: `Function ${TOOL_PREFIX}${name} not found in namespace ${NAMESPACE}.` } };
+    try {
+      const e = await deps.execute({ project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null }, { bytes: JSON.stringify(data ?? null).length });
+      const r = e.result;
+      if (r.stopReason === 'exited' && r.exitCode === 0 && r.outputStatus === 'valid') return { result: JSON.parse(r.outputJson ?? 'null') as unknown };
+      return { error: { code: 'invocation_failed', message: (r.stderr.trim().split('\n').slice(-5).join('\n') || `stopped: ${r.stopReason}`).slice(-2000) } };
+    } catch (err) {
+      return { error: { code: err instanceof AppError ? err.code.toLowerCase() : 'internal', message: err instanceof AppError ? err.message : 'internal error' } };
+    }
+  }
+
+  /** Any invocation in the project, whoever asks: a worker's function, a saved tool, an HTTP function. */
+  async function invoke(project: string, functionId: string, data: unknown, callerId: string | null, invocationId?: string): Promise<CallOutcome & { executionId?: string }> {
+    const started = performance.now();
+    const ownerId = owners.get(project)?.get(functionId);
+    let outcome: CallOutcome;
+    if (ownerId) {
+      // as the engine does: the callee learns who called
+      const payload = callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
+      outcome = await toWorker(workers.get(ownerId)!, functionId, payload, invocationId);
+      const executionId = newId('exec');
+      await record(executionId, project, functionId, data, outcome, started, ownerId);
+      return { ...outcome, executionId };
+    }
+    if (functionId.startsWith(TOOL_PREFIX)) return runTool(project, functionId.slice(TOOL_PREFIX.length), data); // logged by the executor
+    const http = await deps.store.functions.get(project, functionId);
+    if (http?.invocation) {
+      const { id, ...called } = await deps.httpFunctions.invoke(project, http, data).catch((err: unknown) => ({ id: undefined, error: { code: 'invalid_argument', message: (err as Error).message } }));
+      return { ...called, ...(id ? { executionId: id } : {}) };
+    }
+    return { error: { code: 'function_not_found', message: `Function ${functionId} not found in namespace ${NAMESPACE}.` } };
+  }
+
+  function onFrame(w: Worker, frame: Frame) {
+    switch (frame.type) {
+      case 'registerfunction': {
+        const id = typeof frame.id === 'string' ? frame.id : '';
+        if (!id) return;
+        const owner = ownersOf(w.project).get(id);
+        if (owner && owner !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: owner });
+        void deps.store.functions.get(w.project, id).then((registered) => {
+          if (registered) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: 'kiln' });
+          ownersOf(w.project).set(id, w.id);
+          w.functions.add(id);
+        });
+        return;
+      }
+      case 'unregisterfunction':
+        if (typeof frame.id === 'string' && ownersOf(w.project).get(frame.id) === w.id) {
+          ownersOf(w.project).delete(frame.id);
+          w.functions.delete(frame.id);
+        }
+        return;
+      case 'invocationresult': {
+        const p = typeof frame.invocation_id === 'string' ? pending.get(frame.invocation_id) : undefined;
+        if (p && p.callee === w.id) p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
+        return;
+      }
+      case 'invokefunction': {
+        const functionId = typeof frame.function_id === 'string' ? frame.function_id : '';
+        if (functionId === 'engine::workers::register') return; // the worker's metadata: nothing to keep
+        const invocationId = typeof frame.invocation_id === 'string' ? frame.invocation_id : undefined;
+        void invoke(w.project, functionId, frame.data ?? null, w.id, invocationId).then(({ executionId: _e, ...outcome }) => {
+          if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome });
+        });
+        return;
+      }
+      case 'ping':
+        return send(w, { type: 'pong' });
+      default:
+        return; // triggers, trigger types, reattach: accepted and not acted on
+    }
+  }
+
+  return {
+    /** A worker connected with a key of `project`: it is told its id, then speaks. */
+    attach(ws: WebSocket, project: string) {
+      const w: Worker = { id: randomUUID(), project, ws, functions: new Set() };
+      workers.set(w.id, w);
+      send(w, { type: 'workerregistered', worker_id: w.id, reattach_token: randomUUID() });
+      ws.on('message', (raw) => {
+        let frame: Frame;
+        try {
+          frame = JSON.parse(String(raw)) as Frame;
+        } catch {
+          return; // not a frame of the protocol: the engine ignores it too
+        }
+        if (frame && typeof frame === 'object') onFrame(w, frame);
+      });
+      ws.on('close', () => {
+        workers.delete(w.id);
+        for (const id of w.functions) if (ownersOf(project).get(id) === w.id) ownersOf(project).delete(id);
+        for (const p of pending.values()) if (p.callee === w.id) p.settle({ error: { code: 'invocation_stopped', message: 'Invocation stopped' } });
+      });
+      ws.on('error', (err) => deps.log.debug({ err: String(err), worker: w.id }, 'iii worker connection error'));
+    },
+    owner: (project: string, id: string) => owners.get(project)?.get(id) ?? null,
+    list: (project: string) => [...(owners.get(project) ?? new Map<string, string>()).entries()].map(([id, worker]) => ({ id, worker_id: worker })),
+    invoke: (project: string, id: string, data: unknown) => invoke(project, id, data, null),
+    close() {
+      for (const w of workers.values()) w.ws.close(1001, 'kiln is stopping');
+    },
+  };
+}
+
+export type WorkerHub = ReturnType<typeof createWorkerHub>;

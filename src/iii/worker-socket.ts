@@ -1,0 +1,33 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { bearerKey } from '../api/auth.js';
+import type { WorkerHub } from './worker-hub.js';
+
+/** Where iii workers connect: `ws://<kiln>/iii` (and `/iii/otel`, the SDK's telemetry socket). */
+export const WORKER_PATH = '/iii';
+
+/**
+ * The iii engine's WebSocket endpoint on kiln's own HTTP server. A worker authenticates with a
+ * kiln key, as `Authorization: Bearer <key>` (iii-sdk's `headers` option) or `?token=<key>` in
+ * the URL (which the SDK's telemetry socket keeps too); an upgrade without a valid key is refused
+ * with 401 before any frame. The telemetry socket is accepted and its frames dropped.
+ */
+export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger }) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://kiln');
+    if (url.pathname !== WORKER_PATH && url.pathname !== `${WORKER_PATH}/otel`) return void socket.destroy();
+    const project = deps.projectOf(bearerKey(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined);
+    if (project === null) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="kiln"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project);
+      ws.on('message', () => {}); // telemetry kiln does not collect
+      ws.on('error', () => {});
+    });
+  });
+  return { close: () => wss.close() };
+}
