@@ -10,6 +10,8 @@ import type { CallOutcome, HttpFunctions } from './http-functions.js';
 /** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
 export const TOOL_PREFIX = 'kiln::';
 const NAMESPACE = 'default';
+const FUNCTION_ID = /^[A-Za-z0-9_.:\-]{1,200}$/;
+const MAX_FUNCTIONS = 1000;
 
 interface Worker {
   id: string;
@@ -53,8 +55,13 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
       .catch((err: unknown) => deps.log.error({ err }, 'could not record an iii invocation'));
   }
 
-  /** Sends an invocation to the worker owning `functionId`; resolves with its answer (or why there was none). */
-  function toWorker(owner: Worker, functionId: string, data: unknown, invocationId: string = randomUUID()): Promise<CallOutcome> {
+  /**
+   * Sends an invocation to the worker owning `functionId`; resolves with its answer (or why there
+   * was none). The callee gets an id of kiln's making (the engine forwards the caller's): ids a
+   * worker chooses never key anything here, so one worker cannot answer for another's call.
+   */
+  function toWorker(owner: Worker, functionId: string, data: unknown): Promise<CallOutcome> {
+    const invocationId = randomUUID();
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle({ error: { code: 'timeout', message: `no answer within ${deps.timeoutMs / 1000} s` } }), deps.timeoutMs);
       const settle = (outcome: CallOutcome) => {
@@ -67,10 +74,23 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
     });
   }
 
+  /** The project's tool of this id, else the newest of this name. */
+  async function findTool(project: string, name: string) {
+    const byId = await deps.store.getTool(project, name);
+    if (byId) return byId;
+    let startingAfter: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await deps.store.listTools(project, { limit: 100, startingAfter });
+      const found = page.find((t) => t.name === name);
+      if (found || page.length < 100) return found ?? null;
+      startingAfter = page.at(-1)!.id;
+    }
+    return null;
+  }
+
   /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
   async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
-    const tools = await deps.store.listTools(project, { limit: 100 });
-    const tool = tools.find((t) => t.id === name) ?? tools.find((t) => t.name === name);
+    const tool = await findTool(project, name);
     if (!tool) return { error: { code: 'function_not_found', message: `Function ${TOOL_PREFIX}${name} not found in namespace ${NAMESPACE}.` } };
     try {
       const e = await deps.execute({ project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null }, { bytes: JSON.stringify(data ?? null).length });
@@ -83,14 +103,14 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
   }
 
   /** Any invocation in the project, whoever asks: a worker's function, a saved tool, an HTTP function. */
-  async function invoke(project: string, functionId: string, data: unknown, callerId: string | null, invocationId?: string): Promise<CallOutcome & { executionId?: string }> {
+  async function invoke(project: string, functionId: string, data: unknown, callerId: string | null): Promise<CallOutcome & { executionId?: string }> {
     const started = performance.now();
     const ownerId = owners.get(project)?.get(functionId);
     let outcome: CallOutcome;
     if (ownerId) {
       // as the engine does: the callee learns who called
       const payload = callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
-      outcome = await toWorker(workers.get(ownerId)!, functionId, payload, invocationId);
+      outcome = await toWorker(workers.get(ownerId)!, functionId, payload);
       const executionId = newId('exec');
       await record(executionId, project, functionId, data, outcome, started, ownerId);
       return { ...outcome, executionId };
@@ -108,7 +128,8 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
     switch (frame.type) {
       case 'registerfunction': {
         const id = typeof frame.id === 'string' ? frame.id : '';
-        if (!id) return;
+        if (!FUNCTION_ID.test(id) || id.startsWith(TOOL_PREFIX) || w.functions.size >= MAX_FUNCTIONS)
+          return send(w, { type: 'registrationrejected', code: 'INVALID_FUNCTION', namespace: NAMESPACE, function_id: id.slice(0, 200), message: `an id is 1-200 of A-Z a-z 0-9 _ . : -, not under ${TOOL_PREFIX}; at most ${MAX_FUNCTIONS} per worker` });
         const owner = ownersOf(w.project).get(id);
         if (owner && owner !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: owner });
         void deps.store.functions.get(w.project, id).then((registered) => {
@@ -133,7 +154,7 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
         const functionId = typeof frame.function_id === 'string' ? frame.function_id : '';
         if (functionId === 'engine::workers::register') return; // the worker's metadata: nothing to keep
         const invocationId = typeof frame.invocation_id === 'string' ? frame.invocation_id : undefined;
-        void invoke(w.project, functionId, frame.data ?? null, w.id, invocationId).then(({ executionId: _e, ...outcome }) => {
+        void invoke(w.project, functionId, frame.data ?? null, w.id).then(({ executionId: _e, ...outcome }) => {
           if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome });
         });
         return;

@@ -70,6 +70,10 @@ describe('iii workers on kiln', () => {
     expect(frames[0]).toMatchObject({ type: 'workerregistered', worker_id: expect.any(String) });
     expect(frames.find((f) => f.type === 'registrationrejected')).toMatchObject({ code: 'FUNCTION_NAMESPACE_CONFLICT', function_id: 'greet::hi', owner_worker_id: expect.any(String) });
     expect((await kiln.post('/v1/functions/greet::hi/invoke', { data: {} })).body.result).toEqual({ from: 'first' });
+    // kiln's own names and ids that are not ids are refused visibly
+    for (const id of ['kiln::double', 'a/b', '']) raw.send(JSON.stringify({ type: 'registerfunction', id }));
+    for (let i = 0; i < 100 && frames.filter((f) => f.code === 'INVALID_FUNCTION').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(frames.filter((f) => f.code === 'INVALID_FUNCTION')).toHaveLength(3);
     raw.close();
   });
 
