@@ -1,6 +1,7 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
-import { bearerAuth } from './api/auth.js';
+import { bearerAuth, keyProjects } from './api/auth.js';
+import { atRoutes, xrpcError } from './api/at/routes.js';
 import type { MiddlewareHandler } from 'hono';
 import { createRouter, type AppEnv } from './api/context.js';
 import { mcpHttpError } from './api/mcp/errors.js';
@@ -46,7 +47,7 @@ export function createApp(deps: AppDeps) {
     c.header('X-Request-Id', requestId);
     await next();
   });
-  app.onError((err, c) => (c.req.path === '/mcp' ? mcpHttpError(err, c, log) : toErrorResponse(err, c, log)));
+  app.onError((err, c) => (c.req.path === '/mcp' ? mcpHttpError(err, c, log) : c.req.path.startsWith('/xrpc/') ? xrpcError(err, c, log) : toErrorResponse(err, c, log)));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
   app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps) {
   app.use('/api/c1-uploads/*', limitBody);
   app.route('/', c1UploadRoutes({ functions: core.c1, uploadToken: c1.uploadToken, maxBodyBytes: config.KILN_MAX_BODY_BYTES }));
   app.use('/mcp', limitBody);
+  app.use('/xrpc/*', limitBody);
   app.use('/api/v1/*', async (c, next) => {
     if (c.req.method === 'POST' && c.req.header('content-length') !== '0' && c.req.header('content-type') !== undefined && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
@@ -109,6 +111,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
   app.route('/', c1.app);
+  app.route('/', atRoutes({ run: core.atRun, projectOf: keyProjects(config.KILN_API_KEYS), isPublic: config.KILN_XRPC_PUBLIC, maxBodyBytes }));
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -153,6 +153,10 @@ export const ConfigSchema = z.object({
   KILN_WEBHOOK_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses webhooks may be delivered to, as `KILN_EGRESS_ALLOW_ADDRESSES` takes them (a receiver on your network); others are refused.'),
   KILN_FUNCTIONS_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses registered iii HTTP functions may be called at (`10.0.0.0/8`, `127.0.0.1:9000`); others are refused.'),
   KILN_FUNCTIONS_ALLOW_HTTP: bool(false).describe('Let registered iii HTTP functions use plain `http://` URLs (https only otherwise).'),
+  KILN_XRPC_PUBLIC: bool(false).describe('Serve `POST /xrpc/at.functions.run` without a key (as the reference implementation does), in the `default` project, under the same admission limits.'),
+  KILN_AT_PLC_URL: httpUrl().default('https://plc.directory').describe('The PLC directory `did:plc` identities are resolved through.'),
+  KILN_AT_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses AT resolution may fetch from (a PDS or PLC on your network); others are refused.'),
+  KILN_AT_ALLOW_HTTP: bool(false).describe('Let AT resolution fetch over plain `http://` (a PLC directory or PDS on a test network; `did:web` on localhost).'),
   KILN_PUBLIC_URL: z
     .string()
     .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')

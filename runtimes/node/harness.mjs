@@ -95,6 +95,11 @@ function writeFiles(root, files) {
 
 /** Sets up the request's env, files and argv under `root`; imports its code and returns the module. */
 async function load(request, root, beforeRun = () => {}) {
+  if (request.entry === 'wasm') {
+    // an AT function's WebAssembly module (base64): nothing of it runs before its call
+    beforeRun();
+    return { wasm: Buffer.from(request.code, 'base64') };
+  }
   Object.assign(process.env, request.env ?? {});
   writeFiles(root, request.files ?? []);
   let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
@@ -110,8 +115,45 @@ async function load(request, root, beforeRun = () => {}) {
   return import(pathToFileURL(main).href);
 }
 
+/** A pure-v1 module whose run echoes its input, for the rehearsal. */
+const ECHO_WASM = 'AGFzbQEAAAABDAJgAX8Bf2ACf38BfgMDAgABBQMBAAEHGAMGbWVtb3J5AgAFYWxsb2MAAANydW4AAQoUAgUAQYAICwwAIACtQiCGIAGthAs=';
+
+/**
+ * AT functions' pure-v1 ABI: a module that imports nothing and exports `memory`, `alloc(len)` and
+ * `run(ptr, len)`, which returns (ptr << 32) | len of its UTF-8 JSON answer; `dealloc` if it has one.
+ * Its memory may not pass `maxBytes` (checked after each call into it; growing far past it meets
+ * the box's own limit first).
+ */
+async function runWasm(bytes, input, maxBytes) {
+  const mod = await WebAssembly.compile(bytes);
+  const imports = WebAssembly.Module.imports(mod);
+  if (imports.length) throw new Error(`a pure-v1 module imports nothing; this one imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}`);
+  const { exports } = await WebAssembly.instantiate(mod, {});
+  const { memory, alloc, run, dealloc } = exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof alloc !== 'function' || typeof run !== 'function')
+    throw new Error('a pure-v1 module exports memory, alloc(len) and run(ptr, len)');
+  const check = () => {
+    if (memory.buffer.byteLength > maxBytes) throw new Error(`memory over the limit: ${memory.buffer.byteLength} bytes, at most ${maxBytes}`);
+  };
+  check();
+  const data = Buffer.from(JSON.stringify(input ?? null));
+  const ptr = Number(alloc(data.length)) >>> 0;
+  check();
+  if (ptr + data.length > memory.buffer.byteLength) throw new Error('alloc returned a range outside memory');
+  new Uint8Array(memory.buffer, ptr, data.length).set(data);
+  const packed = BigInt.asUintN(64, BigInt(run(ptr, data.length)));
+  check();
+  const [outPtr, outLen] = [Number(packed >> 32n), Number(packed & 0xffffffffn)];
+  if (outPtr + outLen > memory.buffer.byteLength) throw new Error('run returned a range outside memory');
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(memory.buffer, outPtr, outLen));
+  const value = JSON.parse(text);
+  if (typeof dealloc === 'function') dealloc(outPtr, outLen);
+  return value;
+}
+
 /** Calls execute(input); returns the result text (status word, newline, JSON). */
-async function call(module, input, stderr, entry) {
+async function call(module, input, stderr, entry, wasmMemoryBytes) {
+  if (entry === 'wasm') return `valid\n${JSON.stringify(await runWasm(module.wasm, input, wasmMemoryBytes ?? 32 * 1024 * 1024))}`;
   const fn = entry === 'default' ? module.default : module.__kilnExecute;
   if (typeof fn !== 'function') throw new TypeError(entry === 'default' ? 'the module has no default export function (export default async function main(input))' : 'execute is not a function');
   const value = await fn(input ?? null);
@@ -153,6 +195,8 @@ async function rehearse() {
   })}\n`);
   const request = JSON.parse(readRequestLine(openSync(`${root}/request.json`, 'r')));
   const text = await call(await load(request, root), request.input, sink);
+  // V8's WebAssembly engine starts on first use (about 100 ms here): start it now, on an echo module
+  await runWasm(Buffer.from(ECHO_WASM, 'base64'), { warm: true }, 64 * 1024);
   const devNull = openSync('/dev/null', 'w');
   writeAll(devNull, `${text}${request.mode}\n${request.deadline_ms ?? ''}\n`);
   closeSync(devNull);
@@ -204,7 +248,7 @@ try {
   if (request.mode === 'script') reportExit();
   const module = await load(request, realpathSync('/mnt/req'), waitForGo);
   if (request.mode === 'function') {
-    writeResult(await call(module, request.input, process.stderr, request.entry));
+    writeResult(await call(module, request.input, process.stderr, request.entry, request.wasm_memory_bytes));
     // Function mode ends with execute(): timers the code left behind must not hold the box.
     process.exit(0);
   }

@@ -8,6 +8,8 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import { createSecrets } from '../secrets/secrets.js';
 import type { Store } from '../store/store.js';
 import type { BuildQueue } from '../builds/builder.js';
+import { createAtResolver } from '../at/resolve.js';
+import { createAtRunner } from '../at/run.js';
 import { createC1Functions } from '../c1/functions.js';
 import { createHttpFunctions } from '../iii/http-functions.js';
 import { createWorkerHub } from '../iii/worker-hub.js';
@@ -70,9 +72,19 @@ export function createCore(deps: CoreDeps) {
     maxTimeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
     log: deps.log,
   });
+  const atRun = createAtRunner({
+    resolver: createAtResolver({
+      policy: createAddressPolicy({ allow: config.KILN_AT_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+      plcUrl: config.KILN_AT_PLC_URL,
+      allowHttp: config.KILN_AT_ALLOW_HTTP,
+      timeoutMs: 10_000,
+    }),
+    execute,
+    config,
+  });
   const workers = createWorkerHub({ store: deps.store, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000 });
   return {
-    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers,
+    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers, atRun,
     async start() {
       await invocations.start();
       webhooks.start();

@@ -28,7 +28,9 @@ export interface FunctionJob extends JobBase {
    * The function to call: `execute` (Riza's contract, the default), or the module's default
    * export (`export default async function main(input)`, ConductorOne's); JavaScript and TypeScript only.
    */
-  entry?: 'execute' | 'default';
+  entry?: 'execute' | 'default' | 'wasm';
+  /** entry `wasm` (an AT function's pure-v1 module, `code` in base64): the most its memory may grow to. */
+  wasmMemoryBytes?: number;
 }
 
 /** A script: stdin and argv in, exit code and output back. */

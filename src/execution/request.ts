@@ -9,6 +9,8 @@ export interface CodeTarget {
   language: Language;
   code: string;
   runtimeRevisionId?: string | null;
+  /** An AT function: `code` is a pure-v1 WebAssembly module in base64, run by the Node harness. */
+  wasm?: { memoryBytes: number };
 }
 
 /** A saved tool, at its latest revision or a pinned one. */

@@ -104,7 +104,8 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     let runtimeField = 'runtime_revision_id';
     let tool: Resolved['tool'] = null;
     let toolFiles: { path: string; contents: string }[] = [];
-    let entry: 'execute' | 'default' | undefined;
+    let entry: 'execute' | 'default' | 'wasm' | undefined;
+    let wasmMemoryBytes: number | undefined;
     if (req.target.kind === 'tool') {
       const revision = await deps.tools.revision(req.project, req.target.toolId, req.target.revisionId);
       checkInput(revision.inputSchema, req.input ?? null);
@@ -118,6 +119,7 @@ export function createResolver(deps: { config: Config; registry: Record<Language
       entry = revision.entry;
     } else {
       ({ language, code, runtimeRevisionId } = req.target);
+      if (req.target.wasm) [entry, wasmMemoryBytes] = ['wasm', req.target.wasm.memoryBytes];
     }
     // a custom runtime's image, once its build has succeeded; else the language's stock one
     const runtime = runtimeRevisionId ? await deps.runtimes.runtimeFor(req.project, runtimeRevisionId, language, runtimeField) : deps.registry[language];
@@ -135,7 +137,9 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     // a tool's own files first: the caller's may add to them, and a same path is the caller's
     const base = { id, runtime, code, env: clear.env, files: [...toolFiles, ...(req.files ?? [])], allow: clear.allow, timeoutMs, memoryMiB };
     const job: Job =
-      req.mode === 'function' ? { ...base, mode: 'function', input: req.input ?? null, ...(entry === 'default' ? { entry } : {}) } : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
+      req.mode === 'function'
+        ? { ...base, mode: 'function', input: req.input ?? null, ...(entry && entry !== 'execute' ? { entry } : {}), ...(wasmMemoryBytes ? { wasmMemoryBytes } : {}) }
+        : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
     const kind: ExecutionKind = tool ? 'tool' : req.mode;
     return { job, kind, tool, secretValues: [...values.values()], logged: loggedRequest(req, kind, language, tool) };
   };

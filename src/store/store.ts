@@ -67,7 +67,7 @@ export interface SealedSecret extends SecretRecord {
 export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function' | 'worker_function';
 
 /** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
-export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii'] as const;
+export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii', 'at'] as const;
 export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
 
 /** One row of the executions log. `request` is already redacted: env names only, no credentials. */
