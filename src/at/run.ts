@@ -44,8 +44,10 @@ export function createAtRunner(deps: { resolver: AtResolver; execute: Execute; c
         mode: 'function',
         target: { kind: 'code', language: 'javascript', code: Buffer.from(code).toString('base64'), wasm: { memoryBytes: memoryMb * 1024 * 1024 } },
         input: input ?? null,
-        // the box holds Node as well as the module's memory
-        limits: { executionTimeout: durationMs / 1000, memorySize: Math.min(config.KILN_MAX_MEMORY_MIB, memoryMb + 64) },
+        // The box holds Node as well as the module's memory; at the default size it comes warm
+        // from the pool (a 100 ms function cannot wait for a box to start). The module's own
+        // limit is the harness's check.
+        limits: { executionTimeout: durationMs / 1000, memorySize: Math.min(config.KILN_MAX_MEMORY_MIB, Math.max(config.KILN_DEFAULT_MEMORY_MIB, memoryMb + 64)) },
       },
       ctx,
     );
