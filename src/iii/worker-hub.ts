@@ -134,6 +134,10 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
         if (owner && owner !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: owner });
         void deps.store.functions.get(w.project, id).then((registered) => {
           if (registered) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: 'kiln' });
+          // checked again after the lookup: another worker may have taken it meanwhile, or this one left
+          const now = ownersOf(w.project).get(id);
+          if (now && now !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: now });
+          if (!workers.has(w.id)) return;
           ownersOf(w.project).set(id, w.id);
           w.functions.add(id);
         });
