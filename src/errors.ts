@@ -64,8 +64,8 @@ export function validationHook(result: { success: true } | { success: false; err
   if (!result.success) throw fromZodError(result.error);
 }
 
-/** The one place errors become responses: body `{code, message, details?}`. */
-export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): Response {
+/** Any error as the AppError kiln answers with; one that is not kiln's own is logged and becomes INTERNAL. */
+function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
   let appError: AppError;
   if (err instanceof AppError) appError = err;
   else if (err instanceof ZodError) appError = fromZodError(err);
@@ -78,6 +78,21 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): 
     log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     appError = new AppError('INTERNAL', 'internal error');
   }
+  return appError;
+}
+
+/**
+ * The one place errors become responses: the status and headers of kiln's table, and a body in
+ * the caller's dialect — kiln's `{code, message, details?}` unless `shape` gives another
+ * (JSON-RPC for /mcp, XRPC for /xrpc).
+ */
+export function toErrorResponse(
+  err: unknown,
+  c: Context<AppEnv>,
+  log: Logger,
+  shape?: (status: number, message: string) => unknown,
+): Response {
+  const appError = asAppError(err, c, log);
   const { status, grpc } = TABLE[appError.code];
   const body: Record<string, unknown> = { code: grpc, message: appError.message };
   if (appError.details?.length) body.details = appError.details;
@@ -85,5 +100,5 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>, log: Logger): 
   if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
   // RFC 6750: a 401 names the scheme it wants (MCP clients read it too)
   if (appError.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="kiln"';
-  return c.json(body, status, headers);
+  return c.json((shape ? shape(status, appError.message) : body) as Record<string, unknown>, status, headers);
 }

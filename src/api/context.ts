@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from '../execution/request.js';
-import { validationHook } from '../errors.js';
+import type { Context } from 'hono';
+import { fieldError, validationHook } from '../errors.js';
 
 /**
  * The variables every request carries through kiln's middleware, typed: a handler that reads one
@@ -21,6 +22,20 @@ export interface AppEnv {
  */
 export function executionContext(request: Request, maxBodyBytes: number): ExecutionContext {
   return { bytes: Number(request.headers.get('content-length') ?? maxBodyBytes), signal: request.signal };
+}
+
+/**
+ * The body as JSON, for routes that read it themselves (the C1, iii and AT dialects): an empty
+ * body is `{}`, and one that is not JSON a 400 naming the body, as the validated routes answer.
+ */
+export async function readJson(c: Context<AppEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw fieldError('(body)', 'malformed_json', 'is not JSON');
+  }
 }
 
 /** A router with kiln's context variables and its 400-naming-the-field validation hook. */

@@ -69,9 +69,14 @@ export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; 
 
   /** did:web:host[:path…] → https://host/.well-known/did.json, or https://host/path…/did.json (http for a loopback host when allowed). */
   function webDidUrl(did: string): URL {
-    const [host, ...path] = did.slice('did:web:'.length).split(':').map(decodeURIComponent);
-    const scheme = deps.allowHttp && /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host!) ? 'http' : 'https';
-    return new URL(`${scheme}://${host}/${path.length ? `${path.join('/')}/did.json` : '.well-known/did.json'}`);
+    try {
+      const [host, ...path] = did.slice('did:web:'.length).split(':').map(decodeURIComponent);
+      const scheme = deps.allowHttp && /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host!) ? 'http' : 'https';
+      return new URL(`${scheme}://${host}/${path.length ? `${path.join('/')}/did.json` : '.well-known/did.json'}`);
+    } catch {
+      // a %-escape that decodes to nothing, or a host no URL can hold
+      throw new ResolveError(`function: ${did} is not a did:web kiln can resolve`, true);
+    }
   }
 
   async function pds(did: string): Promise<string> {
@@ -90,7 +95,12 @@ export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; 
       const base = await pds(did);
       const q = new URLSearchParams({ repo: did, collection: 'at.functions.metadata', rkey });
       const answer = await json(new URL(`${base}/xrpc/com.atproto.repo.getRecord?${q}`));
-      const computed = (await recordCid(answer.value)).toString();
+      const computed = await recordCid(answer.value).then(
+        (cid) => cid.toString(),
+        () => {
+          throw new ResolveError('the PDS answered no record kiln can encode (DAG-CBOR)');
+        },
+      );
       if (typeof answer.cid !== 'string' || answer.cid !== computed) throw new ResolveError(`the record's CID does not match its contents (PDS says ${String(answer.cid)}, contents hash to ${computed})`);
       const record = answer.value as FunctionRecord;
       const codeCid = record.code?.ref?.$link ?? record.code?.cid;

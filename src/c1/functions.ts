@@ -2,7 +2,7 @@ import { AppError, fieldError } from '../errors.js';
 import type { Invocations } from '../invocations/invocations.js';
 import { newId } from '../ids.js';
 import type { C1FunctionRecord } from '../store/c1-store.js';
-import type { Store, Tool, ToolRevision } from '../store/store.js';
+import { everyItem, type Store, type Tool, type ToolRevision } from '../store/store.js';
 import type { Tools } from '../tools/tools.js';
 
 /** C1's entry file: `export default async function main(input)`. */
@@ -76,16 +76,11 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
 
     async list(project: string) {
       const all: { fn: C1FunctionRecord; tool: Tool }[] = [];
-      let startingAfter: string | undefined;
-      for (;;) {
-        const page = await c1.listFunctions(project, { limit: 100, startingAfter });
-        for (const fn of page) {
-          const tool = await deps.store.getTool(project, fn.toolId);
-          if (tool) all.push({ fn, tool });
-        }
-        if (page.length < 100) return all;
-        startingAfter = page.at(-1)!.toolId;
+      for await (const fn of everyItem((page) => c1.listFunctions(project, page), (f) => f.toolId)) {
+        const tool = await deps.store.getTool(project, fn.toolId);
+        if (tool) all.push({ fn, tool });
       }
+      return all;
     },
 
     async remove(project: string, id: string) {

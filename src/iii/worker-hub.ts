@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { AppError } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
 import { newId } from '../ids.js';
-import type { Store } from '../store/store.js';
+import { everyItem, type Store } from '../store/store.js';
 import type { CallOutcome, HttpFunctions } from './http-functions.js';
 
 /** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
@@ -78,13 +78,7 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
   async function findTool(project: string, name: string) {
     const byId = await deps.store.getTool(project, name);
     if (byId) return byId;
-    let startingAfter: string | undefined;
-    for (let pages = 0; pages < 100; pages++) {
-      const page = await deps.store.listTools(project, { limit: 100, startingAfter });
-      const found = page.find((t) => t.name === name);
-      if (found || page.length < 100) return found ?? null;
-      startingAfter = page.at(-1)!.id;
-    }
+    for await (const tool of everyItem((page) => deps.store.listTools(project, page), (t) => t.id)) if (tool.name === name) return tool;
     return null;
   }
 

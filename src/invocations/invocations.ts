@@ -92,8 +92,6 @@ export function createInvocations(deps: {
       return record;
     },
 
-    get: (project: string, id: string) => store.get(project, id),
-
     /**
      * Cancels a queued invocation at once, or stops a running one (its execution then ends with
      * stop_reason `cancelled`). Answers the status it has now; null when the project has no such one.

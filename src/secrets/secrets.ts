@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Page, SecretRecord, Store } from '../store/store.js';
+import { everyItem, type Page, type SecretRecord, type Store } from '../store/store.js';
 import type { SecretBox } from './secret-box.js';
 
 /** A place a secret is referred to, named as the wire names it (e.g. `env.0.secret_id`). */
@@ -42,13 +42,8 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
     list: (project: string, page: Page) => store.listSecrets(project, page),
     /** The project's secret of this name (names are not unique: the newest wins), or null. */
     async byName(project: string, name: string): Promise<SecretRecord | null> {
-      let startingAfter: string | undefined;
-      for (;;) {
-        const page = await store.listSecrets(project, { limit: 100, startingAfter });
-        const found = page.find((s) => s.name === name);
-        if (found || page.length < 100) return found ?? null;
-        startingAfter = page.at(-1)!.id;
-      }
+      for await (const secret of everyItem((page) => store.listSecrets(project, page), (s) => s.id)) if (secret.name === name) return secret;
+      return null;
     },
     /** Replaces a secret's value (tools bound to it use the new one from their next run). */
     async rotate(project: string, id: string, value: string): Promise<SecretRecord> {

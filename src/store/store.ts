@@ -23,6 +23,21 @@ export interface Page {
 /** Page.limit, clamped to 1..100 again in the store: a caller's slip cannot read a whole table. */
 export const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
 
+/**
+ * Every item of a listing paged by id (newest first), a page of 100 at a time, up to `max`: for
+ * the few places that need a whole project's objects (a catalog, a lookup by name).
+ */
+export async function* everyItem<T>(list: (page: Page) => Promise<T[]>, idOf: (item: T) => string, max = 10_000): AsyncGenerator<T> {
+  let startingAfter: string | undefined;
+  for (let seen = 0; seen < max; ) {
+    const page = await list({ limit: 100, startingAfter });
+    for (const item of page) yield item;
+    seen += page.length;
+    if (page.length < 100) return;
+    startingAfter = idOf(page.at(-1)!);
+  }
+}
+
 /** One immutable revision of a tool: everything that defines how it runs. */
 export interface ToolRevision {
   id: string; // rev_…

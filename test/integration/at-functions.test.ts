@@ -3,7 +3,6 @@
 // and verified by CID, and run inside a Node box within the record's limits.
 import wabtInit from 'wabt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordCid } from '../../src/at/resolve.js';
 import { startStandInPds, type StandInPds } from '../helpers/at-pds.js';
 import { startTestKiln, type TestKiln } from '../helpers/kiln.js';
 

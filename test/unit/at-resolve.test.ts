@@ -74,3 +74,11 @@ describe('AT function resolution', () => {
     await expect(resolver('').resolve('at://did:web:127.0.0.1%3A9/at.functions.metadata/add')).rejects.toThrow(/refused/);
   });
 });
+
+describe('AT function resolution of odd input', () => {
+  it('a did:web that decodes to no host is an InvalidRequest, not a fault', async () => {
+    const err = await resolver().resolve('at://did:web:%zz/at.functions.metadata/x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResolveError);
+    expect((err as ResolveError).invalidRequest).toBe(true);
+  });
+});

@@ -5,19 +5,14 @@ import { ResolveError } from '../../at/resolve.js';
 import type { AtRunner } from '../../at/run.js';
 import { AppError, toErrorResponse } from '../../errors.js';
 import { bearerKey } from '../auth.js';
-import { executionContext, type AppEnv } from '../context.js';
+import { executionContext, readJson, type AppEnv } from '../context.js';
 
 /** XRPC's error names for kiln's statuses. */
 const XRPC_ERRORS: Record<number, string> = { 400: 'InvalidRequest', 401: 'AuthenticationRequired', 413: 'PayloadTooLarge', 429: 'RateLimitExceeded', 503: 'UpstreamFailure' };
 
 /** An error as XRPC answers one: `{error, message}` with kiln's status (and its headers). */
-export function xrpcError(err: unknown, c: Context<AppEnv>, log: Logger): Response {
-  const plain = toErrorResponse(err, c, log);
-  const message = err instanceof AppError || err instanceof ResolveError ? err.message : plain.status >= 500 ? 'internal error' : 'bad request';
-  const headers = new Headers(plain.headers);
-  headers.set('content-type', 'application/json');
-  return new Response(JSON.stringify({ error: XRPC_ERRORS[plain.status] ?? 'InternalServerError', message }), { status: plain.status, headers });
-}
+export const xrpcError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
+  toErrorResponse(err, c, log, (status, message) => ({ error: XRPC_ERRORS[status] ?? 'InternalServerError', message }));
 
 const invalid = (message: string) => new AppError('BAD_REQUEST', message);
 
@@ -32,12 +27,7 @@ export function atRoutes(deps: { run: AtRunner; projectOf: (key: string | undefi
     const key = bearerKey(c.req.header('authorization'));
     const project = deps.projectOf(key) ?? (deps.isPublic && !key ? 'default' : null);
     if (project === null) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw invalid('the body is not JSON');
-    }
+    const body = await readJson(c);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be an object {function, input}');
     const { function: uri, input } = body as { function?: unknown; input?: unknown };
     if (typeof uri !== 'string') throw invalid('function: required, an at:// URI of an at.functions.metadata record');

@@ -6,7 +6,7 @@ import { FUNCTION_TYPES } from '../../c1/functions.js';
 import { AppError, fieldError } from '../../errors.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/store.js';
-import { createRouter, executionContext, type AppEnv } from '../context.js';
+import { createRouter, executionContext, readJson, type AppEnv } from '../context.js';
 import { commitBody, filesBody, functionBody, invocationBody } from './render.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -26,19 +26,8 @@ function decodeText(value: string, field: string): string {
   }
 }
 
-/** The body as JSON, checked by `schema`; not JSON at all is a 400 like any bad field. */
-async function body<T extends z.ZodType>(c: Context<AppEnv>, schema: T): Promise<z.output<T>> {
-  const text = await c.req.text();
-  let value: unknown = {};
-  if (text.trim()) {
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw fieldError('(body)', 'malformed_json', 'is not JSON');
-    }
-  }
-  return schema.parse(value);
-}
+/** The body as JSON, checked by `schema`. */
+const body = async <T extends z.ZodType>(c: Context<AppEnv>, schema: T): Promise<z.output<T>> => schema.parse(await readJson(c));
 
 const Files = z.record(z.string(), z.string());
 const CreateFunction = z.object({

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { AppError, fieldError } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
 import type { HttpFunctions } from '../../iii/http-functions.js';
 import { MissingSecret } from '../../iii/http-functions.js';
 import type { RegisteredFunction } from '../../store/function-store.js';
-import { createRouter } from '../context.js';
+import { createRouter, readJson } from '../context.js';
 import { HeaderName, HeaderSafe, InputValue } from '../riza/schemas.js';
 
 /** An iii function id: what the engine's ids look like (`external.my_lambda`, `kiln::tool`), no `/`. */
@@ -43,21 +43,13 @@ const view = ({ project: _p, invocation, ...fn }: RegisteredFunction) => {
   return { ...fn, invocation: rest };
 };
 
-async function json(text: string): Promise<unknown> {
-  try {
-    return text.trim() ? (JSON.parse(text) as unknown) : {};
-  } catch {
-    throw fieldError('(body)', 'malformed_json', 'is not JSON');
-  }
-}
-
 /** /v1/functions: the iii engine's registerfunction over HTTP, and invoke. */
 export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }) {
   const { functions, workers } = deps;
   const app = createRouter();
 
   app.post('/v1/functions', async (c) => {
-    const { type: _t, ...fn } = Register.parse(await json(await c.req.text()));
+    const { type: _t, ...fn } = Register.parse(await readJson(c));
     const worker = workers.owner(c.get('project'), fn.id);
     if (worker) throw new AppError('CONFLICT', `function ${fn.id} is registered by connected worker ${worker}: use another id`, [{ field: 'id', reason: 'already_registered' }]);
     try {
@@ -80,7 +72,7 @@ export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }
     return c.json({ id: c.req.param('id'), deleted: true });
   });
   app.post('/v1/functions/:id/invoke', async (c) => {
-    const { data } = Invoke.parse(await json(await c.req.text()));
+    const { data } = Invoke.parse(await readJson(c));
     const project = c.get('project');
     const id = c.req.param('id');
     if (workers.owner(project, id)) {

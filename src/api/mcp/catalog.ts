@@ -1,4 +1,4 @@
-import type { Tool } from '../../store/store.js';
+import { everyItem, type Tool } from '../../store/store.js';
 import { definitionName } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTINS } from './builtins.js';
@@ -9,9 +9,6 @@ export const SEARCH_TOOLS = 'search_tools';
 export const CALL_TOOL = 'call_tool';
 const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL]);
 
-/** Most saved tools one project's catalog reads; past it, the oldest are left out. */
-const MAX_TOOLS = 10_000;
-
 /** A saved tool as MCP sees it: its name there, and whether its input is wrapped as `{input}`. */
 export interface CatalogEntry {
   name: string;
@@ -20,16 +17,10 @@ export interface CatalogEntry {
   wrapped: boolean;
 }
 
-/** Every saved tool of the project, oldest first (pages of 100 read newest first, then reversed). */
+/** Every saved tool of the project, oldest first (a listing is newest first). */
 async function allTools(tools: Tools, project: string): Promise<Tool[]> {
   const all: Tool[] = [];
-  let startingAfter: string | undefined;
-  while (all.length < MAX_TOOLS) {
-    const page = await tools.list(project, { limit: 100, startingAfter });
-    all.push(...page);
-    if (page.length < 100) break;
-    startingAfter = page[page.length - 1]!.id;
-  }
+  for await (const tool of everyItem((page) => tools.list(project, page), (t) => t.id)) all.push(tool);
   return all.reverse();
 }
 

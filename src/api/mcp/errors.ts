@@ -1,6 +1,5 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, fromZodError, toErrorResponse } from '../../errors.js';
@@ -43,12 +42,5 @@ export function toMcpError(err: unknown, fields: Record<string, string> = {}, lo
  * headers kiln gives it elsewhere (WWW-Authenticate, Retry-After), and a JSON-RPC error body, as
  * MCP clients read one.
  */
-export function mcpHttpError(err: unknown, c: Context<AppEnv>, log: Logger): Response {
-  const plain = toErrorResponse(err, c, log);
-  const known = err instanceof AppError || (err instanceof HTTPException && err.status < 500);
-  const message = known ? (err as Error).message : 'internal error';
-  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: plain.status >= 500 ? ErrorCode.InternalError : ErrorCode.InvalidRequest, message } });
-  const headers = new Headers(plain.headers);
-  headers.set('content-type', 'application/json');
-  return new Response(body, { status: plain.status, headers });
-}
+export const mcpHttpError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
+  toErrorResponse(err, c, log, (status, message) => ({ jsonrpc: '2.0', id: null, error: { code: status >= 500 ? ErrorCode.InternalError : ErrorCode.InvalidRequest, message } }));
