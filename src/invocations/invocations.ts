@@ -4,13 +4,16 @@ import type { Execute } from '../execution/executor.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { InvocationRecord, InvocationStore } from '../store/invocation-store.js';
+import type { InvocationRecord, InvocationStore, WithinTransaction } from '../store/invocation-store.js';
 import type { InvocationQueue } from './queue.js';
 
 /** The rule for an invocation that was running when its kiln died: at most once, never run again. */
 export const INTERRUPTED_REASON = 'kiln stopped while it ran; it is not run again (at most once)';
 /** How long an invocation waits before another try when the engine is down: doubling from 5 s to 5 min. */
 const retryDelayMs = (tries: number) => Math.min(300_000, 5_000 * 2 ** Math.min(tries, 6));
+/** How often a kiln says it is alive, looks for kilns that stopped, and for cancels of what it runs. */
+const TICK_MS = 1_000;
+const HEARTBEAT_TICKS = 5;
 
 interface Sealed {
   request: ExecutionRequest;
@@ -29,8 +32,14 @@ export function createInvocations(deps: {
   box: SecretBox;
   queue: InvocationQueue;
   log: Logger;
-  /** This kiln's name for the runs it claims; a kiln that finds runs claimed by another at start ends them. */
+  /** This kiln process's name for the runs it claims: `<instance>/<boot>`. */
   owner: string;
+  /**
+   * Set when other kilns share the store (replicas on Postgres): this one only ends what kilns that
+   * stopped saying they are alive for `replicaTimeoutMs` left running. Unset (the embedded store,
+   * one kiln), whatever another owner left running was left by a kiln that is gone.
+   */
+  replicas?: { instance: string; replicaTimeoutMs: number };
   /** Called when an invocation has ended (the webhook deliverer wakes). */
   onEnded?: () => void;
 }) {
@@ -44,6 +53,45 @@ export function createInvocations(deps: {
   async function end(id: string, status: 'finished' | 'failed' | 'cancelled', reason: string | null) {
     if (await store.end(id, { status, reason, at: new Date().toISOString() })) deps.onEnded?.();
   }
+
+  /** Writes the row (`write`) and queues it: in one transaction when the queue lives in the store's database. */
+  async function enqueue(id: string, write: (within?: WithinTransaction) => Promise<void>, delayMs = 0): Promise<void> {
+    if (!deps.queue.transactional) {
+      await write();
+      return deps.queue.add(id, { delayMs });
+    }
+    await write((tx) => deps.queue.add(id, { delayMs, tx }));
+    if (delayMs <= 0) deps.queue.nudge();
+  }
+
+  /** What kilns are alive now, by the heartbeats (replicas), or this one alone (the embedded store). */
+  async function alive(): Promise<string[]> {
+    if (!deps.replicas) return [deps.owner];
+    const { instance, replicaTimeoutMs } = deps.replicas;
+    const live = await store.liveOwners(new Date(Date.now() - replicaTimeoutMs).toISOString());
+    // an earlier process of this same instance (restarted since) is gone, however recently it was seen
+    return [deps.owner, ...live.filter((o) => o !== deps.owner && !o.startsWith(`${instance}/`))];
+  }
+
+  async function endOrphans(): Promise<void> {
+    const orphans = await store.endOrphans(await alive(), new Date().toISOString(), INTERRUPTED_REASON);
+    if (!orphans.length) return;
+    deps.log.warn({ invocations: orphans }, 'invocations that were running when their kiln stopped ended as interrupted');
+    deps.onEnded?.();
+  }
+
+  /** Heartbeat, orphans and remote cancels (replicas): every TICK_MS, the first two every HEARTBEAT_TICKS. */
+  let ticks = 0;
+  async function tick(): Promise<void> {
+    if (ticks++ % HEARTBEAT_TICKS === 0) {
+      await store.heartbeat(deps.owner, new Date().toISOString());
+      await endOrphans();
+    }
+    // a cancel through another kiln is written on the row: the kiln running it reads it here
+    for (const id of await store.cancelRequested([...running.keys()])) running.get(id)?.abort();
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> = Promise.resolve();
 
   async function run(id: string): Promise<void> {
     const sealed = await store.sealedRequest(id);
@@ -61,8 +109,7 @@ export function createInvocations(deps: {
         // accepted means run: wait for the engine, however long it is away
         const tries = retries.get(id) ?? 0;
         retries.set(id, tries + 1);
-        await store.requeue(id);
-        deps.queue.push(id, retryDelayMs(tries));
+        await enqueue(id, (within) => store.requeue(id, within), retryDelayMs(tries));
         return;
       }
       if (!(err instanceof AppError)) deps.log.error({ err, invocation: id }, 'an invocation failed in kiln');
@@ -87,8 +134,8 @@ export function createInvocations(deps: {
         id, project: req.project, via: req.via ?? 'api', status: 'queued', reason: null, callbackUrl: opts.callbackUrl ?? null,
         createdAt: new Date().toISOString(), startedAt: null, endedAt: null, webhook: null,
       };
-      await store.create(record, box.seal(JSON.stringify({ request, bytes: opts.bytes } satisfies Sealed), aad(id)));
-      deps.queue.push(id);
+      const sealed = box.seal(JSON.stringify({ request, bytes: opts.bytes } satisfies Sealed), aad(id));
+      await enqueue(id, (within) => store.create(record, sealed, within));
       return record;
     },
 
@@ -97,24 +144,31 @@ export function createInvocations(deps: {
      * stop_reason `cancelled`). Answers the status it has now; null when the project has no such one.
      */
     async cancel(project: string, id: string): Promise<InvocationRecord | null> {
-      const status = await store.cancelQueued(project, id, new Date().toISOString());
+      const status = await store.requestCancel(project, id, new Date().toISOString());
       if (status === 'cancelled') deps.onEnded?.();
-      if (status === 'running') running.get(id)?.abort();
+      if (status === 'running') running.get(id)?.abort(); // run elsewhere: that kiln sees the mark within a second
       return status === null ? null : store.get(project, id);
     },
 
-    /** Ends what a dead kiln left running, then starts the workers on what is queued. */
+    /** Ends what dead kilns left running, then starts the workers on what is queued. */
     async start(): Promise<void> {
-      const orphans = await store.endOrphans(deps.owner, new Date().toISOString(), INTERRUPTED_REASON);
-      if (orphans.length) {
-        deps.log.warn({ invocations: orphans }, 'invocations that were running when kiln stopped ended as interrupted');
-        deps.onEnded?.();
-      }
+      await tick();
       await deps.queue.start(run);
+      if (!deps.replicas) return; // alone on its store: nothing else can leave orphans or cancel
+      timer = setInterval(() => {
+        ticking = ticking.then(tick).catch((err: unknown) => deps.log.warn({ err }, 'invocation housekeeping failed'));
+      }, TICK_MS);
+      timer.unref();
     },
 
     /** Takes no more work and lets what runs finish (SIGTERM); what waits stays queued. */
-    stop: () => deps.queue.stop(),
+    async stop(): Promise<void> {
+      await deps.queue.stop();
+      clearInterval(timer);
+      await ticking;
+      // gone cleanly: nothing of this kiln is running; rows of kilns gone a day are dropped too
+      await store.forgetOwners(deps.owner, new Date(Date.now() - 86_400_000).toISOString());
+    },
   };
 }
 

@@ -1,19 +1,23 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { InvocationStore } from '../store/invocation-store.js';
+import type { InvocationStore, SqlExecutor } from '../store/invocation-store.js';
 
 /**
- * Where accepted invocations wait for a worker. The durable record is the store's row (queued
- * before the 202 goes out); a queue only hands ids to workers, so one that loses its memory (a
- * restart) loads them again from the store. The scale-out store replaces this with a job-queue
- * library on Postgres behind the same three calls.
+ * Where accepted invocations wait for a worker. The store's row is the invocation's record; a
+ * queue hands ids to workers. Two kinds: the local one (one kiln over the embedded store) keeps
+ * ids in memory and loads them from the store at start; the shared one (pg-boss, several kilns
+ * over Postgres) keeps jobs in the database, added in the transaction that stores the row.
  */
 export interface InvocationQueue {
-  /** Hands a stored, queued invocation to a worker (after `delayMs`, to retry later). */
-  push(id: string, delayMs?: number): void;
-  /** Loads what the store has queued and runs each through `handler`, `concurrency` at once. */
+  /** True when `add` must run inside the store's transaction (the queue lives in the same database). */
+  readonly transactional: boolean;
+  /** Queues a stored invocation, to run after `delayMs` (a retry later); `tx` is the store's transaction. */
+  add(id: string, opts?: { delayMs?: number; tx?: SqlExecutor }): Promise<void>;
+  /** A job was committed just now by this kiln: wake a worker rather than wait for its poll. */
+  nudge(): void;
+  /** Starts running what is queued through `handler`, `concurrency` at once. */
   start(handler: (id: string) => Promise<void>): Promise<void>;
-  /** Takes no more work; resolves once what runs has ended (what waits stays queued in the store). */
+  /** Takes no more work; resolves once what runs has ended (what waits stays queued). */
   stop(): Promise<void>;
 }
 
@@ -31,7 +35,8 @@ export function createLocalQueue(deps: { store: InvocationStore; concurrency: nu
   }
 
   return {
-    push(id, delayMs = 0) {
+    transactional: false,
+    async add(id, { delayMs = 0 } = {}) {
       if (delayMs <= 0) return enqueue(id);
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -39,6 +44,7 @@ export function createLocalQueue(deps: { store: InvocationStore; concurrency: nu
       }, delayMs);
       timers.add(timer);
     },
+    nudge() {},
     async start(h) {
       handler = h;
       let after: string | undefined;

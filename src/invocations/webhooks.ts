@@ -47,6 +47,9 @@ export function createWebhooks(deps: {
 
   async function deliver(due: DueWebhook): Promise<void> {
     const now = new Date();
+    // one kiln per attempt (replicas share the store): until the lease ends, no other one takes it
+    const lease = new Date(now.getTime() + (deps.timeoutSeconds + 30) * 1000).toISOString();
+    if (!(await store.claimWebhook(due.id, due.webhook, lease))) return;
     const firstAt = due.webhook.firstAt ?? now.toISOString();
     const attempts = due.webhook.attempts + 1;
     let error: string | null = null;

@@ -20,6 +20,8 @@ export interface InvocationsTable {
   webhook_next_at: string | null;
   webhook_last_error: string | null;
   webhook_first_at: string | null;
+  /** Set by a cancel of a running invocation; the kiln running it stops it. */
+  cancel_requested_at: string | null;
 }
 
 export interface WebhookSecretsTable {
@@ -72,7 +74,15 @@ export function invocationToRow(r: InvocationRecord, sealedRequest: string): Inv
     webhook_next_at: r.webhook?.nextAt ?? null,
     webhook_last_error: r.webhook?.lastError ?? null,
     webhook_first_at: r.webhook?.firstAt ?? null,
+    cancel_requested_at: null,
   };
+}
+
+export interface ReplicasTable {
+  /** A kiln process: `<instance>/<boot>`, as it claims invocations. */
+  owner: string;
+  started_at: string;
+  seen_at: string;
 }
 
 export const rowToWebhookSecret = (row: WebhookSecretsTable): WebhookSecretRecord => ({

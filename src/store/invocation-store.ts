@@ -59,8 +59,18 @@ export interface WebhookSecretRecord {
   createdAt: string;
 }
 
+/**
+ * Runs SQL inside the store's own transaction: a queue that lives in the same database (pg-boss)
+ * adds its job there, so an invocation is stored and queued together or not at all.
+ */
+export interface SqlExecutor {
+  executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+}
+export type WithinTransaction = (tx: SqlExecutor) => Promise<void>;
+
 export interface InvocationStore {
-  create(record: InvocationRecord, sealedRequest: string): Promise<void>;
+  /** Stores a queued invocation; `within` runs in the same transaction (it enqueues the job). */
+  create(record: InvocationRecord, sealedRequest: string, within?: WithinTransaction): Promise<void>;
   get(project: string, id: string): Promise<InvocationRecord | null>;
   /** The sealed request of a queued or running invocation (null once it has ended). */
   sealedRequest(id: string): Promise<string | null>;
@@ -68,21 +78,39 @@ export interface InvocationStore {
   queuedIds(limit: number, afterId?: string): Promise<string[]>;
   /** queued → running, if it still is queued; false when another owner took it or it was cancelled. */
   claim(id: string, owner: string, at: string): Promise<boolean>;
-  /** running → queued again (the engine was down): it runs later, as accepted. */
-  requeue(id: string): Promise<void>;
+  /** running → queued again (the engine was down): it runs later, as accepted; `within` as for create. */
+  requeue(id: string, within?: WithinTransaction): Promise<void>;
   /**
    * Ends a queued or running invocation; with a callback_url, schedules its webhook now. False
    * when it had already ended (a cancel and a finish racing: the first one wins).
    */
   end(id: string, outcome: { status: EndStatus; reason: string | null; at: string }): Promise<boolean>;
-  /** Ends a queued invocation of the project as cancelled; answers its status after the attempt, null when missing. */
-  cancelQueued(project: string, id: string, at: string): Promise<InvocationStatus | null>;
   /**
-   * At start: invocations left `running` by another owner (a kiln that died) end as
-   * `interrupted` — or `finished`, when their execution was recorded before it died. Returns their ids.
+   * A cancel: a queued invocation of the project ends cancelled; a running one is marked for the
+   * kiln running it (`cancelRequested`). Answers its status after the attempt, null when missing.
    */
-  endOrphans(owner: string, at: string, reason: string): Promise<string[]>;
+  requestCancel(project: string, id: string, at: string): Promise<InvocationStatus | null>;
+  /** Which of `ids` (running here) have had a cancel requested. */
+  cancelRequested(ids: string[]): Promise<string[]>;
+  /**
+   * Invocations left `running` by an owner not in `alive` (a kiln that died) end as `interrupted`
+   * — or `finished`, when their execution was recorded before it died. Returns their ids.
+   */
+  endOrphans(alive: string[], at: string, reason: string): Promise<string[]>;
+
+  /** Says that `owner` (a kiln process) is alive at `at`. */
+  heartbeat(owner: string, at: string): Promise<void>;
+  /** The owners seen alive since `since`. */
+  liveOwners(since: string): Promise<string[]>;
+  /** A kiln that stops cleanly leaves; rows of owners not seen since `before` go too. */
+  forgetOwners(owner: string, before: string): Promise<void>;
+
   dueWebhooks(now: string, limit: number): Promise<DueWebhook[]>;
+  /**
+   * Takes a due delivery for one kiln: moves its due time to `leaseUntil` if it is still as `seen`
+   * (another kiln has not taken it). A kiln that dies while delivering leaves it due again then.
+   */
+  claimWebhook(id: string, seen: WebhookState, leaseUntil: string): Promise<boolean>;
   updateWebhook(id: string, state: WebhookState): Promise<void>;
 
   getWebhookSecret(project: string): Promise<WebhookSecretRecord | null>;

@@ -1,6 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { INVOCATION_COLUMNS, invocationToRow, rowToInvocation, rowToWebhookSecret } from './invocation-rows.js';
-import type { DueWebhook, EndStatus, InvocationRecord, InvocationStatus, InvocationStore, WebhookSecretRecord, WebhookState } from './invocation-store.js';
+import type {
+  DueWebhook, EndStatus, InvocationRecord, InvocationStatus, InvocationStore, SqlExecutor, WebhookSecretRecord, WebhookState, WithinTransaction,
+} from './invocation-store.js';
 import type { Database } from './rows.js';
 
 /**
@@ -11,8 +13,12 @@ import type { Database } from './rows.js';
 export class KyselyInvocationStore implements InvocationStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(record: InvocationRecord, sealedRequest: string): Promise<void> {
-    await this.db.insertInto('invocations').values(invocationToRow(record, sealedRequest)).execute();
+  async create(record: InvocationRecord, sealedRequest: string, within?: WithinTransaction): Promise<void> {
+    if (!within) return void (await this.db.insertInto('invocations').values(invocationToRow(record, sealedRequest)).execute());
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('invocations').values(invocationToRow(record, sealedRequest)).execute();
+      await within(executor(trx));
+    });
   }
 
   async get(project: string, id: string): Promise<InvocationRecord | null> {
@@ -41,8 +47,11 @@ export class KyselyInvocationStore implements InvocationStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async requeue(id: string): Promise<void> {
-    await this.db.updateTable('invocations').set({ status: 'queued', owner: null, started_at: null }).where('id', '=', id).where('status', '=', 'running').execute();
+  async requeue(id: string, within?: WithinTransaction): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('invocations').set({ status: 'queued', owner: null, started_at: null }).where('id', '=', id).where('status', '=', 'running').execute();
+      await within?.(executor(trx));
+    });
   }
 
   async end(id: string, outcome: { status: EndStatus; reason: string | null; at: string }): Promise<boolean> {
@@ -63,21 +72,26 @@ export class KyselyInvocationStore implements InvocationStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async cancelQueued(project: string, id: string, at: string): Promise<InvocationStatus | null> {
+  async requestCancel(project: string, id: string, at: string): Promise<InvocationStatus | null> {
     const row = await this.db.selectFrom('invocations').select(['id', 'status']).where('project', '=', project).where('id', '=', id).executeTakeFirst();
     if (!row) return null;
     if (row.status === 'queued') await this.end(id, { status: 'cancelled', reason: 'cancelled before it ran', at });
+    // (queued a moment ago and claimed since: the mark reaches the kiln that now runs it)
+    await this.db.updateTable('invocations').set({ cancel_requested_at: at }).where('id', '=', id).where('status', '=', 'running').execute();
     const after = await this.db.selectFrom('invocations').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     return after.status as InvocationStatus;
   }
 
-  async endOrphans(owner: string, at: string, reason: string): Promise<string[]> {
-    const orphans = await this.db
-      .selectFrom('invocations')
-      .select('id')
-      .where('status', '=', 'running')
-      .where((eb) => eb.or([eb('owner', 'is', null), eb('owner', '<>', owner)]))
-      .execute();
+  async cancelRequested(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.selectFrom('invocations').select('id').where('id', 'in', ids).where('cancel_requested_at', 'is not', null).execute();
+    return rows.map((r) => r.id);
+  }
+
+  async endOrphans(alive: string[], at: string, reason: string): Promise<string[]> {
+    let query = this.db.selectFrom('invocations').select('id').where('status', '=', 'running');
+    if (alive.length) query = query.where((eb) => eb.or([eb('owner', 'is', null), eb('owner', 'not in', alive)]));
+    const orphans = await query.execute();
     const ended: string[] = [];
     for (const { id } of orphans) {
       // recorded in the executions log before the kiln running it died: it did finish
@@ -85,6 +99,22 @@ export class KyselyInvocationStore implements InvocationStore {
       if (await this.end(id, recorded ? { status: 'finished', reason: null, at } : { status: 'interrupted', reason, at })) ended.push(id);
     }
     return ended;
+  }
+
+  async heartbeat(owner: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('replicas')
+      .values({ owner, started_at: at, seen_at: at })
+      .onConflict((oc) => oc.column('owner').doUpdateSet({ seen_at: at }))
+      .execute();
+  }
+
+  async liveOwners(since: string): Promise<string[]> {
+    return (await this.db.selectFrom('replicas').select('owner').where('seen_at', '>=', since).execute()).map((r) => r.owner);
+  }
+
+  async forgetOwners(owner: string, before: string): Promise<void> {
+    await this.db.deleteFrom('replicas').where((eb) => eb.or([eb('owner', '=', owner), eb('seen_at', '<', before)])).execute();
   }
 
   async dueWebhooks(now: string, limit: number): Promise<DueWebhook[]> {
@@ -97,6 +127,18 @@ export class KyselyInvocationStore implements InvocationStore {
       .limit(limit)
       .execute();
     return rows.map(rowToInvocation).map((r) => ({ id: r.id, project: r.project, callbackUrl: r.callbackUrl!, status: r.status, webhook: r.webhook! }));
+  }
+
+  async claimWebhook(id: string, seen: WebhookState, leaseUntil: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('invocations')
+      .set({ webhook_next_at: leaseUntil })
+      .where('id', '=', id)
+      .where('webhook_status', '=', 'pending')
+      .where('webhook_attempts', '=', seen.attempts)
+      .where('webhook_next_at', '=', seen.nextAt)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async updateWebhook(id: string, state: WebhookState): Promise<void> {
@@ -129,4 +171,9 @@ export class KyselyInvocationStore implements InvocationStore {
       .execute();
     return this.getWebhookSecret(project);
   }
+}
+
+/** The pg-style executor a job queue expects, over a Kysely transaction (the same connection). */
+function executor(trx: Transaction<Database>): SqlExecutor {
+  return { executeSql: async (text, values) => ({ rows: [...(await trx.executeQuery(CompiledQuery.raw(text, values))).rows] }) };
 }

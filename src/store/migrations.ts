@@ -220,13 +220,32 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_replicas': {
+    // Several kilns on one database (issue 14). Each says it is alive here every few seconds: what
+    // a kiln that stopped saying so left running ends `interrupted`, by whichever kiln sees it
+    // first. A cancel of a running invocation is written on its row, for the kiln running it.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('replicas')
+        .addColumn('owner', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('invocations').addColumn('cancel_requested_at', 'text').execute();
+      await db.schema.createIndex('invocations_owner_status').on('invocations').columns(['owner', 'status']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
-/** Applies every migration not yet recorded in the database; throws naming the one that failed. */
-export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+/**
+ * Applies every migration not yet recorded in the database; throws naming the one that failed.
+ * `schema` (Postgres): where the migration log lives, named, since Kysely otherwise looks for its
+ * tables in every schema and would find another kiln's.
+ */
+export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
   if (error === undefined) return;
   const failed = results?.find((r) => r.status === 'Error')?.migrationName;
   const reason = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,5 @@
 import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
-import type { InvocationsTable, WebhookSecretsTable } from './invocation-rows.js';
+import type { InvocationsTable, ReplicasTable, WebhookSecretsTable } from './invocation-rows.js';
 import type { IiiFunctionsTable } from './function-store.js';
 import type { C1CommitsTable, C1FunctionsTable, C1InvocationsTable, C1UploadsTable } from './kysely-c1-store.js';
 import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
@@ -73,6 +73,7 @@ export interface Database {
   c1_uploads: C1UploadsTable;
   c1_invocations: C1InvocationsTable;
   iii_functions: IiiFunctionsTable;
+  replicas: ReplicasTable;
 }
 
 // `?? null`: JSON.stringify(undefined) is undefined, which a NOT NULL column would refuse.

@@ -57,18 +57,69 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect((await store.invocations.get(project, hooked.id))!.webhook).toMatchObject({ attempts: 1, lastError: 'HTTP 500' });
     });
 
-    it('cancels only a queued invocation of the project', async () => {
+    it('cancels a queued invocation of the project, and marks a running one for the kiln running it', async () => {
       const queued = anInvocation(project);
       const running = anInvocation(project);
-      for (const inv of [queued, running]) await store.invocations.create(inv, 's');
+      const other = anInvocation(project);
+      for (const inv of [queued, running, other]) await store.invocations.create(inv, 's');
       await store.invocations.claim(running.id, 'me', now());
-      expect(await store.invocations.cancelQueued(newProject(), queued.id, now())).toBeNull();
-      expect(await store.invocations.cancelQueued(project, queued.id, now())).toBe('cancelled');
-      expect(await store.invocations.cancelQueued(project, running.id, now())).toBe('running');
-      expect(await store.invocations.cancelQueued(project, newId('exec'), now())).toBeNull();
+      await store.invocations.claim(other.id, 'me', now());
+      expect(await store.invocations.requestCancel(newProject(), queued.id, now())).toBeNull();
+      expect(await store.invocations.requestCancel(newProject(), running.id, now())).toBeNull();
+      expect(await store.invocations.cancelRequested([running.id, other.id])).toEqual([]); // another project's cancel marks nothing
+      expect(await store.invocations.requestCancel(project, queued.id, now())).toBe('cancelled');
+      expect(await store.invocations.requestCancel(project, running.id, now())).toBe('running');
+      expect(await store.invocations.requestCancel(project, newId('exec'), now())).toBeNull();
+      expect(await store.invocations.cancelRequested([running.id, other.id, queued.id])).toEqual([running.id]);
+      expect(await store.invocations.cancelRequested([])).toEqual([]);
     });
 
-    it("ends another owner's running invocations at start: interrupted, or finished when their execution was recorded", async () => {
+    it('stores and queues in one transaction: what fails inside it leaves no invocation', async () => {
+      const kept = anInvocation(project);
+      const lost = anInvocation(project);
+      const seen: unknown[] = [];
+      await store.invocations.create(kept, 's', async (tx) => {
+        seen.push(...(await tx.executeSql('select 1 as one', [])).rows);
+      });
+      expect(seen).toEqual([{ one: 1 }]);
+      await expect(store.invocations.create(lost, 's', async () => { throw new Error('the queue refused'); })).rejects.toThrow('the queue refused');
+      expect(await store.invocations.get(project, kept.id)).not.toBeNull();
+      expect(await store.invocations.get(project, lost.id)).toBeNull();
+      // a requeue and its job: the same
+      await store.invocations.claim(kept.id, 'me', now());
+      await expect(store.invocations.requeue(kept.id, async () => { throw new Error('no'); })).rejects.toThrow('no');
+      expect((await store.invocations.get(project, kept.id))!.status).toBe('running');
+      await store.invocations.requeue(kept.id, async () => {});
+      expect((await store.invocations.get(project, kept.id))!.status).toBe('queued');
+    });
+
+    it('knows which kilns are alive by their heartbeats, and forgets one that left', async () => {
+      const [a, b] = [`a-${newProject()}/1`, `b-${newProject()}/1`];
+      const old = new Date(Date.now() - 60_000).toISOString();
+      await store.invocations.heartbeat(a, old);
+      await store.invocations.heartbeat(b, now());
+      const since = new Date(Date.now() - 30_000).toISOString();
+      expect(await store.invocations.liveOwners(since)).toContain(b);
+      expect(await store.invocations.liveOwners(since)).not.toContain(a);
+      await store.invocations.heartbeat(a, now()); // seen again: alive again
+      expect(await store.invocations.liveOwners(since)).toContain(a);
+      await store.invocations.forgetOwners(a, old);
+      expect(await store.invocations.liveOwners(old)).not.toContain(a);
+      expect(await store.invocations.liveOwners(old)).toContain(b);
+    });
+
+    it('gives each due webhook attempt to one kiln', async () => {
+      const hooked = anInvocation(project, { callbackUrl: 'https://hooks.example/y' });
+      await store.invocations.create(hooked, 's');
+      await store.invocations.end(hooked.id, { status: 'finished', reason: null, at: now() });
+      const [due] = (await store.invocations.dueWebhooks(now(), 100)).filter((d) => d.id === hooked.id);
+      const lease = new Date(Date.now() + 60_000).toISOString();
+      const claims = await Promise.all([1, 2, 3].map(() => store.invocations.claimWebhook(hooked.id, due!.webhook, lease)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect((await store.invocations.dueWebhooks(now(), 100)).map((d) => d.id)).not.toContain(hooked.id);
+    });
+
+    it("ends the running invocations of owners not alive: interrupted, or finished when their execution was recorded", async () => {
       const lost = anInvocation(project);
       const recorded = anInvocation(project);
       const mine = anInvocation(project);
@@ -77,7 +128,7 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       await store.invocations.claim(recorded.id, 'dead', now());
       await store.invocations.claim(mine.id, 'alive', now());
       await store.recordExecution(anExecution(project, { id: recorded.id }));
-      const ended = await store.invocations.endOrphans('alive', now(), 'kiln stopped while it ran');
+      const ended = await store.invocations.endOrphans(['alive', 'another'], now(), 'kiln stopped while it ran');
       expect(ended.sort()).toEqual([lost.id, recorded.id].sort());
       expect(await store.invocations.get(project, lost.id)).toMatchObject({ status: 'interrupted', reason: 'kiln stopped while it ran' });
       expect(await store.invocations.get(project, recorded.id)).toMatchObject({ status: 'finished', reason: null });
