@@ -4,7 +4,11 @@
 #   npm run images -- --air-gapped   from a local Debian base made with debootstrap (no registry needed)
 #   ... --air-gapped --service-base  also builds kiln-base-npm:bookworm, a base for ./Dockerfile (the service)
 #                                    whose `npm ci` then needs no registry: KILN_SERVICE_BASE=kiln-base-npm:bookworm
-# Local bases are built once and kept; `docker rmi kiln-base:bookworm kiln-base-node:bookworm` rebuilds them.
+#   ... --deploy-base                also builds kiln-base-deploy:bookworm (debootstrap: Debian's postgresql and
+#                                    haproxy), the base of deploy/'s Postgres and load balancer images without a
+#                                    registry (deploy/README.md); needs no registry whatever the other flags
+# Local bases are built once and kept; `docker rmi kiln-base:bookworm kiln-base-node:bookworm` rebuilds them
+# (kiln-base-deploy:bookworm likewise).
 # Image names follow KILN_PYTHON_IMAGE / KILN_NODE_IMAGE, as the service reads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +22,13 @@ NODE_VERSION=${KILN_AIRGAP_NODE_VERSION:-22}
 NPM_VERSION=${KILN_AIRGAP_NPM_VERSION:-10}
 air_gapped=false
 service_base=false
+deploy_base=false
 for arg in "$@"; do
   case "$arg" in
     --air-gapped) air_gapped=true ;;
     --service-base) service_base=true ;;
-    *) echo "unknown argument: $arg (known: --air-gapped, --service-base)" >&2; exit 2 ;;
+    --deploy-base) deploy_base=true ;;
+    *) echo "unknown argument: $arg (known: --air-gapped, --service-base, --deploy-base)" >&2; exit 2 ;;
   esac
 done
 
@@ -76,6 +82,20 @@ if $air_gapped && $service_base; then
     > "$npm_ctx/Dockerfile"
   docker build -q -t kiln-base-npm:bookworm "$npm_ctx" >/dev/null
   rm -rf "$npm_ctx"
+fi
+if $deploy_base && ! docker image inspect kiln-base-deploy:bookworm >/dev/null 2>&1; then
+  # One Debian base for both of deploy/'s service images (postgres.Dockerfile, lb.Dockerfile), which also
+  # build FROM the official postgres and haproxy images when a registry is in reach.
+  command -v debootstrap >/dev/null || { echo "--deploy-base needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+  deploy_rootfs=$(mktemp -d)
+  trap 'rm -rf "${rootfs:-}" "$deploy_rootfs"' EXIT
+  echo "building kiln-base-deploy:bookworm with debootstrap (a minute or two)"
+  debootstrap --variant=minbase --include=postgresql,haproxy,ca-certificates bookworm "$deploy_rootfs" >/dev/null
+  # The package made a cluster (15/main) for a systemd host; the image initialises its own in PGDATA.
+  rm -rf "$deploy_rootfs"/etc/postgresql/* "$deploy_rootfs"/var/lib/postgresql/* \
+    "$deploy_rootfs"/var/cache/apt/archives/*.deb "$deploy_rootfs"/var/lib/apt/lists/*
+  tar -C "$deploy_rootfs" -c . | docker import - kiln-base-deploy:bookworm >/dev/null
+  rm -rf "$deploy_rootfs"
 fi
 if $air_gapped; then
   python_base=(--build-arg "BASE=$DEBIAN_BASE")

@@ -3,7 +3,9 @@
 #   - a Docker engine: installed with apt (Debian/Ubuntu, as root) if missing, started if not running;
 #   - node_modules, if missing;
 #   - the sandbox images: from official bases when a registry answers, else air-gapped from Debian's packages.
-#   - with --gvisor: gVisor's runsc from the distribution, registered with the engine as `runsc`.
+#   - with --gvisor: gVisor's runsc from the distribution, registered with the engine as `runsc`;
+#   - PostgreSQL for the tests of the shared store (replicas): Debian's package, started, with a `kiln`
+#     role and a `kiln_test` database (skipped when KILN_TEST_DATABASE_URL names another one).
 # Flags: --air-gapped (never try a registry), --online (never fall back), --gvisor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,7 @@ install=()
 command -v dockerd >/dev/null || install+=(docker.io)
 [ "$mode" != online ] && ! command -v debootstrap >/dev/null && install+=(debootstrap)
 $gvisor && ! command -v runsc >/dev/null && install+=(runsc)
+[ -z "${KILN_TEST_DATABASE_URL:-}" ] && ! command -v pg_ctlcluster >/dev/null && install+=(postgresql)
 if [ ${#install[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     say "please install ${install[*]} (this script installs them only as root with apt)"; exit 1
@@ -82,6 +85,22 @@ fi
 docker version --format 'setup: Docker engine {{.Server.Version}} (API {{.Server.APIVersion}})'
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+
+if [ -z "${KILN_TEST_DATABASE_URL:-}" ]; then
+  # the first cluster Debian made (e.g. 15 main); started if it is down
+  read -r pg_version pg_cluster pg_port pg_status _ < <(pg_lsclusters --no-header | head -1)
+  [ -n "${pg_version:-}" ] || { say "no PostgreSQL cluster found (pg_createcluster 15 main)"; exit 1; }
+  if [ "$pg_status" != online ]; then
+    say "starting PostgreSQL $pg_version/$pg_cluster"
+    pg_ctlcluster "$pg_version" "$pg_cluster" start
+  fi
+  psql_admin() { su postgres -c "psql -p $pg_port -qtAc \"$1\""; }
+  [ "$(psql_admin "select 1 from pg_roles where rolname = 'kiln'")" = 1 ] || psql_admin "create role kiln login createdb password 'kiln'"
+  # (createdb: the replica tests make a database of their own, and drop it)
+  psql_admin "alter role kiln createdb"
+  [ "$(psql_admin "select 1 from pg_database where datname = 'kiln_test'")" = 1 ] || psql_admin "create database kiln_test owner kiln"
+  [ "$pg_port" = 5432 ] || say "PostgreSQL listens on $pg_port: KILN_TEST_DATABASE_URL=postgres://kiln:kiln@127.0.0.1:$pg_port/kiln_test"
+fi
 
 if [ "$mode" = auto ]; then
   if docker image inspect python:3.12-slim-bookworm >/dev/null 2>&1 && docker image inspect node:22-bookworm-slim >/dev/null 2>&1; then

@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => (c.req.path === '/mcp' ? mcpHttpError(err, c, log) : c.req.path.startsWith('/xrpc/') ? xrpcError(err, c, log) : toErrorResponse(err, c, log)));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
-  app.route('/', healthRoutes({ docker: deps.docker, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
+  app.route('/', healthRoutes({ docker: deps.docker, store: deps.core.store, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
 
   // /mcp: 405 for GET and DELETE whoever asks; the Origin check before auth, as a preflight has no key
   const mcp = mcpRoutes({

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseAllowList } from './egress/address-policy.js';
 import { decodeKey } from './secrets/secret-box.js';
@@ -60,7 +61,22 @@ export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('Port the API listens on (`KILN_PORT` also works).'),
   KILN_HOST: z.string().default('127.0.0.1').describe('Address the API binds to; `0.0.0.0` inside a container.'),
   KILN_DOCKER_HOST: z.string().optional().describe('Docker endpoint, `unix:///path` or `tcp://host:port`; default `DOCKER_HOST`, else the local socket.'),
-  KILN_INSTANCE: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).default('kiln').describe('Name stamped on this instance\'s containers; at start kiln removes containers a previous run of the same name left.'),
+  KILN_DOCKER_TLS_CA_FILE: z.string().optional().describe('With a `tcp://` engine: the PEM CA its server certificate must chain to (TLS is on when any KILN_DOCKER_TLS_* is set; port 2376 by default).'),
+  KILN_DOCKER_TLS_CERT_FILE: z.string().optional().describe('With a `tcp://` engine: this kiln\'s client certificate (PEM), for an engine run with `--tlsverify`.'),
+  KILN_DOCKER_TLS_KEY_FILE: z.string().optional().describe('The client certificate\'s private key (PEM).'),
+  KILN_INSTANCE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]*$/)
+    .default(defaultInstance)
+    .describe('Name stamped on this instance\'s containers; at start kiln removes containers a previous run of the same name left, and no other. Default: the host name, so that replicas sharing an engine never remove each other\'s.'),
+  KILN_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .describe('PostgreSQL (`postgres://user:password@host:5432/db`): the store and invocation queue that replicas share. Unset: SQLite in the data directory, for one kiln.'),
+  KILN_REPLICA_TIMEOUT_SECONDS: z.coerce.number().min(5).max(3600).default(30).describe('With replicas: a kiln not heard from for this long is taken for dead, and what it was running ends `interrupted`.'),
+  KILN_EGRESS_CA_CERT_FILE: z.string().optional().describe('The egress CA certificate (PEM) to use instead of `egress-ca.pem` in the data directory: the same file on every replica.'),
+  KILN_EGRESS_CA_KEY_FILE: z.string().optional().describe('Its private key (PKCS#8 PEM), with KILN_EGRESS_CA_CERT_FILE.'),
   KILN_PYTHON_IMAGE: z.string().default('kiln-python:latest').describe('Sandbox image for Python.'),
   KILN_NODE_IMAGE: z.string().default('kiln-node:latest').describe('Sandbox image for JavaScript and TypeScript.'),
   KILN_DEFAULT_TIMEOUT_SECONDS: int(30).describe('`limits.execution_timeout` when a request gives none.'),
@@ -177,6 +193,12 @@ export const ConfigSchema = z.object({
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
 
 /** Parses the environment once; throws an Error that names every bad variable. */
+/** The host name, made a valid instance name (`Web-1.local` → `web-1.local`). */
+function defaultInstance(): string {
+  const name = hostname().toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '');
+  return name || 'kiln';
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable (`FOO=`, or compose's `${FOO}` when unset) means unset: otherwise
   // numbers coerce to 0 and an empty KILN_HOST binds every interface.
@@ -196,6 +218,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config = parsed.data;
   if (config.KILN_DEFAULT_TIMEOUT_SECONDS > config.KILN_MAX_TIMEOUT_SECONDS)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_TIMEOUT_SECONDS: must not exceed KILN_MAX_TIMEOUT_SECONDS');
+  // replicas must open each other's secrets: one key for all, never one made per data directory
+  if (config.KILN_DATABASE_URL && !config.KILN_SECRETS_KEY)
+    throw new Error('invalid configuration:\n  KILN_SECRETS_KEY: required with KILN_DATABASE_URL (the same key on every replica; `openssl rand -base64 32`)');
+  if (!config.KILN_EGRESS_CA_CERT_FILE !== !config.KILN_EGRESS_CA_KEY_FILE)
+    throw new Error('invalid configuration:\n  KILN_EGRESS_CA_KEY_FILE: KILN_EGRESS_CA_CERT_FILE and KILN_EGRESS_CA_KEY_FILE go together');
+  if (!config.KILN_DOCKER_TLS_CERT_FILE !== !config.KILN_DOCKER_TLS_KEY_FILE)
+    throw new Error('invalid configuration:\n  KILN_DOCKER_TLS_KEY_FILE: KILN_DOCKER_TLS_CERT_FILE and KILN_DOCKER_TLS_KEY_FILE go together');
   if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_MEMORY_MIB: must not exceed KILN_MAX_MEMORY_MIB');
   // gVisor's sentry runs as threads of the box's own cgroup: below this it cannot start a box at all,

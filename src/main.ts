@@ -7,7 +7,9 @@ import { createApp } from './app.js';
 import { keyProjects } from './api/auth.js';
 import { attachWorkerSocket } from './iii/worker-socket.js';
 import { executionView } from './api/riza/render.js';
-import { createCore } from './execution/core.js';
+import { asyncConcurrency, createCore } from './execution/core.js';
+import { createPgBossQueue } from './invocations/pg-boss-queue.js';
+import { openPostgresStore } from './store/postgres/postgres-store.js';
 import { createAddressPolicy } from './egress/address-policy.js';
 import { CertificateAuthority } from './egress/ca.js';
 import { createEgressProxy } from './egress/proxy.js';
@@ -16,7 +18,7 @@ import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createRuntimeRegistry } from './runtimes/registry.js';
 import { createAdmission } from './sandbox/admission.js';
-import { createDockerClient } from './sandbox/docker.js';
+import { createDockerClient, type DockerTls } from './sandbox/docker.js';
 import { watchEngine } from './sandbox/engine-watch.js';
 import { createSandboxProvider } from './sandbox/provider.js';
 import { createRunner } from './sandbox/runner.js';
@@ -32,7 +34,7 @@ import { packageSources } from './builds/package-sources.js';
 export async function startKiln(config: Config) {
   const log = createLogger(config.KILN_LOG_LEVEL);
   const metrics = createMetrics();
-  const docker = createDockerClient(config.KILN_DOCKER_HOST);
+  const docker = createDockerClient(config.KILN_DOCKER_HOST, undefined, await dockerTls(config));
   const registry = createRuntimeRegistry(config);
   const admission = createAdmission({
     concurrency: config.KILN_CONCURRENCY,
@@ -41,7 +43,10 @@ export async function startKiln(config: Config) {
     maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
   });
   const boot = randomBytes(6).toString('hex');
-  const ca = await CertificateAuthority.loadOrCreate(config.KILN_DATA_DIR);
+  const ca = await CertificateAuthority.loadOrCreate(
+    config.KILN_DATA_DIR,
+    config.KILN_EGRESS_CA_CERT_FILE && config.KILN_EGRESS_CA_KEY_FILE ? { cert: config.KILN_EGRESS_CA_CERT_FILE, key: config.KILN_EGRESS_CA_KEY_FILE } : undefined,
+  );
   const policy = createAddressPolicy({
     allow: config.KILN_EGRESS_ALLOW_ADDRESSES,
     deny: config.KILN_EGRESS_DENY_ADDRESSES,
@@ -54,7 +59,12 @@ export async function startKiln(config: Config) {
     policy,
     upstreamCa: config.KILN_EGRESS_UPSTREAM_CA_FILE ? await readFile(config.KILN_EGRESS_UPSTREAM_CA_FILE, 'utf8') : undefined,
   });
-  const store = await openSqliteStore({ file: join(config.KILN_DATA_DIR, 'kiln.db') });
+  // one kiln: SQLite in the data directory; replicas: Postgres, with the invocation queue in it too
+  const shared = config.KILN_DATABASE_URL ? await openPostgresStore({ url: config.KILN_DATABASE_URL }) : null;
+  const store = shared?.store ?? (await openSqliteStore({ file: join(config.KILN_DATA_DIR, 'kiln.db') }));
+  const queue = shared
+    ? await createPgBossQueue({ pool: shared.pool, concurrency: asyncConcurrency(config), leaseSeconds: config.KILN_MAX_TIMEOUT_SECONDS + 120, log })
+    : undefined;
   const secretBox = new SecretBox(await loadOrCreateSecretKey({ dataDir: config.KILN_DATA_DIR, key: config.KILN_SECRETS_KEY }));
   const retention = startRetention({
     store,
@@ -72,7 +82,7 @@ export async function startKiln(config: Config) {
   const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
   const core = createCore({
     config, log, metrics, registry, admission, runJob: runner.run, store, secretBox,
-    builds: builder, sourcesFingerprint: sources.fingerprint, owner: `${config.KILN_INSTANCE}/${boot}`, renderExecution: executionView,
+    builds: builder, sourcesFingerprint: sources.fingerprint, owner: `${config.KILN_INSTANCE}/${boot}`, renderExecution: executionView, queue,
   });
   const app = createApp({ config, log, metrics, docker, registry, core, warming: provider.warming });
 
@@ -116,6 +126,15 @@ export async function startKiln(config: Config) {
       await store.close();
     })());
   return { port, close, log };
+}
+
+/** The PEM files of a TLS engine endpoint, read once at start (KILN_DOCKER_TLS_*); none, plain. */
+async function dockerTls(config: Config): Promise<DockerTls | undefined> {
+  const files = { ca: config.KILN_DOCKER_TLS_CA_FILE, cert: config.KILN_DOCKER_TLS_CERT_FILE, key: config.KILN_DOCKER_TLS_KEY_FILE };
+  if (!files.ca && !files.cert) return undefined;
+  const read = (f: string | undefined) => (f ? readFile(f, 'utf8') : Promise.resolve(undefined));
+  const [ca, cert, key] = await Promise.all([read(files.ca), read(files.cert), read(files.key)]);
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

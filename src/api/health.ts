@@ -2,13 +2,15 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { DockerClient } from '../sandbox/docker.js';
+import type { Store } from '../store/store.js';
 
 /**
- * /healthz (the process answers), /readyz (Docker reachable, images present, the OCI runtime registered, and each warm pool full
+ * /healthz (the process answers), /readyz (the database answers, Docker reachable, images present, the OCI runtime registered, and each warm pool full
  * once since start: before that, requests are answered but may wait for a container to start), /metrics.
  */
 export function healthRoutes(deps: {
   docker: DockerClient;
+  store: Pick<Store, 'ping'>;
   images: string[];
   /** The OCI runtime sandboxes are created with: it must be registered with the engine. */
   ociRuntime: string;
@@ -19,6 +21,12 @@ export function healthRoutes(deps: {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
+    try {
+      await deps.store.ping();
+    } catch (err) {
+      deps.log.warn({ err }, 'readyz: database unreachable');
+      return c.json({ status: 'unavailable', reason: 'the database does not answer' }, 503);
+    }
     try {
       await deps.docker.ping();
     } catch (err) {

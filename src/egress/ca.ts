@@ -47,15 +47,14 @@ export class CertificateAuthority {
     return new CertificateAuthority(cert.toString('pem'), cert, keys.privateKey);
   }
 
-  /** Loads the CA from `dir`, creating and saving it on first use. */
-  static async loadOrCreate(dir: string): Promise<CertificateAuthority> {
-    const certPath = join(dir, 'egress-ca.pem');
-    const keyPath = join(dir, 'egress-ca-key.pem');
+  /** Loads the CA from `files` (shared by replicas), or from `dir`, creating and saving it there on first use. */
+  static async loadOrCreate(dir: string, files?: { cert: string; key: string }): Promise<CertificateAuthority> {
+    const certPath = files?.cert ?? join(dir, 'egress-ca.pem');
+    const keyPath = files?.key ?? join(dir, 'egress-ca-key.pem');
+    // configured files (a CA shared by replicas) must exist: one is never made in their place
+    if (files) return CertificateAuthority.load(certPath, keyPath);
     try {
-      const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
-      const cert = new x509.X509Certificate(certPem);
-      const key = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(keyPem), ALG, false, ['sign']);
-      return new CertificateAuthority(certPem, cert, key as CryptoKey);
+      return await CertificateAuthority.load(certPath, keyPath);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
@@ -64,6 +63,13 @@ export class CertificateAuthority {
     await writeFile(keyPath, await toPem(ca.key), { mode: 0o600 });
     await writeFile(certPath, ca.certPem);
     return ca;
+  }
+
+  private static async load(certPath: string, keyPath: string): Promise<CertificateAuthority> {
+    const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
+    const cert = new x509.X509Certificate(certPem);
+    const key = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(keyPem), ALG, false, ['sign']);
+    return new CertificateAuthority(certPem, cert, key as CryptoKey);
   }
 
   /** A leaf certificate and key for `host` (a name or an IP), signed by this CA. */

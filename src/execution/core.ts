@@ -14,7 +14,7 @@ import { createC1Functions } from '../c1/functions.js';
 import { createHttpFunctions } from '../iii/http-functions.js';
 import { createWorkerHub } from '../iii/worker-hub.js';
 import { createInvocations } from '../invocations/invocations.js';
-import { createLocalQueue } from '../invocations/queue.js';
+import { createLocalQueue, type InvocationQueue } from '../invocations/queue.js';
 import { createWebhooks } from '../invocations/webhooks.js';
 import { createCustomRuntimes } from '../runtimes/custom/runtimes.js';
 import { createTools } from '../tools/tools.js';
@@ -34,8 +34,10 @@ export interface CoreDeps {
   /** Custom runtime builds (src/builds/), and the package-source part of their images' hashes. */
   builds: BuildQueue;
   sourcesFingerprint: string;
-  /** This kiln's name for the async runs it claims (one per start). */
+  /** This kiln's name for the async runs it claims (one per start): `<instance>/<boot>`. */
   owner: string;
+  /** The shared invocation queue (replicas on Postgres); unset, the local one over the store. */
+  queue?: InvocationQueue;
   /** An ended execution as its webhook carries it (what GET /v1/executions/{id} answers). */
   renderExecution: (store: Store, project: string, id: string) => Promise<unknown>;
 }
@@ -61,8 +63,12 @@ export function createCore(deps: CoreDeps) {
     timeoutSeconds: config.KILN_WEBHOOK_TIMEOUT_SECONDS,
     render: (project, id) => deps.renderExecution(deps.store, project, id),
   });
-  const queue = createLocalQueue({ store: deps.store.invocations, concurrency: config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2)), log: deps.log });
-  const invocations = createInvocations({ store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake });
+  const queue = deps.queue ?? createLocalQueue({ store: deps.store.invocations, concurrency: asyncConcurrency(config), log: deps.log });
+  const invocations = createInvocations({
+    store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake,
+    // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
+    ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
+  });
   const c1 = createC1Functions({ store: deps.store, tools, invocations });
   const httpFunctions = createHttpFunctions({
     store: deps.store,
@@ -98,3 +104,6 @@ export function createCore(deps: CoreDeps) {
 }
 
 export type Core = ReturnType<typeof createCore>;
+
+/** How many async invocations a kiln runs at once: KILN_ASYNC_CONCURRENCY, else half the sync limit. */
+export const asyncConcurrency = (config: Config) => config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2));

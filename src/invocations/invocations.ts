@@ -98,12 +98,15 @@ export function createInvocations(deps: {
     if (!sealed || !(await store.claim(id, deps.owner, new Date().toISOString()))) return; // ended, cancelled, or taken
     const cancel = new AbortController();
     running.set(id, cancel);
+    // which kiln ran what (replicas): one line when it starts, one when it ends
+    deps.log.info({ invocation: id }, 'invocation started');
     try {
       // (a secrets key changed since it was accepted cannot open it: that ends it failed, below)
       const { request, bytes } = JSON.parse(box.open(sealed, aad(id))) as Sealed;
       const e = await deps.execute(request, { bytes, background: true, cancel: cancel.signal });
       const cancelled = e.result.stopReason === 'cancelled';
       await end(id, cancelled ? 'cancelled' : 'finished', cancelled ? 'cancelled while it ran' : null);
+      deps.log.info({ invocation: id, stopReason: e.result.stopReason }, 'invocation ended');
     } catch (err) {
       if (err instanceof AppError && err.code === 'SANDBOX_UNAVAILABLE') {
         // accepted means run: wait for the engine, however long it is away

@@ -52,10 +52,20 @@ export interface DockerClient {
 }
 
 /** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options. */
-export function dockerOptions(endpoint: string | undefined): Docker.DockerOptions {
+/** PEM contents for an engine reached over TCP with TLS (client certificate: `--tlsverify` engines). */
+export interface DockerTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export function dockerOptions(endpoint: string | undefined, tls?: DockerTls): Docker.DockerOptions {
   if (!endpoint) return { socketPath: '/var/run/docker.sock' };
   const url = new URL(endpoint);
   if (url.protocol === 'unix:') return { socketPath: url.pathname };
+  // Docker's own convention: 2376 is the TLS port, 2375 the plain one
+  if (tls && (url.protocol === 'tcp:' || url.protocol === 'https:'))
+    return { host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ...tls };
   if (url.protocol === 'tcp:' || url.protocol === 'http:')
     return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
   throw new Error(`unsupported Docker endpoint ${endpoint}: use unix:///path or tcp://host:port`);
@@ -112,8 +122,8 @@ function retryRemoval(container: Docker.Container): void {
   for (const delay of [5_000, 30_000, 120_000]) setTimeout(() => void container.remove({ force: true }).catch(() => {}), delay).unref();
 }
 
-export function createDockerClient(endpoint: string | undefined, timeouts: StartTimeouts = START_TIMEOUTS): DockerClient {
-  const docker = new Docker(dockerOptions(endpoint));
+export function createDockerClient(endpoint: string | undefined, timeouts: StartTimeouts = START_TIMEOUTS, tls?: DockerTls): DockerClient {
+  const docker = new Docker(dockerOptions(endpoint, tls));
 
   async function startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle> {
     let container: Docker.Container | undefined;

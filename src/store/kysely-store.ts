@@ -227,6 +227,10 @@ export class KyselyStore implements Store {
     return Number(removed);
   }
 
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }

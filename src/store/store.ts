@@ -143,5 +143,7 @@ export interface Store {
    */
   pruneExecutions(opts: { olderThan: string; keepPerProject: number }): Promise<number>;
 
+  /** Throws unless the database answers (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 
@@ -11,7 +12,7 @@ describe('loadConfig', () => {
     expect(c.PORT).toBe(8080);
     expect(c.KILN_HOST).toBe('127.0.0.1');
     expect(c.KILN_DOCKER_HOST).toBeUndefined();
-    expect(c.KILN_INSTANCE).toBe('kiln');
+    expect(c.KILN_INSTANCE).toBe(hostname().toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '') || 'kiln');
     expect(c.KILN_DEFAULT_TIMEOUT_SECONDS).toBe(30);
     expect(c.KILN_MAX_TIMEOUT_SECONDS).toBe(300);
     expect(c.KILN_DEFAULT_MEMORY_MIB).toBe(128);

@@ -1,0 +1,163 @@
+// Three kiln processes (replicas) on one Docker engine and one PostgreSQL: state made through one is
+// used through another; 60 async invocations spread over the three end exactly once each, including
+// when one replica is SIGKILLed mid-burst; no replica's start removes another's boxes.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
+import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
+import { testDatabaseUrl } from '../helpers/postgres.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const database = `kiln_replicas_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
+const url = (() => {
+  const u = new URL(testDatabaseUrl());
+  u.pathname = `/${database}`;
+  return u.toString();
+})();
+const instance = (i: number) => `${TEST_INSTANCE}-r${i}`;
+let receiver: WebhookReceiver;
+let env: (i: number) => Record<string, string>;
+const replicas: (KilnProcess | null)[] = [null, null, null];
+
+beforeAll(async () => {
+  await admin.query(`create database ${database}`);
+  receiver = await startWebhookReceiver();
+  const secretsKey = randomBytes(32).toString('base64'); // shared: any replica opens any secret
+  env = (i) => ({
+    KILN_DATABASE_URL: url,
+    KILN_SECRETS_KEY: secretsKey,
+    KILN_INSTANCE: instance(i),
+    KILN_DATA_DIR: mkdtempSync(join(tmpdir(), `kiln-replica-${i}-`)),
+    KILN_OCI_RUNTIME: TEST_OCI_RUNTIME,
+    KILN_POOL_PYTHON: '1',
+    KILN_POOL_JAVASCRIPT: '0',
+    KILN_POOL_TYPESCRIPT: '0',
+    KILN_ASYNC_CONCURRENCY: '2',
+    KILN_REPLICA_TIMEOUT_SECONDS: '5',
+    KILN_MAX_TIMEOUT_SECONDS: '20',
+    KILN_DEFAULT_TIMEOUT_SECONDS: '10',
+    KILN_WEBHOOK_ALLOW_ADDRESSES: `127.0.0.1:${receiver.port}`,
+  });
+  // all three at once: their migrations and the queue's schema race, as replicas' do
+  const started = await Promise.all([1, 2, 3].map((i) => spawnKiln(env(i))));
+  started.forEach((k, i) => (replicas[i] = k));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(replicas.map((k) => k?.stop()));
+  receiver?.close();
+  await admin.query(`drop database if exists ${database} with (force)`);
+  await admin.end();
+}, 120_000);
+
+const r = (i: number) => replicas[i - 1]!;
+const post = (k: KilnProcess, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(k.url + path, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+/** The invocation ids a replica's log says it started (its JSON lines, kept even after a SIGKILL). */
+const startedBy = (k: KilnProcess) =>
+  k.output().split('\n').filter((l) => l.includes('"invocation started"')).map((l) => (JSON.parse(l) as { invocation: string }).invocation);
+
+describe('replicas on one PostgreSQL', () => {
+  it('a secret and a tool made through one replica run through the others; the executions log is one', { timeout: 120_000 }, async () => {
+    const token = `tok-${randomBytes(8).toString('hex')}`;
+    const secret = (await (await post(r(1), '/v1/secrets', { name: 'shared-token', value: token })).json()) as { id: string };
+    const toolRes = await post(r(1), '/v1/tools', {
+      name: 'shared', language: 'python',
+      code: 'import os\ndef execute(input):\n    return {"n": input["n"] * 2, "token_ok": os.environ["TOKEN"] == ' + JSON.stringify(token) + '}',
+      env: [{ name: 'TOKEN', secret_id: secret.id }],
+    });
+    expect(toolRes.status).toBe(200);
+    const tool = (await toolRes.json()) as { id: string };
+    for (const k of [r(2), r(3)]) {
+      const res = await post(k, `/v1/tools/${tool.id}/execute`, { input: { n: 21 } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { execution: { id: string }; output: unknown };
+      expect(body.output).toEqual({ n: 42, token_ok: true });
+      // run on k, read through replica 1
+      const logged = await call(r(1).url, 'GET', `/v1/executions/${body.execution.id}`);
+      expect(logged.status).toBe(200);
+      expect(logged.body).toMatchObject({ id: body.execution.id, details: { type: 'tool', tool_id: tool.id } });
+    }
+  });
+
+  it('60 async invocations over three replicas end once each, one replica SIGKILLed mid-burst', { timeout: 300_000 }, async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const res = await post(r((i % 3) + 1), '/v1/execute', {
+        language: 'python',
+        code: `import time\ntime.sleep(${(0.3 + (i % 4) * 0.3).toFixed(1)})\nprint("marker ${i}")`,
+        callback_url: `http://127.0.0.1:${receiver.port}/hook`,
+      }, { prefer: 'respond-async' });
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    // replica 3 dies while it runs something of the burst
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const log = r(3).output();
+      const running = (log.match(/"invocation started"/g)?.length ?? 0) - (log.match(/"invocation ended"/g)?.length ?? 0);
+      if (running > 0) break;
+      if (Date.now() > deadline) throw new Error('replica 3 never ran an invocation');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await r(3).kill();
+    const killedStarted = startedBy(r(3));
+
+    // every one ends, as seen through a surviving replica
+    const ended = new Map<string, any>();
+    const until = Date.now() + 200_000;
+    while (ended.size < ids.length) {
+      if (Date.now() > until) throw new Error(`not ended: ${ids.filter((id) => !ended.has(id)).join(', ')}`);
+      for (const id of ids.filter((x) => !ended.has(x))) {
+        const { body } = await call(r(1).url, 'GET', `/v1/executions/${id}`);
+        if (!['queued', 'running'].includes(body.status)) ended.set(id, body);
+      }
+      await new Promise((res) => setTimeout(res, 250));
+    }
+
+    // no invocation started twice, anywhere; each replica took some
+    const starts = [...killedStarted, ...startedBy(r(1)), ...startedBy(r(2))];
+    expect(new Set(starts).size).toBe(starts.length);
+    for (const k of [killedStarted, startedBy(r(1)), startedBy(r(2))]) expect(k.length).toBeGreaterThan(0);
+    for (const [i, id] of ids.entries()) {
+      const v = ended.get(id);
+      if (v.status === 'finished') {
+        expect(v.details.response.stdout).toBe(`marker ${i}\n`);
+        expect(starts).toContain(id);
+      } else {
+        // the at-most-once rule: what the dead replica was running is not run again
+        expect(v.status, `${id}: ${JSON.stringify(v)}`).toBe('interrupted');
+        expect(killedStarted).toContain(id);
+      }
+    }
+    expect([...ended.values()].some((v) => v.status === 'interrupted')).toBe(true);
+
+    // every ending posted once (one kiln per attempt), under its own webhook-id
+    const hooks = Date.now() + 60_000;
+    while (new Set(receiver.received.map((h) => h.headers['webhook-id'])).size < ids.length && Date.now() < hooks) await new Promise((res) => setTimeout(res, 200));
+    const deliveries = receiver.received.map((h) => h.headers['webhook-id']);
+    expect([...deliveries].sort()).toEqual([...ids].sort());
+  });
+
+  it("a replica's start removes only its own boxes: the restarted replica 3 sweeps what it left, not 1's or 2's", { timeout: 120_000 }, async () => {
+    const boxesOf = async (name: string) =>
+      (await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${name}`] } })).map((c) => c.Id);
+    const others = [...(await boxesOf(instance(1))), ...(await boxesOf(instance(2)))];
+    const leftovers = await boxesOf(instance(3)); // the SIGKILLed replica's warm box, at least
+    expect(others.length).toBeGreaterThan(0);
+    expect(leftovers.length).toBeGreaterThan(0);
+
+    replicas[2] = await spawnKiln(env(3));
+    const res = await post(r(3), '/v1/execute', { language: 'python', code: 'print("back")' });
+    expect(((await res.json()) as { stdout: string }).stdout).toBe('back\n');
+    const after = new Set([...(await boxesOf(instance(1))), ...(await boxesOf(instance(2)))]);
+    for (const id of others) expect(after.has(id), `box ${id} of another replica`).toBe(true);
+    const mine = new Set(await boxesOf(instance(3)));
+    for (const id of leftovers) expect(mine.has(id), `leftover ${id}`).toBe(false);
+  });
+});
