@@ -11,9 +11,10 @@ import type { InvocationQueue } from './queue.js';
 export const INTERRUPTED_REASON = 'kiln stopped while it ran; it is not run again (at most once)';
 /** How long an invocation waits before another try when the engine is down: doubling from 5 s to 5 min. */
 const retryDelayMs = (tries: number) => Math.min(300_000, 5_000 * 2 ** Math.min(tries, 6));
-/** How often a kiln says it is alive, looks for kilns that stopped, and for cancels of what it runs. */
+/** How often a kiln looks for cancels of what it runs; every few of these it says it is alive and looks for kilns that stopped. */
 const TICK_MS = 1_000;
-const HEARTBEAT_TICKS = 5;
+/** Heartbeats come at least five times per replica timeout (so a busy moment is never taken for death), and at most every 5 s. */
+const heartbeatTicks = (replicaTimeoutMs: number) => Math.max(1, Math.min(5, Math.floor(replicaTimeoutMs / 5 / TICK_MS)));
 
 interface Sealed {
   request: ExecutionRequest;
@@ -64,11 +65,17 @@ export function createInvocations(deps: {
     if (delayMs <= 0) deps.queue.nudge();
   }
 
-  /** What kilns are alive now, by the heartbeats (replicas), or this one alone (the embedded store). */
+  /**
+   * The owners whose runs stand. Alone on the embedded store: this kiln only. With replicas: every
+   * kiln seen within the replica timeout — but only once this one has itself been heard without a
+   * break for that long (since its start, or since the database came back), as the others needed
+   * that time to be heard too; until then only an earlier process of this same instance counts as gone.
+   */
   async function alive(): Promise<string[]> {
     if (!deps.replicas) return [deps.owner];
     const { instance, replicaTimeoutMs } = deps.replicas;
-    const live = await store.liveOwners(new Date(Date.now() - replicaTimeoutMs).toISOString());
+    const judging = heardSince !== null && Date.now() - heardSince >= replicaTimeoutMs;
+    const live = await store.liveOwners(judging ? new Date(Date.now() - replicaTimeoutMs).toISOString() : new Date(0).toISOString());
     // an earlier process of this same instance (restarted since) is gone, however recently it was seen
     return [deps.owner, ...live.filter((o) => o !== deps.owner && !o.startsWith(`${instance}/`))];
   }
@@ -80,11 +87,19 @@ export function createInvocations(deps: {
     deps.onEnded?.();
   }
 
-  /** Heartbeat, orphans and remote cancels (replicas): every TICK_MS, the first two every HEARTBEAT_TICKS. */
+  /** Heartbeat, orphans and remote cancels (replicas): every TICK_MS, the first two every few ticks. */
   let ticks = 0;
+  let heardSince: number | null = null;
+  const every = heartbeatTicks(deps.replicas?.replicaTimeoutMs ?? 30_000);
   async function tick(): Promise<void> {
-    if (ticks++ % HEARTBEAT_TICKS === 0) {
-      await store.heartbeat(deps.owner, new Date().toISOString());
+    if (ticks++ % every === 0) {
+      try {
+        await store.heartbeat(deps.owner, new Date().toISOString());
+        heardSince ??= Date.now();
+      } catch (err) {
+        heardSince = null; // not heard: others may take this one for dead, and it must not judge them
+        throw err;
+      }
       await endOrphans();
     }
     // a cancel through another kiln is written on the row: the kiln running it reads it here

@@ -23,18 +23,23 @@ export async function createPgBossQueue(deps: {
   log: Logger;
   /** How often a kiln polls for jobs another kiln accepted (its own are handed over at once). */
   pollSeconds?: number;
+  /** pg-boss's own schema (its tables and functions), created on first start. */
+  schema?: string;
 }): Promise<InvocationQueue> {
+  const schema = deps.schema ?? 'kiln_queue';
   const boss = new PgBoss({
     // the store's pool: one set of connections per kiln, and no second place to configure TLS
     db: { executeSql: async (text, values) => deps.pool.query(text, values) },
-    schema: 'kiln_queue',
+    schema,
     schedule: false,
     // expiry is checked here (the lease of a dead kiln's job); one kiln does it per interval
     maintenanceIntervalSeconds: 15,
   });
   boss.on('error', (err) => deps.log.warn({ err }, 'job queue maintenance failed'));
-  await boss.start(); // installs or migrates its schema under its own advisory lock
-  await boss.createQueue(QUEUE, { name: QUEUE, policy: 'standard' });
+  await installed(deps.pool, schema, async () => {
+    await boss.start();
+    await boss.createQueue(QUEUE, { name: QUEUE, policy: 'standard' });
+  });
 
   const workerIds: string[] = [];
   const inflight = new Set<Promise<void>>();
@@ -79,5 +84,21 @@ export async function createPgBossQueue(deps: {
 
   function nudge() {
     if (workerIds.length) boss.notifyWorker(workerIds[next++ % workerIds.length]!);
+  }
+}
+
+/**
+ * Runs pg-boss's start (which installs its schema on first use) under a lock of kiln's own: its own
+ * lock leaves a gap, and replicas started together were seen to collide on `create schema` there.
+ */
+async function installed(pool: pg.Pool, schema: string, start: () => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  const key = `kiln:pg-boss:${schema}`;
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [key]);
+    await start();
+  } finally {
+    await client.query('select pg_advisory_unlock(hashtext($1))', [key]).catch(() => {});
+    client.release();
   }
 }
