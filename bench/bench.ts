@@ -12,6 +12,8 @@
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
 //   6. egress: one proxied HTTPS request against a direct one, same upstream (bench/egress.ts)
 //   6b. custom runtimes: build time cold and deduplicated, first run, warm p50 against stock (bench/custom-runtime.ts)
+//   6c. replicas: executions per second with 1, 2 and 3 kilns on one PostgreSQL and this one engine,
+//      against one kiln on SQLite (bench/replicas.ts); the store's cost per execution on both (2b)
 //   7. with `-- --runtime runsc`: all of the above under gVisor (the engine's and naive figures too, so
 //      ratios stay like for like), and a runc kiln's warm p50, refill and saturation from the same run
 //      to compare with (bench/runtime-compare.ts)
@@ -31,6 +33,8 @@ import { measureStoreCost, storeCostLine } from './store-cost.js';
 import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
 import { mcpCallLine, measureMcpCall } from './mcp-call.js';
 import { asyncLine, measureAsync } from './async.js';
+import { measureReplicas, replicasLine } from './replicas.js';
+import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
@@ -84,7 +88,9 @@ const naiveRows: Record<string, Row> = {};
 for (const [language, run] of Object.entries(naive)) naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
 
 // ---- 2b, 2c. the executions log's cost and the floor, before kiln starts: nothing else runs -----
-const storeCost = await measureStoreCost(500);
+const databaseUrl = process.env.KILN_TEST_DATABASE_URL || 'postgres://kiln:kiln@127.0.0.1:5432/kiln_test';
+const postgresUp = await new pg.Client({ connectionString: databaseUrl }).connect().then((c) => c.end().then(() => true), () => false);
+const storeCost = await measureStoreCost(500, postgresUp ? databaseUrl : undefined);
 const floorRows = await measureFloor(config, HELLO, 30, paceMs, ociRuntime); // at kiln's pace: see bench/floor.ts
 
 // ---- kiln, with an HTTPS upstream for the egress figures ---------------------------------------
@@ -172,6 +178,11 @@ upstream.close();
 for (const source of packageSources.sources) await source.close();
 await removeRuntimeImages('kiln-bench');
 
+// ---- 6c. replicas: 1, 2, 3 kilns on one PostgreSQL and one engine, next to one on SQLite ---------
+const replicaFigures = postgresUp && RUNTIME === 'runc'
+  ? await measureReplicas({ env: { ...baseEnv, KILN_OCI_RUNTIME: RUNTIME }, databaseUrl, n: N * 2, perKiln: kilnConfig.KILN_CONCURRENCY })
+  : undefined;
+
 // ---- 7. the runc baseline, from a kiln of its own once this one has stopped ----------------------
 let baseline: RuntimeFigures | undefined;
 if (RUNTIME !== 'runc')
@@ -212,6 +223,7 @@ for (const figures of mcpFigures) console.log(mcpCallLine(figures));
 console.log(asyncLine(asyncFigures, kilnConfig.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(kilnConfig.KILN_CONCURRENCY / 2)), kilnConfig.KILN_CONCURRENCY));
 for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
 console.log(storeCostLine(storeCost));
+if (replicaFigures) console.log(replicasLine(replicaFigures, churn.rate));
 for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));
