@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'BUSY'
   | 'SANDBOX_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
 
 /** HTTP status and google.rpc code (as Riza answers) of each error. */
@@ -23,6 +24,7 @@ const TABLE = {
   PAYLOAD_TOO_LARGE: { status: 413, grpc: 3 },
   BUSY: { status: 429, grpc: 8 },
   SANDBOX_UNAVAILABLE: { status: 503, grpc: 14 },
+  STORE_UNAVAILABLE: { status: 503, grpc: 14 },
   INTERNAL: { status: 500, grpc: 13 },
 } as const satisfies Record<ErrorCode, { status: number; grpc: number }>;
 
@@ -64,6 +66,21 @@ export function validationHook(result: { success: true } | { success: false; err
   if (!result.success) throw fromZodError(result.error);
 }
 
+/**
+ * Whether `err` says the database cannot be reached now (not that a query was wrong): PostgreSQL's
+ * connection exceptions (class 08), shutdowns and "cannot connect now" (57P01-57P03), too many
+ * connections (53300); the network's refusals and resets; pg-pool's connect timeout; SQLite busy.
+ */
+export function storeUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return (
+    code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'SQLITE_BUSY'].includes(code) ||
+    /timeout exceeded when trying to connect|Connection terminated/i.test(message)
+  );
+}
+
 /** Any error as the AppError kiln answers with; one that is not kiln's own is logged and becomes INTERNAL. */
 function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
   let appError: AppError;
@@ -74,6 +91,10 @@ function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
     // a body that is not JSON at all is named like every other bad field
     const details = /malformed json/i.test(err.message) ? [{ field: '(body)', reason: 'malformed_json' }] : undefined;
     appError = new AppError(code, err.message || 'bad request', details);
+  } else if (storeUnavailable(err)) {
+    // the database (PostgreSQL, for replicas) is away: like an engine outage, a 503 to retry
+    log.warn({ err: String(err), requestId: c.get('requestId') }, 'the database does not answer');
+    appError = new AppError('STORE_UNAVAILABLE', 'the database does not answer; try again shortly', [{ reason: 'store_unavailable' }], 5);
   } else {
     log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     appError = new AppError('INTERNAL', 'internal error');

@@ -22,6 +22,12 @@ export interface BuildQueue {
   sweepSoon(): void;
   /** Whether the engine has the image of `imageKey` (one removed outside kiln is built again). */
   built(imageKey: string): Promise<boolean>;
+  /**
+   * For a revision whose build succeeded: `ready` when this engine has its image; else its build
+   * here starts (the image was built on another replica's engine, or removed) and this says
+   * `building`, or `failed` with the reason when such a build failed a moment ago.
+   */
+  ensureImage(revision: RuntimeRevisionRecord): Promise<{ state: 'ready' | 'building' } | { state: 'failed'; reason: string }>;
 }
 
 /**
@@ -44,6 +50,8 @@ export function createBuilder(deps: {
   let closed = false;
   let sweepTimer: NodeJS.Timeout | undefined;
   const now = () => new Date().toISOString();
+  /** Builds for this engine alone of revisions already built elsewhere: the last failure, by key, kept a minute. */
+  const localFailures = new Map<string, { reason: string; until: number }>();
 
   async function baseImageId(language: RuntimeLanguage): Promise<string> {
     const image = deps.registry[language].image;
@@ -52,15 +60,21 @@ export function createBuilder(deps: {
     return id;
   }
 
-  async function build(revision: RuntimeRevisionRecord, stop: AbortController): Promise<void> {
+  /**
+   * Builds a revision's image. `recorded`: its revisions' statuses follow in the store (a new
+   * revision). Otherwise the store already says succeeded (another replica built it on its engine)
+   * and only this engine's image is made; a failure is kept in localFailures.
+   */
+  async function build(revision: RuntimeRevisionRecord, stop: AbortController, recorded: boolean): Promise<void> {
     const key = revision.imageKey;
     const tag = runtimeImageTag(key);
     // nothing waits for this key any more (its revisions were deleted, or a build already ended them)
-    if ((await store.moveBuilds(key, ['pending', 'building'], 'building', now())) === 0) return;
+    if (recorded && (await store.moveBuilds(key, ['pending', 'building'], 'building', now())) === 0) return;
     if (await images.id(tag)) {
-      await store.finishBuilds(key, { status: 'succeeded', failureReason: null, log: `image ${tag} already built\n`, at: now() });
+      if (recorded) await store.finishBuilds(key, { status: 'succeeded', failureReason: null, log: `image ${tag} already built\n`, at: now() });
       return;
     }
+    const failedHere = (reason: string) => void localFailures.set(key, { reason, until: Date.now() + 60_000 });
     const started = performance.now();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -80,8 +94,9 @@ export function createBuilder(deps: {
       });
       if (stop.signal.aborted && closed) return; // kiln is stopping: the next start builds it again
       const ms = Math.round(performance.now() - started);
-      if (outcome.ok) log.info({ imageKey: key, ms }, 'runtime build succeeded');
-      else log.info({ imageKey: key, ms, reason: outcome.reason.slice(-300) }, 'runtime build failed');
+      if (outcome.ok) log.info({ imageKey: key, ms, recorded }, 'runtime build succeeded');
+      else log.info({ imageKey: key, ms, recorded, reason: outcome.reason.slice(-300) }, 'runtime build failed');
+      if (!recorded) return outcome.ok ? void localFailures.delete(key) : failedHere(outcome.reason);
       await store.finishBuilds(key, outcome.ok
         ? { status: 'succeeded', failureReason: null, log: outcome.log, at: now() }
         : { status: stop.signal.aborted && !timedOut ? 'cancelled' : 'failed', failureReason: outcome.reason, log: outcome.log, at: now() });
@@ -89,6 +104,7 @@ export function createBuilder(deps: {
       if (closed) return;
       const reason = error instanceof TreeRefused ? `the installed packages were refused: ${error.message}` : `the build could not finish: ${(error as Error).message}`;
       log.warn({ imageKey: key, err: String(error) }, 'runtime build failed');
+      if (!recorded) return failedHere(reason);
       await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: reason + '\n', at: now() });
     } finally {
       clearTimeout(timer);
@@ -98,13 +114,13 @@ export function createBuilder(deps: {
   // keys asked for again while their build was finishing: its outcome may have been written just
   // before their revision was, so they get one more (quick) pass once it is over
   const again = new Map<string, RuntimeRevisionRecord>();
-  function enqueue(revision: RuntimeRevisionRecord): void {
+  function enqueue(revision: RuntimeRevisionRecord, recorded = true): void {
     if (closed) return;
-    if (inFlight.has(revision.imageKey)) return void again.set(revision.imageKey, revision);
+    if (inFlight.has(revision.imageKey)) return void (recorded && again.set(revision.imageKey, revision));
     const stop = new AbortController();
     inFlight.set(revision.imageKey, stop);
     void queue
-      .add(() => build(revision, stop))
+      .add(() => build(revision, stop, recorded))
       .catch((error: unknown) => log.error({ err: error, imageKey: revision.imageKey }, 'runtime build: could not record its outcome'))
       .finally(() => {
         inFlight.delete(revision.imageKey);
@@ -141,6 +157,13 @@ export function createBuilder(deps: {
     sweepSoon: () => void setTimeout(sweepSafely, 1000).unref(),
     baseImageId,
     built: async (imageKey: string) => (await images.id(runtimeImageTag(imageKey))) !== null,
+    async ensureImage(revision: RuntimeRevisionRecord) {
+      if (await images.id(runtimeImageTag(revision.imageKey))) return { state: 'ready' as const };
+      const failed = localFailures.get(revision.imageKey);
+      if (failed && failed.until > Date.now()) return { state: 'failed' as const, reason: failed.reason };
+      enqueue(revision, false);
+      return { state: 'building' as const };
+    },
     sweep,
     /** At start: builds left pending or building by an earlier run are run again; the sweep starts. */
     async resume(): Promise<number> {

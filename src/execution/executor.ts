@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Admission } from '../sandbox/admission.js';
-import type { ExecutionKind, Store } from '../store/store.js';
+import type { ExecutionKind, ExecutionRecord, Store } from '../store/store.js';
 import type { Job, RunJob, RunResult } from './job.js';
 import { redactSecrets } from './redact.js';
 import type { ExecutionContext, ExecutionRequest } from './request.js';
@@ -19,6 +19,8 @@ export interface Execution {
   tool: { id: string; revisionId: string } | null;
   startedAt: Date;
   result: RunResult;
+  /** Set when the executions log could not take it (the database away): for a caller that must keep it. */
+  unrecorded?: ExecutionRecord;
 }
 
 /** The result as the executions log keeps it (and Riza's `details.response` is rendered from). */
@@ -76,24 +78,26 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
     const { job } = resolved;
     const startedAt = new Date();
     const result = redactSecrets(await run(job, ctx), resolved.secretValues);
+    const record: ExecutionRecord = {
+      id: job.id,
+      project: req.project,
+      kind: resolved.kind,
+      via: req.via ?? 'api',
+      language: job.runtime.language,
+      exitCode: result.exitCode,
+      durationMs: result.durationMs,
+      startedAt: startedAt.toISOString(),
+      toolId: resolved.tool?.id ?? null,
+      revisionId: resolved.tool?.revisionId ?? null,
+      request: resolved.logged,
+      result: loggedResult(result),
+    };
     try {
-      await deps.store.recordExecution({
-        id: job.id,
-        project: req.project,
-        kind: resolved.kind,
-        via: req.via ?? 'api',
-        language: job.runtime.language,
-        exitCode: result.exitCode,
-        durationMs: result.durationMs,
-        startedAt: startedAt.toISOString(),
-        toolId: resolved.tool?.id ?? null,
-        revisionId: resolved.tool?.revisionId ?? null,
-        request: resolved.logged,
-        result: loggedResult(result),
-      });
+      await deps.store.recordExecution(record);
     } catch (err) {
       metrics.storeErrors.inc({ operation: 'record_execution' });
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');
+      return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result, unrecorded: record };
     }
     return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
   }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { AppError } from '../errors.js';
+import { AppError, storeUnavailable } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
+import type { ExecutionRecord } from '../store/store.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets/secret-box.js';
@@ -30,6 +31,8 @@ interface Sealed {
 export function createInvocations(deps: {
   store: InvocationStore;
   execute: Execute;
+  /** Writes a run's entry in the executions log that the executor could not (the database was away). */
+  recordExecution: (record: ExecutionRecord) => Promise<void>;
   box: SecretBox;
   queue: InvocationQueue;
   log: Logger;
@@ -108,6 +111,24 @@ export function createInvocations(deps: {
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
+  /**
+   * Writes an invocation's next state, trying again every 5 s while the database is away. Should
+   * this kiln stop first, the invocation is left `running` under it, and another kiln (or its own
+   * next start) ends it by the crash rule.
+   */
+  let stopping = false;
+  async function persist(id: string, write: () => Promise<unknown>): Promise<void> {
+    for (;;) {
+      try {
+        return void (await write());
+      } catch (err) {
+        if (stopping) return deps.log.warn({ err: String(err), invocation: id }, 'could not record an invocation\'s state before stopping');
+        deps.log.warn({ err: String(err), invocation: id }, 'could not record an invocation\'s state; trying again in 5 s');
+        await new Promise((r) => setTimeout(r, 5_000));
+      }
+    }
+  }
+
   async function run(id: string): Promise<void> {
     const sealed = await store.sealedRequest(id);
     if (!sealed || !(await store.claim(id, deps.owner, new Date().toISOString()))) return; // ended, cancelled, or taken
@@ -120,19 +141,22 @@ export function createInvocations(deps: {
       const { request, bytes } = JSON.parse(box.open(sealed, aad(id))) as Sealed;
       const e = await deps.execute(request, { bytes, background: true, cancel: cancel.signal });
       const cancelled = e.result.stopReason === 'cancelled';
-      await end(id, cancelled ? 'cancelled' : 'finished', cancelled ? 'cancelled while it ran' : null);
+      // it ran: from here it may only end, never run again (a database away meanwhile is waited for);
+      // its result is the invocation's answer, so a log entry missed meanwhile is written now
+      if (e.unrecorded) await persist(id, () => deps.recordExecution(e.unrecorded!));
+      await persist(id, () => end(id, cancelled ? 'cancelled' : 'finished', cancelled ? 'cancelled while it ran' : null));
       deps.log.info({ invocation: id, stopReason: e.result.stopReason }, 'invocation ended');
     } catch (err) {
-      if (err instanceof AppError && err.code === 'SANDBOX_UNAVAILABLE') {
-        // accepted means run: wait for the engine, however long it is away
+      // the engine or the database away before the run began: accepted means run, so it waits
+      if ((err instanceof AppError && err.code === 'SANDBOX_UNAVAILABLE') || storeUnavailable(err)) {
         const tries = retries.get(id) ?? 0;
         retries.set(id, tries + 1);
-        await enqueue(id, (within) => store.requeue(id, within), retryDelayMs(tries));
+        await persist(id, () => enqueue(id, (within) => store.requeue(id, within), retryDelayMs(tries)));
         return;
       }
       if (!(err instanceof AppError)) deps.log.error({ err, invocation: id }, 'an invocation failed in kiln');
       // e.g. a secret or a runtime deleted after it was accepted: the run cannot be made
-      await end(id, 'failed', err instanceof AppError ? err.message : 'internal error');
+      await persist(id, () => end(id, 'failed', err instanceof AppError ? err.message : 'internal error'));
     } finally {
       running.delete(id);
     }
@@ -181,6 +205,7 @@ export function createInvocations(deps: {
 
     /** Takes no more work and lets what runs finish (SIGTERM); what waits stays queued. */
     async stop(): Promise<void> {
+      stopping = true;
       await deps.queue.stop();
       clearInterval(timer);
       await ticking;

@@ -92,7 +92,7 @@ export function toUnavailable(error: unknown, image?: string): AppError {
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode === 404 && image && /image/i.test(e.message ?? ''))
     return new AppError('SANDBOX_UNAVAILABLE', image.startsWith('kiln-runtime:')
-      ? `the image of this custom runtime revision (${image}) was removed outside kiln: add a revision with the same manifest to build it again`
+      ? `the image of this custom runtime revision (${image}) is not on this engine (removed outside kiln, or built on another replica's): kiln builds it here again as the next run asks for it; try again shortly`
       : `sandbox image ${image} is missing: run \`npm run images\``, [
       { reason: 'image_missing' },
     ]);

@@ -151,8 +151,8 @@ describe('images no revision names', () => {
   });
 });
 
-describe('an image removed outside kiln', () => {
-  it('makes runs on it a 503 that says how to rebuild it, and a revision with the same manifest builds it again', async () => {
+describe('an image missing from the engine (removed outside kiln, or built on another replica\'s engine)', () => {
+  it('makes runs on it a 503 to retry while kiln builds it again by itself; then they run', async () => {
     const tags = async () => new Set((await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []));
     const before = await tags();
     const manifest = python('kilnpkg==1.0.0\n', { additional_python_imports: 'kilnpkg, os' });
@@ -166,11 +166,17 @@ describe('an image removed outside kiln', () => {
     await docker.getImage(made[0]!).remove({ force: true }); // as an operator's `docker rmi -f` would
     const gone = await run();
     expect(gone.status).toBe(503);
-    expect(gone.body.message).toContain('add a revision with the same manifest');
-    const revision = await kiln.request('POST', `/v1/runtimes/${rt.id}/revisions`, { manifest_file: manifest.manifest_file, additional_python_imports: 'kilnpkg, os' });
-    expect(revision.body.status).toBe('pending'); // its equal succeeded, but the image is gone: built again
-    expect((await built(rt.id)).status).toBe('succeeded');
-    expect((await run()).body.stdout).toBe('42\n');
+    expect(gone.body.message).toMatch(/not on this engine|being built on this kiln's engine/);
+    // the revision stays succeeded in the store; this engine gets its image back on its own
+    let again = gone;
+    for (const deadline = Date.now() + 150_000; again.status === 503 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      again = await run();
+    }
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect(again.body.stdout).toBe('42\n');
+    expect((await kiln.request('GET', `/v1/runtimes/${rt.id}`)).body.status).toBe('succeeded');
+    expect(await tags()).toContain(made[0]); // the same tag, built again
   });
 });
 

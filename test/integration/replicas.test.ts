@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
-import { testDatabaseUrl } from '../helpers/postgres.js';
+import { startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const database = `kiln_replicas_${randomBytes(4).toString('hex')}`;
@@ -191,5 +191,49 @@ describe('replicas on one PostgreSQL', () => {
     for (const id of others) expect(after.has(id), `box ${id} of another replica`).toBe(true);
     const mine = new Set(await boxesOf(instance(3)));
     for (const id of leftovers) expect(mine.has(id), `leftover ${id}`).toBe(false);
+  });
+});
+
+describe('a database that goes away', () => {
+  it('answers 503 meanwhile, keeps running code, and records what ended while it was away once it is back', { timeout: 120_000 }, async () => {
+    const direct = new URL(url);
+    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    const kiln = await spawnKiln({ ...env(4), KILN_DATABASE_URL: viaProxy.toString() });
+    try {
+      const res = await post(kiln, '/v1/execute', { language: 'python', code: 'import time\ntime.sleep(3)\nprint("survived")' }, { prefer: 'respond-async' });
+      const { id } = (await res.json()) as { id: string };
+      for (const deadline = Date.now() + 60_000; !startedBy(kiln).includes(id); ) {
+        if (Date.now() > deadline) throw new Error('never started');
+        await new Promise((done) => setTimeout(done, 50));
+      }
+      await proxy.cut();
+      const ready = await call(kiln.url, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body.reason).toBe('the database does not answer');
+      const read = await call(kiln.url, 'GET', `/v1/executions/${id}`);
+      expect(read.status).toBe(503);
+      expect(read.body.details).toEqual([{ reason: 'store_unavailable' }]);
+      // code still runs: only its log entry is missed
+      const sync = await post(kiln, '/v1/execute', { language: 'python', code: 'print(6 * 7)' });
+      expect(sync.status).toBe(200);
+      expect(((await sync.json()) as { stdout: string }).stdout).toBe('42\n');
+      await new Promise((done) => setTimeout(done, 4000)); // the async run ends while the database is away
+      await proxy.restore();
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const { status, body } = await call(kiln.url, 'GET', `/v1/executions/${id}`);
+        if (status === 200 && body.status === 'finished') {
+          expect(body.details.response.stdout).toBe('survived\n');
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`not finished after the database came back: ${status} ${JSON.stringify(body)}`);
+        await new Promise((done) => setTimeout(done, 250));
+      }
+      expect((await call(kiln.url, 'GET', '/readyz')).status).toBe(200);
+    } finally {
+      await kiln.stop();
+      await proxy.close();
+    }
   });
 });

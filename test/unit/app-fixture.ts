@@ -96,7 +96,7 @@ export async function buildTestApp(
     store,
     secretBox: new SecretBox(Buffer.alloc(32, 7)),
     // builds never run here: they are queued, and a test ends them through the store (finishBuild)
-    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {}, built: async () => true },
+    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {}, built: async () => true, ensureImage: async () => ({ state: 'ready' }) },
     sourcesFingerprint: 'unit',
     owner: opts.owner ?? 'unit',
     renderExecution: executionView,

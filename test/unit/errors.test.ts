@@ -94,6 +94,23 @@ describe('toErrorResponse', () => {
     expect(lines.join('')).toContain(secret);
   });
 
+  it('maps a database that does not answer to a 503 to retry, not a 500', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    const pool = new Error('timeout exceeded when trying to connect');
+    for (const err of [refused, shutdown, pool]) {
+      const res = await appThrowing(err).request('/');
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      const body = await res.json();
+      expect(body).toMatchObject({ code: 14, details: [{ reason: 'store_unavailable' }] });
+      expect(JSON.stringify(body)).not.toContain('10.0.0.5');
+    }
+    // a query that is wrong is kiln's fault, not an outage
+    const syntax = Object.assign(new Error('syntax error at or near "selec"'), { code: '42601' });
+    expect((await appThrowing(syntax).request('/')).status).toBe(500);
+  });
+
   it('maps a server-side HTTPException to a generic 500', async () => {
     const res = await appThrowing(new HTTPException(502, { message: 'upstream detail' })).request('/');
     expect(res.status).toBe(500);

@@ -53,6 +53,23 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
 
   const queue = (revision: RuntimeRevisionRecord) => revision.status === 'pending' && builds.enqueue(revision);
 
+  /** Image keys this engine was seen to have in the last seconds: a run does not ask the engine each time. */
+  const present = new Map<string, number>();
+  /**
+   * A succeeded revision's image must be on this kiln's engine: with replicas on engines of their
+   * own, the build ran on one of them. Missing here, it is built here (from the same manifest) and
+   * the run is refused with a 503 to retry meanwhile (an async invocation waits and retries itself).
+   */
+  async function imageHere(revision: RuntimeRevisionRecord, field: string): Promise<void> {
+    if ((present.get(revision.imageKey) ?? 0) > Date.now()) return;
+    const image = await builds.ensureImage(revision);
+    if (image.state === 'ready') return void present.set(revision.imageKey, Date.now() + 5_000);
+    const why = image.state === 'failed'
+      ? `could not be built on this kiln's engine: ${image.reason.slice(-300)}`
+      : 'is being built on this kiln\'s engine (it was built on another, or removed here); try again shortly';
+    throw new AppError('SANDBOX_UNAVAILABLE', `${field}: the image of runtime revision ${revision.id} ${why}`, [{ field, reason: `image_${image.state}` }]);
+  }
+
   return {
     async create(project: string, f: RuntimeFields & { name: string; language: RuntimeLanguage }): Promise<RuntimeWithHead> {
       const id = newId('rt');
@@ -113,6 +130,7 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
           { field, reason: `build_${revision.status}`, message: `its build is ${revision.status}` },
         ]);
       }
+      if (opts.built) await imageHere(revision, field);
       const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
       return {
         key: `${language}@${revision.imageKey}`,
