@@ -145,7 +145,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`kiln: ${(error as Error).message}`);
     process.exit(1);
   }
-  const kiln = await startKiln(config);
+  let kiln: Awaited<ReturnType<typeof startKiln>>;
+  try {
+    kiln = await startKiln(config);
+  } catch (error) {
+    // e.g. the database or a configured file is not there: one line that says so, not a stack
+    const message = (error as Error).message || String(error);
+    const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : '';
+    console.error(`kiln: could not start: ${message}${cause && !message.includes(cause) ? ` (${cause})` : ''}`);
+    process.exit(1);
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       kiln.log.info({ signal }, 'draining in-flight executions');

@@ -195,6 +195,14 @@ describe('replicas on one PostgreSQL', () => {
 });
 
 describe('a database that goes away', () => {
+  it('not there at start: kiln exits 1 with one line that says why, and no password', { timeout: 60_000 }, async () => {
+    const password = `pw-${randomBytes(6).toString('hex')}`;
+    const start = spawnKiln({ ...env(5), KILN_DATABASE_URL: `postgres://kiln:${password}@127.0.0.1:1/kiln` });
+    await expect(start).rejects.toThrow(/kiln exited with 1: kiln: could not start: .*ECONNREFUSED/);
+    await expect(start).rejects.not.toThrow(password);
+  });
+
+
   it('answers 503 meanwhile, keeps running code, and records what ended while it was away once it is back', { timeout: 120_000 }, async () => {
     const direct = new URL(url);
     const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
