@@ -44,14 +44,17 @@ export async function createPgBossQueue(deps: {
   const workerIds: string[] = [];
   const inflight = new Set<Promise<void>>();
   let next = 0;
+  let stopping = false;
 
   return {
     transactional: true,
     async add(id, { delayMs = 0, tx } = {}) {
       await boss.send(QUEUE, { id }, {
         expireInSeconds: deps.leaseSeconds,
-        // retried when a kiln died holding it (its lease ran out) or the database failed a claim
-        retryLimit: 20, retryDelay: 2, retryBackoff: true,
+        // retried when a kiln died holding it (its lease ran out), or could not read or claim the
+        // invocation (the database away): every 5 s, for as long as that lasts (pg-boss's backoff
+        // would grow to hours), since an accepted invocation must run
+        retryLimit: 100_000, retryDelay: 5, retryBackoff: false,
         ...(delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {}),
         ...(tx ? { db: tx } : {}),
       });
@@ -63,6 +66,8 @@ export async function createPgBossQueue(deps: {
       for (let i = 0; i < deps.concurrency; i++) {
         workerIds.push(
           await boss.work<{ id: string }>(QUEUE, { batchSize: 1, pollingIntervalSeconds: deps.pollSeconds ?? 1 }, async ([job]) => {
+            // fetched as this kiln stops: not claimed, so failing it hands it to another kiln
+            if (stopping) throw new Error('kiln is stopping');
             const run = handler(job!.data.id);
             inflight.add(run);
             try {
@@ -75,6 +80,7 @@ export async function createPgBossQueue(deps: {
       }
     },
     async stop() {
+      stopping = true;
       await boss.offWork(QUEUE);
       await Promise.allSettled([...inflight]);
       // the pool is the store's: it closes with the store

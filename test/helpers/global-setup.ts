@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { loadConfig } from '../../src/config.js';
 import { createRuntimeRegistry, requiredImages } from '../../src/runtimes/registry.js';
 import { removeTestContainers, TEST_KEY } from './kiln.js';
+import { dropTestDatabases, POSTGRES_MODE } from './postgres.js';
 
 /** Fails fast, with the fix, when the engine or the images are missing; sweeps leftovers of earlier runs. */
 export default async function setup() {
@@ -22,5 +23,8 @@ export default async function setup() {
     }
   }
   await removeTestContainers();
-  return async () => removeTestContainers();
+  return async () => {
+    await removeTestContainers();
+    if (POSTGRES_MODE) await dropTestDatabases();
+  };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_KEY } from './kiln.js';
+import { POSTGRES_MODE, postgresEnvFor } from './postgres.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -16,9 +17,11 @@ export interface KilnProcess {
 
 /** kiln as its own process (`node --import tsx src/main.ts`), as users run it: a real restart is a new one. */
 export async function spawnKiln(env: Record<string, string>): Promise<KilnProcess> {
+  // KILN_TEST_STORE=postgres: the data directory's own database (a restart on it finds its state)
+  const store = POSTGRES_MODE && env.KILN_DATA_DIR && !env.KILN_DATABASE_URL ? await postgresEnvFor(env.KILN_DATA_DIR) : {};
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', ...env },
+    env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', ...store, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

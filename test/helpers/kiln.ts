@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { startKiln } from '../../src/main.js';
+import { POSTGRES_MODE, postgresEnvFor } from './postgres.js';
 
 export const TEST_KEY = 'test-key-0123456789abcdef';
 /** Every container of a test run carries this instance name; teardown and globalSetup sweep by it. */
@@ -24,13 +25,16 @@ export interface TestKiln {
 
 /** Starts kiln in this process on an ephemeral port, with the real Docker engine behind it. */
 export async function startTestKiln(env: Record<string, string> = {}): Promise<TestKiln> {
+  const dataDir = env.KILN_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'kiln-test-data-'));
   const config = loadConfig({
     KILN_API_KEYS: TEST_KEY,
     PORT: '0',
     KILN_INSTANCE: TEST_INSTANCE,
     KILN_LOG_LEVEL: 'silent',
     // each kiln its own state: its database, secrets key and egress CA
-    KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-test-data-')),
+    KILN_DATA_DIR: dataDir,
+    // (KILN_TEST_STORE=postgres: the database is PostgreSQL's, one per data directory)
+    ...(POSTGRES_MODE && !env.KILN_DATABASE_URL ? await postgresEnvFor(dataDir) : {}),
     // the suites run under runc, and (in CI) the security and egress ones again under runsc
     KILN_OCI_RUNTIME: TEST_OCI_RUNTIME,
     ...env,

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import pg from 'pg';
+
 /**
  * The PostgreSQL the tests use: KILN_TEST_DATABASE_URL, or the one `npm run setup` makes (a `kiln`
  * role and a `kiln_test` database on the local cluster).
@@ -5,8 +9,6 @@
 export function testDatabaseUrl(): string {
   return process.env.KILN_TEST_DATABASE_URL || 'postgres://kiln:kiln@127.0.0.1:5432/kiln_test';
 }
-
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpProxy {
   port: number;
@@ -37,4 +39,41 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     for (const s of sockets) s.destroy();
   });
   return { port, cut: stop, restore: () => listen(port), close: stop };
+}
+
+/**
+ * `KILN_TEST_STORE=postgres`: every kiln a test starts runs on PostgreSQL instead of SQLite, the
+ * same suite proving the same behaviour on the store replicas share. A kiln gets the database of
+ * its data directory (made on first use), so that a kiln restarted on the same directory finds its
+ * state again, as it would in its SQLite file; and a secrets key derived from the same.
+ */
+export const POSTGRES_MODE = process.env.KILN_TEST_STORE === 'postgres';
+export const TEST_DATABASE_PREFIX = 'kiln_t_';
+
+export async function postgresEnvFor(dataDir: string): Promise<Record<string, string>> {
+  const digest = createHash('sha256').update(dataDir).digest();
+  const name = `${TEST_DATABASE_PREFIX}${digest.toString('hex').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (!rowCount) await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(testDatabaseUrl());
+  url.pathname = `/${name}`;
+  return { KILN_DATABASE_URL: url.toString(), KILN_SECRETS_KEY: digest.toString('base64') };
+}
+
+/** Drops the databases of Postgres mode (at the end of a run). */
+export async function dropTestDatabases(): Promise<void> {
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where datname like $1', [`${TEST_DATABASE_PREFIX}%`]);
+    for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
+  } finally {
+    await admin.end();
+  }
 }
