@@ -2,11 +2,12 @@
 // used through another; 60 async invocations spread over the three end exactly once each, including
 // when one replica is SIGKILLed mid-burst; no replica's start removes another's boxes.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../../src/egress/ca.js';
 import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
 import { startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
@@ -22,13 +23,22 @@ const url = (() => {
 const instance = (i: number) => `${TEST_INSTANCE}-r${i}`;
 let receiver: WebhookReceiver;
 let env: (i: number) => Record<string, string>;
+let sharedCa: string;
 const replicas: (KilnProcess | null)[] = [null, null, null];
 
 beforeAll(async () => {
   await admin.query(`create database ${database}`);
   receiver = await startWebhookReceiver();
   const secretsKey = randomBytes(32).toString('base64'); // shared: any replica opens any secret
-  env = (i) => ({
+  // one egress CA for all, made once as a kiln makes its own, then given to each as files
+  const caDir = mkdtempSync(join(tmpdir(), 'kiln-replica-ca-'));
+  sharedCa = (await CertificateAuthority.loadOrCreate(caDir)).certPem;
+  const made = new Map<number, Record<string, string>>();
+  // one environment per replica number, made once: a restart of replica i is the same replica
+  env = (i) => made.get(i) ?? made.set(i, replicaEnv(i)).get(i)!;
+  const replicaEnv = (i: number): Record<string, string> => ({
+    KILN_EGRESS_CA_CERT_FILE: join(caDir, 'egress-ca.pem'),
+    KILN_EGRESS_CA_KEY_FILE: join(caDir, 'egress-ca-key.pem'),
     KILN_DATABASE_URL: url,
     KILN_SECRETS_KEY: secretsKey,
     KILN_INSTANCE: instance(i),
@@ -82,6 +92,14 @@ describe('replicas on one PostgreSQL', () => {
       const logged = await call(r(1).url, 'GET', `/v1/executions/${body.execution.id}`);
       expect(logged.status).toBe(200);
       expect(logged.body).toMatchObject({ id: body.execution.id, details: { type: 'tool', tool_id: tool.id } });
+    }
+  });
+
+  it('every replica gives its boxes the one egress CA it was configured with, and makes none of its own', { timeout: 60_000 }, async () => {
+    for (const i of [1, 2, 3]) {
+      const res = await post(r(i), '/v1/execute', { language: 'python', code: 'import os\nprint(open(os.environ["SSL_CERT_FILE"]).read(), end="")' });
+      expect(((await res.json()) as { stdout: string }).stdout.trim()).toBe(sharedCa.trim());
+      expect(readdirSync(env(i).KILN_DATA_DIR!)).not.toContain('egress-ca.pem');
     }
   });
 
@@ -204,10 +222,14 @@ describe('a database that goes away', () => {
 
 
   it('answers 503 meanwhile, keeps running code, and records what ended while it was away once it is back', { timeout: 120_000 }, async () => {
+    // a database of its own: the three replicas above would take its invocation otherwise
+    const solo = `${database}_solo`;
+    await admin.query(`create database ${solo}`);
     const direct = new URL(url);
     const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
     const viaProxy = new URL(url);
     viaProxy.port = String(proxy.port);
+    viaProxy.pathname = `/${solo}`;
     const kiln = await spawnKiln({ ...env(4), KILN_DATABASE_URL: viaProxy.toString() });
     try {
       const res = await post(kiln, '/v1/execute', { language: 'python', code: 'import time\ntime.sleep(3)\nprint("survived")' }, { prefer: 'respond-async' });
@@ -242,6 +264,7 @@ describe('a database that goes away', () => {
     } finally {
       await kiln.stop();
       await proxy.close();
+      await admin.query(`drop database if exists ${solo} with (force)`);
     }
   });
 });

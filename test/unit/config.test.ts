@@ -142,4 +142,22 @@ describe('loadConfig', () => {
   it('rejects an instance name Docker labels should not carry', () => {
     expect(() => loadConfig({ ...base, KILN_INSTANCE: 'Bad Name' })).toThrow(/KILN_INSTANCE/);
   });
+
+  it('replicas: a postgres:// database, with the shared secrets key it needs', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const c = loadConfig({ ...base, KILN_DATABASE_URL: 'postgres://kiln:pw@db:5432/kiln', KILN_SECRETS_KEY: key });
+    expect(c.KILN_DATABASE_URL).toBe('postgres://kiln:pw@db:5432/kiln');
+    expect(c.KILN_REPLICA_TIMEOUT_SECONDS).toBe(30);
+    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'postgres://kiln:pw@db:5432/kiln' })).toThrow(/KILN_SECRETS_KEY: required with KILN_DATABASE_URL/);
+    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'mysql://db/kiln', KILN_SECRETS_KEY: key })).toThrow(/KILN_DATABASE_URL: must be a postgres:\/\/ URL/);
+    expect(() => loadConfig({ ...base, KILN_REPLICA_TIMEOUT_SECONDS: '1' })).toThrow(/KILN_REPLICA_TIMEOUT_SECONDS/);
+  });
+
+  it('takes the egress CA and a TLS engine\'s client certificate as pairs of files, never half of one', () => {
+    expect(loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem', KILN_EGRESS_CA_KEY_FILE: '/ca-key.pem' }).KILN_EGRESS_CA_KEY_FILE).toBe('/ca-key.pem');
+    expect(() => loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem' })).toThrow(/KILN_EGRESS_CA_KEY_FILE/);
+    expect(() => loadConfig({ ...base, KILN_DOCKER_TLS_KEY_FILE: '/key.pem' })).toThrow(/KILN_DOCKER_TLS_KEY_FILE/);
+    // DOCKER_HOST is read as Docker's own clients read it
+    expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://engine:2376' }).KILN_DOCKER_HOST).toBe('tcp://engine:2376');
+  });
 });

@@ -30,8 +30,12 @@ export async function openPostgresStore(opts: { url: string; schema?: string; po
     application_name: 'kiln',
     ...(opts.schema ? { options: `-c search_path=${quoteIdent(opts.schema)}` } : {}),
   });
-  // An idle client the server dropped (a restart, a failover) emits here; unhandled, it would end the process.
+  // A connection the server or the network drops (a restart, a failover) emits 'error' on its client,
+  // idle in the pool (the pool's event) or checked out (the client's own, which nothing else listens
+  // to while a query runs): unheard, either would end the process. The query in flight fails as it
+  // should; the pool makes new connections when the database is back.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     if (opts.schema) await createSchema(pool, opts.schema);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
