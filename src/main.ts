@@ -114,7 +114,8 @@ export async function startKiln(config: Config) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // running invocations finish; queued ones stay queued for the next start; workers are let go
       workerSocket.close();
-      await core.stop();
+      // (a database away must not stop the drain: the boxes are removed all the same)
+      await core.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping the background work failed; draining on'));
       await admission.idle();
       // Keep-alive connections turn idle as their last answers go out: close each as it does.
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);

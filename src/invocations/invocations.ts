@@ -209,8 +209,10 @@ export function createInvocations(deps: {
       await deps.queue.stop();
       clearInterval(timer);
       await ticking;
-      // gone cleanly: nothing of this kiln is running; rows of kilns gone a day are dropped too
-      await store.forgetOwners(deps.owner, new Date(Date.now() - 86_400_000).toISOString());
+      // gone cleanly: nothing of this kiln is running; rows of kilns gone a day are dropped too (with
+      // the database away, the row just ages out: the drain must go on to remove this kiln's boxes)
+      await store.forgetOwners(deps.owner, new Date(Date.now() - 86_400_000).toISOString())
+        .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'could not say this kiln has left; its heartbeat ages out'));
     },
   };
 }

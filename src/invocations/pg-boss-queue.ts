@@ -84,7 +84,7 @@ export async function createPgBossQueue(deps: {
       await boss.offWork(QUEUE);
       await Promise.allSettled([...inflight]);
       // the pool is the store's: it closes with the store
-      await boss.stop({ graceful: false, close: false });
+      await boss.stop({ graceful: false, close: false }).catch((err: unknown) => deps.log.warn({ err: String(err) }, 'job queue did not stop cleanly'));
     },
   };
 

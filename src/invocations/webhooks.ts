@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import type { AddressPolicy } from '../egress/address-policy.js';
+import { storeUnavailable } from '../errors.js';
 import { outboundPost } from '../egress/outbound.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { DueWebhook, InvocationStore, WebhookSecretRecord } from '../store/invocation-store.js';
@@ -88,7 +89,9 @@ export function createWebhooks(deps: {
       return;
     }
     ticking = tick()
-      .catch((err: unknown) => deps.log.error({ err }, 'webhook deliverer failed'))
+      .catch((err: unknown) =>
+        storeUnavailable(err) ? deps.log.warn({ err: String(err) }, 'webhook deliverer: the database does not answer') : deps.log.error({ err }, 'webhook deliverer failed'),
+      )
       .finally(() => {
         ticking = null;
         if (again) {

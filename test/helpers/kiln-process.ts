@@ -30,7 +30,10 @@ export async function spawnKiln(env: Record<string, string>): Promise<KilnProces
   child.stderr.on('data', (d: Buffer) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kiln did not start: ${err}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never left running behind a test that gave up on it
+      reject(new Error(`kiln did not start: ${err}`));
+    }, 30_000);
     child.stdout.on('data', () => {
       const m = /"port":(\d+)/.exec(out);
       if (m) {

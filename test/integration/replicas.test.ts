@@ -54,8 +54,8 @@ beforeAll(async () => {
     KILN_WEBHOOK_ALLOW_ADDRESSES: `127.0.0.1:${receiver.port}`,
   });
   // all three at once: their migrations and the queue's schema race, as replicas' do
-  const started = await Promise.all([1, 2, 3].map((i) => spawnKiln(env(i))));
-  started.forEach((k, i) => (replicas[i] = k));
+  // (each kept as soon as it is up: afterAll stops whichever started, even when another did not)
+  await Promise.all([1, 2, 3].map(async (i) => void (replicas[i - 1] = await spawnKiln(env(i)))));
 }, 120_000);
 
 afterAll(async () => {
