@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import { createPgBossQueue } from '../../src/invocations/pg-boss-queue.js';
 import type { InvocationQueue } from '../../src/invocations/queue.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { InvocationRecord } from '../../src/store/invocation-store.js';
-import { testDatabaseUrl } from '../helpers/postgres.js';
+import { requirePostgres, testDatabaseUrl } from '../helpers/postgres.js';
 import { newProject } from './records.js';
 
 // The shared invocation queue (pg-boss) on a real PostgreSQL: jobs go in with the invocation's own
@@ -45,6 +45,8 @@ const waitFor = async (done: () => boolean, ms = 10_000) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+beforeAll(requirePostgres);
 
 afterAll(async () => {
   for (const { store, queue } of opened) {

@@ -8,7 +8,7 @@ import { anExecution, newProject } from './records.js';
 import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 import { describeInvocationStoreContract } from './invocation-store-contract.js';
-import { testDatabaseUrl } from '../helpers/postgres.js';
+import { requirePostgres, testDatabaseUrl } from '../helpers/postgres.js';
 
 // The same contract as SQLite's, against a real PostgreSQL (`npm run setup` starts one; CI too).
 // Each store gets a schema of its own, so that the cross-project queries (retention, the queue,
@@ -26,7 +26,7 @@ async function open(schema = `kiln_contract_${run}_${++schemas}`): Promise<Store
 }
 
 beforeAll(async () => {
-  await admin.query('select 1'); // fails here, clearly, when no PostgreSQL runs
+  await requirePostgres(); // fails here, saying how to fix it, when no PostgreSQL runs
 });
 afterAll(async () => {
   const { rows } = await admin.query<{ nspname: string }>(`select nspname from pg_namespace where nspname like $1`, [`kiln_contract_${run}_%`]);

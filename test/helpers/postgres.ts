@@ -77,3 +77,18 @@ export async function dropTestDatabases(): Promise<void> {
     await admin.end();
   }
 }
+
+/** Fails with the fix when no PostgreSQL answers at the test URL (instead of a bare ECONNREFUSED). */
+export async function requirePostgres(): Promise<void> {
+  const client = new pg.Client({ connectionString: testDatabaseUrl(), connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `these tests need PostgreSQL at ${new URL(testDatabaseUrl()).host} (${(error as Error).message}): ` +
+        'run `npm run setup`, which installs and starts it, or set KILN_TEST_DATABASE_URL',
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

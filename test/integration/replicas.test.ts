@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
-import { startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
+import { requirePostgres, startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const database = `kiln_replicas_${randomBytes(4).toString('hex')}`;
@@ -27,6 +27,7 @@ let sharedCa: string;
 const replicas: (KilnProcess | null)[] = [null, null, null];
 
 beforeAll(async () => {
+  await requirePostgres();
   await admin.query(`create database ${database}`);
   receiver = await startWebhookReceiver();
   const secretsKey = randomBytes(32).toString('base64'); // shared: any replica opens any secret
