@@ -223,6 +223,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error('invalid configuration:\n  KILN_SECRETS_KEY: required with KILN_DATABASE_URL (the same key on every replica; `openssl rand -base64 32`)');
   if (!config.KILN_EGRESS_CA_CERT_FILE !== !config.KILN_EGRESS_CA_KEY_FILE)
     throw new Error('invalid configuration:\n  KILN_EGRESS_CA_KEY_FILE: KILN_EGRESS_CA_CERT_FILE and KILN_EGRESS_CA_KEY_FILE go together');
+  // TLS files beside a local socket would be ignored: a setting that does nothing is a mistake to name
+  if ((config.KILN_DOCKER_TLS_CA_FILE || config.KILN_DOCKER_TLS_CERT_FILE) && !/^(tcp|https):\/\//.test(config.KILN_DOCKER_HOST ?? ''))
+    throw new Error('invalid configuration:\n  KILN_DOCKER_TLS_CA_FILE: TLS files need a tcp:// engine (KILN_DOCKER_HOST or DOCKER_HOST)');
   if (!config.KILN_DOCKER_TLS_CERT_FILE !== !config.KILN_DOCKER_TLS_KEY_FILE)
     throw new Error('invalid configuration:\n  KILN_DOCKER_TLS_KEY_FILE: KILN_DOCKER_TLS_CERT_FILE and KILN_DOCKER_TLS_KEY_FILE go together');
   if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)

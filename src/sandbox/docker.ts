@@ -51,7 +51,6 @@ export interface DockerClient {
   images: DockerImages;
 }
 
-/** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options. */
 /** PEM contents for an engine reached over TCP with TLS (client certificate: `--tlsverify` engines). */
 export interface DockerTls {
   ca?: string;
@@ -59,6 +58,7 @@ export interface DockerTls {
   key?: string;
 }
 
+/** Parses `unix:///path` or `tcp://host:port` (DOCKER_HOST's forms) into dockerode options; TLS given, https. */
 export function dockerOptions(endpoint: string | undefined, tls?: DockerTls): Docker.DockerOptions {
   if (!endpoint) return { socketPath: '/var/run/docker.sock' };
   const url = new URL(endpoint);

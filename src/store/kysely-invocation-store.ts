@@ -48,9 +48,12 @@ export class KyselyInvocationStore implements InvocationStore {
   }
 
   async requeue(id: string, within?: WithinTransaction): Promise<void> {
+    const requeue = (db: Kysely<Database>) =>
+      db.updateTable('invocations').set({ status: 'queued', owner: null, started_at: null }).where('id', '=', id).where('status', '=', 'running').execute();
+    if (!within) return void (await requeue(this.db));
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('invocations').set({ status: 'queued', owner: null, started_at: null }).where('id', '=', id).where('status', '=', 'running').execute();
-      await within?.(executor(trx));
+      await requeue(trx);
+      await within(executor(trx));
     });
   }
 

@@ -156,7 +156,10 @@ describe('loadConfig', () => {
   it('takes the egress CA and a TLS engine\'s client certificate as pairs of files, never half of one', () => {
     expect(loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem', KILN_EGRESS_CA_KEY_FILE: '/ca-key.pem' }).KILN_EGRESS_CA_KEY_FILE).toBe('/ca-key.pem');
     expect(() => loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem' })).toThrow(/KILN_EGRESS_CA_KEY_FILE/);
-    expect(() => loadConfig({ ...base, KILN_DOCKER_TLS_KEY_FILE: '/key.pem' })).toThrow(/KILN_DOCKER_TLS_KEY_FILE/);
+    expect(() => loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_KEY_FILE: '/key.pem' })).toThrow(/KILN_DOCKER_TLS_KEY_FILE/);
+    // TLS files with a local socket would do nothing: refused, saying why
+    expect(() => loadConfig({ ...base, KILN_DOCKER_TLS_CA_FILE: '/ca.pem' })).toThrow(/TLS files need a tcp:\/\/ engine/);
+    expect(loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_CA_FILE: '/ca.pem' }).KILN_DOCKER_TLS_CA_FILE).toBe('/ca.pem');
     // DOCKER_HOST is read as Docker's own clients read it
     expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://engine:2376' }).KILN_DOCKER_HOST).toBe('tcp://engine:2376');
   });
