@@ -33,7 +33,11 @@ function parseException(entry: string): AddressPolicy['allow'][number] {
   else if (cidr) [address, bits] = [cidr[1]!, Number(cidr[2])];
   if (!ipaddr.isValid(address)) throw new Error(`not an address, range or address:port: ${entry}`);
   const parsed = ipaddr.parse(address);
-  return { range: [parsed, bits ?? (parsed.kind() === 'ipv4' ? 32 : 128)], port };
+  const width = bits ?? (parsed.kind() === 'ipv4' ? 32 : 128);
+  // addresses are compared in their IPv4 form (see canonical): so must an exception written as IPv6 be
+  const v4 = embeddedIPv4(parsed);
+  if (v4 && width >= 96) return { range: [v4, width - 96], port };
+  return { range: [parsed, width], port };
 }
 
 /** Parses a comma-separated list of exceptions; throws on a bad entry. */
@@ -55,10 +59,26 @@ export function createAddressPolicy(opts: { allow?: string; deny?: string; resol
   };
 }
 
+/**
+ * The IPv4 address an IPv6 one carries in its last 32 bits, for the two forms that are that address
+ * to a resolver or a kernel: IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96, deprecated but
+ * still routed by some stacks, and what a URL makes of `[::127.0.0.1]`: `[::7f00:1]`). `::` and `::1`
+ * keep their IPv6 meaning. Other embeddings (NAT64 64:ff9b::/96, 6to4, Teredo, SIIT) are ranges of
+ * their own that the policy refuses as not unicast.
+ */
+function embeddedIPv4(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | null {
+  if (ip.kind() !== 'ipv6') return null;
+  const v6 = ip as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address();
+  const p = v6.parts;
+  const compatible = p.slice(0, 6).every((w) => w === 0) && !(p[6] === 0 && p[7]! <= 1);
+  return compatible ? ipaddr.IPv4.parse(`${p[6]! >> 8}.${p[6]! & 0xff}.${p[7]! >> 8}.${p[7]! & 0xff}`) : null;
+}
+
 function canonical(address: string): string {
   const parsed = ipaddr.parse(address.replace(/%.*$/, ''));
-  // ::ffff:10.0.0.1 is 10.0.0.1: never let the mapped form slip past the v4 rules
-  return (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress() ? (parsed as ipaddr.IPv6).toIPv4Address() : parsed).toString();
+  // ::ffff:10.0.0.1 and ::10.0.0.1 are 10.0.0.1: never let an embedded form slip past the v4 rules
+  return (embeddedIPv4(parsed) ?? parsed).toString();
 }
 
 /** Null when the proxy may connect to address:port; otherwise why not. */
@@ -75,10 +95,20 @@ export function refusal(address: string, port: number, policy: AddressPolicy): s
   return null;
 }
 
+/**
+ * kiln's address policy refused `host`. `why` names the address it resolved to and the rule: for
+ * kiln's log only. The message, and `toCaller`, say what a caller may know: the host it named and
+ * that the policy refused it, never what kiln's resolver answered (that would map its network).
+ */
 export class RefusedAddress extends Error {
   readonly code = 'EKILNREFUSED';
   constructor(readonly host: string, readonly why: string) {
-    super(`${host}: ${why}`);
+    super(`the address policy refused ${host} (a private, loopback or reserved address)`);
+  }
+
+  /** The refusal in a caller's words, naming the setting that allows such an address. */
+  toCaller(setting: string): string {
+    return `the address policy refused ${this.host} (a private, loopback or reserved address; ${setting} allows one)`;
   }
 }
 
