@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { refusal, safeLookup, type AddressPolicy } from './address-policy.js';
+import { RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
 
 export interface OutboundAnswer {
   status: number;
@@ -15,7 +15,8 @@ export interface OutboundAnswer {
  * A POST kiln itself makes (a webhook, an iii HTTP function), connecting only where the address
  * policy allows: names through `safeLookup` (checked on the resolved address, so DNS rebinding is
  * refused too), address literals here (Node never looks them up). No redirects are followed.
- * Rejects with an Error whose message starts `refused:` for a forbidden address.
+ * Rejects with a RefusedAddress for a forbidden address (a literal, or what a name resolved to), so
+ * that callers tell a refusal (final) from a network failure (worth a retry) by its type.
  */
 export function outboundPost(
   url: URL,
@@ -28,7 +29,7 @@ export function outboundPost(
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host)) {
     const why = refusal(host, port, policy);
-    if (why) return Promise.reject(new Error(`refused: ${why}`));
+    if (why) return Promise.reject(new RefusedAddress(host, why));
   }
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
@@ -50,7 +51,8 @@ export function outboundPost(
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs / 1000} s`)));
-    req.on('error', (err: Error) => reject(new Error(/refused|not an IP/.test(err.message) ? `refused: ${err.message}` : err.message)));
+    // safeLookup's RefusedAddress reaches here as it was thrown (Node does not wrap a lookup's error)
+    req.on('error', reject);
     req.end(body);
   });
 }

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AddressPolicy } from '../egress/address-policy.js';
+import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { outboundPost } from '../egress/outbound.js';
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -84,8 +84,10 @@ export function createHttpFunctions(deps: { store: Store; secrets: Secrets; poli
       const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: MAX_ANSWER_BYTES, method: inv.method });
       return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated);
     } catch (err) {
-      const message = (err as Error).message;
-      return { error: { code: message.startsWith('refused:') ? 'url_validation_failed' : 'http_request_failed', message } };
+      if (!(err instanceof RefusedAddress)) return { error: { code: 'http_request_failed', message: (err as Error).message } };
+      // the caller learns the host was refused, never the address kiln's resolver gave for it
+      deps.log.warn({ function: fn.id, host: err.host, why: err.why }, 'iii function refused by the address policy');
+      return { error: { code: 'url_validation_failed', message: err.toCaller('KILN_FUNCTIONS_ALLOW_ADDRESSES') } };
     }
   }
 

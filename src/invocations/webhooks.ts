@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
-import type { AddressPolicy } from '../egress/address-policy.js';
+import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { storeUnavailable } from '../errors.js';
 import { outboundPost } from '../egress/outbound.js';
 import type { SecretBox } from '../secrets/secret-box.js';
@@ -54,6 +54,8 @@ export function createWebhooks(deps: {
     const firstAt = due.webhook.firstAt ?? now.toISOString();
     const attempts = due.webhook.attempts + 1;
     let error: string | null = null;
+    // the policy's answer does not change with time: refused once is refused for good
+    let refused = false;
     try {
       const body = JSON.stringify({ type: 'execution.ended', timestamp: now.toISOString(), data: await deps.render(due.project, due.id) });
       const headers = { 'webhook-id': due.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': await sign(due.project, due.id, now, body) };
@@ -61,11 +63,16 @@ export function createWebhooks(deps: {
       const { status } = await outboundPost(new URL(due.callbackUrl), body, { ...headers, 'content-type': 'application/json' }, deps.policy, { timeoutMs: deps.timeoutSeconds * 1000, maxResponseBytes: 64 * 1024 });
       if (status < 200 || status >= 300) error = `the receiver answered HTTP ${status}`;
     } catch (err) {
-      error = (err as Error).message;
+      if (err instanceof RefusedAddress) {
+        refused = true;
+        // the project reads last_error: the address kiln's resolver gave goes to the log only
+        error = err.toCaller('KILN_WEBHOOK_ALLOW_ADDRESSES');
+        deps.log.warn({ invocation: due.id, host: err.host, why: err.why }, 'webhook refused by the address policy');
+      } else error = (err as Error).message;
     }
     if (error === null) return store.updateWebhook(due.id, { status: 'delivered', attempts, nextAt: null, lastError: null, firstAt });
     const delay = Math.min(MAX_DELAY_MS, 1000 * 2 ** (attempts - 1));
-    const giveUp = error.startsWith('refused:') || Date.now() + delay - Date.parse(firstAt) > deps.retrySeconds * 1000;
+    const giveUp = refused || Date.now() + delay - Date.parse(firstAt) > deps.retrySeconds * 1000;
     await store.updateWebhook(due.id, { status: giveUp ? 'failed' : 'pending', attempts, nextAt: giveUp ? null : new Date(Date.now() + delay).toISOString(), lastError: error.slice(0, 500), firstAt });
     if (giveUp) deps.log.warn({ invocation: due.id, attempts, error }, 'webhook not delivered; giving up');
   }

@@ -124,6 +124,16 @@ describe('iii functions over HTTP', () => {
     await register(strict, { id: 'p', invocation: { url: `https://127.0.0.1:1/ok` } });
     const refused = await json(strict, 'POST', '/v1/functions/p/invoke', { data: {} });
     expect(refused.body.error).toMatchObject({ code: 'url_validation_failed' });
-    expect(refused.body.error.message).toMatch(/^refused: 127\.0\.0\.1/);
+    expect(refused.body.error.message).toMatch(/^the address policy refused 127\.0\.0\.1 .*KILN_FUNCTIONS_ALLOW_ADDRESSES/);
+  });
+
+  it('refuses a function URL whose host name resolves to a forbidden address: url_validation_failed, the address left out', async () => {
+    const a = await buildTestApp({ env: { KILN_FUNCTIONS_ALLOW_HTTP: 'true', KILN_EGRESS_RESOLVE: JSON.stringify({ 'fn.internal.test': '127.0.0.1' }) } });
+    const port = new URL(base).port;
+    expect((await register(a, { id: 'by.name', invocation: { url: `http://fn.internal.test:${port}/ok` } })).status).toBe(200);
+    const before = seen.length;
+    const refused = await json(a, 'POST', '/v1/functions/by.name/invoke', { data: {} });
+    expect(refused.body.error).toEqual({ code: 'url_validation_failed', message: 'the address policy refused fn.internal.test (a private, loopback or reserved address; KILN_FUNCTIONS_ALLOW_ADDRESSES allows one)' });
+    expect(seen.length).toBe(before);
   });
 });

@@ -187,7 +187,17 @@ describe('webhooks', () => {
     received.length = 0;
     const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as { id: string }).id;
     const view = await waitFor(app, id, (v) => v.webhook?.status === 'failed');
-    expect(view.webhook.last_error).toMatch(/^refused: 127\.0\.0\.1 is /);
+    expect(view.webhook.last_error).toMatch(/^the address policy refused 127\.0\.0\.1 .*KILN_WEBHOOK_ALLOW_ADDRESSES/);
+    expect(received).toHaveLength(0);
+  });
+
+  it('refuses a callback whose host name resolves to a forbidden address: failed after one attempt, the address left out', async () => {
+    const app = await buildTestApp({ env: { KILN_EGRESS_RESOLVE: JSON.stringify({ 'hooks.internal.test': '127.0.0.1' }) } });
+    received.length = 0;
+    const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://hooks.internal.test:${port}/hook` })).json()) as { id: string }).id;
+    const view = await waitFor(app, id, (v) => v.webhook?.status === 'failed');
+    expect(view.webhook.attempts).toBe(1);
+    expect(view.webhook.last_error).toBe('the address policy refused hooks.internal.test (a private, loopback or reserved address; KILN_WEBHOOK_ALLOW_ADDRESSES allows one)');
     expect(received).toHaveLength(0);
   });
 });
