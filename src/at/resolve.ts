@@ -3,7 +3,8 @@ import { jsonToLex } from '@atproto/lexicon';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
-import type { AddressPolicy } from '../egress/address-policy.js';
+import type { Logger } from 'pino';
+import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { outboundPost } from '../egress/outbound.js';
 
 /** An at.functions.metadata record, as far as running it needs. */
@@ -46,14 +47,21 @@ export async function recordCid(value: unknown): Promise<CID> {
  * here and must equal the one the PDS names → the code blob, whose raw CID must equal the
  * record's. Every request goes through the address policy; records and blobs are cached by CID.
  */
-export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; allowHttp: boolean; timeoutMs: number }) {
+export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; allowHttp: boolean; timeoutMs: number; log?: Logger }) {
   const blobs = new Map<string, Uint8Array>();
   let blobBytes = 0;
 
   async function get(url: URL, maxBytes: number): Promise<Buffer> {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && deps.allowHttp)) throw new ResolveError(`${url.origin}: https only`);
-    const answer = await outboundPost(url, '', { accept: 'application/json, */*' }, deps.policy, { timeoutMs: deps.timeoutMs, maxResponseBytes: maxBytes, method: 'GET' }).catch((err: Error) => {
-      throw new ResolveError(`${url.origin}: ${err.message}`);
+    const answer = await outboundPost(url, '', { accept: 'application/json, */*' }, deps.policy, { timeoutMs: deps.timeoutMs, maxResponseBytes: maxBytes, method: 'GET' }).catch((err: NodeJS.ErrnoException) => {
+      // the caller may be anonymous (KILN_XRPC_PUBLIC): what kiln's resolver answered for a name
+      // (an address, and why it was refused) goes to the log, never into the answer
+      if (err instanceof RefusedAddress) {
+        deps.log?.warn({ url: url.origin, host: err.host, why: err.why }, 'AT fetch refused by the address policy');
+        throw new ResolveError(`${url.origin}: ${err.toCaller('KILN_AT_ALLOW_ADDRESSES')}`);
+      }
+      // Node's connect errors name the address they tried ("connect ECONNREFUSED 10.0.0.5:443"): the code says enough
+      throw new ResolveError(`${url.origin}: ${err.code ?? err.message}`);
     });
     if (answer.truncated) throw new ResolveError(`${url.origin}${url.pathname}: larger than ${maxBytes} bytes`);
     if (answer.status !== 200) throw new ResolveError(`${url.origin}${url.pathname}: HTTP ${answer.status}`);
