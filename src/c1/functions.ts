@@ -2,14 +2,18 @@ import { AppError, fieldError } from '../errors.js';
 import type { Invocations } from '../invocations/invocations.js';
 import { newId } from '../ids.js';
 import type { C1FunctionRecord } from '../store/c1-store.js';
-import { everyItem, type Store, type Tool, type ToolRevision } from '../store/store.js';
+import { everyItem, type Store, type Tool, type ToolRevision, type ToolSummary } from '../store/store.js';
+import { checkCodeSize, checkFilesSize, maxUploadBytes, MAX_REVISION_BYTES, REVISION_LIMITS } from '../tools/revision-limits.js';
 import type { Tools } from '../tools/tools.js';
 
 /** C1's entry file: `export default async function main(input)`. */
 export const ENTRY_FILE = 'main.ts';
 export const FUNCTION_TYPES = ['FUNCTION_TYPE_UNSPECIFIED', 'FUNCTION_TYPE_ANY', 'FUNCTION_TYPE_CODE_MODE'] as const;
 
-const MAX_FILES = 100;
+/** A commit's files: the entry and, besides it, what a revision may hold. */
+const MAX_FILES = REVISION_LIMITS.files + 1;
+/** Pending commits kept per function: a client that starts commits and never finalizes them cannot pile up uploads. */
+export const MAX_PENDING_COMMITS = 10;
 const FILENAME = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._@+\-/]{1,255}$/;
 
 /** A file name a commit may hold: relative, no `.` or `..` segments. */
@@ -43,12 +47,11 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     if (names.length > MAX_FILES) throw fieldError(field, 'too_many_files', `at most ${MAX_FILES} files`);
     names.forEach((n) => checkFilename(n, `${field}.${n}`));
     if (!(ENTRY_FILE in files)) throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
-    return {
-      code: files[ENTRY_FILE]!,
-      files: names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! })),
-      entry: 'default' as const,
-      language: 'typescript' as const,
-    };
+    const others = names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! }));
+    // the tools service checks these too; here they name C1's own fields
+    checkCodeSize(files[ENTRY_FILE]!, `${field}.${ENTRY_FILE}`);
+    checkFilesSize(others, field);
+    return { code: files[ENTRY_FILE]!, files: others, entry: 'default' as const, language: 'typescript' as const };
   }
 
   /** The files of a finalized commit (its revision), by name. */
@@ -74,12 +77,20 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
       return get(project, tool.id);
     },
 
+    /** Every function of the project, newest first, with its tool's summary (never its code or files). */
     async list(project: string) {
-      const all: { fn: C1FunctionRecord; tool: Tool }[] = [];
-      for await (const fn of everyItem((page) => c1.listFunctions(project, page), (f) => f.toolId)) {
-        const tool = await deps.store.getTool(project, fn.toolId);
-        if (tool) all.push({ fn, tool });
-      }
+      const all: { fn: C1FunctionRecord; tool: ToolSummary }[] = [];
+      let page: C1FunctionRecord[];
+      let startingAfter: string | undefined;
+      do {
+        page = await c1.listFunctions(project, { limit: 100, startingAfter });
+        const tools = new Map((await deps.store.toolSummaries(project, page.map((f) => f.toolId))).map((t) => [t.id, t]));
+        for (const fn of page) {
+          const tool = tools.get(fn.toolId);
+          if (tool) all.push({ fn, tool });
+        }
+        startingAfter = page.at(-1)?.toolId;
+      } while (page.length === 100 && all.length < 10_000);
       return all;
     },
 
@@ -119,15 +130,21 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
       if (new Set(filenames).size !== filenames.length) throw fieldError('filenames', 'duplicate', 'each file name once');
       const commitId = newId('rev');
       await c1.putCommit({ id: commitId, functionId: id, project, message, filenames, uploads: {}, finalized: false, createdAt: new Date().toISOString() });
+      // the oldest abandoned commits go: their upload URLs then answer 404
+      await c1.prunePendingCommits(project, id, MAX_PENDING_COMMITS);
       return commitId;
     },
 
-    /** One file's bytes for a pending commit (the upload URL's PUT). */
+    /** One file's bytes for a pending commit (the upload URL's PUT), within what a revision may hold. */
     async upload(project: string, commitId: string, filename: string, contents: string) {
-      const commit = await c1.getCommitById(project, commitId);
-      if (!commit || commit.finalized) throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
+      const commit = await c1.pendingCommit(project, commitId);
+      if (!commit) throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
       if (!commit.filenames.includes(filename)) throw fieldError('filename', 'not_in_commit', `${filename} is not one of the commit's files (${commit.filenames.join(', ')})`);
-      await c1.addUpload(project, commitId, filename, contents);
+      const max = maxUploadBytes(filename === ENTRY_FILE);
+      if (Buffer.byteLength(contents) > max) throw new AppError('PAYLOAD_TOO_LARGE', `${filename} is larger than ${max} bytes, the most a function's ${filename === ENTRY_FILE ? 'code' : 'other files together'} may hold`, [{ field: '(body)', reason: 'too_large' }]);
+      const added = await c1.addUpload(project, commitId, filename, contents, MAX_REVISION_BYTES);
+      if (added === 'missing') throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
+      if (added === 'too_large') throw new AppError('PAYLOAD_TOO_LARGE', `the commit's files would be larger than ${MAX_REVISION_BYTES} bytes together, the most a function may hold`, [{ field: '(body)', reason: 'too_large' }]);
     },
 
     /** CreateFinalCommit: every file uploaded → a new revision under the commit's id, the function's head. */
@@ -154,6 +171,13 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     },
 
     revision,
+    /** The function's commits (finalized), newest first, up to 100: ten revisions read at a time, as each holds its code. */
+    async commits(project: string, id: string): Promise<{ id: string; createdAt: string }[]> {
+      await get(project, id, 'function_id');
+      const list: { id: string; createdAt: string }[] = [];
+      for await (const r of everyItem(async (page) => (await deps.store.listToolRevisions(project, id, page)) ?? [], (r) => r.id, 100, 10)) list.push({ id: r.id, createdAt: r.createdAt });
+      return list;
+    },
     message: async (project: string, id: string, commitId: string) => (await c1.getCommit(project, id, commitId))?.message ?? '',
 
     /** Invoke: the given commit, else the published one; queued as an async execution. */

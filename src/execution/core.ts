@@ -96,7 +96,7 @@ export function createCore(deps: CoreDeps) {
     execute,
     config,
   });
-  const workers = createWorkerHub({ store: deps.store, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000 });
+  const workers = createWorkerHub({ store: deps.store, tools, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000 });
   return {
     store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers, atRun,
     async start() {

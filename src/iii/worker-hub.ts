@@ -4,7 +4,8 @@ import type { WebSocket } from 'ws';
 import { AppError } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
 import { newId } from '../ids.js';
-import { everyItem, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { Tools } from '../tools/tools.js';
 import type { CallOutcome, HttpFunctions } from './http-functions.js';
 
 /** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
@@ -37,7 +38,7 @@ type Frame = { type?: unknown; [key: string]: unknown };
  * functions, and what it was running ends with `invocation_stopped`. Every invocation is a row of
  * the executions log (via `iii`).
  */
-export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunctions: HttpFunctions; log: Logger; timeoutMs: number }) {
+export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>; execute: Execute; httpFunctions: HttpFunctions; log: Logger; timeoutMs: number }) {
   const workers = new Map<string, Worker>();
   /** project → function id → owning worker id */
   const owners = new Map<string, Map<string, string>>();
@@ -74,17 +75,9 @@ export function createWorkerHub(deps: { store: Store; execute: Execute; httpFunc
     });
   }
 
-  /** The project's tool of this id, else the newest of this name. */
-  async function findTool(project: string, name: string) {
-    const byId = await deps.store.getTool(project, name);
-    if (byId) return byId;
-    for await (const tool of everyItem((page) => deps.store.listTools(project, page), (t) => t.id)) if (tool.name === name) return tool;
-    return null;
-  }
-
   /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
   async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
-    const tool = await findTool(project, name);
+    const tool = await deps.tools.find(project, name);
     if (!tool) return { error: { code: 'function_not_found', message: `Function ${TOOL_PREFIX}${name} not found in namespace ${NAMESPACE}.` } };
     try {
       const e = await deps.execute({ project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null }, { bytes: JSON.stringify(data ?? null).length });

@@ -27,6 +27,16 @@ export interface C1CommitRecord {
   createdAt: string;
 }
 
+/** A commit still waiting for its files: what an upload needs to know of it (never the files). */
+export interface PendingCommit {
+  id: string;
+  functionId: string;
+  filenames: string[];
+}
+
+/** How an upload went: stored, no such pending commit, or the commit would outgrow its bound. */
+export type AddUpload = 'added' | 'missing' | 'too_large';
+
 export interface C1InvocationRecord {
   id: string; // exec_…
   functionId: string;
@@ -47,10 +57,15 @@ export interface C1Store {
 
   putCommit(record: C1CommitRecord): Promise<void>;
   getCommit(project: string, functionId: string, id: string): Promise<C1CommitRecord | null>;
-  /** The same by its id alone (an upload URL names the commit, not the function). */
-  getCommitById(project: string, id: string): Promise<C1CommitRecord | null>;
-  /** Records one upload of a pending commit; false when the commit is missing or already finalized. */
-  addUpload(project: string, id: string, filename: string, contents: string): Promise<boolean>;
+  /** A pending commit by its id alone (an upload URL names the commit, not the function); null once finalized. */
+  pendingCommit(project: string, id: string): Promise<PendingCommit | null>;
+  /**
+   * Records (or replaces) one upload of a pending commit, unless the commit's uploads would then
+   * hold more than `maxCommitBytes` together; concurrent uploads of one commit are counted in turn.
+   */
+  addUpload(project: string, id: string, filename: string, contents: string, maxCommitBytes: number): Promise<AddUpload>;
+  /** Removes the function's pending commits (and their uploads) but the newest `keep`; answers how many went. */
+  prunePendingCommits(project: string, functionId: string, keep: number): Promise<number>;
   markFinalized(project: string, id: string): Promise<boolean>;
 
   putInvocation(record: C1InvocationRecord): Promise<void>;

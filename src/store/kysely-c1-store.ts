@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { C1CommitRecord, C1FunctionRecord, C1InvocationRecord, C1Store } from './c1-store.js';
+import type { AddUpload, C1CommitRecord, C1FunctionRecord, C1InvocationRecord, C1Store, PendingCommit } from './c1-store.js';
 import type { Database } from './rows.js';
 import { pageSize, type Page } from './store.js';
 
@@ -24,6 +24,8 @@ export interface C1UploadsTable {
   commit_id: string;
   filename: string;
   contents: string;
+  /** UTF-8 bytes of contents: a commit's total is summed without reading any file. */
+  bytes: number;
 }
 export interface C1InvocationsTable {
   id: string;
@@ -87,7 +89,7 @@ export class KyselyC1Store implements C1Store {
         .insertInto('c1_commits')
         .values({ id: r.id, function_id: r.functionId, project: r.project, message: r.message, filenames: JSON.stringify(r.filenames), finalized: r.finalized ? 1 : 0, created_at: r.createdAt })
         .execute();
-      for (const [filename, contents] of Object.entries(r.uploads)) await trx.insertInto('c1_uploads').values({ commit_id: r.id, filename, contents }).execute();
+      for (const [filename, contents] of Object.entries(r.uploads)) await trx.insertInto('c1_uploads').values({ commit_id: r.id, filename, contents, bytes: Buffer.byteLength(contents) }).execute();
     });
   }
 
@@ -101,20 +103,58 @@ export class KyselyC1Store implements C1Store {
     };
   }
 
-  async getCommitById(project: string, id: string): Promise<C1CommitRecord | null> {
-    const row = await this.db.selectFrom('c1_commits').select('function_id').where('project', '=', project).where('id', '=', id).executeTakeFirst();
-    return row ? this.getCommit(project, row.function_id, id) : null;
+  async pendingCommit(project: string, id: string): Promise<PendingCommit | null> {
+    const row = await this.db
+      .selectFrom('c1_commits')
+      .select(['id', 'function_id', 'filenames'])
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .where('finalized', '=', 0)
+      .executeTakeFirst();
+    return row ? { id: row.id, functionId: row.function_id, filenames: JSON.parse(row.filenames) as string[] } : null;
   }
 
-  async addUpload(project: string, id: string, filename: string, contents: string): Promise<boolean> {
-    const pending = await this.db.selectFrom('c1_commits').select('id').where('project', '=', project).where('id', '=', id).where('finalized', '=', 0).executeTakeFirst();
-    if (!pending) return false;
-    await this.db
-      .insertInto('c1_uploads')
-      .values({ commit_id: id, filename, contents })
-      .onConflict((oc) => oc.columns(['commit_id', 'filename']).doUpdateSet({ contents }))
+  async addUpload(project: string, id: string, filename: string, contents: string, maxCommitBytes: number): Promise<AddUpload> {
+    const bytes = Buffer.byteLength(contents);
+    return this.db.transaction().execute(async (trx) => {
+      // a write to the commit's row first: PostgreSQL locks the row (SQLite the database), so two
+      // uploads of one commit at once take turns, and neither sums before the other has written
+      const pending = await trx.updateTable('c1_commits').set({ finalized: 0 }).where('project', '=', project).where('id', '=', id).where('finalized', '=', 0).executeTakeFirst();
+      if (Number(pending.numUpdatedRows) !== 1) return 'missing';
+      const { total } = await trx
+        .selectFrom('c1_uploads')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('bytes'), eb.lit(0)).as('total'))
+        .where('commit_id', '=', id)
+        .where('filename', '<>', filename)
+        .executeTakeFirstOrThrow();
+      if (Number(total) + bytes > maxCommitBytes) return 'too_large';
+      await trx
+        .insertInto('c1_uploads')
+        .values({ commit_id: id, filename, contents, bytes })
+        .onConflict((oc) => oc.columns(['commit_id', 'filename']).doUpdateSet({ contents, bytes }))
+        .execute();
+      return 'added';
+    });
+  }
+
+  async prunePendingCommits(project: string, functionId: string, keep: number): Promise<number> {
+    const stale = await this.db
+      .selectFrom('c1_commits')
+      .select('id')
+      .where('project', '=', project)
+      .where('function_id', '=', functionId)
+      .where('finalized', '=', 0)
+      .orderBy('id', 'desc')
+      .offset(keep)
+      .limit(1000)
       .execute();
-    return true;
+    if (stale.length === 0) return 0;
+    const ids = stale.map((r) => r.id);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('c1_uploads').where('commit_id', 'in', ids).execute();
+      await trx.deleteFrom('c1_commits').where('project', '=', project).where('id', 'in', ids).where('finalized', '=', 0).execute();
+    });
+    return ids.length;
   }
 
   async markFinalized(project: string, id: string): Promise<boolean> {

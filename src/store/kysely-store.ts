@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import {
-  canonicalTimestamp, executionToRow, revisionToRow, rowToExecution, rowToRevision, rowToSecret, rowToTool,
-  type Database,
+  canonicalTimestamp, executionToRow, revisionToRow, rowToExecution, rowToRevision, rowToSecret, rowToTool, rowToToolSummary,
+  type Database, type ToolRevisionsTable,
 } from './rows.js';
 import { KyselyInvocationStore } from './kysely-invocation-store.js';
 import { KyselyC1Store } from './kysely-c1-store.js';
@@ -10,7 +10,7 @@ import { KyselyFunctionStore, type FunctionStore } from './function-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import type { RuntimeStore } from './runtime-store.js';
-import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision } from './store.js';
+import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision, type ToolSummary } from './store.js';
 
 
 /**
@@ -61,7 +61,7 @@ export class KyselyStore implements Store {
   }
 
   async getTool(project: string, toolId: string): Promise<Tool | null> {
-    const row = await this.toolsWithHead(project).where('t.id', '=', toolId).executeTakeFirst();
+    const row = await this.toolsWithHead(project, [...LISTED_COLUMNS, 'r.files']).where('t.id', '=', toolId).executeTakeFirst();
     return row ? rowToTool(row) : null;
   }
 
@@ -77,9 +77,27 @@ export class KyselyStore implements Store {
   }
 
   async listTools(project: string, page: Page): Promise<Tool[]> {
-    let query = this.toolsWithHead(project).orderBy('t.id', 'desc').limit(pageSize(page));
+    let query = this.toolsWithHead(project, LISTED_COLUMNS).orderBy('t.id', 'desc').limit(pageSize(page));
     if (page.startingAfter !== undefined) query = query.where('t.id', '<', page.startingAfter);
-    return (await query.execute()).map(rowToTool);
+    return (await query.execute()).map((row) => rowToTool({ ...row, files: null }));
+  }
+
+  async listToolSummaries(project: string, page: Page): Promise<ToolSummary[]> {
+    let query = this.toolsWithHead(project, SUMMARY_COLUMNS).orderBy('t.id', 'desc').limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('t.id', '<', page.startingAfter);
+    return (await query.execute()).map(rowToToolSummary);
+  }
+
+  async findToolByName(project: string, name: string): Promise<ToolSummary | null> {
+    // r.project and r.name first: the (project, name) index narrows the join to this name's revisions
+    const row = await this.toolsWithHead(project, SUMMARY_COLUMNS).where('r.project', '=', project).where('r.name', '=', name).orderBy('t.id', 'desc').limit(1).executeTakeFirst();
+    return row ? rowToToolSummary(row) : null;
+  }
+
+  async toolSummaries(project: string, ids: string[]): Promise<ToolSummary[]> {
+    if (ids.length === 0) return []; // `in ()` is not valid SQL
+    const rows = await this.toolsWithHead(project, SUMMARY_COLUMNS).where('t.id', 'in', [...new Set(ids)]).orderBy('t.id', 'desc').execute();
+    return rows.map(rowToToolSummary);
   }
 
   async listToolRevisions(project: string, toolId: string, page: Page): Promise<ToolRevision[] | null> {
@@ -90,15 +108,16 @@ export class KyselyStore implements Store {
       .where('id', '=', toolId)
       .executeTakeFirst();
     if (!tool) return null;
+    // the listing shows each revision's code, never its other files
     let query = this.db
-      .selectFrom('tool_revisions')
-      .selectAll()
-      .where('project', '=', project)
-      .where('tool_id', '=', toolId)
-      .orderBy('id', 'desc')
+      .selectFrom('tool_revisions as r')
+      .select(LISTED_COLUMNS)
+      .where('r.project', '=', project)
+      .where('r.tool_id', '=', toolId)
+      .orderBy('r.id', 'desc')
       .limit(pageSize(page));
-    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
-    return (await query.execute()).map(rowToRevision);
+    if (page.startingAfter !== undefined) query = query.where('r.id', '<', page.startingAfter);
+    return (await query.execute()).map((row) => rowToRevision({ ...row, files: null }));
   }
 
   async deleteTool(project: string, toolId: string): Promise<boolean> {
@@ -235,13 +254,19 @@ export class KyselyStore implements Store {
     await this.db.destroy();
   }
 
-  /** The project's tools joined to their head revision, in the columns rowToTool reads. */
-  private toolsWithHead(project: string) {
+  /** The project's tools joined to their head revision, in the given columns of the revision. */
+  private toolsWithHead<C extends RevisionColumn>(project: string, columns: readonly C[]) {
     return this.db
       .selectFrom('tools as t')
       .innerJoin('tool_revisions as r', 'r.id', 't.head_revision_id')
-      .selectAll('r')
+      .select(columns)
       .select('t.created_at as tool_created_at')
       .where('t.project', '=', project);
   }
 }
+
+type RevisionColumn = `r.${keyof ToolRevisionsTable}`;
+/** What a tool's summary is read from: never its code or files, which can be megabytes. */
+const SUMMARY_COLUMNS = ['r.id', 'r.tool_id', 'r.project', 'r.name', 'r.description', 'r.language', 'r.input_schema', 'r.runtime_revision_id', 'r.env', 'r.http', 'r.entry', 'r.created_at'] as const satisfies readonly RevisionColumn[];
+/** What Riza's listing shows: the summary and the code (never the other files). */
+const LISTED_COLUMNS = [...SUMMARY_COLUMNS, 'r.code'] as const satisfies readonly RevisionColumn[];

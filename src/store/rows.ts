@@ -3,7 +3,7 @@ import type { InvocationsTable, ReplicasTable, WebhookSecretsTable } from './inv
 import type { IiiFunctionsTable } from './function-store.js';
 import type { C1CommitsTable, C1FunctionsTable, C1InvocationsTable, C1UploadsTable } from './kysely-c1-store.js';
 import type { RuntimeRevisionsTable, RuntimesTable } from './runtime-rows.js';
-import type { ExecutionKind, ExecutionRecord, ExecutionVia, SecretRecord, Tool, ToolRevision } from './store.js';
+import type { ExecutionKind, ExecutionRecord, ExecutionVia, SecretRecord, Tool, ToolRevision, ToolSummary } from './store.js';
 
 /**
  * The tables as the Kysely queries see them (created by ./migrations.ts), and the mapping between
@@ -132,6 +132,12 @@ export function rowToRevision(row: ToolRevisionsTable): ToolRevision {
 export function rowToTool(row: ToolRevisionsTable & { tool_created_at: string }): Tool {
   const { id: revisionId, ...revision } = rowToRevision(row);
   return { ...revision, id: row.tool_id, revisionId, createdAt: row.tool_created_at };
+}
+
+/** A tool's summary from its head revision's columns without code and files. */
+export function rowToToolSummary(row: Omit<ToolRevisionsTable, 'code' | 'files'> & { tool_created_at: string }): ToolSummary {
+  const { code: _c, files: _f, ...summary } = rowToTool({ ...row, code: '', files: null });
+  return summary;
 }
 
 export function rowToSecret(row: Omit<SecretsTable, 'sealed'>): SecretRecord {

@@ -24,16 +24,16 @@ export interface Page {
 export const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
 
 /**
- * Every item of a listing paged by id (newest first), a page of 100 at a time, up to `max`: for
- * the few places that need a whole project's objects (a catalog, a lookup by name).
+ * Every item of a listing paged by id (newest first), `batch` at a time, up to `max`: for the few
+ * places that need a whole project's objects (a catalog), or many items each of which is large.
  */
-export async function* everyItem<T>(list: (page: Page) => Promise<T[]>, idOf: (item: T) => string, max = 10_000): AsyncGenerator<T> {
+export async function* everyItem<T>(list: (page: Page) => Promise<T[]>, idOf: (item: T) => string, max = 10_000, batch = 100): AsyncGenerator<T> {
   let startingAfter: string | undefined;
   for (let seen = 0; seen < max; ) {
-    const page = await list({ limit: 100, startingAfter });
+    const page = await list({ limit: Math.min(batch, max - seen), startingAfter });
     for (const item of page) yield item;
     seen += page.length;
-    if (page.length < 100) return;
+    if (page.length < batch) return;
     startingAfter = idOf(page.at(-1)!);
   }
 }
@@ -65,6 +65,12 @@ export interface Tool extends Omit<ToolRevision, 'id'> {
   id: string; // the tool id
   revisionId: string; // its latest revision
 }
+
+/**
+ * A tool as catalogs and lookups by name see it: everything but its code and files, which only a
+ * run or a read of the tool itself needs (together up to 5 MiB a revision).
+ */
+export type ToolSummary = Omit<Tool, 'code' | 'files'>;
 
 export interface SecretRecord {
   id: string; // secret_…
@@ -120,8 +126,15 @@ export interface Store {
   addToolRevision(revision: ToolRevision, expectedHeadId?: string): Promise<Tool | null>;
   getTool(project: string, toolId: string): Promise<Tool | null>;
   getToolRevision(project: string, toolId: string, revisionId: string): Promise<ToolRevision | null>;
+  /** A page of tools with their code (Riza's listing shows it), without their other files. */
   listTools(project: string, page: Page): Promise<Tool[]>;
-  /** Null when the tool does not exist in the project. */
+  /** A page of tools without code or files: for catalogs, and for surfaces that list by name. */
+  listToolSummaries(project: string, page: Page): Promise<ToolSummary[]>;
+  /** The newest tool whose latest revision has this name (an index finds it, no scan). */
+  findToolByName(project: string, name: string): Promise<ToolSummary | null>;
+  /** The summaries of those of `ids` that are tools of the project. */
+  toolSummaries(project: string, ids: string[]): Promise<ToolSummary[]>;
+  /** A page of the tool's revisions with their code, without their other files; null when the tool does not exist in the project. */
   listToolRevisions(project: string, toolId: string, page: Page): Promise<ToolRevision[] | null>;
   /** Removes the tool and its revisions (executions that ran it stay); false when it did not exist. */
   deleteTool(project: string, toolId: string): Promise<boolean>;

@@ -4,8 +4,9 @@ import { newId } from '../ids.js';
 import type { Language } from '../runtimes/registry.js';
 import type { SecretRef, Secrets } from '../secrets/secrets.js';
 import type { CustomRuntimes } from '../runtimes/custom/runtimes.js';
-import type { Page, Store, Tool, ToolRevision } from '../store/store.js';
+import type { Page, Store, Tool, ToolRevision, ToolSummary } from '../store/store.js';
 import { compileInputSchema } from './input-schema.js';
+import { checkCodeSize, checkFilesSize } from './revision-limits.js';
 
 /** What defines a tool, as its API takes it (every field of an update is optional). */
 export interface ToolFields {
@@ -46,6 +47,9 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
   const notFound = (id: string) => new AppError('NOT_FOUND', `tool ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
 
   async function validate(project: string, f: ToolFields): Promise<void> {
+    // whichever surface stores the revision, it holds no more than every other surface's would
+    checkCodeSize(f.code);
+    checkFilesSize(f.files ?? []);
     if (f.input_schema !== undefined && f.input_schema !== null) compileInputSchema(f.input_schema);
     // a tool may be saved while its runtime still builds; it runs once the build has succeeded
     if (f.runtime_revision_id) await deps.runtimes.runtimeFor(project, f.runtime_revision_id, f.language, 'runtime_revision_id', { built: false });
@@ -121,6 +125,13 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     },
     get,
     list: (project: string, page: Page) => store.listTools(project, page),
+    /** A page of tools without code or files: what catalogs render. */
+    summaries: (project: string, page: Page) => store.listToolSummaries(project, page),
+    /** The project's tool of this id, else the newest one of this name (no code or files read). */
+    async find(project: string, idOrName: string): Promise<ToolSummary | null> {
+      const [byId] = await store.toolSummaries(project, [idOrName]);
+      return byId ?? store.findToolByName(project, idOrName);
+    },
     async revisions(project: string, id: string, page: Page): Promise<ToolRevision[]> {
       const list = await store.listToolRevisions(project, id, page);
       if (!list) throw notFound(id);

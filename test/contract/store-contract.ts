@@ -118,6 +118,37 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.listToolRevisions(project, newId('tool'), { limit: 10 })).toBeNull();
       });
 
+      it('summaries and lookups by name carry no code or files; a listing carries code but no files', async () => {
+        const files = [{ path: 'data.txt', contents: 'x'.repeat(1000) }];
+        const old = aRevision(project, { name: 'fetch', files });
+        await store.createTool(old);
+        const renamed = aRevision(project, { name: 'other' });
+        await store.createTool(renamed);
+        await store.addToolRevision(aNextRevision(renamed, { name: 'fetch', files }));
+        const stale = aRevision(project, { name: 'gone' });
+        await store.createTool(stale);
+        await store.addToolRevision(aNextRevision(stale, { name: 'current' }));
+
+        const found = await store.findToolByName(project, 'fetch');
+        expect(found?.id).toBe(renamed.toolId); // the newest tool whose head has the name
+        expect(found).not.toHaveProperty('code');
+        expect(found).not.toHaveProperty('files');
+        expect(await store.findToolByName(project, 'gone')).toBeNull(); // an old revision's name is not the tool's
+        expect(await store.findToolByName(newProject('b'), 'fetch')).toBeNull();
+
+        const summaries = await store.listToolSummaries(project, { limit: 100 });
+        expect(summaries.map((t) => t.id)).toEqual(newestFirst([old.toolId, renamed.toolId, stale.toolId]));
+        for (const t of summaries) expect(Object.keys(t)).not.toContain('code');
+        expect((await store.toolSummaries(project, [old.toolId, newId('tool')])).map((t) => t.name)).toEqual(['fetch']);
+        const { code: _c, files: _f, ...summary } = asTool(old);
+        expect((await store.toolSummaries(project, [old.toolId]))[0]).toEqual(summary);
+
+        const listed = await store.listTools(project, { limit: 100 });
+        expect(listed.find((t) => t.id === old.toolId)).toEqual({ ...summary, code: old.code });
+        expect((await store.listToolRevisions(project, old.toolId, { limit: 10 }))![0]).not.toHaveProperty('files');
+        expect((await store.getTool(project, old.toolId))?.files).toEqual(files); // a run reads them all
+      });
+
       it('deleteTool removes the tool and its revisions, keeps its executions, and is false the second time', async () => {
         const first = aRevision(project);
         await store.createTool(first);
@@ -244,6 +275,48 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.listExecutions(project, { limit: 100 })).toEqual(mine.slice(3).reverse());
         expect(await store.listExecutions(other, { limit: 100 })).toEqual([...theirs].reverse());
         expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(0);
+      });
+    });
+
+    describe('c1 uploads', () => {
+      const pending = (id: string, functionId: string, filenames: string[]) => ({ id, functionId, project, message: '', filenames, uploads: {}, finalized: false, createdAt: new Date().toISOString() });
+
+      it('addUpload keeps a commit within its bound (a replaced file counts once), and only while it is pending', async () => {
+        const commit = newId('rev');
+        await store.c1.putCommit(pending(commit, newId('tool'), ['a', 'b']));
+        expect(await store.c1.pendingCommit(project, commit)).toMatchObject({ id: commit, filenames: ['a', 'b'] });
+        expect(await store.c1.pendingCommit(newProject('b'), commit)).toBeNull();
+        expect(await store.c1.addUpload(project, commit, 'a', 'é'.repeat(300), 1000)).toBe('added'); // 600 bytes
+        expect(await store.c1.addUpload(project, commit, 'b', 'x'.repeat(401), 1000)).toBe('too_large');
+        expect(await store.c1.addUpload(project, commit, 'a', 'x'.repeat(900), 1000)).toBe('added');
+        expect(await store.c1.addUpload(project, commit, 'b', 'x'.repeat(100), 1000)).toBe('added');
+        expect(await store.c1.addUpload(newProject('b'), commit, 'b', 'x', 1000)).toBe('missing');
+        await store.c1.markFinalized(project, commit);
+        expect(await store.c1.addUpload(project, commit, 'b', 'x', 1000)).toBe('missing');
+        expect(await store.c1.pendingCommit(project, commit)).toBeNull();
+      });
+
+      it('concurrent uploads of one commit never sum past its bound together', async () => {
+        const commit = newId('rev');
+        const names = Array.from({ length: 10 }, (_, i) => `f${i}`);
+        await store.c1.putCommit(pending(commit, newId('tool'), names));
+        const results = await Promise.all(names.map((n) => store.c1.addUpload(project, commit, n, 'x'.repeat(100), 450)));
+        expect(results.filter((r) => r === 'added')).toHaveLength(4);
+      });
+
+      it('prunePendingCommits keeps the newest pending commits of a function and leaves finalized ones', async () => {
+        const fn = newId('tool');
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          ids.push(newId('rev'));
+          await store.c1.putCommit(pending(ids[i]!, fn, ['main.ts']));
+          await store.c1.addUpload(project, ids[i]!, 'main.ts', 'code', 100);
+        }
+        await store.c1.markFinalized(project, ids[0]!);
+        expect(await store.c1.prunePendingCommits(project, fn, 2)).toBe(2);
+        expect(await Promise.all(ids.map((id) => store.c1.pendingCommit(project, id).then(Boolean)))).toEqual([false, false, false, true, true]);
+        expect(await store.c1.getCommit(project, fn, ids[0]!)).toMatchObject({ finalized: true });
+        expect(await store.c1.prunePendingCommits(project, fn, 2)).toBe(0);
       });
     });
 

@@ -7,6 +7,7 @@ const root = join(import.meta.dirname, '..', '..');
 
 export interface KilnProcess {
   url: string;
+  pid: number;
   /** Everything the process printed on stdout so far (its JSON log lines). */
   output(): string;
   /** SIGTERM, and the exit code once it has exited. */
@@ -45,6 +46,7 @@ export async function spawnKiln(env: Record<string, string>): Promise<KilnProces
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     output: () => out,
     stop: async () => {
       child.kill('SIGTERM');

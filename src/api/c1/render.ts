@@ -7,7 +7,7 @@ import type { ExecutionRecord, Tool, ToolRevision } from '../../store/store.js';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
-export function functionBody(fn: C1FunctionRecord, tool: Tool) {
+export function functionBody(fn: C1FunctionRecord, tool: Pick<Tool, 'id' | 'name' | 'description' | 'revisionId'>) {
   return {
     id: tool.id,
     displayName: tool.name,

@@ -106,9 +106,8 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
   app.get(`${base}/:function_id/commits`, async (c) => {
     const project = c.get('project');
     const id = c.req.param('function_id');
-    await fns.get(project, id, 'function_id');
-    const revisions = (await deps.store.listToolRevisions(project, id, { limit: 100 })) ?? [];
-    return c.json({ list: await Promise.all(revisions.map(async (r) => commitBody(id, r, await fns.message(project, id, r.id)))) });
+    const commits = await fns.commits(project, id);
+    return c.json({ list: await Promise.all(commits.map(async (r) => commitBody(id, r, await fns.message(project, id, r.id)))) });
   });
   app.get(`${base}/:function_id/commits/:id`, async (c) => {
     const project = c.get('project');

@@ -1,4 +1,4 @@
-import { everyItem, type Tool } from '../../store/store.js';
+import { everyItem, type ToolSummary } from '../../store/store.js';
 import { definitionName } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTINS } from './builtins.js';
@@ -12,15 +12,16 @@ const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL]);
 /** A saved tool as MCP sees it: its name there, and whether its input is wrapped as `{input}`. */
 export interface CatalogEntry {
   name: string;
-  tool: Tool;
+  tool: ToolSummary;
   /** The tool's schema is not an object schema, which MCP's inputSchema must be: it becomes `input`. */
   wrapped: boolean;
 }
 
 /** Every saved tool of the project, oldest first (a listing is newest first). */
-async function allTools(tools: Tools, project: string): Promise<Tool[]> {
-  const all: Tool[] = [];
-  for await (const tool of everyItem((page) => tools.list(project, page), (t) => t.id)) all.push(tool);
+async function allTools(tools: Tools, project: string): Promise<ToolSummary[]> {
+  const all: ToolSummary[] = [];
+  // summaries: a catalog shows names and schemas, never code, which can be a megabyte a tool
+  for await (const tool of everyItem((page) => tools.summaries(project, page), (t) => t.id)) all.push(tool);
   return all.reverse();
 }
 
@@ -31,7 +32,7 @@ const isObjectSchema = (schema: unknown) => schema === null || schema === undefi
  * keeps the plain name, so a name an agent has learnt does not move when a newer tool takes the
  * same one; the newer gets the end of its id appended.
  */
-function nameAll(list: Tool[]): CatalogEntry[] {
+function nameAll(list: ToolSummary[]): CatalogEntry[] {
   const taken = new Set(RESERVED);
   return list.map((tool) => {
     let name = definitionName(tool.name, 'mcp');

@@ -4,7 +4,7 @@ import type { Invocations } from '../../invocations/invocations.js';
 import { INVOCATION_STATUSES } from '../../store/invocation-store.js';
 import { EXECUTION_VIAS, type Store } from '../../store/store.js';
 import { createRouter } from '../context.js';
-import { IdParam, pageQuery, QueryFlag } from './pagination.js';
+import { boundedPage, IdParam, PAGE_BYTES, pageQuery, QueryFlag } from './pagination.js';
 import { errorResponses, json } from './openapi.js';
 import { executionRecordBody, executionView } from './render.js';
 
@@ -68,8 +68,6 @@ const routes = {
   }),
 };
 
-const BATCH = 5;
-const PAGE_BYTES = 8 * 1024 * 1024;
 
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
 export function executionRoutes(deps: { store: Store; invocations: Invocations }) {
@@ -77,22 +75,12 @@ export function executionRoutes(deps: { store: Store; invocations: Invocations }
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
     const project = c.get('project');
-    // A row keeps its request and answer whole, up to tens of MiB: the page is read a few rows at a
-    // time and ends early once it holds PAGE_BYTES (a client pages on from its last id, as always).
-    const rows: string[] = [];
-    let bytes = 0;
-    let cursor = q.starting_after;
-    while (rows.length < q.limit && bytes < PAGE_BYTES) {
-      const batch = await deps.store.listExecutions(project, { limit: Math.min(BATCH, q.limit - rows.length), startingAfter: cursor, onlyNonZeroExitCodes: q.only_non_zero_exit_codes });
-      for (const record of batch) {
-        if (bytes >= PAGE_BYTES) break;
-        const row = JSON.stringify(executionRecordBody(record));
-        rows.push(row);
-        bytes += row.length;
-        cursor = record.id;
-      }
-      if (batch.length < BATCH) break;
-    }
+    // A row keeps its request and answer whole, up to tens of MiB: the page ends early past PAGE_BYTES
+    const rows = await boundedPage((page) => deps.store.listExecutions(project, { ...page, onlyNonZeroExitCodes: q.only_non_zero_exit_codes }), executionRecordBody, {
+      limit: q.limit,
+      startingAfter: q.starting_after,
+      maxBytes: PAGE_BYTES,
+    });
     return c.body(`{"data":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   const notFound = (id: string) => new AppError('NOT_FOUND', `execution ${id} not found`, [{ field: 'id', reason: 'not_found' }]);

@@ -32,3 +32,34 @@ export const QueryFlag = z
 export const IdParam = (name: string) => z.object({ id: z.string().min(1).max(256).openapi({ param: { name: 'id', in: 'path' }, description: `The ${name}'s id.` }) });
 
 export const Deleted = z.object({ id: z.string(), deleted: z.literal(true) }).openapi('Deleted');
+
+/**
+ * A page of up to `limit` items rendered as JSON text, read `batch` at a time and ended early once
+ * it holds `maxBytes` (a client pages on from its last id, as always): rows that each hold up to
+ * megabytes (an execution's answer, a tool's code) never make a page of hundreds of MiB.
+ */
+export async function boundedPage<T extends { id: string }>(
+  read: (page: { limit: number; startingAfter?: string }) => Promise<T[]>,
+  render: (item: T) => unknown,
+  opts: { limit: number; startingAfter?: string; maxBytes: number; batch?: number },
+): Promise<string[]> {
+  const batch = opts.batch ?? 5;
+  const rows: string[] = [];
+  let bytes = 0;
+  let cursor = opts.startingAfter;
+  while (rows.length < opts.limit && bytes < opts.maxBytes) {
+    const items = await read({ limit: Math.min(batch, opts.limit - rows.length), startingAfter: cursor });
+    for (const item of items) {
+      if (bytes >= opts.maxBytes) break;
+      const row = JSON.stringify(render(item));
+      rows.push(row);
+      bytes += row.length;
+      cursor = item.id;
+    }
+    if (items.length < batch) break;
+  }
+  return rows;
+}
+
+/** What one page of a listing may hold, about: past it the page ends early. */
+export const PAGE_BYTES = 8 * 1024 * 1024;

@@ -7,7 +7,7 @@ import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../s
 import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { createRouter, executionContext } from '../context.js';
-import { Deleted, IdParam, pageQuery } from './pagination.js';
+import { boundedPage, Deleted, IdParam, PAGE_BYTES, pageQuery } from './pagination.js';
 import { acceptedResponse, body, errorResponses, json, route as tagged } from './openapi.js';
 import { functionAnswer } from './render.js';
 import { ExecuteFunctionResponse } from './schemas.js';
@@ -53,14 +53,18 @@ const fields = (t: StoredTool | StoredRevision) => ({
 });
 const toolBody = (t: StoredTool) => ({ id: t.id, ...fields(t), revision_id: t.revisionId });
 const revisionBody = (r: StoredRevision) => ({ id: r.id, tool_id: r.toolId, ...fields(r) });
-const page = (q: { limit: number; starting_after?: string }) => ({ limit: q.limit, startingAfter: q.starting_after });
 
 /** /v1/tools: Riza's tool API (update is a POST that makes a revision), plus revisions and delete. */
 export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: Invocations; maxBodyBytes: number }) {
   const { tools } = deps;
   const app = createRouter();
   app.openapi(routes.create, async (c) => c.json(toolBody(await tools.create(c.get('project'), c.req.valid('json'))), 200));
-  app.openapi(routes.list, async (c) => c.json({ tools: (await tools.list(c.get('project'), page(c.req.valid('query')))).map(toolBody) }, 200));
+  app.openapi(routes.list, async (c) => {
+    const q = c.req.valid('query');
+    // each tool carries its code (up to 1 MiB): the page ends early past PAGE_BYTES
+    const rows = await boundedPage((p) => tools.list(c.get('project'), p), toolBody, { limit: q.limit, startingAfter: q.starting_after, maxBytes: PAGE_BYTES, batch: 10 });
+    return c.body(`{"tools":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
+  });
   app.openapi(routes.get, async (c) => c.json(toolBody(await tools.get(c.get('project'), c.req.valid('param').id)), 200));
   app.openapi(routes.update, async (c) => c.json(toolBody(await tools.update(c.get('project'), c.req.valid('param').id, c.req.valid('json'))), 200));
   app.openapi(routes.remove, async (c) => {
@@ -69,8 +73,11 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     return c.json({ id, deleted: true as const }, 200);
   });
   app.openapi(routes.revisions, async (c) => {
-    const list = await tools.revisions(c.get('project'), c.req.valid('param').id, page(c.req.valid('query')));
-    return c.json({ revisions: list.map(revisionBody) }, 200);
+    const q = c.req.valid('query');
+    const id = c.req.valid('param').id;
+    await tools.get(c.get('project'), id); // a missing tool is a 404, not an empty page
+    const rows = await boundedPage((p) => tools.revisions(c.get('project'), id, p), revisionBody, { limit: q.limit, startingAfter: q.starting_after, maxBytes: PAGE_BYTES, batch: 10 });
+    return c.body(`{"revisions":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   app.openapi(routes.definition, async (c) => {
     const tool = await tools.get(c.get('project'), c.req.valid('param').id);
