@@ -17,6 +17,10 @@ export interface EgressSession {
   /** A build's session: its own address policy (a package mirror's address) and TLS trust. */
   policy?: AddressPolicy;
   trust?: string[];
+  /** The setting that opens `policy` to an address, named in refusals (default KILN_EGRESS_ALLOW_ADDRESSES). */
+  allowSetting?: string;
+  /** When present, address refusals are added here (the first few hosts): a build reports them when it fails. */
+  refused?: RefusedAddress[];
 }
 
 interface Target {
@@ -65,6 +69,7 @@ function parseAuthority(authority: string): { host: string; port: number } | nul
  * cycling through made-up host names cannot make kiln mint certificates without end.
  */
 export const DENIED_TLS_HOSTS = 8;
+const REFUSALS_KEPT = 8;
 
 export function createEgressProxy(deps: {
   ca: CertificateAuthority;
@@ -86,14 +91,23 @@ export function createEgressProxy(deps: {
     return pair[scheme];
   };
 
-  const record = (session: EgressSession, host: string, decision: EgressDecision, status: number, method = 'CONNECT') => {
+  const record = (session: EgressSession, host: string, decision: EgressDecision, status: number, method = 'CONNECT', why?: string) => {
     metrics.egress.inc({ decision });
-    log.info({ execution: session.executionId, host, method, decision, status }, 'egress');
+    log.info({ execution: session.executionId, host, method, decision, status, ...(why ? { why } : {}) }, 'egress');
   };
 
   function deny(res: ServerResponse, status: number, message: string) {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-kiln-egress': 'denied', connection: 'close' });
     res.end(`kiln egress: ${message}\n`);
+  }
+
+  /** The address policy refused the request's host: the box learns that, the log learns the address and why. */
+  function refuse(res: ServerResponse, session: EgressSession, refused: RefusedAddress, method?: string) {
+    record(session, refused.host, 'refused_address', 403, method, refused.why);
+    const kept = session.refused;
+    // a box can be refused without end: a few distinct hosts say why a build failed
+    if (kept && kept.length < REFUSALS_KEPT && !kept.some((r) => r.host === refused.host)) kept.push(refused);
+    deny(res, 403, refused.toCaller(session.allowSetting ?? 'KILN_EGRESS_ALLOW_ADDRESSES'));
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, session: EgressSession, target: Target, path: string) {
@@ -122,10 +136,7 @@ export function createEgressProxy(deps: {
     // Node connects to an IP literal without calling `lookup`: the policy must be applied here for those.
     const addresses = session.policy ?? policy;
     const literalRefusal = isIP(target.host) ? refusal(target.host, target.port, addresses) : null;
-    if (literalRefusal) {
-      record(session, target.host, 'refused_address', 403, req.method);
-      return deny(res, 403, `${target.host} is not reachable from a sandbox (${literalRefusal})`);
-    }
+    if (literalRefusal) return refuse(res, session, new RefusedAddress(target.host, literalRefusal), req.method);
     const hostPart = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
     const url = new URL(`${target.scheme}://${hostPart}:${target.port}${path.startsWith('/') ? path : `/${path}`}`);
     const headers = withoutHopByHop(req.headers);
@@ -158,10 +169,7 @@ export function createEgressProxy(deps: {
     upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' })));
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (res.headersSent) return res.destroy();
-      if (error instanceof RefusedAddress) {
-        record(session, target.host, 'refused_address', 403, req.method);
-        return deny(res, 403, `${target.host} is not reachable from a sandbox (${error.why})`);
-      }
+      if (error instanceof RefusedAddress) return refuse(res, session, error, req.method);
       record(session, target.host, 'upstream_error', 502, req.method);
       // the code (never its proxy credentials) sees the reason, as a client of a direct request would
       deny(res, 502, `could not reach ${target.host}:${target.port}: ${error.code ?? error.message}`);

@@ -193,15 +193,19 @@ import os, urllib.request, urllib.error
 for name in ("no_proxy", "NO_PROXY"):
     os.environ.pop(name, None)
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": "http://127.0.0.1:3128", "https": "http://127.0.0.1:3128"}))
-for url in ["http://127.0.0.1:${port}/healthz", "http://localhost:${port}/healthz", "https://127.0.0.1:${port}/", "http://${LOOPBACK_NAME}:${port}/healthz", "http://[::1]:${port}/"]:
+for url in ["http://127.0.0.1:${port}/healthz", "http://localhost:${port}/healthz", "https://127.0.0.1:${port}/", "http://${LOOPBACK_NAME}:${port}/healthz", "http://[::1]:${port}/",
+            "http://[::127.0.0.1]:${port}/healthz", "http://[::7f00:1]:${port}/healthz"]:
     try:
         print(opener.open(url, timeout=5).status)
     except urllib.error.HTTPError as e:
         print(e.code, e.read().decode().strip())`;
     const res = await run('python', code, [{ host: '*' }]);
     const lines = res.body.stdout.trim().split('\n');
-    expect(lines).toHaveLength(5);
-    for (const line of lines) expect(line).toMatch(/^403 kiln egress: \S+ is not reachable from a sandbox \(.*(loopback|this host)/);
+    expect(lines, res.body.stderr).toHaveLength(7);
+    // the box learns which host was refused and why in general, never what kiln resolved a name to
+    for (const line of lines) expect(line).toMatch(/^403 kiln egress: the address policy refused \S+ \(a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one\)$/);
+    expect(lines[3]).toContain(`refused ${LOOPBACK_NAME} (`);
+    expect(lines[1]).toContain('refused localhost (');
   });
 
   it("one execution's allow-list and credentials never serve another", async () => {
