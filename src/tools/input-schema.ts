@@ -2,6 +2,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { RE2JS } from 're2js';
 import { AppError, type ErrorDetail } from '../errors.js';
+import { checkSchemaBounds } from './schema-bounds.js';
+import { findInPlaceCycle, ROOT_ID } from './schema-cycles.js';
 
 /**
  * Tool input schemas: JSON Schema draft 2020-12 (the default) or draft-07 (`$schema` says so),
@@ -96,22 +98,51 @@ const describe = (errors: ErrorObject[] | null | undefined, prefix: string): Err
 // Compiled validators by schema text: a revision's schema never changes, so each is compiled once.
 const compiled = new Map<string, ValidateFunction>();
 
+/** A stack overflow in ajv as the 400 it is: the schema (or the data with it) recurses too deep to evaluate. */
+const overflow = (fields: string[], why: string) =>
+  new AppError('BAD_REQUEST', `${fields[0]}: ${why}`, fields.map((field) => ({ field, reason: 'schema_overflow', message: why })));
+
+/**
+ * Compiles a schema already known to be valid and free of in-place loops. Without an `$id`, ajv
+ * (given addUsedSchema false) cannot resolve `"$ref": "#"`, the usual way a tree refers to its
+ * node: the schema is compiled under kiln's own base URI, as the cycle walk reads it. ajv registers
+ * every embedded `$id` on the shared instance while compiling; they are taken off again, so no
+ * schema ever resolves a reference through another's (nor the cycle walk's view go stale).
+ */
+function compileRooted(ajv: Ajv | Ajv2020, schema: Record<string, unknown>): ValidateFunction {
+  const before = new Set(Object.keys(ajv.refs));
+  try {
+    return ajv.compile(typeof schema.$id === 'string' ? schema : { $id: ROOT_ID, ...schema });
+  } finally {
+    for (const ref of Object.keys(ajv.refs)) if (!before.has(ref)) delete ajv.refs[ref];
+  }
+}
+
 /** Compiles `schema`; a 400 naming the problem under `field` when it is not a valid schema. */
 export function compileInputSchema(schema: unknown, field = 'input_schema'): ValidateFunction {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema))
+    throw new AppError('BAD_REQUEST', `${field}: must be a JSON Schema object`, [{ field, reason: 'invalid_schema' }]);
+  // the bounds first: everything after this walks the schema, some of it recursively
+  checkSchemaBounds(schema, field);
   const key = JSON.stringify(schema);
   const hit = compiled.get(key);
   if (hit) return hit;
-  if (schema === null || typeof schema !== 'object' || Array.isArray(schema))
-    throw new AppError('BAD_REQUEST', `${field}: must be a JSON Schema object`, [{ field, reason: 'invalid_schema' }]);
   const ajv = engineFor(schema, field);
-  if (!ajv.validateSchema(schema)) {
-    const details = describe(ajv.errors, field);
-    throw new AppError('BAD_REQUEST', `${field}: not a valid JSON Schema: ${details.map((d) => d.message).join('; ')}`, details);
-  }
   let validate: ValidateFunction;
   try {
-    validate = ajv.compile(schema);
+    if (!ajv.validateSchema(schema)) {
+      const details = describe(ajv.errors, field);
+      throw new AppError('BAD_REQUEST', `${field}: not a valid JSON Schema: ${details.map((d) => d.message).join('; ')}`, details);
+    }
+    const cycle = findInPlaceCycle(schema);
+    if (cycle) {
+      const why = `refers back to itself without descending into a property or item (${cycle.slice(0, 8).join(' → ')}${cycle.length > 8 ? ' → …' : ''}): no input could ever be checked against it`;
+      throw new AppError('BAD_REQUEST', `${field}: ${why}`, [{ field, reason: 'schema_cycle', message: why }]);
+    }
+    validate = compileRooted(ajv, schema as Record<string, unknown>);
   } catch (error) {
+    if (error instanceof AppError) throw error;
+    if (error instanceof RangeError) throw overflow([field], 'is too deeply recursive to compile');
     // an unresolvable $ref, a pattern RE2 cannot run (backreferences, lookaround), …
     throw new AppError('BAD_REQUEST', `${field}: ${(error as Error).message}`, [{ field, reason: 'invalid_schema' }]);
   }
@@ -120,11 +151,27 @@ export function compileInputSchema(schema: unknown, field = 'input_schema'): Val
   return validate;
 }
 
-/** A 400 naming each path `input` breaks and the rule it breaks; nothing when there is no schema. */
-export function checkInput(schema: unknown, input: unknown, names: { field: string; schema: string } = { field: 'input', schema: "the tool's input_schema" }): void {
+/**
+ * A 400 naming each path `input` breaks and the rule it breaks; nothing when there is no schema.
+ * `names.schemaField` is the schema's own field, named when the schema itself cannot be evaluated.
+ */
+export function checkInput(
+  schema: unknown,
+  input: unknown,
+  names: { field: string; schema: string; schemaField?: string } = { field: 'input', schema: "the tool's input_schema" },
+): void {
   if (schema === null || schema === undefined) return;
-  const validate = compileInputSchema(schema);
-  if (validate(input)) return;
+  const schemaField = names.schemaField ?? 'input_schema';
+  const validate = compileInputSchema(schema, schemaField);
+  let valid: boolean;
+  try {
+    valid = validate(input) as boolean;
+  } catch (error) {
+    // the backstop behind the cycle walk: whatever recursion it could not foresee is the caller's 400
+    if (error instanceof RangeError) throw overflow([names.field, schemaField], `could not be checked against ${names.schema}: the check recursed too deep (the schema loops on itself, or the input nests too deep for it)`);
+    throw error;
+  }
+  if (valid) return;
   const details = describe(validate.errors, names.field);
   throw new AppError('BAD_REQUEST', `${names.field} does not match ${names.schema}: ${details.map((d) => d.message).join('; ')}`, details);
 }

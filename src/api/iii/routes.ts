@@ -4,20 +4,23 @@ import type { WorkerHub } from '../../iii/worker-hub.js';
 import type { HttpFunctions } from '../../iii/http-functions.js';
 import { MissingSecret } from '../../iii/http-functions.js';
 import type { RegisteredFunction } from '../../store/function-store.js';
+import { refineSchemaBounds } from '../../tools/schema-bounds.js';
 import { createRouter, readJson } from '../context.js';
 import { HeaderName, HeaderSafe, InputValue } from '../riza/schemas.js';
 
 /** An iii function id: what the engine's ids look like (`external.my_lambda`, `kiln::tool`), no `/`. */
 const FunctionId = z.string().regex(/^[A-Za-z0-9_.:\-]{1,200}$/, 'must be 1-200 letters, digits, _ . : -');
 const SecretKey = z.string().min(1).max(200);
+const BoundedJson = z.any().optional().superRefine(refineSchemaBounds);
 
 const Register = z.object({
   type: z.literal('registerfunction').optional(),
   id: FunctionId,
   description: z.string().max(4000).optional(),
-  request_format: z.any().optional(),
-  response_format: z.any().optional(),
-  metadata: z.any().optional(),
+  // the bounds of a tool's input_schema: nested a thousand deep, any of these was a 500
+  request_format: BoundedJson,
+  response_format: BoundedJson,
+  metadata: BoundedJson,
   invocation: z
     .object({
       url: z.string().max(2048).refine((v) => /^https?:\/\/[^/]/i.test(v) && URL.canParse(v), 'must be an http:// or https:// URL'),

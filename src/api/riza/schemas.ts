@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../../execution/input-depth.js';
 import { LANGUAGES } from '../../runtimes/registry.js';
 
 // Request and response shapes of the execute endpoints, wire-compatible with Riza's.
@@ -10,21 +11,8 @@ export const Language = z
   .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LANGUAGES))
   .openapi({ type: 'string', enum: [...LANGUAGES], description: 'Language of `code` (any case); TypeScript types are erased, never checked.' });
 
-/** Deepest nesting of arrays and objects in a JSON value, found without recursion. */
-export function jsonDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    deepest = Math.max(deepest, depth + 1);
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
-// Python's harness parses the request (the input one level down) within its default recursion limit
-// of 1,000: measured, 980 levels pass and 995 fail there; Node parses far deeper. 900 leaves room.
-export const MAX_INPUT_DEPTH = 900;
+// the depth rule is every surface's: it lives with the execution core, and is re-exported here
+export { jsonDepth, MAX_INPUT_DEPTH } from '../../execution/input-depth.js';
 
 /** A path inside /mnt/req: relative, and never climbing out of it. */
 const FilePath = z
@@ -42,7 +30,7 @@ const FilePath = z
 export const InputValue = z
   .any()
   .optional()
-  .refine((v) => jsonDepth(v) <= MAX_INPUT_DEPTH, `must not nest arrays and objects deeper than ${MAX_INPUT_DEPTH} levels`);
+  .refine(inputDepthOk, INPUT_TOO_DEEP);
 
 export const InputFile = z
   .object({ path: FilePath, contents: z.string().default('') })

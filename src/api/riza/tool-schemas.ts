@@ -1,10 +1,9 @@
 import { z } from '@hono/zod-openapi';
-import { CallbackUrl, jsonDepth, InputValue, Language } from './schemas.js';
+import { schemaBoundsProblem } from '../../tools/schema-bounds.js';
+import { CallbackUrl, InputValue, Language } from './schemas.js';
 import { EnvBindings, HttpBinding } from './binding-schemas.js';
 
 export const MAX_CODE_BYTES = 1024 * 1024;
-const MAX_SCHEMA_BYTES = 256 * 1024;
-const MAX_SCHEMA_DEPTH = 64;
 
 const Code = z
   .string()
@@ -17,13 +16,11 @@ const Name = z
   .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters');
 const InputSchema = z
   .any()
-  // one check after another, each only once the last passed: a schema nested thousands deep must be
-  // refused by its depth before anything walks it recursively (JSON.stringify would overflow the stack)
+  // the shape first, then the bounds every saved schema has (src/tools/schema-bounds.ts)
   .superRefine((s, ctx) => {
     if (s === null || s === undefined) return;
-    if (typeof s !== 'object' || Array.isArray(s)) ctx.addIssue({ code: 'custom', message: 'must be a JSON Schema object' });
-    else if (jsonDepth(s) > MAX_SCHEMA_DEPTH) ctx.addIssue({ code: 'custom', message: `must not nest deeper than ${MAX_SCHEMA_DEPTH} levels` });
-    else if (Buffer.byteLength(JSON.stringify(s)) > MAX_SCHEMA_BYTES) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_SCHEMA_BYTES} bytes of JSON` });
+    const problem = typeof s !== 'object' || Array.isArray(s) ? 'must be a JSON Schema object' : schemaBoundsProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
   .openapi({ type: 'object', description: 'JSON Schema (draft 2020-12, or draft-07 by `$schema`) every input must match.' });
 
