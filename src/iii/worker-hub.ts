@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
 import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
 import type { Tools } from '../tools/tools.js';
@@ -138,13 +139,21 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
         return;
       case 'invocationresult': {
         const p = typeof frame.invocation_id === 'string' ? pending.get(frame.invocation_id) : undefined;
-        if (p && p.callee === w.id) p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
+        // an answer nested too deep would overflow JSON.stringify on its way to the caller: it hears why instead
+        if (p && p.callee === w.id && !inputDepthOk(frame.error ?? frame.result)) p.settle({ error: { code: 'invalid_response', message: `${frame.error ? 'error' : 'result'}: ${INPUT_TOO_DEEP}` } });
+        else if (p && p.callee === w.id) p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
         return;
       }
       case 'invokefunction': {
         const functionId = typeof frame.function_id === 'string' ? frame.function_id : '';
         if (functionId === 'engine::workers::register') return; // the worker's metadata: nothing to keep
         const invocationId = typeof frame.invocation_id === 'string' ? frame.invocation_id : undefined;
+        // data nested past what every surface takes is refused as the HTTP invoke refuses it: passed
+        // on, it overflowed JSON.stringify in a promise nobody awaits, and that ended the process
+        if (!inputDepthOk(frame.data)) {
+          if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, error: { code: 'invalid_argument', message: `data: ${INPUT_TOO_DEEP}` } });
+          return;
+        }
         void invoke(w.project, functionId, frame.data ?? null, w.id).then(({ executionId: _e, ...outcome }) => {
           if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome });
         });
