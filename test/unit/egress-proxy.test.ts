@@ -162,7 +162,7 @@ describe('egress proxy', () => {
 });
 
 describe('egress proxy: address refusals', () => {
-  const lastRefusal = () => logLines.map((l) => JSON.parse(l) as Record<string, unknown>).findLast((e) => e.decision === 'refused_address');
+  const lastRefusal = () => logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.decision === 'refused_address').at(-1);
 
   it('tells the box the host it asked for and the setting, never the address a name resolved to; the log has both', async () => {
     session.rules = [{ host: '*' }];
