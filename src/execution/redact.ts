@@ -23,27 +23,42 @@ function replaceAll(text: string, needles: string[]): string {
   return out;
 }
 
+/** The forms a secret takes in text: as it is, and as JSON (and an ASCII-only JSON encoder) writes it; longest first. */
+function needlesOf(values: readonly string[]): { plain: string[]; json: string[]; printed: string[] } {
+  const plain = [...new Set(values)].filter((v) => v.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
+  // In JSON a secret appears as JSON escapes it (quotes, backslashes, controls), and, from an encoder
+  // that writes ASCII only (Python's json.dumps by default), with every other character as \uXXXX too.
+  const json = [...new Set(plain.flatMap((v) => [jsonEscaped(v), asciiEscaped(jsonEscaped(v))]))].sort((a, b) => b.length - a.length);
+  const printed = [...new Set([...plain, ...json])].sort((a, b) => b.length - a.length);
+  return { plain, json, printed };
+}
+
+/**
+ * Takes the clear values of secrets out of any text kiln is about to answer, log or store (an
+ * upstream's answer to a call kiln made with a credential, which may echo it): as they are and as
+ * JSON writes them. Text that was JSON stays JSON (see redactSecrets).
+ */
+export function redactText(text: string, values: readonly string[]): string {
+  const { printed } = needlesOf(values);
+  return printed.length ? replaceAll(text, printed) : text;
+}
+
 /**
  * Takes the clear values of the execution's secrets out of what it answered, before the answer or
  * the executions log sees it. Defence in depth, not a wall: code that holds a secret in its env can
  * still encode it; what it cannot do is hand it back by printing or returning it as it is.
  */
 export function redactSecrets(result: RunResult, values: string[]): RunResult {
-  const needles = [...new Set(values)].filter((v) => v.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
-  if (!needles.length) return result;
-  // In the JSON of the return value a secret appears as JSON escapes it (quotes, backslashes, controls),
-  // and, from an encoder that writes ASCII only (Python's json.dumps by default), with every other
-  // character as a \uXXXX escape too.
-  const jsonNeedles = [...new Set(needles.flatMap((v) => [jsonEscaped(v), asciiEscaped(jsonEscaped(v))]))].sort((a, b) => b.length - a.length);
+  const { plain, json, printed } = needlesOf(values);
+  if (!plain.length) return result;
   let outputJson = result.outputJson;
   if (outputJson !== null) {
-    const redacted = replaceAll(outputJson, jsonNeedles);
+    const redacted = replaceAll(outputJson, json);
     // The mark needs no escaping, so a value cut inside a string is still JSON; a secret that matched
     // across JSON syntax (a value like `":1`) may leave none: then no output rather than a broken one.
     if (redacted !== outputJson) outputJson = isJson(redacted) ? redacted : null;
   }
   // printed output may hold a value as it is or as JSON writes it (print(json.dumps(env)), say)
-  const printed = [...new Set([...needles, ...jsonNeedles])].sort((a, b) => b.length - a.length);
   return {
     ...result,
     stdout: replaceAll(result.stdout, printed),

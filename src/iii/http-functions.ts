@@ -2,6 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { outboundPost } from '../egress/outbound.js';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
+import { redactText } from '../execution/redact.js';
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Secrets } from '../secrets/secrets.js';
@@ -26,17 +28,34 @@ export class MissingSecret extends Error {
 export const iiiSignature = (secret: string, timestamp: string, body: string) =>
   `sha256=${createHmac('sha256', secret).update(`${timestamp}:${Buffer.from(body).toString('base64')}`).digest('hex')}`;
 
+/** The outcome with the secret's value taken out wherever the upstream put it (see redactText). */
+function withoutSecret(outcome: CallOutcome, secret: string): CallOutcome {
+  const text = JSON.stringify(outcome);
+  const redacted = redactText(text, [secret]);
+  if (redacted === text) return outcome;
+  try {
+    return JSON.parse(redacted) as CallOutcome;
+  } catch {
+    // the value matched across JSON syntax: nothing of the answer can be given back safely
+    return { error: { code: 'invalid_response', message: 'the answer held the credential the function is called with, and was withheld' } };
+  }
+}
+
 /** The engine's reading of an HTTP function's answer. */
 function outcomeOf(status: number, contentType: string | null, body: Buffer, truncated: boolean): CallOutcome {
   const text = body.toString('utf8');
   if (status >= 200 && status < 300) {
     if (truncated) return { error: { code: 'invalid_response', message: `the answer is larger than ${MAX_ANSWER_BYTES} bytes` } };
     if (text.trim() === '') return { result: null };
+    let result: unknown;
     try {
-      return { result: JSON.parse(text) as unknown };
+      result = JSON.parse(text) as unknown;
     } catch {
       return { error: { code: 'invalid_response', message: `the answer is not JSON (${contentType ?? 'no content type'})` } };
     }
+    // kiln writes the result back out (the answer, the log): JSON nested thousands deep would overflow its stack
+    if (!inputDepthOk(result)) return { error: { code: 'invalid_response', message: `the answer ${INPUT_TOO_DEEP}` } };
+    return { result };
   }
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
@@ -72,14 +91,22 @@ export function createHttpFunctions(deps: { store: Store; secrets: Secrets; poli
       'x-iii-invocation-id': randomUUID(),
       'x-iii-timestamp': timestamp,
     };
+    let secret: string | undefined;
     if (inv.auth && inv.secret_id) {
       const values = await deps.secrets.reveal(project, [{ id: inv.secret_id, field: 'invocation.auth' }]).catch(() => null);
-      const value = values?.get(inv.secret_id);
-      if (value === undefined) return { error: { code: 'missing_env_var', message: 'the secret this function was registered with is gone; register it again' } };
-      if (inv.auth.type === 'bearer') headers.authorization = `Bearer ${value}`;
-      else if (inv.auth.type === 'api_key') headers[inv.auth.header.toLowerCase()] = value;
-      else headers['x-iii-signature'] = iiiSignature(value, timestamp, body);
+      secret = values?.get(inv.secret_id);
+      if (secret === undefined) return { error: { code: 'missing_env_var', message: 'the secret this function was registered with is gone; register it again' } };
+      if (inv.auth.type === 'bearer') headers.authorization = `Bearer ${secret}`;
+      else if (inv.auth.type === 'api_key') headers[inv.auth.header.toLowerCase()] = secret;
+      else headers['x-iii-signature'] = iiiSignature(secret, timestamp, body);
     }
+    const outcome = await send(fn, inv, body, headers);
+    // an upstream may echo what it was sent (its request headers, in an answer or an error): the
+    // credential leaves kiln only in the header it is bound to, never in an answer, log or row
+    return secret === undefined ? outcome : withoutSecret(outcome, secret);
+  }
+
+  async function send(fn: RegisteredFunction, inv: NonNullable<RegisteredFunction['invocation']>, body: string, headers: Record<string, string>): Promise<CallOutcome> {
     try {
       const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: MAX_ANSWER_BYTES, method: inv.method });
       return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated);
