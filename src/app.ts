@@ -17,6 +17,7 @@ import { c1Routes, c1UploadRoutes } from './api/c1/routes.js';
 import { iiiRoutes } from './api/iii/routes.js';
 import type { Core, CoreDeps } from './execution/core.js';
 import { AppError, toErrorResponse } from './errors.js';
+import { createConcurrencyCap } from './execution/concurrency-cap.js';
 import { newId } from './ids.js';
 import { requiredImages } from './runtimes/registry.js';
 import type { DockerClient } from './sandbox/docker.js';
@@ -111,7 +112,10 @@ export function createApp(deps: AppDeps) {
   app.route('/', runtimeRoutes({ runtimes: core.runtimes }));
   app.route('/', mcp);
   app.route('/', c1.app);
-  app.route('/', atRoutes({ run: core.atRun, projectOf: keyProjects(config.KILN_API_KEYS), isPublic: config.KILN_XRPC_PUBLIC, maxBodyBytes }));
+  const anonymous = config.KILN_XRPC_PUBLIC
+    ? { project: config.KILN_XRPC_PUBLIC_PROJECT, cap: createConcurrencyCap(config.KILN_XRPC_PUBLIC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 4)), 'anonymous at.functions.run calls') }
+    : null;
+  app.route('/', atRoutes({ run: core.atRun, projectOf: keyProjects(config.KILN_API_KEYS), anonymous, maxBodyBytes }));
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

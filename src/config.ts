@@ -170,6 +170,15 @@ export const ConfigSchema = z.object({
   KILN_FUNCTIONS_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses registered iii HTTP functions may be called at (`10.0.0.0/8`, `127.0.0.1:9000`); others are refused.'),
   KILN_FUNCTIONS_ALLOW_HTTP: bool(false).describe('Let registered iii HTTP functions use plain `http://` URLs (https only otherwise).'),
   KILN_XRPC_PUBLIC: bool(false).describe('Serve `POST /xrpc/at.functions.run` without a key (as the reference implementation does), in the `default` project, under the same admission limits.'),
+  KILN_XRPC_PUBLIC_PROJECT: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a project name: a-z, 0-9, _ and -, at most 63')
+    .default('xrpc-public')
+    .describe('The project anonymous `at.functions.run` calls (KILN_XRPC_PUBLIC) run and are logged in: one no key belongs to, so anonymous callers never fill a real project\'s log.'),
+  KILN_XRPC_PUBLIC_CONCURRENCY: z.coerce.number().int().positive().max(256).optional().describe('Anonymous `at.functions.run` calls running at once (default: a quarter of KILN_CONCURRENCY, at least 1); past it they get 429 at once.'),
+  KILN_XRPC_PUBLIC_RETENTION_COUNT: int(1000).describe('Most executions the anonymous project\'s log keeps (its own retention, besides KILN_EXECUTIONS_RETENTION_DAYS).'),
+  KILN_OUTBOUND_CONCURRENCY: int(8).describe('Calls kiln itself makes for one project at once (iii HTTP functions, invocations of connected workers); past it they get 429 (an iii error `busy` over the WebSocket).'),
+  KILN_III_MAX_WORKERS: int(32).describe('iii workers one project may have connected at once; past it an upgrade gets 429.'),
   KILN_AT_PLC_URL: httpUrl().default('https://plc.directory').describe('The PLC directory `did:plc` identities are resolved through.'),
   KILN_AT_ALLOW_ADDRESSES: addressList().describe('Private or loopback addresses AT resolution may fetch from (a PDS or PLC on your network); others are refused.'),
   KILN_AT_ALLOW_HTTP: bool(false).describe('Let AT resolution fetch over plain `http://` (a PLC directory or PDS on a test network; `did:web` on localhost).'),
@@ -230,6 +239,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error('invalid configuration:\n  KILN_DOCKER_TLS_KEY_FILE: KILN_DOCKER_TLS_CERT_FILE and KILN_DOCKER_TLS_KEY_FILE go together');
   if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_MEMORY_MIB: must not exceed KILN_MAX_MEMORY_MIB');
+  // anonymous callers get a project of their own: one a key belongs to would let them fill its log
+  if (config.KILN_API_KEYS.some((k) => k.project === config.KILN_XRPC_PUBLIC_PROJECT))
+    throw new Error('invalid configuration:\n  KILN_XRPC_PUBLIC_PROJECT: must be a project no key in KILN_API_KEYS belongs to (anonymous calls run there)');
   // gVisor's sentry runs as threads of the box's own cgroup: below this it cannot start a box at all,
   // and a fork bomb ends the whole sandbox rather than failing a fork (measured: a box needs 38 to start)
   if (config.KILN_OCI_RUNTIME === 'runsc' && config.KILN_PIDS_LIMIT < RUNSC_MIN_PIDS)

@@ -70,6 +70,8 @@ export async function startKiln(config: Config) {
     store,
     days: config.KILN_EXECUTIONS_RETENTION_DAYS,
     keepPerProject: config.KILN_EXECUTIONS_RETENTION_COUNT,
+    // anonymous XRPC callers' own project keeps its own, smaller log
+    keep: config.KILN_XRPC_PUBLIC ? { [config.KILN_XRPC_PUBLIC_PROJECT]: config.KILN_XRPC_PUBLIC_RETENTION_COUNT } : {},
     log,
     metrics,
   });

@@ -42,7 +42,7 @@ export function createAtRunner(deps: { resolver: AtResolver; execute: Execute; c
         project,
         via: 'at',
         mode: 'function',
-        target: { kind: 'code', language: 'javascript', code: Buffer.from(code).toString('base64'), wasm: { memoryBytes: memoryMb * 1024 * 1024 } },
+        target: { kind: 'code', language: 'javascript', code: Buffer.from(code).toString('base64'), wasm: { memoryBytes: memoryMb * 1024 * 1024, functionUri: uri, functionCid } },
         input: input ?? null,
         // The box holds Node as well as the module's memory; at the default size it comes warm
         // from the pool (a 100 ms function cannot wait for a box to start). The module's own

@@ -31,9 +31,11 @@ export function loggedRequest(req: ExecutionRequest, kind: ExecutionKind, langua
   if (kind === 'tool')
     return { input: req.input ?? null, env: envNames(req.env ?? []), ...(http && { http }), revision_id: tool!.revisionId };
   const target = req.target.kind === 'code' ? req.target : null;
+  const wasm = target?.wasm;
   return {
     language,
-    code: target?.code ?? '',
+    // an AT function's module (up to 5 MiB) is named by its record, whose CID fixes its bytes
+    ...(wasm ? { code: '', function: wasm.functionUri, function_cid: wasm.functionCid } : { code: target?.code ?? '' }),
     ...(kind === 'function' ? { input: req.input ?? null } : { args: req.args ?? [], stdin: req.stdin ?? '' }),
     env: Object.fromEntries((req.env ?? []).map((e) => [e.name, REDACTED])),
     files: (req.files ?? []).map((f) => ({ path: f.path, bytes: Buffer.byteLength(f.contents) })),

@@ -9,8 +9,11 @@ export interface CodeTarget {
   language: Language;
   code: string;
   runtimeRevisionId?: string | null;
-  /** An AT function: `code` is a pure-v1 WebAssembly module in base64, run by the Node harness. */
-  wasm?: { memoryBytes: number };
+  /**
+   * An AT function: `code` is a pure-v1 WebAssembly module in base64, run by the Node harness. The
+   * log keeps the function's URI and CID, which name the module exactly, rather than its megabytes.
+   */
+  wasm?: { memoryBytes: number; functionUri: string; functionCid: string };
 }
 
 /** A saved tool, at its latest revision or a pinned one. */

@@ -216,7 +216,7 @@ export class KyselyStore implements Store {
     return (await query.execute()).map(rowToExecution);
   }
 
-  async pruneExecutions({ olderThan, keepPerProject }: { olderThan: string; keepPerProject: number }): Promise<number> {
+  async pruneExecutions({ olderThan, keepPerProject, keep: own }: { olderThan: string; keepPerProject: number; keep?: Readonly<Record<string, number>> }): Promise<number> {
     let removed = 0n;
     const byAge = await this.db
       .deleteFrom('executions')
@@ -224,9 +224,9 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     removed += byAge.numDeletedRows;
 
-    const keep = Math.max(0, Math.floor(keepPerProject));
     const projects = await this.db.selectFrom('executions').select('project').distinct().execute();
     for (const { project } of projects) {
+      const keep = Math.max(0, Math.floor(own?.[project] ?? keepPerProject));
       let query = this.db.deleteFrom('executions').where('project', '=', project);
       if (keep > 0) {
         // The oldest id still kept; everything older goes. Ids order by time, so no started_at.

@@ -152,9 +152,9 @@ export interface Store {
   listExecutions(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]>;
   /**
    * Retention: removes executions started before `olderThan` (RFC 3339), and in each project all but
-   * the newest `keepPerProject`. Returns how many it removed.
+   * the newest `keepPerProject` (or `keep[project]`, a project's own). Returns how many it removed.
    */
-  pruneExecutions(opts: { olderThan: string; keepPerProject: number }): Promise<number>;
+  pruneExecutions(opts: { olderThan: string; keepPerProject: number; keep?: Readonly<Record<string, number>> }): Promise<number>;
 
   /** Throws unless the database answers (readiness). */
   ping(): Promise<void>;

@@ -275,6 +275,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.listExecutions(project, { limit: 100 })).toEqual(mine.slice(3).reverse());
         expect(await store.listExecutions(other, { limit: 100 })).toEqual([...theirs].reverse());
         expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(0);
+        // a project with a retention of its own (the anonymous XRPC project) keeps that many instead
+        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3, keep: { [other]: 1 } })).toBe(1);
+        expect(await store.listExecutions(other, { limit: 100 })).toEqual([theirs[1]]);
+        expect(await store.listExecutions(project, { limit: 100 })).toHaveLength(3);
       });
     });
 

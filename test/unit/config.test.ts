@@ -163,4 +163,12 @@ describe('loadConfig', () => {
     // DOCKER_HOST is read as Docker's own clients read it
     expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://engine:2376' }).KILN_DOCKER_HOST).toBe('tcp://engine:2376');
   });
+
+  it("anonymous XRPC calls get a project of their own, which no key's project may be", () => {
+    expect(loadConfig(base).KILN_XRPC_PUBLIC_PROJECT).toBe('xrpc-public');
+    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'default' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT: must be a project no key/);
+    expect(() => loadConfig({ KILN_API_KEYS: `team:${KEY}`, KILN_XRPC_PUBLIC_PROJECT: 'team' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT/);
+    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'Not A Project' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT: must be a project name/);
+    expect(loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'anon' }).KILN_XRPC_PUBLIC_PROJECT).toBe('anon');
+  });
 });

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { ResolveError } from '../../at/resolve.js';
 import type { AtRunner } from '../../at/run.js';
 import { AppError, toErrorResponse } from '../../errors.js';
+import { checkInputDepth } from '../../execution/input-depth.js';
+import type { ConcurrencyCap } from '../../execution/concurrency-cap.js';
 import { bearerKey } from '../auth.js';
 import { executionContext, readJson, type AppEnv } from '../context.js';
 
@@ -18,26 +20,32 @@ const invalid = (message: string) => new AppError('BAD_REQUEST', message);
 
 /**
  * POST /xrpc/at.functions.run (AT Protocol): `{function: at-uri, input}` → `{ok, output?, error?,
- * durationMs, functionCid}`. A key is needed unless KILN_XRPC_PUBLIC (the reference has no
- * auth); public calls run in the `default` project, under the same admission limits.
+ * durationMs, functionCid}`. A key is needed unless anonymous calls are served (KILN_XRPC_PUBLIC:
+ * the reference has no auth); those run in a project of their own, no key's, and hold at most
+ * their share of kiln's boxes at once (429 past it).
  */
-export function atRoutes(deps: { run: AtRunner; projectOf: (key: string | undefined) => string | null; isPublic: boolean; maxBodyBytes: number }) {
+export function atRoutes(deps: { run: AtRunner; projectOf: (key: string | undefined) => string | null; anonymous: { project: string; cap: ConcurrencyCap } | null; maxBodyBytes: number }) {
   const app = new Hono<AppEnv>();
   app.post('/xrpc/at.functions.run', async (c) => {
     const key = bearerKey(c.req.header('authorization'));
-    const project = deps.projectOf(key) ?? (deps.isPublic && !key ? 'default' : null);
-    if (project === null) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
+    const project = deps.projectOf(key);
+    if (project === null && (key || !deps.anonymous)) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
+    if (project === null) return deps.anonymous!.cap.run('anonymous', () => runFor(c, deps.anonymous!.project));
+    return runFor(c, project);
+  });
+  async function runFor(c: Context<AppEnv>, project: string): Promise<Response> {
     const body = await readJson(c);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be an object {function, input}');
     const { function: uri, input } = body as { function?: unknown; input?: unknown };
     if (typeof uri !== 'string') throw invalid('function: required, an at:// URI of an at.functions.metadata record');
     if (!Object.hasOwn(body, 'input')) throw invalid('input: required (any JSON)');
+    checkInputDepth(input, 'input');
     try {
       return c.json(await deps.run(project, uri, input, executionContext(c.req.raw, deps.maxBodyBytes)));
     } catch (err) {
       if (err instanceof ResolveError && err.invalidRequest) throw invalid(err.message);
       throw err;
     }
-  });
+  }
   return app;
 }
