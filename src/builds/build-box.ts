@@ -44,6 +44,14 @@ class Tail {
   }
 }
 
+/**
+ * What kiln's proxy refused the build, in kiln's words: it leads a failed build's reason, since the
+ * installer only says `403 Forbidden` and cannot know the setting that would allow the source.
+ */
+export function refusedSources(session: EgressSession): string {
+  return (session.refused ?? []).map((r) => `kiln egress: ${r.toCaller(session.allowSetting ?? 'KILN_BUILD_ALLOW_ADDRESSES')}`).join('\n');
+}
+
 /** The last lines of a failed build's log: pip's or npm's own words. */
 export function failureLines(log: string): string {
   const lines = log.split('\n').map((l) => l.trimEnd()).filter((l) => l && !l.startsWith('$ '));
@@ -81,7 +89,10 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
   return async function runBuildBox(revision: RuntimeRevisionRecord, imports: string[], signal: AbortSignal, consume: (tree: Readable) => Promise<void>): Promise<BuildBoxOutcome> {
     const log = new Tail(LOG_TAIL_BYTES);
     const sandbox = await docker.startSandbox(spec(revision));
-    const session: EgressSession = { executionId: `build_${revision.imageKey.slice(0, 16)}`, rules: sources.rules, policy: sources.policy, trust: sources.trust };
+    const session: EgressSession = {
+      executionId: `build_${revision.imageKey.slice(0, 16)}`, rules: sources.rules, policy: sources.policy, trust: sources.trust,
+      allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES', refused: [],
+    };
     const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
     try {
       await sandbox.ready(60_000);
@@ -123,11 +134,11 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
       if (first === 'ended') {
         const text = log.text();
         const lines = failureLines(text);
-        // the package manager says why it exited; when the box itself was ended, kiln says so first
-        if (decoder.exit && !decoder.exit.oom && lines) return { ok: false, log: text, reason: lines };
+        // the package manager says why it exited; when the box itself was ended, or kiln's proxy
+        // refused a source's address, kiln says so first
         const why = decoder.exit?.oom ? `the build ran out of memory (KILN_BUILD_MEMORY_MIB is ${config.KILN_BUILD_MEMORY_MIB})`
-          : decoder.exit ? `the build exited with status ${decoder.exit.exit_code}` : 'the build box ended abnormally';
-        return { ok: false, log: text, reason: lines ? `${why}\n${lines}` : why };
+          : decoder.exit && lines ? null : decoder.exit ? `the build exited with status ${decoder.exit.exit_code}` : 'the build box ended abnormally';
+        return { ok: false, log: text, reason: [refusedSources(session), why, lines].filter(Boolean).join('\n') };
       }
       tunnel.closeAll();
       // the time cap holds here too: removing the box (below) ends the tar, and with it the image build

@@ -351,3 +351,28 @@ describe('a package source behind a private CA (a TLS-intercepting proxy, say)',
     }
   }, 240_000);
 });
+
+describe('a package source by a name that resolves to an address builds may not reach', () => {
+  it("fails the build with kiln's refusal first (the host, KILN_BUILD_ALLOW_ADDRESSES), then npm's own words", async () => {
+    const before = npm.requests.length;
+    // the registry by name, its address not in KILN_BUILD_ALLOW_ADDRESSES: the proxy refuses it before connecting
+    const other = await startTestKiln({ KILN_NPM_REGISTRY: `http://registry.refused.test:${new URL(npm.url).port}/`, KILN_EGRESS_RESOLVE: '{"registry.refused.test":"127.0.0.1"}' });
+    try {
+      const { body } = await other.request('POST', '/v1/runtimes', node({ 'kiln-left-pad': '1.0.0' }));
+      const deadline = Date.now() + 120_000;
+      let rev = body;
+      while (['pending', 'building'].includes(rev.status) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 300));
+        rev = (await other.request('GET', `/v1/runtimes/${body.id}/revisions/${body.revision_id}`)).body;
+      }
+      expect(rev.status).toBe('failed');
+      const [first, ...installer] = String(rev.failure_reason).split('\n');
+      expect(first).toBe('kiln egress: the address policy refused registry.refused.test (a private, loopback or reserved address; KILN_BUILD_ALLOW_ADDRESSES allows one)');
+      expect(installer.join('\n')).toMatch(/403/);
+      expect(rev.failure_reason).not.toContain('127.0.0.1');
+      expect(npm.requests.length).toBe(before);
+    } finally {
+      await other.close();
+    }
+  }, 240_000);
+});
