@@ -101,7 +101,7 @@ export async function startKiln(config: Config) {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
   });
   // iii workers (iii-sdk) connect to ws://<kiln>/iii with a kiln key
-  const workerSocket = attachWorkerSocket(server as Server, { workers: core.workers, projectOf: keyProjects(config.KILN_API_KEYS), log });
+  const workerSocket = attachWorkerSocket(server as Server, { workers: core.workers, projectOf: keyProjects(config.KILN_API_KEYS), log, maxResultBytes: config.KILN_RESULT_LIMIT_BYTES });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');

@@ -18,6 +18,7 @@ import { createLocalQueue, type InvocationQueue } from '../invocations/queue.js'
 import { createWebhooks } from '../invocations/webhooks.js';
 import { createCustomRuntimes } from '../runtimes/custom/runtimes.js';
 import { createTools } from '../tools/tools.js';
+import { createConcurrencyCap } from './concurrency-cap.js';
 import { createExecutor } from './executor.js';
 import type { RunJob } from './job.js';
 import { createResolver } from './resolve.js';
@@ -78,7 +79,11 @@ export function createCore(deps: CoreDeps) {
     ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
   });
   const c1 = createC1Functions({ store: deps.store, tools, invocations });
+  // one share per project of the calls kiln itself makes and waits on (iii HTTP functions, workers)
+  const outbound = createConcurrencyCap(config.KILN_OUTBOUND_CONCURRENCY, 'calls to functions for one project');
   const httpFunctions = createHttpFunctions({
+    outbound,
+    maxAnswerBytes: config.KILN_RESULT_LIMIT_BYTES,
     store: deps.store,
     secrets,
     policy: createAddressPolicy({ allow: config.KILN_FUNCTIONS_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
@@ -96,7 +101,10 @@ export function createCore(deps: CoreDeps) {
     execute,
     config,
   });
-  const workers = createWorkerHub({ store: deps.store, tools, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000 });
+  const workers = createWorkerHub({
+    store: deps.store, tools, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
+    outbound, maxWorkers: config.KILN_III_MAX_WORKERS, maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
+  });
   return {
     store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers, atRun,
     async start() {

@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { outboundPost } from '../egress/outbound.js';
+import type { ConcurrencyCap } from '../execution/concurrency-cap.js';
 import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
 import { redactText } from '../execution/redact.js';
 import { AppError, fieldError } from '../errors.js';
@@ -14,7 +15,6 @@ import { checkInput, compileInputSchema } from '../tools/input-schema.js';
 /** What an iii function's call answers: its result, or an error in the engine's shape. */
 export type CallOutcome = { result: unknown } | { error: { code: string; message: string } };
 
-const MAX_ANSWER_BYTES = 10 * 1024 * 1024;
 const AUTH_NAMES = { bearer: 'Bearer token', hmac: 'HMAC', api_key: 'API key' } as const;
 
 /** The seed's missing_env_var error: a `*_key` names no secret of the project. */
@@ -42,10 +42,10 @@ function withoutSecret(outcome: CallOutcome, secret: string): CallOutcome {
 }
 
 /** The engine's reading of an HTTP function's answer. */
-function outcomeOf(status: number, contentType: string | null, body: Buffer, truncated: boolean): CallOutcome {
+function outcomeOf(status: number, contentType: string | null, body: Buffer, truncated: boolean, maxBytes: number): CallOutcome {
   const text = body.toString('utf8');
   if (status >= 200 && status < 300) {
-    if (truncated) return { error: { code: 'invalid_response', message: `the answer is larger than ${MAX_ANSWER_BYTES} bytes` } };
+    if (truncated) return { error: { code: 'invalid_response', message: `the answer is larger than ${maxBytes} bytes` } };
     if (text.trim() === '') return { result: null };
     let result: unknown;
     try {
@@ -69,7 +69,18 @@ function outcomeOf(status: number, contentType: string | null, body: Buffer, tru
  * them (its headers, its three auths, its HMAC, its result mapping), through kiln's address policy.
  * Each call is a row of the executions log (kind `http_function`, via `iii`).
  */
-export function createHttpFunctions(deps: { store: Store; secrets: Secrets; policy: AddressPolicy; allowHttp: boolean; maxTimeoutMs: number; log: Logger }) {
+export function createHttpFunctions(deps: {
+  store: Store;
+  secrets: Secrets;
+  policy: AddressPolicy;
+  allowHttp: boolean;
+  maxTimeoutMs: number;
+  log: Logger;
+  /** kiln's own calls for one project at once (shared with worker invocations). */
+  outbound: ConcurrencyCap;
+  /** The most of an answer kiln reads (it is buffered, answered and logged). */
+  maxAnswerBytes: number;
+}) {
   const functions = deps.store.functions;
 
   async function resolveAuth(project: string, auth: NonNullable<RegisteredFunction['invocation']>['auth']): Promise<string | undefined> {
@@ -108,8 +119,8 @@ export function createHttpFunctions(deps: { store: Store; secrets: Secrets; poli
 
   async function send(fn: RegisteredFunction, inv: NonNullable<RegisteredFunction['invocation']>, body: string, headers: Record<string, string>): Promise<CallOutcome> {
     try {
-      const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: MAX_ANSWER_BYTES, method: inv.method });
-      return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated);
+      const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: deps.maxAnswerBytes, method: inv.method });
+      return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated, deps.maxAnswerBytes);
     } catch (err) {
       if (!(err instanceof RefusedAddress)) return { error: { code: 'http_request_failed', message: (err as Error).message } };
       // the caller learns the host was refused, never the address kiln's resolver gave for it
@@ -147,7 +158,8 @@ export function createHttpFunctions(deps: { store: Store; secrets: Secrets; poli
       const id = newId('exec');
       const startedAt = new Date();
       const started = performance.now();
-      const outcome = await call(project, fn, data);
+      // the project's share of kiln's own outbound calls, or a 429 before anything is sent
+      const outcome = await deps.outbound.run(project, () => call(project, fn, data));
       const durationMs = Math.round(performance.now() - started);
       const request = { function_id: fn.id, data: data ?? null };
       await deps.store

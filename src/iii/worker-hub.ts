@@ -7,6 +7,7 @@ import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
 import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
 import type { Tools } from '../tools/tools.js';
+import { createConcurrencyCap, type ConcurrencyCap } from '../execution/concurrency-cap.js';
 import type { CallOutcome, HttpFunctions } from './http-functions.js';
 
 /** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
@@ -19,6 +20,8 @@ interface Worker {
   id: string;
   project: string;
   ws: WebSocket;
+  /** Ids whose registration waits on the store's lookup: they count against the cap already. */
+  reserving: Set<string>;
   /** Function ids this worker registered (and owns). */
   functions: Set<string>;
 }
@@ -30,6 +33,13 @@ interface Pending {
 
 type Frame = { type?: unknown; [key: string]: unknown };
 
+/** A refusal as an iii error a worker reads: `busy` for kiln's caps, `invalid_argument` for bad data. */
+const asOutcomeError = (err: unknown) =>
+  err instanceof AppError && err.code === 'BUSY' ? { code: 'busy', message: err.message } : { code: 'invalid_argument', message: err instanceof AppError ? err.message : 'the call could not be made' };
+
+/** The size of a frame as ws hands it over (a Buffer, or fragments). */
+const rawBytes = (raw: Buffer | ArrayBuffer | Buffer[]) => (Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : raw instanceof ArrayBuffer ? raw.byteLength : raw.length);
+
 /**
  * The iii engine's worker side, for workers built with iii-sdk: each connection is a worker of
  * the project its key belongs to. A worker registers functions (first come, first served: another
@@ -39,7 +49,21 @@ type Frame = { type?: unknown; [key: string]: unknown };
  * functions, and what it was running ends with `invocation_stopped`. Every invocation is a row of
  * the executions log (via `iii`).
  */
-export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>; execute: Execute; httpFunctions: HttpFunctions; log: Logger; timeoutMs: number }) {
+export function createWorkerHub(deps: {
+  store: Store;
+  tools: Pick<Tools, 'find'>;
+  execute: Execute;
+  httpFunctions: HttpFunctions;
+  log: Logger;
+  timeoutMs: number;
+  /** kiln's own calls for one project at once (shared with HTTP functions): a worker invocation holds one. */
+  outbound: ConcurrencyCap;
+  /** Workers one project may have connected at once. */
+  maxWorkers: number;
+  /** The largest result frame kiln takes from a worker (it is buffered, answered and logged). */
+  maxResultBytes: number;
+}) {
+  const connections = createConcurrencyCap(deps.maxWorkers, 'connected iii workers per project');
   const workers = new Map<string, Worker>();
   /** project → function id → owning worker id */
   const owners = new Map<string, Map<string, string>>();
@@ -98,7 +122,8 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
     if (ownerId) {
       // as the engine does: the callee learns who called
       const payload = callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
-      outcome = await toWorker(workers.get(ownerId)!, functionId, payload);
+      // a call kiln makes and waits on: within the project's share of kiln's own outbound calls
+      outcome = await deps.outbound.run(project, () => toWorker(workers.get(ownerId)!, functionId, payload));
       const executionId = newId('exec');
       await record(executionId, project, functionId, data, outcome, started, ownerId);
       return { ...outcome, executionId };
@@ -106,21 +131,25 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
     if (functionId.startsWith(TOOL_PREFIX)) return runTool(project, functionId.slice(TOOL_PREFIX.length), data); // logged by the executor
     const http = await deps.store.functions.get(project, functionId);
     if (http?.invocation) {
-      const { id, ...called } = await deps.httpFunctions.invoke(project, http, data).catch((err: unknown) => ({ id: undefined, error: { code: 'invalid_argument', message: (err as Error).message } }));
+      const { id, ...called } = await deps.httpFunctions.invoke(project, http, data).catch((err: unknown) => ({ id: undefined, error: asOutcomeError(err) }));
       return { ...called, ...(id ? { executionId: id } : {}) };
     }
     return { error: { code: 'function_not_found', message: `Function ${functionId} not found in namespace ${NAMESPACE}.` } };
   }
 
-  function onFrame(w: Worker, frame: Frame) {
+  function onFrame(w: Worker, frame: Frame, bytes: number) {
     switch (frame.type) {
       case 'registerfunction': {
         const id = typeof frame.id === 'string' ? frame.id : '';
-        if (!FUNCTION_ID.test(id) || id.startsWith(TOOL_PREFIX) || w.functions.size >= MAX_FUNCTIONS)
+        if (w.reserving.has(id) || (w.functions.has(id) && ownersOf(w.project).get(id) === w.id)) return; // the same worker again: idempotent
+        // registrations still waiting on the store count too: a burst cannot pass the cap before any lookup ends
+        if (!FUNCTION_ID.test(id) || id.startsWith(TOOL_PREFIX) || w.functions.size + w.reserving.size >= MAX_FUNCTIONS)
           return send(w, { type: 'registrationrejected', code: 'INVALID_FUNCTION', namespace: NAMESPACE, function_id: id.slice(0, 200), message: `an id is 1-200 of A-Z a-z 0-9 _ . : -, not under ${TOOL_PREFIX}; at most ${MAX_FUNCTIONS} per worker` });
         const owner = ownersOf(w.project).get(id);
         if (owner && owner !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: owner });
+        w.reserving.add(id);
         void deps.store.functions.get(w.project, id).then((registered) => {
+          w.reserving.delete(id);
           if (registered) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: 'kiln' });
           // checked again after the lookup: another worker may have taken it meanwhile, or this one left
           const now = ownersOf(w.project).get(id);
@@ -128,6 +157,10 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
           if (!workers.has(w.id)) return;
           ownersOf(w.project).set(id, w.id);
           w.functions.add(id);
+        }, (err: unknown) => {
+          w.reserving.delete(id);
+          deps.log.warn({ err: String(err), worker: w.id }, 'iii registration: the store did not answer');
+          send(w, { type: 'registrationrejected', code: 'INTERNAL', namespace: NAMESPACE, function_id: id, message: 'kiln could not check the id now; register it again' });
         });
         return;
       }
@@ -139,6 +172,8 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
         return;
       case 'invocationresult': {
         const p = typeof frame.invocation_id === 'string' ? pending.get(frame.invocation_id) : undefined;
+        // kiln holds, answers and logs a result: past the result limit the caller hears why instead
+        if (p && p.callee === w.id && bytes > deps.maxResultBytes) return p.settle({ error: { code: 'invalid_response', message: `the result is larger than ${deps.maxResultBytes} bytes` } });
         // an answer nested too deep would overflow JSON.stringify on its way to the caller: it hears why instead
         if (p && p.callee === w.id && !inputDepthOk(frame.error ?? frame.result)) p.settle({ error: { code: 'invalid_response', message: `${frame.error ? 'error' : 'result'}: ${INPUT_TOO_DEEP}` } });
         else if (p && p.callee === w.id) p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
@@ -154,9 +189,11 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
           if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, error: { code: 'invalid_argument', message: `data: ${INPUT_TOO_DEEP}` } });
           return;
         }
-        void invoke(w.project, functionId, frame.data ?? null, w.id).then(({ executionId: _e, ...outcome }) => {
-          if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome });
-        });
+        void invoke(w.project, functionId, frame.data ?? null, w.id)
+          .catch((err: unknown): CallOutcome => ({ error: asOutcomeError(err) }))
+          .then(({ executionId: _e, ...outcome }: CallOutcome & { executionId?: string }) => {
+            if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome });
+          });
         return;
       }
       case 'ping':
@@ -167,9 +204,14 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
   }
 
   return {
-    /** A worker connected with a key of `project`: it is told its id, then speaks. */
+    /**
+     * A place for one more worker of `project`, taken before its upgrade is answered (null: the
+     * project has its most): `attach` or the socket's close gives it back.
+     */
+    reserve: (project: string) => connections.tryEnter(project),
+    /** A worker connected with a key of `project` (its place reserved): it is told its id, then speaks. */
     attach(ws: WebSocket, project: string) {
-      const w: Worker = { id: randomUUID(), project, ws, functions: new Set() };
+      const w: Worker = { id: randomUUID(), project, ws, functions: new Set(), reserving: new Set() };
       workers.set(w.id, w);
       send(w, { type: 'workerregistered', worker_id: w.id, reattach_token: randomUUID() });
       ws.on('message', (raw) => {
@@ -179,7 +221,7 @@ export function createWorkerHub(deps: { store: Store; tools: Pick<Tools, 'find'>
         } catch {
           return; // not a frame of the protocol: the engine ignores it too
         }
-        if (frame && typeof frame === 'object') onFrame(w, frame);
+        if (frame && typeof frame === 'object') onFrame(w, frame, rawBytes(raw));
       });
       ws.on('close', () => {
         workers.delete(w.id);

@@ -13,8 +13,9 @@ export const WORKER_PATH = '/iii';
  * the URL (which the SDK's telemetry socket keeps too); an upgrade without a valid key is refused
  * with 401 before any frame. The telemetry socket is accepted and its frames dropped.
  */
-export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger }) {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger; maxResultBytes: number }) {
+  // a frame may carry a result up to the result limit, with room for its envelope
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxResultBytes + 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://kiln');
     if (url.pathname !== WORKER_PATH && url.pathname !== `${WORKER_PATH}/otel`) return void socket.destroy();
@@ -23,6 +24,14 @@ export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; p
       socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="kiln"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // a place for the worker before the upgrade is answered: a burst of connections cannot pass the
+    // cap between the check and the attach; the socket's close (whenever it comes) gives it back
+    const leave = url.pathname === WORKER_PATH ? deps.workers.reserve(project) : () => {};
+    if (!leave) {
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\r\nthis project has its most iii workers connected');
+      return;
+    }
+    socket.once('close', leave);
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project);
       ws.on('message', () => {}); // telemetry kiln does not collect

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { C1Functions } from '../../c1/functions.js';
 import { FUNCTION_TYPES } from '../../c1/functions.js';
 import { AppError, fieldError } from '../../errors.js';
+import { checkInputDepth } from '../../execution/input-depth.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/store.js';
 import { createRouter, executionContext, readJson, type AppEnv } from '../context.js';
@@ -45,6 +46,15 @@ const UpdateFunction = z.object({
 const Commit = z.object({ commitMessage: z.string().max(4000).default(''), filenames: z.array(z.string()).optional(), content: Files.optional() });
 const Invoke = z.object({ commitId: z.string().optional(), json: z.string().optional(), vfsId: z.string().optional() });
 const Search = z.object({ pageSize: z.number().int().min(0).max(1000).optional(), pageToken: z.string().optional() });
+
+/** The list's page size from the query (`page_size`, or protojson's `pageSize`), held to what the search form takes. */
+function pageSizeQuery(c: Context<AppEnv>): number {
+  const field = c.req.query('page_size') !== undefined ? 'page_size' : 'pageSize';
+  const raw = c.req.query(field);
+  if (raw === undefined) return 50;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) > 1000) throw fieldError(field, 'invalid', 'must be a whole number from 0 to 1000');
+  return Number(raw);
+}
 
 const camel = (path: string) => path.trim().replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
 const MASKABLE = ['displayName', 'description', 'publishedCommitId'];
@@ -136,6 +146,8 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
         throw fieldError('json', 'not_json', 'must be base64 of a JSON object');
       }
     }
+    // before anything stringifies it: sealing the invocation overflowed the stack at 5,000 levels
+    checkInputDepth(input, 'json');
     if (input === null || typeof input !== 'object' || Array.isArray(input)) throw fieldError('json', 'not_an_object', 'must be base64 of a JSON object (a function takes a JSONObject)');
     const invocationId = await fns.invoke(c.get('project'), c.req.param('function_id'), req.commitId, input as Record<string, unknown>, executionContext(c.req.raw, deps.maxBodyBytes).bytes);
     return c.json({ invocationId });
@@ -149,7 +161,7 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     const list = await Promise.all(page.map(async (r) => invocationBody(r, await deps.store.invocations.get(project, r.id), await deps.store.getExecution(project, r.id))));
     return c.json({ list, ...(page.length === size ? { nextPageToken: page.at(-1)!.id } : {}) });
   };
-  app.get(`${base}/:function_id/invocations`, (c) => invocationPage(c, Number(c.req.query('page_size') ?? c.req.query('pageSize') ?? 50), c.req.query('page_token') ?? c.req.query('pageToken')));
+  app.get(`${base}/:function_id/invocations`, (c) => invocationPage(c, pageSizeQuery(c), c.req.query('page_token') ?? c.req.query('pageToken')));
   app.post(`${base}/:function_id/invocations/search`, async (c) => {
     const req = await body(c, Search);
     return invocationPage(c, req.pageSize ?? 50, req.pageToken);
