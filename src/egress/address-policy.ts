@@ -75,6 +75,13 @@ function embeddedIPv4(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | null {
   return compatible ? ipaddr.IPv4.parse(`${p[6]! >> 8}.${p[6]! & 0xff}.${p[7]! >> 8}.${p[7]! & 0xff}`) : null;
 }
 
+/**
+ * The address kiln connects to for `address`: the IPv4 address an embedded form names (a kernel may
+ * route ::7f00:1 to an IPv6 gateway rather than to 127.0.0.1, so the check and the connection must
+ * agree on which machine they mean); any other address as it is.
+ */
+export const connectAddress = (address: string): string => canonical(address);
+
 function canonical(address: string): string {
   const parsed = ipaddr.parse(address.replace(/%.*$/, ''));
   // ::ffff:10.0.0.1 and ::10.0.0.1 are 10.0.0.1: never let an embedded form slip past the v4 rules
@@ -120,8 +127,13 @@ export function safeLookup(policy: AddressPolicy, port: number): LookupFunction 
         const why = refusal(a.address, port, policy);
         if (why) return callback(new RefusedAddress(hostname, why));
       }
-      if (options.all) callback(null, addresses);
-      else callback(null, addresses[0]!.address, addresses[0]!.family);
+      // connect where the policy looked: an embedded IPv4 address as itself
+      const checked = addresses.map((a) => {
+        const address = canonical(a.address);
+        return { address, family: address.includes(':') ? 6 : 4 };
+      });
+      if (options.all) callback(null, checked);
+      else callback(null, checked[0]!.address, checked[0]!.family);
     };
     const override = policy.resolve[hostname.toLowerCase()];
     if (override) return answer([{ address: override, family: override.includes(':') ? 6 : 4 }]);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
+import { connectAddress, RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
 
 export interface OutboundAnswer {
   status: number;
@@ -35,7 +35,14 @@ export function outboundPost(
   return new Promise((resolve, reject) => {
     const req = client.request(
       url,
-      { method: opts.method ?? 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, lookup: safeLookup(policy, port), timeout: opts.timeoutMs },
+      {
+        method: opts.method ?? 'POST',
+        headers: { host: url.host, ...headers, 'content-length': Buffer.byteLength(body) },
+        // a literal is connected to as the policy checked it (an embedded IPv4 address as itself)
+        ...(isIP(host) ? { hostname: connectAddress(host) } : {}),
+        lookup: safeLookup(policy, port),
+        timeout: opts.timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
+import { connectAddress, RefusedAddress, refusal, safeLookup, type AddressPolicy } from './address-policy.js';
 import type { CertificateAuthority } from './ca.js';
 import { applyAuth } from './credentials.js';
 import { findRule, normalizeHost, type AllowRule } from './host-rules.js';
@@ -147,7 +147,8 @@ export function createEgressProxy(deps: {
     applyAuth(rule.auth, url, headers);
     const upstream = (target.scheme === 'https' ? https : http).request({
       protocol: `${target.scheme}:`,
-      hostname: target.host,
+      // a literal is connected to as the policy checked it (an embedded IPv4 address as itself)
+      hostname: isIP(target.host) ? connectAddress(target.host) : target.host,
       port: target.port,
       method: req.method,
       path: url.pathname + url.search,

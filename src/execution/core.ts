@@ -97,6 +97,7 @@ export function createCore(deps: CoreDeps) {
       plcUrl: config.KILN_AT_PLC_URL,
       allowHttp: config.KILN_AT_ALLOW_HTTP,
       timeoutMs: 10_000,
+      log: deps.log,
     }),
     execute,
     config,

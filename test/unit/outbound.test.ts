@@ -63,6 +63,15 @@ describe('outboundPost', () => {
     expect((err as Error).message).toContain('ECONNREFUSED');
   });
 
+  // an allowed embedded form is connected to as the IPv4 address the policy checked (this host
+  // would route ::7f00:1 to its IPv6 gateway, off the machine): the loopback receiver answers
+  it.each([`http://[::127.0.0.1]:PORT/h`, 'http://compat.test:PORT/h'])('connects %s to 127.0.0.1, where the policy looked', async (url) => {
+    const before = hits;
+    const answer = await post(url.replace('PORT', String(port)), createAddressPolicy({ allow: `127.0.0.1:${port}`, resolve }));
+    expect(answer).toMatchObject({ status: 200 });
+    expect(hits).toBe(before + 1);
+  });
+
   it('posts to a name the policy allows', async () => {
     const answer = await post(`http://hooks.test:${port}/h`, createAddressPolicy({ allow: `127.0.0.1:${port}`, resolve }));
     expect(answer).toMatchObject({ status: 200, truncated: false });
