@@ -3,6 +3,7 @@ import type { AllowRule, HttpAuth } from '../egress/host-rules.js';
 import { normalizeHost } from '../egress/host-rules.js';
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
+import { checkInputDepth } from './input-depth.js';
 import type { Language, Runtime } from '../runtimes/registry.js';
 import type { SecretRef, Secrets } from '../secrets/secrets.js';
 import type { ExecutionKind } from '../store/store.js';
@@ -95,6 +96,8 @@ export function createResolver(deps: { config: Config; registry: Record<Language
   }
 
   return async function resolve(req: ExecutionRequest): Promise<Resolved> {
+    // every adapter checks its own field first; this one is for the adapter that forgets
+    checkInputDepth(req.input, 'input');
     const { timeoutMs, memoryMiB } = limits(req);
     let env = req.env ?? [];
     let allow = req.allow ?? [];

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { fieldError } from '../../errors.js';
 import type { Execute } from '../../execution/executor.js';
+import { checkInputDepth } from '../../execution/input-depth.js';
 import type { ExecutionContext } from '../../execution/request.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTIN_FIELDS, BUILTINS, builtinDefinitions, builtinRequest } from './builtins.js';
@@ -73,6 +74,7 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
     const input = entry.wrapped ? args.input : args;
     const fields = { input: entry.wrapped ? `${prefix}.input` : prefix };
     try {
+      checkInputDepth(input, 'input'); // named as the arguments call it, like every field below
       // pinned to the revision whose schema the catalog showed
       const e = await deps.execute({ project, via: 'mcp', mode: 'function', target: { kind: 'tool', toolId: entry.tool.id, revisionId: entry.tool.revisionId }, input: input ?? null }, context(signal));
       return toolResult(e, 'function', deps.outputLimit);
