@@ -2,13 +2,13 @@ import { z } from '@hono/zod-openapi';
 import { schemaBoundsProblem } from '../../tools/schema-bounds.js';
 import { CallbackUrl, InputValue, Language } from './schemas.js';
 import { EnvBindings, HttpBinding } from './binding-schemas.js';
+import { REVISION_LIMITS } from '../../tools/revision-limits.js';
 
-export const MAX_CODE_BYTES = 1024 * 1024;
 
 const Code = z
   .string()
   .min(1, 'must not be empty')
-  .refine((c) => Buffer.byteLength(c) <= MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES} bytes`);
+  .refine((c) => Buffer.byteLength(c) <= REVISION_LIMITS.codeBytes, `must be at most ${REVISION_LIMITS.codeBytes} bytes`);
 const Name = z
   .string()
   .min(1, 'must not be empty')
