@@ -45,7 +45,10 @@ start_dockerd() {
 
 if $gvisor; then
   # Register runsc in daemon.json, keeping what else is there. Under Docker's `--network none`, runsc
-  # needs its own --network=none, or it refuses to start the box.
+  # needs its own --network=none, or it refuses to start the box. --oci-seccomp applies the box's
+  # seccomp profile (Docker's default) to the code inside gVisor too: without it runsc filters only
+  # its own kernel's calls to the host, and the code may call what runc's boxes refuse (unshare of a
+  # user namespace, keyctl, …) against gVisor's kernel. An earlier registration without it is replaced.
   daemon_json=/etc/docker/daemon.json
   [ -w /etc/docker ] || [ "$(id -u)" -eq 0 ] || { say "--gvisor needs root to edit $daemon_json"; exit 1; }
   mkdir -p /etc/docker
@@ -53,7 +56,7 @@ if $gvisor; then
 import json, os, sys
 path, runsc = sys.argv[1], sys.argv[2]
 config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
-want = {"path": runsc, "runtimeArgs": ["--network=none"]}
+want = {"path": runsc, "runtimeArgs": ["--network=none", "--oci-seccomp"]}
 if config.get("runtimes", {}).get("runsc") == want:
     print("no")
 else:

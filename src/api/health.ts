@@ -43,14 +43,18 @@ export function healthRoutes(deps: {
     }
     try {
       const runtimes = await deps.docker.runtimes();
-      if (!runtimes.includes(deps.ociRuntime))
+      const args = runtimes[deps.ociRuntime];
+      if (!args)
         return c.json(
           {
             status: 'unavailable',
-            reason: `the OCI runtime ${deps.ociRuntime} is not registered with the Docker engine (registered: ${runtimes.join(', ')}); for gVisor run \`npm run setup -- --gvisor\``,
+            reason: `the OCI runtime ${deps.ociRuntime} is not registered with the Docker engine (registered: ${Object.keys(runtimes).join(', ')}); for gVisor run \`npm run setup -- --gvisor\``,
           },
           503,
         );
+      // without it runsc applies the box's seccomp profile to its own kernel's calls only, not to the code
+      if (deps.ociRuntime === 'runsc' && !args.some((a) => /^--?oci-seccomp(=true)?$/.test(a)))
+        return c.json({ status: 'unavailable', reason: 'runsc is registered without --oci-seccomp, so the boxes\' seccomp profile would not apply inside gVisor; run `npm run setup -- --gvisor`' }, 503);
     } catch (err) {
       deps.log.warn({ err }, 'readyz: runtime check failed');
       return c.json({ status: 'unavailable', reason: 'could not list the engine\'s OCI runtimes' }, 503);

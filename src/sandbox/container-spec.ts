@@ -1,3 +1,4 @@
+import { GVISOR_SECCOMP_PROFILE } from './seccomp-gvisor.js';
 import type { ContainerCreateOptions } from 'dockerode';
 import type { Config } from '../config.js';
 
@@ -68,8 +69,9 @@ export function buildContainerSpec({ image, limits, instance, boot, caPem, label
       Tmpfs: { '/tmp': `${tmpfs},mode=1777`, '/mnt/req': `${tmpfs},mode=0755,uid=10001,gid=10001` },
       // no capabilities: no raw sockets, no mounts, no chown, no ptrace of others
       CapDrop: ['ALL'],
-      // no setuid escalation; seccomp is left at Docker's default profile (never "unconfined")
-      SecurityOpt: ['no-new-privileges'],
+      // no setuid escalation; seccomp: Docker's default profile (never "unconfined"), and under gVisor
+      // kiln's own, which runsc --oci-seccomp applies inside its kernel (see seccomp-gvisor.ts)
+      SecurityOpt: ociRuntime === 'runsc' ? ['no-new-privileges', `seccomp=${GVISOR_SECCOMP_PROFILE}`] : ['no-new-privileges'],
       Privileged: false,
       // pids limit: stops fork bombs
       PidsLimit: limits.pidsLimit,

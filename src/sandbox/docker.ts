@@ -39,8 +39,8 @@ export interface SandboxHandle {
 export interface DockerClient {
   ping(): Promise<void>;
   missingImages(images: string[]): Promise<string[]>;
-  /** The OCI runtimes registered with the engine (`runc`, and `runsc` once gVisor is set up). */
-  runtimes(): Promise<string[]>;
+  /** The OCI runtimes registered with the engine (`runc`, and `runsc` once gVisor is set up), with the arguments each is run with. */
+  runtimes(): Promise<Record<string, string[]>>;
   startSandbox(spec: ContainerCreateOptions): Promise<SandboxHandle>;
   /**
    * Removes the containers of this instance that an earlier boot (a crashed run) left; and, given
@@ -248,7 +248,10 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
     ping: async () => {
       await timed('ping', 3000, docker.ping());
     },
-    runtimes: async () => Object.keys(((await timed('info', 5000, docker.info())) as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}),
+    runtimes: async () => {
+      const info = (await timed('info', 5000, docker.info())) as { Runtimes?: Record<string, { runtimeArgs?: string[] } | undefined> };
+      return Object.fromEntries(Object.entries(info.Runtimes ?? {}).map(([name, r]) => [name, r?.runtimeArgs ?? []]));
+    },
     missingImages: async (images) => {
       const missing: string[] = [];
       for (const image of images) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { startNpmRegistry, startPythonIndex, type PackageSource } from '../helpers/package-sources.js';
-import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, type TestKiln } from '../helpers/kiln.js';
 import { EVIL_POSTINSTALL } from '../fixtures/hostile/evil-postinstall.js';
 
 /**
@@ -115,7 +115,9 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
     const info = await docker.getContainer(box!.Id).inspect();
     expect(info.Config.Image).toMatch(/^kiln-runtime:[0-9a-f]{32}$/);
     expect(info.Config.User).toBe('10001:10001');
-    expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, NetworkMode: 'none', CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], Privileged: false });
+    expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, NetworkMode: 'none', CapDrop: ['ALL'], Privileged: false });
+    expect(info.HostConfig.SecurityOpt[0]).toBe('no-new-privileges');
+    expect(info.HostConfig.SecurityOpt).toHaveLength(TEST_OCI_RUNTIME === 'runsc' ? 2 : 1); // runsc: kiln's seccomp profile
     expect(info.Config.Env).toContain('KILN_PREIMPORT=kilnpkg');
   });
 

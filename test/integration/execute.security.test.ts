@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GVISOR_SECCOMP_PROFILE } from '../../src/sandbox/seccomp-gvisor.js';
 import { TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
 
 const hostile = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/hostile', name), 'utf8');
@@ -116,15 +117,19 @@ describe('hostile programs', () => {
     expect(report.Uid.split(/\s+/)[0]).toBe('10001');
     expect(report.CapEff).toBe('0000000000000000');
     expect(report.CapBnd).toBe('0000000000000000');
-    if (TEST_OCI_RUNTIME === 'runsc') {
-      // gVisor applies no_new_privs and its seccomp filter to its own kernel, outside the box: inside,
-      // its /proc shows no NoNewPrivs line and no filter on the code
-      expect([report.NoNewPrivs, report.Seccomp]).toEqual([null, '0']);
-    } else {
-      expect(report.NoNewPrivs).toBe('1');
-      expect(report.Seccomp).toBe('2');
-    }
+    // a seccomp filter on the code under both runtimes (gVisor's runsc --oci-seccomp applies the box's
+    // profile inside its kernel); gVisor's /proc shows no NoNewPrivs line (it applies that outside)
+    expect(report.Seccomp).toBe('2');
+    expect(report.NoNewPrivs).toBe(TEST_OCI_RUNTIME === 'runsc' ? null : '1');
     expect(report.setuid0).toBe('refused');
+  });
+
+  it('the seccomp profile refuses new namespaces, the keyring and personality changes, under runc and gVisor alike', async () => {
+    const res = await script('python', hostile('namespaces.py'), { limits: { execution_timeout: 10 } });
+    expect(res.body.exit_code, res.body.stderr).toBe(0);
+    const refused = 'Operation not permitted';
+    expect(JSON.parse(res.body.stdout)).toEqual({ unshare_user: refused, unshare_mount: refused, keyctl: refused, add_key: refused, personality: refused, clone_user: refused });
+    expect(res.ms).toBeLessThan(8000);
   });
 
   it.each([
@@ -205,7 +210,8 @@ describe('what Docker applied', () => {
     expect(host.ReadonlyRootfs).toBe(true);
     expect(host.CapDrop).toEqual(['ALL']);
     expect(host.CapAdd ?? []).toEqual([]);
-    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
+    // Docker's default seccomp profile under runc; under runsc, kiln's (applied inside gVisor)
+    expect(host.SecurityOpt).toEqual(TEST_OCI_RUNTIME === 'runsc' ? ['no-new-privileges', `seccomp=${GVISOR_SECCOMP_PROFILE}`] : ['no-new-privileges']);
     expect(host.Privileged).toBe(false);
     expect(host.NetworkMode).toBe('none');
     expect(host.Runtime).toBe(TEST_OCI_RUNTIME);

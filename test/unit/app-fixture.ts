@@ -42,7 +42,7 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
   return {
     ping: async () => {},
     missingImages: async () => [],
-    runtimes: async () => ['runc'],
+    runtimes: async () => ({ runc: [] }),
     startSandbox: async () => {
       throw new Error('unit tests never start a sandbox');
     },

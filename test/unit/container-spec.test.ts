@@ -40,6 +40,21 @@ describe('buildContainerSpec', () => {
     for (const opt of host.SecurityOpt ?? []) expect(opt).not.toMatch(/unconfined/);
   });
 
+  it("under runsc carries kiln's seccomp profile: namespaces, mounts and the keyring refused, clone3 left to gVisor", () => {
+    const gvisor = buildContainerSpec({ image: 'kiln-python:latest', limits: { memoryMiB: 256, cpus: 0.5, pidsLimit: 64, tmpfsMiB: 32 }, instance: 'kiln-test', boot: 'b00t', caPem: 'PEM', ociRuntime: 'runsc' }).HostConfig!;
+    expect(gvisor.Runtime).toBe('runsc');
+    expect(gvisor.SecurityOpt![0]).toBe('no-new-privileges');
+    const profile = JSON.parse(gvisor.SecurityOpt![1]!.replace(/^seccomp=/, '')) as { defaultAction: string; syscalls: { names: string[]; action: string; args?: { value: number }[] }[] };
+    const refused = (name: string) => profile.syscalls.filter((r) => r.names.includes(name) && r.action === 'SCMP_ACT_ERRNO');
+    for (const name of ['unshare', 'setns', 'mount', 'keyctl', 'add_key', 'bpf', 'perf_event_open', 'init_module', 'kexec_load', 'process_vm_writev']) expect(refused(name), name).toHaveLength(1);
+    // clone with CLONE_NEWUSER (and every other namespace flag) is refused by its argument; clone itself is not
+    expect(refused('clone').map((r) => r.args![0]!.value)).toContain(0x10000000);
+    expect(refused('clone').every((r) => r.args?.length === 1)).toBe(true);
+    // gVisor answers clone3 with ENOSYS itself (glibc falls back); a rule would answer EPERM and stop every thread
+    expect(refused('clone3')).toEqual([]);
+    expect(host.SecurityOpt).toEqual(['no-new-privileges']); // runc: Docker's default profile
+  });
+
   it('has no network', () => {
     expect(host.NetworkMode).toBe('none');
     expect(spec.NetworkDisabled).toBe(true);

@@ -503,12 +503,19 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /readyz is 503 naming the OCI runtime when the engine does not have it registered', async () => {
-    const { app } = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ['runc', 'io.containerd.runc.v2'] } });
+    const { app } = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], 'io.containerd.runc.v2': [] }) } });
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
     expect(((await res.json()) as { reason: string }).reason).toMatch(/OCI runtime runsc is not registered.*registered: runc, io\.containerd\.runc\.v2.*--gvisor/);
-    const ok = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ['runc', 'runsc'] } });
+    const ok = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none', '--oci-seccomp'] }) } });
     expect((await ok.app.request('/readyz')).status).toBe(200);
+  });
+
+  it('GET /readyz is 503 under runsc registered without --oci-seccomp (the seccomp profile would not reach the code)', async () => {
+    const { app } = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none'] }) } });
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { reason: string }).reason).toMatch(/without --oci-seccomp.*--gvisor/);
   });
 
   it('GET /readyz is 503 "warming" until the warm pools have first been filled, then 200', async () => {
