@@ -154,7 +154,7 @@ export function createHttpFunctions(deps: {
     /** Calls a registered HTTP function with `data` (checked against request_format first) and logs the call. */
     async invoke(project: string, fn: RegisteredFunction, data: unknown): Promise<{ id: string } & CallOutcome> {
       if (!fn.invocation) throw fieldError('id', 'no_invocation', `function ${fn.id} has no HTTP invocation: a worker handles it`);
-      checkInput(fn.request_format, data, { field: 'data', schema: "the function's request_format" });
+      checkInput(fn.request_format, data, { field: 'data', schema: "the function's request_format", schemaField: 'request_format' });
       const id = newId('exec');
       const startedAt = new Date();
       const started = performance.now();
