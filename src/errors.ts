@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import type { Logger } from 'pino';
 import type { AppEnv } from './api/context.js';
+import { UnstorableText } from './store/stored-text.js';
 
 export type ErrorCode =
   | 'BAD_REQUEST'
@@ -86,6 +87,7 @@ function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
   let appError: AppError;
   if (err instanceof AppError) appError = err;
   else if (err instanceof ZodError) appError = fromZodError(err);
+  else if (err instanceof UnstorableText) appError = new AppError('BAD_REQUEST', err.message, [{ field: '(body)', reason: 'nul_character', message: err.message }]);
   else if (err instanceof HTTPException && err.status < 500) {
     const code: ErrorCode = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
     // a body that is not JSON at all is named like every other bad field

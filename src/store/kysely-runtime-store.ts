@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './rows.js';
+import { storable } from './stored-text.js';
 import { REVISION_COLUMNS, rowToRuntime, rowToRuntimeRevision, runtimeRevisionToRow } from './runtime-rows.js';
 import type {
   BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead,
@@ -104,7 +105,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
   async finishBuilds(imageKey: string, outcome: BuildOutcome): Promise<number> {
     const { numUpdatedRows } = await this.db
       .updateTable('runtime_revisions')
-      .set({ status: outcome.status, failure_reason: outcome.failureReason, build_log: outcome.log, updated_at: outcome.at })
+      .set({ status: outcome.status, failure_reason: outcome.failureReason === null ? null : storable(outcome.failureReason), build_log: storable(outcome.log), updated_at: outcome.at })
       .where('image_key', '=', imageKey)
       .where('status', 'in', ['pending', 'building'])
       .executeTakeFirst();

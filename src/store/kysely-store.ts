@@ -9,6 +9,7 @@ import type { C1Store } from './c1-store.js';
 import { KyselyFunctionStore, type FunctionStore } from './function-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
+import { refuseNulText } from './stored-text.js';
 import type { RuntimeStore } from './runtime-store.js';
 import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision, type ToolSummary } from './store.js';
 
@@ -23,7 +24,11 @@ export class KyselyStore implements Store {
   readonly invocations: InvocationStore;
   readonly c1: C1Store;
   readonly functions: FunctionStore;
-  constructor(private readonly db: Kysely<Database>) {
+  private readonly db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    // one rule for text in both databases (see stored-text.ts), for every entity's queries
+    this.db = db.withPlugin(refuseNulText);
+    db = this.db;
     this.functions = new KyselyFunctionStore(db);
     this.runtimes = new KyselyRuntimeStore(db);
     this.invocations = new KyselyInvocationStore(db);

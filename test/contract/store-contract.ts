@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import type { Page, Store, ToolRevision } from '../../src/store/store.js';
+import { UnstorableText } from '../../src/store/stored-text.js';
 import { aNextRevision, aRevision, aSecret, anExecution, newProject } from './records.js';
 
 export interface StoreContractOptions {
@@ -280,6 +281,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.listExecutions(other, { limit: 100 })).toEqual([theirs[1]]);
         expect(await store.listExecutions(project, { limit: 100 })).toHaveLength(3);
       });
+    });
+
+    it('refuses text holding U+0000 in both databases alike, and keeps it inside JSON', async () => {
+      await expect(store.createSecret(aSecret(project, { name: 'a\u0000b' }))).rejects.toBeInstanceOf(UnstorableText);
+      await expect(store.createTool(aRevision(project, { code: 'print(1)\u0000' }))).rejects.toBeInstanceOf(UnstorableText);
+      expect(await store.listSecrets(project, { limit: 10 })).toEqual([]);
+      const record = anExecution(project, { request: { stdin: 'a\u0000b' }, result: { stdout: '\u0000' } });
+      await store.recordExecution(record);
+      expect(await store.getExecution(project, record.id)).toEqual(record);
     });
 
     describe('c1 uploads', () => {

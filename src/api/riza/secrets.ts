@@ -12,7 +12,9 @@ const Value = z
   .refine((v) => Buffer.byteLength(v) <= MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} bytes`)
   .openapi({ description: 'Stored encrypted; never returned.' });
 const Secret = z.object({ id: z.string(), name: z.string() }).openapi('Secret');
-const CreateSecret = z.object({ name: z.string().min(1, 'must not be empty').max(256), value: Value }).openapi('CreateSecretRequest');
+const CreateSecret = z
+  .object({ name: z.string().min(1, 'must not be empty').max(256).refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters'), value: Value })
+  .openapi('CreateSecretRequest');
 const RotateSecret = z.object({ value: Value }).openapi('RotateSecretRequest');
 
 const route = <R extends Parameters<typeof createRoute>[0]>(r: R) => tagged('secrets', r);
