@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, TEST_INSTANCE, TEST_KEY } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
@@ -101,6 +102,9 @@ const ROUTES: [string, string, Record<string, unknown>][] = [
   ['GET', '/api/v1/functions/:c1/invocations?page_size=2', {}],
   ['POST', '/api/v1/functions/:c1/invocations/search', { pageSize: 5, pageToken: '' }],
   ['PUT', ':upload', { raw: 'export default () => ({})' }],
+  ['GET', '/healthz', {}],
+  ['GET', '/metrics', {}],
+  ['GET', '/openapi.json', {}],
   ['POST', '/xrpc/at.functions.run', { function: 'at://did:plc:fuzzfuzzfuzzfuzzfuzzfuzz/at.functions.metadata/x', input: { a: 1 } }],
 ];
 
@@ -164,4 +168,28 @@ describe('fuzzing every route', () => {
     // bodies of up to 10 MiB were parsed by the thousand: the heap may keep some, never a body per request
     expect(grown).toBeLessThan(400 * MiB);
   }, 1_200_000);
+
+  it(`takes ${PER_ROUTE} generated frames on an iii worker socket and still answers a ping`, async () => {
+    const ws = new WebSocket(`${kiln.url.replace('http://', 'ws://')}/iii`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    const frames: { type?: string }[] = [];
+    ws.on('message', (raw) => frames.push(JSON.parse(String(raw))));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const templates = [
+      { type: 'registerfunction', id: 'fz.a', request_format: { type: 'object' } },
+      { type: 'invokefunction', invocation_id: 'i1', function_id: 'fuzz.http', data: { a: 1 } },
+      { type: 'invokefunction', invocation_id: 'i2', function_id: 'kiln::echo', data: { a: 1 } },
+      { type: 'invocationresult', invocation_id: 'nobody', result: { a: 1 } },
+      { type: 'unregisterfunction', id: 'fz.a' },
+      { type: 'registertrigger', id: 't', trigger_type: 'x', config: {} },
+    ];
+    for (let i = 0; i < PER_ROUTE; i++) {
+      const r = seeded(BASE_SEED * 1_000_000 + 900_000 + i);
+      ws.send(fuzzBody(r, r.pick(templates)).text);
+    }
+    ws.send(JSON.stringify({ type: 'ping' }));
+    for (let i = 0; i < 600 && !frames.some((f) => f.type === 'pong'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(frames.some((f) => f.type === 'pong')).toBe(true);
+    ws.close();
+    expect((await fetch(`${kiln.url}/healthz`)).status).toBe(200);
+  }, 120_000);
 });
