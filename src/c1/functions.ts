@@ -2,7 +2,7 @@ import { AppError, fieldError } from '../errors.js';
 import type { Invocations } from '../invocations/invocations.js';
 import { newId } from '../ids.js';
 import type { C1FunctionRecord } from '../store/c1-store.js';
-import { everyItem, type Store, type Tool, type ToolRevision, type ToolSummary } from '../store/store.js';
+import type { Store, ToolRevision, ToolSummary } from '../store/store.js';
 import { checkCodeSize, checkFilesSize, maxUploadBytes, MAX_REVISION_BYTES, REVISION_LIMITS } from '../tools/revision-limits.js';
 import type { Tools } from '../tools/tools.js';
 
@@ -33,10 +33,11 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
   const notFound = (id: string, field = 'id') => new AppError('NOT_FOUND', `function ${id} not found`, [{ field, reason: 'not_found' }]);
 
   /** The function and its tool; a tool that is not a C1 function reads as missing here. */
-  async function get(project: string, id: string, field = 'id'): Promise<{ fn: C1FunctionRecord; tool: Tool }> {
+  async function get(project: string, id: string, field = 'id'): Promise<{ fn: C1FunctionRecord; tool: ToolSummary }> {
     const fn = await c1.getFunction(project, id);
     if (!fn) throw notFound(id, field);
-    const tool = await deps.store.getTool(project, id);
+    // its summary: every route renders or checks that much, and a revision's code and files are up to 5 MiB
+    const [tool] = await deps.store.toolSummaries(project, [id]);
     if (!tool) throw notFound(id, field);
     return { fn, tool };
   }
@@ -171,12 +172,10 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     },
 
     revision,
-    /** The function's commits (finalized), newest first, up to 100: ten revisions read at a time, as each holds its code. */
+    /** The function's commits (finalized), newest first, up to 100, by id and time: never their code. */
     async commits(project: string, id: string): Promise<{ id: string; createdAt: string }[]> {
       await get(project, id, 'function_id');
-      const list: { id: string; createdAt: string }[] = [];
-      for await (const r of everyItem(async (page) => (await deps.store.listToolRevisions(project, id, page)) ?? [], (r) => r.id, 100, 10)) list.push({ id: r.id, createdAt: r.createdAt });
-      return list;
+      return (await deps.store.listToolRevisionStamps(project, id, { limit: 100 })) ?? [];
     },
     message: async (project: string, id: string, commitId: string) => (await c1.getCommit(project, id, commitId))?.message ?? '',
 

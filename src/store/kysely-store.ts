@@ -125,6 +125,13 @@ export class KyselyStore implements Store {
     return (await query.execute()).map((row) => rowToRevision({ ...row, files: null }));
   }
 
+  async listToolRevisionStamps(project: string, toolId: string, page: Page): Promise<{ id: string; createdAt: string }[] | null> {
+    if (!(await this.db.selectFrom('tools').select('id').where('project', '=', project).where('id', '=', toolId).executeTakeFirst())) return null;
+    let query = this.db.selectFrom('tool_revisions').select(['id', 'created_at']).where('project', '=', project).where('tool_id', '=', toolId).orderBy('id', 'desc').limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    return (await query.execute()).map((r) => ({ id: r.id, createdAt: r.created_at }));
+  }
+
   async deleteTool(project: string, toolId: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       // Revisions first: they hold the foreign key to the tool row.

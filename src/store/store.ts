@@ -24,16 +24,16 @@ export interface Page {
 export const pageSize = (page: Page) => Math.min(100, Math.max(1, Math.floor(page.limit)));
 
 /**
- * Every item of a listing paged by id (newest first), `batch` at a time, up to `max`: for the few
- * places that need a whole project's objects (a catalog), or many items each of which is large.
+ * Every item of a listing paged by id (newest first), a page of 100 at a time, up to `max`: for
+ * the few places that need a whole project's objects (a catalog, a lookup by name).
  */
-export async function* everyItem<T>(list: (page: Page) => Promise<T[]>, idOf: (item: T) => string, max = 10_000, batch = 100): AsyncGenerator<T> {
+export async function* everyItem<T>(list: (page: Page) => Promise<T[]>, idOf: (item: T) => string, max = 10_000): AsyncGenerator<T> {
   let startingAfter: string | undefined;
   for (let seen = 0; seen < max; ) {
-    const page = await list({ limit: Math.min(batch, max - seen), startingAfter });
+    const page = await list({ limit: 100, startingAfter });
     for (const item of page) yield item;
     seen += page.length;
-    if (page.length < batch) return;
+    if (page.length < 100) return;
     startingAfter = idOf(page.at(-1)!);
   }
 }
@@ -134,6 +134,8 @@ export interface Store {
   findToolByName(project: string, name: string): Promise<ToolSummary | null>;
   /** The summaries of those of `ids` that are tools of the project. */
   toolSummaries(project: string, ids: string[]): Promise<ToolSummary[]>;
+  /** A page of the tool's revisions by id and time only (a C1 commit list); null when the tool does not exist in the project. */
+  listToolRevisionStamps(project: string, toolId: string, page: Page): Promise<{ id: string; createdAt: string }[] | null>;
   /** A page of the tool's revisions with their code, without their other files; null when the tool does not exist in the project. */
   listToolRevisions(project: string, toolId: string, page: Page): Promise<ToolRevision[] | null>;
   /** Removes the tool and its revisions (executions that ran it stay); false when it did not exist. */

@@ -147,6 +147,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         const listed = await store.listTools(project, { limit: 100 });
         expect(listed.find((t) => t.id === old.toolId)).toEqual({ ...summary, code: old.code });
         expect((await store.listToolRevisions(project, old.toolId, { limit: 10 }))![0]).not.toHaveProperty('files');
+        expect(await store.listToolRevisionStamps(project, renamed.toolId, { limit: 10 })).toEqual((await store.listToolRevisions(project, renamed.toolId, { limit: 10 }))!.map((r) => ({ id: r.id, createdAt: r.createdAt })));
+        expect(await store.listToolRevisionStamps(newProject('b'), old.toolId, { limit: 10 })).toBeNull();
         expect((await store.getTool(project, old.toolId))?.files).toEqual(files); // a run reads them all
       });
 
