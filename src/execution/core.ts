@@ -67,14 +67,7 @@ export function createCore(deps: CoreDeps) {
   const queue = deps.queue ?? createLocalQueue({ store: deps.store.invocations, concurrency: asyncConcurrency(config), log: deps.log });
   const invocations = createInvocations({
     store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake,
-    recordExecution: async (record) => {
-      try {
-        await deps.store.recordExecution(record);
-      } catch (err) {
-        // written after all by the try that seemed to fail (its answer was lost): done
-        if (!/^(23505|SQLITE_CONSTRAINT)/.test(String((err as { code?: unknown }).code))) throw err;
-      }
-    },
+    recordExecution: (record) => deps.store.recordExecution(record),
     // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
     ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
   });

@@ -201,7 +201,8 @@ export class KyselyStore implements Store {
   }
 
   async recordExecution(record: ExecutionRecord): Promise<void> {
-    await this.db.insertInto('executions').values(executionToRow(record)).execute();
+    // idempotent: a retry of a write whose answer was lost (the database away) finds it written
+    await this.db.insertInto('executions').values(executionToRow(record)).onConflict((oc) => oc.column('id').doNothing()).execute();
   }
 
   async getExecution(project: string, id: string): Promise<ExecutionRecord | null> {

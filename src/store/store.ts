@@ -149,6 +149,7 @@ export interface Store {
   updateSecret(project: string, id: string, sealed: string, updatedAt: string): Promise<SecretRecord | null>;
   deleteSecret(project: string, id: string): Promise<boolean>;
 
+  /** Records an execution once: recording the same id again (a retry) keeps the first and succeeds. */
   recordExecution(record: ExecutionRecord): Promise<void>;
   getExecution(project: string, id: string): Promise<ExecutionRecord | null>;
   listExecutions(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]>;

@@ -242,6 +242,14 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.getExecution(project, newId('exec'))).toBeNull();
       });
 
+      it('recordExecution is idempotent: the same id again (a retry whose first answer was lost) keeps the first', async () => {
+        const record = anExecution(project);
+        await store.recordExecution(record);
+        await store.recordExecution({ ...record, exitCode: 7 });
+        expect(await store.getExecution(project, record.id)).toEqual(record);
+        expect(await store.listExecutions(project, { limit: 10 })).toHaveLength(1);
+      });
+
       it('listExecutions pages newest first; onlyNonZeroExitCodes pages only failures', async () => {
         const codes = [0, 1, 0, 137, 0, 2, -1, 0, 0, 3];
         const recs = codes.map((exitCode) => anExecution(project, { exitCode }));
