@@ -1,7 +1,7 @@
 // POST /xrpc/at.functions.run's HTTP side: auth by key or KILN_XRPC_PUBLIC, XRPC's error shape.
 // (Runs of real modules are in test/integration/at-functions.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { API_KEY, buildTestApp } from './app-fixture.js';
+import { API_KEY, buildTestApp } from '../helpers/app-fixture.js';
 
 const call = (app: Awaited<ReturnType<typeof buildTestApp>>, body: string, key?: string) =>
   app.app.request('/xrpc/at.functions.run', { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { API_KEY, OTHER_KEY, buildTestApp } from './app-fixture.js';
+import { API_KEY, OTHER_KEY, buildTestApp } from '../helpers/app-fixture.js';
 
 const body = JSON.stringify({ language: 'python', code: 'def execute(input): return 1' });
 const UNAUTHENTICATED = '{"code":16,"message":"unauthenticated"}';

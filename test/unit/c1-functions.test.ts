@@ -2,7 +2,7 @@
 // runs the same flow in test/integration/c1-functions.test.ts).
 import { describe, expect, it } from 'vitest';
 import type { RunJob } from '../../src/execution/job.js';
-import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 const b64 = (s: string) => Buffer.from(s).toString('base64');

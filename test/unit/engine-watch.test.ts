@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { watchEngine } from '../../src/sandbox/engine-watch.js';
-import { fakeDocker } from './app-fixture.js';
+import { fakeDocker } from '../helpers/app-fixture.js';
 
 describe('the engine watcher', () => {
   it('sweeps at start, stays quiet while up, and after an outage sweeps with the time it began, even when the first sweep fails', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AppEnv } from '../../src/api/context.js';
 import { AppError, toErrorResponse, type ErrorCode } from '../../src/errors.js';
-import { buildTestApp, jsonHeaders } from './app-fixture.js';
+import { buildTestApp, jsonHeaders } from '../helpers/app-fixture.js';
 
 /** A one-route app whose handler throws `err`; the log lines land in `lines`. */
 function appThrowing(err: unknown, lines: string[] = []) {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { FunctionJob, RunResult } from '../../src/execution/job.js';
-import { auth, buildTestApp, fakeResult, jsonHeaders, type ErrorBody } from './app-fixture.js';
+import { auth, buildTestApp, fakeResult, jsonHeaders, type ErrorBody } from '../helpers/app-fixture.js';
 
 const fn = { language: 'python', code: 'def execute(input):\n    return input\n' };
 const script = { language: 'javascript', code: 'console.log(1)' };

@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { buildTestApp, fakeResult, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, fakeResult, type ErrorBody } from '../helpers/app-fixture.js';
 
 interface Logged {
   id: string;

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, PROJECT_B_KEY } from './app-fixture.js';
+import { buildTestApp, PROJECT_B_KEY } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 const seen: { path: string; method: string; headers: http.IncomingHttpHeaders; body: string }[] = [];

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { Job, RunJob } from '../../src/execution/job.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 const fn = { language: 'python', code: 'def execute(input):\n    return input\n', input: { a: 1 } };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { API_KEY, buildTestApp, OTHER_KEY, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { API_KEY, buildTestApp, OTHER_KEY, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 const VALUE = 'project-a-secret-value-42';
 const fn = { name: 'a-tool', language: 'python', code: 'def execute(input):\n    return input\n' };

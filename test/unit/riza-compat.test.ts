@@ -1,6 +1,6 @@
 // Details of Riza's wire format that clients rely on, through the real app with a fake runner.
 import { describe, expect, it } from 'vitest';
-import { buildTestApp, fakeResult, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, fakeResult, type ErrorBody } from '../helpers/app-fixture.js';
 
 const fn = { language: 'python', code: 'def execute(input):\n    return input\n' };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 interface RuntimeBody {
   id: string;

@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Job, RunResult } from '../../src/execution/job.js';
-import { buildTestApp, fakeResult, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, fakeResult, type ErrorBody } from '../helpers/app-fixture.js';
 
 const VALUE = 'sk-live-7f3a9c1e5b2d4f60';
 const ROTATED = 'sk-live-rotated-0b1c2d3e4f';

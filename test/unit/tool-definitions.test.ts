@@ -2,7 +2,7 @@
 import { ToolSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { definitionName, strictable } from '../../src/tools/definitions.js';
-import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 const schema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionJob } from '../../src/execution/job.js';
-import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from './app-fixture.js';
+import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 interface ToolBody {
   id: string;

@@ -4,7 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { API_KEY, buildTestApp, jsonHeaders, type ErrorBody } from './app-fixture.js';
+import { API_KEY, buildTestApp, jsonHeaders, type ErrorBody } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 
