@@ -1,7 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from '../execution/request.js';
 import type { Context } from 'hono';
-import { fieldError, validationHook } from '../errors.js';
+import { fieldError } from '../errors.js';
+import { validationHook } from './error-response.js';
 
 /**
  * The variables every request carries through kiln's middleware, typed: a handler that reads one

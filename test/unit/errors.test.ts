@@ -5,7 +5,8 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AppEnv } from '../../src/api/context.js';
-import { AppError, toErrorResponse, type ErrorCode } from '../../src/errors.js';
+import { toErrorResponse } from '../../src/api/error-response.js';
+import { AppError, type ErrorCode } from '../../src/errors.js';
 import { buildTestApp, jsonHeaders } from '../helpers/app-fixture.js';
 
 /** A one-route app whose handler throws `err`; the log lines land in `lines`. */

@@ -2,7 +2,8 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import { AppError, fromZodError, toErrorResponse } from '../../errors.js';
+import { AppError } from '../../errors.js';
+import { fromZodError, toErrorResponse } from '../error-response.js';
 import type { AppEnv } from '../context.js';
 
 /** A service fault's kiln code in JSON-RPC terms: the caller's mistake, or kiln's trouble. */
