@@ -3,7 +3,6 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, storeUnavailable, type ErrorCode } from '../errors.js';
-import { UnstorableText } from '../store/stored-text.js';
 import type { AppEnv } from './context.js';
 
 /** HTTP status and google.rpc code (as Riza answers) of each error. */
@@ -39,7 +38,6 @@ function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
   let appError: AppError;
   if (err instanceof AppError) appError = err;
   else if (err instanceof ZodError) appError = fromZodError(err);
-  else if (err instanceof UnstorableText) appError = new AppError('BAD_REQUEST', err.message, [{ field: '(body)', reason: 'nul_character', message: err.message }]);
   else if (err instanceof HTTPException && err.status < 500) {
     const code: ErrorCode = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
     // a body that is not JSON at all is named like every other bad field

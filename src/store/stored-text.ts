@@ -1,14 +1,16 @@
+import { AppError } from '../errors.js';
 import { OperationNodeTransformer, type KyselyPlugin, type PrimitiveValueListNode, type ValueNode } from 'kysely';
 
 /**
  * Text with U+0000 in it, which PostgreSQL's text cannot hold (it refuses the whole statement) and
  * SQLite would keep: one rule for both stores, so a name or a message is refused alike wherever it
- * came from, as a 400 rather than an error of the database. JSON columns never meet it: JSON writes
+ * came from, as a 400 (an AppError) rather than an error of the database. JSON columns never meet it: JSON writes
  * the character as `\u0000`.
  */
-export class UnstorableText extends Error {
+export class UnstorableText extends AppError {
   constructor() {
-    super('text kiln stores (names, descriptions, messages, code, ids) cannot hold the NUL character U+0000');
+    const message = 'text kiln stores (names, descriptions, messages, code, ids) cannot hold the NUL character U+0000';
+    super('BAD_REQUEST', message, [{ field: '(body)', reason: 'nul_character', message }]);
   }
 }
 
