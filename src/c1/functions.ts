@@ -21,6 +21,25 @@ export function checkFilename(name: string, field: string): void {
   if (!FILENAME.test(name)) throw fieldError(field, 'invalid_filename', `${JSON.stringify(name.slice(0, 100))} is not a file name a function may have (relative, letters, digits, . _ - @ + /, no . or .. segments)`);
 }
 
+/** A commit's files as a revision holds them: main.ts is the code, the rest are files. */
+function revisionFields(files: Record<string, string>, field: string) {
+  const names = Object.keys(files);
+  if (names.length > MAX_FILES) throw fieldError(field, 'too_many_files', `at most ${MAX_FILES} files`);
+  names.forEach((n) => checkFilename(n, `${field}.${n}`));
+  if (!(ENTRY_FILE in files)) throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
+  const others = names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! }));
+  // the tools service checks these too; here they name C1's own fields
+  checkCodeSize(files[ENTRY_FILE]!, `${field}.${ENTRY_FILE}`);
+  checkFilesSize(others, field);
+  return { code: files[ENTRY_FILE]!, files: others, entry: 'default' as const, language: 'typescript' as const };
+}
+
+/** The files of a finalized commit (its revision), by name. */
+export const filesOf = (revision: Pick<ToolRevision, 'code' | 'files'>): Record<string, string> => ({
+  [ENTRY_FILE]: revision.code,
+  ...Object.fromEntries((revision.files ?? []).map((f) => [f.path, f.contents])),
+});
+
 /**
  * ConductorOne functions over kiln's tools: a function is a TypeScript tool whose entry is
  * main.ts's default export; a finalized commit is a tool revision with the same id; publishing
@@ -41,25 +60,6 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     if (!tool) throw notFound(id, field);
     return { fn, tool };
   }
-
-  /** A commit's files as a revision holds them: main.ts is the code, the rest are files. */
-  function revisionFields(files: Record<string, string>, field: string) {
-    const names = Object.keys(files);
-    if (names.length > MAX_FILES) throw fieldError(field, 'too_many_files', `at most ${MAX_FILES} files`);
-    names.forEach((n) => checkFilename(n, `${field}.${n}`));
-    if (!(ENTRY_FILE in files)) throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
-    const others = names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! }));
-    // the tools service checks these too; here they name C1's own fields
-    checkCodeSize(files[ENTRY_FILE]!, `${field}.${ENTRY_FILE}`);
-    checkFilesSize(others, field);
-    return { code: files[ENTRY_FILE]!, files: others, entry: 'default' as const, language: 'typescript' as const };
-  }
-
-  /** The files of a finalized commit (its revision), by name. */
-  const filesOf = (revision: Pick<ToolRevision, 'code' | 'files'>): Record<string, string> => ({
-    [ENTRY_FILE]: revision.code,
-    ...Object.fromEntries((revision.files ?? []).map((f) => [f.path, f.contents])),
-  });
 
   async function revision(project: string, id: string, commitId: string, field: string): Promise<ToolRevision> {
     const rev = await deps.store.getToolRevision(project, id, commitId);

@@ -113,3 +113,14 @@ export async function call(url: string, method: string, path: string, body?: unk
   } catch {}
   return { status: res.status, body: parsed };
 }
+
+/** GET /v1/executions/{id} until `done` says so (an async invocation's end, its webhook's), within `ms`. */
+export async function untilExecution(url: string, id: string, done: (view: any) => boolean, ms = 60_000): Promise<any> {
+  const stop = Date.now() + ms;
+  for (;;) {
+    const { body } = await call(url, 'GET', `/v1/executions/${id}`);
+    if (done(body)) return body;
+    if (Date.now() > stop) throw new Error(`${id}: timed out; last ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, TEST_INSTANCE, TEST_KEY } from '../helpers/kiln.js';
+import { call, TEST_INSTANCE, TEST_KEY, untilExecution } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -58,15 +58,7 @@ async function loggedRefusal(host: string): Promise<string> {
   return '';
 }
 
-async function until(id: string, done: (v: any) => boolean, ms = 60_000): Promise<any> {
-  const stop = Date.now() + ms;
-  for (;;) {
-    const { body } = await call(kiln.url, 'GET', `/v1/executions/${id}`);
-    if (done(body)) return body;
-    if (Date.now() > stop) throw new Error(`${id}: timed out; last ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (id: string, done: (v: any) => boolean, ms?: number) => untilExecution(kiln.url, id, done, ms);
 
 describe('a host name that resolves to a refused address', () => {
   it('fails a webhook after exactly one attempt, its last_error naming the host and not the address', { timeout: 90_000 }, async () => {

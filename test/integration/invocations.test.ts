@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, TEST_INSTANCE, TEST_KEY } from '../helpers/kiln.js';
+import { call, TEST_INSTANCE, TEST_KEY, untilExecution } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -28,15 +28,7 @@ async function submit(kiln: KilnProcess, body: object): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-async function until(kiln: KilnProcess, id: string, done: (v: any) => boolean, ms = 60_000): Promise<any> {
-  const stop = Date.now() + ms;
-  for (;;) {
-    const { body } = await call(kiln.url, 'GET', `/v1/executions/${id}`);
-    if (done(body)) return body;
-    if (Date.now() > stop) throw new Error(`${id}: timed out; last ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (kiln: KilnProcess, id: string, done: (v: any) => boolean, ms?: number) => untilExecution(kiln.url, id, done, ms);
 
 describe('async invocations on the real engine', () => {
   it('cancel stops a running box: the execution ends with stop_reason cancelled, long before its timeout', { timeout: 120_000 }, async () => {
