@@ -7,17 +7,33 @@ import { row, sleep, type Row } from './stats.js';
 
 type Hello = { language: string; code: string; input: string };
 
-export interface AsyncFigures { accepted: Row; startDelay: Row; burst: { n: number; asyncSeconds: number; syncSeconds: number } }
+export interface AsyncFigures {
+  accepted: Row;
+  startDelay: Row;
+  burst: { n: number; asyncSeconds: number; syncSeconds: number };
+}
 
-export async function measureAsync(opts: { url: (path: string) => string; key: string; hello: Hello; n: number; paceMs: number; concurrency: number }): Promise<AsyncFigures> {
+export async function measureAsync(opts: {
+  url: (path: string) => string;
+  key: string;
+  hello: Hello;
+  n: number;
+  paceMs: number;
+  concurrency: number;
+}): Promise<AsyncFigures> {
   const { url, key, hello, n, paceMs } = opts;
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const submit = async () => {
-    const res = await fetch(url('/v1/execute-function'), { method: 'POST', headers: { ...headers, prefer: 'respond-async' }, body: JSON.stringify(hello) });
+    const res = await fetch(url('/v1/execute-function'), {
+      method: 'POST',
+      headers: { ...headers, prefer: 'respond-async' },
+      body: JSON.stringify(hello),
+    });
     if (res.status !== 202) throw new Error(`async execute-function answered ${res.status}: ${await res.text()}`);
     return ((await res.json()) as { id: string }).id;
   };
-  const view = async (id: string) => (await (await fetch(url(`/v1/executions/${id}`), { headers })).json()) as { status: string; created_at: string; started_at?: string };
+  const view = async (id: string) =>
+    (await (await fetch(url(`/v1/executions/${id}`), { headers })).json()) as { status: string; created_at: string; started_at?: string };
   const finished = async (ids: string[]) => {
     for (const id of ids) while ((await view(id)).status !== 'finished') await sleep(5);
   };

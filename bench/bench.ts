@@ -44,7 +44,11 @@ const N = Number(process.env.BENCH_N ?? 40);
 const MAX_WAIT_S = 2;
 const HELLO = {
   python: { language: 'python', code: 'def execute(input):\n    print("hello")\n    return {"hello": input}', input: 'world' },
-  javascript: { language: 'javascript', code: 'function execute(input) { console.log("hello"); return { hello: input }; }', input: 'world' },
+  javascript: {
+    language: 'javascript',
+    code: 'function execute(input) { console.log("hello"); return { hello: input }; }',
+    input: 'world',
+  },
 } as const;
 // The same through /v1/execute (script mode), Riza's main endpoint: the run ends when the program exits.
 const HELLO_SCRIPT = {
@@ -59,8 +63,17 @@ const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const config = loadConfig({ KILN_API_KEYS: KEY, PORT: '0' });
 async function churnOne(): Promise<void> {
   const c = await docker.createContainer({
-    Image: config.KILN_PYTHON_IMAGE, Entrypoint: ['true'], Labels: { 'kiln.bench': 'churn' },
-    HostConfig: { ...(ociRuntime ? { Runtime: ociRuntime } : {}), NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], Memory: 128 * 2 ** 20, LogConfig: { Type: 'none', Config: {} } },
+    Image: config.KILN_PYTHON_IMAGE,
+    Entrypoint: ['true'],
+    Labels: { 'kiln.bench': 'churn' },
+    HostConfig: {
+      ...(ociRuntime ? { Runtime: ociRuntime } : {}),
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      Memory: 128 * 2 ** 20,
+      LogConfig: { Type: 'none', Config: {} },
+    },
   });
   await c.start();
   await c.wait();
@@ -76,7 +89,26 @@ const paceMs = Math.ceil(2000 / churn.rate); // half the engine's churn rate: th
 // ---- 2. naive docker run ------------------------------------------------------------------------
 function naiveDockerRun(image: string, argv: string[]): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn('docker', ['run', '--rm', ...(ociRuntime ? ['--runtime', ociRuntime] : []), '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--memory', '128m', '--entrypoint', argv[0]!, image, ...argv.slice(1)], { stdio: 'ignore' });
+    const child = spawn(
+      'docker',
+      [
+        'run',
+        '--rm',
+        ...(ociRuntime ? ['--runtime', ociRuntime] : []),
+        '--network',
+        'none',
+        '--read-only',
+        '--cap-drop',
+        'ALL',
+        '--memory',
+        '128m',
+        '--entrypoint',
+        argv[0]!,
+        image,
+        ...argv.slice(1),
+      ],
+      { stdio: 'ignore' },
+    );
     child.on('exit', () => resolve());
   });
 }
@@ -85,11 +117,15 @@ const naive = {
   javascript: () => naiveDockerRun(config.KILN_NODE_IMAGE, ['node', '-e', 'console.log("hello")']),
 };
 const naiveRows: Record<string, Row> = {};
-for (const [language, run] of Object.entries(naive)) naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
+for (const [language, run] of Object.entries(naive))
+  naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
 
 // ---- 2b, 2c. the executions log's cost and the floor, before kiln starts: nothing else runs -----
 const databaseUrl = process.env.KILN_TEST_DATABASE_URL || 'postgres://kiln:kiln@127.0.0.1:5432/kiln_test';
-const postgresUp = await new pg.Client({ connectionString: databaseUrl }).connect().then((c) => c.end().then(() => true), () => false);
+const postgresUp = await new pg.Client({ connectionString: databaseUrl }).connect().then(
+  (c) => c.end().then(() => true),
+  () => false,
+);
 const storeCost = await measureStoreCost(500, postgresUp ? databaseUrl : undefined);
 const floorRows = await measureFloor(config, HELLO, 30, paceMs, ociRuntime); // at kiln's pace: see bench/floor.ts
 
@@ -98,12 +134,16 @@ const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
 const upstream = await startUpstream(dir);
 // What every kiln the bench starts shares; each gets its own instance name and data dir on top.
 const baseEnv: Record<string, string> = {
-  KILN_API_KEYS: KEY, PORT: '0', KILN_LOG_LEVEL: 'info',
+  KILN_API_KEYS: KEY,
+  PORT: '0',
+  KILN_LOG_LEVEL: 'info',
   KILN_QUEUE_MAX_WAIT_SECONDS: String(MAX_WAIT_S),
   ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^KILN_(POOL_|CONCURRENCY)/.test(e[0]) && !!e[1])),
 };
 const kilnEnv: Record<string, string> = {
-  ...baseEnv, KILN_INSTANCE: 'kiln-bench', KILN_OCI_RUNTIME: RUNTIME,
+  ...baseEnv,
+  KILN_INSTANCE: 'kiln-bench',
+  KILN_OCI_RUNTIME: RUNTIME,
   KILN_DATA_DIR: join(dir, 'data'),
   KILN_EGRESS_UPSTREAM_CA_FILE: upstream.caFile,
   KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${upstream.port}`,
@@ -129,7 +169,8 @@ const scriptRows: Record<string, Row> = {};
 for (const [language, body] of Object.entries(HELLO_SCRIPT))
   scriptRows[language] = row(`kiln ${language} script hello, 1 per ${paceMs} ms`, await paced(N, paceMs, () => call(body, '/v1/execute')));
 const lightRows: Record<string, Row> = {};
-for (const [language, body] of Object.entries(HELLO)) lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
+for (const [language, body] of Object.entries(HELLO))
+  lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
 const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
@@ -137,7 +178,13 @@ const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello:
 
 // ---- 4. saturation: closed loop at the concurrency bound -----------------------------------------
 const bodies = Object.values(HELLO);
-const saturation = await saturate(`kiln at saturation (${kilnConfig.KILN_CONCURRENCY} in flight)`, N * 2, kilnConfig.KILN_CONCURRENCY, bodies, (b) => call(b));
+const saturation = await saturate(
+  `kiln at saturation (${kilnConfig.KILN_CONCURRENCY} in flight)`,
+  N * 2,
+  kilnConfig.KILN_CONCURRENCY,
+  bodies,
+  (b) => call(b),
+);
 await sleep(3000);
 
 // ---- 5. 2x overload: open loop at twice the saturation rate --------------------------------------
@@ -155,7 +202,11 @@ for (let i = 0; performance.now() - startedAt < overloadSeconds * 1000; i++) {
   inFlight.push(
     (async () => {
       const t = performance.now();
-      const res = await fetch(url('/v1/execute-function'), { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(bodies[i % 2]) });
+      const res = await fetch(url('/v1/execute-function'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(bodies[i % 2]),
+      });
       await res.arrayBuffer();
       const took = performance.now() - t;
       if (res.status === 200) accepted.push(took);
@@ -179,25 +230,37 @@ for (const source of packageSources.sources) await source.close();
 await removeRuntimeImages('kiln-bench');
 
 // ---- 6c. replicas: 1, 2, 3 kilns on one PostgreSQL and one engine, next to one on SQLite ---------
-const replicaFigures = postgresUp && RUNTIME === 'runc'
-  ? await measureReplicas({ env: { ...baseEnv, KILN_OCI_RUNTIME: RUNTIME }, databaseUrl, n: N * 2, perKiln: kilnConfig.KILN_CONCURRENCY })
-  : undefined;
+const replicaFigures =
+  postgresUp && RUNTIME === 'runc'
+    ? await measureReplicas({ env: { ...baseEnv, KILN_OCI_RUNTIME: RUNTIME }, databaseUrl, n: N * 2, perKiln: kilnConfig.KILN_CONCURRENCY })
+    : undefined;
 
 // ---- 7. the runc baseline, from a kiln of its own once this one has stopped ----------------------
 let baseline: RuntimeFigures | undefined;
 if (RUNTIME !== 'runc')
   baseline = await measureRuncBaseline({
     env: { ...baseEnv, KILN_INSTANCE: 'kiln-bench-runc', KILN_DATA_DIR: join(dir, 'data-runc') },
-    hello: HELLO, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY,
+    hello: HELLO,
+    n: N,
+    paceMs,
+    concurrency: kilnConfig.KILN_CONCURRENCY,
   });
 
 // ---- report -------------------------------------------------------------------------------------
-console.log(`\nkiln bench: runtime ${RUNTIME}, ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / javascript ${kilnConfig.KILN_POOL_JAVASCRIPT} / typescript ${kilnConfig.KILN_POOL_TYPESCRIPT}\n`);
-console.log(`${'scenario'.padEnd(48)}${'n'.padStart(5)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'exec/s'.padStart(9)}`);
+console.log(
+  `\nkiln bench: runtime ${RUNTIME}, ${cpus().length} cores, node ${process.version}, KILN_CONCURRENCY ${kilnConfig.KILN_CONCURRENCY}, pools python ${kilnConfig.KILN_POOL_PYTHON} / javascript ${kilnConfig.KILN_POOL_JAVASCRIPT} / typescript ${kilnConfig.KILN_POOL_TYPESCRIPT}\n`,
+);
+console.log(
+  `${'scenario'.padEnd(48)}${'n'.padStart(5)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'exec/s'.padStart(9)}`,
+);
 for (const r of rows)
-  console.log(`${r.name.padEnd(48)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${(r.perSecond?.toFixed(1) ?? '').padStart(9)}`);
+  console.log(
+    `${r.name.padEnd(48)}${String(r.n).padStart(5)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${(r.perSecond?.toFixed(1) ?? '').padStart(9)}`,
+  );
 console.log('');
-console.log(`engine churn (create+start+wait+remove):  ${churn.rate.toFixed(1)} containers/s (best of concurrency 2 and 4: ${churn.concurrency})`);
+console.log(
+  `engine churn (create+start+wait+remove):  ${churn.rate.toFixed(1)} containers/s (best of concurrency 2 and 4: ${churn.concurrency})`,
+);
 for (const language of Object.keys(HELLO)) {
   const [half, light, scripted, naiveRow] = [kilnRows[language]!, lightRows[language]!, scriptRows[language]!, naiveRows[language]!];
   console.log(
@@ -208,22 +271,37 @@ for (const language of Object.keys(HELLO)) {
 }
 // Under overload every execution waits for a fresh container (the pool is empty): its time is what a
 // run takes at saturation, with the concurrency bound full and no queue.
-const acceptedP99 = percentile([...accepted].sort((a, b) => a - b), 99);
+const acceptedP99 = percentile(
+  [...accepted].sort((a, b) => a - b),
+  99,
+);
 const overloadBound = MAX_WAIT_S * 1000 + saturation.p99;
-console.log(`saturation: ${saturation.perSecond!.toFixed(1)} exec/s = ${(saturation.perSecond! / churn.rate).toFixed(2)}x the engine's churn rate`);
+console.log(
+  `saturation: ${saturation.perSecond!.toFixed(1)} exec/s = ${(saturation.perSecond! / churn.rate).toFixed(2)}x the engine's churn rate`,
+);
 console.log(
   `2x overload (${overloadRate.toFixed(1)} req/s for ${overloadSeconds} s): ${sent} sent, ${accepted.length} accepted (${((100 * accepted.length) / sent).toFixed(0)}%), ` +
     `${rejected.length} rejected with 429 (${((100 * rejected.length) / sent).toFixed(0)}%, Retry-After ${retryAfterOk ? 'always set' : 'MISSING'}), ${other} other; ` +
     `accepted p99 ${acceptedP99.toFixed(0)} ms against queue-wait bound ${MAX_WAIT_S * 1000} ms + execution p99 at saturation ${saturation.p99.toFixed(0)} ms ` +
     `= ${overloadBound.toFixed(0)} ms (${acceptedP99 <= overloadBound ? 'within' : 'OVER'}); ` +
-    `429 p99 ${percentile([...rejected].sort((a, b) => a - b), 99).toFixed(1)} ms`,
+    `429 p99 ${percentile(
+      [...rejected].sort((a, b) => a - b),
+      99,
+    ).toFixed(1)} ms`,
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 for (const figures of mcpFigures) console.log(mcpCallLine(figures));
-console.log(asyncLine(asyncFigures, kilnConfig.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(kilnConfig.KILN_CONCURRENCY / 2)), kilnConfig.KILN_CONCURRENCY));
+console.log(
+  asyncLine(
+    asyncFigures,
+    kilnConfig.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(kilnConfig.KILN_CONCURRENCY / 2)),
+    kilnConfig.KILN_CONCURRENCY,
+  ),
+);
 for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
 console.log(storeCostLine(storeCost));
 if (replicaFigures) console.log(replicasLine(replicaFigures, churn.rate));
-for (const language of Object.keys(HELLO)) console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
+for (const language of Object.keys(HELLO))
+  console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));

@@ -12,16 +12,34 @@ import { row, sleep, type Row } from './stats.js';
 type Hello = { language: string; code: string; input: string };
 type Call = (body: object, path?: string) => Promise<number>;
 
-export interface CustomRuntimeFigures { language: string; coldMs: number; dedupMs: number; firstMs: number; warm: Row; stock: Row }
+export interface CustomRuntimeFigures {
+  language: string;
+  coldMs: number;
+  dedupMs: number;
+  firstMs: number;
+  warm: Row;
+  stock: Row;
+}
 
 export async function startPackageSources(): Promise<{ sources: PackageSource[]; env: Record<string, string> }> {
   const py = await startPythonIndex([{ name: 'kilnpkg', version: '1.0.0', files: { 'kilnpkg/__init__.py': 'VALUE = 42\n' } }]);
-  const npm = await startNpmRegistry([{ name: 'kiln-left-pad', version: '1.0.0', files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' }, packageJson: { main: 'index.js' } }]);
+  const npm = await startNpmRegistry([
+    {
+      name: 'kiln-left-pad',
+      version: '1.0.0',
+      files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' },
+      packageJson: { main: 'index.js' },
+    },
+  ]);
   return { sources: [py, npm], env: { KILN_PIP_INDEX_URL: py.url, KILN_NPM_REGISTRY: npm.url } };
 }
 
 const MANIFESTS: Record<string, object> = {
-  python: { language: 'python', manifest_file: { name: 'requirements.txt', contents: 'kilnpkg==1.0.0\n' }, additional_python_imports: 'kilnpkg' },
+  python: {
+    language: 'python',
+    manifest_file: { name: 'requirements.txt', contents: 'kilnpkg==1.0.0\n' },
+    additional_python_imports: 'kilnpkg',
+  },
   javascript: { language: 'javascript', manifest_file: { name: 'package.json', contents: '{"dependencies":{"kiln-left-pad":"1.0.0"}}' } },
 };
 
@@ -29,7 +47,9 @@ const MANIFESTS: Record<string, object> = {
 async function createAndWait(url: (p: string) => string, key: string, body: object): Promise<{ revisionId: string; ms: number }> {
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const started = performance.now();
-  let rt = (await (await fetch(url('/v1/runtimes'), { method: 'POST', headers, body: JSON.stringify({ name: 'bench', ...body }) })).json()) as { id: string; revision_id: string; status: string; failure_reason?: string };
+  let rt = (await (
+    await fetch(url('/v1/runtimes'), { method: 'POST', headers, body: JSON.stringify({ name: 'bench', ...body }) })
+  ).json()) as { id: string; revision_id: string; status: string; failure_reason?: string };
   while (rt.status === 'pending' || rt.status === 'building') {
     await sleep(25);
     rt = (await (await fetch(url(`/v1/runtimes/${rt.id}`), { headers })).json()) as typeof rt;
@@ -38,7 +58,14 @@ async function createAndWait(url: (p: string) => string, key: string, body: obje
   return { revisionId: rt.revision_id, ms: performance.now() - started };
 }
 
-export async function measureCustomRuntimes(opts: { url: (p: string) => string; key: string; call: Call; hello: Record<string, Hello>; n: number; paceMs: number }): Promise<CustomRuntimeFigures[]> {
+export async function measureCustomRuntimes(opts: {
+  url: (p: string) => string;
+  key: string;
+  call: Call;
+  hello: Record<string, Hello>;
+  n: number;
+  paceMs: number;
+}): Promise<CustomRuntimeFigures[]> {
   const figures: CustomRuntimeFigures[] = [];
   for (const [language, hello] of Object.entries(opts.hello)) {
     const cold = await createAndWait(opts.url, opts.key, MANIFESTS[language]!);
@@ -59,7 +86,10 @@ export async function measureCustomRuntimes(opts: { url: (p: string) => string; 
       await sleep(Math.max(0, opts.paceMs - took));
     }
     figures.push({
-      language, coldMs: cold.ms, dedupMs: dedup.ms, firstMs,
+      language,
+      coldMs: cold.ms,
+      dedupMs: dedup.ms,
+      firstMs,
       warm: row(`kiln ${language} hello on a runtime revision, 1 per ${opts.paceMs} ms`, latencies.revision),
       stock: row(`kiln ${language} hello, stock, interleaved`, latencies.stock),
     });
@@ -75,5 +105,8 @@ export function customRuntimeLine(f: CustomRuntimeFigures): string {
 export async function removeRuntimeImages(instance: string): Promise<void> {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   for (const image of await docker.listImages({ filters: { label: [`kiln.instance=${instance}`] } }))
-    await docker.getImage(image.Id).remove({ force: true }).catch(() => {});
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }

@@ -12,7 +12,11 @@ import { row, type Row } from './stats.js';
 
 const EGRESS_N = 30;
 
-export interface Upstream { port: number; caFile: string; close(): void }
+export interface Upstream {
+  port: number;
+  caFile: string;
+  close(): void;
+}
 
 /** An HTTPS server on 127.0.0.1 with a certificate from its own CA, written to `dir`/upstream-ca.pem. */
 export async function startUpstream(dir: string): Promise<Upstream> {

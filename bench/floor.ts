@@ -48,7 +48,10 @@ process.stdin.on('data', async (chunk) => {
 });
 `;
 
-interface Box { handle: SandboxHandle; nextLine(timeoutMs: number): Promise<{ text: string; at: number }> }
+interface Box {
+  handle: SandboxHandle;
+  nextLine(timeoutMs: number): Promise<{ text: string; at: number }>;
+}
 
 /** Starts a box and collects its stdout lines, each stamped with the moment its newline arrived. */
 async function startBox(docker: DockerClient, spec: Parameters<DockerClient['startSandbox']>[0]): Promise<Box> {
@@ -62,7 +65,8 @@ async function startBox(docker: DockerClient, spec: Parameters<DockerClient['sta
     .pipe(
       (chunk) => {
         partial += chunk.toString('utf8');
-        for (let i; (i = partial.indexOf('\n')) >= 0; partial = partial.slice(i + 1)) lines.push({ text: partial.slice(0, i), at: performance.now() });
+        for (let i; (i = partial.indexOf('\n')) >= 0; partial = partial.slice(i + 1))
+          lines.push({ text: partial.slice(0, i), at: performance.now() });
         wake();
       },
       (chunk) => void (stderr += chunk.toString('utf8')),
@@ -89,9 +93,11 @@ async function startBox(docker: DockerClient, spec: Parameters<DockerClient['sta
 async function eachLimited<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i; (i = next++) < items.length; ) results[i] = await fn(items[i]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i; (i = next++) < items.length; ) results[i] = await fn(items[i]!);
+    }),
+  );
   return results;
 }
 
@@ -114,7 +120,15 @@ export async function measureFloor(
     for (const [language, { image, argv }] of Object.entries(programs) as [keyof typeof programs, (typeof programs)['python']][]) {
       // kiln's hardening and limits, unchanged; only what runs inside is replaced.
       const spec = {
-        ...buildContainerSpec({ image, limits: sandboxLimits(config, 128), instance: INSTANCE, boot: BOOT, caPem: '', labels: { 'kiln.bench': 'floor' }, ociRuntime }),
+        ...buildContainerSpec({
+          image,
+          limits: sandboxLimits(config, 128),
+          instance: INSTANCE,
+          boot: BOOT,
+          caPem: '',
+          labels: { 'kiln.bench': 'floor' },
+          ociRuntime,
+        }),
         Entrypoint: argv,
         Cmd: [],
       };

@@ -46,7 +46,11 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
 
   const serverTimes: number[] = [];
   async function call(body: object, path = '/v1/execute-function'): Promise<number> {
-    const res = await fetch(url(path), { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(url(path), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const timing = /dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
     if (timing) serverTimes.push(Number(timing[1]));
     const json = (await res.json()) as { output_status?: string; exit_code?: number; stdout?: string };

@@ -32,7 +32,13 @@ export async function paced(n: number, paceMs: number, one: () => Promise<unknow
 }
 
 /** Saturation: n executions, alternating between `bodies`, closed loop at the concurrency bound. */
-export async function saturate(name: string, n: number, concurrency: number, bodies: object[], call: (body: object) => Promise<unknown>): Promise<Row> {
+export async function saturate(
+  name: string,
+  n: number,
+  concurrency: number,
+  bodies: object[],
+  call: (body: object) => Promise<unknown>,
+): Promise<Row> {
   let k = 0;
   const { latencies, seconds } = await closedLoop(n, concurrency, () => call(bodies[k++ % bodies.length]!));
   return row(name, latencies, seconds);

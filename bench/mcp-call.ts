@@ -11,7 +11,13 @@ import { row, sleep, type Row } from './stats.js';
 type Hello = { language: string; code: string; input: string };
 type Call = (body: object, path?: string) => Promise<number>;
 
-export interface McpFigures { language: string; mcp: Row; savedTool: Row; fn: Row; server: { mcp: number; savedTool: number; fn: number } }
+export interface McpFigures {
+  language: string;
+  mcp: Row;
+  savedTool: Row;
+  fn: Row;
+  server: { mcp: number; savedTool: number; fn: number };
+}
 
 let rpcId = 0;
 const serverMs = (res: Response) => Number(/dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '')?.[1] ?? NaN);
@@ -25,7 +31,8 @@ async function mcpCall(url: (path: string) => string, key: string, name: string,
   });
   serverTimes.push(serverMs(res));
   const json = (await res.json()) as { result?: { isError?: boolean; structuredContent?: { output_status?: string } } };
-  if (res.status === 200 && (json.result?.isError !== false || json.result.structuredContent?.output_status !== 'valid')) throw new Error(`bad MCP answer: ${JSON.stringify(json).slice(0, 500)}`);
+  if (res.status === 200 && (json.result?.isError !== false || json.result.structuredContent?.output_status !== 'valid'))
+    throw new Error(`bad MCP answer: ${JSON.stringify(json).slice(0, 500)}`);
   return res.status;
 }
 
@@ -34,7 +41,13 @@ async function saveTool(url: (path: string) => string, key: string, hello: Hello
   const res = await fetch(url('/v1/tools'), {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name, description: 'kiln bench', language: hello.language, code: hello.code, input_schema: { type: 'object', properties: { name: { type: 'string' } } } }),
+    body: JSON.stringify({
+      name,
+      description: 'kiln bench',
+      language: hello.language,
+      code: hello.code,
+      input_schema: { type: 'object', properties: { name: { type: 'string' } } },
+    }),
   });
   if (res.status !== 200) throw new Error(`could not create the ${hello.language} tool: ${res.status} ${await res.text()}`);
   return name;

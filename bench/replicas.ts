@@ -13,7 +13,10 @@ import { row, type Row } from './stats.js';
 
 const SCRIPT = { language: 'python', code: 'print("hello")' };
 
-export interface ReplicaFigures { sqlite: Row; postgres: Row[] }
+export interface ReplicaFigures {
+  sqlite: Row;
+  postgres: Row[];
+}
 
 /** `n` script hellos through `kilns` round-robin, `perKiln` in flight at each. */
 async function burst(name: string, kilns: KilnProcess[], n: number, perKiln: number): Promise<Row> {
@@ -22,7 +25,12 @@ async function burst(name: string, kilns: KilnProcess[], n: number, perKiln: num
   return row(name, latencies, seconds);
 }
 
-export async function measureReplicas(opts: { env: Record<string, string>; databaseUrl: string; n: number; perKiln: number }): Promise<ReplicaFigures> {
+export async function measureReplicas(opts: {
+  env: Record<string, string>;
+  databaseUrl: string;
+  n: number;
+  perKiln: number;
+}): Promise<ReplicaFigures> {
   const base = (name: string) => ({ ...opts.env, KILN_INSTANCE: name, KILN_DATA_DIR: mkdtempSync(join(tmpdir(), `${name}-`)) });
   const one = await startKilnProcess(base('kiln-bench-sqlite'));
   let sqlite: Row;

@@ -22,12 +22,23 @@ export function parseRuntime(argv: string[]): OciRuntime {
   return 'runc';
 }
 
-export interface RuntimeFigures { warm: Record<string, Row>; refill: Record<string, number>; saturation: Row }
+export interface RuntimeFigures {
+  warm: Record<string, Row>;
+  refill: Record<string, number>;
+  saturation: Row;
+}
 
 /** The warm rows: `n` hellos per language through execute-function, one every `paceMs`. */
-export async function warmRows(kiln: KilnProcess, hello: Record<string, object>, n: number, paceMs: number, prefix = ''): Promise<Record<string, Row>> {
+export async function warmRows(
+  kiln: KilnProcess,
+  hello: Record<string, object>,
+  n: number,
+  paceMs: number,
+  prefix = '',
+): Promise<Record<string, Row>> {
   const rows: Record<string, Row> = {};
-  for (const [language, body] of Object.entries(hello)) rows[language] = row(`${prefix}kiln ${language} hello, 1 per ${paceMs} ms`, await paced(n, paceMs, () => kiln.call(body)));
+  for (const [language, body] of Object.entries(hello))
+    rows[language] = row(`${prefix}kiln ${language} hello, 1 per ${paceMs} ms`, await paced(n, paceMs, () => kiln.call(body)));
   return rows;
 }
 
@@ -44,7 +55,13 @@ export async function measureRuncBaseline(opts: {
     for (const body of Object.values(opts.hello)) await kiln.call(body); // warm connections and caches, as the main kiln
     const warm = await warmRows(kiln, opts.hello, opts.n, opts.paceMs, 'runc: ');
     const refill = await kiln.refillMeans();
-    const saturation = await saturate(`runc: kiln at saturation (${opts.concurrency} in flight)`, opts.n * 2, opts.concurrency, Object.values(opts.hello), (b) => kiln.call(b));
+    const saturation = await saturate(
+      `runc: kiln at saturation (${opts.concurrency} in flight)`,
+      opts.n * 2,
+      opts.concurrency,
+      Object.values(opts.hello),
+      (b) => kiln.call(b),
+    );
     return { warm, refill, saturation };
   } finally {
     await kiln.stop();

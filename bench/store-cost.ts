@@ -64,7 +64,11 @@ async function timeInserts(store: Store, stdout: string, warm: number, n: number
   return latencies;
 }
 
-export interface StoreCost { hello: Row; mebibyte: Row; postgres?: { hello: Row; mebibyte: Row } }
+export interface StoreCost {
+  hello: Row;
+  mebibyte: Row;
+  postgres?: { hello: Row; mebibyte: Row };
+}
 
 /** The executions log's cost on SQLite, and on PostgreSQL (the replicas' store) when `postgresUrl` answers. */
 export async function measureStoreCost(n = 500, postgresUrl?: string): Promise<StoreCost> {

@@ -9,7 +9,11 @@ type Hello = { language: string; code: string; input: string };
 /** bench.ts's call(): posts `body` to `path` and returns the status (it throws on a wrong answer). */
 type Call = (body: object, path?: string) => Promise<number>;
 
-export interface ToolFigures { language: string; tool: Row; fn: Row }
+export interface ToolFigures {
+  language: string;
+  tool: Row;
+  fn: Row;
+}
 
 async function createTool(url: (path: string) => string, key: string, hello: Hello): Promise<string> {
   const res = await fetch(url('/v1/tools'), {

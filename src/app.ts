@@ -49,10 +49,27 @@ export function createApp(deps: AppDeps) {
     c.header('X-Request-Id', requestId);
     await next();
   });
-  app.onError((err, c) => (c.req.path === '/mcp' ? mcpHttpError(err, c, log) : c.req.path.startsWith('/xrpc/') ? xrpcError(err, c, log) : toErrorResponse(err, c, log)));
+  app.onError((err, c) =>
+    c.req.path === '/mcp'
+      ? mcpHttpError(err, c, log)
+      : c.req.path.startsWith('/xrpc/')
+        ? xrpcError(err, c, log)
+        : toErrorResponse(err, c, log),
+  );
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
-  app.route('/', healthRoutes({ docker: deps.docker, store: deps.core.store, images: requiredImages(deps.registry), ociRuntime: config.KILN_OCI_RUNTIME, metrics: deps.metrics, log, warming: deps.warming }));
+  app.route(
+    '/',
+    healthRoutes({
+      docker: deps.docker,
+      store: deps.core.store,
+      images: requiredImages(deps.registry),
+      ociRuntime: config.KILN_OCI_RUNTIME,
+      metrics: deps.metrics,
+      log,
+      warming: deps.warming,
+    }),
+  );
 
   // /mcp: 405 for GET and DELETE whoever asks; the Origin check before auth, as a preflight has no key
   const mcp = mcpRoutes({
@@ -69,7 +86,13 @@ export function createApp(deps: AppDeps) {
   app.use('/mcp', bearerAuth(config.KILN_API_KEYS));
   app.use('/v1/*', bearerAuth(config.KILN_API_KEYS));
   // ConductorOne's Functions API; its upload URLs carry their own token instead of a key
-  const c1 = c1Routes({ functions: core.c1, store: core.store, box: core.secretBox, maxBodyBytes: config.KILN_MAX_BODY_BYTES, publicUrl: config.KILN_PUBLIC_URL });
+  const c1 = c1Routes({
+    functions: core.c1,
+    store: core.store,
+    box: core.secretBox,
+    maxBodyBytes: config.KILN_MAX_BODY_BYTES,
+    publicUrl: config.KILN_PUBLIC_URL,
+  });
   app.use('/api/v1/*', bearerAuth(config.KILN_API_KEYS));
   const tooLarge = () => {
     throw new AppError('PAYLOAD_TOO_LARGE', `request body is larger than ${config.KILN_MAX_BODY_BYTES} bytes`, [
@@ -92,7 +115,12 @@ export function createApp(deps: AppDeps) {
   app.use('/mcp', limitBody);
   app.use('/xrpc/*', limitBody);
   app.use('/api/v1/*', async (c, next) => {
-    if (c.req.method === 'POST' && c.req.header('content-length') !== '0' && c.req.header('content-type') !== undefined && !/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
+    if (
+      c.req.method === 'POST' &&
+      c.req.header('content-length') !== '0' &&
+      c.req.header('content-type') !== undefined &&
+      !/^application\/json\b/i.test(c.req.header('content-type') ?? '')
+    )
       throw new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);
     await next();
   });
@@ -114,7 +142,13 @@ export function createApp(deps: AppDeps) {
   app.route('/', mcp);
   app.route('/', c1.app);
   const anonymous = config.KILN_XRPC_PUBLIC
-    ? { project: config.KILN_XRPC_PUBLIC_PROJECT, cap: createConcurrencyCap(config.KILN_XRPC_PUBLIC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 4)), 'anonymous at.functions.run calls') }
+    ? {
+        project: config.KILN_XRPC_PUBLIC_PROJECT,
+        cap: createConcurrencyCap(
+          config.KILN_XRPC_PUBLIC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 4)),
+          'anonymous at.functions.run calls',
+        ),
+      }
     : null;
   app.route('/', atRoutes({ run: core.atRun, projectOf: keyProjects(config.KILN_API_KEYS), anonymous, maxBodyBytes }));
 
@@ -122,7 +156,7 @@ export function createApp(deps: AppDeps) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
     app.doc31('/openapi.json', {
       openapi: '3.1.0',
-      info: { title: 'kiln', version: '1', description: 'Runs untrusted code in locked-down containers; speaks Riza\'s API.' },
+      info: { title: 'kiln', version: '1', description: "Runs untrusted code in locked-down containers; speaks Riza's API." },
     });
     app.get('/docs', swaggerUI({ url: '/openapi.json' }));
   }

@@ -47,7 +47,8 @@ export function storeUnavailable(err: unknown): boolean {
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : '';
   return (
-    code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'SQLITE_BUSY'].includes(code) ||
+    code.startsWith('08') ||
+    ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'SQLITE_BUSY'].includes(code) ||
     /timeout exceeded when trying to connect|Connection terminated/i.test(message)
   );
 }

@@ -45,7 +45,9 @@ export async function startKiln(config: Config) {
   const boot = randomBytes(6).toString('hex');
   const ca = await CertificateAuthority.loadOrCreate(
     config.KILN_DATA_DIR,
-    config.KILN_EGRESS_CA_CERT_FILE && config.KILN_EGRESS_CA_KEY_FILE ? { cert: config.KILN_EGRESS_CA_CERT_FILE, key: config.KILN_EGRESS_CA_KEY_FILE } : undefined,
+    config.KILN_EGRESS_CA_CERT_FILE && config.KILN_EGRESS_CA_KEY_FILE
+      ? { cert: config.KILN_EGRESS_CA_CERT_FILE, key: config.KILN_EGRESS_CA_KEY_FILE }
+      : undefined,
   );
   const policy = createAddressPolicy({
     allow: config.KILN_EGRESS_ALLOW_ADDRESSES,
@@ -63,7 +65,12 @@ export async function startKiln(config: Config) {
   const shared = config.KILN_DATABASE_URL ? await openPostgresStore({ url: config.KILN_DATABASE_URL }) : null;
   const store = shared?.store ?? (await openSqliteStore({ file: join(config.KILN_DATA_DIR, 'kiln.db') }));
   const queue = shared
-    ? await createPgBossQueue({ pool: shared.pool, concurrency: asyncConcurrency(config), leaseSeconds: config.KILN_MAX_TIMEOUT_SECONDS + 120, log })
+    ? await createPgBossQueue({
+        pool: shared.pool,
+        concurrency: asyncConcurrency(config),
+        leaseSeconds: config.KILN_MAX_TIMEOUT_SECONDS + 120,
+        log,
+      })
     : undefined;
   const secretBox = new SecretBox(await loadOrCreateSecretKey({ dataDir: config.KILN_DATA_DIR, key: config.KILN_SECRETS_KEY }));
   const retention = startRetention({
@@ -83,8 +90,19 @@ export async function startKiln(config: Config) {
   const runBuildBox = createBuildBox({ docker, egress, config, caPem: ca.certPem, boot, sources });
   const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
   const core = createCore({
-    config, log, metrics, registry, admission, runJob: runner.run, store, secretBox,
-    builds: builder, sourcesFingerprint: sources.fingerprint, owner: `${config.KILN_INSTANCE}/${boot}`, renderExecution: executionView, queue,
+    config,
+    log,
+    metrics,
+    registry,
+    admission,
+    runJob: runner.run,
+    store,
+    secretBox,
+    builds: builder,
+    sourcesFingerprint: sources.fingerprint,
+    owner: `${config.KILN_INSTANCE}/${boot}`,
+    renderExecution: executionView,
+    queue,
   });
   const app = createApp({ config, log, metrics, docker, registry, core, warming: provider.warming });
 
@@ -101,7 +119,12 @@ export async function startKiln(config: Config) {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.KILN_HOST }, () => resolve(s));
   });
   // iii workers (iii-sdk) connect to ws://<kiln>/iii with a kiln key
-  const workerSocket = attachWorkerSocket(server as Server, { workers: core.workers, projectOf: keyProjects(config.KILN_API_KEYS), log, maxResultBytes: config.KILN_RESULT_LIMIT_BYTES });
+  const workerSocket = attachWorkerSocket(server as Server, {
+    workers: core.workers,
+    projectOf: keyProjects(config.KILN_API_KEYS),
+    log,
+    maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');

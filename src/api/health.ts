@@ -54,10 +54,17 @@ export function healthRoutes(deps: {
         );
       // without it runsc applies the box's seccomp profile to its own kernel's calls only, not to the code
       if (deps.ociRuntime === 'runsc' && !args.some((a) => /^--?oci-seccomp(=true)?$/.test(a)))
-        return c.json({ status: 'unavailable', reason: 'runsc is registered without --oci-seccomp, so the boxes\' seccomp profile would not apply inside gVisor; run `npm run setup -- --gvisor`' }, 503);
+        return c.json(
+          {
+            status: 'unavailable',
+            reason:
+              "runsc is registered without --oci-seccomp, so the boxes' seccomp profile would not apply inside gVisor; run `npm run setup -- --gvisor`",
+          },
+          503,
+        );
     } catch (err) {
       deps.log.warn({ err }, 'readyz: runtime check failed');
-      return c.json({ status: 'unavailable', reason: 'could not list the engine\'s OCI runtimes' }, 503);
+      return c.json({ status: 'unavailable', reason: "could not list the engine's OCI runtimes" }, 503);
     }
     const warming = deps.warming?.();
     if (warming) return c.json({ status: 'warming', reason: `filling the warm pools (${warming} ready)` }, 503);

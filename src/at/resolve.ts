@@ -20,14 +20,18 @@ export interface FunctionRecord {
 
 /** Why a function could not be resolved: answered as `ok: false` with this message, or as InvalidRequest. */
 export class ResolveError extends Error {
-  constructor(message: string, readonly invalidRequest = false) {
+  constructor(
+    message: string,
+    readonly invalidRequest = false,
+  ) {
     super(message);
   }
 }
 
 const MAX_BLOB_BYTES = 5 * 1024 * 1024;
 const MAX_DOC_BYTES = 1024 * 1024;
-const AT_URI = /^at:\/\/(did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.%-]+(?::[A-Za-z0-9.%-]+)*))\/at\.functions\.metadata\/([A-Za-z0-9._:~-]{1,512})$/;
+const AT_URI =
+  /^at:\/\/(did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.%-]+(?::[A-Za-z0-9.%-]+)*))\/at\.functions\.metadata\/([A-Za-z0-9._:~-]{1,512})$/;
 
 /** `at://<did>/at.functions.metadata/<rkey>` → its parts; anything else is an InvalidRequest. */
 export function parseFunctionUri(uri: string): { did: string; rkey: string } {
@@ -53,7 +57,11 @@ export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; 
 
   async function get(url: URL, maxBytes: number): Promise<Buffer> {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && deps.allowHttp)) throw new ResolveError(`${url.origin}: https only`);
-    const answer = await outboundPost(url, '', { accept: 'application/json, */*' }, deps.policy, { timeoutMs: deps.timeoutMs, maxResponseBytes: maxBytes, method: 'GET' }).catch((err: NodeJS.ErrnoException) => {
+    const answer = await outboundPost(url, '', { accept: 'application/json, */*' }, deps.policy, {
+      timeoutMs: deps.timeoutMs,
+      maxResponseBytes: maxBytes,
+      method: 'GET',
+    }).catch((err: NodeJS.ErrnoException) => {
       // the caller may be anonymous (KILN_XRPC_PUBLIC): what kiln's resolver answered for a name
       // (an address, and why it was refused) goes to the log, never into the answer
       if (err instanceof RefusedAddress) {
@@ -91,7 +99,9 @@ export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; 
     const doc = await json(did.startsWith('did:plc:') ? new URL(`${deps.plcUrl.replace(/\/$/, '')}/${did}`) : webDidUrl(did));
     if (doc.id !== did) throw new ResolveError(`the DID document is for ${String(doc.id)}, not ${did}`);
     const services = Array.isArray(doc.service) ? (doc.service as { id?: string; type?: string; serviceEndpoint?: unknown }[]) : [];
-    const endpoint = services.find((s) => s.id === '#atproto_pds' || s.id === `${did}#atproto_pds` || s.type === 'AtprotoPersonalDataServer')?.serviceEndpoint;
+    const endpoint = services.find(
+      (s) => s.id === '#atproto_pds' || s.id === `${did}#atproto_pds` || s.type === 'AtprotoPersonalDataServer',
+    )?.serviceEndpoint;
     if (typeof endpoint !== 'string' || !URL.canParse(endpoint)) throw new ResolveError(`${did} names no PDS`);
     return endpoint.replace(/\/$/, '');
   }
@@ -109,13 +119,19 @@ export function createAtResolver(deps: { policy: AddressPolicy; plcUrl: string; 
           throw new ResolveError('the PDS answered no record kiln can encode (DAG-CBOR)');
         },
       );
-      if (typeof answer.cid !== 'string' || answer.cid !== computed) throw new ResolveError(`the record's CID does not match its contents (PDS says ${String(answer.cid)}, contents hash to ${computed})`);
+      if (typeof answer.cid !== 'string' || answer.cid !== computed)
+        throw new ResolveError(
+          `the record's CID does not match its contents (PDS says ${String(answer.cid)}, contents hash to ${computed})`,
+        );
       const record = answer.value as FunctionRecord;
       const codeCid = record.code?.ref?.$link ?? record.code?.cid;
       if (typeof codeCid !== 'string') throw new ResolveError('the record has no code blob');
       let code = blobs.get(codeCid);
       if (!code) {
-        const bytes = await get(new URL(`${base}/xrpc/com.atproto.sync.getBlob?${new URLSearchParams({ did, cid: codeCid })}`), MAX_BLOB_BYTES);
+        const bytes = await get(
+          new URL(`${base}/xrpc/com.atproto.sync.getBlob?${new URLSearchParams({ did, cid: codeCid })}`),
+          MAX_BLOB_BYTES,
+        );
         const actual = CID.create(1, raw.code, await sha256.digest(bytes)).toString();
         if (actual !== codeCid) throw new ResolveError(`the code blob does not match its CID (${codeCid}; its bytes hash to ${actual})`);
         code = new Uint8Array(bytes);

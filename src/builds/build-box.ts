@@ -54,7 +54,10 @@ export function refusedSources(session: EgressSession): string {
 
 /** The last lines of a failed build's log: pip's or npm's own words. */
 export function failureLines(log: string): string {
-  const lines = log.split('\n').map((l) => l.trimEnd()).filter((l) => l && !l.startsWith('$ '));
+  const lines = log
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l && !l.startsWith('$ '));
   return lines.slice(-12).join('\n').slice(-2000);
 }
 
@@ -64,7 +67,14 @@ export function failureLines(log: string): string {
  * reaches only the package sources. On success `consume` gets the installed tree as a tar while
  * the box still runs (a tmpfs dies with it); the box is removed whatever happens.
  */
-export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy; config: Config; caPem: string; boot: string; sources: PackageSources }) {
+export function createBuildBox(deps: {
+  docker: DockerClient;
+  egress: EgressProxy;
+  config: Config;
+  caPem: string;
+  boot: string;
+  sources: PackageSources;
+}) {
   const { docker, config, sources } = deps;
   const imageFor = { python: config.KILN_PYTHON_BUILD_IMAGE, javascript: config.KILN_NODE_BUILD_IMAGE } as const;
 
@@ -75,7 +85,12 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
       boot: deps.boot,
       caPem: deps.caPem,
       labels: { 'kiln.build': revision.imageKey },
-      limits: { memoryMiB: config.KILN_BUILD_MEMORY_MIB, cpus: config.KILN_CPUS, pidsLimit: Math.max(256, config.KILN_PIDS_LIMIT), tmpfsMiB: config.KILN_BUILD_DISK_MIB },
+      limits: {
+        memoryMiB: config.KILN_BUILD_MEMORY_MIB,
+        cpus: config.KILN_CPUS,
+        pidsLimit: Math.max(256, config.KILN_PIDS_LIMIT),
+        tmpfsMiB: config.KILN_BUILD_DISK_MIB,
+      },
       ociRuntime: config.KILN_OCI_RUNTIME,
       // loopback too goes to kiln's proxy: a mirror on the host's 127.0.0.1 is reached through it
       warmEnv: ['KILN_PROXY_LOOPBACK=1'],
@@ -86,12 +101,21 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
     return base;
   }
 
-  return async function runBuildBox(revision: RuntimeRevisionRecord, imports: string[], signal: AbortSignal, consume: (tree: Readable) => Promise<void>): Promise<BuildBoxOutcome> {
+  return async function runBuildBox(
+    revision: RuntimeRevisionRecord,
+    imports: string[],
+    signal: AbortSignal,
+    consume: (tree: Readable) => Promise<void>,
+  ): Promise<BuildBoxOutcome> {
     const log = new Tail(LOG_TAIL_BYTES);
     const sandbox = await docker.startSandbox(spec(revision));
     const session: EgressSession = {
-      executionId: `build_${revision.imageKey.slice(0, 16)}`, rules: sources.rules, policy: sources.policy, trust: sources.trust,
-      allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES', refused: [],
+      executionId: `build_${revision.imageKey.slice(0, 16)}`,
+      rules: sources.rules,
+      policy: sources.policy,
+      trust: sources.trust,
+      allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES',
+      refused: [],
     };
     const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
     try {
@@ -107,14 +131,18 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
       });
       let exited!: () => void;
       const ended = new Promise<void>((resolve) => (exited = resolve));
-      void sandbox.pipe(
-        (chunk) => {
-          decoder.push(chunk);
-          if (decoder.exit || decoder.violation) exited();
-        },
-        (chunk) => log.push(chunk),
-      ).then(() => exited());
-      const aborted = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+      void sandbox
+        .pipe(
+          (chunk) => {
+            decoder.push(chunk);
+            if (decoder.exit || decoder.violation) exited();
+          },
+          (chunk) => log.push(chunk),
+        )
+        .then(() => exited());
+      const aborted = new Promise<void>((resolve) =>
+        signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
       const build = {
         language: revision.language,
         target: INSTALL[revision.language].target,
@@ -125,24 +153,44 @@ export function createBuildBox(deps: { docker: DockerClient; egress: EgressProxy
         env: { PIP_CERT: '/tmp/kiln-egress-ca.pem', PIP_CONFIG_FILE: '/dev/null' },
       };
       // the build program is Python in both build images, run as a script by the Python harness
-      sandbox.send(requestLine({
-        mode: 'script', runtime: { language: 'python' }, code: BUILD_PROGRAM, env: { KILN_BUILD: JSON.stringify(build) },
-        files: [{ path: revision.manifestName, contents: revision.manifestContents }], timeoutMs: config.KILN_BUILD_TIMEOUT_SECONDS * 1000, args: [], stdin: '',
-      }));
-      const first = await Promise.race([done.then(() => 'installed' as const), ended.then(() => 'ended' as const), aborted.then(() => 'aborted' as const)]);
+      sandbox.send(
+        requestLine({
+          mode: 'script',
+          runtime: { language: 'python' },
+          code: BUILD_PROGRAM,
+          env: { KILN_BUILD: JSON.stringify(build) },
+          files: [{ path: revision.manifestName, contents: revision.manifestContents }],
+          timeoutMs: config.KILN_BUILD_TIMEOUT_SECONDS * 1000,
+          args: [],
+          stdin: '',
+        }),
+      );
+      const first = await Promise.race([
+        done.then(() => 'installed' as const),
+        ended.then(() => 'ended' as const),
+        aborted.then(() => 'aborted' as const),
+      ]);
       if (first === 'aborted') return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
       if (first === 'ended') {
         const text = log.text();
         const lines = failureLines(text);
         // the package manager says why it exited; when the box itself was ended, or kiln's proxy
         // refused a source's address, kiln says so first
-        const why = decoder.exit?.oom ? `the build ran out of memory (KILN_BUILD_MEMORY_MIB is ${config.KILN_BUILD_MEMORY_MIB})`
-          : decoder.exit && lines ? null : decoder.exit ? `the build exited with status ${decoder.exit.exit_code}` : 'the build box ended abnormally';
+        const why = decoder.exit?.oom
+          ? `the build ran out of memory (KILN_BUILD_MEMORY_MIB is ${config.KILN_BUILD_MEMORY_MIB})`
+          : decoder.exit && lines
+            ? null
+            : decoder.exit
+              ? `the build exited with status ${decoder.exit.exit_code}`
+              : 'the build box ended abnormally';
         return { ok: false, log: text, reason: [refusedSources(session), why, lines].filter(Boolean).join('\n') };
       }
       tunnel.closeAll();
       // the time cap holds here too: removing the box (below) ends the tar, and with it the image build
-      const copied = sandbox.exportTar(INSTALL[revision.language].export).then(consume).then(() => 'copied' as const);
+      const copied = sandbox
+        .exportTar(INSTALL[revision.language].export)
+        .then(consume)
+        .then(() => 'copied' as const);
       if ((await Promise.race([copied, aborted.then(() => 'aborted' as const)])) === 'aborted') {
         copied.catch(() => {});
         return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };

@@ -71,7 +71,8 @@ export function createBuilder(deps: {
     // nothing waits for this key any more (its revisions were deleted, or a build already ended them)
     if (recorded && (await store.moveBuilds(key, ['pending', 'building'], 'building', now())) === 0) return;
     if (await images.id(tag)) {
-      if (recorded) await store.finishBuilds(key, { status: 'succeeded', failureReason: null, log: `image ${tag} already built\n`, at: now() });
+      if (recorded)
+        await store.finishBuilds(key, { status: 'succeeded', failureReason: null, log: `image ${tag} already built\n`, at: now() });
       return;
     }
     const failedHere = (reason: string) => void localFailures.set(key, { reason, until: Date.now() + 60_000 });
@@ -97,12 +98,23 @@ export function createBuilder(deps: {
       if (outcome.ok) log.info({ imageKey: key, ms, recorded }, 'runtime build succeeded');
       else log.info({ imageKey: key, ms, recorded, reason: outcome.reason.slice(-300) }, 'runtime build failed');
       if (!recorded) return outcome.ok ? void localFailures.delete(key) : failedHere(outcome.reason);
-      await store.finishBuilds(key, outcome.ok
-        ? { status: 'succeeded', failureReason: null, log: outcome.log, at: now() }
-        : { status: stop.signal.aborted && !timedOut ? 'cancelled' : 'failed', failureReason: outcome.reason, log: outcome.log, at: now() });
+      await store.finishBuilds(
+        key,
+        outcome.ok
+          ? { status: 'succeeded', failureReason: null, log: outcome.log, at: now() }
+          : {
+              status: stop.signal.aborted && !timedOut ? 'cancelled' : 'failed',
+              failureReason: outcome.reason,
+              log: outcome.log,
+              at: now(),
+            },
+      );
     } catch (error) {
       if (closed) return;
-      const reason = error instanceof TreeRefused ? `the installed packages were refused: ${error.message}` : `the build could not finish: ${(error as Error).message}`;
+      const reason =
+        error instanceof TreeRefused
+          ? `the installed packages were refused: ${error.message}`
+          : `the build could not finish: ${(error as Error).message}`;
       log.warn({ imageKey: key, err: String(error) }, 'runtime build failed');
       if (!recorded) return failedHere(reason);
       await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: reason + '\n', at: now() });

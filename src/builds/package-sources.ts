@@ -32,13 +32,22 @@ export function packageSources(config: Config, base: AddressPolicy): PackageSour
   for (const u of config.KILN_PIP_EXTRA_INDEX_URLS) pipArgs.push('--extra-index-url', u);
   for (const u of config.KILN_PIP_FIND_LINKS) pipArgs.push('--find-links', u);
   // pip ignores a plain-http index unless told to trust its host
-  for (const host of new Set(pipUrls.map((u) => new URL(u)).filter((u) => u.protocol === 'http:').map((u) => u.hostname))) pipArgs.push('--trusted-host', host);
+  for (const host of new Set(
+    pipUrls
+      .map((u) => new URL(u))
+      .filter((u) => u.protocol === 'http:')
+      .map((u) => u.hostname),
+  ))
+    pipArgs.push('--trusted-host', host);
 
   const hosts = new Set([...all.map((u) => u.hostname.replace(/^\[|\]$/g, '')), ...config.KILN_BUILD_ALLOW_HOSTS]);
   // PyPI's index serves its files from another host
   if (new URL(config.KILN_PIP_INDEX_URL).hostname === 'pypi.org') hosts.add('files.pythonhosted.org');
   const literal = all.filter((u) => isIP(u.hostname.replace(/^\[|\]$/g, '')));
-  const exceptions = [...literal.map((u) => `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`), config.KILN_BUILD_ALLOW_ADDRESSES].filter(Boolean);
+  const exceptions = [
+    ...literal.map((u) => `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`),
+    config.KILN_BUILD_ALLOW_ADDRESSES,
+  ].filter(Boolean);
   const policy = exceptions.length ? { ...base, allow: [...base.allow, ...parseAllowList(exceptions.join(','))] } : base;
   const extraCa = config.KILN_BUILD_CA_FILE ? readFileSync(config.KILN_BUILD_CA_FILE, 'utf8') : undefined;
   return {

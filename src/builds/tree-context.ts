@@ -37,7 +37,8 @@ export function treeContext(boxTar: Readable, opts: { base: string; dest: string
       stream.resume();
       return next();
     }
-    if (name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '')) return fail(`a path that is not plain: ${name.slice(0, 200)}`);
+    if (name.startsWith('/') || name.split('/').some((part) => part === '..' || part === ''))
+      return fail(`a path that is not plain: ${name.slice(0, 200)}`);
     // executable bits kept; nothing writable but by root, nothing setuid
     const mode = (header.mode ?? 0o644) & 0o755;
     const common = { name: `tree/${name}`, uid: 0, gid: 0, mtime: header.mtime };

@@ -18,7 +18,12 @@ const FILENAME = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._@+\-/]{1,255}$/;
 
 /** A file name a commit may hold: relative, no `.` or `..` segments. */
 export function checkFilename(name: string, field: string): void {
-  if (!FILENAME.test(name)) throw fieldError(field, 'invalid_filename', `${JSON.stringify(name.slice(0, 100))} is not a file name a function may have (relative, letters, digits, . _ - @ + /, no . or .. segments)`);
+  if (!FILENAME.test(name))
+    throw fieldError(
+      field,
+      'invalid_filename',
+      `${JSON.stringify(name.slice(0, 100))} is not a file name a function may have (relative, letters, digits, . _ - @ + /, no . or .. segments)`,
+    );
 }
 
 /** A commit's files as a revision holds them: main.ts is the code, the rest are files. */
@@ -26,7 +31,8 @@ function revisionFields(files: Record<string, string>, field: string) {
   const names = Object.keys(files);
   if (names.length > MAX_FILES) throw fieldError(field, 'too_many_files', `at most ${MAX_FILES} files`);
   names.forEach((n) => checkFilename(n, `${field}.${n}`));
-  if (!(ENTRY_FILE in files)) throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
+  if (!(ENTRY_FILE in files))
+    throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
   const others = names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! }));
   // the tools service checks these too; here they name C1's own fields
   checkCodeSize(files[ENTRY_FILE]!, `${field}.${ENTRY_FILE}`);
@@ -70,11 +76,34 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
   return {
     get,
     filesOf,
-    async create(project: string, f: { displayName: string; description: string; functionType: string; commitMessage: string; files: Record<string, string> }) {
-      const tool = await deps.tools.create(project, { name: f.displayName, description: f.description, ...revisionFields(f.files, 'initialContent') });
+    async create(
+      project: string,
+      f: { displayName: string; description: string; functionType: string; commitMessage: string; files: Record<string, string> },
+    ) {
+      const tool = await deps.tools.create(project, {
+        name: f.displayName,
+        description: f.description,
+        ...revisionFields(f.files, 'initialContent'),
+      });
       const at = new Date().toISOString();
-      await c1.putFunction({ toolId: tool.id, project, functionType: f.functionType, publishedCommitId: null, createdAt: at, updatedAt: at });
-      await c1.putCommit({ id: tool.revisionId, functionId: tool.id, project, message: f.commitMessage, filenames: Object.keys(f.files), uploads: {}, finalized: true, createdAt: at });
+      await c1.putFunction({
+        toolId: tool.id,
+        project,
+        functionType: f.functionType,
+        publishedCommitId: null,
+        createdAt: at,
+        updatedAt: at,
+      });
+      await c1.putCommit({
+        id: tool.revisionId,
+        functionId: tool.id,
+        project,
+        message: f.commitMessage,
+        filenames: Object.keys(f.files),
+        uploads: {},
+        finalized: true,
+        createdAt: at,
+      });
       return get(project, tool.id);
     },
 
@@ -85,7 +114,14 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
       let startingAfter: string | undefined;
       do {
         page = await c1.listFunctions(project, { limit: 100, startingAfter });
-        const tools = new Map((await deps.store.toolSummaries(project, page.map((f) => f.toolId))).map((t) => [t.id, t]));
+        const tools = new Map(
+          (
+            await deps.store.toolSummaries(
+              project,
+              page.map((f) => f.toolId),
+            )
+          ).map((t) => [t.id, t]),
+        );
         for (const fn of page) {
           const tool = tools.get(fn.toolId);
           if (tool) all.push({ fn, tool });
@@ -102,7 +138,12 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     },
 
     /** UpdateFunction: the fields its mask names (displayName, description, publishedCommitId). */
-    async update(project: string, id: string, fields: { displayName?: string; description?: string; publishedCommitId?: string }, mask: string[]) {
+    async update(
+      project: string,
+      id: string,
+      fields: { displayName?: string; description?: string; publishedCommitId?: string },
+      mask: string[],
+    ) {
       await get(project, id, 'function.id');
       const at = new Date().toISOString();
       if (mask.includes('publishedCommitId')) {
@@ -116,7 +157,16 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
       if (Object.keys(changes).length) {
         // the name and description are the tool's: a new revision, with the commit message saying so
         const tool = await deps.tools.update(project, id, changes);
-        await c1.putCommit({ id: tool.revisionId, functionId: id, project, message: `update ${Object.keys(changes).join(', ')}`, filenames: Object.keys(filesOf(tool)), uploads: {}, finalized: true, createdAt: at });
+        await c1.putCommit({
+          id: tool.revisionId,
+          functionId: id,
+          project,
+          message: `update ${Object.keys(changes).join(', ')}`,
+          filenames: Object.keys(filesOf(tool)),
+          uploads: {},
+          finalized: true,
+          createdAt: at,
+        });
         await c1.touchFunction(project, id, at);
       }
       return get(project, id);
@@ -125,12 +175,22 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     /** CreateInitialCommit: a pending commit with one upload slot per file name. */
     async startCommit(project: string, id: string, message: string, filenames: string[]) {
       await get(project, id, 'function_id');
-      if (filenames.length === 0 || filenames.length > MAX_FILES) throw fieldError('filenames', 'count', `give 1 to ${MAX_FILES} file names`);
+      if (filenames.length === 0 || filenames.length > MAX_FILES)
+        throw fieldError('filenames', 'count', `give 1 to ${MAX_FILES} file names`);
       filenames.forEach((n, i) => checkFilename(n, `filenames.${i}`));
       if (!filenames.includes(ENTRY_FILE)) throw fieldError('filenames', 'required', `a commit needs ${ENTRY_FILE}`);
       if (new Set(filenames).size !== filenames.length) throw fieldError('filenames', 'duplicate', 'each file name once');
       const commitId = newId('rev');
-      await c1.putCommit({ id: commitId, functionId: id, project, message, filenames, uploads: {}, finalized: false, createdAt: new Date().toISOString() });
+      await c1.putCommit({
+        id: commitId,
+        functionId: id,
+        project,
+        message,
+        filenames,
+        uploads: {},
+        finalized: false,
+        createdAt: new Date().toISOString(),
+      });
       // the oldest abandoned commits go: their upload URLs then answer 404
       await c1.prunePendingCommits(project, id, MAX_PENDING_COMMITS);
       return commitId;
@@ -140,19 +200,32 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     async upload(project: string, commitId: string, filename: string, contents: string) {
       const commit = await c1.pendingCommit(project, commitId);
       if (!commit) throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
-      if (!commit.filenames.includes(filename)) throw fieldError('filename', 'not_in_commit', `${filename} is not one of the commit's files (${commit.filenames.join(', ')})`);
+      if (!commit.filenames.includes(filename))
+        throw fieldError('filename', 'not_in_commit', `${filename} is not one of the commit's files (${commit.filenames.join(', ')})`);
       const max = maxUploadBytes(filename === ENTRY_FILE);
-      if (Buffer.byteLength(contents) > max) throw new AppError('PAYLOAD_TOO_LARGE', `${filename} is larger than ${max} bytes, the most a function's ${filename === ENTRY_FILE ? 'code' : 'other files together'} may hold`, [{ field: '(body)', reason: 'too_large' }]);
+      if (Buffer.byteLength(contents) > max)
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `${filename} is larger than ${max} bytes, the most a function's ${filename === ENTRY_FILE ? 'code' : 'other files together'} may hold`,
+          [{ field: '(body)', reason: 'too_large' }],
+        );
       const added = await c1.addUpload(project, commitId, filename, contents, MAX_REVISION_BYTES);
-      if (added === 'missing') throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
-      if (added === 'too_large') throw new AppError('PAYLOAD_TOO_LARGE', `the commit's files would be larger than ${MAX_REVISION_BYTES} bytes together, the most a function may hold`, [{ field: '(body)', reason: 'too_large' }]);
+      if (added === 'missing')
+        throw new AppError('NOT_FOUND', `no pending commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
+      if (added === 'too_large')
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `the commit's files would be larger than ${MAX_REVISION_BYTES} bytes together, the most a function may hold`,
+          [{ field: '(body)', reason: 'too_large' }],
+        );
     },
 
     /** CreateFinalCommit: every file uploaded → a new revision under the commit's id, the function's head. */
     async finalize(project: string, id: string, commitId: string) {
       await get(project, id, 'function_id');
       const commit = await c1.getCommit(project, id, commitId);
-      if (!commit) throw new AppError('NOT_FOUND', `function ${id} has no commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
+      if (!commit)
+        throw new AppError('NOT_FOUND', `function ${id} has no commit ${commitId}`, [{ field: 'commit_id', reason: 'not_found' }]);
       if (commit.finalized) return revision(project, id, commitId, 'commit_id');
       const missing = commit.filenames.filter((n) => !(n in commit.uploads));
       if (missing.length) throw fieldError('commit_id', 'uploads_missing', `not uploaded yet: ${missing.join(', ')}`);
@@ -166,7 +239,16 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     async commitNow(project: string, id: string, message: string, files: Record<string, string>) {
       await get(project, id, 'function_id');
       const tool = await deps.tools.update(project, id, revisionFields(files, 'content'));
-      await c1.putCommit({ id: tool.revisionId, functionId: id, project, message, filenames: Object.keys(files), uploads: {}, finalized: true, createdAt: new Date().toISOString() });
+      await c1.putCommit({
+        id: tool.revisionId,
+        functionId: id,
+        project,
+        message,
+        filenames: Object.keys(files),
+        uploads: {},
+        finalized: true,
+        createdAt: new Date().toISOString(),
+      });
       await c1.touchFunction(project, id, new Date().toISOString());
       return revision(project, id, tool.revisionId, 'commit_id');
     },
@@ -183,9 +265,17 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     async invoke(project: string, id: string, commitId: string | undefined, input: Record<string, unknown>, bytes: number) {
       const { fn } = await get(project, id, 'function_id');
       const commit = commitId || fn.publishedCommitId;
-      if (!commit) throw fieldError('commitId', 'not_published', `function ${id} has no published commit: give commitId, or publish one (POST /api/v1/functions/update with updateMask "publishedCommitId")`);
+      if (!commit)
+        throw fieldError(
+          'commitId',
+          'not_published',
+          `function ${id} has no published commit: give commitId, or publish one (POST /api/v1/functions/update with updateMask "publishedCommitId")`,
+        );
       await revision(project, id, commit, 'commitId');
-      const accepted = await deps.invocations.accept({ project, via: 'c1', mode: 'function', target: { kind: 'tool', toolId: id, revisionId: commit }, input }, { bytes });
+      const accepted = await deps.invocations.accept(
+        { project, via: 'c1', mode: 'function', target: { kind: 'tool', toolId: id, revisionId: commit }, input },
+        { bytes },
+      );
       await c1.putInvocation({ id: accepted.id, functionId: id, project, commitId: commit, input, createdAt: accepted.createdAt });
       return accepted.id;
     },

@@ -42,7 +42,11 @@ function parseException(entry: string): AddressPolicy['allow'][number] {
 
 /** Parses a comma-separated list of exceptions; throws on a bad entry. */
 export function parseAllowList(spec: string): AddressPolicy['allow'] {
-  return spec.split(',').map((s) => s.trim()).filter(Boolean).map(parseException);
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(parseException);
 }
 
 /** Public-looking addresses that serve the platform, not the Internet (Azure's wireserver and IMDS proxy). */
@@ -109,7 +113,10 @@ export function refusal(address: string, port: number, policy: AddressPolicy): s
  */
 export class RefusedAddress extends Error {
   readonly code = 'EKILNREFUSED';
-  constructor(readonly host: string, readonly why: string) {
+  constructor(
+    readonly host: string,
+    readonly why: string,
+  ) {
     super(`the address policy refused ${host} (a private, loopback or reserved address)`);
   }
 

@@ -11,7 +11,8 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
 const CACHE_LIMIT = 1000;
 
-const toPem = async (key: CryptoKey) => x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey), 'PRIVATE KEY');
+const toPem = async (key: CryptoKey) =>
+  x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey), 'PRIVATE KEY');
 
 /**
  * kiln's egress CA: signs a leaf certificate for each host the proxy

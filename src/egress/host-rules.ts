@@ -14,7 +14,11 @@ export interface AllowRule {
 
 /** Lower case, no trailing dot, no IPv6 brackets: the form patterns are compared in. */
 export function normalizeHost(host: string): string {
-  return host.trim().toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host
+    .trim()
+    .toLowerCase()
+    .replace(/\.$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
 }
 
 export function hostMatches(pattern: string, host: string): boolean {
@@ -36,7 +40,6 @@ function specificity(pattern: string): number {
 /** The rule that governs `host`, the most specific match first; null when the host is not allowed. */
 export function findRule(rules: readonly AllowRule[], host: string): AllowRule | null {
   let best: AllowRule | null = null;
-  for (const rule of rules)
-    if (hostMatches(rule.host, host) && (!best || specificity(rule.host) > specificity(best.host))) best = rule;
+  for (const rule of rules) if (hostMatches(rule.host, host) && (!best || specificity(rule.host) > specificity(best.host))) best = rule;
   return best;
 }

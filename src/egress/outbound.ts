@@ -46,7 +46,13 @@ export function outboundPost(
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
-        const answer = (truncated: boolean) => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? null, body: Buffer.concat(chunks), truncated });
+        const answer = (truncated: boolean) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: res.headers['content-type'] ?? null,
+            body: Buffer.concat(chunks),
+            truncated,
+          });
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size <= opts.maxResponseBytes) return void chunks.push(chunk);

@@ -32,11 +32,23 @@ interface Target {
 export type EgressDecision = 'allowed' | 'denied_host' | 'refused_address' | 'bad_request' | 'upstream_error';
 
 // Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the proxy's own.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
 
 function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ...headers };
-  const named = String(headers.connection ?? '').split(',').map((h) => h.trim().toLowerCase());
+  const named = String(headers.connection ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase());
   for (const h of [...HOP_BY_HOP, ...named]) delete out[h];
   return out;
 }
@@ -142,7 +154,8 @@ export function createEgressProxy(deps: {
     const headers = withoutHopByHop(req.headers);
     // A body without Content-Length goes on chunked, framed as such: never raw bytes after a GET that
     // the upstream would read as a second request (smuggling).
-    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined)
+      headers['transfer-encoding'] = 'chunked';
     headers.host = url.host;
     applyAuth(rule.auth, url, headers);
     const upstream = (target.scheme === 'https' ? https : http).request({
@@ -208,7 +221,9 @@ export function createEgressProxy(deps: {
     const session = sessions.get(socket)!;
     const authority = parseAuthority(req.url ?? '');
     const reply = (status: string, body = '') =>
-      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nx-kiln-egress: denied\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nx-kiln-egress: denied\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     if (!authority) {
       record(session, '-', 'bad_request', 400);
       return reply('400 Bad Request', 'kiln egress: CONNECT needs host:port\n');

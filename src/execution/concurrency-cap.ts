@@ -9,7 +9,12 @@ import { AppError } from '../errors.js';
 export function createConcurrencyCap(limit: number, what: string) {
   const held = new Map<string, number>();
   const busy = () =>
-    new AppError('BUSY', `at most ${limit} ${what} at once; retry shortly`, [{ reason: 'concurrency_cap', message: `at most ${limit} ${what} at once` }], 1);
+    new AppError(
+      'BUSY',
+      `at most ${limit} ${what} at once; retry shortly`,
+      [{ reason: 'concurrency_cap', message: `at most ${limit} ${what} at once` }],
+      1,
+    );
 
   /** Takes a place for `key`; the answer gives it back (once, however often it is called). Null when full. */
   function tryEnter(key: string): (() => void) | null {

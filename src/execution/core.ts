@@ -51,14 +51,30 @@ export interface CoreDeps {
 export function createCore(deps: CoreDeps) {
   const { config } = deps;
   const secrets = createSecrets({ store: deps.store, box: deps.secretBox });
-  const runtimes = createCustomRuntimes({ store: deps.store.runtimes, builds: deps.builds, config, sourcesFingerprint: deps.sourcesFingerprint });
+  const runtimes = createCustomRuntimes({
+    store: deps.store.runtimes,
+    builds: deps.builds,
+    config,
+    sourcesFingerprint: deps.sourcesFingerprint,
+  });
   const tools = createTools({ store: deps.store, secrets, runtimes });
   const resolve = createResolver({ config, registry: deps.registry, tools, secrets, runtimes });
-  const execute = createExecutor({ resolve, admission: deps.admission, runJob: deps.runJob, metrics: deps.metrics, store: deps.store, log: deps.log });
+  const execute = createExecutor({
+    resolve,
+    admission: deps.admission,
+    runJob: deps.runJob,
+    metrics: deps.metrics,
+    store: deps.store,
+    log: deps.log,
+  });
   const webhooks = createWebhooks({
     store: deps.store.invocations,
     box: deps.secretBox,
-    policy: createAddressPolicy({ allow: config.KILN_WEBHOOK_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    policy: createAddressPolicy({
+      allow: config.KILN_WEBHOOK_ALLOW_ADDRESSES,
+      deny: config.KILN_EGRESS_DENY_ADDRESSES,
+      resolve: config.KILN_EGRESS_RESOLVE,
+    }),
     log: deps.log,
     retrySeconds: config.KILN_WEBHOOK_RETRY_SECONDS,
     timeoutSeconds: config.KILN_WEBHOOK_TIMEOUT_SECONDS,
@@ -66,7 +82,13 @@ export function createCore(deps: CoreDeps) {
   });
   const queue = deps.queue ?? createLocalQueue({ store: deps.store.invocations, concurrency: asyncConcurrency(config), log: deps.log });
   const invocations = createInvocations({
-    store: deps.store.invocations, execute, box: deps.secretBox, queue, log: deps.log, owner: deps.owner, onEnded: webhooks.wake,
+    store: deps.store.invocations,
+    execute,
+    box: deps.secretBox,
+    queue,
+    log: deps.log,
+    owner: deps.owner,
+    onEnded: webhooks.wake,
     recordExecution: (record) => deps.store.recordExecution(record),
     // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
     ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
@@ -79,14 +101,22 @@ export function createCore(deps: CoreDeps) {
     maxAnswerBytes: config.KILN_RESULT_LIMIT_BYTES,
     store: deps.store,
     secrets,
-    policy: createAddressPolicy({ allow: config.KILN_FUNCTIONS_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+    policy: createAddressPolicy({
+      allow: config.KILN_FUNCTIONS_ALLOW_ADDRESSES,
+      deny: config.KILN_EGRESS_DENY_ADDRESSES,
+      resolve: config.KILN_EGRESS_RESOLVE,
+    }),
     allowHttp: config.KILN_FUNCTIONS_ALLOW_HTTP,
     maxTimeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
     log: deps.log,
   });
   const atRun = createAtRunner({
     resolver: createAtResolver({
-      policy: createAddressPolicy({ allow: config.KILN_AT_ALLOW_ADDRESSES, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE }),
+      policy: createAddressPolicy({
+        allow: config.KILN_AT_ALLOW_ADDRESSES,
+        deny: config.KILN_EGRESS_DENY_ADDRESSES,
+        resolve: config.KILN_EGRESS_RESOLVE,
+      }),
       plcUrl: config.KILN_AT_PLC_URL,
       allowHttp: config.KILN_AT_ALLOW_HTTP,
       timeoutMs: 10_000,
@@ -96,11 +126,29 @@ export function createCore(deps: CoreDeps) {
     config,
   });
   const workers = createWorkerHub({
-    store: deps.store, tools, execute, httpFunctions, log: deps.log, timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
-    outbound, maxWorkers: config.KILN_III_MAX_WORKERS, maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
+    store: deps.store,
+    tools,
+    execute,
+    httpFunctions,
+    log: deps.log,
+    timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
+    outbound,
+    maxWorkers: config.KILN_III_MAX_WORKERS,
+    maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
   });
   return {
-    store: deps.store, secrets, secretBox: deps.secretBox, tools, runtimes, execute, invocations, webhooks, c1, httpFunctions, workers, atRun,
+    store: deps.store,
+    secrets,
+    secretBox: deps.secretBox,
+    tools,
+    runtimes,
+    execute,
+    invocations,
+    webhooks,
+    c1,
+    httpFunctions,
+    workers,
+    atRun,
     async start() {
       await invocations.start();
       webhooks.start();

@@ -43,7 +43,14 @@ export function loggedResult(r: RunResult) {
  * Recording is part of the answer's path (so the id in the answer is readable at once), but a
  * store that fails never costs the caller its result: the failure is logged and counted.
  */
-export function createExecutor(deps: { resolve: Resolve; admission: Admission; runJob: RunJob; metrics: Metrics; store: Store; log: Logger }) {
+export function createExecutor(deps: {
+  resolve: Resolve;
+  admission: Admission;
+  runJob: RunJob;
+  metrics: Metrics;
+  store: Store;
+  log: Logger;
+}) {
   const { metrics, admission } = deps;
 
   async function run(job: Job, ctx: ExecutionContext): Promise<RunResult> {
@@ -51,13 +58,24 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
     metrics.queueWaiting.set(admission.waiting);
     let result: RunResult;
     try {
-      result = await admission.submit(() => deps.runJob(ctx.cancel ? { ...job, cancel: ctx.cancel } : job), { bytes: ctx.bytes, signal: ctx.signal, background: ctx.background });
+      result = await admission.submit(() => deps.runJob(ctx.cancel ? { ...job, cancel: ctx.cancel } : job), {
+        bytes: ctx.bytes,
+        signal: ctx.signal,
+        background: ctx.background,
+      });
     } catch (error) {
       if (error instanceof AppError) metrics.rejections.inc({ reason: error.details?.[0]?.reason ?? error.code });
       throw error;
     }
     metrics.queueWaiting.set(admission.waiting);
-    const outcome = result.stopReason !== 'exited' ? result.stopReason : job.mode === 'function' ? result.outputStatus : result.exitCode === 0 ? 'valid' : 'error';
+    const outcome =
+      result.stopReason !== 'exited'
+        ? result.stopReason
+        : job.mode === 'function'
+          ? result.outputStatus
+          : result.exitCode === 0
+            ? 'valid'
+            : 'error';
     metrics.executions.inc({ language: job.runtime.language, outcome });
     metrics.duration.observe({ language: job.runtime.language }, (performance.now() - started) / 1000);
     return result;
@@ -97,7 +115,15 @@ export function createExecutor(deps: { resolve: Resolve; admission: Admission; r
     } catch (err) {
       metrics.storeErrors.inc({ operation: 'record_execution' });
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');
-      return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result, unrecorded: record };
+      return {
+        id: job.id,
+        kind: resolved.kind,
+        language: job.runtime.language,
+        tool: resolved.tool,
+        startedAt,
+        result,
+        unrecorded: record,
+      };
     }
     return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
   }

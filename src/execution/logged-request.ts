@@ -26,7 +26,12 @@ const envNames = (env: EnvBinding[]) => env.map((e) => ({ name: e.name, ...(e.se
  * megabytes). A tool execution keeps only what the caller sent; the tool's own bindings are in
  * its revision.
  */
-export function loggedRequest(req: ExecutionRequest, kind: ExecutionKind, language: Language, tool: { revisionId: string } | null): unknown {
+export function loggedRequest(
+  req: ExecutionRequest,
+  kind: ExecutionKind,
+  language: Language,
+  tool: { revisionId: string } | null,
+): unknown {
   const http = req.allow?.length ? { allow: req.allow.map(withoutCredentials) } : undefined;
   if (kind === 'tool')
     return { input: req.input ?? null, env: envNames(req.env ?? []), ...(http && { http }), revision_id: tool!.revisionId };

@@ -26,16 +26,17 @@ export interface Resolved {
   logged: unknown;
 }
 
-
 /** A tool's stored bindings come first; a caller may add names and hosts, never rebind the tool's. */
 function merge(toolEnv: EnvBinding[], toolAllow: AllowBinding[], env: EnvBinding[], allow: AllowBinding[]) {
   const bound = new Set(toolEnv.map((e) => e.name));
   env.forEach((e, i) => {
-    if (bound.has(e.name)) throw fieldError(`env.${i}.name`, 'bound_by_tool', `${e.name} is bound by the tool and cannot be set by the caller`);
+    if (bound.has(e.name))
+      throw fieldError(`env.${i}.name`, 'bound_by_tool', `${e.name} is bound by the tool and cannot be set by the caller`);
   });
   const hosts = new Set(toolAllow.map((r) => normalizeHost(r.host)));
   allow.forEach((r, i) => {
-    if (hosts.has(normalizeHost(r.host))) throw fieldError(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
+    if (hosts.has(normalizeHost(r.host)))
+      throw fieldError(`http.allow.${i}.host`, 'bound_by_tool', `${r.host} is bound by the tool and cannot be set by the caller`);
   });
   return { env: [...toolEnv, ...env], allow: [...toolAllow, ...allow] };
 }
@@ -52,13 +53,17 @@ function checkDestinations(refs: SecretRef[], values: Map<string, string>): void
     const value = values.get(ref.id)!;
     const header = /\.auth\.(basic|bearer|header)\.secret_id$/.test(ref.field);
     if (header ? !HEADER_SAFE.test(value) : /(^|\.)env\./.test(ref.field) && value.includes('\0'))
-      throw fieldError(ref.field, 'secret_unusable', `secret ${ref.id} holds characters ${header ? 'a header value cannot (CR, LF, NUL, or past U+00FF)' : 'an env value cannot (NUL)'}`);
+      throw fieldError(
+        ref.field,
+        'secret_unusable',
+        `secret ${ref.id} holds characters ${header ? 'a header value cannot (CR, LF, NUL, or past U+00FF)' : 'an env value cannot (NUL)'}`,
+      );
   }
 }
 
 /** Puts the revealed secrets in place of their references: a literal env and literal credentials. */
 function materialize(env: EnvBinding[], allow: AllowBinding[], values: Map<string, string>) {
-  const value = (literal: string | undefined, secretId: string | undefined) => (secretId ? values.get(secretId)! : literal ?? '');
+  const value = (literal: string | undefined, secretId: string | undefined) => (secretId ? values.get(secretId)! : (literal ?? ''));
   const clearEnv: Record<string, string> = {};
   for (const e of env) clearEnv[e.name] = value(e.value, e.secret_id);
   const rules: AllowRule[] = allow.map(({ host, auth }) => {
@@ -78,7 +83,13 @@ function materialize(env: EnvBinding[], allow: AllowBinding[], values: Map<strin
  * within the configured maxima, loads the tool at its revision and checks the input against its
  * schema (before any container is touched), and turns secret references into values.
  */
-export function createResolver(deps: { config: Config; registry: Record<Language, Runtime>; tools: Tools; secrets: Secrets; runtimes: Pick<CustomRuntimes, 'runtimeFor'> }) {
+export function createResolver(deps: {
+  config: Config;
+  registry: Record<Language, Runtime>;
+  tools: Tools;
+  secrets: Secrets;
+  runtimes: Pick<CustomRuntimes, 'runtimeFor'>;
+}) {
   const { config } = deps;
 
   function limits(req: ExecutionRequest) {
@@ -125,7 +136,9 @@ export function createResolver(deps: { config: Config; registry: Record<Language
       if (req.target.wasm) [entry, wasmMemoryBytes] = ['wasm', req.target.wasm.memoryBytes];
     }
     // a custom runtime's image, once its build has succeeded; else the language's stock one
-    const runtime = runtimeRevisionId ? await deps.runtimes.runtimeFor(req.project, runtimeRevisionId, language, runtimeField) : deps.registry[language];
+    const runtime = runtimeRevisionId
+      ? await deps.runtimes.runtimeFor(req.project, runtimeRevisionId, language, runtimeField)
+      : deps.registry[language];
     // A tool's own bindings are named `tool.env.…` in errors: a deleted secret there is the tool's fault.
     const toolEnvCount = env.length - (req.env?.length ?? 0);
     const toolAllowCount = allow.length - (req.allow?.length ?? 0);
@@ -138,10 +151,25 @@ export function createResolver(deps: { config: Config; registry: Record<Language
     const clear = materialize(env, allow, values);
     const id = req.id ?? newId('exec');
     // a tool's own files first: the caller's may add to them, and a same path is the caller's
-    const base = { id, runtime, code, env: clear.env, files: [...toolFiles, ...(req.files ?? [])], allow: clear.allow, timeoutMs, memoryMiB };
+    const base = {
+      id,
+      runtime,
+      code,
+      env: clear.env,
+      files: [...toolFiles, ...(req.files ?? [])],
+      allow: clear.allow,
+      timeoutMs,
+      memoryMiB,
+    };
     const job: Job =
       req.mode === 'function'
-        ? { ...base, mode: 'function', input: req.input ?? null, ...(entry && entry !== 'execute' ? { entry } : {}), ...(wasmMemoryBytes ? { wasmMemoryBytes } : {}) }
+        ? {
+            ...base,
+            mode: 'function',
+            input: req.input ?? null,
+            ...(entry && entry !== 'execute' ? { entry } : {}),
+            ...(wasmMemoryBytes ? { wasmMemoryBytes } : {}),
+          }
         : { ...base, mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
     const kind: ExecutionKind = tool ? 'tool' : req.mode;
     return { job, kind, tool, secretValues: [...values.values()], logged: loggedRequest(req, kind, language, tool) };

@@ -8,11 +8,22 @@ const EVERY_MS = 10 * 60 * 1000;
  * Keeps the executions log within its retention (age and count per project): once at start, then
  * every ten minutes, in the background. A failed prune is logged and counted; the next one retries.
  */
-export function startRetention(deps: { store: Store; days: number; keepPerProject: number; keep?: Readonly<Record<string, number>>; log: Logger; metrics: Metrics }) {
+export function startRetention(deps: {
+  store: Store;
+  days: number;
+  keepPerProject: number;
+  keep?: Readonly<Record<string, number>>;
+  log: Logger;
+  metrics: Metrics;
+}) {
   let running: Promise<void> | null = null;
   const prune = () =>
     (running ??= deps.store
-      .pruneExecutions({ olderThan: new Date(Date.now() - deps.days * 86_400_000).toISOString(), keepPerProject: deps.keepPerProject, keep: deps.keep })
+      .pruneExecutions({
+        olderThan: new Date(Date.now() - deps.days * 86_400_000).toISOString(),
+        keepPerProject: deps.keepPerProject,
+        keep: deps.keep,
+      })
       .then(
         (n) => void (n && deps.log.info({ removed: n }, 'executions log: removed executions past retention')),
         (err) => {

@@ -19,14 +19,21 @@ const AUTH_NAMES = { bearer: 'Bearer token', hmac: 'HMAC', api_key: 'API key' } 
 
 /** The seed's missing_env_var error: a `*_key` names no secret of the project. */
 export class MissingSecret extends Error {
-  constructor(readonly key: string, kind: keyof typeof AUTH_NAMES) {
-    super(`Missing environment variable '${key}' for ${AUTH_NAMES[kind]} authentication. Please set this environment variable before registering the function.`);
+  constructor(
+    readonly key: string,
+    kind: keyof typeof AUTH_NAMES,
+  ) {
+    super(
+      `Missing environment variable '${key}' for ${AUTH_NAMES[kind]} authentication. Please set this environment variable before registering the function.`,
+    );
   }
 }
 
 /** The engine's HMAC: hex HMAC-SHA256(secret, "<timestamp>:" + base64(body)). */
 export const iiiSignature = (secret: string, timestamp: string, body: string) =>
-  `sha256=${createHmac('sha256', secret).update(`${timestamp}:${Buffer.from(body).toString('base64')}`).digest('hex')}`;
+  `sha256=${createHmac('sha256', secret)
+    .update(`${timestamp}:${Buffer.from(body).toString('base64')}`)
+    .digest('hex')}`;
 
 /** The outcome with the secret's value taken out wherever the upstream put it (see redactText). */
 function withoutSecret(outcome: CallOutcome, secret: string): CallOutcome {
@@ -59,7 +66,8 @@ function outcomeOf(status: number, contentType: string | null, body: Buffer, tru
   }
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    if (parsed.error && typeof parsed.error.code === 'string') return { error: { code: parsed.error.code, message: String(parsed.error.message ?? '') } };
+    if (parsed.error && typeof parsed.error.code === 'string')
+      return { error: { code: parsed.error.code, message: String(parsed.error.message ?? '') } };
   } catch {}
   return { error: { code: 'http_error', message: `HTTP ${status}` } };
 }
@@ -106,7 +114,8 @@ export function createHttpFunctions(deps: {
     if (inv.auth && inv.secret_id) {
       const values = await deps.secrets.reveal(project, [{ id: inv.secret_id, field: 'invocation.auth' }]).catch(() => null);
       secret = values?.get(inv.secret_id);
-      if (secret === undefined) return { error: { code: 'missing_env_var', message: 'the secret this function was registered with is gone; register it again' } };
+      if (secret === undefined)
+        return { error: { code: 'missing_env_var', message: 'the secret this function was registered with is gone; register it again' } };
       if (inv.auth.type === 'bearer') headers.authorization = `Bearer ${secret}`;
       else if (inv.auth.type === 'api_key') headers[inv.auth.header.toLowerCase()] = secret;
       else headers['x-iii-signature'] = iiiSignature(secret, timestamp, body);
@@ -117,9 +126,18 @@ export function createHttpFunctions(deps: {
     return secret === undefined ? outcome : withoutSecret(outcome, secret);
   }
 
-  async function send(fn: RegisteredFunction, inv: NonNullable<RegisteredFunction['invocation']>, body: string, headers: Record<string, string>): Promise<CallOutcome> {
+  async function send(
+    fn: RegisteredFunction,
+    inv: NonNullable<RegisteredFunction['invocation']>,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<CallOutcome> {
     try {
-      const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, { timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs), maxResponseBytes: deps.maxAnswerBytes, method: inv.method });
+      const answer = await outboundPost(new URL(inv.url), body, headers, deps.policy, {
+        timeoutMs: Math.min(inv.timeout_ms, deps.maxTimeoutMs),
+        maxResponseBytes: deps.maxAnswerBytes,
+        method: inv.method,
+      });
       return outcomeOf(answer.status, answer.contentType, answer.body, answer.truncated, deps.maxAnswerBytes);
     } catch (err) {
       if (!(err instanceof RefusedAddress)) return { error: { code: 'http_request_failed', message: (err as Error).message } };
@@ -138,7 +156,11 @@ export function createHttpFunctions(deps: {
       const invocation = fn.invocation ? { invocation: { ...fn.invocation, ...(secretId ? { secret_id: secretId } : {}) } } : {};
       const record: RegisteredFunction = { ...fn, project, ...invocation, created_at: new Date().toISOString() };
       if (!(await functions.register(record)))
-        throw new AppError('CONFLICT', `function ${fn.id} is already registered: unregister it first (DELETE /v1/functions/${fn.id}) or use another id`, [{ field: 'id', reason: 'already_registered' }]);
+        throw new AppError(
+          'CONFLICT',
+          `function ${fn.id} is already registered: unregister it first (DELETE /v1/functions/${fn.id}) or use another id`,
+          [{ field: 'id', reason: 'already_registered' }],
+        );
       return record;
     },
     list: (project: string) => functions.list(project),
@@ -148,7 +170,8 @@ export function createHttpFunctions(deps: {
       return fn;
     },
     async remove(project: string, id: string): Promise<void> {
-      if (!(await functions.remove(project, id))) throw new AppError('NOT_FOUND', `function ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+      if (!(await functions.remove(project, id)))
+        throw new AppError('NOT_FOUND', `function ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
     },
 
     /** Calls a registered HTTP function with `data` (checked against request_format first) and logs the call. */
@@ -163,7 +186,20 @@ export function createHttpFunctions(deps: {
       const durationMs = Math.round(performance.now() - started);
       const request = { function_id: fn.id, data: data ?? null };
       await deps.store
-        .recordExecution({ id, project, kind: 'http_function', via: 'iii', language: 'http', exitCode: 'error' in outcome ? 1 : 0, durationMs, startedAt: startedAt.toISOString(), toolId: null, revisionId: null, request, result: outcome })
+        .recordExecution({
+          id,
+          project,
+          kind: 'http_function',
+          via: 'iii',
+          language: 'http',
+          exitCode: 'error' in outcome ? 1 : 0,
+          durationMs,
+          startedAt: startedAt.toISOString(),
+          toolId: null,
+          revisionId: null,
+          request,
+          result: outcome,
+        })
         .catch((err: unknown) => deps.log.error({ err, execution: id }, 'could not record an iii function call'));
       return { id, ...outcome };
     },

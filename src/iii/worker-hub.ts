@@ -35,10 +35,13 @@ type Frame = { type?: unknown; [key: string]: unknown };
 
 /** A refusal as an iii error a worker reads: `busy` for kiln's caps, `invalid_argument` for bad data. */
 const asOutcomeError = (err: unknown) =>
-  err instanceof AppError && err.code === 'BUSY' ? { code: 'busy', message: err.message } : { code: 'invalid_argument', message: err instanceof AppError ? err.message : 'the call could not be made' };
+  err instanceof AppError && err.code === 'BUSY'
+    ? { code: 'busy', message: err.message }
+    : { code: 'invalid_argument', message: err instanceof AppError ? err.message : 'the call could not be made' };
 
 /** The size of a frame as ws hands it over (a Buffer, or fragments). */
-const rawBytes = (raw: Buffer | ArrayBuffer | Buffer[]) => (Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : raw instanceof ArrayBuffer ? raw.byteLength : raw.length);
+const rawBytes = (raw: Buffer | ArrayBuffer | Buffer[]) =>
+  Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : raw instanceof ArrayBuffer ? raw.byteLength : raw.length;
 
 /**
  * The iii engine's worker side, for workers built with iii-sdk: each connection is a worker of
@@ -71,12 +74,29 @@ export function createWorkerHub(deps: {
   const ownersOf = (project: string) => owners.get(project) ?? owners.set(project, new Map()).get(project)!;
   const send = (w: Worker, frame: object) => w.ws.readyState === w.ws.OPEN && w.ws.send(JSON.stringify(frame));
 
-  async function record(id: string, project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string | null) {
+  async function record(
+    id: string,
+    project: string,
+    functionId: string,
+    data: unknown,
+    outcome: CallOutcome,
+    started: number,
+    workerId: string | null,
+  ) {
     await deps.store
       .recordExecution({
-        id, project, kind: 'worker_function', via: 'iii', language: 'iii', exitCode: 'error' in outcome ? 1 : 0,
-        durationMs: Math.round(performance.now() - started), startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
-        toolId: null, revisionId: null, request: { function_id: functionId, data: data ?? null, ...(workerId ? { worker_id: workerId } : {}) }, result: outcome,
+        id,
+        project,
+        kind: 'worker_function',
+        via: 'iii',
+        language: 'iii',
+        exitCode: 'error' in outcome ? 1 : 0,
+        durationMs: Math.round(performance.now() - started),
+        startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
+        toolId: null,
+        revisionId: null,
+        request: { function_id: functionId, data: data ?? null, ...(workerId ? { worker_id: workerId } : {}) },
+        result: outcome,
       })
       .catch((err: unknown) => deps.log.error({ err }, 'could not record an iii invocation'));
   }
@@ -89,7 +109,10 @@ export function createWorkerHub(deps: {
   function toWorker(owner: Worker, functionId: string, data: unknown): Promise<CallOutcome> {
     const invocationId = randomUUID();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle({ error: { code: 'timeout', message: `no answer within ${deps.timeoutMs / 1000} s` } }), deps.timeoutMs);
+      const timer = setTimeout(
+        () => settle({ error: { code: 'timeout', message: `no answer within ${deps.timeoutMs / 1000} s` } }),
+        deps.timeoutMs,
+      );
       const settle = (outcome: CallOutcome) => {
         clearTimeout(timer);
         pending.delete(invocationId);
@@ -103,25 +126,46 @@ export function createWorkerHub(deps: {
   /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
   async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
     const tool = await deps.tools.find(project, name);
-    if (!tool) return { error: { code: 'function_not_found', message: `Function ${TOOL_PREFIX}${name} not found in namespace ${NAMESPACE}.` } };
+    if (!tool)
+      return { error: { code: 'function_not_found', message: `Function ${TOOL_PREFIX}${name} not found in namespace ${NAMESPACE}.` } };
     try {
-      const e = await deps.execute({ project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null }, { bytes: JSON.stringify(data ?? null).length });
+      const e = await deps.execute(
+        { project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null },
+        { bytes: JSON.stringify(data ?? null).length },
+      );
       const r = e.result;
-      if (r.stopReason === 'exited' && r.exitCode === 0 && r.outputStatus === 'valid') return { result: JSON.parse(r.outputJson ?? 'null') as unknown };
-      return { error: { code: 'invocation_failed', message: (r.stderr.trim().split('\n').slice(-5).join('\n') || `stopped: ${r.stopReason}`).slice(-2000) } };
+      if (r.stopReason === 'exited' && r.exitCode === 0 && r.outputStatus === 'valid')
+        return { result: JSON.parse(r.outputJson ?? 'null') as unknown };
+      return {
+        error: {
+          code: 'invocation_failed',
+          message: (r.stderr.trim().split('\n').slice(-5).join('\n') || `stopped: ${r.stopReason}`).slice(-2000),
+        },
+      };
     } catch (err) {
-      return { error: { code: err instanceof AppError ? err.code.toLowerCase() : 'internal', message: err instanceof AppError ? err.message : 'internal error' } };
+      return {
+        error: {
+          code: err instanceof AppError ? err.code.toLowerCase() : 'internal',
+          message: err instanceof AppError ? err.message : 'internal error',
+        },
+      };
     }
   }
 
   /** Any invocation in the project, whoever asks: a worker's function, a saved tool, an HTTP function. */
-  async function invoke(project: string, functionId: string, data: unknown, callerId: string | null): Promise<CallOutcome & { executionId?: string }> {
+  async function invoke(
+    project: string,
+    functionId: string,
+    data: unknown,
+    callerId: string | null,
+  ): Promise<CallOutcome & { executionId?: string }> {
     const started = performance.now();
     const ownerId = owners.get(project)?.get(functionId);
     let outcome: CallOutcome;
     if (ownerId) {
       // as the engine does: the callee learns who called
-      const payload = callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
+      const payload =
+        callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
       // a call kiln makes and waits on: within the project's share of kiln's own outbound calls
       outcome = await deps.outbound.run(project, () => toWorker(workers.get(ownerId)!, functionId, payload));
       const executionId = newId('exec');
@@ -131,7 +175,9 @@ export function createWorkerHub(deps: {
     if (functionId.startsWith(TOOL_PREFIX)) return runTool(project, functionId.slice(TOOL_PREFIX.length), data); // logged by the executor
     const http = await deps.store.functions.get(project, functionId);
     if (http?.invocation) {
-      const { id, ...called } = await deps.httpFunctions.invoke(project, http, data).catch((err: unknown) => ({ id: undefined, error: asOutcomeError(err) }));
+      const { id, ...called } = await deps.httpFunctions
+        .invoke(project, http, data)
+        .catch((err: unknown) => ({ id: undefined, error: asOutcomeError(err) }));
       return { ...called, ...(id ? { executionId: id } : {}) };
     }
     return { error: { code: 'function_not_found', message: `Function ${functionId} not found in namespace ${NAMESPACE}.` } };
@@ -144,24 +190,60 @@ export function createWorkerHub(deps: {
         if (w.reserving.has(id) || (w.functions.has(id) && ownersOf(w.project).get(id) === w.id)) return; // the same worker again: idempotent
         // registrations still waiting on the store count too: a burst cannot pass the cap before any lookup ends
         if (!FUNCTION_ID.test(id) || id.startsWith(TOOL_PREFIX) || w.functions.size + w.reserving.size >= MAX_FUNCTIONS)
-          return send(w, { type: 'registrationrejected', code: 'INVALID_FUNCTION', namespace: NAMESPACE, function_id: id.slice(0, 200), message: `an id is 1-200 of A-Z a-z 0-9 _ . : -, not under ${TOOL_PREFIX}; at most ${MAX_FUNCTIONS} per worker` });
+          return send(w, {
+            type: 'registrationrejected',
+            code: 'INVALID_FUNCTION',
+            namespace: NAMESPACE,
+            function_id: id.slice(0, 200),
+            message: `an id is 1-200 of A-Z a-z 0-9 _ . : -, not under ${TOOL_PREFIX}; at most ${MAX_FUNCTIONS} per worker`,
+          });
         const owner = ownersOf(w.project).get(id);
-        if (owner && owner !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: owner });
+        if (owner && owner !== w.id)
+          return send(w, {
+            type: 'registrationrejected',
+            code: 'FUNCTION_NAMESPACE_CONFLICT',
+            namespace: NAMESPACE,
+            function_id: id,
+            owner_worker_id: owner,
+          });
         w.reserving.add(id);
-        void deps.store.functions.get(w.project, id).then((registered) => {
-          w.reserving.delete(id);
-          if (registered) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: 'kiln' });
-          // checked again after the lookup: another worker may have taken it meanwhile, or this one left
-          const now = ownersOf(w.project).get(id);
-          if (now && now !== w.id) return send(w, { type: 'registrationrejected', code: 'FUNCTION_NAMESPACE_CONFLICT', namespace: NAMESPACE, function_id: id, owner_worker_id: now });
-          if (!workers.has(w.id)) return;
-          ownersOf(w.project).set(id, w.id);
-          w.functions.add(id);
-        }, (err: unknown) => {
-          w.reserving.delete(id);
-          deps.log.warn({ err: String(err), worker: w.id }, 'iii registration: the store did not answer');
-          send(w, { type: 'registrationrejected', code: 'INTERNAL', namespace: NAMESPACE, function_id: id, message: 'kiln could not check the id now; register it again' });
-        });
+        void deps.store.functions.get(w.project, id).then(
+          (registered) => {
+            w.reserving.delete(id);
+            if (registered)
+              return send(w, {
+                type: 'registrationrejected',
+                code: 'FUNCTION_NAMESPACE_CONFLICT',
+                namespace: NAMESPACE,
+                function_id: id,
+                owner_worker_id: 'kiln',
+              });
+            // checked again after the lookup: another worker may have taken it meanwhile, or this one left
+            const now = ownersOf(w.project).get(id);
+            if (now && now !== w.id)
+              return send(w, {
+                type: 'registrationrejected',
+                code: 'FUNCTION_NAMESPACE_CONFLICT',
+                namespace: NAMESPACE,
+                function_id: id,
+                owner_worker_id: now,
+              });
+            if (!workers.has(w.id)) return;
+            ownersOf(w.project).set(id, w.id);
+            w.functions.add(id);
+          },
+          (err: unknown) => {
+            w.reserving.delete(id);
+            deps.log.warn({ err: String(err), worker: w.id }, 'iii registration: the store did not answer');
+            send(w, {
+              type: 'registrationrejected',
+              code: 'INTERNAL',
+              namespace: NAMESPACE,
+              function_id: id,
+              message: 'kiln could not check the id now; register it again',
+            });
+          },
+        );
         return;
       }
       case 'unregisterfunction':
@@ -173,10 +255,13 @@ export function createWorkerHub(deps: {
       case 'invocationresult': {
         const p = typeof frame.invocation_id === 'string' ? pending.get(frame.invocation_id) : undefined;
         // kiln holds, answers and logs a result: past the result limit the caller hears why instead
-        if (p && p.callee === w.id && bytes > deps.maxResultBytes) return p.settle({ error: { code: 'invalid_response', message: `the result is larger than ${deps.maxResultBytes} bytes` } });
+        if (p && p.callee === w.id && bytes > deps.maxResultBytes)
+          return p.settle({ error: { code: 'invalid_response', message: `the result is larger than ${deps.maxResultBytes} bytes` } });
         // an answer nested too deep would overflow JSON.stringify on its way to the caller: it hears why instead
-        if (p && p.callee === w.id && !inputDepthOk(frame.error ?? frame.result)) p.settle({ error: { code: 'invalid_response', message: `${frame.error ? 'error' : 'result'}: ${INPUT_TOO_DEEP}` } });
-        else if (p && p.callee === w.id) p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
+        if (p && p.callee === w.id && !inputDepthOk(frame.error ?? frame.result))
+          p.settle({ error: { code: 'invalid_response', message: `${frame.error ? 'error' : 'result'}: ${INPUT_TOO_DEEP}` } });
+        else if (p && p.callee === w.id)
+          p.settle(frame.error ? { error: frame.error as { code: string; message: string } } : { result: frame.result ?? null });
         return;
       }
       case 'invokefunction': {
@@ -186,7 +271,13 @@ export function createWorkerHub(deps: {
         // data nested past what every surface takes is refused as the HTTP invoke refuses it: passed
         // on, it overflowed JSON.stringify in a promise nobody awaits, and that ended the process
         if (!inputDepthOk(frame.data)) {
-          if (invocationId) send(w, { type: 'invocationresult', invocation_id: invocationId, function_id: functionId, error: { code: 'invalid_argument', message: `data: ${INPUT_TOO_DEEP}` } });
+          if (invocationId)
+            send(w, {
+              type: 'invocationresult',
+              invocation_id: invocationId,
+              function_id: functionId,
+              error: { code: 'invalid_argument', message: `data: ${INPUT_TOO_DEEP}` },
+            });
           return;
         }
         void invoke(w.project, functionId, frame.data ?? null, w.id)
@@ -226,12 +317,14 @@ export function createWorkerHub(deps: {
       ws.on('close', () => {
         workers.delete(w.id);
         for (const id of w.functions) if (ownersOf(project).get(id) === w.id) ownersOf(project).delete(id);
-        for (const p of pending.values()) if (p.callee === w.id) p.settle({ error: { code: 'invocation_stopped', message: 'Invocation stopped' } });
+        for (const p of pending.values())
+          if (p.callee === w.id) p.settle({ error: { code: 'invocation_stopped', message: 'Invocation stopped' } });
       });
       ws.on('error', (err) => deps.log.debug({ err: String(err), worker: w.id }, 'iii worker connection error'));
     },
     owner: (project: string, id: string) => owners.get(project)?.get(id) ?? null,
-    list: (project: string) => [...(owners.get(project) ?? new Map<string, string>()).entries()].map(([id, worker]) => ({ id, worker_id: worker })),
+    list: (project: string) =>
+      [...(owners.get(project) ?? new Map<string, string>()).entries()].map(([id, worker]) => ({ id, worker_id: worker })),
     invoke: (project: string, id: string, data: unknown) => invoke(project, id, data, null),
     close() {
       for (const w of workers.values()) w.ws.close(1001, 'kiln is stopping');

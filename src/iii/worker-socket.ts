@@ -13,7 +13,10 @@ export const WORKER_PATH = '/iii';
  * the URL (which the SDK's telemetry socket keeps too); an upgrade without a valid key is refused
  * with 401 before any frame. The telemetry socket is accepted and its frames dropped.
  */
-export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger; maxResultBytes: number }) {
+export function attachWorkerSocket(
+  server: Server,
+  deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger; maxResultBytes: number },
+) {
   // a frame may carry a result up to the result limit, with room for its envelope
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxResultBytes + 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
@@ -28,7 +31,9 @@ export function attachWorkerSocket(server: Server, deps: { workers: WorkerHub; p
     // cap between the check and the attach; the socket's close (whenever it comes) gives it back
     const leave = url.pathname === WORKER_PATH ? deps.workers.reserve(project) : () => {};
     if (!leave) {
-      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\r\nthis project has its most iii workers connected');
+      socket.end(
+        'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\r\nthis project has its most iii workers connected',
+      );
       return;
     }
     socket.once('close', leave);

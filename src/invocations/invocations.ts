@@ -122,8 +122,8 @@ export function createInvocations(deps: {
       try {
         return void (await write());
       } catch (err) {
-        if (stopping) return deps.log.warn({ err: String(err), invocation: id }, 'could not record an invocation\'s state before stopping');
-        deps.log.warn({ err: String(err), invocation: id }, 'could not record an invocation\'s state; trying again in 5 s');
+        if (stopping) return deps.log.warn({ err: String(err), invocation: id }, "could not record an invocation's state before stopping");
+        deps.log.warn({ err: String(err), invocation: id }, "could not record an invocation's state; trying again in 5 s");
         await new Promise((r) => setTimeout(r, 5_000));
       }
     }
@@ -171,10 +171,22 @@ export function createInvocations(deps: {
     async accept(req: ExecutionRequest, opts: { bytes: number; callbackUrl?: string | null }): Promise<InvocationRecord> {
       const id = newId('exec');
       const { tool } = await deps.execute.check(req);
-      const request: ExecutionRequest = { ...req, id, ...(req.target.kind === 'tool' && tool ? { target: { ...req.target, revisionId: tool.revisionId } } : {}) };
+      const request: ExecutionRequest = {
+        ...req,
+        id,
+        ...(req.target.kind === 'tool' && tool ? { target: { ...req.target, revisionId: tool.revisionId } } : {}),
+      };
       const record: InvocationRecord = {
-        id, project: req.project, via: req.via ?? 'api', status: 'queued', reason: null, callbackUrl: opts.callbackUrl ?? null,
-        createdAt: new Date().toISOString(), startedAt: null, endedAt: null, webhook: null,
+        id,
+        project: req.project,
+        via: req.via ?? 'api',
+        status: 'queued',
+        reason: null,
+        callbackUrl: opts.callbackUrl ?? null,
+        createdAt: new Date().toISOString(),
+        startedAt: null,
+        endedAt: null,
+        webhook: null,
       };
       const sealed = box.seal(JSON.stringify({ request, bytes: opts.bytes } satisfies Sealed), aad(id));
       await enqueue(id, (within) => store.create(record, sealed, within));
@@ -211,7 +223,8 @@ export function createInvocations(deps: {
       await ticking;
       // gone cleanly: nothing of this kiln is running; rows of kilns gone a day are dropped too (with
       // the database away, the row just ages out: the drain must go on to remove this kiln's boxes)
-      await store.forgetOwners(deps.owner, new Date(Date.now() - 86_400_000).toISOString())
+      await store
+        .forgetOwners(deps.owner, new Date(Date.now() - 86_400_000).toISOString())
         .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'could not say this kiln has left; its heartbeat ages out'));
     },
   };

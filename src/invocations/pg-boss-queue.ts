@@ -49,15 +49,21 @@ export async function createPgBossQueue(deps: {
   return {
     transactional: true,
     async add(id, { delayMs = 0, tx } = {}) {
-      await boss.send(QUEUE, { id }, {
-        expireInSeconds: deps.leaseSeconds,
-        // retried when a kiln died holding it (its lease ran out), or could not read or claim the
-        // invocation (the database away): every 5 s, for as long as that lasts (pg-boss's backoff
-        // would grow to hours), since an accepted invocation must run
-        retryLimit: 100_000, retryDelay: 5, retryBackoff: false,
-        ...(delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {}),
-        ...(tx ? { db: tx } : {}),
-      });
+      await boss.send(
+        QUEUE,
+        { id },
+        {
+          expireInSeconds: deps.leaseSeconds,
+          // retried when a kiln died holding it (its lease ran out), or could not read or claim the
+          // invocation (the database away): every 5 s, for as long as that lasts (pg-boss's backoff
+          // would grow to hours), since an accepted invocation must run
+          retryLimit: 100_000,
+          retryDelay: 5,
+          retryBackoff: false,
+          ...(delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {}),
+          ...(tx ? { db: tx } : {}),
+        },
+      );
       // a job this kiln just queued is taken here at once rather than at the next poll
       if (!tx && delayMs <= 0) nudge();
     },
@@ -84,7 +90,9 @@ export async function createPgBossQueue(deps: {
       await boss.offWork(QUEUE);
       await Promise.allSettled([...inflight]);
       // the pool is the store's: it closes with the store
-      await boss.stop({ graceful: false, close: false }).catch((err: unknown) => deps.log.warn({ err: String(err) }, 'job queue did not stop cleanly'));
+      await boss
+        .stop({ graceful: false, close: false })
+        .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'job queue did not stop cleanly'));
     },
   };
 

@@ -35,14 +35,24 @@ export function createWebhooks(deps: {
   const { store, box } = deps;
 
   async function record(project: string): Promise<WebhookSecretRecord> {
-    return (await store.getWebhookSecret(project)) ?? store.ensureWebhookSecret({ project, sealed: box.seal(newSecret(), aad(project)), previousSealed: null, rotatedAt: null, createdAt: new Date().toISOString() });
+    return (
+      (await store.getWebhookSecret(project)) ??
+      store.ensureWebhookSecret({
+        project,
+        sealed: box.seal(newSecret(), aad(project)),
+        previousSealed: null,
+        rotatedAt: null,
+        createdAt: new Date().toISOString(),
+      })
+    );
   }
 
   /** The signatures for a message: the current secret's, and the previous one's within the grace. */
   async function sign(project: string, id: string, at: Date, body: string): Promise<string> {
     const r = await record(project);
     const secrets = [box.open(r.sealed, aad(project))];
-    if (r.previousSealed && r.rotatedAt && Date.now() - Date.parse(r.rotatedAt) < ROTATION_GRACE_MS) secrets.push(box.open(r.previousSealed, aad(project)));
+    if (r.previousSealed && r.rotatedAt && Date.now() - Date.parse(r.rotatedAt) < ROTATION_GRACE_MS)
+      secrets.push(box.open(r.previousSealed, aad(project)));
     return secrets.map((s) => new Webhook(s).sign(id, at, body)).join(' ');
   }
 
@@ -58,9 +68,19 @@ export function createWebhooks(deps: {
     let refused = false;
     try {
       const body = JSON.stringify({ type: 'execution.ended', timestamp: now.toISOString(), data: await deps.render(due.project, due.id) });
-      const headers = { 'webhook-id': due.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': await sign(due.project, due.id, now, body) };
+      const headers = {
+        'webhook-id': due.id,
+        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+        'webhook-signature': await sign(due.project, due.id, now, body),
+      };
       // the receiver's answer is not kept: its status says it all
-      const { status } = await outboundPost(new URL(due.callbackUrl), body, { ...headers, 'content-type': 'application/json' }, deps.policy, { timeoutMs: deps.timeoutSeconds * 1000, maxResponseBytes: 64 * 1024 });
+      const { status } = await outboundPost(
+        new URL(due.callbackUrl),
+        body,
+        { ...headers, 'content-type': 'application/json' },
+        deps.policy,
+        { timeoutMs: deps.timeoutSeconds * 1000, maxResponseBytes: 64 * 1024 },
+      );
       if (status < 200 || status >= 300) error = `the receiver answered HTTP ${status}`;
     } catch (err) {
       if (err instanceof RefusedAddress) {
@@ -73,7 +93,13 @@ export function createWebhooks(deps: {
     if (error === null) return store.updateWebhook(due.id, { status: 'delivered', attempts, nextAt: null, lastError: null, firstAt });
     const delay = Math.min(MAX_DELAY_MS, 1000 * 2 ** (attempts - 1));
     const giveUp = refused || Date.now() + delay - Date.parse(firstAt) > deps.retrySeconds * 1000;
-    await store.updateWebhook(due.id, { status: giveUp ? 'failed' : 'pending', attempts, nextAt: giveUp ? null : new Date(Date.now() + delay).toISOString(), lastError: error.slice(0, 500), firstAt });
+    await store.updateWebhook(due.id, {
+      status: giveUp ? 'failed' : 'pending',
+      attempts,
+      nextAt: giveUp ? null : new Date(Date.now() + delay).toISOString(),
+      lastError: error.slice(0, 500),
+      firstAt,
+    });
     if (giveUp) deps.log.warn({ invocation: due.id, attempts, error }, 'webhook not delivered; giving up');
   }
 
@@ -84,7 +110,9 @@ export function createWebhooks(deps: {
   async function tick(): Promise<void> {
     for (;;) {
       const due = await store.dueWebhooks(new Date().toISOString(), BATCH);
-      await Promise.all(due.map((d) => deliver(d).catch((err: unknown) => deps.log.error({ err, invocation: d.id }, 'webhook delivery failed in kiln'))));
+      await Promise.all(
+        due.map((d) => deliver(d).catch((err: unknown) => deps.log.error({ err, invocation: d.id }, 'webhook delivery failed in kiln'))),
+      );
       if (due.length < BATCH || stopped) return;
     }
   }
@@ -97,7 +125,9 @@ export function createWebhooks(deps: {
     }
     ticking = tick()
       .catch((err: unknown) =>
-        storeUnavailable(err) ? deps.log.warn({ err: String(err) }, 'webhook deliverer: the database does not answer') : deps.log.error({ err }, 'webhook deliverer failed'),
+        storeUnavailable(err)
+          ? deps.log.warn({ err: String(err) }, 'webhook deliverer: the database does not answer')
+          : deps.log.error({ err }, 'webhook deliverer failed'),
       )
       .finally(() => {
         ticking = null;

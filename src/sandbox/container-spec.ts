@@ -36,7 +36,16 @@ export interface SpecInput {
 }
 
 /** Pure: the hardened container options for one sandbox. Each flag says what it defends against. */
-export function buildContainerSpec({ image, limits, instance, boot, caPem, labels = {}, warmEnv = [], ociRuntime }: SpecInput): ContainerCreateOptions {
+export function buildContainerSpec({
+  image,
+  limits,
+  instance,
+  boot,
+  caPem,
+  labels = {},
+  warmEnv = [],
+  ociRuntime,
+}: SpecInput): ContainerCreateOptions {
   const memory = limits.memoryMiB * 1024 * 1024;
   const tmpfs = `rw,noexec,nosuid,nodev,size=${limits.tmpfsMiB}m`;
   return {

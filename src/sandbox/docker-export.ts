@@ -10,7 +10,11 @@ type Timed = <T>(what: string, ms: number, call: Promise<T>) => Promise<T>;
  * errors when tar fails (with what it printed), and ends when tar ends well.
  */
 export async function exportTar(docker: Docker, container: Docker.Container, path: string, timed: Timed): Promise<Readable> {
-  const exec = await timed('exec', 10_000, container.exec({ Cmd: ['/bin/tar', '-cf', '-', '-C', path, '.'], User: SANDBOX_USER, AttachStdout: true, AttachStderr: true }));
+  const exec = await timed(
+    'exec',
+    10_000,
+    container.exec({ Cmd: ['/bin/tar', '-cf', '-', '-C', path, '.'], User: SANDBOX_USER, AttachStdout: true, AttachStderr: true }),
+  );
   const raw = (await timed('exec start', 10_000, exec.start({ hijack: true, stdin: false }))) as unknown as Duplex;
   const out = new PassThrough();
   let errors = '';

@@ -39,7 +39,14 @@ export function createDockerImages(docker: Docker): DockerImages {
         abort.abort(error);
       });
       const stream = await docker
-        .buildImage(context, { t: tag, labels: { ...labels, [RUNTIME_IMAGE_LABEL]: 'true' }, rm: true, forcerm: true, nocache: false, abortSignal: abort.signal })
+        .buildImage(context, {
+          t: tag,
+          labels: { ...labels, [RUNTIME_IMAGE_LABEL]: 'true' },
+          rm: true,
+          forcerm: true,
+          nocache: false,
+          abortSignal: abort.signal,
+        })
         .catch((error: Error) => {
           throw refused ?? error;
         });

@@ -66,8 +66,7 @@ export function dockerOptions(endpoint: string | undefined, tls?: DockerTls): Do
   // Docker's own convention: 2376 is the TLS port, 2375 the plain one
   if (tls && (url.protocol === 'tcp:' || url.protocol === 'https:'))
     return { host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ...tls };
-  if (url.protocol === 'tcp:' || url.protocol === 'http:')
-    return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+  if (url.protocol === 'tcp:' || url.protocol === 'http:') return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
   throw new Error(`unsupported Docker endpoint ${endpoint}: use unix:///path or tcp://host:port`);
 }
 
@@ -81,32 +80,29 @@ class DockerTimeout extends Error {
 /** A wedged engine must not hold a request forever: every Docker call gets a deadline. */
 function timed<T>(what: string, ms: number, call: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([
-    call,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DockerTimeout(what)), ms))),
-  ]).finally(() => clearTimeout(timer));
+  return Promise.race([call, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DockerTimeout(what)), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
 }
 
 /** Turns a Docker failure into the 503 a client should see; the detail goes to the log by the caller. */
 export function toUnavailable(error: unknown, image?: string): AppError {
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode === 404 && image && /image/i.test(e.message ?? ''))
-    return new AppError('SANDBOX_UNAVAILABLE', image.startsWith('kiln-runtime:')
-      ? `the image of this custom runtime revision (${image}) is not on this engine (removed outside kiln, or built on another replica's): kiln builds it here again as the next run asks for it; try again shortly`
-      : `sandbox image ${image} is missing: run \`npm run images\``, [
-      { reason: 'image_missing' },
-    ]);
+    return new AppError(
+      'SANDBOX_UNAVAILABLE',
+      image.startsWith('kiln-runtime:')
+        ? `the image of this custom runtime revision (${image}) is not on this engine (removed outside kiln, or built on another replica's): kiln builds it here again as the next run asks for it; try again shortly`
+        : `sandbox image ${image} is missing: run \`npm run images\``,
+      [{ reason: 'image_missing' }],
+    );
   if (error instanceof DockerTimeout)
-    return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is not answering in time; retry later', [
-      { reason: 'docker_timeout' },
-    ]);
+    return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is not answering in time; retry later', [{ reason: 'docker_timeout' }]);
   if (e.code && ['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code))
     return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is unreachable; retry when it is back', [
       { reason: 'docker_unreachable' },
     ]);
-  return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine refused to start a sandbox; retry later', [
-    { reason: 'docker_error' },
-  ]);
+  return new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine refused to start a sandbox; retry later', [{ reason: 'docker_error' }]);
 }
 
 /** How long each step of starting a sandbox may take before the start counts as failed. */
@@ -206,7 +202,9 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
           const onReady = () => done();
           // what the box said before it failed: the reason, for the log
           const said = () => {
-            const text = Buffer.concat(early.filter(([stdout]) => !stdout).map(([, chunk]) => chunk)).toString('utf8').trim();
+            const text = Buffer.concat(early.filter(([stdout]) => !stdout).map(([, chunk]) => chunk))
+              .toString('utf8')
+              .trim();
             return text ? `: ${text.slice(-500)}` : '';
           };
           const onEnd = () => done(new Error(`the sandbox ended before its harness was ready${said()}`));
@@ -275,7 +273,8 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       // never this boot's running containers, nor a created one that may still be starting (a start
       // may take 40 s: create, attach and start each have a deadline): only one from well before the outage
       const endedByOutage = (c: Docker.ContainerInfo) =>
-        outageSince !== undefined && (c.State === 'exited' || c.State === 'dead' || (c.State === 'created' && c.Created < outageSince - 60));
+        outageSince !== undefined &&
+        (c.State === 'exited' || c.State === 'dead' || (c.State === 'created' && c.Created < outageSince - 60));
       const stale = list.filter((c) => c.Labels[BOOT_LABEL] !== boot || endedByOutage(c));
       await Promise.all(stale.map((c) => timed('remove', 30_000, docker.getContainer(c.Id).remove({ force: true })).catch(() => {})));
       return stale.length;

@@ -117,8 +117,7 @@ export class FrameDecoder {
     else if (kind === 'c' || kind === 'd' || kind === 'f') {
       if (payload.length < 4 || !this.onTunnel) return this.fail('protocol');
       this.onTunnel(kind, payload.readUInt32BE(0), payload.subarray(4));
-    }
-    else if (kind === 'x') {
+    } else if (kind === 'x') {
       try {
         const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
         const code = parsed.exit_code;

@@ -114,14 +114,19 @@ export function createPool(deps: {
       .then((sandbox) => {
         warmingUp.add(sandbox);
         if (closed) track(sandbox.remove().catch(() => {})); // ends its wait for ready at once
-        return sandbox.ready(READY_TIMEOUT_MS).finally(() => warmingUp.delete(sandbox)).then(
-          () => sandbox,
-          (error: unknown) => {
-            track(sandbox.remove().catch(() => {}));
-            if (!closed) log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
-            throw new AppError('SANDBOX_UNAVAILABLE', `a ${c.name} sandbox did not get ready; retry later`, [{ reason: 'sandbox_not_ready' }]);
-          },
-        );
+        return sandbox
+          .ready(READY_TIMEOUT_MS)
+          .finally(() => warmingUp.delete(sandbox))
+          .then(
+            () => sandbox,
+            (error: unknown) => {
+              track(sandbox.remove().catch(() => {}));
+              if (!closed) log.warn({ pool: c.name, container: sandbox.id, err: String(error) }, 'pool: a sandbox did not get ready');
+              throw new AppError('SANDBOX_UNAVAILABLE', `a ${c.name} sandbox did not get ready; retry later`, [
+                { reason: 'sandbox_not_ready' },
+              ]);
+            },
+          );
       })
       .then(
         (sandbox) => {
@@ -228,7 +233,10 @@ export function createPool(deps: {
     /** Null once the pools have been full for the first time; until then, how full they are. */
     warming(): string | null {
       if (filled.size === deps.classes.length) return null;
-      return deps.classes.filter((c) => !filled.has(c)).map((c) => `${c.name} ${ready.get(c)!.length}/${c.size}`).join(', ');
+      return deps.classes
+        .filter((c) => !filled.has(c))
+        .map((c) => `${c.name} ${ready.get(c)!.length}/${c.size}`)
+        .join(', ');
     },
     /** Calls back (once) when every pool has been full. */
     onWarm(callback: () => void): void {
@@ -241,7 +249,8 @@ export function createPool(deps: {
     async close(): Promise<void> {
       closed = true;
       for (const timer of backoffTimers.values()) clearTimeout(timer);
-      for (const list of waiters.values()) for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
+      for (const list of waiters.values())
+        for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
       for (const sandbox of warmingUp) track(sandbox.remove().catch(() => {}));
       const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
       for (const entry of all) track(entry.sandbox.remove().catch(() => {}));

@@ -82,21 +82,29 @@ export function createSandboxProvider(deps: {
   // removed after KILN_RUNTIME_POOL_IDLE_SECONDS without one.
   const added = new Map<string, { poolClass: PoolClass; lastUsed: number }>();
   const idleMs = config.KILN_RUNTIME_POOL_IDLE_SECONDS * 1000;
-  const retire = setInterval(() => {
-    for (const [key, entry] of added)
-      if (Date.now() - entry.lastUsed > idleMs) {
-        pool.removeClass(entry.poolClass);
-        added.delete(key);
-        log.info({ pool: key }, 'pool: removed a custom runtime pool unused for a while');
-      }
-  }, Math.min(30_000, idleMs)).unref();
+  const retire = setInterval(
+    () => {
+      for (const [key, entry] of added)
+        if (Date.now() - entry.lastUsed > idleMs) {
+          pool.removeClass(entry.poolClass);
+          added.delete(key);
+          log.info({ pool: key }, 'pool: removed a custom runtime pool unused for a while');
+        }
+    },
+    Math.min(30_000, idleMs),
+  ).unref();
   const isStock = (runtime: Runtime) => deps.runtimes.some((r) => r.key === runtime.key);
   function addedClassFor(runtime: Runtime, memoryMiB: number): PoolClass | null {
     if (isStock(runtime) || runtime.poolSize === 0 || memoryMiB !== config.KILN_DEFAULT_MEMORY_MIB) return null;
     let entry = added.get(runtime.key);
     if (!entry) {
       const poolClass: PoolClass = {
-        name: runtime.key, language: runtime.language, runtimeKey: runtime.key, image: runtime.image, memoryMiB, size: runtime.poolSize,
+        name: runtime.key,
+        language: runtime.language,
+        runtimeKey: runtime.key,
+        image: runtime.image,
+        memoryMiB,
+        size: runtime.poolSize,
         spec: specFor(runtime, memoryMiB, { 'kiln.pool': runtime.key }),
       };
       pool.addClass(poolClass);

@@ -9,12 +9,31 @@ import { tunnelFor } from './tunnel.js';
 
 type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
 /** What the request line carries of a job: a run's, or a build box's (src/builds/build-box.ts). */
-export type HarnessRequest = Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'> | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
+export type HarnessRequest =
+  | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
+  | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
 
 /** The one request line the harness reads: what to run, and how. */
 export function requestLine(job: HarnessRequest): string {
-  const common = { mode: job.mode, language: job.runtime.language, code: job.code, env: job.env, files: job.files, deadline_ms: job.timeoutMs };
-  const fields = job.mode === 'function' ? { ...common, input: job.input ?? null, args: [], stdin: '', ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}), ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}) } : { ...common, input: null, args: job.args, stdin: job.stdin };
+  const common = {
+    mode: job.mode,
+    language: job.runtime.language,
+    code: job.code,
+    env: job.env,
+    files: job.files,
+    deadline_ms: job.timeoutMs,
+  };
+  const fields =
+    job.mode === 'function'
+      ? {
+          ...common,
+          input: job.input ?? null,
+          args: [],
+          stdin: '',
+          ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}),
+          ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}),
+        }
+      : { ...common, input: null, args: job.args, stdin: job.stdin };
   try {
     return JSON.stringify(fields) + '\n';
   } catch {
@@ -109,9 +128,16 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       exitCode = state?.exitCode || 137;
       stopReason = state?.oomKilled ? 'out_of_memory' : 'sandbox_error';
     }
-    const { outputJson, outputStatus } = job.mode === 'function' && stopReason === 'exited' ? readResult(decoder.result) : { outputJson: null, outputStatus: 'error' as const };
+    const { outputJson, outputStatus } =
+      job.mode === 'function' && stopReason === 'exited'
+        ? readResult(decoder.result)
+        : { outputJson: null, outputStatus: 'error' as const };
     return {
-      exitCode, stopReason, durationMs, outputJson, outputStatus,
+      exitCode,
+      stopReason,
+      durationMs,
+      outputJson,
+      outputStatus,
       stdout: decoder.stdout.text(),
       stderr: decoder.stderr.text() + stopNotice(stopReason, job),
       stdoutTruncated: decoder.stdout.truncated,

@@ -73,8 +73,7 @@ export function createTunnel(opts: { send: (frame: Buffer) => void; open: (chann
         // what the code sends faster than the upstream takes it is buffered here: bounded
         if (channel.readableLength + data.length > MAX_BUFFERED) return void channel.destroy();
         channel.push(data);
-      }
-      else channels.get(id)?.push(null);
+      } else channels.get(id)?.push(null);
     },
     /** Ends every connection (the run is over). */
     closeAll(): void {

@@ -95,8 +95,14 @@ export class SecretBox {
   /** The clear value; throws, saying only that it failed, on a wrong key or aad or any tampering. */
   open(sealed: string, aad: string): string {
     const [version, iv, tag, ciphertext, ...extra] = sealed.split('.');
-    if (version !== VERSION || iv === undefined || tag === undefined || ciphertext === undefined || extra.length > 0
-      || ![iv, tag, ciphertext].every((part) => BASE64URL.test(part))) {
+    if (
+      version !== VERSION ||
+      iv === undefined ||
+      tag === undefined ||
+      ciphertext === undefined ||
+      extra.length > 0 ||
+      ![iv, tag, ciphertext].every((part) => BASE64URL.test(part))
+    ) {
       throw new Error('sealed secret is malformed');
     }
     const ivBytes = Buffer.from(iv, 'base64url');

@@ -42,7 +42,11 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
     list: (project: string, page: Page) => store.listSecrets(project, page),
     /** The project's secret of this name (names are not unique: the newest wins), or null. */
     async byName(project: string, name: string): Promise<SecretRecord | null> {
-      for await (const secret of everyItem((page) => store.listSecrets(project, page), (s) => s.id)) if (secret.name === name) return secret;
+      for await (const secret of everyItem(
+        (page) => store.listSecrets(project, page),
+        (s) => s.id,
+      ))
+        if (secret.name === name) return secret;
       return null;
     },
     /** Replaces a secret's value (tools bound to it use the new one from their next run). */

@@ -15,7 +15,10 @@ export interface RegisteredFunction {
     timeout_ms: number;
     headers?: Record<string, string>;
     /** As registered, plus the id of the secret each `*_key` named then. */
-    auth?: { type: 'bearer'; token_key: string } | { type: 'hmac'; secret_key: string } | { type: 'api_key'; header: string; value_key: string };
+    auth?:
+      | { type: 'bearer'; token_key: string }
+      | { type: 'hmac'; secret_key: string }
+      | { type: 'api_key'; header: string; value_key: string };
     secret_id?: string;
   };
   created_at: string;
@@ -50,12 +53,23 @@ export class KyselyFunctionStore implements FunctionStore {
   }
 
   async get(project: string, id: string): Promise<RegisteredFunction | null> {
-    const row = await this.db.selectFrom('iii_functions').select('definition').where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('iii_functions')
+      .select('definition')
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
     return row ? (JSON.parse(row.definition) as RegisteredFunction) : null;
   }
 
   async list(project: string): Promise<RegisteredFunction[]> {
-    const rows = await this.db.selectFrom('iii_functions').select('definition').where('project', '=', project).orderBy('id').limit(10_000).execute();
+    const rows = await this.db
+      .selectFrom('iii_functions')
+      .select('definition')
+      .where('project', '=', project)
+      .orderBy('id')
+      .limit(10_000)
+      .execute();
     return rows.map((r) => JSON.parse(r.definition) as RegisteredFunction);
   }
 

@@ -34,8 +34,20 @@ export interface WebhookSecretsTable {
 
 /** Every column but the sealed request and the owner: what a record carries. */
 export const INVOCATION_COLUMNS = [
-  'id', 'project', 'via', 'status', 'reason', 'callback_url', 'created_at', 'started_at', 'ended_at',
-  'webhook_status', 'webhook_attempts', 'webhook_next_at', 'webhook_last_error', 'webhook_first_at',
+  'id',
+  'project',
+  'via',
+  'status',
+  'reason',
+  'callback_url',
+  'created_at',
+  'started_at',
+  'ended_at',
+  'webhook_status',
+  'webhook_attempts',
+  'webhook_next_at',
+  'webhook_last_error',
+  'webhook_first_at',
 ] as const;
 export type InvocationRow = Pick<InvocationsTable, (typeof INVOCATION_COLUMNS)[number]>;
 
@@ -51,7 +63,13 @@ export function rowToInvocation(row: InvocationRow): InvocationRecord {
     startedAt: row.started_at,
     endedAt: row.ended_at,
     webhook: row.webhook_status
-      ? { status: row.webhook_status as WebhookStatus, attempts: Number(row.webhook_attempts), nextAt: row.webhook_next_at, lastError: row.webhook_last_error, firstAt: row.webhook_first_at }
+      ? {
+          status: row.webhook_status as WebhookStatus,
+          attempts: Number(row.webhook_attempts),
+          nextAt: row.webhook_next_at,
+          lastError: row.webhook_last_error,
+          firstAt: row.webhook_first_at,
+        }
       : null,
   };
 }

@@ -37,10 +37,20 @@ export interface C1InvocationsTable {
 }
 
 const toFunction = (r: C1FunctionsTable): C1FunctionRecord => ({
-  toolId: r.tool_id, project: r.project, functionType: r.function_type, publishedCommitId: r.published_commit_id, createdAt: r.created_at, updatedAt: r.updated_at,
+  toolId: r.tool_id,
+  project: r.project,
+  functionType: r.function_type,
+  publishedCommitId: r.published_commit_id,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
 });
 const toInvocation = (r: C1InvocationsTable): C1InvocationRecord => ({
-  id: r.id, functionId: r.function_id, project: r.project, commitId: r.commit_id, input: JSON.parse(r.input) as unknown, createdAt: r.created_at,
+  id: r.id,
+  functionId: r.function_id,
+  project: r.project,
+  commitId: r.commit_id,
+  input: JSON.parse(r.input) as unknown,
+  createdAt: r.created_at,
 });
 
 /** The C1Store in portable SQL (SQLite and Postgres); every query is scoped by project. */
@@ -50,12 +60,24 @@ export class KyselyC1Store implements C1Store {
   async putFunction(r: C1FunctionRecord): Promise<void> {
     await this.db
       .insertInto('c1_functions')
-      .values({ tool_id: r.toolId, project: r.project, function_type: r.functionType, published_commit_id: r.publishedCommitId, created_at: r.createdAt, updated_at: r.updatedAt })
+      .values({
+        tool_id: r.toolId,
+        project: r.project,
+        function_type: r.functionType,
+        published_commit_id: r.publishedCommitId,
+        created_at: r.createdAt,
+        updated_at: r.updatedAt,
+      })
       .execute();
   }
 
   async getFunction(project: string, toolId: string): Promise<C1FunctionRecord | null> {
-    const row = await this.db.selectFrom('c1_functions').selectAll().where('project', '=', project).where('tool_id', '=', toolId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('c1_functions')
+      .selectAll()
+      .where('project', '=', project)
+      .where('tool_id', '=', toolId)
+      .executeTakeFirst();
     return row ? toFunction(row) : null;
   }
 
@@ -66,11 +88,21 @@ export class KyselyC1Store implements C1Store {
   }
 
   async setPublished(project: string, toolId: string, commitId: string | null, at: string): Promise<void> {
-    await this.db.updateTable('c1_functions').set({ published_commit_id: commitId, updated_at: at }).where('project', '=', project).where('tool_id', '=', toolId).execute();
+    await this.db
+      .updateTable('c1_functions')
+      .set({ published_commit_id: commitId, updated_at: at })
+      .where('project', '=', project)
+      .where('tool_id', '=', toolId)
+      .execute();
   }
 
   async touchFunction(project: string, toolId: string, at: string): Promise<void> {
-    await this.db.updateTable('c1_functions').set({ updated_at: at }).where('project', '=', project).where('tool_id', '=', toolId).execute();
+    await this.db
+      .updateTable('c1_functions')
+      .set({ updated_at: at })
+      .where('project', '=', project)
+      .where('tool_id', '=', toolId)
+      .execute();
   }
 
   async deleteFunction(project: string, toolId: string): Promise<void> {
@@ -87,19 +119,43 @@ export class KyselyC1Store implements C1Store {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('c1_commits')
-        .values({ id: r.id, function_id: r.functionId, project: r.project, message: r.message, filenames: JSON.stringify(r.filenames), finalized: r.finalized ? 1 : 0, created_at: r.createdAt })
+        .values({
+          id: r.id,
+          function_id: r.functionId,
+          project: r.project,
+          message: r.message,
+          filenames: JSON.stringify(r.filenames),
+          finalized: r.finalized ? 1 : 0,
+          created_at: r.createdAt,
+        })
         .execute();
-      for (const [filename, contents] of Object.entries(r.uploads)) await trx.insertInto('c1_uploads').values({ commit_id: r.id, filename, contents, bytes: Buffer.byteLength(contents) }).execute();
+      for (const [filename, contents] of Object.entries(r.uploads))
+        await trx
+          .insertInto('c1_uploads')
+          .values({ commit_id: r.id, filename, contents, bytes: Buffer.byteLength(contents) })
+          .execute();
     });
   }
 
   async getCommit(project: string, functionId: string, id: string): Promise<C1CommitRecord | null> {
-    const row = await this.db.selectFrom('c1_commits').selectAll().where('project', '=', project).where('function_id', '=', functionId).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('c1_commits')
+      .selectAll()
+      .where('project', '=', project)
+      .where('function_id', '=', functionId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!row) return null;
     const uploads = await this.db.selectFrom('c1_uploads').select(['filename', 'contents']).where('commit_id', '=', id).execute();
     return {
-      id: row.id, functionId: row.function_id, project: row.project, message: row.message, filenames: JSON.parse(row.filenames) as string[],
-      uploads: Object.fromEntries(uploads.map((u) => [u.filename, u.contents])), finalized: Number(row.finalized) === 1, createdAt: row.created_at,
+      id: row.id,
+      functionId: row.function_id,
+      project: row.project,
+      message: row.message,
+      filenames: JSON.parse(row.filenames) as string[],
+      uploads: Object.fromEntries(uploads.map((u) => [u.filename, u.contents])),
+      finalized: Number(row.finalized) === 1,
+      createdAt: row.created_at,
     };
   }
 
@@ -119,7 +175,13 @@ export class KyselyC1Store implements C1Store {
     return this.db.transaction().execute(async (trx) => {
       // a write to the commit's row first: PostgreSQL locks the row (SQLite the database), so two
       // uploads of one commit at once take turns, and neither sums before the other has written
-      const pending = await trx.updateTable('c1_commits').set({ finalized: 0 }).where('project', '=', project).where('id', '=', id).where('finalized', '=', 0).executeTakeFirst();
+      const pending = await trx
+        .updateTable('c1_commits')
+        .set({ finalized: 0 })
+        .where('project', '=', project)
+        .where('id', '=', id)
+        .where('finalized', '=', 0)
+        .executeTakeFirst();
       if (Number(pending.numUpdatedRows) !== 1) return 'missing';
       const { total } = await trx
         .selectFrom('c1_uploads')
@@ -158,7 +220,13 @@ export class KyselyC1Store implements C1Store {
   }
 
   async markFinalized(project: string, id: string): Promise<boolean> {
-    const result = await this.db.updateTable('c1_commits').set({ finalized: 1 }).where('project', '=', project).where('id', '=', id).where('finalized', '=', 0).executeTakeFirst();
+    const result = await this.db
+      .updateTable('c1_commits')
+      .set({ finalized: 1 })
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .where('finalized', '=', 0)
+      .executeTakeFirst();
     if (Number(result.numUpdatedRows) !== 1) return false;
     // the revision holds the files now
     await this.db.deleteFrom('c1_uploads').where('commit_id', '=', id).execute();
@@ -168,12 +236,25 @@ export class KyselyC1Store implements C1Store {
   async putInvocation(r: C1InvocationRecord): Promise<void> {
     await this.db
       .insertInto('c1_invocations')
-      .values({ id: r.id, function_id: r.functionId, project: r.project, commit_id: r.commitId, input: JSON.stringify(r.input ?? null), created_at: r.createdAt })
+      .values({
+        id: r.id,
+        function_id: r.functionId,
+        project: r.project,
+        commit_id: r.commitId,
+        input: JSON.stringify(r.input ?? null),
+        created_at: r.createdAt,
+      })
       .execute();
   }
 
   async getInvocation(project: string, functionId: string, id: string): Promise<C1InvocationRecord | null> {
-    const row = await this.db.selectFrom('c1_invocations').selectAll().where('project', '=', project).where('function_id', '=', functionId).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('c1_invocations')
+      .selectAll()
+      .where('project', '=', project)
+      .where('function_id', '=', functionId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     return row ? toInvocation(row) : null;
   }
 

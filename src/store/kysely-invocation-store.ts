@@ -1,7 +1,15 @@
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { INVOCATION_COLUMNS, invocationToRow, rowToInvocation, rowToWebhookSecret } from './invocation-rows.js';
 import type {
-  DueWebhook, EndStatus, InvocationRecord, InvocationStatus, InvocationStore, SqlExecutor, WebhookSecretRecord, WebhookState, WithinTransaction,
+  DueWebhook,
+  EndStatus,
+  InvocationRecord,
+  InvocationStatus,
+  InvocationStore,
+  SqlExecutor,
+  WebhookSecretRecord,
+  WebhookState,
+  WithinTransaction,
 } from './invocation-store.js';
 import type { Database } from './rows.js';
 
@@ -22,7 +30,12 @@ export class KyselyInvocationStore implements InvocationStore {
   }
 
   async get(project: string, id: string): Promise<InvocationRecord | null> {
-    const row = await this.db.selectFrom('invocations').select(INVOCATION_COLUMNS).where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('invocations')
+      .select(INVOCATION_COLUMNS)
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
     return row ? rowToInvocation(row) : null;
   }
 
@@ -49,7 +62,12 @@ export class KyselyInvocationStore implements InvocationStore {
 
   async requeue(id: string, within?: WithinTransaction): Promise<void> {
     const requeue = (db: Kysely<Database>) =>
-      db.updateTable('invocations').set({ status: 'queued', owner: null, started_at: null }).where('id', '=', id).where('status', '=', 'running').execute();
+      db
+        .updateTable('invocations')
+        .set({ status: 'queued', owner: null, started_at: null })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
+        .execute();
     if (!within) return void (await requeue(this.db));
     await this.db.transaction().execute(async (trx) => {
       await requeue(trx);
@@ -76,18 +94,33 @@ export class KyselyInvocationStore implements InvocationStore {
   }
 
   async requestCancel(project: string, id: string, at: string): Promise<InvocationStatus | null> {
-    const row = await this.db.selectFrom('invocations').select(['id', 'status']).where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('invocations')
+      .select(['id', 'status'])
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!row) return null;
     if (row.status === 'queued') await this.end(id, { status: 'cancelled', reason: 'cancelled before it ran', at });
     // (queued a moment ago and claimed since: the mark reaches the kiln that now runs it)
-    await this.db.updateTable('invocations').set({ cancel_requested_at: at }).where('id', '=', id).where('status', '=', 'running').execute();
+    await this.db
+      .updateTable('invocations')
+      .set({ cancel_requested_at: at })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
     const after = await this.db.selectFrom('invocations').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     return after.status as InvocationStatus;
   }
 
   async cancelRequested(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const rows = await this.db.selectFrom('invocations').select('id').where('id', 'in', ids).where('cancel_requested_at', 'is not', null).execute();
+    const rows = await this.db
+      .selectFrom('invocations')
+      .select('id')
+      .where('id', 'in', ids)
+      .where('cancel_requested_at', 'is not', null)
+      .execute();
     return rows.map((r) => r.id);
   }
 
@@ -117,7 +150,10 @@ export class KyselyInvocationStore implements InvocationStore {
   }
 
   async forgetOwners(owner: string, before: string): Promise<void> {
-    await this.db.deleteFrom('replicas').where((eb) => eb.or([eb('owner', '=', owner), eb('seen_at', '<', before)])).execute();
+    await this.db
+      .deleteFrom('replicas')
+      .where((eb) => eb.or([eb('owner', '=', owner), eb('seen_at', '<', before)]))
+      .execute();
   }
 
   async dueWebhooks(now: string, limit: number): Promise<DueWebhook[]> {
@@ -129,7 +165,9 @@ export class KyselyInvocationStore implements InvocationStore {
       .orderBy('webhook_next_at')
       .limit(limit)
       .execute();
-    return rows.map(rowToInvocation).map((r) => ({ id: r.id, project: r.project, callbackUrl: r.callbackUrl!, status: r.status, webhook: r.webhook! }));
+    return rows
+      .map(rowToInvocation)
+      .map((r) => ({ id: r.id, project: r.project, callbackUrl: r.callbackUrl!, status: r.status, webhook: r.webhook! }));
   }
 
   async claimWebhook(id: string, seen: WebhookState, leaseUntil: string): Promise<boolean> {
@@ -147,7 +185,13 @@ export class KyselyInvocationStore implements InvocationStore {
   async updateWebhook(id: string, state: WebhookState): Promise<void> {
     await this.db
       .updateTable('invocations')
-      .set({ webhook_status: state.status, webhook_attempts: state.attempts, webhook_next_at: state.nextAt, webhook_last_error: state.lastError, webhook_first_at: state.firstAt })
+      .set({
+        webhook_status: state.status,
+        webhook_attempts: state.attempts,
+        webhook_next_at: state.nextAt,
+        webhook_last_error: state.lastError,
+        webhook_first_at: state.firstAt,
+      })
       .where('id', '=', id)
       .execute();
   }

@@ -2,11 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from './rows.js';
 import { storable } from './stored-text.js';
 import { REVISION_COLUMNS, rowToRuntime, rowToRuntimeRevision, runtimeRevisionToRow } from './runtime-rows.js';
-import type {
-  BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead,
-} from './runtime-store.js';
+import type { BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from './runtime-store.js';
 import { pageSize, type Page } from './store.js';
-
 
 /** The RuntimeStore in portable SQL (SQLite and Postgres), beside KyselyStore on the same database. */
 export class KyselyRuntimeStore implements RuntimeStore {
@@ -16,7 +13,14 @@ export class KyselyRuntimeStore implements RuntimeStore {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('runtimes')
-        .values({ id: runtime.id, project: runtime.project, name: runtime.name, language: runtime.language, head_revision_id: revision.id, created_at: runtime.createdAt })
+        .values({
+          id: runtime.id,
+          project: runtime.project,
+          name: runtime.name,
+          language: runtime.language,
+          head_revision_id: revision.id,
+          created_at: runtime.createdAt,
+        })
         .execute();
       await trx.insertInto('runtime_revisions').values(runtimeRevisionToRow(revision)).execute();
     });
@@ -61,7 +65,12 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async listRuntimeRevisions(project: string, runtimeId: string, page: Page): Promise<RuntimeRevisionRecord[] | null> {
-    const runtime = await this.db.selectFrom('runtimes').select('id').where('project', '=', project).where('id', '=', runtimeId).executeTakeFirst();
+    const runtime = await this.db
+      .selectFrom('runtimes')
+      .select('id')
+      .where('project', '=', project)
+      .where('id', '=', runtimeId)
+      .executeTakeFirst();
     if (!runtime) return null;
     let query = this.db
       .selectFrom('runtime_revisions')
@@ -105,7 +114,12 @@ export class KyselyRuntimeStore implements RuntimeStore {
   async finishBuilds(imageKey: string, outcome: BuildOutcome): Promise<number> {
     const { numUpdatedRows } = await this.db
       .updateTable('runtime_revisions')
-      .set({ status: outcome.status, failure_reason: outcome.failureReason === null ? null : storable(outcome.failureReason), build_log: storable(outcome.log), updated_at: outcome.at })
+      .set({
+        status: outcome.status,
+        failure_reason: outcome.failureReason === null ? null : storable(outcome.failureReason),
+        build_log: storable(outcome.log),
+        updated_at: outcome.at,
+      })
       .where('image_key', '=', imageKey)
       .where('status', 'in', ['pending', 'building'])
       .executeTakeFirst();

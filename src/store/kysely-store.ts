@@ -1,7 +1,15 @@
 import { sql, type Kysely } from 'kysely';
 import {
-  canonicalTimestamp, executionToRow, revisionToRow, rowToExecution, rowToRevision, rowToSecret, rowToTool, rowToToolSummary,
-  type Database, type ToolRevisionsTable,
+  canonicalTimestamp,
+  executionToRow,
+  revisionToRow,
+  rowToExecution,
+  rowToRevision,
+  rowToSecret,
+  rowToTool,
+  rowToToolSummary,
+  type Database,
+  type ToolRevisionsTable,
 } from './rows.js';
 import { KyselyInvocationStore } from './kysely-invocation-store.js';
 import { KyselyC1Store } from './kysely-c1-store.js';
@@ -11,8 +19,17 @@ import type { InvocationStore } from './invocation-store.js';
 import { KyselyRuntimeStore } from './kysely-runtime-store.js';
 import { refuseNulText } from './stored-text.js';
 import type { RuntimeStore } from './runtime-store.js';
-import { pageSize, type ExecutionRecord, type Page, type SealedSecret, type SecretRecord, type Store, type Tool, type ToolRevision, type ToolSummary } from './store.js';
-
+import {
+  pageSize,
+  type ExecutionRecord,
+  type Page,
+  type SealedSecret,
+  type SecretRecord,
+  type Store,
+  type Tool,
+  type ToolRevision,
+  type ToolSummary,
+} from './store.js';
 
 /**
  * The Store over Kysely, in SQL that SQLite and Postgres both accept: the dialect-specific part
@@ -66,7 +83,9 @@ export class KyselyStore implements Store {
   }
 
   async getTool(project: string, toolId: string): Promise<Tool | null> {
-    const row = await this.toolsWithHead(project, [...LISTED_COLUMNS, 'r.files']).where('t.id', '=', toolId).executeTakeFirst();
+    const row = await this.toolsWithHead(project, [...LISTED_COLUMNS, 'r.files'])
+      .where('t.id', '=', toolId)
+      .executeTakeFirst();
     return row ? rowToTool(row) : null;
   }
 
@@ -95,23 +114,26 @@ export class KyselyStore implements Store {
 
   async findToolByName(project: string, name: string): Promise<ToolSummary | null> {
     // r.project and r.name first: the (project, name) index narrows the join to this name's revisions
-    const row = await this.toolsWithHead(project, SUMMARY_COLUMNS).where('r.project', '=', project).where('r.name', '=', name).orderBy('t.id', 'desc').limit(1).executeTakeFirst();
+    const row = await this.toolsWithHead(project, SUMMARY_COLUMNS)
+      .where('r.project', '=', project)
+      .where('r.name', '=', name)
+      .orderBy('t.id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row ? rowToToolSummary(row) : null;
   }
 
   async toolSummaries(project: string, ids: string[]): Promise<ToolSummary[]> {
     if (ids.length === 0) return []; // `in ()` is not valid SQL
-    const rows = await this.toolsWithHead(project, SUMMARY_COLUMNS).where('t.id', 'in', [...new Set(ids)]).orderBy('t.id', 'desc').execute();
+    const rows = await this.toolsWithHead(project, SUMMARY_COLUMNS)
+      .where('t.id', 'in', [...new Set(ids)])
+      .orderBy('t.id', 'desc')
+      .execute();
     return rows.map(rowToToolSummary);
   }
 
   async listToolRevisions(project: string, toolId: string, page: Page): Promise<ToolRevision[] | null> {
-    const tool = await this.db
-      .selectFrom('tools')
-      .select('id')
-      .where('project', '=', project)
-      .where('id', '=', toolId)
-      .executeTakeFirst();
+    const tool = await this.db.selectFrom('tools').select('id').where('project', '=', project).where('id', '=', toolId).executeTakeFirst();
     if (!tool) return null;
     // the listing shows each revision's code, never its other files
     let query = this.db
@@ -126,8 +148,15 @@ export class KyselyStore implements Store {
   }
 
   async listToolRevisionStamps(project: string, toolId: string, page: Page): Promise<{ id: string; createdAt: string }[] | null> {
-    if (!(await this.db.selectFrom('tools').select('id').where('project', '=', project).where('id', '=', toolId).executeTakeFirst())) return null;
-    let query = this.db.selectFrom('tool_revisions').select(['id', 'created_at']).where('project', '=', project).where('tool_id', '=', toolId).orderBy('id', 'desc').limit(pageSize(page));
+    if (!(await this.db.selectFrom('tools').select('id').where('project', '=', project).where('id', '=', toolId).executeTakeFirst()))
+      return null;
+    let query = this.db
+      .selectFrom('tool_revisions')
+      .select(['id', 'created_at'])
+      .where('project', '=', project)
+      .where('tool_id', '=', toolId)
+      .orderBy('id', 'desc')
+      .limit(pageSize(page));
     if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
     return (await query.execute()).map((r) => ({ id: r.id, createdAt: r.created_at }));
   }
@@ -136,11 +165,7 @@ export class KyselyStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       // Revisions first: they hold the foreign key to the tool row.
       await trx.deleteFrom('tool_revisions').where('project', '=', project).where('tool_id', '=', toolId).execute();
-      const { numDeletedRows } = await trx
-        .deleteFrom('tools')
-        .where('project', '=', project)
-        .where('id', '=', toolId)
-        .executeTakeFirst();
+      const { numDeletedRows } = await trx.deleteFrom('tools').where('project', '=', project).where('id', '=', toolId).executeTakeFirst();
       return numDeletedRows > 0n;
     });
   }
@@ -149,8 +174,12 @@ export class KyselyStore implements Store {
     await this.db
       .insertInto('secrets')
       .values({
-        id: secret.id, project: secret.project, name: secret.name, sealed: secret.sealed,
-        created_at: secret.createdAt, updated_at: secret.updatedAt,
+        id: secret.id,
+        project: secret.project,
+        name: secret.name,
+        sealed: secret.sealed,
+        created_at: secret.createdAt,
+        updated_at: secret.updatedAt,
       })
       .execute();
     return { id: secret.id, project: secret.project, name: secret.name, createdAt: secret.createdAt, updatedAt: secret.updatedAt };
@@ -192,36 +221,26 @@ export class KyselyStore implements Store {
   }
 
   async deleteSecret(project: string, id: string): Promise<boolean> {
-    const { numDeletedRows } = await this.db
-      .deleteFrom('secrets')
-      .where('project', '=', project)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const { numDeletedRows } = await this.db.deleteFrom('secrets').where('project', '=', project).where('id', '=', id).executeTakeFirst();
     return numDeletedRows > 0n;
   }
 
   async recordExecution(record: ExecutionRecord): Promise<void> {
     // idempotent: a retry of a write whose answer was lost (the database away) finds it written
-    await this.db.insertInto('executions').values(executionToRow(record)).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await this.db
+      .insertInto('executions')
+      .values(executionToRow(record))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
   }
 
   async getExecution(project: string, id: string): Promise<ExecutionRecord | null> {
-    const row = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('project', '=', project)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('executions').selectAll().where('project', '=', project).where('id', '=', id).executeTakeFirst();
     return row ? rowToExecution(row) : null;
   }
 
   async listExecutions(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]> {
-    let query = this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('project', '=', project)
-      .orderBy('id', 'desc')
-      .limit(pageSize(page));
+    let query = this.db.selectFrom('executions').selectAll().where('project', '=', project).orderBy('id', 'desc').limit(pageSize(page));
     if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
     // A literal 0, not a bound parameter: the planner matches this against the partial index's
     // own `exit_code <> 0` (see migrations.ts), which it cannot do through a parameter.
@@ -229,12 +248,17 @@ export class KyselyStore implements Store {
     return (await query.execute()).map(rowToExecution);
   }
 
-  async pruneExecutions({ olderThan, keepPerProject, keep: own }: { olderThan: string; keepPerProject: number; keep?: Readonly<Record<string, number>> }): Promise<number> {
+  async pruneExecutions({
+    olderThan,
+    keepPerProject,
+    keep: own,
+  }: {
+    olderThan: string;
+    keepPerProject: number;
+    keep?: Readonly<Record<string, number>>;
+  }): Promise<number> {
     let removed = 0n;
-    const byAge = await this.db
-      .deleteFrom('executions')
-      .where('started_at', '<', canonicalTimestamp(olderThan))
-      .executeTakeFirst();
+    const byAge = await this.db.deleteFrom('executions').where('started_at', '<', canonicalTimestamp(olderThan)).executeTakeFirst();
     removed += byAge.numDeletedRows;
 
     const projects = await this.db.selectFrom('executions').select('project').distinct().execute();
@@ -280,6 +304,19 @@ export class KyselyStore implements Store {
 
 type RevisionColumn = `r.${keyof ToolRevisionsTable}`;
 /** What a tool's summary is read from: never its code or files, which can be megabytes. */
-const SUMMARY_COLUMNS = ['r.id', 'r.tool_id', 'r.project', 'r.name', 'r.description', 'r.language', 'r.input_schema', 'r.runtime_revision_id', 'r.env', 'r.http', 'r.entry', 'r.created_at'] as const satisfies readonly RevisionColumn[];
+const SUMMARY_COLUMNS = [
+  'r.id',
+  'r.tool_id',
+  'r.project',
+  'r.name',
+  'r.description',
+  'r.language',
+  'r.input_schema',
+  'r.runtime_revision_id',
+  'r.env',
+  'r.http',
+  'r.entry',
+  'r.created_at',
+] as const satisfies readonly RevisionColumn[];
 /** What Riza's listing shows: the summary and the code (never the other files). */
 const LISTED_COLUMNS = [...SUMMARY_COLUMNS, 'r.code'] as const satisfies readonly RevisionColumn[];

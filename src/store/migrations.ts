@@ -113,7 +113,10 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_execution_via': {
     // The surface an execution came through (issue 11 on): 'api' for every row logged before.
     async up(db: Kysely<any>) {
-      await db.schema.alterTable('executions').addColumn('via', 'text', (c) => c.notNull().defaultTo('api')).execute();
+      await db.schema
+        .alterTable('executions')
+        .addColumn('via', 'text', (c) => c.notNull().defaultTo('api'))
+        .execute();
     },
   },
   '0004_invocations': {
@@ -240,7 +243,10 @@ const MIGRATIONS: Record<string, Migration> = {
     // reading its files; and tools found by name (MCP, iii's kiln::) through an index rather than
     // a scan of every revision's code.
     async up(db: Kysely<any>) {
-      await db.schema.alterTable('c1_uploads').addColumn('bytes', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('c1_uploads')
+        .addColumn('bytes', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
       await db.schema.createIndex('tool_revisions_name').on('tool_revisions').columns(['project', 'name']).execute();
     },
   },

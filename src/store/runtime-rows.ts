@@ -32,8 +32,18 @@ export type RuntimeRevisionRow = Omit<RuntimeRevisionsTable, 'build_log'>;
 
 /** The columns of a revision that records carry (every one but the build log). */
 export const REVISION_COLUMNS = [
-  'id', 'runtime_id', 'project', 'language', 'manifest_name', 'manifest_contents', 'additional_python_imports',
-  'image_key', 'status', 'failure_reason', 'created_at', 'updated_at',
+  'id',
+  'runtime_id',
+  'project',
+  'language',
+  'manifest_name',
+  'manifest_contents',
+  'additional_python_imports',
+  'image_key',
+  'status',
+  'failure_reason',
+  'created_at',
+  'updated_at',
 ] as const;
 
 export function runtimeRevisionToRow(r: RuntimeRevisionRecord): RuntimeRevisionsTable {
@@ -72,6 +82,12 @@ export function rowToRuntimeRevision(row: RuntimeRevisionRow): RuntimeRevisionRe
 }
 
 export function rowToRuntime(row: Omit<RuntimesTable, 'head_revision_id'>, head: RuntimeRevisionRecord): RuntimeWithHead {
-  const runtime: RuntimeRecord = { id: row.id, project: row.project, name: row.name, language: row.language as RuntimeLanguage, createdAt: row.created_at };
+  const runtime: RuntimeRecord = {
+    id: row.id,
+    project: row.project,
+    name: row.name,
+    language: row.language as RuntimeLanguage,
+    createdAt: row.created_at,
+  };
   return { ...runtime, head };
 }

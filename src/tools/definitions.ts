@@ -31,9 +31,11 @@ function parameters(tool: Tool): Record<string, unknown> {
   if (tool.inputSchema === null || tool.inputSchema === undefined) return { type: 'object', properties: {} };
   const { $schema: _s, $id: _i, ...schema } = tool.inputSchema as Record<string, unknown>;
   if (schema.type !== 'object')
-    throw new AppError('BAD_REQUEST', `input_schema: LLM APIs take parameters as an object schema; this tool's input_schema has type ${JSON.stringify(schema.type ?? null)}`, [
-      { field: 'input_schema', reason: 'not_an_object' },
-    ]);
+    throw new AppError(
+      'BAD_REQUEST',
+      `input_schema: LLM APIs take parameters as an object schema; this tool's input_schema has type ${JSON.stringify(schema.type ?? null)}`,
+      [{ field: 'input_schema', reason: 'not_an_object' }],
+    );
   return schema;
 }
 

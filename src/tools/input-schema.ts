@@ -33,7 +33,10 @@ function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   const record = value as Record<string, unknown>;
-  return `{${Object.keys(record).sort().map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`).join(',')}}`;
+  return `{${Object.keys(record)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`)
+    .join(',')}}`;
 }
 
 function withLinearEquality<T extends Ajv | Ajv2020>(ajv: T): T {
@@ -81,9 +84,11 @@ function engineFor(schema: unknown, field: string): Ajv | Ajv2020 {
     engines = { draft2020: withLinearEquality(new Ajv2020(options)), draft07: withLinearEquality(new Ajv(options)), compiles: 1 };
   if (declared === undefined || (typeof declared === 'string' && DRAFT_2020.test(declared))) return engines.draft2020;
   if (typeof declared === 'string' && DRAFT_07.test(declared)) return engines.draft07;
-  throw new AppError('BAD_REQUEST', `${field}.$schema: kiln validates draft 2020-12 and draft-07 schemas (got ${JSON.stringify(declared).slice(0, 100)})`, [
-    { field: `${field}.$schema`, reason: 'unsupported_draft' },
-  ]);
+  throw new AppError(
+    'BAD_REQUEST',
+    `${field}.$schema: kiln validates draft 2020-12 and draft-07 schemas (got ${JSON.stringify(declared).slice(0, 100)})`,
+    [{ field: `${field}.$schema`, reason: 'unsupported_draft' }],
+  );
 }
 
 const where = (e: ErrorObject) => e.instancePath || '(root)';
@@ -100,7 +105,11 @@ const compiled = new Map<string, ValidateFunction>();
 
 /** A stack overflow in ajv as the 400 it is: the schema (or the data with it) recurses too deep to evaluate. */
 const overflow = (fields: string[], why: string) =>
-  new AppError('BAD_REQUEST', `${fields[0]}: ${why}`, fields.map((field) => ({ field, reason: 'schema_overflow', message: why })));
+  new AppError(
+    'BAD_REQUEST',
+    `${fields[0]}: ${why}`,
+    fields.map((field) => ({ field, reason: 'schema_overflow', message: why })),
+  );
 
 /**
  * Compiles a schema already known to be valid and free of in-place loops. Without an `$id`, ajv
@@ -168,7 +177,11 @@ export function checkInput(
     valid = validate(input) as boolean;
   } catch (error) {
     // the backstop behind the cycle walk: whatever recursion it could not foresee is the caller's 400
-    if (error instanceof RangeError) throw overflow([names.field, schemaField], `could not be checked against ${names.schema}: the check recursed too deep (the schema loops on itself, or the input nests too deep for it)`);
+    if (error instanceof RangeError)
+      throw overflow(
+        [names.field, schemaField],
+        `could not be checked against ${names.schema}: the check recursed too deep (the schema loops on itself, or the input nests too deep for it)`,
+      );
     throw error;
   }
   if (valid) return;

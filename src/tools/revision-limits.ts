@@ -20,7 +20,8 @@ const tooLarge = (field: string, message: string) => fieldError(field, 'too_larg
 
 /** A 400 naming the field when `code` is larger than a revision may hold. */
 export function checkCodeSize(code: string, field = 'code'): void {
-  if (Buffer.byteLength(code) > REVISION_LIMITS.codeBytes) throw tooLarge(field, `must be at most ${MiB(REVISION_LIMITS.codeBytes)} (${REVISION_LIMITS.codeBytes} bytes)`);
+  if (Buffer.byteLength(code) > REVISION_LIMITS.codeBytes)
+    throw tooLarge(field, `must be at most ${MiB(REVISION_LIMITS.codeBytes)} (${REVISION_LIMITS.codeBytes} bytes)`);
 }
 
 /** A 400 naming the field when a revision's other files are too many or too large together. */
@@ -29,7 +30,11 @@ export function checkFilesSize(files: readonly { path: string; contents: string 
     throw fieldError(field, 'too_many_files', `at most ${REVISION_LIMITS.files} files besides the code`);
   let total = 0;
   for (const f of files) total += Buffer.byteLength(f.contents);
-  if (total > REVISION_LIMITS.filesBytes) throw tooLarge(field, `the files besides the code must be at most ${MiB(REVISION_LIMITS.filesBytes)} together (${REVISION_LIMITS.filesBytes} bytes); these are ${total}`);
+  if (total > REVISION_LIMITS.filesBytes)
+    throw tooLarge(
+      field,
+      `the files besides the code must be at most ${MiB(REVISION_LIMITS.filesBytes)} together (${REVISION_LIMITS.filesBytes} bytes); these are ${total}`,
+    );
 }
 
 /**

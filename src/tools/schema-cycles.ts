@@ -20,14 +20,40 @@ type Kind = 'schema' | 'container' | 'array';
 const IN_PLACE_ONE = ['not', 'if', 'then', 'else'];
 const IN_PLACE_LIST = ['allOf', 'anyOf', 'oneOf'];
 const IN_PLACE_MAP = ['dependentSchemas', 'dependencies'];
-const CONSUMING_ONE = ['items', 'additionalItems', 'contains', 'additionalProperties', 'propertyNames', 'unevaluatedItems', 'unevaluatedProperties'];
+const CONSUMING_ONE = [
+  'items',
+  'additionalItems',
+  'contains',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+];
 const CONSUMING_LIST = ['items', 'prefixItems'];
 const CONSUMING_MAP = ['properties', 'patternProperties'];
 /** Keywords whose value is a map of names to schemas, not a schema itself (so no `$id` of its own). */
 const CONTAINERS = new Set(['$defs', 'definitions', 'properties', 'patternProperties', 'dependentSchemas', 'dependencies']);
 /** Values ajv never reads `$id` or anchors from (json-schema-traverse's skipKeywords). */
-const DATA = new Set(['default', 'enum', 'const', 'required', 'maximum', 'minimum', 'exclusiveMaximum', 'exclusiveMinimum', 'multipleOf',
-  'maxLength', 'minLength', 'pattern', 'format', 'maxItems', 'minItems', 'uniqueItems', 'maxProperties', 'minProperties']);
+const DATA = new Set([
+  'default',
+  'enum',
+  'const',
+  'required',
+  'maximum',
+  'minimum',
+  'exclusiveMaximum',
+  'exclusiveMinimum',
+  'multipleOf',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'format',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'maxProperties',
+  'minProperties',
+]);
 
 const pointer = (path: Path) => `#${path.map((p) => `/${p.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')}`;
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -62,11 +88,13 @@ function indexDocument(root: unknown) {
       if (id && id.hash.length > 1) add(anchors, id.href, path);
       else if (id) resources.set((base = withoutHash(id)), path);
       if (path.length === 0) resources.set(base, path);
-      for (const keyword of ['$anchor', '$dynamicAnchor'] as const) if (typeof value[keyword] === 'string') add(anchors, `${base}#${value[keyword]}`, path);
+      for (const keyword of ['$anchor', '$dynamicAnchor'] as const)
+        if (typeof value[keyword] === 'string') add(anchors, `${base}#${value[keyword]}`, path);
       if (typeof value.$dynamicAnchor === 'string') add(dynamicAnchors, value.$dynamicAnchor, path);
       bases.set(pointer(path), base);
     }
-    for (const [key, child] of Object.entries(value)) if (!(kind === 'schema' && DATA.has(key))) stack.push([child, [...path, key], childKind(kind, key, child), base]);
+    for (const [key, child] of Object.entries(value))
+      if (!(kind === 'schema' && DATA.has(key))) stack.push([child, [...path, key], childKind(kind, key, child), base]);
   }
   return { resources, anchors, dynamicAnchors, bases };
 }
@@ -78,7 +106,8 @@ function indexDocument(root: unknown) {
  */
 export function findInPlaceCycle(root: unknown): string[] | null {
   const doc = indexDocument(root);
-  const valueAt = (path: Path): unknown => path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), root);
+  const valueAt = (path: Path): unknown =>
+    path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), root);
   // the base of a place no index walk reached (a $ref into `const`, say): the $ids on the way to it
   const baseOf = (path: Path): string => {
     for (let n = path.length; n >= 0; n--) {
@@ -96,7 +125,15 @@ export function findInPlaceCycle(root: unknown): string[] | null {
       if (fragment === '') return [resource];
       if (!fragment.startsWith('/')) return doc.anchors.get(`${withoutHash(url)}#${decodeURIComponent(fragment)}`) ?? [];
       // as ajv reads a pointer: split, then each part decoded and unescaped
-      return [[...resource, ...fragment.slice(1).split('/').map((p) => decodeURIComponent(p).replaceAll('~1', '/').replaceAll('~0', '~'))]];
+      return [
+        [
+          ...resource,
+          ...fragment
+            .slice(1)
+            .split('/')
+            .map((p) => decodeURIComponent(p).replaceAll('~1', '/').replaceAll('~0', '~')),
+        ],
+      ];
     } catch {
       return []; // a malformed %-escape: ajv cannot resolve it either
     }
@@ -127,9 +164,15 @@ export function findInPlaceCycle(root: unknown): string[] | null {
       };
       for (const k of IN_PLACE_ONE) step([...path, k], false);
       for (const k of CONSUMING_ONE) step([...path, k], true);
-      for (const [list, consuming] of [[IN_PLACE_LIST, false], [CONSUMING_LIST, true]] as const)
+      for (const [list, consuming] of [
+        [IN_PLACE_LIST, false],
+        [CONSUMING_LIST, true],
+      ] as const)
         for (const k of list) if (Array.isArray(v[k])) (v[k] as unknown[]).forEach((_, i) => step([...path, k, String(i)], consuming));
-      for (const [map, consuming] of [[IN_PLACE_MAP, false], [CONSUMING_MAP, true]] as const)
+      for (const [map, consuming] of [
+        [IN_PLACE_MAP, false],
+        [CONSUMING_MAP, true],
+      ] as const)
         for (const k of map) if (isObject(v[k])) for (const name of Object.keys(v[k])) step([...path, k, name], consuming);
       for (const k of ['$ref', '$dynamicRef'] as const) {
         if (typeof v[k] !== 'string') continue;

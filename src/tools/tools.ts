@@ -52,14 +52,17 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     checkFilesSize(f.files ?? []);
     if (f.input_schema !== undefined && f.input_schema !== null) compileInputSchema(f.input_schema);
     // a tool may be saved while its runtime still builds; it runs once the build has succeeded
-    if (f.runtime_revision_id) await deps.runtimes.runtimeFor(project, f.runtime_revision_id, f.language, 'runtime_revision_id', { built: false });
+    if (f.runtime_revision_id)
+      await deps.runtimes.runtimeFor(project, f.runtime_revision_id, f.language, 'runtime_revision_id', { built: false });
     const allow = f.http?.allow ?? [];
     allow.forEach((rule, i) => {
       for (const [kind, auth] of Object.entries(rule.auth ?? {}))
         if (auth && !auth.secret_id)
-          throw new AppError('BAD_REQUEST', `http.allow.${i}.auth.${kind}: a tool stores credentials only as secret_id (create the secret with POST /v1/secrets)`, [
-            { field: `http.allow.${i}.auth.${kind}.secret_id`, reason: 'secret_required' },
-          ]);
+          throw new AppError(
+            'BAD_REQUEST',
+            `http.allow.${i}.auth.${kind}: a tool stores credentials only as secret_id (create the secret with POST /v1/secrets)`,
+            [{ field: `http.allow.${i}.auth.${kind}.secret_id`, reason: 'secret_required' }],
+          );
     });
     await secrets.check(project, secretRefs(f.env ?? [], allow));
   }
@@ -120,7 +123,8 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
         const current = await get(project, id); // a tool deleted meanwhile: 404
         const updated = await store.addToolRevision(await nextRevision(project, current, changes, opts.revisionId), current.revisionId);
         if (updated) return updated;
-        if (attempt >= 20) throw new AppError('BUSY', `tool ${id} is being changed by many callers at once; retry`, [{ reason: 'contended' }], 1);
+        if (attempt >= 20)
+          throw new AppError('BUSY', `tool ${id} is being changed by many callers at once; retry`, [{ reason: 'contended' }], 1);
       }
     },
     get,
@@ -149,7 +153,9 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
       const revision = await store.getToolRevision(project, toolId, revisionId);
       if (revision) return revision;
       await get(project, toolId); // a missing tool is a 404 before a bad revision is a 400
-      throw new AppError('BAD_REQUEST', `revision_id: tool ${toolId} has no revision ${revisionId}`, [{ field: 'revision_id', reason: 'not_found' }]);
+      throw new AppError('BAD_REQUEST', `revision_id: tool ${toolId} has no revision ${revisionId}`, [
+        { field: 'revision_id', reason: 'not_found' },
+      ]);
     },
   };
 }

@@ -6,8 +6,17 @@ import { anExecution, newProject } from './records.js';
 
 const now = () => new Date().toISOString();
 const anInvocation = (project: string, overrides: Partial<InvocationRecord> = {}): InvocationRecord => ({
-  id: newId('exec'), project, via: 'api', status: 'queued', reason: null, callbackUrl: null,
-  createdAt: now(), startedAt: null, endedAt: null, webhook: null, ...overrides,
+  id: newId('exec'),
+  project,
+  via: 'api',
+  status: 'queued',
+  reason: null,
+  callbackUrl: null,
+  createdAt: now(),
+  startedAt: null,
+  endedAt: null,
+  webhook: null,
+  ...overrides,
 });
 
 /** What every Store's invocations must do (the durable half of the async queue, and webhooks). */
@@ -46,13 +55,23 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect(await store.invocations.end(hooked.id, { status: 'finished', reason: null, at })).toBe(true);
       expect(await store.invocations.end(hooked.id, { status: 'cancelled', reason: 'late', at })).toBe(false); // the first end wins
       expect(await store.invocations.end(plain.id, { status: 'failed', reason: 'secret gone', at })).toBe(true);
-      expect(await store.invocations.get(project, hooked.id)).toMatchObject({ status: 'finished', endedAt: at, webhook: { status: 'pending', attempts: 0, nextAt: at } });
+      expect(await store.invocations.get(project, hooked.id)).toMatchObject({
+        status: 'finished',
+        endedAt: at,
+        webhook: { status: 'pending', attempts: 0, nextAt: at },
+      });
       expect(await store.invocations.get(project, plain.id)).toMatchObject({ status: 'failed', reason: 'secret gone', webhook: null });
       expect(await store.invocations.sealedRequest(hooked.id)).toBeNull();
       const due = await store.invocations.dueWebhooks(now(), 100);
       expect(due.map((d) => d.id)).toContain(hooked.id);
       expect(due.map((d) => d.id)).not.toContain(plain.id);
-      await store.invocations.updateWebhook(hooked.id, { status: 'pending', attempts: 1, nextAt: new Date(Date.now() + 60_000).toISOString(), lastError: 'HTTP 500', firstAt: at });
+      await store.invocations.updateWebhook(hooked.id, {
+        status: 'pending',
+        attempts: 1,
+        nextAt: new Date(Date.now() + 60_000).toISOString(),
+        lastError: 'HTTP 500',
+        firstAt: at,
+      });
       expect((await store.invocations.dueWebhooks(now(), 100)).map((d) => d.id)).not.toContain(hooked.id);
       expect((await store.invocations.get(project, hooked.id))!.webhook).toMatchObject({ attempts: 1, lastError: 'HTTP 500' });
     });
@@ -82,12 +101,20 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
         seen.push(...(await tx.executeSql('select 1 as one', [])).rows);
       });
       expect(seen).toEqual([{ one: 1 }]);
-      await expect(store.invocations.create(lost, 's', async () => { throw new Error('the queue refused'); })).rejects.toThrow('the queue refused');
+      await expect(
+        store.invocations.create(lost, 's', async () => {
+          throw new Error('the queue refused');
+        }),
+      ).rejects.toThrow('the queue refused');
       expect(await store.invocations.get(project, kept.id)).not.toBeNull();
       expect(await store.invocations.get(project, lost.id)).toBeNull();
       // a requeue and its job: the same
       await store.invocations.claim(kept.id, 'me', now());
-      await expect(store.invocations.requeue(kept.id, async () => { throw new Error('no'); })).rejects.toThrow('no');
+      await expect(
+        store.invocations.requeue(kept.id, async () => {
+          throw new Error('no');
+        }),
+      ).rejects.toThrow('no');
       expect((await store.invocations.get(project, kept.id))!.status).toBe('running');
       await store.invocations.requeue(kept.id, async () => {});
       expect((await store.invocations.get(project, kept.id))!.status).toBe('queued');
@@ -119,7 +146,7 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect((await store.invocations.dueWebhooks(now(), 100)).map((d) => d.id)).not.toContain(hooked.id);
     });
 
-    it("ends the running invocations of owners not alive: interrupted, or finished when their execution was recorded", async () => {
+    it('ends the running invocations of owners not alive: interrupted, or finished when their execution was recorded', async () => {
       const lost = anInvocation(project);
       const recorded = anInvocation(project);
       const mine = anInvocation(project);
@@ -137,8 +164,20 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
 
     it('keeps one signing secret per project, created once, rotated keeping the previous one', async () => {
       const at = now();
-      const first = await store.invocations.ensureWebhookSecret({ project, sealed: 'v1.a', previousSealed: null, rotatedAt: null, createdAt: at });
-      const again = await store.invocations.ensureWebhookSecret({ project, sealed: 'v1.b', previousSealed: null, rotatedAt: null, createdAt: at });
+      const first = await store.invocations.ensureWebhookSecret({
+        project,
+        sealed: 'v1.a',
+        previousSealed: null,
+        rotatedAt: null,
+        createdAt: at,
+      });
+      const again = await store.invocations.ensureWebhookSecret({
+        project,
+        sealed: 'v1.b',
+        previousSealed: null,
+        rotatedAt: null,
+        createdAt: at,
+      });
       expect(again).toEqual(first);
       expect(first.sealed).toBe('v1.a');
       const rotated = await store.invocations.rotateWebhookSecret(project, 'v1.c', now());

@@ -28,15 +28,30 @@ async function kiln() {
     await new Promise((r) => setTimeout(r, 30));
   };
   const store = await openPostgresStore({ url, schema, poolSize: 4 });
-  const queue = await createPgBossQueue({ pool: store.pool, concurrency: 2, leaseSeconds: 60, log, pollSeconds: 0.5, schema: `${schema}_jobs` });
+  const queue = await createPgBossQueue({
+    pool: store.pool,
+    concurrency: 2,
+    leaseSeconds: 60,
+    log,
+    pollSeconds: 0.5,
+    schema: `${schema}_jobs`,
+  });
   await queue.start(handler);
   opened.push({ store, queue });
   return { store: store.store, queue };
 }
 
 const anInvocation = (project: string): InvocationRecord => ({
-  id: newId('exec'), project, via: 'api', status: 'queued', reason: null, callbackUrl: null,
-  createdAt: new Date().toISOString(), startedAt: null, endedAt: null, webhook: null,
+  id: newId('exec'),
+  project,
+  via: 'api',
+  status: 'queued',
+  reason: null,
+  callbackUrl: null,
+  createdAt: new Date().toISOString(),
+  startedAt: null,
+  endedAt: null,
+  webhook: null,
 });
 const waitFor = async (done: () => boolean, ms = 10_000) => {
   const stop = Date.now() + ms;

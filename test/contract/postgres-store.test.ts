@@ -29,7 +29,9 @@ beforeAll(async () => {
   await requirePostgres(); // fails here, saying how to fix it, when no PostgreSQL runs
 });
 afterAll(async () => {
-  const { rows } = await admin.query<{ nspname: string }>(`select nspname from pg_namespace where nspname like $1`, [`kiln_contract_${run}_%`]);
+  const { rows } = await admin.query<{ nspname: string }>(`select nspname from pg_namespace where nspname like $1`, [
+    `kiln_contract_${run}_%`,
+  ]);
   for (const { nspname } of rows) await admin.query(`drop schema "${nspname}" cascade`);
   await admin.end();
 });

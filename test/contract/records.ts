@@ -25,7 +25,10 @@ export function aRevision(project: string, overrides: Partial<ToolRevision> = {}
       required: ['a', 'b'],
     },
     runtimeRevisionId: null,
-    env: [{ name: 'MODE', value: 'test' }, { name: 'TOKEN', secret_id: newId('secret') }],
+    env: [
+      { name: 'MODE', value: 'test' },
+      { name: 'TOKEN', secret_id: newId('secret') },
+    ],
     http: { allow: [{ host: 'api.example.com', auth: { bearer: { secret_id: newId('secret') } } }] },
     createdAt: now(),
     ...overrides,
@@ -47,7 +50,15 @@ export function aNextRevision(previous: ToolRevision, overrides: Partial<ToolRev
 
 export function aSecret(project: string, overrides: Partial<SealedSecret> = {}): SealedSecret {
   const at = now();
-  return { id: newId('secret'), project, name: 'API_KEY', sealed: `v1.sealed-${randomBytes(8).toString('hex')}`, createdAt: at, updatedAt: at, ...overrides };
+  return {
+    id: newId('secret'),
+    project,
+    name: 'API_KEY',
+    sealed: `v1.sealed-${randomBytes(8).toString('hex')}`,
+    createdAt: at,
+    updatedAt: at,
+    ...overrides,
+  };
 }
 
 export function anExecution(project: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {

@@ -8,9 +8,18 @@ import { newProject } from './records.js';
 const now = () => new Date().toISOString();
 const aRuntime = (project: string): RuntimeRecord => ({ id: newId('rt'), project, name: 'data', language: 'python', createdAt: now() });
 const aRevisionOf = (rt: RuntimeRecord, overrides: Partial<RuntimeRevisionRecord> = {}): RuntimeRevisionRecord => ({
-  id: newId('rtrev'), runtimeId: rt.id, project: rt.project, language: rt.language,
-  manifestName: 'requirements.txt', manifestContents: 'kilnpkg==1.0.0\n', additionalPythonImports: null,
-  imageKey: randomBytes(16).toString('hex'), status: 'pending', failureReason: null, createdAt: now(), updatedAt: now(),
+  id: newId('rtrev'),
+  runtimeId: rt.id,
+  project: rt.project,
+  language: rt.language,
+  manifestName: 'requirements.txt',
+  manifestContents: 'kilnpkg==1.0.0\n',
+  additionalPythonImports: null,
+  imageKey: randomBytes(16).toString('hex'),
+  status: 'pending',
+  failureReason: null,
+  createdAt: now(),
+  updatedAt: now(),
   ...overrides,
 });
 
@@ -77,8 +86,10 @@ export function describeRuntimeStoreContract(name: string, open: () => Promise<S
       expect((await store.runtimes.buildsWithStatus(['pending'])).filter((r) => r.imageKey === key)).toEqual([ra]); // one per key, the oldest
       expect(await store.runtimes.moveBuilds(key, ['pending'], 'building', now())).toBe(2);
       expect(await store.runtimes.hasSucceededBuild(key)).toBe(false);
-      expect(await store.runtimes.finishBuilds(key, { status: 'failed', failureReason: 'ERROR: nope', log: 'the log\n', at: now() })).toBe(2);
-      expect((await store.runtimes.getRuntimeRevision(b.project, rb.id))).toMatchObject({ status: 'failed', failureReason: 'ERROR: nope' });
+      expect(await store.runtimes.finishBuilds(key, { status: 'failed', failureReason: 'ERROR: nope', log: 'the log\n', at: now() })).toBe(
+        2,
+      );
+      expect(await store.runtimes.getRuntimeRevision(b.project, rb.id)).toMatchObject({ status: 'failed', failureReason: 'ERROR: nope' });
       expect(await store.runtimes.getBuildLog(project, ra.id)).toBe('the log\n');
       // a finished build is not finished again
       expect(await store.runtimes.finishBuilds(key, { status: 'succeeded', failureReason: null, log: '', at: now() })).toBe(0);

@@ -82,7 +82,11 @@ describe('SQLite store', () => {
     const first = await open(file);
     await first.recordExecution(anExecution(project));
     await first.close();
-    const applied = () => inspect(file, (db) => db.prepare('select name, timestamp from kysely_migration order by name').all() as { name: string; timestamp: string }[]);
+    const applied = () =>
+      inspect(
+        file,
+        (db) => db.prepare('select name, timestamp from kysely_migration order by name').all() as { name: string; timestamp: string }[],
+      );
     const before = applied();
     expect(before.map((m) => m.name)).toEqual(MIGRATION_NAMES);
 
@@ -107,7 +111,9 @@ describe('SQLite store', () => {
     const store = await open(file);
     await store.close();
     const plan = inspect(file, (db) =>
-      db.prepare('explain query plan select * from "executions" where "project" = ? and exit_code <> 0 order by "id" desc limit ?').all('p', 10),
+      db
+        .prepare('explain query plan select * from "executions" where "project" = ? and exit_code <> 0 order by "id" desc limit ?')
+        .all('p', 10),
     ) as { detail: string }[];
     expect(plan.map((row) => row.detail).join('\n')).toContain('executions_project_failed_id');
   });

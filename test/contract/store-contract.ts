@@ -147,7 +147,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         const listed = await store.listTools(project, { limit: 100 });
         expect(listed.find((t) => t.id === old.toolId)).toEqual({ ...summary, code: old.code });
         expect((await store.listToolRevisions(project, old.toolId, { limit: 10 }))![0]).not.toHaveProperty('files');
-        expect(await store.listToolRevisionStamps(project, renamed.toolId, { limit: 10 })).toEqual((await store.listToolRevisions(project, renamed.toolId, { limit: 10 }))!.map((r) => ({ id: r.id, createdAt: r.createdAt })));
+        expect(await store.listToolRevisionStamps(project, renamed.toolId, { limit: 10 })).toEqual(
+          (await store.listToolRevisions(project, renamed.toolId, { limit: 10 }))!.map((r) => ({ id: r.id, createdAt: r.createdAt })),
+        );
         expect(await store.listToolRevisionStamps(newProject('b'), old.toolId, { limit: 10 })).toBeNull();
         expect((await store.getTool(project, old.toolId))?.files).toEqual(files); // a run reads them all
       });
@@ -303,7 +305,16 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
     });
 
     describe('c1 uploads', () => {
-      const pending = (id: string, functionId: string, filenames: string[]) => ({ id, functionId, project, message: '', filenames, uploads: {}, finalized: false, createdAt: new Date().toISOString() });
+      const pending = (id: string, functionId: string, filenames: string[]) => ({
+        id,
+        functionId,
+        project,
+        message: '',
+        filenames,
+        uploads: {},
+        finalized: false,
+        createdAt: new Date().toISOString(),
+      });
 
       it('addUpload keeps a commit within its bound (a replaced file counts once), and only while it is pending', async () => {
         const commit = newId('rev');
@@ -338,7 +349,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         }
         await store.c1.markFinalized(project, ids[0]!);
         expect(await store.c1.prunePendingCommits(project, fn, 2)).toBe(2);
-        expect(await Promise.all(ids.map((id) => store.c1.pendingCommit(project, id).then(Boolean)))).toEqual([false, false, false, true, true]);
+        expect(await Promise.all(ids.map((id) => store.c1.pendingCommit(project, id).then(Boolean)))).toEqual([
+          false,
+          false,
+          false,
+          true,
+          true,
+        ]);
         expect(await store.c1.getCommit(project, fn, ids[0]!)).toMatchObject({ finalized: true });
         expect(await store.c1.prunePendingCommits(project, fn, 2)).toBe(0);
       });

@@ -64,7 +64,14 @@ export function fakeDocker(overrides: Partial<DockerClient> = {}): DockerClient 
  * directory; `jobs` records every job the runner received.
  */
 export async function buildTestApp(
-  opts: { env?: Record<string, string>; runJob?: RunJob; docker?: Partial<DockerClient>; warming?: () => string | null; log?: Logger; owner?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    runJob?: RunJob;
+    docker?: Partial<DockerClient>;
+    warming?: () => string | null;
+    log?: Logger;
+    owner?: string;
+  } = {},
 ) {
   const config = loadConfig({ KILN_API_KEYS: `${API_KEY},${OTHER_KEY},b:${PROJECT_B_KEY}`, ...opts.env });
   const jobs: Job[] = [];
@@ -96,7 +103,13 @@ export async function buildTestApp(
     store,
     secretBox: new SecretBox(Buffer.alloc(32, 7)),
     // builds never run here: they are queued, and a test ends them through the store (finishBuild)
-    builds: { baseImageId: async (language) => `sha256:unit-${language}`, enqueue: (revision) => void builds.push(revision), sweepSoon: () => {}, built: async () => true, ensureImage: async () => ({ state: 'ready' }) },
+    builds: {
+      baseImageId: async (language) => `sha256:unit-${language}`,
+      enqueue: (revision) => void builds.push(revision),
+      sweepSoon: () => {},
+      built: async () => true,
+      ensureImage: async () => ({ state: 'ready' }),
+    },
     sourcesFingerprint: 'unit',
     owner: opts.owner ?? 'unit',
     renderExecution: executionView,

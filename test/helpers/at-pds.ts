@@ -26,10 +26,13 @@ export async function startStandInPds(did = 'did:plc:kilntestkilntestkilntest'):
       res.statusCode = status;
       res.end(body instanceof Uint8Array ? body : JSON.stringify(body));
     };
-    if (u.pathname === `/plc/${did}`) return send(200, { id: did, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: url }] });
+    if (u.pathname === `/plc/${did}`)
+      return send(200, { id: did, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: url }] });
     if (u.pathname === '/xrpc/com.atproto.repo.getRecord') {
       const r = records.get(u.searchParams.get('rkey') ?? '');
-      return r ? send(200, { uri: `at://${did}/at.functions.metadata/${u.searchParams.get('rkey')}`, cid: r.cid, value: r.served }) : send(400, { error: 'RecordNotFound' });
+      return r
+        ? send(200, { uri: `at://${did}/at.functions.metadata/${u.searchParams.get('rkey')}`, cid: r.cid, value: r.served })
+        : send(400, { error: 'RecordNotFound' });
     }
     if (u.pathname === '/xrpc/com.atproto.sync.getBlob') {
       const b = blobs.get(u.searchParams.get('cid') ?? '');
@@ -46,7 +49,13 @@ export async function startStandInPds(did = 'did:plc:kilntestkilntestkilntest'):
       const codeCid = CID.create(1, raw.code, await sha256.digest(wasm)).toString();
       blobs.set(codeCid, wasm);
       const value = {
-        $type: 'at.functions.metadata', name: rkey, version: '1.0.0', mode: 'pure-v1', entrypoint: 'run', inputEncoding: 'application/json', outputEncoding: 'application/json',
+        $type: 'at.functions.metadata',
+        name: rkey,
+        version: '1.0.0',
+        mode: 'pure-v1',
+        entrypoint: 'run',
+        inputEncoding: 'application/json',
+        outputEncoding: 'application/json',
         code: { $type: 'blob', ref: { $link: codeCid }, mimeType: 'application/wasm', size: wasm.length },
         ...fields,
       };

@@ -24,9 +24,35 @@ type Rng = ReturnType<typeof seeded>;
 
 /** Strings that have broken parsers, validators, loggers and databases. */
 const ODD = [
-  '', ' ', '\u0000', 'a\u0000b', '\ud800', '\udfff\ud800', '\u202e\u2066evil', '𝕜𝕚𝕝𝕟', '👩‍👩‍👧‍👦'.repeat(50), 'ﷺ', '\uFEFF', '\r\n\r\nX-Injected: 1',
-  '../../etc/passwd', '/etc/shadow', '%2e%2e%2f', '{{7*7}}', "'; drop table tools; --", '$(reboot)', '__proto__', 'constructor', 'NaN', '-1', '1e309',
-  'a'.repeat(300), 'exec_00000000000000000000000000', 'tool_zzzz', 'at://did:plc:x/at.functions.metadata/y', 'http://169.254.169.254/latest', 'https://[::127.0.0.1]/',
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff\ud800',
+  '\u202e\u2066evil',
+  '𝕜𝕚𝕝𝕟',
+  '👩‍👩‍👧‍👦'.repeat(50),
+  'ﷺ',
+  '\uFEFF',
+  '\r\n\r\nX-Injected: 1',
+  '../../etc/passwd',
+  '/etc/shadow',
+  '%2e%2e%2f',
+  '{{7*7}}',
+  "'; drop table tools; --",
+  '$(reboot)',
+  '__proto__',
+  'constructor',
+  'NaN',
+  '-1',
+  '1e309',
+  'a'.repeat(300),
+  'exec_00000000000000000000000000',
+  'tool_zzzz',
+  'at://did:plc:x/at.functions.metadata/y',
+  'http://169.254.169.254/latest',
+  'https://[::127.0.0.1]/',
 ];
 
 function oddString(r: Rng): string {
@@ -65,7 +91,10 @@ function toJson(v: unknown): string {
   if (v instanceof RawJson) return v.text;
   if (v instanceof Base64Json) return JSON.stringify(Buffer.from(toJson(v.inner)).toString('base64'));
   if (Array.isArray(v)) return `[${v.map(toJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${toJson(x)}`).join(',')}}`;
+  if (v && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}:${toJson(x)}`)
+      .join(',')}}`;
   return JSON.stringify(v) ?? 'null';
 }
 
@@ -86,7 +115,14 @@ function randomValue(r: Rng, budget = 3): unknown {
     case 7:
       return Array.from({ length: r.int(5) }, () => randomValue(r, budget - 1));
     default:
-      return Object.fromEntries(Array.from({ length: r.int(5) }, () => [r.next() < 0.3 ? r.pick(ODD) : r.pick(['language', 'code', 'input', 'env', 'files', 'id', 'name', 'data', 'json', 'function', 'limits', 'http']), randomValue(r, budget - 1)]));
+      return Object.fromEntries(
+        Array.from({ length: r.int(5) }, () => [
+          r.next() < 0.3
+            ? r.pick(ODD)
+            : r.pick(['language', 'code', 'input', 'env', 'files', 'id', 'name', 'data', 'json', 'function', 'limits', 'http']),
+          randomValue(r, budget - 1),
+        ]),
+      );
   }
 }
 
@@ -97,8 +133,10 @@ function mutate(r: Rng, template: Record<string, unknown>): unknown {
   if (keys.length === 0) return randomValue(r);
   const key = r.pick(keys);
   const inner = copy[key];
-  if (inner instanceof Base64Json && r.next() < 0.7) copy[key] = new Base64Json(r.next() < 0.5 ? randomValue(r) : mutate(r, inner.inner as Record<string, unknown>));
-  else if (inner && typeof inner === 'object' && !Array.isArray(inner) && !(inner instanceof Base64Json) && r.next() < 0.4) copy[key] = mutate(r, inner as Record<string, unknown>);
+  if (inner instanceof Base64Json && r.next() < 0.7)
+    copy[key] = new Base64Json(r.next() < 0.5 ? randomValue(r) : mutate(r, inner.inner as Record<string, unknown>));
+  else if (inner && typeof inner === 'object' && !Array.isArray(inner) && !(inner instanceof Base64Json) && r.next() < 0.4)
+    copy[key] = mutate(r, inner as Record<string, unknown>);
   else if (r.next() < 0.15) delete copy[key];
   else copy[key] = randomValue(r);
   if (r.next() < 0.1) copy[oddString(r).slice(0, 200)] = randomValue(r);
@@ -111,8 +149,16 @@ export type FuzzBody = { text: string; contentType: string };
 export function fuzzBody(r: Rng, template: Record<string, unknown>): FuzzBody {
   const json = (v: unknown): FuzzBody => ({ text: toJson(v), contentType: 'application/json' });
   const roll = r.next();
-  if (roll < 0.08) return { text: r.pick(['', '{', '{"a":', 'null', '[]', '"x"', '{"a":1}}', '\u0000', '{"a":1,"a":2}', '｛｝']), contentType: 'application/json' };
-  if (roll < 0.12) return { text: toJson(template), contentType: r.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', '']) };
+  if (roll < 0.08)
+    return {
+      text: r.pick(['', '{', '{"a":', 'null', '[]', '"x"', '{"a":1}}', '\u0000', '{"a":1,"a":2}', '｛｝']),
+      contentType: 'application/json',
+    };
+  if (roll < 0.12)
+    return {
+      text: toJson(template),
+      contentType: r.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', '']),
+    };
   if (roll < 0.3) return json(randomValue(r));
   return json(mutate(r, template));
 }

@@ -95,12 +95,23 @@ export async function removeTestContainers(): Promise<void> {
         const pid = /^kiln-test-(\d+)/.exec(c.Labels['kiln.instance'] ?? '')?.[1];
         return pid !== undefined && (Number(pid) === process.pid || !alive(Number(pid)));
       })
-      .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
+      .map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
   );
 }
 
 /** A JSON call with the test key; answers status and parsed body. */
-export async function call(url: string, method: string, path: string, body?: unknown, key = TEST_KEY): Promise<{ status: number; body: any }> {
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  key = TEST_KEY,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(url + path, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

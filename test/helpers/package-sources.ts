@@ -39,7 +39,10 @@ type Route = (path: string, base: string) => Reply | undefined;
 
 // Bound to 127.0.0.1 only: these are test fixtures and must never be reachable from elsewhere.
 /** A certificate and key to serve HTTPS with (a source behind a private CA, or an intercepting proxy's). */
-export interface ServeTls { certPem: string; keyPem: string }
+export interface ServeTls {
+  certPem: string;
+  keyPem: string;
+}
 
 async function serve(route: Route, suffix: string, notFound: Reply, tls?: ServeTls): Promise<PackageSource> {
   const requests: string[] = [];
@@ -130,7 +133,12 @@ export async function startPythonIndex(packages: PyPackage[]): Promise<PackageSo
   const page = (body: string): Reply => ({ status: 200, type: 'text/html; charset=utf-8', body });
   const route: Route = (path) => {
     if (path === '/simple/' || path === '/simple') {
-      return page(html('Simple index', [...projects.keys()].map((k) => `<a href="${k}/">${k}</a><br/>`)));
+      return page(
+        html(
+          'Simple index',
+          [...projects.keys()].map((k) => `<a href="${k}/">${k}</a><br/>`),
+        ),
+      );
     }
     const project = /^\/simple\/([^/]+)\/?$/.exec(path);
     if (project) {
@@ -198,7 +206,10 @@ export async function startNpmRegistry(packages: NpmPackage[], tls?: ServeTls): 
   const packument = (name: string, base: string): Reply | undefined => {
     const entries = built.filter((b) => b.pkg.name === name);
     if (entries.length === 0) return undefined;
-    const latest = entries.map((b) => b.pkg.version).sort(compareVersions).at(-1)!;
+    const latest = entries
+      .map((b) => b.pkg.version)
+      .sort(compareVersions)
+      .at(-1)!;
     const versions = Object.fromEntries(
       entries.map((b) => [
         b.pkg.version,

@@ -34,10 +34,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
   await listen(0);
   const port = (server.address() as AddressInfo).port;
-  const stop = () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    for (const s of sockets) s.destroy();
-  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
   return { port, cut: stop, restore: () => listen(port), close: stop };
 }
 
@@ -71,7 +72,9 @@ export async function dropTestDatabases(): Promise<void> {
   const admin = new pg.Client({ connectionString: testDatabaseUrl() });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where datname like $1', [`${TEST_DATABASE_PREFIX}%`]);
+    const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where datname like $1', [
+      `${TEST_DATABASE_PREFIX}%`,
+    ]);
     for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
   } finally {
     await admin.end();

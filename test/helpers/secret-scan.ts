@@ -17,7 +17,9 @@ export async function expectStoredNowhere(dataDir: string, value: string): Promi
   const db = new pg.Client({ connectionString: (await postgresEnvFor(dataDir)).KILN_DATABASE_URL });
   await db.connect();
   try {
-    const { rows: tables } = await db.query<{ schemaname: string; tablename: string }>("select schemaname, tablename from pg_tables where schemaname not in ('pg_catalog', 'information_schema')");
+    const { rows: tables } = await db.query<{ schemaname: string; tablename: string }>(
+      "select schemaname, tablename from pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+    );
     expect(tables.map((t) => t.tablename)).toContain('secrets');
     for (const t of tables) {
       const { rows } = await db.query(`select * from "${t.schemaname}"."${t.tablename}"`);

@@ -17,17 +17,29 @@ async function pemKey(key: CryptoKey): Promise<string> {
 async function pki() {
   const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01', name: 'CN=test engine CA', notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 86_400_000),
-    keys: caKeys, signingAlgorithm: ALG,
+    serialNumber: '01',
+    name: 'CN=test engine CA',
+    notBefore: new Date(Date.now() - 86_400_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    keys: caKeys,
+    signingAlgorithm: ALG,
     extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
   });
   const leaf = async (name: string, usage: string, san?: string) => {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: String(Date.now()), subject: `CN=${name}`, issuer: ca.subject,
-      notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 86_400_000),
-      signingKey: caKeys.privateKey, publicKey: keys.publicKey, signingAlgorithm: ALG,
-      extensions: [new x509.ExtendedKeyUsageExtension([usage]), ...(san ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: san }])] : [])],
+      serialNumber: String(Date.now()),
+      subject: `CN=${name}`,
+      issuer: ca.subject,
+      notBefore: new Date(Date.now() - 86_400_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      signingKey: caKeys.privateKey,
+      publicKey: keys.publicKey,
+      signingAlgorithm: ALG,
+      extensions: [
+        new x509.ExtendedKeyUsageExtension([usage]),
+        ...(san ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: san }])] : []),
+      ],
     });
     return { cert: cert.toString('pem'), key: await pemKey(keys.privateKey) };
   };

@@ -34,7 +34,11 @@ export async function startAuthUpstream(host: string, token: string): Promise<Au
   return {
     port,
     seen,
-    env: { KILN_EGRESS_UPSTREAM_CA_FILE: caFile, KILN_EGRESS_RESOLVE: JSON.stringify({ [host]: '127.0.0.1' }), KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${port}` },
+    env: {
+      KILN_EGRESS_UPSTREAM_CA_FILE: caFile,
+      KILN_EGRESS_RESOLVE: JSON.stringify({ [host]: '127.0.0.1' }),
+      KILN_EGRESS_ALLOW_ADDRESSES: `127.0.0.1:${port}`,
+    },
     close: () => server.close(),
   };
 }

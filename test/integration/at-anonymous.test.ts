@@ -49,7 +49,12 @@ afterAll(async () => {
 });
 
 const uri = (rkey: string) => `at://${pds.did}/at.functions.metadata/${rkey}`;
-const anonymous = (rkey: string) => fetch(`${kiln.url}/xrpc/at.functions.run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function: uri(rkey), input: {} }) });
+const anonymous = (rkey: string) =>
+  fetch(`${kiln.url}/xrpc/at.functions.run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ function: uri(rkey), input: {} }),
+  });
 
 describe('anonymous at.functions.run', () => {
   it("runs in its own project, logged by URI and CID, never in a key's log", async () => {
@@ -61,14 +66,21 @@ describe('anonymous at.functions.run', () => {
     const keyed = await kiln.request('GET', '/v1/executions?limit=100');
     expect(keyed.body.data.filter((e: { details: { via: string } }) => e.details.via === 'at')).toEqual([]);
     const [logged] = await store.listExecutions('xrpc-public', { limit: 10 });
-    expect(logged).toMatchObject({ via: 'at', project: 'xrpc-public', request: { function: uri('big'), function_cid: body.functionCid, code: '' } });
+    expect(logged).toMatchObject({
+      via: 'at',
+      project: 'xrpc-public',
+      request: { function: uri('big'), function_cid: body.functionCid, code: '' },
+    });
     // the module is over 1 MiB; its row holds its name
     expect(JSON.stringify(logged).length).toBeLessThan(10_000);
 
     // a key's call runs in the key's project, as before
     const mine = await kiln.post('/xrpc/at.functions.run', { function: uri('big'), input: {} });
     expect(mine.body).toMatchObject({ ok: true });
-    expect((await kiln.request('GET', '/v1/executions?limit=1')).body.data[0].details).toMatchObject({ via: 'at', request: { function: uri('big') } });
+    expect((await kiln.request('GET', '/v1/executions?limit=1')).body.data[0].details).toMatchObject({
+      via: 'at',
+      request: { function: uri('big') },
+    });
   }, 60_000);
 
   it('holds at most its share of boxes at once: past it, 429 with Retry-After at once', async () => {

@@ -23,13 +23,19 @@ const packed = (ptr: string, len: string) => `(i64.or (i64.shl (i64.extend_i32_u
 
 beforeAll(async () => {
   pds = await startStandInPds();
-  kiln = await startTestKiln({ KILN_AT_PLC_URL: `${pds.url}/plc`, KILN_AT_ALLOW_ADDRESSES: pds.url.replace('http://', ''), KILN_AT_ALLOW_HTTP: 'true' });
+  kiln = await startTestKiln({
+    KILN_AT_PLC_URL: `${pds.url}/plc`,
+    KILN_AT_ALLOW_ADDRESSES: pds.url.replace('http://', ''),
+    KILN_AT_ALLOW_HTTP: 'true',
+  });
   // a 100 ms function is timed from a warm box, as a running kiln has them: wait for the pools
   for (let i = 0; i < 300 && (await fetch(`${kiln.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   await pds.publish('echo', await module(packed('(local.get 0)', '(local.get 1)')));
   await pds.publish('sum', await module(packed('(i32.const 0)', '(i32.const 9)')));
   await pds.publish('loop', await module('(loop $l (br $l)) (i64.const 0)'));
-  await pds.publish('hungry', await module(`(drop (memory.grow (i32.const 64))) ${packed('(i32.const 0)', '(i32.const 9)')}`), { maxMemoryMb: 1 });
+  await pds.publish('hungry', await module(`(drop (memory.grow (i32.const 64))) ${packed('(i32.const 0)', '(i32.const 9)')}`), {
+    maxMemoryMb: 1,
+  });
   await pds.publish('host', await module(packed('(i32.const 0)', '(i32.const 9)')), { mode: 'host-v1' });
 });
 afterAll(async () => {
@@ -37,13 +43,19 @@ afterAll(async () => {
   pds?.close();
 });
 
-const run = (rkey: string, input: unknown = {}) => kiln.post('/xrpc/at.functions.run', { function: `at://${pds.did}/at.functions.metadata/${rkey}`, input });
+const run = (rkey: string, input: unknown = {}) =>
+  kiln.post('/xrpc/at.functions.run', { function: `at://${pds.did}/at.functions.metadata/${rkey}`, input });
 
 describe('at.functions.run on the real engine', () => {
   it('runs a verified pure-v1 function in a box and answers with its functionCid', async () => {
     const echo = await run('echo', { hello: 'at', n: [1, 2] });
     expect(echo.status).toBe(200);
-    expect(echo.body).toMatchObject({ ok: true, output: { hello: 'at', n: [1, 2] }, durationMs: expect.any(Number), functionCid: expect.stringMatching(/^bafyrei/) });
+    expect(echo.body).toMatchObject({
+      ok: true,
+      output: { hello: 'at', n: [1, 2] },
+      durationMs: expect.any(Number),
+      functionCid: expect.stringMatching(/^bafyrei/),
+    });
     expect((await run('sum')).body).toMatchObject({ ok: true, output: { sum: 3 } });
     const logged = await kiln.request('GET', '/v1/executions?limit=1');
     expect(logged.body.data[0].details).toMatchObject({ type: 'function', via: 'at' });

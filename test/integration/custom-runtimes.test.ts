@@ -19,12 +19,13 @@ let kiln: TestKiln;
 let kilnPort: number;
 const SECRET_VALUE = `kiln-secret-${process.pid}-do-not-leak`;
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
 /** Polls a runtime until its build has ended. */
 async function built(id: string, ms = 150_000): Promise<any> {
@@ -40,8 +41,17 @@ const create = async (body: object) => {
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
 };
-const python = (contents: string, extra: object = {}) => ({ name: 'py', language: 'python', manifest_file: { name: 'requirements.txt', contents }, ...extra });
-const node = (deps: Record<string, string>) => ({ name: 'js', language: 'javascript', manifest_file: { name: 'package.json', contents: JSON.stringify({ dependencies: deps }) } });
+const python = (contents: string, extra: object = {}) => ({
+  name: 'py',
+  language: 'python',
+  manifest_file: { name: 'requirements.txt', contents },
+  ...extra,
+});
+const node = (deps: Record<string, string>) => ({
+  name: 'js',
+  language: 'javascript',
+  manifest_file: { name: 'package.json', contents: JSON.stringify({ dependencies: deps }) },
+});
 
 beforeAll(async () => {
   kilnPort = await freePort();
@@ -50,12 +60,26 @@ beforeAll(async () => {
     { name: 'kiln-broken', version: '1.0.0', files: { 'kiln_broken/__init__.py': 'raise ImportError("kiln_broken refuses to load")\n' } },
   ]);
   npm = await startNpmRegistry([
-    { name: 'kiln-left-pad', version: '1.0.0', files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' }, packageJson: { main: 'index.js' } },
-    { name: 'kiln-evil', version: '1.0.0', files: { 'index.js': 'module.exports = 1;\n', 'hack.js': EVIL_POSTINSTALL(kilnPort) }, packageJson: { main: 'index.js', scripts: { postinstall: 'node hack.js' } } },
+    {
+      name: 'kiln-left-pad',
+      version: '1.0.0',
+      files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' },
+      packageJson: { main: 'index.js' },
+    },
+    {
+      name: 'kiln-evil',
+      version: '1.0.0',
+      files: { 'index.js': 'module.exports = 1;\n', 'hack.js': EVIL_POSTINSTALL(kilnPort) },
+      packageJson: { main: 'index.js', scripts: { postinstall: 'node hack.js' } },
+    },
   ]);
   kiln = await startTestKiln({
-    PORT: String(kilnPort), KILN_PIP_INDEX_URL: py.url, KILN_NPM_REGISTRY: npm.url,
-    KILN_RUNTIME_POOL_SIZE: '1', KILN_RUNTIME_POOL_IDLE_SECONDS: '3', KILN_BUILD_TIMEOUT_SECONDS: '120',
+    PORT: String(kilnPort),
+    KILN_PIP_INDEX_URL: py.url,
+    KILN_NPM_REGISTRY: npm.url,
+    KILN_RUNTIME_POOL_SIZE: '1',
+    KILN_RUNTIME_POOL_IDLE_SECONDS: '3',
+    KILN_BUILD_TIMEOUT_SECONDS: '120',
   });
 }, 120_000);
 
@@ -65,7 +89,10 @@ afterAll(async () => {
   await npm?.close();
   // the images this run built (their keys hold the run's random source ports: no other run shares them)
   for (const image of await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } }))
-    await docker.getImage(image.Id).remove({ force: true }).catch(() => {});
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
 });
 
 describe('a Python runtime from a requirements.txt on a mirror', () => {
@@ -76,7 +103,7 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
     rt = await built(rt.id);
   }, 180_000);
 
-  it('builds, with pip\'s own log readable', async () => {
+  it("builds, with pip's own log readable", async () => {
     expect(rt.status).toBe('succeeded');
     const { body } = await kiln.request('GET', `/v1/runtimes/${rt.id}/revisions/${rt.revision_id}/logs`);
     expect(body.status).toBe('succeeded');
@@ -86,11 +113,25 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
   });
 
   it('runs code that imports the package through execute, execute-function and a tool; stock Python cannot', async () => {
-    const script = await kiln.post('/v1/execute', { language: 'python', code: 'import kilnpkg\nprint(kilnpkg.VALUE)', runtime_revision_id: rt.revision_id });
+    const script = await kiln.post('/v1/execute', {
+      language: 'python',
+      code: 'import kilnpkg\nprint(kilnpkg.VALUE)',
+      runtime_revision_id: rt.revision_id,
+    });
     expect(script.body).toMatchObject({ exit_code: 0, stdout: '42\n' });
-    const fn = await kiln.post('/v1/execute-function', { language: 'python', code: 'import kilnpkg\ndef execute(input):\n    return kilnpkg.double(input)\n', input: 21, runtime_revision_id: rt.revision_id });
+    const fn = await kiln.post('/v1/execute-function', {
+      language: 'python',
+      code: 'import kilnpkg\ndef execute(input):\n    return kilnpkg.double(input)\n',
+      input: 21,
+      runtime_revision_id: rt.revision_id,
+    });
     expect(fn.body).toMatchObject({ output: 42, output_status: 'valid' });
-    const tool = await kiln.request('POST', '/v1/tools', { name: 'double', language: 'python', code: 'import kilnpkg\ndef execute(input):\n    return kilnpkg.double(input["n"])\n', runtime_revision_id: rt.revision_id });
+    const tool = await kiln.request('POST', '/v1/tools', {
+      name: 'double',
+      language: 'python',
+      code: 'import kilnpkg\ndef execute(input):\n    return kilnpkg.double(input["n"])\n',
+      runtime_revision_id: rt.revision_id,
+    });
     expect(tool.status).toBe(200);
     const ran = await kiln.request('POST', `/v1/tools/${tool.body.id}/execute`, { input: { n: 5 } });
     expect(ran.body).toMatchObject({ output: 10, output_status: 'valid' });
@@ -110,7 +151,9 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
     const res = await kiln.post('/v1/execute', { language: 'python', code: check, runtime_revision_id: rt.revision_id });
     expect(res.body.stdout).toBe('10001 0 0o644\nrefused\n');
     // the revision's warm box (its pool was made on first use) carries every hardening flag
-    const [box] = (await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).filter((c) => c.Labels['kiln.pool']?.startsWith('python@'));
+    const [box] = (await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).filter((c) =>
+      c.Labels['kiln.pool']?.startsWith('python@'),
+    );
     expect(box, 'a warm box of the revision').toBeDefined();
     const info = await docker.getContainer(box!.Id).inspect();
     expect(info.Config.Image).toMatch(/^kiln-runtime:[0-9a-f]{32}$/);
@@ -121,14 +164,21 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
     expect(info.Config.Env).toContain('KILN_PREIMPORT=kilnpkg');
   });
 
-  it('removes the revision\'s warm pool after it goes unused', async () => {
-    const pooled = async () => (await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).filter((c) => c.Labels['kiln.pool']?.startsWith('python@'));
+  it("removes the revision's warm pool after it goes unused", async () => {
+    const pooled = async () =>
+      (await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).filter((c) =>
+        c.Labels['kiln.pool']?.startsWith('python@'),
+      );
     expect((await pooled()).length).toBeGreaterThan(0);
     const deadline = Date.now() + 20_000;
     while ((await pooled()).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(await pooled()).toEqual([]);
     // and the next run makes it again, answering all the same
-    const res = await kiln.post('/v1/execute', { language: 'python', code: 'import kilnpkg\nprint(kilnpkg.VALUE)', runtime_revision_id: rt.revision_id });
+    const res = await kiln.post('/v1/execute', {
+      language: 'python',
+      code: 'import kilnpkg\nprint(kilnpkg.VALUE)',
+      runtime_revision_id: rt.revision_id,
+    });
     expect(res.body.stdout).toBe('42\n');
   });
 
@@ -144,7 +194,8 @@ describe('images no revision names', () => {
   it('are removed once their runtime is deleted', async () => {
     const rt = await built((await create(python('kilnpkg==1.0.0\n'))).id);
     expect(rt.status).toBe('succeeded');
-    const tags = async () => (await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []);
+    const tags = async () =>
+      (await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []);
     const before = await tags();
     expect((await kiln.request('DELETE', `/v1/runtimes/${rt.id}`)).status).toBe(200);
     const deadline = Date.now() + 15_000;
@@ -153,9 +204,10 @@ describe('images no revision names', () => {
   });
 });
 
-describe('an image missing from the engine (removed outside kiln, or built on another replica\'s engine)', () => {
+describe("an image missing from the engine (removed outside kiln, or built on another replica's engine)", () => {
   it('makes runs on it a 503 to retry while kiln builds it again by itself; then they run', async () => {
-    const tags = async () => new Set((await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []));
+    const tags = async () =>
+      new Set((await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } })).flatMap((i) => i.RepoTags ?? []));
     const before = await tags();
     const manifest = python('kilnpkg==1.0.0\n', { additional_python_imports: 'kilnpkg, os' });
     const rt = await built((await create(manifest)).id);
@@ -163,7 +215,13 @@ describe('an image missing from the engine (removed outside kiln, or built on an
     const made = [...(await tags())].filter((t) => !before.has(t));
     expect(made).toHaveLength(1);
     // a memory limit of its own: a fresh box, so that no warm box holds the image
-    const run = () => kiln.post('/v1/execute', { language: 'python', code: 'import kilnpkg\nprint(kilnpkg.VALUE)', runtime_revision_id: rt.revision_id, limits: { memory_size: 96 } });
+    const run = () =>
+      kiln.post('/v1/execute', {
+        language: 'python',
+        code: 'import kilnpkg\nprint(kilnpkg.VALUE)',
+        runtime_revision_id: rt.revision_id,
+        limits: { memory_size: 96 },
+      });
     expect((await run()).body.stdout).toBe('42\n');
     await docker.getImage(made[0]!).remove({ force: true }); // as an operator's `docker rmi -f` would
     const gone = await run();
@@ -205,9 +263,18 @@ describe('a JavaScript runtime from a package.json', () => {
   it('builds, and JavaScript and TypeScript import its packages', async () => {
     const rt = await built((await create(node({ 'kiln-left-pad': '^1.0.0' }))).id);
     expect(rt.status, rt.failure_reason).toBe('succeeded');
-    const js = await kiln.post('/v1/execute', { language: 'javascript', code: 'import pad from "kiln-left-pad";\nconsole.log(pad("x", 3));', runtime_revision_id: rt.revision_id });
+    const js = await kiln.post('/v1/execute', {
+      language: 'javascript',
+      code: 'import pad from "kiln-left-pad";\nconsole.log(pad("x", 3));',
+      runtime_revision_id: rt.revision_id,
+    });
     expect(js.body).toMatchObject({ exit_code: 0, stdout: '  x\n' });
-    const ts = await kiln.post('/v1/execute-function', { language: 'typescript', code: 'import pad from "kiln-left-pad";\nexport function execute(input: { s: string }): string { return pad(input.s, 4); }', input: { s: 'ab' }, runtime_revision_id: rt.revision_id });
+    const ts = await kiln.post('/v1/execute-function', {
+      language: 'typescript',
+      code: 'import pad from "kiln-left-pad";\nexport function execute(input: { s: string }): string { return pad(input.s, 4); }',
+      input: { s: 'ab' },
+      runtime_revision_id: rt.revision_id,
+    });
     expect(ts.body).toMatchObject({ output: '  ab', output_status: 'valid' });
     const wrong = await kiln.post('/v1/execute', { language: 'python', code: 'print(1)', runtime_revision_id: rt.revision_id });
     expect(wrong.status).toBe(400);
@@ -262,10 +329,13 @@ describe('builds that do not end by themselves', () => {
     await new Promise<void>((resolve) => tarpit.listen(0, '127.0.0.1', resolve));
     tarpitUrl = `http://127.0.0.1:${(tarpit.address() as { port: number }).port}/simple/`;
   });
-  afterAll(() => new Promise<void>((resolve) => {
-    for (const socket of held) socket.destroy();
-    tarpit.close(() => resolve());
-  }));
+  afterAll(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of held) socket.destroy();
+        tarpit.close(() => resolve());
+      }),
+  );
 
   it('fail at KILN_BUILD_TIMEOUT_SECONDS, saying so', async () => {
     const slow = await startTestKiln({ KILN_PIP_INDEX_URL: tarpitUrl, KILN_BUILD_TIMEOUT_SECONDS: '4' });
@@ -302,7 +372,11 @@ describe('builds that do not end by themselves', () => {
         rt = (await second.request('GET', `/v1/runtimes/${body.id}`)).body;
       }
       expect(rt.status, rt.failure_reason).toBe('succeeded');
-      const run = await second.post('/v1/execute', { language: 'python', code: 'import kilnpkg\nprint(kilnpkg.VALUE)', runtime_revision_id: body.revision_id });
+      const run = await second.post('/v1/execute', {
+        language: 'python',
+        code: 'import kilnpkg\nprint(kilnpkg.VALUE)',
+        runtime_revision_id: body.revision_id,
+      });
       expect(run.body.stdout).toBe('42\n');
     } finally {
       await second.close();
@@ -316,7 +390,14 @@ describe('a package source behind a private CA (a TLS-intercepting proxy, say)',
     const caFile = join(mkdtempSync(join(tmpdir(), 'kiln-test-ca-')), 'ca.pem');
     writeFileSync(caFile, ca.certPem);
     const registry = await startNpmRegistry(
-      [{ name: 'kiln-left-pad', version: '1.0.0', files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' }, packageJson: { main: 'index.js' } }],
+      [
+        {
+          name: 'kiln-left-pad',
+          version: '1.0.0',
+          files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n);\n' },
+          packageJson: { main: 'index.js' },
+        },
+      ],
       await ca.issue('registry.kiln.test'),
     );
     // by name, as a mirror is (npm checks an IP-literal registry's certificate against "localhost"):
@@ -324,8 +405,10 @@ describe('a package source behind a private CA (a TLS-intercepting proxy, say)',
     const port = new URL(registry.url).port;
     const attempt = async (env: Record<string, string>) => {
       const other = await startTestKiln({
-        KILN_NPM_REGISTRY: `https://registry.kiln.test:${port}/`, KILN_EGRESS_RESOLVE: '{"registry.kiln.test":"127.0.0.1"}',
-        KILN_BUILD_ALLOW_ADDRESSES: `127.0.0.1:${port}`, ...env,
+        KILN_NPM_REGISTRY: `https://registry.kiln.test:${port}/`,
+        KILN_EGRESS_RESOLVE: '{"registry.kiln.test":"127.0.0.1"}',
+        KILN_BUILD_ALLOW_ADDRESSES: `127.0.0.1:${port}`,
+        ...env,
       });
       try {
         const { body } = await other.request('POST', '/v1/runtimes', node({ 'kiln-left-pad': '1.0.0' }));
@@ -358,7 +441,10 @@ describe('a package source by a name that resolves to an address builds may not 
   it("fails the build with kiln's refusal first (the host, KILN_BUILD_ALLOW_ADDRESSES), then npm's own words", async () => {
     const before = npm.requests.length;
     // the registry by name, its address not in KILN_BUILD_ALLOW_ADDRESSES: the proxy refuses it before connecting
-    const other = await startTestKiln({ KILN_NPM_REGISTRY: `http://registry.refused.test:${new URL(npm.url).port}/`, KILN_EGRESS_RESOLVE: '{"registry.refused.test":"127.0.0.1"}' });
+    const other = await startTestKiln({
+      KILN_NPM_REGISTRY: `http://registry.refused.test:${new URL(npm.url).port}/`,
+      KILN_EGRESS_RESOLVE: '{"registry.refused.test":"127.0.0.1"}',
+    });
     try {
       const { body } = await other.request('POST', '/v1/runtimes', node({ 'kiln-left-pad': '1.0.0' }));
       const deadline = Date.now() + 120_000;
@@ -369,7 +455,9 @@ describe('a package source by a name that resolves to an address builds may not 
       }
       expect(rev.status).toBe('failed');
       const [first, ...installer] = String(rev.failure_reason).split('\n');
-      expect(first).toBe('kiln egress: the address policy refused registry.refused.test (a private, loopback or reserved address; KILN_BUILD_ALLOW_ADDRESSES allows one)');
+      expect(first).toBe(
+        'kiln egress: the address policy refused registry.refused.test (a private, loopback or reserved address; KILN_BUILD_ALLOW_ADDRESSES allows one)',
+      );
       expect(installer.join('\n')).toMatch(/403/);
       expect(rev.failure_reason).not.toContain('127.0.0.1');
       expect(npm.requests.length).toBe(before);

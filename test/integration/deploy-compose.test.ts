@@ -52,7 +52,10 @@ let env: NodeJS.ProcessEnv = {};
 async function compose(args: string[], timeoutMs: number): Promise<string> {
   try {
     const { stdout } = await run('docker-compose', ['-p', project, '-f', join(root, 'deploy/compose.replicas.yaml'), ...args], {
-      env, cwd: root, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
+      env,
+      cwd: root,
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
     });
     return stdout;
   } catch (error) {
@@ -71,11 +74,17 @@ async function onReplica(id: string, path: string): Promise<{ status: number; te
 /** Executions a replica has run, from its own /metrics (kiln_executions_total, every label set). */
 async function executionsOn(id: string): Promise<number> {
   const { text } = await onReplica(id, '/metrics');
-  return text.split('\n').filter((l) => l.startsWith('kiln_executions_total{')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('kiln_executions_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
 const lb = (path: string, init?: RequestInit) =>
-  fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...init?.headers } });
+  fetch(`http://127.0.0.1:${port}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...init?.headers },
+  });
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -92,9 +101,12 @@ describe.runIf(process.env.KILN_TEST_COMPOSE === '1')('deploy/compose.replicas.y
 
   beforeAll(async () => {
     for (const image of bases)
-      await docker.getImage(image).inspect().catch(() => {
-        throw new Error(`${image} is missing: run \`npm run images -- --air-gapped --service-base --deploy-base\``);
-      });
+      await docker
+        .getImage(image)
+        .inspect()
+        .catch(() => {
+          throw new Error(`${image} is missing: run \`npm run images -- --air-gapped --service-base --deploy-base\``);
+        });
     port = await freePort();
     env = { ...process.env, ...settings() };
     await compose(['down', '-v', '--timeout', '30'], 120_000); // what an interrupted earlier run left
@@ -115,7 +127,10 @@ describe.runIf(process.env.KILN_TEST_COMPOSE === '1')('deploy/compose.replicas.y
     // pools warm), then UP again after two good ones, 2 s apart: a 200 counts once it has held for 8 s
     let held = 0;
     while (Date.now() < deadline && held < 8) {
-      status = await lb('/readyz').then((r) => r.status, () => 0);
+      status = await lb('/readyz').then(
+        (r) => r.status,
+        () => 0,
+      );
       held = status === 200 ? held + 1 : 0;
       await sleep(1000);
     }
@@ -171,7 +186,9 @@ describe.runIf(process.env.KILN_TEST_COMPOSE === '1')('deploy/compose.replicas.y
     const instances = await Promise.all(ids.map(async (id) => (await docker.getContainer(id).inspect()).Config.Hostname));
     // each replica had its pool on the shared engine, under its own name
     const mine = async () =>
-      (await docker.listContainers({ all: true, filters: { label: ['kiln.managed=true'] } })).filter((c) => instances.includes(c.Labels['kiln.instance'] ?? ''));
+      (await docker.listContainers({ all: true, filters: { label: ['kiln.managed=true'] } })).filter((c) =>
+        instances.includes(c.Labels['kiln.instance'] ?? ''),
+      );
     expect((await mine()).length).toBeGreaterThanOrEqual(replicas);
     await compose(['down', '-v', '--timeout', '60'], 180_000);
     expect(await mine()).toEqual([]);

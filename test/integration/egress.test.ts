@@ -16,7 +16,13 @@ const HOSTS = ['api.test.internal', 'other.test.internal', 'svc.sub.test.interna
 const LOOPBACK_NAME = 'kiln-api.test.internal';
 const TOKEN = 'sk-test-9f8e7d6c5b4a-never-in-the-box';
 
-interface Seen { host: string; path: string; authorization?: string; apiKey?: string; method: string }
+interface Seen {
+  host: string;
+  path: string;
+  authorization?: string;
+  apiKey?: string;
+  method: string;
+}
 const seen: Seen[] = [];
 const record = (req: http.IncomingMessage, res: http.ServerResponse) => {
   seen.push({
@@ -40,7 +46,9 @@ let kiln: TestKiln;
 beforeAll(async () => {
   const testCa = await CertificateAuthority.create('kiln test upstream CA');
   const contexts = Object.fromEntries(
-    await Promise.all(HOSTS.map(async (h) => [h, createSecureContext(await testCa.issue(h).then((l) => ({ cert: l.certPem, key: l.keyPem })))])),
+    await Promise.all(
+      HOSTS.map(async (h) => [h, createSecureContext(await testCa.issue(h).then((l) => ({ cert: l.certPem, key: l.keyPem })))]),
+    ),
   );
   upstreamHttps = https.createServer({ SNICallback: (name, cb) => cb(null, contexts[name]) }, record);
   upstreamHttp = http.createServer(record);
@@ -118,7 +126,10 @@ for (const url of ["https://api.test.internal:${hp}/basic", "https://other.test.
     ]);
     expect(res.body.stdout).toBe('200\n200\n200\n200\n');
     const got = since(before);
-    expect(got[0]).toMatchObject({ host: 'api.test.internal', authorization: `Basic ${Buffer.from('alice:s3cret:pw').toString('base64')}` });
+    expect(got[0]).toMatchObject({
+      host: 'api.test.internal',
+      authorization: `Basic ${Buffer.from('alice:s3cret:pw').toString('base64')}`,
+    });
     expect(got[1]).toMatchObject({ host: 'other.test.internal', apiKey: 'key-value', authorization: 'Bearer forged-by-the-code' });
     expect(got[2]).toMatchObject({ host: 'svc.sub.test.internal', apiKey: 'key-token' });
     expect(got[3]).toMatchObject({ host: 'sub.test.internal', path: '/query?keep=1&api_key=q-secret' });
@@ -152,9 +163,13 @@ console.log("http", await get(http, "http://api.test.internal:${pp}/p"));`;
   });
 
   it('TypeScript and Python plain HTTP work the same way', async () => {
-    const ts = await run('typescript', `const r: Response = await fetch("https://api.test.internal:${hp}/ts"); console.log(r.status);`, [{ host: 'api.test.internal' }]);
+    const ts = await run('typescript', `const r: Response = await fetch("https://api.test.internal:${hp}/ts"); console.log(r.status);`, [
+      { host: 'api.test.internal' },
+    ]);
     expect(ts.body.stdout).toBe('200\n');
-    const py = await run('python', `import urllib.request\nprint(urllib.request.urlopen("http://api.test.internal:${pp}/plain").status)`, [{ host: 'api.test.internal' }]);
+    const py = await run('python', `import urllib.request\nprint(urllib.request.urlopen("http://api.test.internal:${pp}/plain").status)`, [
+      { host: 'api.test.internal' },
+    ]);
     expect(py.body.stdout).toBe('200\n');
   });
 });
@@ -173,7 +188,11 @@ print("went on")`,
     );
     expect(py.body.exit_code).toBe(0);
     expect(py.body.stdout).toBe('403 kiln egress: other.test.internal is not in http.allow for this execution\nwent on\n');
-    const js = await run('javascript', `const r = await fetch("http://other.test.internal:${pp}/"); console.log(r.status, (await r.text()).trim());`, []);
+    const js = await run(
+      'javascript',
+      `const r = await fetch("http://other.test.internal:${pp}/"); console.log(r.status, (await r.text()).trim());`,
+      [],
+    );
     expect(js.body.stdout).toBe('403 kiln egress: other.test.internal is not in http.allow for this execution\n');
   });
 
@@ -203,7 +222,10 @@ for url in ["http://127.0.0.1:${port}/healthz", "http://localhost:${port}/health
     const lines = res.body.stdout.trim().split('\n');
     expect(lines, res.body.stderr).toHaveLength(7);
     // the box learns which host was refused and why in general, never what kiln resolved a name to
-    for (const line of lines) expect(line).toMatch(/^403 kiln egress: the address policy refused \S+ \(a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one\)$/);
+    for (const line of lines)
+      expect(line).toMatch(
+        /^403 kiln egress: the address policy refused \S+ \(a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one\)$/,
+      );
     expect(lines[3]).toContain(`refused ${LOOPBACK_NAME} (`);
     expect(lines[1]).toContain('refused localhost (');
   });
@@ -217,7 +239,11 @@ for url in ["http://127.0.0.1:${port}/healthz", "http://localhost:${port}/health
       run('javascript', code, [{ host: 'api.test.internal', auth: { bearer: { token: 'token-C' } } }]),
     ]);
     expect([a.body.stdout, b.body.stdout, c.body.stdout]).toEqual(['200\n', '403\n', '200\n']);
-    expect(since(before).map((s) => s.authorization).sort()).toEqual(['Bearer token-A', 'Bearer token-C']);
+    expect(
+      since(before)
+        .map((s) => s.authorization)
+        .sort(),
+    ).toEqual(['Bearer token-A', 'Bearer token-C']);
   });
 });
 

@@ -10,8 +10,16 @@ const ofInstance = (instance: string) => docker.listContainers({ all: true, filt
 describe.runIf(mayRestartEngine)('an engine restart', () => {
   it('leaves no stopped container of kiln behind, and spares another instance', async () => {
     const instance = `${TEST_INSTANCE}-restart`;
-    const kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '1', KILN_POOL_TYPESCRIPT: '0' });
-    const other = await docker.createContainer({ Image: 'kiln-python:latest', Labels: { 'kiln.managed': 'true', 'kiln.instance': `${instance}-other` } });
+    const kiln = await startTestKiln({
+      KILN_INSTANCE: instance,
+      KILN_POOL_PYTHON: '2',
+      KILN_POOL_JAVASCRIPT: '1',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
+    const other = await docker.createContainer({
+      Image: 'kiln-python:latest',
+      Labels: { 'kiln.managed': 'true', 'kiln.instance': `${instance}-other` },
+    });
     try {
       expect((await untilReady(kiln.url)).status).toBe(200);
       expect((await kiln.post('/v1/execute', { language: 'python', code: 'print(1)' })).body.stdout).toBe('1\n');
@@ -24,7 +32,9 @@ describe.runIf(mayRestartEngine)('an engine restart', () => {
         await sleep(200);
         stopped = (await ofInstance(instance)).filter((c) => c.State !== 'running');
       }
-      expect(stopped.map((c) => [c.State, c.Status, c.Labels['kiln.boot'], c.Labels['kiln.pool'] ?? c.Labels['kiln.execution']])).toEqual([]);
+      expect(stopped.map((c) => [c.State, c.Status, c.Labels['kiln.boot'], c.Labels['kiln.pool'] ?? c.Labels['kiln.execution']])).toEqual(
+        [],
+      );
       const res = await kiln.post('/v1/execute', { language: 'python', code: 'print(2)' });
       expect(res.body.stdout).toBe('2\n');
       expect((await other.inspect()).Id).toBe(other.id); // another instance's container: untouched

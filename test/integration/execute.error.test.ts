@@ -24,7 +24,10 @@ describe('errors of the code', () => {
   });
 
   it('reports a Python exception with its traceback and a non-zero exit code', async () => {
-    const res = await fn({ language: 'python', code: 'def execute(input):\n    return helper()\n\ndef helper():\n    raise ValueError("boom")' });
+    const res = await fn({
+      language: 'python',
+      code: 'def execute(input):\n    return helper()\n\ndef helper():\n    raise ValueError("boom")',
+    });
     expect(res.status).toBe(200);
     expect(res.body.output_status).toBe('error');
     expect(res.body.output).toBeNull();
@@ -68,7 +71,11 @@ describe('errors of the code', () => {
   });
 
   it('answers in time when execute() returns but leaves a timer or thread running', async () => {
-    const js = await fn({ language: 'javascript', code: 'function execute() { setInterval(() => {}, 1000); return "done"; }', limits: { execution_timeout: 10 } });
+    const js = await fn({
+      language: 'javascript',
+      code: 'function execute() { setInterval(() => {}, 1000); return "done"; }',
+      limits: { execution_timeout: 10 },
+    });
     expect(js.body).toMatchObject({ output: 'done', output_status: 'valid' });
     expect(js.ms).toBeLessThan(5000);
   });

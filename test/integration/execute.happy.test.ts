@@ -18,9 +18,17 @@ describe('execute-function', () => {
   });
 
   it('awaits an async execute in JavaScript and TypeScript, exported or not', async () => {
-    const js = await fn({ language: 'javascript', code: 'export async function execute(i) { await new Promise(r => setTimeout(r, 10)); return i * 2; }', input: 21 });
+    const js = await fn({
+      language: 'javascript',
+      code: 'export async function execute(i) { await new Promise(r => setTimeout(r, 10)); return i * 2; }',
+      input: 21,
+    });
     expect(js.body.output).toBe(42);
-    const ts = await fn({ language: 'typescript', code: 'const execute = async (i: { n: number }): Promise<number> => i.n + 1;', input: { n: 1 } });
+    const ts = await fn({
+      language: 'typescript',
+      code: 'const execute = async (i: { n: number }): Promise<number> => i.n + 1;',
+      input: { n: 1 },
+    });
     expect(ts.body.output).toBe(2);
   });
 
@@ -102,7 +110,11 @@ describe('execute (script mode)', () => {
     const ts = await script({ language: 'typescript', code: 'const n: number = 7;\nconsole.log(`n=${n}`);' });
     expect(ts.body).toMatchObject({ exit_code: 0, stdout: 'n=7\n', stderr: '' });
     // 96 MiB is no pool's limit: a fresh box, whose harness loads the transform on this request
-    const fresh = await script({ language: 'typescript', code: 'const n: number = 8;\nconsole.log(`n=${n}`);', limits: { memory_size: 96 } });
+    const fresh = await script({
+      language: 'typescript',
+      code: 'const n: number = 8;\nconsole.log(`n=${n}`);',
+      limits: { memory_size: 96 },
+    });
     expect(fresh.body).toMatchObject({ exit_code: 0, stdout: 'n=8\n', stderr: '' });
   });
 
@@ -115,11 +127,15 @@ describe('execute (script mode)', () => {
     expect(res.body).toMatchObject({ exit_code: 0, stdout: '42\n' });
   });
 
-  it('hands a script megabytes of stdin (it travels the harness → wrapper pipe, then the code\'s stdin)', async () => {
+  it("hands a script megabytes of stdin (it travels the harness → wrapper pipe, then the code's stdin)", async () => {
     const stdin = 'x'.repeat(3 * 1024 * 1024);
     const py = await script({ language: 'python', code: 'import sys\nprint(len(sys.stdin.read()))', stdin });
     expect(py.body).toMatchObject({ exit_code: 0, stdout: `${stdin.length}\n` });
-    const js = await script({ language: 'javascript', code: 'let n = 0; process.stdin.on("data", (d) => (n += d.length)).on("end", () => console.log(n));', stdin });
+    const js = await script({
+      language: 'javascript',
+      code: 'let n = 0; process.stdin.on("data", (d) => (n += d.length)).on("end", () => console.log(n));',
+      stdin,
+    });
     expect(js.body).toMatchObject({ exit_code: 0, stdout: `${stdin.length}\n` });
     expect(py.ms + js.ms).toBeLessThan(20_000);
   });

@@ -29,7 +29,9 @@ describe('hostile programs', () => {
     const res = await script('python', hostile('fork-bomb.py'), { limits: { execution_timeout: 3 } });
     expect(res.status).toBe(200);
     // under gVisor a fork bomb exhausts the pids its own kernel's threads need: the whole box ends
-    expect(TEST_OCI_RUNTIME === 'runsc' ? ['timeout', 'exited', 'out_of_memory', 'sandbox_error'] : ['timeout', 'exited']).toContain(res.body.stop_reason);
+    expect(TEST_OCI_RUNTIME === 'runsc' ? ['timeout', 'exited', 'out_of_memory', 'sandbox_error'] : ['timeout', 'exited']).toContain(
+      res.body.stop_reason,
+    );
     expect(res.ms).toBeLessThan(15_000);
     const after = await script('python', 'print("alive")');
     expect(after.body.stdout).toBe('alive\n');
@@ -128,7 +130,14 @@ describe('hostile programs', () => {
     const res = await script('python', hostile('namespaces.py'), { limits: { execution_timeout: 10 } });
     expect(res.body.exit_code, res.body.stderr).toBe(0);
     const refused = 'Operation not permitted';
-    expect(JSON.parse(res.body.stdout)).toEqual({ unshare_user: refused, unshare_mount: refused, keyctl: refused, add_key: refused, personality: refused, clone_user: refused });
+    expect(JSON.parse(res.body.stdout)).toEqual({
+      unshare_user: refused,
+      unshare_mount: refused,
+      keyctl: refused,
+      add_key: refused,
+      personality: refused,
+      clone_user: refused,
+    });
     expect(res.ms).toBeLessThan(8000);
   });
 
@@ -138,7 +147,8 @@ describe('hostile programs', () => {
   ])('signalling the wrapper does not break the answer (%s)', async (language, file) => {
     const res = await kiln.post('/v1/execute-function', { language, code: hostile(file) });
     // gVisor does not shield PID 1 from signals: the code can end its own box, which is its own failure (a 200)
-    if (TEST_OCI_RUNTIME === 'runsc') expect(res.body).toMatchObject({ output_status: 'error', execution: { stop_reason: 'sandbox_error' } });
+    if (TEST_OCI_RUNTIME === 'runsc')
+      expect(res.body).toMatchObject({ output_status: 'error', execution: { stop_reason: 'sandbox_error' } });
     else expect(res.body).toMatchObject({ output: 'still here', output_status: 'valid' });
     expect(res.ms).toBeLessThan(5000);
   });
@@ -172,7 +182,10 @@ describe('hostile programs', () => {
 
   it('a box whose kiln went away ends itself (stdin closed)', async () => {
     const container = await docker.createContainer({
-      Image: 'kiln-python:latest', OpenStdin: true, StdinOnce: true, AttachStdin: true,
+      Image: 'kiln-python:latest',
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
       Labels: { 'kiln.managed': 'true', 'kiln.instance': `${TEST_INSTANCE}-orphan` },
       HostConfig: { NetworkMode: 'none', Tmpfs: { '/mnt/req': 'uid=10001' } },
     });
@@ -211,7 +224,9 @@ describe('what Docker applied', () => {
     expect(host.CapDrop).toEqual(['ALL']);
     expect(host.CapAdd ?? []).toEqual([]);
     // Docker's default seccomp profile under runc; under runsc, kiln's (applied inside gVisor)
-    expect(host.SecurityOpt).toEqual(TEST_OCI_RUNTIME === 'runsc' ? ['no-new-privileges', `seccomp=${GVISOR_SECCOMP_PROFILE}`] : ['no-new-privileges']);
+    expect(host.SecurityOpt).toEqual(
+      TEST_OCI_RUNTIME === 'runsc' ? ['no-new-privileges', `seccomp=${GVISOR_SECCOMP_PROFILE}`] : ['no-new-privileges'],
+    );
     expect(host.Privileged).toBe(false);
     expect(host.NetworkMode).toBe('none');
     expect(host.Runtime).toBe(TEST_OCI_RUNTIME);

@@ -47,7 +47,10 @@ beforeAll(async () => {
   const post = (path: string, body: unknown) => call(kiln.url, 'POST', path, body);
   ids.tool = (await post('/v1/tools', { name: 'echo', language: 'python', code: 'def execute(input):\n    return input' })).body.id;
   ids.secret = (await post('/v1/secrets', { name: 'fuzz', value: 'fuzz-secret-value' })).body.id;
-  const fn = await post('/api/v1/functions', { displayName: 'fuzz', initialContent: { 'main.ts': Buffer.from('export default async (i) => ({ ...i })').toString('base64') } });
+  const fn = await post('/api/v1/functions', {
+    displayName: 'fuzz',
+    initialContent: { 'main.ts': Buffer.from('export default async (i) => ({ ...i })').toString('base64') },
+  });
   ids.c1 = fn.body.function.id;
   ids.commit = fn.body.commit.id;
   const pending = await post(`/api/v1/functions/${ids.c1}/commits`, { filenames: ['main.ts'] });
@@ -62,9 +65,33 @@ afterAll(async () => {
 
 /** Each route of each dialect: method, path (`:name` filled from `ids`, sometimes with an odd value), and a valid body. */
 const ROUTES: [string, string, Record<string, unknown>][] = [
-  ['POST', '/v1/execute', { language: 'python', code: 'print(1)', stdin: '', args: [], env: { A: 'b' }, limits: { execution_timeout: 5, memory_size: 128 } }],
-  ['POST', '/v1/execute-function', { language: 'javascript', code: 'function execute(i) { return i }', input: { a: 1 }, files: [{ path: 'a.txt', contents: 'x' }], http: { allow: [{ host: 'api.example.com' }] } }],
-  ['POST', '/v1/tools', { name: 't', language: 'python', code: 'def execute(i):\n    return i', input_schema: { type: 'object' }, env: [{ name: 'A', value: 'b' }] }],
+  [
+    'POST',
+    '/v1/execute',
+    { language: 'python', code: 'print(1)', stdin: '', args: [], env: { A: 'b' }, limits: { execution_timeout: 5, memory_size: 128 } },
+  ],
+  [
+    'POST',
+    '/v1/execute-function',
+    {
+      language: 'javascript',
+      code: 'function execute(i) { return i }',
+      input: { a: 1 },
+      files: [{ path: 'a.txt', contents: 'x' }],
+      http: { allow: [{ host: 'api.example.com' }] },
+    },
+  ],
+  [
+    'POST',
+    '/v1/tools',
+    {
+      name: 't',
+      language: 'python',
+      code: 'def execute(i):\n    return i',
+      input_schema: { type: 'object' },
+      env: [{ name: 'A', value: 'b' }],
+    },
+  ],
   ['GET', '/v1/tools?limit=5', {}],
   ['GET', '/v1/tools/:tool', {}],
   ['POST', '/v1/tools/:tool', { description: 'd', input_schema: { type: 'object', properties: { a: { type: 'number' } } } }],
@@ -85,16 +112,49 @@ const ROUTES: [string, string, Record<string, unknown>][] = [
   ['POST', '/v1/runtimes/:random/revisions', { manifest_file: { name: 'requirements.txt', contents: '' } }],
   ['GET', '/v1/runtimes/:random/revisions/:random/logs', {}],
   ['GET', '/v1/webhooks/secret', {}],
-  ['POST', '/v1/functions', { id: 'f.x', description: 'd', request_format: { type: 'object' }, invocation: { url: 'http://:upstream/f', method: 'POST', timeout_ms: 1000, headers: { 'x-a': 'b' }, auth: { type: 'bearer', token_key: 'fuzz' } } }],
+  [
+    'POST',
+    '/v1/functions',
+    {
+      id: 'f.x',
+      description: 'd',
+      request_format: { type: 'object' },
+      invocation: {
+        url: 'http://:upstream/f',
+        method: 'POST',
+        timeout_ms: 1000,
+        headers: { 'x-a': 'b' },
+        auth: { type: 'bearer', token_key: 'fuzz' },
+      },
+    },
+  ],
   ['GET', '/v1/functions', {}],
   ['GET', '/v1/functions/:random', {}],
   ['POST', '/v1/functions/fuzz.http/invoke', { data: { a: 1 } }],
-  ['POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute_python', arguments: { code: 'print(1)', timeout: 5 } } }],
+  [
+    'POST',
+    '/mcp',
+    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute_python', arguments: { code: 'print(1)', timeout: 5 } } },
+  ],
   ['POST', '/mcp', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { a: 1 } } }],
-  ['POST', '/api/v1/functions', { displayName: 'f', description: 'd', functionType: 'FUNCTION_TYPE_ANY', commitMessage: 'm', initialContent: { 'main.ts': 'ZXhwb3J0IGRlZmF1bHQgKCkgPT4gKHt9KQ==' } }],
+  [
+    'POST',
+    '/api/v1/functions',
+    {
+      displayName: 'f',
+      description: 'd',
+      functionType: 'FUNCTION_TYPE_ANY',
+      commitMessage: 'm',
+      initialContent: { 'main.ts': 'ZXhwb3J0IGRlZmF1bHQgKCkgPT4gKHt9KQ==' },
+    },
+  ],
   ['GET', '/api/v1/functions', {}],
   ['GET', '/api/v1/functions/:c1', {}],
-  ['POST', '/api/v1/functions/update', { function: { id: 'c1', displayName: 'x', publishedCommitId: 'commit' }, updateMask: 'displayName,publishedCommitId' }],
+  [
+    'POST',
+    '/api/v1/functions/update',
+    { function: { id: 'c1', displayName: 'x', publishedCommitId: 'commit' }, updateMask: 'displayName,publishedCommitId' },
+  ],
   ['POST', '/api/v1/functions/:c1/commits', { commitMessage: 'm', filenames: ['main.ts', 'a.json'] }],
   ['GET', '/api/v1/functions/:c1/commits/:commit', {}],
   ['POST', '/api/v1/functions/:c1/commits/:random/finalize', {}],
@@ -114,7 +174,9 @@ function pathFor(template: string, r: ReturnType<typeof seeded>): string {
   return template.replace(/:([a-z0-9]+)/g, (_, name: string) => {
     if (name === 'upstream') return ids.upstream!;
     if (name !== 'random' && r.next() < 0.8) return ids[name]!;
-    return encodeURIComponent(r.pick(['x', 'tool_0', 'exec_' + '9'.repeat(26), '\u202e', '../..', '%00', '𝕜'.repeat(300), 'a'.repeat(2000), ' ', '.']));
+    return encodeURIComponent(
+      r.pick(['x', 'tool_0', 'exec_' + '9'.repeat(26), '\u202e', '../..', '%00', '𝕜'.repeat(300), 'a'.repeat(2000), ' ', '.']),
+    );
   });
 }
 
@@ -135,7 +197,12 @@ const rssBytes = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${kil
 async function send(method: string, path: string, body: { text: string; contentType: string }) {
   const headers: Record<string, string> = { authorization: `Bearer ${TEST_KEY}`, accept: 'application/json, text/event-stream' };
   if (body.contentType) headers['content-type'] = body.contentType;
-  const res = await fetch(kiln.url + path, { method, headers, body: method === 'GET' || method === 'DELETE' ? undefined : body.text, signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(kiln.url + path, {
+    method,
+    headers,
+    body: method === 'GET' || method === 'DELETE' ? undefined : body.text,
+    signal: AbortSignal.timeout(60_000),
+  });
   return { status: res.status, text: (await res.text()).slice(0, 300) };
 }
 
@@ -144,7 +211,10 @@ describe('fuzzing every route', () => {
     const failures: string[] = [];
     const statuses = new Map<number, number>();
     let warmRss = 0;
-    for (const [round, count] of [[0, 20], [1, PER_ROUTE - 20]] as const) {
+    for (const [round, count] of [
+      [0, 20],
+      [1, PER_ROUTE - 20],
+    ] as const) {
       for (const [routeIndex, [method, template, valid]] of ROUTES.entries()) {
         const jobs = Array.from({ length: count }, (_, i) => BASE_SEED * 1_000_000 + routeIndex * 1000 + round * 100 + i);
         for (let i = 0; i < jobs.length; i += AT_ONCE)
@@ -152,7 +222,10 @@ describe('fuzzing every route', () => {
             jobs.slice(i, i + AT_ONCE).map(async (seed) => {
               const r = seeded(seed);
               const path = pathFor(template, r);
-              const body = method === 'PUT' ? { text: r.next() < 0.5 ? String(valid.raw) : 'x'.repeat(r.pick([0, 10, 2 * MiB])), contentType: '' } : fuzzBody(r, withIds(valid));
+              const body =
+                method === 'PUT'
+                  ? { text: r.next() < 0.5 ? String(valid.raw) : 'x'.repeat(r.pick([0, 10, 2 * MiB])), contentType: '' }
+                  : fuzzBody(r, withIds(valid));
               const res = await send(method, path, body).catch((err: Error) => ({ status: 599, text: String(err) }));
               statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
               if (res.status >= 500) failures.push(`${method} ${template} seed ${seed}: ${res.status} ${res.text}`);
@@ -162,7 +235,12 @@ describe('fuzzing every route', () => {
       if (round === 0) warmRss = rssBytes();
     }
     const grown = rssBytes() - warmRss;
-    console.log(`fuzz: ${[...statuses.entries()].sort().map(([s, n]) => `${s}×${n}`).join(' ')}; rss ${(warmRss / MiB).toFixed(0)} → +${(grown / MiB).toFixed(0)} MiB`);
+    console.log(
+      `fuzz: ${[...statuses.entries()]
+        .sort()
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')}; rss ${(warmRss / MiB).toFixed(0)} → +${(grown / MiB).toFixed(0)} MiB`,
+    );
     expect(failures.slice(0, 20)).toEqual([]);
     expect((await fetch(`${kiln.url}/healthz`)).status).toBe(200);
     // bodies of up to 10 MiB were parsed by the thousand: the heap may keep some, never a body per request

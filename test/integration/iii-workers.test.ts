@@ -21,7 +21,12 @@ afterAll(async () => {
 
 const wsUrl = () => `${kiln.url.replace('http://', 'ws://')}/iii`;
 function worker(key = TEST_KEY) {
-  const w = registerWorker(wsUrl(), { workerName: 'test', headers: { Authorization: `Bearer ${key}` }, otel: { enabled: false }, invocationTimeoutMs: 20_000 });
+  const w = registerWorker(wsUrl(), {
+    workerName: 'test',
+    headers: { Authorization: `Bearer ${key}` },
+    otel: { enabled: false },
+    invocationTimeoutMs: 20_000,
+  });
   opened.push(w);
   return w;
 }
@@ -68,16 +73,21 @@ describe('iii workers on kiln', () => {
     raw.send(JSON.stringify({ type: 'registerfunction', id: 'greet::hi' }));
     for (let i = 0; i < 100 && !frames.some((f) => f.type === 'registrationrejected'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(frames[0]).toMatchObject({ type: 'workerregistered', worker_id: expect.any(String) });
-    expect(frames.find((f) => f.type === 'registrationrejected')).toMatchObject({ code: 'FUNCTION_NAMESPACE_CONFLICT', function_id: 'greet::hi', owner_worker_id: expect.any(String) });
+    expect(frames.find((f) => f.type === 'registrationrejected')).toMatchObject({
+      code: 'FUNCTION_NAMESPACE_CONFLICT',
+      function_id: 'greet::hi',
+      owner_worker_id: expect.any(String),
+    });
     expect((await kiln.post('/v1/functions/greet::hi/invoke', { data: {} })).body.result).toEqual({ from: 'first' });
     // kiln's own names and ids that are not ids are refused visibly
     for (const id of ['kiln::double', 'a/b', '']) raw.send(JSON.stringify({ type: 'registerfunction', id }));
-    for (let i = 0; i < 100 && frames.filter((f) => f.code === 'INVALID_FUNCTION').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && frames.filter((f) => f.code === 'INVALID_FUNCTION').length < 3; i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(frames.filter((f) => f.code === 'INVALID_FUNCTION')).toHaveLength(3);
     raw.close();
   });
 
-  it("a worker that leaves loses its functions, and a call in flight to it fails with invocation_stopped", async () => {
+  it('a worker that leaves loses its functions, and a call in flight to it fails with invocation_stopped', async () => {
     const w = worker();
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
@@ -96,7 +106,11 @@ describe('iii workers on kiln', () => {
   });
 
   it('a worker runs a saved tool (sandboxed) as kiln::<name>, and calls another worker through kiln', async () => {
-    const tool = await kiln.post('/v1/tools', { name: 'double', language: 'python', code: 'def execute(input):\n    return {"twice": input["n"] * 2}' });
+    const tool = await kiln.post('/v1/tools', {
+      name: 'double',
+      language: 'python',
+      code: 'def execute(input):\n    return {"twice": input["n"] * 2}',
+    });
     expect(tool.status).toBe(200);
     const callee = worker();
     callee.registerFunction('echo::caller', async (input: { _caller_worker_id?: string }) => ({ caller: input._caller_worker_id ?? null }));

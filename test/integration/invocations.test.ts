@@ -31,10 +31,22 @@ async function submit(kiln: KilnProcess, body: object): Promise<string> {
 const until = (kiln: KilnProcess, id: string, done: (v: any) => boolean, ms?: number) => untilExecution(kiln.url, id, done, ms);
 
 describe('async invocations on the real engine', () => {
-  it('cancel stops a running box: the execution ends with stop_reason cancelled, long before its timeout', { timeout: 120_000 }, async () => {
-    const kiln = await spawnKiln({ KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-inv-')), KILN_INSTANCE: `${TEST_INSTANCE}-cancel`, KILN_POOL_JAVASCRIPT: '1', KILN_POOL_PYTHON: '0', KILN_POOL_TYPESCRIPT: '0' });
+  it('cancel stops a running box: the execution ends with stop_reason cancelled, long before its timeout', {
+    timeout: 120_000,
+  }, async () => {
+    const kiln = await spawnKiln({
+      KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-inv-')),
+      KILN_INSTANCE: `${TEST_INSTANCE}-cancel`,
+      KILN_POOL_JAVASCRIPT: '1',
+      KILN_POOL_PYTHON: '0',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
     try {
-      const id = await submit(kiln, { language: 'javascript', code: 'console.log("up"); setInterval(() => {}, 1000);', limits: { execution_timeout: 60 } });
+      const id = await submit(kiln, {
+        language: 'javascript',
+        code: 'console.log("up"); setInterval(() => {}, 1000);',
+        limits: { execution_timeout: 60 },
+      });
       await until(kiln, id, (v) => v.status === 'running');
       const started = Date.now();
       const cancel = await call(kiln.url, 'POST', `/v1/executions/${id}/cancel`);
@@ -50,7 +62,9 @@ describe('async invocations on the real engine', () => {
 });
 
 describe('async invocations across a crash', () => {
-  it('a SIGKILLed kiln: the running one ends interrupted, the queued ones run after the restart, every ending is posted', { timeout: 180_000 }, async () => {
+  it('a SIGKILLed kiln: the running one ends interrupted, the queued ones run after the restart, every ending is posted', {
+    timeout: 180_000,
+  }, async () => {
     const env = {
       KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-inv-')),
       KILN_INSTANCE: `${TEST_INSTANCE}-inv`,
@@ -64,7 +78,10 @@ describe('async invocations across a crash', () => {
     let running: string, queued: string[];
     try {
       running = await submit(first, { language: 'python', code: 'import time\nprint("started", flush=True)\ntime.sleep(60)' });
-      queued = [await submit(first, { language: 'python', code: 'print("after the crash")' }), await submit(first, { language: 'javascript', code: 'console.log(6 * 7)' })];
+      queued = [
+        await submit(first, { language: 'python', code: 'print("after the crash")' }),
+        await submit(first, { language: 'javascript', code: 'console.log(6 * 7)' }),
+      ];
       await until(first, running, (v) => v.status === 'running');
       expect((await call(first.url, 'GET', `/v1/executions/${queued[0]}`)).body.status).toBe('queued');
     } finally {
@@ -81,7 +98,9 @@ describe('async invocations across a crash', () => {
 
       const { body: secret } = await call(second.url, 'GET', '/v1/webhooks/secret');
       for (const id of [running, ...queued]) await until(second, id, (v) => v.webhook?.status === 'delivered');
-      const verified = receiver.received.map((h) => new Webhook(secret.secret).verify(h.body, h.headers) as { data: { id: string; status: string } });
+      const verified = receiver.received.map(
+        (h) => new Webhook(secret.secret).verify(h.body, h.headers) as { data: { id: string; status: string } },
+      );
       const byId = new Map(verified.map((p) => [p.data.id, p.data.status]));
       expect(byId.get(running)).toBe('interrupted');
       expect(byId.get(queued[0]!)).toBe('finished');

@@ -41,18 +41,28 @@ async function connect(key = TEST_KEY): Promise<Client> {
   return client;
 }
 
-const text = (r: object) => ((r as { content: { text: string }[] }).content)[0]!.text;
+const text = (r: object) => (r as { content: { text: string }[] }).content[0]!.text;
 
 describe('/mcp on the real engine', () => {
   it('runs each built-in: a Python script, a JavaScript function, TypeScript', async () => {
     const client = await connect();
-    const py = await client.callTool({ name: 'execute_python', arguments: { code: 'import sys\nprint("hi", sys.stdin.read())', stdin: 'there' } });
+    const py = await client.callTool({
+      name: 'execute_python',
+      arguments: { code: 'import sys\nprint("hi", sys.stdin.read())', stdin: 'there' },
+    });
     expect(py).toMatchObject({ isError: false, structuredContent: { exit_code: 0, stdout: 'hi there\n', stop_reason: 'exited' } });
-    const js = await client.callTool({ name: 'execute_javascript', arguments: { code: 'function execute(input) { return input.a + input.b; }', input: { a: 2, b: 3 } } });
+    const js = await client.callTool({
+      name: 'execute_javascript',
+      arguments: { code: 'function execute(input) { return input.a + input.b; }', input: { a: 2, b: 3 } },
+    });
     expect(js).toMatchObject({ isError: false, structuredContent: { output: 5, output_status: 'valid' } });
     const ts = await client.callTool({
       name: 'execute_typescript',
-      arguments: { code: 'import { readFileSync } from "node:fs";\nexport function execute(n: number): string { return readFileSync("data.txt", "utf8").repeat(n); }', input: 2, files: [{ path: 'data.txt', contents: 'ab' }] },
+      arguments: {
+        code: 'import { readFileSync } from "node:fs";\nexport function execute(n: number): string { return readFileSync("data.txt", "utf8").repeat(n); }',
+        input: 2,
+        files: [{ path: 'data.txt', contents: 'ab' }],
+      },
     });
     expect(ts.structuredContent).toMatchObject({ output: 'abab', output_status: 'valid' });
     expect(text(ts)).toMatch(/^Succeeded: exit code 0/);
@@ -64,7 +74,11 @@ describe('/mcp on the real engine', () => {
       name: 'crm lookup',
       description: 'Looks a customer up in the CRM.',
       language: 'python',
-      code: ['import json, urllib.request', 'def execute(input):', `    return json.load(urllib.request.urlopen(f"https://${HOST}:${upstream.port}/customers/{input['id']}"))`].join('\n'),
+      code: [
+        'import json, urllib.request',
+        'def execute(input):',
+        `    return json.load(urllib.request.urlopen(f"https://${HOST}:${upstream.port}/customers/{input['id']}"))`,
+      ].join('\n'),
       input_schema: { type: 'object', properties: { id: { type: 'integer' } }, required: ['id'], additionalProperties: false },
       http: { allow: [{ host: HOST, auth: { bearer: { secret_id: secret.body.id } } }] },
     });
@@ -82,7 +96,10 @@ describe('/mcp on the real engine', () => {
 
   it('sets isError for an exception and a timeout, with what the model needs to correct itself', async () => {
     const client = await connect();
-    const raised = await client.callTool({ name: 'execute_python', arguments: { code: 'def execute(input):\n    return 1 / input', input: 0 } });
+    const raised = await client.callTool({
+      name: 'execute_python',
+      arguments: { code: 'def execute(input):\n    return 1 / input', input: 0 },
+    });
     expect(raised.isError).toBe(true);
     expect(raised.structuredContent).toMatchObject({ output_status: 'error' });
     expect(text(raised)).toContain('ZeroDivisionError');
@@ -104,7 +121,11 @@ describe('/mcp on the real engine', () => {
   });
 
   it("another project neither lists nor runs this project's tools", async () => {
-    const created = await kiln.post('/v1/tools', { name: 'private_tool', language: 'python', code: 'def execute(input):\n    return "mine"' });
+    const created = await kiln.post('/v1/tools', {
+      name: 'private_tool',
+      language: 'python',
+      code: 'def execute(input):\n    return "mine"',
+    });
     const other = await connect(OTHER_PROJECT_KEY);
     expect((await other.listTools()).tools.map((t) => t.name)).toEqual(['execute_python', 'execute_javascript', 'execute_typescript']);
     for (const name of ['private_tool', created.body.id]) {
@@ -118,7 +139,11 @@ describe('/mcp on the real engine', () => {
     const noKey = await fetch(`${kiln.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(noKey.status).toBe(401);
     expect(noKey.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    for (const body of ['{not json', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_python","arguments":"x"}}']) {
+    for (const body of [
+      '{not json',
+      '{"jsonrpc":"2.0","id":1}',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_python","arguments":"x"}}',
+    ]) {
       const res = await kiln.post('/mcp', body, { accept: 'application/json, text/event-stream' });
       expect(res.status, body).toBeLessThan(500);
       expect(res.body, body).toMatchObject({ jsonrpc: '2.0', error: { code: expect.any(Number) } });

@@ -43,11 +43,18 @@ describe('readiness and Docker outages', () => {
 
   it('removes a container whose create answered only after kiln had given up on it', async () => {
     await relay.up();
-    const client = createDockerClient(`unix:///tmp/kiln-test-docker-${process.pid}.sock`, { createMs: 300, attachMs: 10_000, startMs: 15_000 });
+    const client = createDockerClient(`unix:///tmp/kiln-test-docker-${process.pid}.sock`, {
+      createMs: 300,
+      attachMs: 10_000,
+      startMs: 15_000,
+    });
     const instance = `${TEST_INSTANCE}-late`;
     const since = Math.floor(Date.now() / 1000) - 1;
     const spec = buildContainerSpec({
-      image: 'kiln-python:latest', instance, boot: 'late', caPem: '',
+      image: 'kiln-python:latest',
+      instance,
+      boot: 'late',
+      caPem: '',
       limits: { memoryMiB: 64, cpus: 1, pidsLimit: 64, tmpfsMiB: 16 },
     });
     relay.freeze(); // the engine does not answer in time
@@ -60,10 +67,17 @@ describe('readiness and Docker outages', () => {
     }
     expect(left).toEqual([]);
     // it was created (else this proves nothing), and destroyed
-    const events = (await docker.getEvents({ since, until: Math.floor(Date.now() / 1000) + 1, filters: { label: [`kiln.instance=${instance}`] } })) as unknown as AsyncIterable<Buffer>;
+    const events = (await docker.getEvents({
+      since,
+      until: Math.floor(Date.now() / 1000) + 1,
+      filters: { label: [`kiln.instance=${instance}`] },
+    })) as unknown as AsyncIterable<Buffer>;
     let log = '';
     for await (const chunk of events) log += chunk.toString();
-    const actions = log.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { Action: string }).Action);
+    const actions = log
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { Action: string }).Action);
     expect(actions).toContain('create');
     expect(actions).toContain('destroy');
   });
@@ -89,8 +103,14 @@ describe('readiness and Docker outages', () => {
 describe('lifecycle', () => {
   it('removes at start the containers a crashed run of the same instance left, and only those', async () => {
     const instance = `${TEST_INSTANCE}-sweep`;
-    const leftover = await docker.createContainer({ Image: 'kiln-python:latest', Labels: { 'kiln.managed': 'true', 'kiln.instance': instance } });
-    const other = await docker.createContainer({ Image: 'kiln-python:latest', Labels: { 'kiln.managed': 'true', 'kiln.instance': `${instance}-other` } });
+    const leftover = await docker.createContainer({
+      Image: 'kiln-python:latest',
+      Labels: { 'kiln.managed': 'true', 'kiln.instance': instance },
+    });
+    const other = await docker.createContainer({
+      Image: 'kiln-python:latest',
+      Labels: { 'kiln.managed': 'true', 'kiln.instance': `${instance}-other` },
+    });
     try {
       const kiln = await startTestKiln({ KILN_INSTANCE: instance });
       await kiln.close();
@@ -106,7 +126,13 @@ describe('lifecycle', () => {
     const instance = `${TEST_INSTANCE}-drain`;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
-      env: { PATH: process.env.PATH, KILN_API_KEYS: TEST_KEY, PORT: '0', KILN_INSTANCE: instance, KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-drain-')) },
+      env: {
+        PATH: process.env.PATH,
+        KILN_API_KEYS: TEST_KEY,
+        PORT: '0',
+        KILN_INSTANCE: instance,
+        KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-drain-')),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -90,11 +90,16 @@ describe('caps under bursts', () => {
   });
 
   it("holds a project's outbound calls to its share: 429 past it, another project unaffected", async () => {
-    for (const key of [TEST_KEY, OTHER_KEY]) expect((await kiln.request('POST', '/v1/functions', { id: 'slow.call', invocation: { url: `${base}/slow` } }, key)).status).toBe(200);
+    for (const key of [TEST_KEY, OTHER_KEY])
+      expect((await kiln.request('POST', '/v1/functions', { id: 'slow.call', invocation: { url: `${base}/slow` } }, key)).status).toBe(200);
     const invoke = (key = TEST_KEY) => kiln.request('POST', '/v1/functions/slow.call/invoke', { data: {} }, key);
     const mine = Promise.all([invoke(), invoke()]);
     await new Promise((r) => setTimeout(r, 300));
-    const third = await fetch(`${kiln.url}/v1/functions/slow.call/invoke`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: '{"data":{}}' });
+    const third = await fetch(`${kiln.url}/v1/functions/slow.call/invoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: '{"data":{}}',
+    });
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toBe('1');
     expect(((await third.json()) as any).details[0].reason).toBe('concurrency_cap');
@@ -109,9 +114,22 @@ describe('caps under bursts', () => {
     w.ws.send(JSON.stringify({ type: 'registerfunction', id: 'big.answer' }));
     w.ws.on('message', (raw) => {
       const f = JSON.parse(String(raw));
-      if (f.type === 'invokefunction') w.ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: f.invocation_id, function_id: f.function_id, result: 'x'.repeat(RESULT_LIMIT * 2) }));
+      if (f.type === 'invokefunction')
+        w.ws.send(
+          JSON.stringify({
+            type: 'invocationresult',
+            invocation_id: f.invocation_id,
+            function_id: f.function_id,
+            result: 'x'.repeat(RESULT_LIMIT * 2),
+          }),
+        );
     });
-    for (let i = 0; i < 100 && !(await kiln.request('GET', '/v1/functions')).body.functions.some((f: { id: string }) => f.id === 'big.answer'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (
+      let i = 0;
+      i < 100 && !(await kiln.request('GET', '/v1/functions')).body.functions.some((f: { id: string }) => f.id === 'big.answer');
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20));
     const res = await kiln.request('POST', '/v1/functions/big.answer/invoke', { data: {} });
     expect(res.body).toMatchObject({ error: { code: 'invalid_response', message: expect.stringContaining(`${RESULT_LIMIT}`) } });
     const logged = await kiln.request('GET', `/v1/executions/${res.body.invocation_id}`);
@@ -120,7 +138,10 @@ describe('caps under bursts', () => {
   });
 
   it("C1's invocation list takes only a page size its search form would", async () => {
-    const fn = await kiln.request('POST', '/api/v1/functions', { displayName: 'p', initialContent: { 'main.ts': Buffer.from('export default async () => ({})').toString('base64') } });
+    const fn = await kiln.request('POST', '/api/v1/functions', {
+      displayName: 'p',
+      initialContent: { 'main.ts': Buffer.from('export default async () => ({})').toString('base64') },
+    });
     const id = fn.body.function.id;
     for (const bad of ['-1', '1.5', 'abc', '1001']) {
       const res = await kiln.request('GET', `/api/v1/functions/${id}/invocations?page_size=${bad}`);

@@ -15,7 +15,11 @@ import { call, TEST_INSTANCE } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
 import { expectStoredNowhere } from '../helpers/secret-scan.js';
 
-const values = { bearer: `tok-${randomBytes(12).toString('hex')}`, api_key: `key-${randomBytes(12).toString('hex')}`, hmac: `hm-${randomBytes(12).toString('hex')}` };
+const values = {
+  bearer: `tok-${randomBytes(12).toString('hex')}`,
+  api_key: `key-${randomBytes(12).toString('hex')}`,
+  hmac: `hm-${randomBytes(12).toString('hex')}`,
+};
 
 let upstream: http.Server;
 let base: string;
@@ -36,7 +40,10 @@ beforeAll(async () => {
         return void res.end(JSON.stringify({ error: { code: 'E_AUTH', message: `bad credentials: ${headers} (we also know ${known})` } }));
       }
       if (req.url === '/type') {
-        res.setHeader('content-type', `text/plain; echo=${String(req.headers.authorization ?? req.headers['x-api-key'] ?? known).replace(/\s/g, '_')}`);
+        res.setHeader(
+          'content-type',
+          `text/plain; echo=${String(req.headers.authorization ?? req.headers['x-api-key'] ?? known).replace(/\s/g, '_')}`,
+        );
         return void res.end('not json');
       }
       res.setHeader('content-type', 'application/json');

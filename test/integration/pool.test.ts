@@ -38,7 +38,12 @@ describe('warm pool', () => {
   afterAll(() => kiln?.close());
 
   it('reports "warming" on /readyz until its pools are first full, then ready with them full', async () => {
-    const warmup = await startTestKiln({ KILN_INSTANCE: `${instance}-ready`, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '1', KILN_POOL_TYPESCRIPT: '1' });
+    const warmup = await startTestKiln({
+      KILN_INSTANCE: `${instance}-ready`,
+      KILN_POOL_PYTHON: '2',
+      KILN_POOL_JAVASCRIPT: '1',
+      KILN_POOL_TYPESCRIPT: '1',
+    });
     try {
       const seen: string[] = [];
       let res = await fetch(`${warmup.url}/readyz`);
@@ -126,7 +131,13 @@ describe('warm pool', () => {
       input: 'FROM kiln-python:latest\nENTRYPOINT ["python3", "/opt/kiln/wrapper.py", "true"]\n',
       stdio: ['pipe', 'ignore', 'inherit'],
     });
-    const broken = await startTestKiln({ KILN_INSTANCE: `${instance}-unready`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
+    const broken = await startTestKiln({
+      KILN_INSTANCE: `${instance}-unready`,
+      KILN_PYTHON_IMAGE: image,
+      KILN_POOL_PYTHON: '1',
+      KILN_POOL_JAVASCRIPT: '0',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
     try {
       const res = await broken.post('/v1/execute-function', { language: 'python', code: 'def execute(input):\n    return 1' });
       expect(res.status).toBe(503);
@@ -152,7 +163,13 @@ describe('warm pool', () => {
       input: `FROM kiln-python:latest\nENTRYPOINT ${JSON.stringify(['python3', '-I', '-S', '/opt/kiln/wrapper.py', 'sh', '-c', harness, 'sh'])}\n`,
       stdio: ['pipe', 'ignore', 'inherit'],
     });
-    const dying = await startTestKiln({ KILN_INSTANCE: `${instance}-dies`, KILN_PYTHON_IMAGE: image, KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
+    const dying = await startTestKiln({
+      KILN_INSTANCE: `${instance}-dies`,
+      KILN_PYTHON_IMAGE: image,
+      KILN_POOL_PYTHON: '1',
+      KILN_POOL_JAVASCRIPT: '0',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
     try {
       expect((await untilReady(dying.url)).status).toBe(200);
       const res = await dying.post('/v1/execute', { language: 'python', code: 'print(1)' });
@@ -184,7 +201,13 @@ describe('warm pool and the Docker engine', () => {
 
   it('makes no Docker API call on the request path when a warm container is ready', async () => {
     await relay.up();
-    kiln = await startTestKiln({ KILN_INSTANCE: instance, KILN_DOCKER_HOST: `unix://${path}`, KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
+    kiln = await startTestKiln({
+      KILN_INSTANCE: instance,
+      KILN_DOCKER_HOST: `unix://${path}`,
+      KILN_POOL_PYTHON: '2',
+      KILN_POOL_JAVASCRIPT: '0',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
     expect((await untilReady(kiln.url)).status).toBe(200); // both boxes started and their harnesses warm
     relay.freeze(); // every Docker API request from now on waits; only the boxes' attach streams flow
     const res = await kiln.post('/v1/execute-function', { language: 'python', code: whoAmI });
@@ -213,13 +236,21 @@ describe('warm pool and the Docker engine', () => {
 
 describe('overload', () => {
   it('answers 429 with Retry-After at once when the queue is full; accepted requests all get their answers', async () => {
-    const kiln = await startTestKiln({ KILN_CONCURRENCY: '1', KILN_QUEUE_LIMIT: '1', KILN_POOL_PYTHON: '2', KILN_POOL_JAVASCRIPT: '0', KILN_POOL_TYPESCRIPT: '0' });
+    const kiln = await startTestKiln({
+      KILN_CONCURRENCY: '1',
+      KILN_QUEUE_LIMIT: '1',
+      KILN_POOL_PYTHON: '2',
+      KILN_POOL_JAVASCRIPT: '0',
+      KILN_POOL_TYPESCRIPT: '0',
+    });
     try {
       const slow = { language: 'python', code: 'import time\ndef execute(input):\n    time.sleep(1.5)\n    return input', input: 'done' };
-      const results = await Promise.all([0, 1, 2, 3].map(async (i) => {
-        await sleep(i * 50);
-        return kiln.post('/v1/execute-function', slow);
-      }));
+      const results = await Promise.all(
+        [0, 1, 2, 3].map(async (i) => {
+          await sleep(i * 50);
+          return kiln.post('/v1/execute-function', slow);
+        }),
+      );
       const ok = results.filter((r) => r.status === 200);
       const busy = results.filter((r) => r.status === 429);
       expect(ok).toHaveLength(2);

@@ -68,18 +68,30 @@ afterAll(async () => {
 
 const r = (i: number) => replicas[i - 1]!;
 const post = (k: KilnProcess, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(k.url + path, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(k.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 /** The invocation ids a replica's log says it started (its JSON lines, kept even after a SIGKILL). */
 const startedBy = (k: KilnProcess) =>
-  k.output().split('\n').filter((l) => l.includes('"invocation started"')).map((l) => (JSON.parse(l) as { invocation: string }).invocation);
+  k
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"invocation started"'))
+    .map((l) => (JSON.parse(l) as { invocation: string }).invocation);
 
 describe('replicas on one PostgreSQL', () => {
   it('a secret and a tool made through one replica run through the others; the executions log is one', { timeout: 120_000 }, async () => {
     const token = `tok-${randomBytes(8).toString('hex')}`;
     const secret = (await (await post(r(1), '/v1/secrets', { name: 'shared-token', value: token })).json()) as { id: string };
     const toolRes = await post(r(1), '/v1/tools', {
-      name: 'shared', language: 'python',
-      code: 'import os\ndef execute(input):\n    return {"n": input["n"] * 2, "token_ok": os.environ["TOKEN"] == ' + JSON.stringify(token) + '}',
+      name: 'shared',
+      language: 'python',
+      code:
+        'import os\ndef execute(input):\n    return {"n": input["n"] * 2, "token_ok": os.environ["TOKEN"] == ' +
+        JSON.stringify(token) +
+        '}',
       env: [{ name: 'TOKEN', secret_id: secret.id }],
     });
     expect(toolRes.status).toBe(200);
@@ -98,14 +110,22 @@ describe('replicas on one PostgreSQL', () => {
 
   it('every replica gives its boxes the one egress CA it was configured with, and makes none of its own', { timeout: 60_000 }, async () => {
     for (const i of [1, 2, 3]) {
-      const res = await post(r(i), '/v1/execute', { language: 'python', code: 'import os\nprint(open(os.environ["SSL_CERT_FILE"]).read(), end="")' });
+      const res = await post(r(i), '/v1/execute', {
+        language: 'python',
+        code: 'import os\nprint(open(os.environ["SSL_CERT_FILE"]).read(), end="")',
+      });
       expect(((await res.json()) as { stdout: string }).stdout.trim()).toBe(sharedCa.trim());
       expect(readdirSync(env(i).KILN_DATA_DIR!)).not.toContain('egress-ca.pem');
     }
   });
 
   it('a cancel through one replica stops the run on another', { timeout: 120_000 }, async () => {
-    const res = await post(r(1), '/v1/execute', { language: 'python', code: 'import time\nprint("up", flush=True)\ntime.sleep(15)' }, { prefer: 'respond-async' });
+    const res = await post(
+      r(1),
+      '/v1/execute',
+      { language: 'python', code: 'import time\nprint("up", flush=True)\ntime.sleep(15)' },
+      { prefer: 'respond-async' },
+    );
     const { id } = (await res.json()) as { id: string };
     let runner = 0;
     const deadline = Date.now() + 60_000;
@@ -116,7 +136,10 @@ describe('replicas on one PostgreSQL', () => {
     }
     const other = r((runner % 3) + 1);
     const started = Date.now();
-    const cancel = await fetch(`${other.url}/v1/executions/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}` } });
+    const cancel = await fetch(`${other.url}/v1/executions/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
     expect(cancel.status).toBe(200);
     for (;;) {
       const { body } = await call(other.url, 'GET', `/v1/executions/${id}`);
@@ -131,14 +154,22 @@ describe('replicas on one PostgreSQL', () => {
   });
 
   // (no retry: a second try would find replica 3 dead)
-  it('60 async invocations over three replicas end once each, one replica SIGKILLed mid-burst', { timeout: 300_000, retry: 0 }, async () => {
+  it('60 async invocations over three replicas end once each, one replica SIGKILLed mid-burst', {
+    timeout: 300_000,
+    retry: 0,
+  }, async () => {
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
-      const res = await post(r((i % 3) + 1), '/v1/execute', {
-        language: 'python',
-        code: `import time\ntime.sleep(${(0.3 + (i % 4) * 0.3).toFixed(1)})\nprint("marker ${i}")`,
-        callback_url: `http://127.0.0.1:${receiver.port}/hook`,
-      }, { prefer: 'respond-async' });
+      const res = await post(
+        r((i % 3) + 1),
+        '/v1/execute',
+        {
+          language: 'python',
+          code: `import time\ntime.sleep(${(0.3 + (i % 4) * 0.3).toFixed(1)})\nprint("marker ${i}")`,
+          callback_url: `http://127.0.0.1:${receiver.port}/hook`,
+        },
+        { prefer: 'respond-async' },
+      );
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as { id: string }).id);
     }
@@ -173,7 +204,12 @@ describe('replicas on one PostgreSQL', () => {
     // which kiln claimed each, as the database has it (a SIGKILL can land between a claim and its log line)
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    const owners = new Map((await db.query<{ id: string; owner: string }>('select id, owner from invocations where id = any($1)', [ids])).rows.map((row) => [row.id, row.owner]));
+    const owners = new Map(
+      (await db.query<{ id: string; owner: string }>('select id, owner from invocations where id = any($1)', [ids])).rows.map((row) => [
+        row.id,
+        row.owner,
+      ]),
+    );
     await db.end();
     for (const [i, id] of ids.entries()) {
       const v = ended.get(id);
@@ -190,12 +226,15 @@ describe('replicas on one PostgreSQL', () => {
 
     // every ending posted once (one kiln per attempt), under its own webhook-id
     const hooks = Date.now() + 60_000;
-    while (new Set(receiver.received.map((h) => h.headers['webhook-id'])).size < ids.length && Date.now() < hooks) await new Promise((res) => setTimeout(res, 200));
+    while (new Set(receiver.received.map((h) => h.headers['webhook-id'])).size < ids.length && Date.now() < hooks)
+      await new Promise((res) => setTimeout(res, 200));
     const deliveries = receiver.received.map((h) => h.headers['webhook-id']);
     expect([...deliveries].sort()).toEqual([...ids].sort());
   });
 
-  it("a replica's start removes only its own boxes: the restarted replica 3 sweeps what it left, not 1's or 2's", { timeout: 120_000 }, async () => {
+  it("a replica's start removes only its own boxes: the restarted replica 3 sweeps what it left, not 1's or 2's", {
+    timeout: 120_000,
+  }, async () => {
     const boxesOf = async (name: string) =>
       (await docker.listContainers({ all: true, filters: { label: [`kiln.instance=${name}`] } })).map((c) => c.Id);
     const others = [...(await boxesOf(instance(1))), ...(await boxesOf(instance(2)))];
@@ -221,8 +260,9 @@ describe('a database that goes away', () => {
     await expect(start).rejects.not.toThrow(password);
   });
 
-
-  it('answers 503 meanwhile, keeps running code, and records what ended while it was away once it is back', { timeout: 120_000 }, async () => {
+  it('answers 503 meanwhile, keeps running code, and records what ended while it was away once it is back', {
+    timeout: 120_000,
+  }, async () => {
     // a database of its own: the three replicas above would take its invocation otherwise
     const solo = `${database}_solo`;
     await admin.query(`create database ${solo}`);
@@ -233,7 +273,12 @@ describe('a database that goes away', () => {
     viaProxy.pathname = `/${solo}`;
     const kiln = await spawnKiln({ ...env(4), KILN_DATABASE_URL: viaProxy.toString() });
     try {
-      const res = await post(kiln, '/v1/execute', { language: 'python', code: 'import time\ntime.sleep(3)\nprint("survived")' }, { prefer: 'respond-async' });
+      const res = await post(
+        kiln,
+        '/v1/execute',
+        { language: 'python', code: 'import time\ntime.sleep(3)\nprint("survived")' },
+        { prefer: 'respond-async' },
+      );
       const { id } = (await res.json()) as { id: string };
       for (const deadline = Date.now() + 60_000; !startedBy(kiln).includes(id); ) {
         if (Date.now() > deadline) throw new Error('never started');

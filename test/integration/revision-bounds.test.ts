@@ -37,7 +37,10 @@ const rssBytes = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${kil
 const upload = (url: string, bytes: string) => fetch(url.replace(/^https?:\/\/[^/]+/, kiln.url), { method: 'PUT', body: bytes });
 
 async function createFunction(files: Record<string, string>) {
-  const res = await post('/api/v1/functions', { displayName: 'f', initialContent: Object.fromEntries(Object.entries(files).map(([n, v]) => [n, b64(v)])) });
+  const res = await post('/api/v1/functions', {
+    displayName: 'f',
+    initialContent: Object.fromEntries(Object.entries(files).map(([n, v]) => [n, b64(v)])),
+  });
   expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(200);
   return res.body.function.id as string;
 }
@@ -60,9 +63,11 @@ describe('what a revision may hold', () => {
     expect(oneStep.body.details[0]).toMatchObject({ field: 'content', reason: 'too_large' });
   });
 
-  it('bounds each upload and a commit\'s uploads together, and forgets abandoned commits', async () => {
+  it("bounds each upload and a commit's uploads together, and forgets abandoned commits", async () => {
     const fid = await createFunction({ 'main.ts': MAIN });
-    const tooMany = await post(`/api/v1/functions/${fid}/commits`, { filenames: ['main.ts', ...Array.from({ length: REVISION_LIMITS.files + 1 }, (_, i) => `f${i}`)] });
+    const tooMany = await post(`/api/v1/functions/${fid}/commits`, {
+      filenames: ['main.ts', ...Array.from({ length: REVISION_LIMITS.files + 1 }, (_, i) => `f${i}`)],
+    });
     expect(tooMany.status).toBe(400);
 
     const names = ['main.ts', ...Array.from({ length: 10 }, (_, i) => `part${i}.txt`)];
@@ -112,19 +117,27 @@ describe('what a revision may hold', () => {
           theirs.push(performance.now() - started);
         }
       })();
-      for (let round = 0; round < 3; round++) for (const a of await Promise.all(Array.from({ length: 8 }, listings).flat())) expect(a.status).toBe(200);
+      for (let round = 0; round < 3; round++)
+        for (const a of await Promise.all(Array.from({ length: 8 }, listings).flat())) expect(a.status).toBe(200);
       await others;
       clearInterval(sampler);
       return { grown: peak - before, theirs: Math.max(...theirs) };
     }
     const small = await burst();
-    const files = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data${i}.txt`, b64(`${i}`.repeat(REVISION_LIMITS.filesBytes / 4))]));
+    const files = Object.fromEntries(
+      Array.from({ length: 4 }, (_, i) => [`data${i}.txt`, b64(`${i}`.repeat(REVISION_LIMITS.filesBytes / 4))]),
+    );
     for (const id of ids) {
-      const commit = await post(`/api/v1/functions/${id}/commits`, { commitMessage: 'big', content: { 'main.ts': b64(`// ${'c'.repeat(REVISION_LIMITS.codeBytes - 20)}\n`), ...files } });
+      const commit = await post(`/api/v1/functions/${id}/commits`, {
+        commitMessage: 'big',
+        content: { 'main.ts': b64(`// ${'c'.repeat(REVISION_LIMITS.codeBytes - 20)}\n`), ...files },
+      });
       expect(commit.status, JSON.stringify(commit.body).slice(0, 200)).toBe(200);
     }
     const large = await burst();
-    console.log(`revision-bounds: rss +${(small.grown / MiB).toFixed(0)} MiB small, +${(large.grown / MiB).toFixed(0)} MiB at the limits over 96 listings; other project's GET /v1/secrets max ${small.theirs.toFixed(0)} / ${large.theirs.toFixed(0)} ms`);
+    console.log(
+      `revision-bounds: rss +${(small.grown / MiB).toFixed(0)} MiB small, +${(large.grown / MiB).toFixed(0)} MiB at the limits over 96 listings; other project's GET /v1/secrets max ${small.theirs.toFixed(0)} / ${large.theirs.toFixed(0)} ms`,
+    );
     // none of these shows code or files: at the limits they cost what they cost with a line of code
     expect(large.grown - small.grown).toBeLessThan(48 * MiB);
     // Riza's listing does show each tool's code: all of it, in one page (which ends past 8 MiB)

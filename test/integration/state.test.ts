@@ -29,7 +29,12 @@ describe('state', () => {
     try {
       const secret = await call(first.url, 'POST', '/v1/secrets', { name: 'key', value });
       secretId = secret.body.id;
-      const tool = await call(first.url, 'POST', '/v1/tools', { name: 'hash', language: 'python', code, env: [{ name: 'KEY', secret_id: secretId }] });
+      const tool = await call(first.url, 'POST', '/v1/tools', {
+        name: 'hash',
+        language: 'python',
+        code,
+        env: [{ name: 'KEY', secret_id: secretId }],
+      });
       toolId = tool.body.id;
       const ran = await call(first.url, 'POST', `/v1/tools/${toolId}/execute`, { input: null });
       expect(ran.body.output).toBe(expected);
@@ -45,7 +50,10 @@ describe('state', () => {
     try {
       expect((await call(second.url, 'GET', `/v1/tools/${toolId}`)).body).toMatchObject({ id: toolId, name: 'hash', code });
       expect((await call(second.url, 'GET', '/v1/secrets')).body.secrets).toEqual([{ id: secretId, name: 'key' }]);
-      expect((await call(second.url, 'GET', `/v1/executions/${execId}`)).body).toMatchObject({ id: execId, details: { type: 'tool', tool_id: toolId } });
+      expect((await call(second.url, 'GET', `/v1/executions/${execId}`)).body).toMatchObject({
+        id: execId,
+        details: { type: 'tool', tool_id: toolId },
+      });
       // the secrets key survived too: the sealed value still opens
       const again = await call(second.url, 'POST', `/v1/tools/${toolId}/execute`, {});
       expect(again.body.output).toBe(expected);

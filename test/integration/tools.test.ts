@@ -25,16 +25,26 @@ const executions = async () => (await kiln.request('GET', '/v1/executions')).bod
 
 describe('tools on the real engine', () => {
   it('runs the latest revision by default and any pinned revision as it was', async () => {
-    const v1 = await kiln.post('/v1/tools', { name: 'greet', language: 'python', code: 'def execute(input):\n    return "v1 " + input["name"]' });
+    const v1 = await kiln.post('/v1/tools', {
+      name: 'greet',
+      language: 'python',
+      code: 'def execute(input):\n    return "v1 " + input["name"]',
+    });
     expect(v1.status).toBe(200);
-    const v2 = await kiln.post(`/v1/tools/${v1.body.id}`, { language: 'javascript', code: 'function execute(input) { return `v2 ${input.name}`; }' });
+    const v2 = await kiln.post(`/v1/tools/${v1.body.id}`, {
+      language: 'javascript',
+      code: 'function execute(input) { return `v2 ${input.name}`; }',
+    });
     expect(v2.body.revision_id).not.toBe(v1.body.revision_id);
     const latest = await kiln.post(`/v1/tools/${v1.body.id}/execute`, { input: { name: 'ada' } });
     expect(latest.body).toMatchObject({ output: 'v2 ada', output_status: 'valid' });
     const pinned = await kiln.post(`/v1/tools/${v1.body.id}/execute`, { input: { name: 'ada' }, revision_id: v1.body.revision_id });
     expect(pinned.body).toMatchObject({ output: 'v1 ada', output_status: 'valid' });
     const logged = await kiln.request('GET', `/v1/executions/${pinned.body.execution.id}`);
-    expect(logged.body).toMatchObject({ language: 'python', details: { type: 'tool', tool_id: v1.body.id, request: { revision_id: v1.body.revision_id } } });
+    expect(logged.body).toMatchObject({
+      language: 'python',
+      details: { type: 'tool', tool_id: v1.body.id, request: { revision_id: v1.body.revision_id } },
+    });
   });
 
   it('refuses input that breaks the schema before any container is used', async () => {
@@ -68,7 +78,10 @@ describe('tools on the real engine', () => {
         '    print("key is", key)',
         '    return {"authorized": r["authorized"], "key_sha256": hashlib.sha256(key.encode()).hexdigest(), "echo": key, "stage": os.environ["STAGE"]}',
       ].join('\n'),
-      env: [{ name: 'SIGNING_KEY', secret_id: s2.body.id }, { name: 'STAGE', value: 'test' }],
+      env: [
+        { name: 'SIGNING_KEY', secret_id: s2.body.id },
+        { name: 'STAGE', value: 'test' },
+      ],
       http: { allow: [{ host: HOST, auth: { bearer: { secret_id: s1.body.id } } }] },
     });
     expect(tool.status).toBe(200);
@@ -93,7 +106,11 @@ describe('tools on the real engine', () => {
   it('takes 20 concurrent creations and executions, every answer its own', async () => {
     const created = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        kiln.post('/v1/tools', { name: `t${i}`, language: i % 2 ? 'javascript' : 'python', code: i % 2 ? `function execute(x) { return x * ${i}; }` : `def execute(x):\n    return x * ${i}` }),
+        kiln.post('/v1/tools', {
+          name: `t${i}`,
+          language: i % 2 ? 'javascript' : 'python',
+          code: i % 2 ? `function execute(x) { return x * ${i}; }` : `def execute(x):\n    return x * ${i}`,
+        }),
       ),
     );
     expect(new Set(created.map((c) => c.body.id)).size).toBe(20);

@@ -39,21 +39,35 @@ function tree(levels: number): object {
 
 describe('schemas that cannot be evaluated', () => {
   it.each(CYCLIC)('POST /v1/tools refuses %j with a 400 naming input_schema, and stores nothing', async (schema) => {
-    const res = await kiln.post('/v1/tools', { name: 'looping', language: 'python', code: 'def execute(input):\n    return input', input_schema: schema });
+    const res = await kiln.post('/v1/tools', {
+      name: 'looping',
+      language: 'python',
+      code: 'def execute(input):\n    return input',
+      input_schema: schema,
+    });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual([expect.objectContaining({ field: 'input_schema', reason: 'schema_cycle' })]);
     expect((await store.listTools('default', { limit: 100 })).filter((t) => t.name === 'looping')).toEqual([]);
   });
 
   it.each(CYCLIC)("iii's POST /v1/functions refuses a request_format of %j with a 400 naming it, and stores nothing", async (schema) => {
-    const res = await kiln.post('/v1/functions', { id: 'looping.fn', request_format: schema, invocation: { url: 'https://example.com/f' } });
+    const res = await kiln.post('/v1/functions', {
+      id: 'looping.fn',
+      request_format: schema,
+      invocation: { url: 'https://example.com/f' },
+    });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual([expect.objectContaining({ field: 'request_format', reason: 'schema_cycle' })]);
     expect(await store.functions.get('default', 'looping.fn')).toBeNull();
   });
 
   it('a tree schema is saved, and a tree 200 nodes deep runs in a box while a bad one never reaches a box', async () => {
-    const saved = await kiln.post('/v1/tools', { name: 'depth', language: 'python', code: 'def execute(t):\n    n = 0\n    while t.get("children"):\n        t = t["children"][0]\n        n += 1\n    return n', input_schema: TREE });
+    const saved = await kiln.post('/v1/tools', {
+      name: 'depth',
+      language: 'python',
+      code: 'def execute(t):\n    n = 0\n    while t.get("children"):\n        t = t["children"][0]\n        n += 1\n    return n',
+      input_schema: TREE,
+    });
     expect(saved.status).toBe(200);
     const ran = await kiln.post(`/v1/tools/${saved.body.id}/execute`, { input: tree(200) });
     expect(ran.status).toBe(200);
@@ -66,7 +80,10 @@ describe('schemas that cannot be evaluated', () => {
 
 describe('input nested too deep', () => {
   it("C1's json of an object 5,000 deep is a 400 naming json; no invocation is stored", async () => {
-    const created = await kiln.post('/api/v1/functions', { displayName: 'deep', initialContent: { 'main.ts': b64('export default async function main(i: object) { return i; }') } });
+    const created = await kiln.post('/api/v1/functions', {
+      displayName: 'deep',
+      initialContent: { 'main.ts': b64('export default async function main(i: object) { return i; }') },
+    });
     expect(created.status).toBe(200);
     const fid = created.body.function.id as string;
     const deep = '{"a":'.repeat(4999) + '{}' + '}'.repeat(4999);

@@ -1,9 +1,15 @@
 // Where the egress proxy may connect: decided by rules, tested without sending a packet.
 import { describe, expect, it } from 'vitest';
-import { createAddressPolicy, parseAllowList, RefusedAddress, refusal, safeLookup, type AddressPolicy } from '../../src/egress/address-policy.js';
+import {
+  createAddressPolicy,
+  parseAllowList,
+  RefusedAddress,
+  refusal,
+  safeLookup,
+  type AddressPolicy,
+} from '../../src/egress/address-policy.js';
 
 const policy = (allow = '', own: string[] = []): AddressPolicy => ({ ...createAddressPolicy({ allow }), own: new Set(own) });
-
 
 describe('address policy', () => {
   it.each([
@@ -79,7 +85,7 @@ describe('address policy', () => {
     expect(refusal(address, 443, policy())).toContain(range);
   });
 
-  it('treats an IPv4-compatible address as its IPv4 address: a public one passes, the host\'s own does not', () => {
+  it("treats an IPv4-compatible address as its IPv4 address: a public one passes, the host's own does not", () => {
     expect(refusal('::808:808', 443, policy())).toBeNull();
     expect(refusal('::cb00:7107', 8080, policy('', ['203.0.113.7']))).toContain('this host');
     expect(refusal('::a83f:8110', 80, policy())).toContain('deny list'); // 168.63.129.16
@@ -101,7 +107,8 @@ describe('address policy', () => {
   it('reads an exception written in an IPv6 form of an IPv4 address as that address', () => {
     for (const spec of ['[::127.0.0.1]:8443', '[::7f00:1]:8443', '[::ffff:127.0.0.1]:8443', '127.0.0.1:8443']) {
       const p = policy(spec);
-      for (const address of ['127.0.0.1', '::7f00:1', '::ffff:7f00:1', '::127.0.0.1']) expect(refusal(address, 8443, p), `${spec} for ${address}`).toBeNull();
+      for (const address of ['127.0.0.1', '::7f00:1', '::ffff:7f00:1', '::127.0.0.1'])
+        expect(refusal(address, 8443, p), `${spec} for ${address}`).toBeNull();
       expect(refusal('127.0.0.1', 8444, p), spec).not.toBeNull();
       expect(refusal('127.0.0.2', 8443, p), spec).not.toBeNull();
     }
@@ -119,6 +126,8 @@ describe('address policy', () => {
     const refused = err as RefusedAddress;
     expect(refused).toMatchObject({ host: 'compat.test', why: expect.stringContaining('::7f00:1') });
     expect(refused.message).not.toContain('7f00');
-    expect(refused.toCaller('KILN_EGRESS_ALLOW_ADDRESSES')).toBe('the address policy refused compat.test (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)');
+    expect(refused.toCaller('KILN_EGRESS_ALLOW_ADDRESSES')).toBe(
+      'the address policy refused compat.test (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)',
+    );
   });
 });

@@ -10,7 +10,7 @@ function gate() {
 }
 
 describe('admission', () => {
-  it('background work is never refused, and a caller\'s request goes ahead of it in the wait list', async () => {
+  it("background work is never refused, and a caller's request goes ahead of it in the wait list", async () => {
     const a = createAdmission({ concurrency: 1, queueLimit: 1, queueBytesLimit: 1000, maxWaitMs: 60_000 });
     const g = gate();
     const order: string[] = [];

@@ -17,7 +17,12 @@ let closedPort: number;
 beforeAll(async () => {
   // a PLC directory whose DID names a PDS by a host name
   plc = http.createServer((req, res) => {
-    res.end(JSON.stringify({ id: DID, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: `http://pds.internal.test:${port}` }] }));
+    res.end(
+      JSON.stringify({
+        id: DID,
+        service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: `http://pds.internal.test:${port}` }],
+      }),
+    );
   });
   await new Promise<void>((r) => plc.listen(0, '127.0.0.1', () => r()));
   port = (plc.address() as AddressInfo).port;
@@ -38,7 +43,11 @@ function resolver() {
   });
   return { lines, resolver: createAtResolver({ policy, plcUrl: `http://127.0.0.1:${port}/plc`, allowHttp: true, timeoutMs: 5000, log }) };
 }
-const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e,
+  );
 
 describe('AT resolution refused by the address policy', () => {
   it('a PDS by a name that resolves to a refused address: the host and the setting, the address in the log only', async () => {
@@ -60,7 +69,9 @@ describe('AT resolution refused by the address policy', () => {
   });
 
   it('a connection refused at an allowed name says so by its code, without the address it tried', async () => {
-    const err = (await failure(resolver().resolver.resolve(`at://did:web:closed.test%3A${closedPort}/at.functions.metadata/x`))) as ResolveError;
+    const err = (await failure(
+      resolver().resolver.resolve(`at://did:web:closed.test%3A${closedPort}/at.functions.metadata/x`),
+    )) as ResolveError;
     expect(err.message).toBe(`https://closed.test:${closedPort}: ECONNREFUSED`);
   });
 });

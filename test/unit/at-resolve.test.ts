@@ -22,8 +22,14 @@ let base: string;
 beforeAll(async () => {
   codeCid = CID.create(1, raw.code, await sha256.digest(wasm)).toString();
   record = {
-    $type: 'at.functions.metadata', name: 'add', version: '1.0.0', mode: 'pure-v1', entrypoint: 'run',
-    inputEncoding: 'application/json', outputEncoding: 'application/json', maxMemoryMb: 16,
+    $type: 'at.functions.metadata',
+    name: 'add',
+    version: '1.0.0',
+    mode: 'pure-v1',
+    entrypoint: 'run',
+    inputEncoding: 'application/json',
+    outputEncoding: 'application/json',
+    maxMemoryMb: 16,
     code: { $type: 'blob', ref: { $link: codeCid }, mimeType: 'application/wasm', size: wasm.length },
   };
   server = http.createServer(async (req, res) => {
@@ -32,10 +38,15 @@ beforeAll(async () => {
       res.statusCode = status;
       res.end(typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body));
     };
-    if (url.pathname === `/plc/${DID}`) return send(200, { id: DID, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: base }] });
+    if (url.pathname === `/plc/${DID}`)
+      return send(200, { id: DID, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: base }] });
     if (url.pathname === '/xrpc/com.atproto.repo.getRecord') {
       const cid = (await recordCid(record)).toString();
-      return send(200, { uri: `at://${DID}/at.functions.metadata/add`, cid, value: tamper.record ? { ...record, maxMemoryMb: 256 } : record });
+      return send(200, {
+        uri: `at://${DID}/at.functions.metadata/add`,
+        cid,
+        value: tamper.record ? { ...record, maxMemoryMb: 256 } : record,
+      });
     }
     if (url.pathname === '/xrpc/com.atproto.sync.getBlob') return send(200, tamper.blob ? new Uint8Array([...wasm, 0]) : wasm);
     send(404, {});
@@ -63,10 +74,19 @@ describe('AT function resolution', () => {
     await expect(resolver().resolve(`at://${DID}/at.functions.metadata/add`)).rejects.toThrow(/CID does not match/);
     tamper.record = false;
     tamper.blob = true;
-    await expect(createAtResolver({ policy: createAddressPolicy({ allow: base.replace('http://', '') }), plcUrl: `${base}/plc`, allowHttp: true, timeoutMs: 5000 }).resolve(`at://${DID}/at.functions.metadata/add`)).rejects.toThrow(/blob does not match/);
+    await expect(
+      createAtResolver({
+        policy: createAddressPolicy({ allow: base.replace('http://', '') }),
+        plcUrl: `${base}/plc`,
+        allowHttp: true,
+        timeoutMs: 5000,
+      }).resolve(`at://${DID}/at.functions.metadata/add`),
+    ).rejects.toThrow(/blob does not match/);
     tamper.blob = false;
     for (const bad of ['at://did:plc:abc/at.functions.metadata/x', `at://${DID}/app.bsky.feed.post/x`, 'https://example.com']) {
-      const err = await Promise.resolve().then(() => parseFunctionUri(bad)).catch((e: unknown) => e);
+      const err = await Promise.resolve()
+        .then(() => parseFunctionUri(bad))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ResolveError);
       expect((err as ResolveError).invalidRequest).toBe(true);
     }
@@ -77,7 +97,9 @@ describe('AT function resolution', () => {
 
 describe('AT function resolution of odd input', () => {
   it('a did:web that decodes to no host is an InvalidRequest, not a fault', async () => {
-    const err = await resolver().resolve('at://did:web:%zz/at.functions.metadata/x').catch((e: unknown) => e);
+    const err = await resolver()
+      .resolve('at://did:web:%zz/at.functions.metadata/x')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResolveError);
     expect((err as ResolveError).invalidRequest).toBe(true);
   });

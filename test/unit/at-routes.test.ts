@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { API_KEY, buildTestApp } from '../helpers/app-fixture.js';
 
 const call = (app: Awaited<ReturnType<typeof buildTestApp>>, body: string, key?: string) =>
-  app.app.request('/xrpc/at.functions.run', { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body });
+  app.app.request('/xrpc/at.functions.run', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body,
+  });
 
 describe('/xrpc/at.functions.run', () => {
   it('needs a key unless KILN_XRPC_PUBLIC, and a wrong key is refused either way', async () => {

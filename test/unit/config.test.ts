@@ -12,7 +12,12 @@ describe('loadConfig', () => {
     expect(c.PORT).toBe(8080);
     expect(c.KILN_HOST).toBe('127.0.0.1');
     expect(c.KILN_DOCKER_HOST).toBeUndefined();
-    expect(c.KILN_INSTANCE).toBe(hostname().toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '') || 'kiln');
+    expect(c.KILN_INSTANCE).toBe(
+      hostname()
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '') || 'kiln',
+    );
     expect(c.KILN_DEFAULT_TIMEOUT_SECONDS).toBe(30);
     expect(c.KILN_MAX_TIMEOUT_SECONDS).toBe(300);
     expect(c.KILN_DEFAULT_MEMORY_MIB).toBe(128);
@@ -26,7 +31,9 @@ describe('loadConfig', () => {
   });
 
   it('names the replacements of KILN_POOL_NODE, which one pool per language replaced', () => {
-    expect(() => loadConfig({ ...base, KILN_POOL_NODE: '0' })).toThrow(/KILN_POOL_NODE: replaced by KILN_POOL_JAVASCRIPT and KILN_POOL_TYPESCRIPT/);
+    expect(() => loadConfig({ ...base, KILN_POOL_NODE: '0' })).toThrow(
+      /KILN_POOL_NODE: replaced by KILN_POOL_JAVASCRIPT and KILN_POOL_TYPESCRIPT/,
+    );
     expect(loadConfig({ ...base, KILN_POOL_NODE: '' }).KILN_POOL_JAVASCRIPT).toBe(2); // empty means unset
   });
 
@@ -41,12 +48,16 @@ describe('loadConfig', () => {
   it('takes an OCI runtime, and under runsc a pids limit gVisor can start in', () => {
     expect(loadConfig(base).KILN_OCI_RUNTIME).toBe('runc');
     expect(loadConfig({ ...base, KILN_OCI_RUNTIME: 'runsc' }).KILN_OCI_RUNTIME).toBe('runsc');
-    expect(() => loadConfig({ ...base, KILN_OCI_RUNTIME: 'runsc', KILN_PIDS_LIMIT: '32' })).toThrow(/KILN_PIDS_LIMIT: must be at least 64 under runsc/);
+    expect(() => loadConfig({ ...base, KILN_OCI_RUNTIME: 'runsc', KILN_PIDS_LIMIT: '32' })).toThrow(
+      /KILN_PIDS_LIMIT: must be at least 64 under runsc/,
+    );
     expect(() => loadConfig({ ...base, KILN_OCI_RUNTIME: 'run sc' })).toThrow(/KILN_OCI_RUNTIME/);
   });
 
   it('reads project:key entries as keys of that project, and a bare key as the default project', () => {
-    const keys = loadConfig({ KILN_API_KEYS: `acme:${KEY},beta-2:${'y'.repeat(16)},${'z'.repeat(16)},Not_A_Project:${'w'.repeat(16)}` }).KILN_API_KEYS;
+    const keys = loadConfig({
+      KILN_API_KEYS: `acme:${KEY},beta-2:${'y'.repeat(16)},${'z'.repeat(16)},Not_A_Project:${'w'.repeat(16)}`,
+    }).KILN_API_KEYS;
     expect(keys).toEqual([
       { project: 'acme', key: KEY },
       { project: 'beta-2', key: 'y'.repeat(16) },
@@ -69,9 +80,9 @@ describe('loadConfig', () => {
 
   it('falls back to DOCKER_HOST, and KILN_DOCKER_HOST wins over it', () => {
     expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://d:2375' }).KILN_DOCKER_HOST).toBe('tcp://d:2375');
-    expect(
-      loadConfig({ ...base, DOCKER_HOST: 'tcp://d:2375', KILN_DOCKER_HOST: 'unix:///run/d.sock' }).KILN_DOCKER_HOST,
-    ).toBe('unix:///run/d.sock');
+    expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://d:2375', KILN_DOCKER_HOST: 'unix:///run/d.sock' }).KILN_DOCKER_HOST).toBe(
+      'unix:///run/d.sock',
+    );
   });
 
   it('names KILN_API_KEYS when it is missing', () => {
@@ -112,9 +123,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects a default memory above the maximum', () => {
-    expect(() => loadConfig({ ...base, KILN_DEFAULT_MEMORY_MIB: '512', KILN_MAX_MEMORY_MIB: '256' })).toThrow(
-      /KILN_DEFAULT_MEMORY_MIB/,
-    );
+    expect(() => loadConfig({ ...base, KILN_DEFAULT_MEMORY_MIB: '512', KILN_MAX_MEMORY_MIB: '256' })).toThrow(/KILN_DEFAULT_MEMORY_MIB/);
   });
 
   it("parses booleans as 'true' / 'false' only ('false' is false)", () => {
@@ -148,27 +157,41 @@ describe('loadConfig', () => {
     const c = loadConfig({ ...base, KILN_DATABASE_URL: 'postgres://kiln:pw@db:5432/kiln', KILN_SECRETS_KEY: key });
     expect(c.KILN_DATABASE_URL).toBe('postgres://kiln:pw@db:5432/kiln');
     expect(c.KILN_REPLICA_TIMEOUT_SECONDS).toBe(30);
-    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'postgres://kiln:pw@db:5432/kiln' })).toThrow(/KILN_SECRETS_KEY: required with KILN_DATABASE_URL/);
-    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'mysql://db/kiln', KILN_SECRETS_KEY: key })).toThrow(/KILN_DATABASE_URL: must be a postgres:\/\/ URL/);
+    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'postgres://kiln:pw@db:5432/kiln' })).toThrow(
+      /KILN_SECRETS_KEY: required with KILN_DATABASE_URL/,
+    );
+    expect(() => loadConfig({ ...base, KILN_DATABASE_URL: 'mysql://db/kiln', KILN_SECRETS_KEY: key })).toThrow(
+      /KILN_DATABASE_URL: must be a postgres:\/\/ URL/,
+    );
     expect(() => loadConfig({ ...base, KILN_REPLICA_TIMEOUT_SECONDS: '1' })).toThrow(/KILN_REPLICA_TIMEOUT_SECONDS/);
   });
 
-  it('takes the egress CA and a TLS engine\'s client certificate as pairs of files, never half of one', () => {
-    expect(loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem', KILN_EGRESS_CA_KEY_FILE: '/ca-key.pem' }).KILN_EGRESS_CA_KEY_FILE).toBe('/ca-key.pem');
+  it("takes the egress CA and a TLS engine's client certificate as pairs of files, never half of one", () => {
+    expect(
+      loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem', KILN_EGRESS_CA_KEY_FILE: '/ca-key.pem' }).KILN_EGRESS_CA_KEY_FILE,
+    ).toBe('/ca-key.pem');
     expect(() => loadConfig({ ...base, KILN_EGRESS_CA_CERT_FILE: '/ca.pem' })).toThrow(/KILN_EGRESS_CA_KEY_FILE/);
-    expect(() => loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_KEY_FILE: '/key.pem' })).toThrow(/KILN_DOCKER_TLS_KEY_FILE/);
+    expect(() => loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_KEY_FILE: '/key.pem' })).toThrow(
+      /KILN_DOCKER_TLS_KEY_FILE/,
+    );
     // TLS files with a local socket would do nothing: refused, saying why
     expect(() => loadConfig({ ...base, KILN_DOCKER_TLS_CA_FILE: '/ca.pem' })).toThrow(/TLS files need a tcp:\/\/ engine/);
-    expect(loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_CA_FILE: '/ca.pem' }).KILN_DOCKER_TLS_CA_FILE).toBe('/ca.pem');
+    expect(loadConfig({ ...base, KILN_DOCKER_HOST: 'tcp://engine:2376', KILN_DOCKER_TLS_CA_FILE: '/ca.pem' }).KILN_DOCKER_TLS_CA_FILE).toBe(
+      '/ca.pem',
+    );
     // DOCKER_HOST is read as Docker's own clients read it
     expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://engine:2376' }).KILN_DOCKER_HOST).toBe('tcp://engine:2376');
   });
 
   it("anonymous XRPC calls get a project of their own, which no key's project may be", () => {
     expect(loadConfig(base).KILN_XRPC_PUBLIC_PROJECT).toBe('xrpc-public');
-    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'default' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT: must be a project no key/);
+    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'default' })).toThrow(
+      /KILN_XRPC_PUBLIC_PROJECT: must be a project no key/,
+    );
     expect(() => loadConfig({ KILN_API_KEYS: `team:${KEY}`, KILN_XRPC_PUBLIC_PROJECT: 'team' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT/);
-    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'Not A Project' })).toThrow(/KILN_XRPC_PUBLIC_PROJECT: must be a project name/);
+    expect(() => loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'Not A Project' })).toThrow(
+      /KILN_XRPC_PUBLIC_PROJECT: must be a project name/,
+    );
     expect(loadConfig({ ...base, KILN_XRPC_PUBLIC_PROJECT: 'anon' }).KILN_XRPC_PUBLIC_PROJECT).toBe('anon');
   });
 });

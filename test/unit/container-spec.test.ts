@@ -41,12 +41,34 @@ describe('buildContainerSpec', () => {
   });
 
   it("under runsc carries kiln's seccomp profile: namespaces, mounts and the keyring refused, clone3 left to gVisor", () => {
-    const gvisor = buildContainerSpec({ image: 'kiln-python:latest', limits: { memoryMiB: 256, cpus: 0.5, pidsLimit: 64, tmpfsMiB: 32 }, instance: 'kiln-test', boot: 'b00t', caPem: 'PEM', ociRuntime: 'runsc' }).HostConfig!;
+    const gvisor = buildContainerSpec({
+      image: 'kiln-python:latest',
+      limits: { memoryMiB: 256, cpus: 0.5, pidsLimit: 64, tmpfsMiB: 32 },
+      instance: 'kiln-test',
+      boot: 'b00t',
+      caPem: 'PEM',
+      ociRuntime: 'runsc',
+    }).HostConfig!;
     expect(gvisor.Runtime).toBe('runsc');
     expect(gvisor.SecurityOpt![0]).toBe('no-new-privileges');
-    const profile = JSON.parse(gvisor.SecurityOpt![1]!.replace(/^seccomp=/, '')) as { defaultAction: string; syscalls: { names: string[]; action: string; args?: { value: number }[] }[] };
+    const profile = JSON.parse(gvisor.SecurityOpt![1]!.replace(/^seccomp=/, '')) as {
+      defaultAction: string;
+      syscalls: { names: string[]; action: string; args?: { value: number }[] }[];
+    };
     const refused = (name: string) => profile.syscalls.filter((r) => r.names.includes(name) && r.action === 'SCMP_ACT_ERRNO');
-    for (const name of ['unshare', 'setns', 'mount', 'keyctl', 'add_key', 'bpf', 'perf_event_open', 'init_module', 'kexec_load', 'process_vm_writev']) expect(refused(name), name).toHaveLength(1);
+    for (const name of [
+      'unshare',
+      'setns',
+      'mount',
+      'keyctl',
+      'add_key',
+      'bpf',
+      'perf_event_open',
+      'init_module',
+      'kexec_load',
+      'process_vm_writev',
+    ])
+      expect(refused(name), name).toHaveLength(1);
     // clone with CLONE_NEWUSER (and every other namespace flag) is refused by its argument; clone itself is not
     expect(refused('clone').map((r) => r.args![0]!.value)).toContain(0x10000000);
     expect(refused('clone').every((r) => r.args?.length === 1)).toBe(true);
@@ -120,7 +142,14 @@ describe('buildContainerSpec', () => {
 
   it('passes no environment to the container but the egress CA certificate (and, for a TypeScript pool, what to warm)', () => {
     expect(spec.Env).toEqual(['KILN_EGRESS_CA=PEM']);
-    const ts = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 1, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] });
+    const ts = buildContainerSpec({
+      image: 'i',
+      limits: { memoryMiB: 16, cpus: 1, pidsLimit: 7, tmpfsMiB: 5 },
+      instance: 'x',
+      boot: 'b',
+      caPem: 'PEM',
+      warmEnv: ['KILN_WARM_TYPESCRIPT=1'],
+    });
     expect(ts.Env).toEqual(['KILN_EGRESS_CA=PEM', 'KILN_WARM_TYPESCRIPT=1']);
   });
 
@@ -131,7 +160,13 @@ describe('buildContainerSpec', () => {
   });
 
   it('scales with other limits', () => {
-    const s = buildContainerSpec({ image: 'i', limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 }, instance: 'x', boot: 'b', caPem: 'PEM' });
+    const s = buildContainerSpec({
+      image: 'i',
+      limits: { memoryMiB: 16, cpus: 2, pidsLimit: 7, tmpfsMiB: 5 },
+      instance: 'x',
+      boot: 'b',
+      caPem: 'PEM',
+    });
     expect(s.HostConfig!.Memory).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.MemorySwap).toBe(16 * 1024 * 1024);
     expect(s.HostConfig!.NanoCpus).toBe(2e9);
@@ -141,7 +176,9 @@ describe('buildContainerSpec', () => {
 
   it('creates the box with the configured OCI runtime, and leaves Docker its default otherwise', () => {
     const limits = { memoryMiB: 16, cpus: 1, pidsLimit: 64, tmpfsMiB: 5 };
-    expect(buildContainerSpec({ image: 'i', limits, instance: 'x', boot: 'b', caPem: '', ociRuntime: 'runsc' }).HostConfig?.Runtime).toBe('runsc');
+    expect(buildContainerSpec({ image: 'i', limits, instance: 'x', boot: 'b', caPem: '', ociRuntime: 'runsc' }).HostConfig?.Runtime).toBe(
+      'runsc',
+    );
     expect(buildContainerSpec({ image: 'i', limits, instance: 'x', boot: 'b', caPem: '' }).HostConfig).not.toHaveProperty('Runtime');
   });
 });

@@ -104,7 +104,9 @@ describe('egress proxy', () => {
     session.rules = [{ host: '*' }];
     const res = await viaProxy(`http://127.0.0.1:${upstreamPort + 1}/`);
     expect(res.status).toBe(403);
-    expect(res.body).toBe('kiln egress: the address policy refused 127.0.0.1 (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)\n');
+    expect(res.body).toBe(
+      'kiln egress: the address policy refused 127.0.0.1 (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)\n',
+    );
   });
 
   it('frames a GET body the code sent chunked, so no second request can be smuggled upstream', async () => {
@@ -162,37 +164,57 @@ describe('egress proxy', () => {
 });
 
 describe('egress proxy: address refusals', () => {
-  const lastRefusal = () => logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.decision === 'refused_address').at(-1);
+  const lastRefusal = () =>
+    logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.decision === 'refused_address')
+      .at(-1);
 
   it('tells the box the host it asked for and the setting, never the address a name resolved to; the log has both', async () => {
     session.rules = [{ host: '*' }];
     const res = await viaProxy(`http://api.unit.test:${upstreamPort + 1}/`);
-    expect(res).toEqual({ status: 403, body: 'kiln egress: the address policy refused api.unit.test (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)\n' });
+    expect(res).toEqual({
+      status: 403,
+      body: 'kiln egress: the address policy refused api.unit.test (a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one)\n',
+    });
     expect(lastRefusal()).toMatchObject({ host: 'api.unit.test', why: expect.stringContaining('127.0.0.1') });
   });
 
   // a port the policy does not open: refused, so nothing is sent (::7f00:1 would not even stay on this machine)
-  it.each(['[::127.0.0.1]', '[::7f00:1]', '[0:0:0:0:0:0:127.0.0.1]', '[::ffff:127.0.0.1]'])('refuses %s, an IPv6 spelling of 127.0.0.1, in a plain request and inside CONNECT', async (host) => {
-    session.rules = [{ host: '*' }];
-    const before = seen.length;
-    const plain = await viaProxy(`http://${host}:${upstreamPort + 1}/`);
-    expect(plain.status).toBe(403);
-    expect(plain.body).toMatch(/^kiln egress: the address policy refused \S+ \(a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one\)\n$/);
-    const tunnelled = await raw(`CONNECT ${host}:${upstreamPort + 1} HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(tunnelled).toMatch(/^HTTP\/1\.1 200[^]*HTTP\/1\.1 403[^]*the address policy refused/);
-    expect(seen.length).toBe(before);
-  });
+  it.each(['[::127.0.0.1]', '[::7f00:1]', '[0:0:0:0:0:0:127.0.0.1]', '[::ffff:127.0.0.1]'])(
+    'refuses %s, an IPv6 spelling of 127.0.0.1, in a plain request and inside CONNECT',
+    async (host) => {
+      session.rules = [{ host: '*' }];
+      const before = seen.length;
+      const plain = await viaProxy(`http://${host}:${upstreamPort + 1}/`);
+      expect(plain.status).toBe(403);
+      expect(plain.body).toMatch(
+        /^kiln egress: the address policy refused \S+ \(a private, loopback or reserved address; KILN_EGRESS_ALLOW_ADDRESSES allows one\)\n$/,
+      );
+      const tunnelled = await raw(`CONNECT ${host}:${upstreamPort + 1} HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(tunnelled).toMatch(/^HTTP\/1\.1 200[^]*HTTP\/1\.1 403[^]*the address policy refused/);
+      expect(seen.length).toBe(before);
+    },
+  );
 
   it("keeps a build session's refusals, one per host, and names its setting", async () => {
     const saved = session;
-    const build: EgressSession = { executionId: 'build_unit', rules: [{ host: '*' }], refused: [], allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES' };
+    const build: EgressSession = {
+      executionId: 'build_unit',
+      rules: [{ host: '*' }],
+      refused: [],
+      allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES',
+    };
     session = build;
     try {
       const res = await viaProxy(`http://api.unit.test:${upstreamPort + 1}/a`);
       expect(res.body).toContain('KILN_BUILD_ALLOW_ADDRESSES allows one');
       await viaProxy(`http://api.unit.test:${upstreamPort + 1}/b`);
       await viaProxy(`http://127.0.0.1:${upstreamPort + 1}/`);
-      expect(build.refused!.map((r) => [r.host, r.why.includes('127.0.0.1')])).toEqual([['api.unit.test', true], ['127.0.0.1', true]]);
+      expect(build.refused!.map((r) => [r.host, r.why.includes('127.0.0.1')])).toEqual([
+        ['api.unit.test', true],
+        ['127.0.0.1', true],
+      ]);
     } finally {
       session = saved;
     }

@@ -121,8 +121,17 @@ describe('toErrorResponse', () => {
   it('puts the request id of the real app into the log line of an unhandled error', async () => {
     const lines: string[] = [];
     const log = pino({ level: 'error' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
-    const { post } = await buildTestApp({ log, runJob: async () => { throw new Error('the runner broke'); } });
-    const res = await post('/v1/execute', { language: 'python', code: 'print(1)' }, { ...jsonHeaders, 'X-Request-Id': 'req-from-client-42' });
+    const { post } = await buildTestApp({
+      log,
+      runJob: async () => {
+        throw new Error('the runner broke');
+      },
+    });
+    const res = await post(
+      '/v1/execute',
+      { language: 'python', code: 'print(1)' },
+      { ...jsonHeaders, 'X-Request-Id': 'req-from-client-42' },
+    );
     expect(res.status).toBe(500);
     expect(res.headers.get('x-request-id')).toBe('req-from-client-42');
     const line = JSON.parse(lines.find((l) => l.includes('unhandled error'))!);

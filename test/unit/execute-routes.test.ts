@@ -8,7 +8,7 @@ const script = { language: 'javascript', code: 'console.log(1)' };
 const fields = (body: ErrorBody) => (body.details ?? []).map((d) => d.field);
 
 describe('POST /v1/execute-function', () => {
-  it('answers in Riza\'s shape with kiln\'s additions', async () => {
+  it("answers in Riza's shape with kiln's additions", async () => {
     const { post, jobs } = await buildTestApp();
     const res = await post('/v1/execute-function', { ...fn, input: { n: 1 } });
     expect(res.status).toBe(200);
@@ -34,7 +34,7 @@ describe('POST /v1/execute-function', () => {
     expect(jobs[0]!.runtime).toMatchObject({ language: 'python', image: 'kiln-python:latest' });
   });
 
-  it("says how long kiln itself took in a Server-Timing header", async () => {
+  it('says how long kiln itself took in a Server-Timing header', async () => {
     const { post } = await buildTestApp({ runJob: async (job) => (await new Promise((r) => setTimeout(r, 30)), fakeResult(job)) });
     const res = await post('/v1/execute-function', fn);
     const dur = Number(/^app;dur=([\d.]+)$/.exec(res.headers.get('server-timing') ?? '')?.[1]);
@@ -80,7 +80,7 @@ describe('POST /v1/execute-function', () => {
     expect(jobs[0]!.runtime).toMatchObject({ language: 'typescript', image: 'kiln-node:latest', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] });
   });
 
-  it('reports the user code\'s failure as a 200, not an error', async () => {
+  it("reports the user code's failure as a 200, not an error", async () => {
     const { post } = await buildTestApp({
       runJob: async (job): Promise<RunResult> => ({
         ...fakeResult(job),
@@ -256,7 +256,13 @@ describe('request validation', () => {
 
   it('names the index of the bad file', async () => {
     const { post } = await buildTestApp();
-    const res = await post('/v1/execute', { ...script, files: [{ path: 'ok', contents: '' }, { path: '../../etc/passwd', contents: '' }] });
+    const res = await post('/v1/execute', {
+      ...script,
+      files: [
+        { path: 'ok', contents: '' },
+        { path: '../../etc/passwd', contents: '' },
+      ],
+    });
     expect(res.status).toBe(400);
     expect(fields((await res.json()) as ErrorBody)).toContain('files.1.path');
   });
@@ -503,16 +509,27 @@ describe('health, metrics and docs', () => {
   });
 
   it('GET /readyz is 503 naming the OCI runtime when the engine does not have it registered', async () => {
-    const { app } = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], 'io.containerd.runc.v2': [] }) } });
+    const { app } = await buildTestApp({
+      env: { KILN_OCI_RUNTIME: 'runsc' },
+      docker: { runtimes: async () => ({ runc: [], 'io.containerd.runc.v2': [] }) },
+    });
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { reason: string }).reason).toMatch(/OCI runtime runsc is not registered.*registered: runc, io\.containerd\.runc\.v2.*--gvisor/);
-    const ok = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none', '--oci-seccomp'] }) } });
+    expect(((await res.json()) as { reason: string }).reason).toMatch(
+      /OCI runtime runsc is not registered.*registered: runc, io\.containerd\.runc\.v2.*--gvisor/,
+    );
+    const ok = await buildTestApp({
+      env: { KILN_OCI_RUNTIME: 'runsc' },
+      docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none', '--oci-seccomp'] }) },
+    });
     expect((await ok.app.request('/readyz')).status).toBe(200);
   });
 
   it('GET /readyz is 503 under runsc registered without --oci-seccomp (the seccomp profile would not reach the code)', async () => {
-    const { app } = await buildTestApp({ env: { KILN_OCI_RUNTIME: 'runsc' }, docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none'] }) } });
+    const { app } = await buildTestApp({
+      env: { KILN_OCI_RUNTIME: 'runsc' },
+      docker: { runtimes: async () => ({ runc: [], runsc: ['--network=none'] }) },
+    });
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
     expect(((await res.json()) as { reason: string }).reason).toMatch(/without --oci-seccomp.*--gvisor/);
@@ -552,9 +569,7 @@ describe('health, metrics and docs', () => {
   it('GET /metrics labels a failed script as error and a timeout as timeout', async () => {
     const { app, post } = await buildTestApp({
       runJob: async (job) =>
-        job.code === 'slow'
-          ? { ...fakeResult(job), exitCode: 137, stopReason: 'timeout' }
-          : { ...fakeResult(job), exitCode: 2 },
+        job.code === 'slow' ? { ...fakeResult(job), exitCode: 137, stopReason: 'timeout' } : { ...fakeResult(job), exitCode: 2 },
     });
     await post('/v1/execute', { ...script, code: 'fails' });
     await post('/v1/execute', { ...script, code: 'slow' });

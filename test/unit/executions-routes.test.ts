@@ -24,14 +24,18 @@ async function list(app: App, query = ''): Promise<Logged[]> {
 }
 
 /** A runner whose code "fail" exits 1 and whose every other code exits 0. */
-const failOnFail = { runJob: async (job: Parameters<typeof fakeResult>[0]) => ({ ...fakeResult(job), exitCode: job.code === 'fail' ? 1 : 0 }) };
+const failOnFail = {
+  runJob: async (job: Parameters<typeof fakeResult>[0]) => ({ ...fakeResult(job), exitCode: job.code === 'fail' ? 1 : 0 }),
+};
 
 describe('GET /v1/executions', () => {
-  it('records every script, function and tool execution, newest first, under the answer\'s id', async () => {
+  it("records every script, function and tool execution, newest first, under the answer's id", async () => {
     const app = await buildTestApp();
     const before = Date.now();
     const s = (await (await app.request('POST', '/v1/execute', script)).json()) as { id: string };
-    const f = (await (await app.request('POST', '/v1/execute-function', { ...fn, input: { a: 1 } })).json()) as { execution: { id: string } };
+    const f = (await (await app.request('POST', '/v1/execute-function', { ...fn, input: { a: 1 } })).json()) as {
+      execution: { id: string };
+    };
     const tool = (await (await app.request('POST', '/v1/tools', { name: 't', ...fn })).json()) as { id: string; revision_id: string };
     const t = (await (await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: 7 })).json()) as { execution: { id: string } };
     const after = Date.now();
@@ -55,7 +59,16 @@ describe('GET /v1/executions', () => {
     expect(data[1]!.details.response).toEqual({
       output: { echoed: { a: 1 } },
       output_status: 'valid',
-      execution: { id: f.execution.id, exit_code: 0, stdout: 'ran python function', stderr: '', duration: 12, stop_reason: 'exited', stdout_truncated: false, stderr_truncated: false },
+      execution: {
+        id: f.execution.id,
+        exit_code: 0,
+        stdout: 'ran python function',
+        stderr: '',
+        duration: 12,
+        stop_reason: 'exited',
+        stdout_truncated: false,
+        stderr_truncated: false,
+      },
     });
     expect(data[2]!.details.response).toMatchObject({ id: s.id, exit_code: 0, stdout: 'ran javascript script' });
 
@@ -71,12 +84,17 @@ describe('GET /v1/executions', () => {
       args: ['-v'],
       env: { API_TOKEN: 'tok-env-value-123' },
       files: [{ path: 'data/in.txt', contents: 'h\u00e9llo' }],
-      http: { allow: [{ host: 'api.example.com', auth: { bearer: { token: 'tok-bearer-456' } } }, { host: 'x.example.com', auth: { header: { name: 'X-Key', value: 'tok-header-789' } } }] },
+      http: {
+        allow: [
+          { host: 'api.example.com', auth: { bearer: { token: 'tok-bearer-456' } } },
+          { host: 'x.example.com', auth: { header: { name: 'X-Key', value: 'tok-header-789' } } },
+        ],
+      },
     });
     expect(res.status).toBe(200);
     const raw = await (await app.request('GET', '/v1/executions')).text();
     for (const secret of ['tok-env-value-123', 'tok-bearer-456', 'tok-header-789', 'h\u00e9llo']) expect(raw).not.toContain(secret);
-    const [logged] = ((JSON.parse(raw) as { data: Logged[] }).data);
+    const [logged] = (JSON.parse(raw) as { data: Logged[] }).data;
     expect(logged!.details.request).toEqual({
       language: 'javascript',
       code: script.code,
@@ -84,15 +102,24 @@ describe('GET /v1/executions', () => {
       stdin: '',
       env: { API_TOKEN: '[redacted]' },
       files: [{ path: 'data/in.txt', bytes: 6 }],
-      http: { allow: [{ host: 'api.example.com', auth: { bearer: {} } }, { host: 'x.example.com', auth: { header: { name: 'X-Key' } } }] },
+      http: {
+        allow: [
+          { host: 'api.example.com', auth: { bearer: {} } },
+          { host: 'x.example.com', auth: { header: { name: 'X-Key' } } },
+        ],
+      },
       limits: {},
     });
   });
 
-  it('keeps a tool execution\'s caller bindings without values, and keeps it after the tool is deleted', async () => {
+  it("keeps a tool execution's caller bindings without values, and keeps it after the tool is deleted", async () => {
     const app = await buildTestApp();
     const tool = (await (await app.request('POST', '/v1/tools', { name: 't', ...fn })).json()) as { id: string; revision_id: string };
-    const body = { input: null, env: [{ name: 'MINE', value: 'caller-literal-111' }], http: { allow: [{ host: 'api.example.com', auth: { query: { key: 'k', value: 'caller-cred-222' } } }] } };
+    const body = {
+      input: null,
+      env: [{ name: 'MINE', value: 'caller-literal-111' }],
+      http: { allow: [{ host: 'api.example.com', auth: { query: { key: 'k', value: 'caller-cred-222' } } }] },
+    };
     const run = (await (await app.request('POST', `/v1/tools/${tool.id}/execute`, body)).json()) as { execution: { id: string } };
     expect((await app.request('DELETE', `/v1/tools/${tool.id}`)).status).toBe(200);
     const res = await app.request('GET', `/v1/executions/${run.execution.id}`);
@@ -103,15 +130,24 @@ describe('GET /v1/executions', () => {
     expect((JSON.parse(text) as Logged).details).toMatchObject({
       type: 'tool',
       tool_id: tool.id,
-      request: { input: null, env: [{ name: 'MINE' }], http: { allow: [{ host: 'api.example.com', auth: { query: { key: 'k' } } }] }, revision_id: tool.revision_id },
+      request: {
+        input: null,
+        env: [{ name: 'MINE' }],
+        http: { allow: [{ host: 'api.example.com', auth: { query: { key: 'k' } } }] },
+        revision_id: tool.revision_id,
+      },
     });
   });
 
   it('only_non_zero_exit_codes=true lists only the failures', async () => {
     const app = await buildTestApp(failOnFail);
     const ids: string[] = [];
-    for (const code of ['ok', 'fail', 'ok', 'fail']) ids.push(((await (await app.request('POST', '/v1/execute', { ...script, code })).json()) as { id: string }).id);
-    expect((await list(app, '?only_non_zero_exit_codes=true')).map((e) => [e.id, e.exit_code])).toEqual([[ids[3], 1], [ids[1], 1]]);
+    for (const code of ['ok', 'fail', 'ok', 'fail'])
+      ids.push(((await (await app.request('POST', '/v1/execute', { ...script, code })).json()) as { id: string }).id);
+    expect((await list(app, '?only_non_zero_exit_codes=true')).map((e) => [e.id, e.exit_code])).toEqual([
+      [ids[3], 1],
+      [ids[1], 1],
+    ]);
     expect((await list(app, '?only_non_zero_exit_codes=1&limit=1')).map((e) => e.id)).toEqual([ids[3]]);
     expect((await list(app, `?only_non_zero_exit_codes=true&starting_after=${ids[3]}`)).map((e) => e.id)).toEqual([ids[1]]);
     expect(await list(app, '?only_non_zero_exit_codes=false')).toHaveLength(4);
@@ -162,7 +198,11 @@ describe('a store that cannot record', () => {
 
     const res = await app.request('POST', '/v1/execute-function', { ...fn, input: { n: 1 } });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ output: { echoed: { n: 1 } }, output_status: 'valid', execution: { id: app.jobs[0]!.id, exit_code: 0 } });
+    expect(await res.json()).toMatchObject({
+      output: { echoed: { n: 1 } },
+      output_status: 'valid',
+      execution: { id: app.jobs[0]!.id, exit_code: 0 },
+    });
     expect(await app.metrics.registry.metrics()).toMatch(/kiln_store_errors_total\{operation="record_execution"\} 1\n/);
     const again = await app.request('POST', '/v1/execute', { language: 'python', code: 'print(1)' });
     expect(again.status).toBe(200);

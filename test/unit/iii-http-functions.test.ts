@@ -48,11 +48,22 @@ const register = (a: App, fn: object) => json(a, 'POST', '/v1/functions', { type
 describe('iii functions over HTTP', () => {
   it('calls with the engine headers and each auth kind; the HMAC is the engine formula', async () => {
     const a = await app();
-    for (const [name, value] of [['LAMBDA_TOKEN', 'tok-123'], ['WEBHOOK_SECRET', 'hmac-456'], ['API_KEY_ENV_VAR', 'key-789']]) await json(a, 'POST', '/v1/secrets', { name, value });
+    for (const [name, value] of [
+      ['LAMBDA_TOKEN', 'tok-123'],
+      ['WEBHOOK_SECRET', 'hmac-456'],
+      ['API_KEY_ENV_VAR', 'key-789'],
+    ])
+      await json(a, 'POST', '/v1/secrets', { name, value });
     const fns = [
-      { id: 'external.bearer', invocation: { url: `${base}/ok`, headers: { 'x-custom-header': 'value' }, auth: { type: 'bearer', token_key: 'LAMBDA_TOKEN' } } },
+      {
+        id: 'external.bearer',
+        invocation: { url: `${base}/ok`, headers: { 'x-custom-header': 'value' }, auth: { type: 'bearer', token_key: 'LAMBDA_TOKEN' } },
+      },
       { id: 'webhook.hmac', invocation: { url: `${base}/ok`, auth: { type: 'hmac', secret_key: 'WEBHOOK_SECRET' } } },
-      { id: 'external.api', invocation: { url: `${base}/ok`, method: 'PUT', auth: { type: 'api_key', header: 'X-API-Key', value_key: 'API_KEY_ENV_VAR' } } },
+      {
+        id: 'external.api',
+        invocation: { url: `${base}/ok`, method: 'PUT', auth: { type: 'api_key', header: 'X-API-Key', value_key: 'API_KEY_ENV_VAR' } },
+      },
     ];
     for (const fn of fns) expect((await register(a, fn)).status).toBe(200);
     const listed = await json(a, 'GET', '/v1/functions');
@@ -71,12 +82,19 @@ describe('iii functions over HTTP', () => {
       if (fn.id === 'external.bearer') expect(req.headers).toMatchObject({ authorization: 'Bearer tok-123', 'x-custom-header': 'value' });
       if (fn.id === 'external.api') expect(req).toMatchObject({ method: 'PUT', headers: { 'x-api-key': 'key-789' } });
       if (fn.id === 'webhook.hmac') {
-        const expected = createHmac('sha256', 'hmac-456').update(`${req.headers['x-iii-timestamp']}:${Buffer.from(req.body).toString('base64')}`).digest('hex');
+        const expected = createHmac('sha256', 'hmac-456')
+          .update(`${req.headers['x-iii-timestamp']}:${Buffer.from(req.body).toString('base64')}`)
+          .digest('hex');
         expect(req.headers['x-iii-signature']).toBe(`sha256=${expected}`);
       }
     }
     const logged = await json(a, 'GET', '/v1/executions');
-    expect(logged.body.data[0].details).toMatchObject({ type: 'http_function', via: 'iii', request: { function_id: 'external.api', data: { a: 41 } }, response: { result: { sum: 42 } } });
+    expect(logged.body.data[0].details).toMatchObject({
+      type: 'http_function',
+      via: 'iii',
+      request: { function_id: 'external.api', data: { a: 41 } },
+      response: { result: { sum: 42 } },
+    });
     expect(JSON.stringify(logged.body)).not.toMatch(/tok-123|hmac-456|key-789/);
   });
 
@@ -98,16 +116,22 @@ describe('iii functions over HTTP', () => {
     await register(a, { id: 'slow', invocation: { url: `${base}/slow`, timeout_ms: 200 } });
     expect((await json(a, 'POST', '/v1/functions/slow/invoke', { data: {} })).body.error).toMatchObject({ code: 'http_request_failed' });
     await register(a, { id: 'nobody', invocation: { url: 'http://127.0.0.1:1/x' } });
-    expect((await json(a, 'POST', '/v1/functions/nobody/invoke', { data: {} })).body.error.code).toMatch(/http_request_failed|url_validation_failed/);
+    expect((await json(a, 'POST', '/v1/functions/nobody/invoke', { data: {} })).body.error.code).toMatch(
+      /http_request_failed|url_validation_failed/,
+    );
   });
 
   it('refuses what it should: a missing secret as the engine words it, a duplicate, bad data, http, a private address', async () => {
     const a = await app();
-    const missing = await register(a, { id: 'external.my_lambda', invocation: { url: `${base}/ok`, auth: { type: 'bearer', token_key: 'LAMBDA_TOKEN' } } });
+    const missing = await register(a, {
+      id: 'external.my_lambda',
+      invocation: { url: `${base}/ok`, auth: { type: 'bearer', token_key: 'LAMBDA_TOKEN' } },
+    });
     expect(missing.status).toBe(400);
     expect(missing.body).toMatchObject({
       code: 'missing_env_var',
-      message: "Missing environment variable 'LAMBDA_TOKEN' for Bearer token authentication. Please set this environment variable before registering the function.",
+      message:
+        "Missing environment variable 'LAMBDA_TOKEN' for Bearer token authentication. Please set this environment variable before registering the function.",
     });
     const schema = { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] };
     expect((await register(a, { id: 'pay', request_format: schema, invocation: { url: `${base}/ok` } })).status).toBe(200);
@@ -128,12 +152,18 @@ describe('iii functions over HTTP', () => {
   });
 
   it('refuses a function URL whose host name resolves to a forbidden address: url_validation_failed, the address left out', async () => {
-    const a = await buildTestApp({ env: { KILN_FUNCTIONS_ALLOW_HTTP: 'true', KILN_EGRESS_RESOLVE: JSON.stringify({ 'fn.internal.test': '127.0.0.1' }) } });
+    const a = await buildTestApp({
+      env: { KILN_FUNCTIONS_ALLOW_HTTP: 'true', KILN_EGRESS_RESOLVE: JSON.stringify({ 'fn.internal.test': '127.0.0.1' }) },
+    });
     const port = new URL(base).port;
     expect((await register(a, { id: 'by.name', invocation: { url: `http://fn.internal.test:${port}/ok` } })).status).toBe(200);
     const before = seen.length;
     const refused = await json(a, 'POST', '/v1/functions/by.name/invoke', { data: {} });
-    expect(refused.body.error).toEqual({ code: 'url_validation_failed', message: 'the address policy refused fn.internal.test (a private, loopback or reserved address; KILN_FUNCTIONS_ALLOW_ADDRESSES allows one)' });
+    expect(refused.body.error).toEqual({
+      code: 'url_validation_failed',
+      message:
+        'the address policy refused fn.internal.test (a private, loopback or reserved address; KILN_FUNCTIONS_ALLOW_ADDRESSES allows one)',
+    });
     expect(seen.length).toBe(before);
   });
 });

@@ -49,7 +49,9 @@ describe('iii workers (WebSocket frames)', () => {
     caller.frame(`{"type":"invokefunction","invocation_id":"i1","function_id":"echo","data":${deepText(100_000)}}`);
     await settle();
     expect(caller.sent.at(-1)).toEqual({
-      type: 'invocationresult', invocation_id: 'i1', function_id: 'echo',
+      type: 'invocationresult',
+      invocation_id: 'i1',
+      function_id: 'echo',
       error: { code: 'invalid_argument', message: `data: must not nest arrays and objects deeper than ${MAX_INPUT_DEPTH} levels` },
     });
     expect(callee.sent.filter((f) => f.type === 'invokefunction')).toEqual([]);
@@ -70,7 +72,11 @@ describe('iii workers (WebSocket frames)', () => {
     const call = callee.sent.find((f) => f.type === 'invokefunction')!;
     callee.frame(`{"type":"invocationresult","invocation_id":"${String(call.invocation_id)}","result":${deepText(100_000)}}`);
     await settle();
-    expect(caller.sent.at(-1)).toMatchObject({ type: 'invocationresult', invocation_id: 'i1', error: { code: 'invalid_response', message: expect.stringMatching(/^result: must not nest/) } });
+    expect(caller.sent.at(-1)).toMatchObject({
+      type: 'invocationresult',
+      invocation_id: 'i1',
+      error: { code: 'invalid_response', message: expect.stringMatching(/^result: must not nest/) },
+    });
   });
 });
 
@@ -83,7 +89,6 @@ describe('iii over HTTP', () => {
   });
 });
 
-
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const TOO_DEEP = /must not nest arrays and objects deeper than 900 levels/;
 type Err = { message: string; details?: { field?: string; reason: string }[] };
@@ -91,11 +96,17 @@ type Err = { message: string; details?: { field?: string; reason: string }[] };
 describe('ConductorOne invoke', () => {
   it('json of an object 5,000 deep is a 400 naming json (it was a 500: sealing the invocation overflowed JSON.stringify)', async () => {
     const app = await buildTestApp();
-    const created = (await (await app.request('POST', '/api/v1/functions', { displayName: 'f', initialContent: { 'main.ts': b64('export default (i: object) => i;') } })).json()) as {
+    const created = (await (
+      await app.request('POST', '/api/v1/functions', {
+        displayName: 'f',
+        initialContent: { 'main.ts': b64('export default (i: object) => i;') },
+      })
+    ).json()) as {
       function: { id: string };
       commit: { id: string };
     };
-    const invoke = (json: string) => app.request('POST', `/api/v1/functions/${created.function.id}/invoke`, { commitId: created.commit.id, json: b64(json) });
+    const invoke = (json: string) =>
+      app.request('POST', `/api/v1/functions/${created.function.id}/invoke`, { commitId: created.commit.id, json: b64(json) });
     const res = await invoke(deepText(5000));
     expect(res.status).toBe(400);
     const err = (await res.json()) as Err;
@@ -108,7 +119,11 @@ describe('ConductorOne invoke', () => {
 describe('AT run', () => {
   it('an input past the bound is InvalidRequest naming input, before the function is looked up', async () => {
     const app = await buildTestApp();
-    const res = await app.request('POST', '/xrpc/at.functions.run', `{"function":"at://did:plc:abcdefghijklmnopqrstuvwx/at.functions.metadata/x","input":${deepText(5000)}}`);
+    const res = await app.request(
+      'POST',
+      '/xrpc/at.functions.run',
+      `{"function":"at://did:plc:abcdefghijklmnopqrstuvwx/at.functions.metadata/x","input":${deepText(5000)}}`,
+    );
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({ error: 'InvalidRequest', message: expect.stringMatching(/^input: must not nest/) });
   });
@@ -118,17 +133,31 @@ describe('MCP tools/call', () => {
   const call = (app: App, name: string, args: string) =>
     app.app.request('/mcp', {
       method: 'POST',
-      headers: { Authorization: 'Bearer unit-test-key-0123456789abcdef', 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      headers: {
+        Authorization: 'Bearer unit-test-key-0123456789abcdef',
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+      },
       body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"${name}","arguments":${args}}}`,
     });
-  const rpcError = async (res: Response) => ((await res.json()) as { error: { code: number; message: string; data: { details: { field: string }[] } } }).error;
+  const rpcError = async (res: Response) =>
+    ((await res.json()) as { error: { code: number; message: string; data: { details: { field: string }[] } } }).error;
 
   it("a saved tool's arguments past the bound are InvalidParams naming the argument", async () => {
     const app = await buildTestApp();
     await app.request('POST', '/v1/tools', { name: 'obj', language: 'python', code: 'def execute(i):\n    return i\n' });
-    await app.request('POST', '/v1/tools', { name: 'wrapped', language: 'python', code: 'def execute(i):\n    return i\n', input_schema: { type: 'array' } });
+    await app.request('POST', '/v1/tools', {
+      name: 'wrapped',
+      language: 'python',
+      code: 'def execute(i):\n    return i\n',
+      input_schema: { type: 'array' },
+    });
     const whole = await rpcError(await call(app, 'obj', `{"a":${deepText(5000)}}`));
-    expect(whole).toMatchObject({ code: -32602, message: expect.stringMatching(/^arguments: must not nest/), data: { details: [{ field: 'arguments' }] } });
+    expect(whole).toMatchObject({
+      code: -32602,
+      message: expect.stringMatching(/^arguments: must not nest/),
+      data: { details: [{ field: 'arguments' }] },
+    });
     const inner = await rpcError(await call(app, 'wrapped', `{"input":[${deepText(5000)}]}`));
     expect(inner).toMatchObject({ code: -32602, data: { details: [{ field: 'arguments.input' }] } });
     expect(app.jobs).toEqual([]);
@@ -144,14 +173,23 @@ describe('MCP tools/call', () => {
 describe('Riza and the core', () => {
   it('POST /v1/execute-function with an input past the bound is a 400 naming input', async () => {
     const app = await buildTestApp();
-    const res = await app.request('POST', '/v1/execute-function', `{"language":"python","code":"def execute(i):\\n    return i","input":${deepText(5000)}}`);
+    const res = await app.request(
+      'POST',
+      '/v1/execute-function',
+      `{"language":"python","code":"def execute(i):\\n    return i","input":${deepText(5000)}}`,
+    );
     expect(res.status).toBe(400);
     expect(((await res.json()) as Err).details?.[0]).toMatchObject({ field: 'input' });
   });
 
   it('the executor itself refuses an input past the bound, whatever adapter sent it', async () => {
     const app = await buildTestApp();
-    const req = { project: 'default', mode: 'function' as const, target: { kind: 'code' as const, language: 'python' as const, code: 'x' }, input: deep(5000) };
+    const req = {
+      project: 'default',
+      mode: 'function' as const,
+      target: { kind: 'code' as const, language: 'python' as const, code: 'x' },
+      input: deep(5000),
+    };
     for (const attempt of [app.core.execute(req, { bytes: 1 }), app.core.execute.check(req)])
       await expect(attempt).rejects.toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'input', reason: 'too_deep' }] });
     expect(app.jobs).toEqual([]);

@@ -13,7 +13,11 @@ const fn = { language: 'python', code: 'def execute(input):\n    return input\n'
 const asyncPost = (app: App, path: string, body: unknown, key?: string) =>
   app.app.request(path, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${key ?? 'unit-test-key-0123456789abcdef'}`, 'Content-Type': 'application/json', Prefer: 'respond-async' },
+    headers: {
+      Authorization: `Bearer ${key ?? 'unit-test-key-0123456789abcdef'}`,
+      'Content-Type': 'application/json',
+      Prefer: 'respond-async',
+    },
     body: JSON.stringify(body),
   });
 
@@ -33,7 +37,8 @@ function heldRunner() {
   const releases: (() => void)[] = [];
   const runJob: RunJob = (job: Job) =>
     new Promise((resolve) => {
-      const finish = (stopReason: 'exited' | 'cancelled') => resolve({ ...fakeResult(job), stopReason, exitCode: stopReason === 'exited' ? 0 : 137 });
+      const finish = (stopReason: 'exited' | 'cancelled') =>
+        resolve({ ...fakeResult(job), stopReason, exitCode: stopReason === 'exited' ? 0 : 137 });
       releases.push(() => finish('exited'));
       job.cancel?.addEventListener('abort', () => finish('cancelled'));
     });
@@ -50,17 +55,33 @@ describe('async invocations', () => {
     expect(res.headers.get('location')).toBe(`/v1/executions/${body.id}`);
     expect(res.headers.get('preference-applied')).toBe('respond-async');
     const view = await waitFor(app, body.id, (v) => v.status === 'finished');
-    expect(view).toMatchObject({ id: body.id, details: { type: 'function', via: 'api', response: { output: { echoed: { a: 1 } }, output_status: 'valid', execution: { id: body.id } } } });
+    expect(view).toMatchObject({
+      id: body.id,
+      details: {
+        type: 'function',
+        via: 'api',
+        response: { output: { echoed: { a: 1 } }, output_status: 'valid', execution: { id: body.id } },
+      },
+    });
     expect(app.jobs.map((j) => j.id)).toEqual([body.id]);
 
     const script = await asyncPost(app, '/v1/execute', { language: 'javascript', code: 'console.log(1)', stdin: 'x' });
     const sid = ((await script.json()) as { id: string }).id;
-    expect(await waitFor(app, sid, (v) => v.status === 'finished')).toMatchObject({ details: { type: 'script', response: { id: sid, stdout: 'ran javascript script' } } });
+    expect(await waitFor(app, sid, (v) => v.status === 'finished')).toMatchObject({
+      details: { type: 'script', response: { id: sid, stdout: 'ran javascript script' } },
+    });
   });
 
   it('checks the request before accepting it: a bad one is a 400 naming the field, and nothing is stored', async () => {
     const app = await buildTestApp();
-    const tool = (await (await app.request('POST', '/v1/tools', { name: 't', language: 'python', code: 'c', input_schema: { type: 'object', properties: { n: { type: 'integer' } } } })).json()) as { id: string };
+    const tool = (await (
+      await app.request('POST', '/v1/tools', {
+        name: 't',
+        language: 'python',
+        code: 'c',
+        input_schema: { type: 'object', properties: { n: { type: 'integer' } } },
+      })
+    ).json()) as { id: string };
     const cases: [string, unknown, string][] = [
       [`/v1/tools/${tool.id}/execute`, { input: { n: 'x' } }, 'input.n'],
       ['/v1/tools/tool_000000000000000000000000/execute', { input: {} }, 'id'],
@@ -71,7 +92,10 @@ describe('async invocations', () => {
       const res = await asyncPost(app, path, body);
       expect(res.status, path).toBeGreaterThanOrEqual(400);
       expect(res.status, path).toBeLessThan(500);
-      expect(((await res.json()) as ErrorBody).details?.map((d) => d.field), path).toContain(field);
+      expect(
+        ((await res.json()) as ErrorBody).details?.map((d) => d.field),
+        path,
+      ).toContain(field);
     }
     const sync = await app.request('POST', '/v1/execute-function', { ...fn, callback_url: 'https://hooks.example/x' });
     expect(sync.status).toBe(400);
@@ -120,7 +144,10 @@ describe('async invocations', () => {
   it('runs an invocation the engine could not start once it can: queued again, then finished', async () => {
     let calls = 0;
     const runJob: RunJob = async (job) => {
-      if (calls++ === 0) throw new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is unreachable; retry when it is back', [{ reason: 'docker_unavailable' }]);
+      if (calls++ === 0)
+        throw new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is unreachable; retry when it is back', [
+          { reason: 'docker_unavailable' },
+        ]);
       return fakeResult(job);
     };
     const app = await buildTestApp({ runJob });
@@ -155,18 +182,30 @@ describe('webhooks', () => {
     const { secret } = (await (await app.request('GET', '/v1/webhooks/secret')).json()) as { secret: string };
     expect(secret).toMatch(/^whsec_/);
     expect(((await (await app.request('GET', '/v1/webhooks/secret')).json()) as { secret: string }).secret).toBe(secret);
-    expect(((await (await app.request('GET', '/v1/webhooks/secret', undefined, PROJECT_B_KEY)).json()) as { secret: string }).secret).not.toBe(secret);
+    expect(
+      ((await (await app.request('GET', '/v1/webhooks/secret', undefined, PROJECT_B_KEY)).json()) as { secret: string }).secret,
+    ).not.toBe(secret);
     receiver.failNext(1);
     received.length = 0;
-    const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as { id: string }).id;
+    const id = (
+      (await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as {
+        id: string;
+      }
+    ).id;
     const view = await waitFor(app, id, (v) => v.webhook?.status === 'delivered');
     expect(view.webhook).toMatchObject({ url: `http://127.0.0.1:${port}/hook`, attempts: 2 });
     expect(received).toHaveLength(2);
     expect(received[0]!.headers['webhook-id']).toBe(id);
     expect(received[1]!.headers['webhook-id']).toBe(id);
     const last = received[1]!;
-    const payload = new Webhook(secret).verify(last.body, last.headers) as { type: string; data: { id: string; status: string; details: { response: unknown } } };
-    expect(payload).toMatchObject({ type: 'execution.ended', data: { id, status: 'finished', details: { response: { output: { echoed: { a: 1 } } } } } });
+    const payload = new Webhook(secret).verify(last.body, last.headers) as {
+      type: string;
+      data: { id: string; status: string; details: { response: unknown } };
+    };
+    expect(payload).toMatchObject({
+      type: 'execution.ended',
+      data: { id, status: 'finished', details: { response: { output: { echoed: { a: 1 } } } } },
+    });
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(last.body, last.headers)).toThrow();
   });
 
@@ -176,7 +215,11 @@ describe('webhooks', () => {
     const rotated = ((await (await app.request('POST', '/v1/webhooks/secret/rotate')).json()) as { secret: string }).secret;
     expect(rotated).not.toBe(old);
     received.length = 0;
-    const id = ((await (await asyncPost(app, '/v1/execute', { language: 'python', code: 'x', callback_url: `http://127.0.0.1:${port}/h` })).json()) as { id: string }).id;
+    const id = (
+      (await (
+        await asyncPost(app, '/v1/execute', { language: 'python', code: 'x', callback_url: `http://127.0.0.1:${port}/h` })
+      ).json()) as { id: string }
+    ).id;
     await waitFor(app, id, (v) => v.webhook?.status === 'delivered');
     const hook = received.at(-1)!;
     for (const s of [old, rotated]) expect(() => new Webhook(s).verify(hook.body, hook.headers)).not.toThrow();
@@ -185,7 +228,11 @@ describe('webhooks', () => {
   it('refuses a callback to an address the policy forbids: failed with the reason, never sent', async () => {
     const app = await buildTestApp(); // no KILN_WEBHOOK_ALLOW_ADDRESSES
     received.length = 0;
-    const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as { id: string }).id;
+    const id = (
+      (await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://127.0.0.1:${port}/hook` })).json()) as {
+        id: string;
+      }
+    ).id;
     const view = await waitFor(app, id, (v) => v.webhook?.status === 'failed');
     expect(view.webhook.last_error).toMatch(/^the address policy refused 127\.0\.0\.1 .*KILN_WEBHOOK_ALLOW_ADDRESSES/);
     expect(received).toHaveLength(0);
@@ -194,10 +241,16 @@ describe('webhooks', () => {
   it('refuses a callback whose host name resolves to a forbidden address: failed after one attempt, the address left out', async () => {
     const app = await buildTestApp({ env: { KILN_EGRESS_RESOLVE: JSON.stringify({ 'hooks.internal.test': '127.0.0.1' }) } });
     received.length = 0;
-    const id = ((await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://hooks.internal.test:${port}/hook` })).json()) as { id: string }).id;
+    const id = (
+      (await (await asyncPost(app, '/v1/execute-function', { ...fn, callback_url: `http://hooks.internal.test:${port}/hook` })).json()) as {
+        id: string;
+      }
+    ).id;
     const view = await waitFor(app, id, (v) => v.webhook?.status === 'failed');
     expect(view.webhook.attempts).toBe(1);
-    expect(view.webhook.last_error).toBe('the address policy refused hooks.internal.test (a private, loopback or reserved address; KILN_WEBHOOK_ALLOW_ADDRESSES allows one)');
+    expect(view.webhook.last_error).toBe(
+      'the address policy refused hooks.internal.test (a private, loopback or reserved address; KILN_WEBHOOK_ALLOW_ADDRESSES allows one)',
+    );
     expect(received).toHaveLength(0);
   });
 });

@@ -22,7 +22,10 @@ async function connect(app: App, key = API_KEY): Promise<Client> {
 
 /** The McpError a call rejects with. */
 async function rpcError(call: Promise<unknown>): Promise<McpError> {
-  const err = await call.then(() => null, (e: unknown) => e);
+  const err = await call.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(McpError);
   return err as McpError;
 }
@@ -30,7 +33,12 @@ async function rpcError(call: Promise<unknown>): Promise<McpError> {
 const rpc = (app: App, body: unknown, headers: Record<string, string> = {}) =>
   app.app.request('/mcp', {
     method: 'POST',
-    headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+    headers: {
+      Authorization: `Bearer ${API_KEY}`,
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      ...headers,
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
@@ -56,7 +64,10 @@ describe('/mcp tools', () => {
     expect(script.structuredContent).toMatchObject({ exit_code: 0, stdout: 'ran python script', stop_reason: 'exited' });
     expect(script.structuredContent).not.toHaveProperty('output');
 
-    const fn = await client.callTool({ name: 'execute_typescript', arguments: { code: 'export function execute(i: any) { return i }', input: { a: 1 } } });
+    const fn = await client.callTool({
+      name: 'execute_typescript',
+      arguments: { code: 'export function execute(i: any) { return i }', input: { a: 1 } },
+    });
     expect(app.jobs.at(-1)).toMatchObject({ mode: 'function', input: { a: 1 } });
     expect(fn.structuredContent).toMatchObject({ output: { echoed: { a: 1 } }, output_status: 'valid' });
     expect((fn.content as { text: string }[])[0]!.text).toContain('{"echoed":{"a":1}}');
@@ -110,7 +121,15 @@ describe('/mcp saved tools', () => {
 
   it('lists each saved tool under a valid, unique name and runs its latest revision', async () => {
     const app = await buildTestApp();
-    const first = await (await app.request('POST', '/v1/tools', { name: 'add one!', description: 'adds', language: 'python', code: 'c1', input_schema: schema })).json();
+    const first = await (
+      await app.request('POST', '/v1/tools', {
+        name: 'add one!',
+        description: 'adds',
+        language: 'python',
+        code: 'c1',
+        input_schema: schema,
+      })
+    ).json();
     await app.request('POST', '/v1/tools', { name: 'add one?', language: 'javascript', code: 'c2' });
     await app.request('POST', '/v1/tools', { name: 'execute_python', language: 'python', code: 'c3', input_schema: { type: 'string' } });
     const client = await connect(app);
@@ -158,7 +177,11 @@ describe('/mcp saved tools', () => {
 
   it('lists search_tools and call_tool instead of every tool past the limit', async () => {
     const app = await buildTestApp({ env: { KILN_MCP_TOOL_LIST_LIMIT: '2' } });
-    for (const [name, description] of [['weather', 'forecast for a city'], ['invoice', 'creates an invoice in billing'], ['refund', 'refunds a billing charge']])
+    for (const [name, description] of [
+      ['weather', 'forecast for a city'],
+      ['invoice', 'creates an invoice in billing'],
+      ['refund', 'refunds a billing charge'],
+    ])
       await app.request('POST', '/v1/tools', { name, description, language: 'python', code: name, input_schema: schema });
     const client = await connect(app);
     const { tools } = await client.listTools();
@@ -179,11 +202,12 @@ describe('/mcp saved tools', () => {
     const tool = await (await app.request('POST', '/v1/tools', { name: 'secret_tool', language: 'python', code: 'c' })).json();
     const other = await connect(app, PROJECT_B_KEY);
     expect((await other.listTools()).tools.map((t) => t.name)).not.toContain('secret_tool');
-    for (const name of ['secret_tool', tool.id]) expect((await rpcError(other.callTool({ name, arguments: {} }))).code).toBe(ErrorCode.InvalidParams);
+    for (const name of ['secret_tool', tool.id])
+      expect((await rpcError(other.callTool({ name, arguments: {} }))).code).toBe(ErrorCode.InvalidParams);
     expect(app.jobs).toHaveLength(0);
   });
 
-  it('a service fault is a JSON-RPC InternalError with kiln\'s code, not a tool result', async () => {
+  it("a service fault is a JSON-RPC InternalError with kiln's code, not a tool result", async () => {
     const runJob: RunJob = async () => {
       throw new AppError('SANDBOX_UNAVAILABLE', 'the Docker engine is not answering', [{ reason: 'docker_unavailable' }], 5);
     };
@@ -199,7 +223,11 @@ describe('/mcp over HTTP', () => {
   it('401 with WWW-Authenticate without a key or with a wrong one', async () => {
     const app = await buildTestApp();
     for (const auth of [undefined, 'Bearer wrong']) {
-      const res = await app.app.request('/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json', ...(auth ? { Authorization: auth } : {}) }, body: '{}' });
+      const res = await app.app.request('/mcp', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(auth ? { Authorization: auth } : {}) },
+        body: '{}',
+      });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
       expect(await res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: expect.any(Number) } });
@@ -217,7 +245,13 @@ describe('/mcp over HTTP', () => {
 
   it('malformed JSON and non-JSON-RPC bodies get JSON-RPC errors, never a 5xx', async () => {
     const app = await buildTestApp();
-    for (const body of ['{"jsonrpc":', '[]', '{"hello":1}', '"x"', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 7 } })]) {
+    for (const body of [
+      '{"jsonrpc":',
+      '[]',
+      '{"hello":1}',
+      '"x"',
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 7 } }),
+    ]) {
       const res = await rpc(app, body);
       expect(res.status, body).toBeLessThan(500);
       const answer = (await res.json()) as { error?: { code: number } };

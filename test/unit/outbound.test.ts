@@ -31,8 +31,13 @@ afterAll(() => receiver.close());
 
 const resolve = { 'hooks.test': '127.0.0.1', 'compat.test': '::7f00:1' };
 const strict = (): AddressPolicy => createAddressPolicy({ resolve });
-const post = (url: string, policy: AddressPolicy) => outboundPost(new URL(url), '{}', { 'content-type': 'application/json' }, policy, { timeoutMs: 2000, maxResponseBytes: 1024 });
-const rejection = (p: Promise<unknown>) => p.then(() => null, (err: unknown) => err);
+const post = (url: string, policy: AddressPolicy) =>
+  outboundPost(new URL(url), '{}', { 'content-type': 'application/json' }, policy, { timeoutMs: 2000, maxResponseBytes: 1024 });
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (err: unknown) => err,
+  );
 
 describe('outboundPost', () => {
   it.each([
@@ -65,12 +70,15 @@ describe('outboundPost', () => {
 
   // an allowed embedded form is connected to as the IPv4 address the policy checked (this host
   // would route ::7f00:1 to its IPv6 gateway, off the machine): the loopback receiver answers
-  it.each([`http://[::127.0.0.1]:PORT/h`, 'http://compat.test:PORT/h'])('connects %s to 127.0.0.1, where the policy looked', async (url) => {
-    const before = hits;
-    const answer = await post(url.replace('PORT', String(port)), createAddressPolicy({ allow: `127.0.0.1:${port}`, resolve }));
-    expect(answer).toMatchObject({ status: 200 });
-    expect(hits).toBe(before + 1);
-  });
+  it.each([`http://[::127.0.0.1]:PORT/h`, 'http://compat.test:PORT/h'])(
+    'connects %s to 127.0.0.1, where the policy looked',
+    async (url) => {
+      const before = hits;
+      const answer = await post(url.replace('PORT', String(port)), createAddressPolicy({ allow: `127.0.0.1:${port}`, resolve }));
+      expect(answer).toMatchObject({ status: 200 });
+      expect(hits).toBe(before + 1);
+    },
+  );
 
   it('posts to a name the policy allows', async () => {
     const answer = await post(`http://hooks.test:${port}/h`, createAddressPolicy({ allow: `127.0.0.1:${port}`, resolve }));

@@ -204,7 +204,7 @@ describe('FrameDecoder', () => {
     expect(d.exit).toEqual({ exit_code: 137, oom: false });
   });
 
-  it('appends the wrapper\'s own stderr to stderr, within the cap, and stops past it', () => {
+  it("appends the wrapper's own stderr to stderr, within the cap, and stops past it", () => {
     const d = new FrameDecoder({ streamBytes: 12, resultBytes: 1024 });
     d.push(frame('e', 'user:'));
     d.pushWrapperStderr(Buffer.from('Traceback: boom'));

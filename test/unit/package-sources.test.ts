@@ -8,11 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  startNpmRegistry,
-  startPythonIndex,
-  type PackageSource,
-} from '../helpers/package-sources.js';
+import { startNpmRegistry, startPythonIndex, type PackageSource } from '../helpers/package-sources.js';
 
 const run = promisify(execFile);
 const CHILD_TIMEOUT = 60_000;
@@ -62,8 +58,18 @@ describe('python simple index', () => {
     const target = await tempDir();
     await run(
       'python3',
-      ['-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '--target', target,
-        '--index-url', index.url, 'kilnpkg==1.0.0'],
+      [
+        '-m',
+        'pip',
+        'install',
+        '--no-cache-dir',
+        '--disable-pip-version-check',
+        '--target',
+        target,
+        '--index-url',
+        index.url,
+        'kilnpkg==1.0.0',
+      ],
       { env: { ...cleanEnv, PIP_CONFIG_FILE: '/dev/null' }, timeout: CHILD_TIMEOUT },
     );
     const { stdout } = await run(
@@ -80,7 +86,11 @@ describe('python simple index', () => {
 describe('npm registry', () => {
   let registry: PackageSource;
   beforeAll(async () => {
-    const leftPad = { name: 'kiln-left-pad', files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n)\n' }, packageJson: { main: 'index.js' } };
+    const leftPad = {
+      name: 'kiln-left-pad',
+      files: { 'index.js': 'module.exports = (s, n) => String(s).padStart(n)\n' },
+      packageJson: { main: 'index.js' },
+    };
     registry = await startNpmRegistry([
       { ...leftPad, version: '1.0.0' },
       { ...leftPad, version: '0.9.0' },

@@ -16,7 +16,9 @@ async function ok<T>(res: Response | Promise<Response>): Promise<T> {
 /** Project A's tool (bound to A's secret), the secret, and one execution of the tool. */
 async function projectA(app: App) {
   const secret = await ok<{ id: string; name: string }>(app.request('POST', '/v1/secrets', { name: 'A_SECRET', value: VALUE }));
-  const tool = await ok<{ id: string; revision_id: string }>(app.request('POST', '/v1/tools', { ...fn, env: [{ name: 'TOKEN', secret_id: secret.id }] }));
+  const tool = await ok<{ id: string; revision_id: string }>(
+    app.request('POST', '/v1/tools', { ...fn, env: [{ name: 'TOKEN', secret_id: secret.id }] }),
+  );
   const run = await ok<{ execution: { id: string } }>(app.request('POST', `/v1/tools/${tool.id}/execute`, { input: 1 }));
   const snapshot = async () => ({
     tool: await ok<unknown>(app.request('GET', `/v1/tools/${tool.id}`)),
@@ -33,8 +35,8 @@ async function notFound(res: Response, id: string): Promise<string> {
   return (await res.text()).replaceAll(id, '<id>');
 }
 
-describe('another project\'s objects are missing ones', () => {
-  it('B gets exactly the 404 of a missing id for everything it tries on A\'s objects', async () => {
+describe("another project's objects are missing ones", () => {
+  it("B gets exactly the 404 of a missing id for everything it tries on A's objects", async () => {
     const app = await buildTestApp();
     const a = await projectA(app);
     const attempts: [string, (id: string) => string, unknown, keyof typeof UNKNOWN, string][] = [
@@ -57,7 +59,7 @@ describe('another project\'s objects are missing ones', () => {
     expect(app.jobs).toHaveLength(1); // A's own run, nothing of B's
   });
 
-  it('A\'s objects are unchanged after B\'s attempts', async () => {
+  it("A's objects are unchanged after B's attempts", async () => {
     const app = await buildTestApp();
     const a = await projectA(app);
     const before = await a.snapshot();
@@ -70,7 +72,7 @@ describe('another project\'s objects are missing ones', () => {
     expect(app.jobs.map((j) => j.env.TOKEN)).toEqual([VALUE, VALUE]);
   });
 
-  it('B\'s lists never include A\'s objects, only B\'s own', async () => {
+  it("B's lists never include A's objects, only B's own", async () => {
     const app = await buildTestApp();
     await projectA(app);
     expect(await ok(app.request('GET', '/v1/tools', undefined, PROJECT_B_KEY))).toEqual({ tools: [] });
@@ -89,7 +91,7 @@ describe('another project\'s objects are missing ones', () => {
     expect(await ids('/v1/executions', API_KEY)).not.toContain(bRun.execution.id);
   });
 
-  it('B cannot bind A\'s secret, in a tool or at execution time', async () => {
+  it("B cannot bind A's secret, in a tool or at execution time", async () => {
     const app = await buildTestApp();
     const a = await projectA(app);
     const fieldsOf = async (res: Response) => {
@@ -99,10 +101,17 @@ describe('another project\'s objects are missing ones', () => {
     const bound = { ...fn, env: [{ name: 'STOLEN', secret_id: a.secret.id }] };
     expect(await fieldsOf(await app.request('POST', '/v1/tools', bound, PROJECT_B_KEY))).toEqual(['env.0.secret_id']);
     const auth = { http: { allow: [{ host: 'api.example.com', auth: { bearer: { secret_id: a.secret.id } } }] } };
-    expect(await fieldsOf(await app.request('POST', '/v1/tools', { ...fn, ...auth }, PROJECT_B_KEY))).toEqual(['http.allow.0.auth.bearer.secret_id']);
+    expect(await fieldsOf(await app.request('POST', '/v1/tools', { ...fn, ...auth }, PROJECT_B_KEY))).toEqual([
+      'http.allow.0.auth.bearer.secret_id',
+    ]);
 
     const bTool = await ok<{ id: string }>(app.request('POST', '/v1/tools', fn, PROJECT_B_KEY));
-    const run = await app.request('POST', `/v1/tools/${bTool.id}/execute`, { env: [{ name: 'STOLEN', secret_id: a.secret.id }] }, PROJECT_B_KEY);
+    const run = await app.request(
+      'POST',
+      `/v1/tools/${bTool.id}/execute`,
+      { env: [{ name: 'STOLEN', secret_id: a.secret.id }] },
+      PROJECT_B_KEY,
+    );
     expect(await fieldsOf(run)).toEqual(['env.0.secret_id']);
     const upd = await app.request('POST', `/v1/tools/${bTool.id}`, bound, PROJECT_B_KEY);
     expect(await fieldsOf(upd)).toEqual(['env.0.secret_id']);
@@ -120,7 +129,10 @@ describe('keys of one project', () => {
     expect(await ok(asOther('GET', `/v1/tools/${a.tool.id}`))).toMatchObject({ id: a.tool.id, revision_id: a.tool.revision_id });
     expect(await ok(asOther('GET', '/v1/tools'))).toMatchObject({ tools: [{ id: a.tool.id }] });
     expect(await ok(asOther('GET', '/v1/secrets'))).toEqual({ secrets: [a.secret] });
-    expect(await ok(asOther('GET', `/v1/executions/${a.execution.id}`))).toMatchObject({ id: a.execution.id, details: { type: 'tool', tool_id: a.tool.id } });
+    expect(await ok(asOther('GET', `/v1/executions/${a.execution.id}`))).toMatchObject({
+      id: a.execution.id,
+      details: { type: 'tool', tool_id: a.tool.id },
+    });
 
     const run = await ok<{ execution: { id: string } }>(asOther('POST', `/v1/tools/${a.tool.id}/execute`, { input: 3 }));
     expect(app.jobs[1]!.env).toEqual({ TOKEN: VALUE });

@@ -26,7 +26,9 @@ describe('Riza compatibility', () => {
   });
 
   it('passes the return value through byte for byte: integers past 2^53 stay exact', async () => {
-    const { post, jobs } = await buildTestApp({ runJob: async (job) => ({ ...fakeResult(job), outputJson: '{"big":12345678901234567890123}' }) });
+    const { post, jobs } = await buildTestApp({
+      runJob: async (job) => ({ ...fakeResult(job), outputJson: '{"big":12345678901234567890123}' }),
+    });
     const text = await (await post('/v1/execute-function', fn)).text();
     expect(text.startsWith('{"output":{"big":12345678901234567890123},"output_status":"valid","execution":{')).toBe(true);
     expect(JSON.parse(text).execution.id).toBe(jobs[0]!.id);

@@ -35,13 +35,19 @@ const CYCLIC: [string, object][] = [
   ['allOf back to the root', { allOf: [{ $ref: '#' }] }],
   ['a bare $ref to the root', { $ref: '#' }],
   ['a self-referencing $dynamicRef', { $dynamicAnchor: 'a', $dynamicRef: '#a' }],
-  ['$defs through anyOf and not', { $ref: '#/$defs/a', $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }] }, b: { not: { $ref: '#/$defs/a' } } } }],
+  [
+    '$defs through anyOf and not',
+    { $ref: '#/$defs/a', $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }] }, b: { not: { $ref: '#/$defs/a' } } } },
+  ],
   ['a loop only taken when "then" applies', { if: { required: ['k'] }, then: { $ref: '#' } }],
   ['dependentSchemas back to the root', { dependentSchemas: { k: { $ref: '#' } } }],
   ['a loop below a property', { properties: { a: { allOf: [{ $ref: '#/properties/a' }] } } }],
   ['an $anchor', { $defs: { a: { $anchor: 'foo', allOf: [{ $ref: '#foo' }] } }, $ref: '#foo' }],
   ['an embedded $id', { $id: 'http://x.test/root', $defs: { a: { $id: 'a.json', allOf: [{ $ref: 'a.json' }] } }, $ref: 'a.json' }],
-  ['a $dynamicRef with no anchor (ajv calls the function it sits in)', { $defs: { x: { anyOf: [{ $dynamicRef: '#nope' }, { type: 'string' }] } }, $ref: '#/$defs/x' }],
+  [
+    'a $dynamicRef with no anchor (ajv calls the function it sits in)',
+    { $defs: { x: { anyOf: [{ $dynamicRef: '#nope' }, { type: 'string' }] } }, $ref: '#/$defs/x' },
+  ],
   ['an escaped pointer', { $defs: { 'a/b c': { allOf: [{ $ref: '#/$defs/a~1b%20c' }] } }, $ref: '#/$defs/a~1b%20c' }],
   ['a $ref into const', { const: { allOf: [{ $ref: '#/const' }] }, $ref: '#/const' }],
   ['draft-07 definitions', { $schema: D07, definitions: { a: { allOf: [{ $ref: '#/definitions/a' }] } }, $ref: '#/definitions/a' }],
@@ -49,17 +55,44 @@ const CYCLIC: [string, object][] = [
 ];
 
 const RECURSIVE: [string, object, unknown][] = [
-  ['a tree whose children.items is the root', { type: 'object', properties: { children: { type: 'array', items: { $ref: '#' } } } }, tree(400)],
-  ['a tree in $defs', { $ref: '#/$defs/node', $defs: { node: { type: 'object', properties: { children: { type: 'array', items: { $ref: '#/$defs/node' } } } } } }, tree(400)],
+  [
+    'a tree whose children.items is the root',
+    { type: 'object', properties: { children: { type: 'array', items: { $ref: '#' } } } },
+    tree(400),
+  ],
+  [
+    'a tree in $defs',
+    {
+      $ref: '#/$defs/node',
+      $defs: { node: { type: 'object', properties: { children: { type: 'array', items: { $ref: '#/$defs/node' } } } } },
+    },
+    tree(400),
+  ],
   [
     'an extensible tree by $dynamicRef',
-    { $dynamicAnchor: 'node', type: 'object', properties: { children: { type: 'array', items: { anyOf: [{ $dynamicRef: '#node' }, { type: 'null' }] } } } },
+    {
+      $dynamicAnchor: 'node',
+      type: 'object',
+      properties: { children: { type: 'array', items: { anyOf: [{ $dynamicRef: '#node' }, { type: 'null' }] } } },
+    },
     tree(400),
   ],
   ['unevaluatedProperties back to the root', { unevaluatedProperties: { $ref: '#' } }, { a: { b: { c: {} } } }],
   ['propertyNames back to the root', { propertyNames: { $ref: '#' } }, { a: 1 }],
-  ['the meta-schema, with its anchor taken', { $dynamicAnchor: 'meta', allOf: [{ $ref: 'https://json-schema.org/draft/2020-12/schema' }] }, { type: 'string' }],
-  ['a draft-07 tree', { $schema: D07, definitions: { n: { type: 'object', properties: { c: { items: { $ref: '#/definitions/n' } } } } }, $ref: '#/definitions/n' }, { c: [{ c: [] }] }],
+  [
+    'the meta-schema, with its anchor taken',
+    { $dynamicAnchor: 'meta', allOf: [{ $ref: 'https://json-schema.org/draft/2020-12/schema' }] },
+    { type: 'string' },
+  ],
+  [
+    'a draft-07 tree',
+    {
+      $schema: D07,
+      definitions: { n: { type: 'object', properties: { c: { items: { $ref: '#/definitions/n' } } } } },
+      $ref: '#/definitions/n',
+    },
+    { c: [{ c: [] }] },
+  ],
 ];
 
 describe('schemas that loop without consuming the input', () => {
@@ -109,7 +142,9 @@ describe('the backstop: an overflow is a 400, never a 500', () => {
   it('a validation that overflows the stack is a 400 naming the input and the schema', () => {
     // the tree schema is sound, but an input far deeper than any surface admits overflows ajv
     const schema = { type: 'object', properties: { children: { type: 'array', items: { $ref: '#' } } } };
-    const err = appError(() => checkInput(schema, tree(20_000), { field: 'data', schema: "the function's request_format", schemaField: 'request_format' }));
+    const err = appError(() =>
+      checkInput(schema, tree(20_000), { field: 'data', schema: "the function's request_format", schemaField: 'request_format' }),
+    );
     expect(err.code).toBe('BAD_REQUEST');
     expect(err.message).toMatch(/^data: could not be checked against the function's request_format/);
     expect(err.details?.map((d) => [d.field, d.reason])).toEqual([

@@ -108,11 +108,23 @@ describe('bound secrets', () => {
     const env = await createSecret(app, 'ENV', VALUE);
     const cred = await createSecret(app, 'CRED', ROTATED);
     const allow = [{ host: 'api.example.com', auth: { bearer: { secret_id: cred.id } } }];
-    const tool = await createTool(app, { env: [{ name: 'TOKEN', secret_id: env.id }, { name: 'PLAIN', value: 'p' }], http: { allow } });
+    const tool = await createTool(app, {
+      env: [
+        { name: 'TOKEN', secret_id: env.id },
+        { name: 'PLAIN', value: 'p' },
+      ],
+      http: { allow },
+    });
 
     const got = await app.request('GET', `/v1/tools/${tool.id}`);
     const text = await got.text();
-    expect(JSON.parse(text)).toMatchObject({ env: [{ name: 'TOKEN', secret_id: env.id }, { name: 'PLAIN', value: 'p' }], http: { allow } });
+    expect(JSON.parse(text)).toMatchObject({
+      env: [
+        { name: 'TOKEN', secret_id: env.id },
+        { name: 'PLAIN', value: 'p' },
+      ],
+      http: { allow },
+    });
     expect(text).not.toContain(VALUE);
     expect(text).not.toContain(ROTATED);
 
@@ -149,7 +161,11 @@ describe('redaction', () => {
     const text = await res.text();
     expect(text).not.toContain(VALUE);
     expect(text).not.toContain(ROTATED);
-    const body = JSON.parse(text) as { output: { env: Record<string, string> }; output_status: string; execution: { id: string; stdout: string; stderr: string } };
+    const body = JSON.parse(text) as {
+      output: { env: Record<string, string> };
+      output_status: string;
+      execution: { id: string; stdout: string; stderr: string };
+    };
     expect(body.output).toEqual({ env: { TOKEN: '[redacted secret]' } });
     expect(body.output_status).toBe('valid');
     expect(body.execution.stdout).toBe('env={"TOKEN":"[redacted secret]"} token=[redacted secret]');
@@ -165,10 +181,11 @@ describe('redaction', () => {
     expect(record.details.response.execution.stdout).toBe(body.execution.stdout);
   });
 
-  it('a non-ASCII secret returned as Python\'s json.dumps writes it (\\u escapes) is redacted too', async () => {
+  it("a non-ASCII secret returned as Python's json.dumps writes it (\\u escapes) is redacted too", async () => {
     const accented = 'cl\u00e9-secr\u00e8te-\u{1F511}';
     // json.dumps(value) with its default ensure_ascii=True: every non-ASCII character as \uXXXX
-    const pythonJson = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const pythonJson = (v: unknown) =>
+      JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     const app = await buildTestApp({ runJob: async (job) => ({ ...fakeResult(job), outputJson: pythonJson({ env: job.env }) }) });
     const secret = await createSecret(app, 'ACCENTED', accented);
     const tool = await createTool(app, { env: [{ name: 'TOKEN', secret_id: secret.id }] });
@@ -177,7 +194,9 @@ describe('redaction', () => {
     const body = (await res.json()) as { output: unknown; output_status: string; execution: { id: string } };
     expect(app.jobs[0]!.env.TOKEN).toBe(accented);
     expect(body.output).toEqual({ env: { TOKEN: '[redacted secret]' } });
-    const logged = (await (await app.request('GET', `/v1/executions/${body.execution.id}`)).json()) as { details: { response: { output: unknown } } };
+    const logged = (await (await app.request('GET', `/v1/executions/${body.execution.id}`)).json()) as {
+      details: { response: { output: unknown } };
+    };
     expect(logged.details.response.output).toEqual({ env: { TOKEN: '[redacted secret]' } });
   });
 
@@ -203,11 +222,17 @@ describe('review fixes', () => {
   it('redacts a secret printed as JSON writes it (quotes and non-ASCII escaped)', async () => {
     const quoted = 'pa"ss\\wörd-123';
     const app = await buildTestApp({
-      runJob: async (job) => ({ ...fakeResult(job), stdout: JSON.stringify(job.env), stderr: JSON.stringify(job.env).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) }),
+      runJob: async (job) => ({
+        ...fakeResult(job),
+        stdout: JSON.stringify(job.env),
+        stderr: JSON.stringify(job.env).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+      }),
     });
     const secret = await createSecret(app, 'Q', quoted);
     const tool = await createTool(app, { env: [{ name: 'Q', secret_id: secret.id }] });
-    const body = (await (await app.request('POST', `/v1/tools/${tool.id}/execute`, {})).json()) as { execution: { stdout: string; stderr: string } };
+    const body = (await (await app.request('POST', `/v1/tools/${tool.id}/execute`, {})).json()) as {
+      execution: { stdout: string; stderr: string };
+    };
     expect(body.execution.stdout).toBe('{"Q":"[redacted secret]"}');
     expect(body.execution.stderr).toBe('{"Q":"[redacted secret]"}');
   });
@@ -219,7 +244,9 @@ describe('review fixes', () => {
     const asHeader = await app.request('POST', '/v1/execute-function', { ...fn, code: 'x' }); // a plain run still works
     expect(asHeader.status).toBe(200);
     const tool = await createTool(app, {});
-    const header = await app.request('POST', `/v1/tools/${tool.id}/execute`, { http: { allow: [{ host: 'api.example.com', auth: { bearer: { secret_id: crlf.id } } }] } });
+    const header = await app.request('POST', `/v1/tools/${tool.id}/execute`, {
+      http: { allow: [{ host: 'api.example.com', auth: { bearer: { secret_id: crlf.id } } }] },
+    });
     expect(header.status).toBe(400);
     expect(fields((await header.json()) as ErrorBody)).toEqual(['http.allow.0.auth.bearer.secret_id']);
     const env = await app.request('POST', `/v1/tools/${tool.id}/execute`, { env: [{ name: 'N', secret_id: nul.id }] });

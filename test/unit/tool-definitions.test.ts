@@ -11,7 +11,13 @@ const schema = {
   required: ['city', 'days'],
   additionalProperties: false,
 };
-const weather = { name: 'get weather (v2)', description: 'Forecast for a city', language: 'python', code: 'def execute(input):\n    return input\n', input_schema: schema };
+const weather = {
+  name: 'get weather (v2)',
+  description: 'Forecast for a city',
+  language: 'python',
+  code: 'def execute(input):\n    return input\n',
+  input_schema: schema,
+};
 const { $schema: _, ...parameters } = schema;
 
 async function definition(format: string, tool: object = weather) {
@@ -24,15 +30,28 @@ async function definition(format: string, tool: object = weather) {
 describe('tool definitions for LLM APIs', () => {
   it('OpenAI chat: {type: function, function: {name, description, parameters, strict}}', async () => {
     const { body } = await definition('openai');
-    expect(body).toEqual({ type: 'function', function: { name: 'get_weather_v2_', description: 'Forecast for a city', parameters, strict: true } });
+    expect(body).toEqual({
+      type: 'function',
+      function: { name: 'get_weather_v2_', description: 'Forecast for a city', parameters, strict: true },
+    });
   });
 
   it('OpenAI Responses: the function fields at the top level', async () => {
-    expect((await definition('openai-responses')).body).toEqual({ type: 'function', name: 'get_weather_v2_', description: 'Forecast for a city', parameters, strict: true });
+    expect((await definition('openai-responses')).body).toEqual({
+      type: 'function',
+      name: 'get_weather_v2_',
+      description: 'Forecast for a city',
+      parameters,
+      strict: true,
+    });
   });
 
   it('Anthropic: {name, description, input_schema}', async () => {
-    expect((await definition('anthropic')).body).toEqual({ name: 'get_weather_v2_', description: 'Forecast for a city', input_schema: parameters });
+    expect((await definition('anthropic')).body).toEqual({
+      name: 'get_weather_v2_',
+      description: 'Forecast for a city',
+      input_schema: parameters,
+    });
   });
 
   it('MCP: {name, description, inputSchema}, with the dots MCP allows', async () => {
@@ -58,7 +77,7 @@ describe('tool definitions for LLM APIs', () => {
     expect(((await (await app.request('GET', `/v1/tools/${created.id}/definition`)).json()) as { type: string }).type).toBe('function');
   });
 
-  it('names the field of every bad request: an unknown format, a schema that is not an object, another project\'s tool', async () => {
+  it("names the field of every bad request: an unknown format, a schema that is not an object, another project's tool", async () => {
     const bad = await definition('langchain');
     expect(bad.status).toBe(400);
     expect(bad.body.details[0].field).toBe('format');
@@ -83,7 +102,21 @@ describe('names and strictness', () => {
   it('is strict only when every object, nested too, is closed with all its properties required', () => {
     expect(strictable(parameters)).toBe(true);
     expect(strictable({ ...parameters, required: ['city'] })).toBe(false);
-    expect(strictable({ type: 'object', properties: { o: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } }, required: ['o'], additionalProperties: false })).toBe(false);
-    expect(strictable({ type: 'object', properties: { l: { type: 'array', items: { type: 'object', properties: {}, additionalProperties: false } } }, required: ['l'], additionalProperties: false })).toBe(true);
+    expect(
+      strictable({
+        type: 'object',
+        properties: { o: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } },
+        required: ['o'],
+        additionalProperties: false,
+      }),
+    ).toBe(false);
+    expect(
+      strictable({
+        type: 'object',
+        properties: { l: { type: 'array', items: { type: 'object', properties: {}, additionalProperties: false } } },
+        required: ['l'],
+        additionalProperties: false,
+      }),
+    ).toBe(true);
   });
 });

@@ -16,7 +16,13 @@ interface ToolBody {
 }
 
 const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 1 } }, required: ['n'] };
-const adder = { name: 'adder', description: 'adds one', language: 'python', code: 'def execute(input):\n    return input\n', input_schema: schema };
+const adder = {
+  name: 'adder',
+  description: 'adds one',
+  language: 'python',
+  code: 'def execute(input):\n    return input\n',
+  input_schema: schema,
+};
 const MISSING_TOOL = 'tool_000000000000000000000000';
 const MISSING_SECRET = 'secret_000000000000000000000000';
 
@@ -39,15 +45,21 @@ async function rejects(app: App, method: string, path: string, body: unknown, fi
   return err;
 }
 
-describe('tool CRUD in Riza\'s shapes', () => {
+describe("tool CRUD in Riza's shapes", () => {
   it('POST /v1/tools answers the tool at its first revision', async () => {
     const app = await buildTestApp();
     const tool = await createTool(app);
     expect(tool).toEqual({
       id: expect.stringMatching(/^tool_[0-9a-f]{24}$/),
       revision_id: expect.stringMatching(/^rev_[0-9a-f]{24}$/),
-      name: 'adder', description: 'adds one', language: 'python', code: adder.code, input_schema: schema,
-      env: [], http: null, created_at: expect.any(String),
+      name: 'adder',
+      description: 'adds one',
+      language: 'python',
+      code: adder.code,
+      input_schema: schema,
+      env: [],
+      http: null,
+      created_at: expect.any(String),
     });
     expect(new Date(tool.created_at).toISOString()).toBe(tool.created_at);
     const got = await app.request('GET', `/v1/tools/${tool.id}`);
@@ -59,7 +71,8 @@ describe('tool CRUD in Riza\'s shapes', () => {
     const app = await buildTestApp();
     const ids: string[] = [];
     for (const name of ['a', 'b', 'c']) ids.push((await createTool(app, { ...adder, name })).id);
-    const page = async (q: string) => ((await (await app.request('GET', `/v1/tools${q}`)).json()) as { tools: ToolBody[] }).tools.map((t) => t.id);
+    const page = async (q: string) =>
+      ((await (await app.request('GET', `/v1/tools${q}`)).json()) as { tools: ToolBody[] }).tools.map((t) => t.id);
     expect(await page('')).toEqual([ids[2], ids[1], ids[0]]);
     expect(await page('?limit=2')).toEqual([ids[2], ids[1]]);
     expect(await page(`?limit=2&starting_after=${ids[1]}`)).toEqual([ids[0]]);
@@ -73,11 +86,19 @@ describe('tool CRUD in Riza\'s shapes', () => {
     expect(res.status).toBe(200);
     const second = (await res.json()) as ToolBody;
     expect(second.revision_id).not.toBe(first.revision_id);
-    expect(second).toMatchObject({ id: first.id, name: 'adder', description: 'adds one', input_schema: schema, code: 'def execute(input):\n    return 2\n' });
+    expect(second).toMatchObject({
+      id: first.id,
+      name: 'adder',
+      description: 'adds one',
+      input_schema: schema,
+      code: 'def execute(input):\n    return 2\n',
+    });
     expect(second.created_at).toBe(first.created_at);
     expect(await (await app.request('GET', `/v1/tools/${first.id}`)).json()).toEqual(second);
 
-    const revs = (await (await app.request('GET', `/v1/tools/${first.id}/revisions`)).json()) as { revisions: { id: string; tool_id: string; code: string }[] };
+    const revs = (await (await app.request('GET', `/v1/tools/${first.id}/revisions`)).json()) as {
+      revisions: { id: string; tool_id: string; code: string }[];
+    };
     expect(revs.revisions.map((r) => [r.id, r.tool_id, r.code])).toEqual([
       [second.revision_id, first.id, second.code],
       [first.revision_id, first.id, adder.code],
@@ -91,16 +112,20 @@ describe('tool CRUD in Riza\'s shapes', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: tool.id, deleted: true });
     for (const [method, path, body] of [
-      ['GET', `/v1/tools/${tool.id}`, undefined], ['DELETE', `/v1/tools/${tool.id}`, undefined], ['GET', `/v1/tools/${tool.id}/revisions`, undefined],
-      ['POST', `/v1/tools/${tool.id}/execute`, { input: { n: 1 } }], ['POST', `/v1/tools/${tool.id}`, { name: 'x' }],
-    ] as const) expect((await rejects(app, method, path, body, 'id', 404)).code).toBe(5);
+      ['GET', `/v1/tools/${tool.id}`, undefined],
+      ['DELETE', `/v1/tools/${tool.id}`, undefined],
+      ['GET', `/v1/tools/${tool.id}/revisions`, undefined],
+      ['POST', `/v1/tools/${tool.id}/execute`, { input: { n: 1 } }],
+      ['POST', `/v1/tools/${tool.id}`, { name: 'x' }],
+    ] as const)
+      expect((await rejects(app, method, path, body, 'id', 404)).code).toBe(5);
     expect(((await (await app.request('GET', '/v1/tools')).json()) as { tools: unknown[] }).tools).toEqual([]);
     expect(app.jobs).toHaveLength(0);
   });
 });
 
 describe('POST /v1/tools/{id}/execute', () => {
-  it('answers {output, output_status, execution} with the job\'s id and passes the input', async () => {
+  it("answers {output, output_status, execution} with the job's id and passes the input", async () => {
     const app = await buildTestApp();
     const tool = await createTool(app);
     const res = await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: { n: 3 } });
@@ -114,7 +139,9 @@ describe('POST /v1/tools/{id}/execute', () => {
     const app = await buildTestApp();
     const first = await createTool(app);
     await app.request('POST', `/v1/tools/${first.id}`, { code: 'def execute(input):\n    return "new"\n' });
-    expect((await app.request('POST', `/v1/tools/${first.id}/execute`, { input: { n: 1 }, revision_id: first.revision_id })).status).toBe(200);
+    expect((await app.request('POST', `/v1/tools/${first.id}/execute`, { input: { n: 1 }, revision_id: first.revision_id })).status).toBe(
+      200,
+    );
     expect((await app.request('POST', `/v1/tools/${first.id}/execute`, { input: { n: 1 } })).status).toBe(200);
     expect(app.jobs.map((j) => j.code)).toEqual([adder.code, 'def execute(input):\n    return "new"\n']);
   });
@@ -132,7 +159,10 @@ describe('POST /v1/tools/{id}/execute', () => {
 
   it('accepts a draft-07 schema and applies it', async () => {
     const app = await buildTestApp();
-    const tool = await createTool(app, { ...adder, input_schema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { n: { type: 'string' } } } });
+    const tool = await createTool(app, {
+      ...adder,
+      input_schema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { n: { type: 'string' } } },
+    });
     expect((await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: { n: 'ok' } })).status).toBe(200);
     await rejects(app, 'POST', `/v1/tools/${tool.id}/execute`, { input: { n: 1 } }, 'input.n');
     expect(app.jobs).toHaveLength(1);
@@ -196,7 +226,10 @@ describe('invalid input schemas', () => {
 
   it('checks uniqueItems and enum in linear time: 40,000 objects answer at once', async () => {
     const app = await buildTestApp();
-    const tool = await createTool(app, { ...adder, input_schema: { type: 'array', uniqueItems: true, items: { enum: Array.from({ length: 5000 }, (_, i) => ({ v: i })) } } });
+    const tool = await createTool(app, {
+      ...adder,
+      input_schema: { type: 'array', uniqueItems: true, items: { enum: Array.from({ length: 5000 }, (_, i) => ({ v: i })) } },
+    });
     const items = Array.from({ length: 40_000 }, (_, i) => ({ v: i % 5000 }));
     const started = performance.now();
     const res = await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: items });
@@ -231,7 +264,13 @@ describe('bad requests name the field', () => {
     const tool = await createTool(app);
     await rejects(app, 'GET', `/v1/tools/${MISSING_TOOL}`, undefined, 'id', 404);
     await rejects(app, 'POST', `/v1/tools/${MISSING_TOOL}/execute`, { revision_id: tool.revision_id }, 'id', 404);
-    await rejects(app, 'POST', `/v1/tools/${tool.id}/execute`, { input: { n: 1 }, revision_id: 'rev_000000000000000000000000' }, 'revision_id');
+    await rejects(
+      app,
+      'POST',
+      `/v1/tools/${tool.id}/execute`,
+      { input: { n: 1 }, revision_id: 'rev_000000000000000000000000' },
+      'revision_id',
+    );
     const other = await createTool(app, { ...adder, name: 'other' });
     await rejects(app, 'POST', `/v1/tools/${tool.id}/execute`, { input: { n: 1 }, revision_id: other.revision_id }, 'revision_id');
     expect(app.jobs).toHaveLength(0);
@@ -275,7 +314,6 @@ describe('bad requests name the field', () => {
     expect((app.jobs[0] as FunctionJob).input).toBeNull();
   });
 });
-
 
 describe('concurrent updates', () => {
   it('two updates at once both land: neither change is lost', async () => {

@@ -8,7 +8,7 @@ type Entry = Partial<tar.Header> & { name: string; body?: string };
 /** A tar as a build box could send it: whatever entries it likes. */
 async function boxTar(entries: Entry[]): Promise<Readable> {
   const pack = tar.pack();
-  for (const { body, ...header } of entries) pack.entry(header, body ?? "");
+  for (const { body, ...header } of entries) pack.entry(header, body ?? '');
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -23,7 +23,7 @@ async function read(context: Readable): Promise<{ name: string; type?: string; m
     extract.on('entry', (h, stream, next) => {
       let body = '';
       stream.on('error', () => {}); // destroyed with the extract: reported once, by it
-      stream.on("data", (d: unknown) => (body += String(d)));
+      stream.on('data', (d: unknown) => (body += String(d)));
       stream.on('end', () => {
         out.push({ name: h.name, type: h.type, mode: h.mode, uid: h.uid, body });
         next();
@@ -42,14 +42,17 @@ const limits = { maxBytes: 1024, maxEntries: 10 };
 
 describe('the context a derived image is built from', () => {
   it('COPYs the tree onto the base by id; files lose setuid and setgid, everything is root-owned; devices and hard links are dropped', async () => {
-    const context = treeContext(await boxTar([
-      { name: './', type: 'directory', mode: 0o777, uid: 10001 },
-      { name: './pkg/', type: 'directory', mode: 0o777, uid: 10001 },
-      { name: './pkg/run.sh', mode: 0o6777, uid: 10001, body: '#!/bin/sh\n' },
-      { name: './pkg/link', type: 'symlink', linkname: '../pkg/run.sh' },
-      { name: './pkg/hard', type: 'link', linkname: './pkg/run.sh' },
-      { name: './pkg/null', type: 'character-device', devmajor: 1, devminor: 3 },
-    ]), { base: 'sha256:abc', dest: '/opt/kiln/site', limits });
+    const context = treeContext(
+      await boxTar([
+        { name: './', type: 'directory', mode: 0o777, uid: 10001 },
+        { name: './pkg/', type: 'directory', mode: 0o777, uid: 10001 },
+        { name: './pkg/run.sh', mode: 0o6777, uid: 10001, body: '#!/bin/sh\n' },
+        { name: './pkg/link', type: 'symlink', linkname: '../pkg/run.sh' },
+        { name: './pkg/hard', type: 'link', linkname: './pkg/run.sh' },
+        { name: './pkg/null', type: 'character-device', devmajor: 1, devminor: 3 },
+      ]),
+      { base: 'sha256:abc', dest: '/opt/kiln/site', limits },
+    );
     const entries = await read(context);
     expect(entries[0]).toMatchObject({ name: 'Dockerfile', body: 'FROM sha256:abc\nCOPY tree/ /opt/kiln/site/\n' });
     const tree = Object.fromEntries(entries.slice(1).map((e) => [e.name, e]));

@@ -8,11 +8,12 @@ import { API_KEY, buildTestApp, jsonHeaders, type ErrorBody } from '../helpers/a
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 
-const CYCLIC = [
-  { allOf: [{ $ref: '#' }] },
-  { $dynamicAnchor: 'a', $dynamicRef: '#a' },
-];
-const TREE = { type: 'object', properties: { name: { type: 'string' }, children: { type: 'array', items: { $ref: '#' } } }, required: ['name'] };
+const CYCLIC = [{ allOf: [{ $ref: '#' }] }, { $dynamicAnchor: 'a', $dynamicRef: '#a' }];
+const TREE = {
+  type: 'object',
+  properties: { name: { type: 'string' }, children: { type: 'array', items: { $ref: '#' } } },
+  required: ['name'],
+};
 const tool = { name: 'walker', language: 'python', code: 'def execute(input):\n    return input\n' };
 
 /** A tree `levels` nodes deep, each named. */
@@ -36,8 +37,18 @@ async function errorOf(res: Response, status = 400): Promise<ErrorBody> {
 async function storedCyclicTool(app: App, schema: object): Promise<string> {
   const toolId = `tool_${'c'.repeat(24)}`;
   await app.store.createTool({
-    id: `rev_${'c'.repeat(24)}`, toolId, project: 'default', name: 'looping', description: '', language: 'python', code: tool.code,
-    inputSchema: schema, runtimeRevisionId: null, env: [], http: null, createdAt: new Date().toISOString(),
+    id: `rev_${'c'.repeat(24)}`,
+    toolId,
+    project: 'default',
+    name: 'looping',
+    description: '',
+    language: 'python',
+    code: tool.code,
+    inputSchema: schema,
+    runtimeRevisionId: null,
+    env: [],
+    http: null,
+    createdAt: new Date().toISOString(),
   });
   return toolId;
 }
@@ -73,7 +84,13 @@ describe('/v1/tools', () => {
     const id = await storedCyclicTool(app, CYCLIC[1]!); // ajv compiles this one: each run overflowed (a 500)
     const sync = await errorOf(await app.request('POST', `/v1/tools/${id}/execute`, { input: {} }));
     expect(sync.details?.[0]).toMatchObject({ field: 'input_schema', reason: 'schema_cycle' });
-    const queued = await errorOf(await app.app.request(`/v1/tools/${id}/execute`, { method: 'POST', headers: { ...jsonHeaders, Prefer: 'respond-async' }, body: '{"input":{}}' }));
+    const queued = await errorOf(
+      await app.app.request(`/v1/tools/${id}/execute`, {
+        method: 'POST',
+        headers: { ...jsonHeaders, Prefer: 'respond-async' },
+        body: '{"input":{}}',
+      }),
+    );
     expect(queued.details?.[0]).toMatchObject({ field: 'input_schema', reason: 'schema_cycle' });
 
     const transport = new StreamableHTTPClientTransport(new URL('http://kiln.test/mcp'), {
@@ -82,7 +99,10 @@ describe('/v1/tools', () => {
     });
     const client = new Client({ name: 'kiln-unit', version: '1' });
     await client.connect(transport);
-    const err = await client.callTool({ name: 'looping', arguments: {} }).then(() => null, (e: unknown) => e);
+    const err = await client.callTool({ name: 'looping', arguments: {} }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(McpError);
     expect((err as McpError).code).toBe(ErrorCode.InvalidParams);
     expect((err as McpError).data).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'input_schema', reason: 'schema_cycle' }] });
@@ -91,7 +111,8 @@ describe('/v1/tools', () => {
 });
 
 describe("iii's /v1/functions", () => {
-  const register = (app: App, fn: object) => app.request('POST', '/v1/functions', { id: 'f', invocation: { url: 'https://example.com/f' }, ...fn });
+  const register = (app: App, fn: object) =>
+    app.request('POST', '/v1/functions', { id: 'f', invocation: { url: 'https://example.com/f' }, ...fn });
 
   it.each(CYCLIC)('refuses a request_format of %j with a 400 naming request_format', async (schema) => {
     const app = await buildTestApp();
@@ -99,13 +120,16 @@ describe("iii's /v1/functions", () => {
     expect(err.details?.[0]).toMatchObject({ field: 'request_format', reason: 'schema_cycle' });
   });
 
-  it.each(['request_format', 'response_format', 'metadata'])('refuses a %s nested past 64 levels naming it (request_format at 1,000 was a 500)', async (field) => {
-    const app = await buildTestApp();
-    const deep = '{"not":'.repeat(1000) + '{}' + '}'.repeat(1000);
-    const res = await app.request('POST', '/v1/functions', `{"id":"f","invocation":{"url":"https://example.com/f"},"${field}":${deep}}`);
-    const err = await errorOf(res);
-    expect(err.details?.[0]).toMatchObject({ field, message: 'must not nest deeper than 64 levels' });
-  });
+  it.each(['request_format', 'response_format', 'metadata'])(
+    'refuses a %s nested past 64 levels naming it (request_format at 1,000 was a 500)',
+    async (field) => {
+      const app = await buildTestApp();
+      const deep = '{"not":'.repeat(1000) + '{}' + '}'.repeat(1000);
+      const res = await app.request('POST', '/v1/functions', `{"id":"f","invocation":{"url":"https://example.com/f"},"${field}":${deep}}`);
+      const err = await errorOf(res);
+      expect(err.details?.[0]).toMatchObject({ field, message: 'must not nest deeper than 64 levels' });
+    },
+  );
 
   it('refuses a metadata over 256 KiB naming it, and takes a tree request_format', async () => {
     const app = await buildTestApp();

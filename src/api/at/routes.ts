@@ -11,7 +11,13 @@ import { bearerKey } from '../auth.js';
 import { executionContext, readJson, type AppEnv } from '../context.js';
 
 /** XRPC's error names for kiln's statuses. */
-const XRPC_ERRORS: Record<number, string> = { 400: 'InvalidRequest', 401: 'AuthenticationRequired', 413: 'PayloadTooLarge', 429: 'RateLimitExceeded', 503: 'UpstreamFailure' };
+const XRPC_ERRORS: Record<number, string> = {
+  400: 'InvalidRequest',
+  401: 'AuthenticationRequired',
+  413: 'PayloadTooLarge',
+  429: 'RateLimitExceeded',
+  503: 'UpstreamFailure',
+};
 
 /** An error as XRPC answers one: `{error, message}` with kiln's status (and its headers). */
 export const xrpcError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
@@ -25,7 +31,12 @@ const invalid = (message: string) => new AppError('BAD_REQUEST', message);
  * the reference has no auth); those run in a project of their own, no key's, and hold at most
  * their share of kiln's boxes at once (429 past it).
  */
-export function atRoutes(deps: { run: AtRunner; projectOf: (key: string | undefined) => string | null; anonymous: { project: string; cap: ConcurrencyCap } | null; maxBodyBytes: number }) {
+export function atRoutes(deps: {
+  run: AtRunner;
+  projectOf: (key: string | undefined) => string | null;
+  anonymous: { project: string; cap: ConcurrencyCap } | null;
+  maxBodyBytes: number;
+}) {
   const app = new Hono<AppEnv>();
   app.post('/xrpc/at.functions.run', async (c) => {
     const key = bearerKey(c.req.header('authorization'));

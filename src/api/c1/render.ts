@@ -28,7 +28,8 @@ export const commitBody = (functionId: string, revision: Pick<ToolRevision, 'id'
   createdAt: revision.createdAt,
 });
 
-export const filesBody = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([name, text]) => [name, b64(text)]));
+export const filesBody = (files: Record<string, string>) =>
+  Object.fromEntries(Object.entries(files).map(([name, text]) => [name, b64(text)]));
 
 const STATUS = {
   queued: 'FUNCTION_INVOCATION_STATUS_PENDING',
@@ -40,20 +41,37 @@ const STATUS = {
 
 /** The end of stderr, where an exception's message is: what C1's `error` carries. */
 function errorText(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n').filter((l) => !l.startsWith('kiln: execution stopped'));
+  const lines = stderr
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !l.startsWith('kiln: execution stopped'));
   return lines.slice(-20).join('\n').slice(-2000) || 'the function failed';
 }
 
 /** An invocation as C1's FunctionInvocation: SUCCESS only for a JSON object returned. */
 export function invocationBody(c1: C1InvocationRecord, invocation: InvocationRecord | null, execution: ExecutionRecord | null) {
-  const body: Record<string, unknown> = { id: c1.id, functionId: c1.functionId, commitId: c1.commitId, input: c1.input, createdAt: c1.createdAt, updatedAt: invocation?.endedAt ?? invocation?.startedAt ?? c1.createdAt };
+  const body: Record<string, unknown> = {
+    id: c1.id,
+    functionId: c1.functionId,
+    commitId: c1.commitId,
+    input: c1.input,
+    createdAt: c1.createdAt,
+    updatedAt: invocation?.endedAt ?? invocation?.startedAt ?? c1.createdAt,
+  };
   const status = invocation?.status ?? (execution ? 'finished' : 'failed');
   if (status !== 'finished') {
     body.status = STATUS[status];
-    if (status === 'interrupted' || status === 'failed' || status === 'cancelled') body.error = invocation?.reason ?? 'the invocation did not finish';
+    if (status === 'interrupted' || status === 'failed' || status === 'cancelled')
+      body.error = invocation?.reason ?? 'the invocation did not finish';
     return body;
   }
-  const r = (execution?.result ?? {}) as { output_status?: string; output_json?: string | null; stderr?: string; stop_reason?: string; exit_code?: number };
+  const r = (execution?.result ?? {}) as {
+    output_status?: string;
+    output_json?: string | null;
+    stderr?: string;
+    stop_reason?: string;
+    exit_code?: number;
+  };
   const output = r.output_status === 'valid' && r.output_json ? (JSON.parse(r.output_json) as unknown) : undefined;
   const isObject = output !== null && typeof output === 'object' && !Array.isArray(output);
   if (r.stop_reason === 'exited' && r.exit_code === 0 && isObject) return { ...body, status: 'FUNCTION_INVOCATION_STATUS_SUCCESS', output };

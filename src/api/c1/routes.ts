@@ -39,11 +39,20 @@ const CreateFunction = z.object({
   initialContent: Files,
 });
 const UpdateFunction = z.object({
-  function: z.object({ id: z.string().min(1), displayName: z.string().max(200).optional(), description: z.string().max(4000).optional(), publishedCommitId: z.string().optional() }),
+  function: z.object({
+    id: z.string().min(1),
+    displayName: z.string().max(200).optional(),
+    description: z.string().max(4000).optional(),
+    publishedCommitId: z.string().optional(),
+  }),
   // protojson FieldMask: "a,b" (paths camelCase or snake_case); {paths: [...]} is taken too
   updateMask: z.union([z.string(), z.object({ paths: z.array(z.string()) })]).optional(),
 });
-const Commit = z.object({ commitMessage: z.string().max(4000).default(''), filenames: z.array(z.string()).optional(), content: Files.optional() });
+const Commit = z.object({
+  commitMessage: z.string().max(4000).default(''),
+  filenames: z.array(z.string()).optional(),
+  content: Files.optional(),
+});
 const Invoke = z.object({ commitId: z.string().optional(), json: z.string().optional(), vfsId: z.string().optional() });
 const Search = z.object({ pageSize: z.number().int().min(0).max(1000).optional(), pageToken: z.string().optional() });
 
@@ -67,13 +76,17 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
   const { functions: fns } = deps;
   const app = createRouter();
   const base = '/api/v1/functions';
-  const uploadToken = (project: string, commitId: string, filename: string) => deps.box.mac('c1-upload', `${project}\n${commitId}\n${filename}`);
+  const uploadToken = (project: string, commitId: string, filename: string) =>
+    deps.box.mac('c1-upload', `${project}\n${commitId}\n${filename}`);
 
   app.post(base, async (c) => {
     const f = await body(c, CreateFunction);
     const files = Object.fromEntries(Object.entries(f.initialContent).map(([name, v]) => [name, decodeText(v, `initialContent.${name}`)]));
     const { fn, tool } = await fns.create(c.get('project'), { ...f, files });
-    return c.json({ function: functionBody(fn, tool), commit: commitBody(tool.id, { id: tool.revisionId, createdAt: tool.createdAt }, f.commitMessage) });
+    return c.json({
+      function: functionBody(fn, tool),
+      commit: commitBody(tool.id, { id: tool.revisionId, createdAt: tool.createdAt }, f.commitMessage),
+    });
   });
   app.get(base, async (c) => c.json({ list: (await fns.list(c.get('project'))).map(({ fn, tool }) => functionBody(fn, tool)) }));
   app.post(`${base}/update`, async (c) => {
@@ -105,11 +118,15 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
       const rev = await fns.commitNow(project, id, req.commitMessage, files);
       return c.json({ commit: commitBody(id, rev, req.commitMessage) });
     }
-    if (!req.filenames) throw fieldError('filenames', 'required', 'name the files of the commit (then PUT each to its upload URL and finalize)');
+    if (!req.filenames)
+      throw fieldError('filenames', 'required', 'name the files of the commit (then PUT each to its upload URL and finalize)');
     const commitId = await fns.startCommit(project, id, req.commitMessage, req.filenames);
     const origin = deps.publicUrl ?? new URL(c.req.url).origin;
     const uploadUrls = Object.fromEntries(
-      req.filenames.map((name) => [name, `${origin}/api/c1-uploads/${encodeURIComponent(project)}/${commitId}/${encodeURIComponent(name)}?token=${uploadToken(project, commitId, name)}`]),
+      req.filenames.map((name) => [
+        name,
+        `${origin}/api/c1-uploads/${encodeURIComponent(project)}/${commitId}/${encodeURIComponent(name)}?token=${uploadToken(project, commitId, name)}`,
+      ]),
     );
     return c.json({ commitId, uploadUrls });
   });
@@ -148,8 +165,15 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     }
     // before anything stringifies it: sealing the invocation overflowed the stack at 5,000 levels
     checkInputDepth(input, 'json');
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw fieldError('json', 'not_an_object', 'must be base64 of a JSON object (a function takes a JSONObject)');
-    const invocationId = await fns.invoke(c.get('project'), c.req.param('function_id'), req.commitId, input as Record<string, unknown>, executionContext(c.req.raw, deps.maxBodyBytes).bytes);
+    if (input === null || typeof input !== 'object' || Array.isArray(input))
+      throw fieldError('json', 'not_an_object', 'must be base64 of a JSON object (a function takes a JSONObject)');
+    const invocationId = await fns.invoke(
+      c.get('project'),
+      c.req.param('function_id'),
+      req.commitId,
+      input as Record<string, unknown>,
+      executionContext(c.req.raw, deps.maxBodyBytes).bytes,
+    );
     return c.json({ invocationId });
   });
   const invocationPage = async (c: Context<AppEnv>, pageSize: number, pageToken?: string) => {
@@ -158,10 +182,16 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     await fns.get(project, id, 'function_id');
     const size = Math.min(100, pageSize || 50);
     const page = await deps.store.c1.listInvocations(project, id, { limit: size, startingAfter: pageToken || undefined });
-    const list = await Promise.all(page.map(async (r) => invocationBody(r, await deps.store.invocations.get(project, r.id), await deps.store.getExecution(project, r.id))));
+    const list = await Promise.all(
+      page.map(async (r) =>
+        invocationBody(r, await deps.store.invocations.get(project, r.id), await deps.store.getExecution(project, r.id)),
+      ),
+    );
     return c.json({ list, ...(page.length === size ? { nextPageToken: page.at(-1)!.id } : {}) });
   };
-  app.get(`${base}/:function_id/invocations`, (c) => invocationPage(c, pageSizeQuery(c), c.req.query('page_token') ?? c.req.query('pageToken')));
+  app.get(`${base}/:function_id/invocations`, (c) =>
+    invocationPage(c, pageSizeQuery(c), c.req.query('page_token') ?? c.req.query('pageToken')),
+  );
   app.post(`${base}/:function_id/invocations/search`, async (c) => {
     const req = await body(c, Search);
     return invocationPage(c, req.pageSize ?? 50, req.pageToken);
@@ -173,7 +203,9 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     await fns.get(project, fid, 'function_id');
     const record = await deps.store.c1.getInvocation(project, fid, id);
     if (!record) throw new AppError('NOT_FOUND', `invocation ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
-    return c.json({ invocation: invocationBody(record, await deps.store.invocations.get(project, id), await deps.store.getExecution(project, id)) });
+    return c.json({
+      invocation: invocationBody(record, await deps.store.invocations.get(project, id), await deps.store.getExecution(project, id)),
+    });
   });
   return { app, uploadToken };
 }
@@ -182,7 +214,11 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
  * The upload URLs a commit hands out: PUT (or POST) the file's raw bytes, no API key needed (like
  * a pre-signed URL): the token is a MAC of the project, the commit and the file name.
  */
-export function c1UploadRoutes(deps: { functions: C1Functions; uploadToken: (project: string, commitId: string, filename: string) => string; maxBodyBytes: number }) {
+export function c1UploadRoutes(deps: {
+  functions: C1Functions;
+  uploadToken: (project: string, commitId: string, filename: string) => string;
+  maxBodyBytes: number;
+}) {
   const app = createRouter();
   const upload = async (c: Context<AppEnv>) => {
     const project = c.req.param('project')!;
@@ -193,7 +229,8 @@ export function c1UploadRoutes(deps: { functions: C1Functions; uploadToken: (pro
     if (given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected)))
       throw new AppError('UNAUTHENTICATED', 'the upload URL is not valid (use the one the commit gave)');
     const bytes = Buffer.from(await c.req.arrayBuffer());
-    if (bytes.length > deps.maxBodyBytes) throw new AppError('PAYLOAD_TOO_LARGE', `a file is at most ${deps.maxBodyBytes} bytes`, [{ field: '(body)', reason: 'too_large' }]);
+    if (bytes.length > deps.maxBodyBytes)
+      throw new AppError('PAYLOAD_TOO_LARGE', `a file is at most ${deps.maxBodyBytes} bytes`, [{ field: '(body)', reason: 'too_large' }]);
     let text: string;
     try {
       text = utf8.decode(bytes);

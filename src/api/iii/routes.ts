@@ -23,7 +23,10 @@ const Register = z.object({
   metadata: BoundedJson,
   invocation: z
     .object({
-      url: z.string().max(2048).refine((v) => /^https?:\/\/[^/]/i.test(v) && URL.canParse(v), 'must be an http:// or https:// URL'),
+      url: z
+        .string()
+        .max(2048)
+        .refine((v) => /^https?:\/\/[^/]/i.test(v) && URL.canParse(v), 'must be an http:// or https:// URL'),
       method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
       timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
       headers: z.record(HeaderName, HeaderSafe).optional(),
@@ -54,7 +57,10 @@ export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }
   app.post('/v1/functions', async (c) => {
     const { type: _t, ...fn } = Register.parse(await readJson(c));
     const worker = workers.owner(c.get('project'), fn.id);
-    if (worker) throw new AppError('CONFLICT', `function ${fn.id} is registered by connected worker ${worker}: use another id`, [{ field: 'id', reason: 'already_registered' }]);
+    if (worker)
+      throw new AppError('CONFLICT', `function ${fn.id} is registered by connected worker ${worker}: use another id`, [
+        { field: 'id', reason: 'already_registered' },
+      ]);
     try {
       return c.json(view(await functions.register(c.get('project'), fn)));
     } catch (err) {
@@ -62,10 +68,19 @@ export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }
       // the engine's own error, as its registerfunction documents it
       const auth = fn.invocation!.auth!;
       const field = `invocation.auth.${auth.type === 'bearer' ? 'token_key' : auth.type === 'hmac' ? 'secret_key' : 'value_key'}`;
-      return c.json({ code: 'missing_env_var', message: err.message, details: [{ field, reason: 'missing_env_var', message: `no secret named ${err.key} in this project (POST /v1/secrets)` }] }, 400);
+      return c.json(
+        {
+          code: 'missing_env_var',
+          message: err.message,
+          details: [{ field, reason: 'missing_env_var', message: `no secret named ${err.key} in this project (POST /v1/secrets)` }],
+        },
+        400,
+      );
     }
   });
-  app.get('/v1/functions', async (c) => c.json({ functions: [...(await functions.list(c.get('project'))).map(view), ...workers.list(c.get('project'))] }));
+  app.get('/v1/functions', async (c) =>
+    c.json({ functions: [...(await functions.list(c.get('project'))).map(view), ...workers.list(c.get('project'))] }),
+  );
   app.get('/v1/functions/:id', async (c) => {
     const worker = workers.owner(c.get('project'), c.req.param('id'));
     return c.json(worker ? { id: c.req.param('id'), worker_id: worker } : view(await functions.get(c.get('project'), c.req.param('id'))));

@@ -27,7 +27,12 @@ const FUNCTION_FORM: Record<Language, string> = {
 export const isFunctionCall = (args: Record<string, unknown>) => Object.hasOwn(args, 'input');
 
 function description(language: Language, maxTimeout: number): string {
-  const name = language === 'typescript' ? 'TypeScript (types are stripped, not checked)' : language === 'python' ? 'Python 3' : 'JavaScript (Node, ES modules)';
+  const name =
+    language === 'typescript'
+      ? 'TypeScript (types are stripped, not checked)'
+      : language === 'python'
+        ? 'Python 3'
+        : 'JavaScript (Node, ES modules)';
   return [
     `Runs ${name} in a fresh, locked-down sandbox with no network access, and returns its exit code, stdout and stderr.`,
     `Script mode (no \`input\`): the code runs top to bottom; print what you want back. \`stdin\` is its standard input.`,
@@ -52,7 +57,12 @@ export function builtinDefinitions(maxTimeout: number) {
         files: {
           type: 'array',
           description: 'Files written under /mnt/req before the code runs.',
-          items: { type: 'object', properties: { path: { type: 'string' }, contents: { type: 'string' } }, required: ['path', 'contents'], additionalProperties: false },
+          items: {
+            type: 'object',
+            properties: { path: { type: 'string' }, contents: { type: 'string' } },
+            required: ['path', 'contents'],
+            additionalProperties: false,
+          },
         },
         timeout_seconds: { type: 'number', exclusiveMinimum: 0, maximum: maxTimeout },
       },
@@ -64,19 +74,19 @@ export function builtinDefinitions(maxTimeout: number) {
   }));
 }
 
-const Arguments = z
-  .strictObject({
-    code: z.string().min(1, 'must not be empty'),
-    input: InputValue,
-    stdin: z.string().optional(),
-    files: z.array(InputFile).max(1000).optional(),
-    timeout_seconds: z.number().positive().optional(),
-  });
+const Arguments = z.strictObject({
+  code: z.string().min(1, 'must not be empty'),
+  input: InputValue,
+  stdin: z.string().optional(),
+  files: z.array(InputFile).max(1000).optional(),
+  timeout_seconds: z.number().positive().optional(),
+});
 
 /** A built-in's arguments as the core's request; a bad argument is a ZodError naming it. */
 export function builtinRequest(project: string, language: Language, raw: Record<string, unknown>): ExecutionRequest {
   const args = Arguments.parse(raw);
-  if (isFunctionCall(raw) && args.stdin !== undefined) throw fieldError('stdin', 'conflict', 'give input (function mode) or stdin (script mode), not both');
+  if (isFunctionCall(raw) && args.stdin !== undefined)
+    throw fieldError('stdin', 'conflict', 'give input (function mode) or stdin (script mode), not both');
   const common = {
     project,
     via: 'mcp' as const,
@@ -84,7 +94,9 @@ export function builtinRequest(project: string, language: Language, raw: Record<
     files: args.files ?? [],
     limits: { executionTimeout: args.timeout_seconds ?? null },
   };
-  return isFunctionCall(raw) ? { ...common, mode: 'function', input: args.input ?? null } : { ...common, mode: 'script', args: [], stdin: args.stdin ?? '' };
+  return isFunctionCall(raw)
+    ? { ...common, mode: 'function', input: args.input ?? null }
+    : { ...common, mode: 'script', args: [], stdin: args.stdin ?? '' };
 }
 
 /** The core's names for fields, as this tool's arguments call them. */

@@ -21,11 +21,16 @@ export interface CatalogEntry {
 async function allTools(tools: Tools, project: string): Promise<ToolSummary[]> {
   const all: ToolSummary[] = [];
   // summaries: a catalog shows names and schemas, never code, which can be a megabyte a tool
-  for await (const tool of everyItem((page) => tools.summaries(project, page), (t) => t.id)) all.push(tool);
+  for await (const tool of everyItem(
+    (page) => tools.summaries(project, page),
+    (t) => t.id,
+  ))
+    all.push(tool);
   return all.reverse();
 }
 
-const isObjectSchema = (schema: unknown) => schema === null || schema === undefined || (typeof schema === 'object' && (schema as { type?: unknown }).type === 'object');
+const isObjectSchema = (schema: unknown) =>
+  schema === null || schema === undefined || (typeof schema === 'object' && (schema as { type?: unknown }).type === 'object');
 
 /**
  * Names valid for MCP (1–128 of [A-Za-z0-9_.-]) and unique within the project. The older tool
@@ -49,12 +54,20 @@ function nameAll(list: ToolSummary[]): CatalogEntry[] {
 /** The input schema as MCP's inputSchema: an object schema; any other is wrapped as `{input}`. */
 function inputSchema(entry: CatalogEntry): Record<string, unknown> {
   const schema = entry.tool.inputSchema as Record<string, unknown> | null;
-  if (schema === null || schema === undefined) return { type: 'object', description: 'Any JSON object; it is passed to the tool as its input.' };
+  if (schema === null || schema === undefined)
+    return { type: 'object', description: 'Any JSON object; it is passed to the tool as its input.' };
   const { $schema: _s, $id: _i, ...rest } = schema;
   if (!entry.wrapped) return rest;
   // $defs stay at the root, where the schema's "#/$defs/…" references point
   const { $defs, definitions, ...inner } = rest;
-  return { type: 'object', properties: { input: inner }, required: ['input'], additionalProperties: false, ...($defs ? { $defs } : {}), ...(definitions ? { definitions } : {}) };
+  return {
+    type: 'object',
+    properties: { input: inner },
+    required: ['input'],
+    additionalProperties: false,
+    ...($defs ? { $defs } : {}),
+    ...(definitions ? { definitions } : {}),
+  };
 }
 
 /** A saved tool as an MCP tool definition. */
@@ -70,7 +83,11 @@ export function definitionOf(entry: CatalogEntry) {
 }
 
 /** Words of a text, lower-cased, for search. */
-const words = (text: string) => text.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+const words = (text: string) =>
+  text
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
 
 /**
  * The entries that best match `query`: a word found in the name counts three, in the

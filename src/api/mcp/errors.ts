@@ -30,8 +30,14 @@ export function toMcpError(err: unknown, fields: Record<string, string> = {}, lo
   const details = appError.details?.map((d) => (d.field ? { ...d, field: rename(d.field, fields) } : d));
   const renamed = details?.some((d, i) => d.field !== appError.details![i]!.field);
   // A renamed field is named again in the message, each with why (ajv's "/n" pointer dropped: the field says it).
-  const message = renamed ? details!.map((d) => `${d.field}: ${(d.message ?? d.reason).replace(/^(\/\S*|\(root\)) /, '')}`).join('; ') : appError.message;
-  const data = { code: appError.code, ...(details?.length ? { details } : {}), ...(appError.retryAfterSeconds !== undefined ? { retry_after_seconds: appError.retryAfterSeconds } : {}) };
+  const message = renamed
+    ? details!.map((d) => `${d.field}: ${(d.message ?? d.reason).replace(/^(\/\S*|\(root\)) /, '')}`).join('; ')
+    : appError.message;
+  const data = {
+    code: appError.code,
+    ...(details?.length ? { details } : {}),
+    ...(appError.retryAfterSeconds !== undefined ? { retry_after_seconds: appError.retryAfterSeconds } : {}),
+  };
   // McpError prefixes "MCP error <code>: "; the message stays what kiln's HTTP API would say
   const error = new McpError(CALLER_FAULTS.has(appError.code) ? ErrorCode.InvalidParams : ErrorCode.InternalError, message, data);
   error.message = message;
@@ -44,4 +50,8 @@ export function toMcpError(err: unknown, fields: Record<string, string> = {}, lo
  * MCP clients read one.
  */
 export const mcpHttpError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
-  toErrorResponse(err, c, log, (status, message) => ({ jsonrpc: '2.0', id: null, error: { code: status >= 500 ? ErrorCode.InternalError : ErrorCode.InvalidRequest, message } }));
+  toErrorResponse(err, c, log, (status, message) => ({
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: status >= 500 ? ErrorCode.InternalError : ErrorCode.InvalidRequest, message },
+  }));

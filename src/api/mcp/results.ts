@@ -11,7 +11,10 @@ export const RESULT_SCHEMA = {
     execution_id: { type: 'string', description: 'GET /v1/executions/{id} returns the whole output, before the cap for models.' },
     output: { description: 'What execute(input) returned (function mode only).' },
     output_status: { type: 'string', enum: ['valid', 'json_serialization_error', 'error'] },
-    output_truncated: { type: 'boolean', description: 'The return value was too large for a model and was left out; the text content shows its head and tail.' },
+    output_truncated: {
+      type: 'boolean',
+      description: 'The return value was too large for a model and was left out; the text content shows its head and tail.',
+    },
     exit_code: { type: 'integer' },
     stdout: { type: 'string' },
     stderr: { type: 'string' },

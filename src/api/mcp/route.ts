@@ -21,7 +21,10 @@ export function originAllowed(origin: string, allowed: readonly string[]): boole
 }
 
 const rpcError = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }), { status, headers: { 'content-type': 'application/json', ...headers } });
+  new Response(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 /** Origin check and CORS for browser clients; runs before auth (a preflight carries no key). */
 export function mcpOrigin(allowed: readonly string[]): MiddlewareHandler<AppEnv> {
@@ -34,7 +37,11 @@ export function mcpOrigin(allowed: readonly string[]): MiddlewareHandler<AppEnv>
   return async (c, next) => {
     const origin = c.req.header('origin');
     if (origin !== undefined && !originAllowed(origin, allowed))
-      return rpcError(403, -32000, `Forbidden: Origin ${JSON.stringify(origin.slice(0, 200))} is not allowed (set KILN_MCP_ALLOWED_ORIGINS to admit it)`);
+      return rpcError(
+        403,
+        -32000,
+        `Forbidden: Origin ${JSON.stringify(origin.slice(0, 200))} is not allowed (set KILN_MCP_ALLOWED_ORIGINS to admit it)`,
+      );
     return corsHeaders(c, next);
   };
 }
@@ -44,7 +51,8 @@ export function mcpOrigin(allowed: readonly string[]): MiddlewareHandler<AppEnv>
  * POST gets its own server bound to the caller's project. GET (an SSE stream) and DELETE (a
  * session's end) have nothing to serve here: mcpMethodNotAllowed answers them 405, as the spec has it.
  */
-export const mcpMethodNotAllowed = () => rpcError(405, -32000, 'Method not allowed: kiln serves MCP statelessly; POST JSON-RPC messages to /mcp', { Allow: 'POST, OPTIONS' });
+export const mcpMethodNotAllowed = () =>
+  rpcError(405, -32000, 'Method not allowed: kiln serves MCP statelessly; POST JSON-RPC messages to /mcp', { Allow: 'POST, OPTIONS' });
 
 export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
   const app = new Hono<AppEnv>();
@@ -68,7 +76,11 @@ export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
       request = new Request(request.url, { method: 'POST', headers });
     }
     const server = createMcpServer(deps, c.get('project'), executionContext(c.req.raw, deps.maxBodyBytes));
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true, maxRequestBodySize: deps.maxBodyBytes });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+      maxRequestBodySize: deps.maxBodyBytes,
+    });
     await server.connect(transport);
     try {
       return await transport.handleRequest(request, { parsedBody: body });

@@ -40,7 +40,10 @@ const META_TOOLS = (limit: number) => [
     description: `This project has more saved tools than are listed (${limit}+). Find them by words of their name or description; then run one with ${CALL_TOOL}.`,
     inputSchema: {
       type: 'object',
-      properties: { query: { type: 'string', description: 'Words to look for; empty lists the newest tools.' }, limit: { type: 'integer', minimum: 1, maximum: 50, default: 10 } },
+      properties: {
+        query: { type: 'string', description: 'Words to look for; empty lists the newest tools.' },
+        limit: { type: 'integer', minimum: 1, maximum: 50, default: 10 },
+      },
       required: ['query'],
       additionalProperties: false,
     },
@@ -67,8 +70,14 @@ const CallArgs = z.strictObject({ name: z.string().min(1), arguments: z.record(z
  * Every tool that runs code goes through the shared executor, marked `via: mcp`.
  */
 export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionContext): Server {
-  const server = new Server({ name: 'kiln', version: '1' }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS, jsonSchemaValidator: validator });
-  const context = (signal: AbortSignal): ExecutionContext => ({ bytes: ctx.bytes, signal: ctx.signal ? AbortSignal.any([ctx.signal, signal]) : signal });
+  const server = new Server(
+    { name: 'kiln', version: '1' },
+    { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS, jsonSchemaValidator: validator },
+  );
+  const context = (signal: AbortSignal): ExecutionContext => ({
+    bytes: ctx.bytes,
+    signal: ctx.signal ? AbortSignal.any([ctx.signal, signal]) : signal,
+  });
 
   async function runSaved(entry: CatalogEntry, args: Record<string, unknown>, signal: AbortSignal, prefix = 'arguments') {
     const input = entry.wrapped ? args.input : args;
@@ -76,7 +85,16 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
     try {
       checkInputDepth(input, 'input'); // named as the arguments call it, like every field below
       // pinned to the revision whose schema the catalog showed
-      const e = await deps.execute({ project, via: 'mcp', mode: 'function', target: { kind: 'tool', toolId: entry.tool.id, revisionId: entry.tool.revisionId }, input: input ?? null }, context(signal));
+      const e = await deps.execute(
+        {
+          project,
+          via: 'mcp',
+          mode: 'function',
+          target: { kind: 'tool', toolId: entry.tool.id, revisionId: entry.tool.revisionId },
+          input: input ?? null,
+        },
+        context(signal),
+      );
       return toolResult(e, 'function', deps.outputLimit);
     } catch (err) {
       throw toMcpError(err, fields, deps.log);
@@ -124,4 +142,5 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
   return server;
 }
 
-const unknownTool = (name: string, field: string) => fieldError(field, 'unknown_tool', `no tool named ${JSON.stringify(name.slice(0, 200))} in this project`);
+const unknownTool = (name: string, field: string) =>
+  fieldError(field, 'unknown_tool', `no tool named ${JSON.stringify(name.slice(0, 200))} in this project`);

@@ -20,7 +20,12 @@ export async function acceptIfAsync(
   opts: { bytes: number; callbackUrl?: string | null },
 ): Promise<Response | null> {
   if (!prefersAsync(c)) {
-    if (opts.callbackUrl) throw fieldError('callback_url', 'needs_async', 'a callback is sent only for an async invocation: add the header Prefer: respond-async');
+    if (opts.callbackUrl)
+      throw fieldError(
+        'callback_url',
+        'needs_async',
+        'a callback is sent only for an async invocation: add the header Prefer: respond-async',
+      );
     return null;
   }
   const accepted = await invocations.accept(req, opts);

@@ -10,14 +10,25 @@ const one = (literal: unknown, secretId: unknown) => (literal !== undefined) !==
 const ONE = 'give the literal or secret_id, one of them';
 
 export const EnvBinding = z
-  .object({ name: EnvName, value: z.string().refine((v) => !v.includes('\0'), 'must not contain NUL').optional(), secret_id: SecretId.optional() })
+  .object({
+    name: EnvName,
+    value: z
+      .string()
+      .refine((v) => !v.includes('\0'), 'must not contain NUL')
+      .optional(),
+    secret_id: SecretId.optional(),
+  })
   .refine((e) => one(e.value, e.secret_id), { message: 'give value or secret_id, one of them', path: ['value'] })
   .openapi('EnvBinding', { description: 'An environment variable: a literal value, or a secret kiln puts in its place.' });
 
 export const HttpAuthBinding = z
   .object({
     basic: z
-      .object({ user_id: HeaderSafe.refine((u) => !u.includes(':'), 'must not contain ":"').optional(), password: HeaderSafe.optional(), secret_id: SecretId.optional() })
+      .object({
+        user_id: HeaderSafe.refine((u) => !u.includes(':'), 'must not contain ":"').optional(),
+        password: HeaderSafe.optional(),
+        secret_id: SecretId.optional(),
+      })
       .refine((b) => one(b.password, b.secret_id), { message: ONE, path: ['password'] })
       .nullish(),
     bearer: z
@@ -34,7 +45,9 @@ export const HttpAuthBinding = z
       .nullish(),
   })
   .refine((a) => [a.basic, a.bearer, a.header, a.query].filter((x) => x != null).length <= 1, 'give one of basic, bearer, header or query')
-  .openapi('HttpAuthBinding', { description: 'A credential kiln injects for this host: a literal, or a secret by id; it never enters the sandbox.' });
+  .openapi('HttpAuthBinding', {
+    description: 'A credential kiln injects for this host: a literal, or a secret by id; it never enters the sandbox.',
+  });
 
 export const HttpBinding = z
   .object({

@@ -15,7 +15,10 @@ const functionRoute = createRoute({
   security: [{ bearer: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: ExecuteFunctionRequest } } } },
   responses: {
-    200: { description: 'The code ran (its failures are reported here too).', content: { 'application/json': { schema: ExecuteFunctionResponse } } },
+    200: {
+      description: 'The code ran (its failures are reported here too).',
+      content: { 'application/json': { schema: ExecuteFunctionResponse } },
+    },
     ...acceptedResponse,
     ...errorResponses,
   },
@@ -28,13 +31,19 @@ const scriptRoute = createRoute({
   security: [{ bearer: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: ExecuteScriptRequest } } } },
   responses: {
-    200: { description: 'The script ran (its failures are reported here too).', content: { 'application/json': { schema: ExecuteScriptResponse } } },
+    200: {
+      description: 'The script ran (its failures are reported here too).',
+      content: { 'application/json': { schema: ExecuteScriptResponse } },
+    },
     ...acceptedResponse,
     ...errorResponses,
   },
 });
 
-type Common = Pick<ExecuteFunctionRequest, 'callback_url' | 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'>;
+type Common = Pick<
+  ExecuteFunctionRequest,
+  'callback_url' | 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'
+>;
 
 /** The fields both endpoints share, in the core's terms. */
 function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mode'> {
@@ -64,7 +73,12 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
 
   app.openapi(scriptRoute, async (c) => {
     const req = c.req.valid('json');
-    const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'script', args: req.args ?? [], stdin: req.stdin ?? '' };
+    const request: ExecutionRequest = {
+      ...commonRequest(c.get('project'), req),
+      mode: 'script',
+      args: req.args ?? [],
+      stdin: req.stdin ?? '',
+    };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c.req.raw).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
     const e = await deps.execute(request, ctx(c.req.raw));

@@ -17,8 +17,17 @@ const LoggedExecution = z
     started_at: z.string().openapi({ description: 'RFC 3339' }),
     status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
-      type: z.enum(['script', 'function', 'tool', 'http_function', 'worker_function']).openapi({ description: 'kiln: `http_function` / `worker_function`, an invocation of an iii function registered with an HTTP invocation / by a connected worker.' }),
-      via: z.enum(EXECUTION_VIAS).openapi({ description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).' }),
+      type: z
+        .enum(['script', 'function', 'tool', 'http_function', 'worker_function'])
+        .openapi({
+          description:
+            'kiln: `http_function` / `worker_function`, an invocation of an iii function registered with an HTTP invocation / by a connected worker.',
+        }),
+      via: z
+        .enum(EXECUTION_VIAS)
+        .openapi({
+          description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).',
+        }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),
@@ -30,11 +39,24 @@ const ExecutionStatus = LoggedExecution.omit({ status: true })
   .partial()
   .extend({
     id: z.string(),
-    status: z.enum(INVOCATION_STATUSES).openapi({ description: 'kiln: `finished` for every synchronous execution; an async one is `queued`, `running`, then `finished`, or `interrupted`, `cancelled`, `failed` (see `reason`).' }),
+    status: z
+      .enum(INVOCATION_STATUSES)
+      .openapi({
+        description:
+          'kiln: `finished` for every synchronous execution; an async one is `queued`, `running`, then `finished`, or `interrupted`, `cancelled`, `failed` (see `reason`).',
+      }),
     reason: z.string().optional(),
     created_at: z.string().optional(),
     ended_at: z.string().optional(),
-    webhook: z.object({ url: z.string(), status: z.string(), attempts: z.number().int(), last_error: z.string().optional(), next_attempt_at: z.string().optional() }).optional(),
+    webhook: z
+      .object({
+        url: z.string(),
+        status: z.string(),
+        attempts: z.number().int(),
+        last_error: z.string().optional(),
+        next_attempt_at: z.string().optional(),
+      })
+      .optional(),
   })
   .openapi('ExecutionStatus');
 
@@ -45,7 +67,11 @@ const routes = {
     summary: 'List executions, newest first',
     security: [{ bearer: [] }],
     tags: ['executions'],
-    request: { query: pageQuery('exec').extend({ only_non_zero_exit_codes: QueryFlag.openapi({ param: { name: 'only_non_zero_exit_codes', in: 'query' } }) }) },
+    request: {
+      query: pageQuery('exec').extend({
+        only_non_zero_exit_codes: QueryFlag.openapi({ param: { name: 'only_non_zero_exit_codes', in: 'query' } }),
+      }),
+    },
     responses: { 200: json(z.object({ data: z.array(LoggedExecution) }), 'A page of executions.'), ...errorResponses },
   }),
   get: createRoute({
@@ -68,7 +94,6 @@ const routes = {
   }),
 };
 
-
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
 export function executionRoutes(deps: { store: Store; invocations: Invocations }) {
   const app = createRouter();
@@ -76,11 +101,15 @@ export function executionRoutes(deps: { store: Store; invocations: Invocations }
     const q = c.req.valid('query');
     const project = c.get('project');
     // A row keeps its request and answer whole, up to tens of MiB: the page ends early past PAGE_BYTES
-    const rows = await boundedPage((page) => deps.store.listExecutions(project, { ...page, onlyNonZeroExitCodes: q.only_non_zero_exit_codes }), executionRecordBody, {
-      limit: q.limit,
-      startingAfter: q.starting_after,
-      maxBytes: PAGE_BYTES,
-    });
+    const rows = await boundedPage(
+      (page) => deps.store.listExecutions(project, { ...page, onlyNonZeroExitCodes: q.only_non_zero_exit_codes }),
+      executionRecordBody,
+      {
+        limit: q.limit,
+        startingAfter: q.starting_after,
+        maxBytes: PAGE_BYTES,
+      },
+    );
     return c.body(`{"data":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   const notFound = (id: string) => new AppError('NOT_FOUND', `execution ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
@@ -95,7 +124,10 @@ export function executionRoutes(deps: { store: Store; invocations: Invocations }
     const project = c.get('project');
     if (!(await deps.invocations.cancel(project, id))) {
       // a synchronous execution ended with its answer: there is nothing to cancel
-      if (await deps.store.getExecution(project, id)) throw new AppError('BAD_REQUEST', `id: execution ${id} was not an async invocation; it ended with its answer`, [{ field: 'id', reason: 'not_async' }]);
+      if (await deps.store.getExecution(project, id))
+        throw new AppError('BAD_REQUEST', `id: execution ${id} was not an async invocation; it ended with its answer`, [
+          { field: 'id', reason: 'not_async' },
+        ]);
       throw notFound(id);
     }
     return c.json((await executionView(deps.store, project, id)) as never, 200);

@@ -14,9 +14,12 @@ export const errorResponses = {
 /** With `Prefer: respond-async`: the invocation is stored and queued (kiln). */
 export const acceptedResponse = {
   202: {
-    description: 'Accepted (with `Prefer: respond-async`): stored and queued; GET the Location for its status and, once finished, its result.',
+    description:
+      'Accepted (with `Prefer: respond-async`): stored and queued; GET the Location for its status and, once finished, its result.',
     headers: { Location: { schema: { type: 'string' as const } } },
-    content: { 'application/json': { schema: z.object({ id: z.string(), status: z.literal('queued'), created_at: z.string() }).openapi('Accepted') } },
+    content: {
+      'application/json': { schema: z.object({ id: z.string(), status: z.literal('queued'), created_at: z.string() }).openapi('Accepted') },
+    },
   },
 };
 
@@ -25,4 +28,5 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({ 
 /** A required JSON request body of `schema`. */
 export const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { 'application/json': { schema } } } });
 /** A bearer-authenticated route under `tag`. */
-export const route = <R extends Parameters<typeof createRoute>[0]>(tag: string, r: R) => createRoute({ ...r, security: [{ bearer: [] }], tags: [tag] });
+export const route = <R extends Parameters<typeof createRoute>[0]>(tag: string, r: R) =>
+  createRoute({ ...r, security: [{ bearer: [] }], tags: [tag] });

@@ -29,7 +29,14 @@ export const QueryFlag = z
   .default('false')
   .transform((v) => v === 'true' || v === '1');
 
-export const IdParam = (name: string) => z.object({ id: z.string().min(1).max(256).openapi({ param: { name: 'id', in: 'path' }, description: `The ${name}'s id.` }) });
+export const IdParam = (name: string) =>
+  z.object({
+    id: z
+      .string()
+      .min(1)
+      .max(256)
+      .openapi({ param: { name: 'id', in: 'path' }, description: `The ${name}'s id.` }),
+  });
 
 export const Deleted = z.object({ id: z.string(), deleted: z.literal(true) }).openapi('Deleted');
 

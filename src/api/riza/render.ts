@@ -64,7 +64,13 @@ export async function executionView(store: Store, project: string, id: string): 
     if (invocation.endedAt) view.ended_at = invocation.endedAt;
     if (invocation.callbackUrl) {
       const w = invocation.webhook;
-      view.webhook = { url: invocation.callbackUrl, status: w?.status ?? 'waiting', attempts: w?.attempts ?? 0, ...(w?.lastError ? { last_error: w.lastError } : {}), ...(w?.nextAt && w.status === 'pending' ? { next_attempt_at: w.nextAt } : {}) };
+      view.webhook = {
+        url: invocation.callbackUrl,
+        status: w?.status ?? 'waiting',
+        attempts: w?.attempts ?? 0,
+        ...(w?.lastError ? { last_error: w.lastError } : {}),
+        ...(w?.nextAt && w.status === 'pending' ? { next_attempt_at: w.nextAt } : {}),
+      };
     }
   }
   return view;

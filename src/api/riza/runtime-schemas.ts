@@ -6,7 +6,7 @@ import { BUILD_STATUSES } from '../../store/runtime-store.js';
 const ManifestFile = z
   .object({
     name: z.enum(['requirements.txt', 'package.json'], { error: 'must be requirements.txt or package.json' }),
-    contents: z.string({ error: 'must be a string: the file\'s text' }),
+    contents: z.string({ error: "must be a string: the file's text" }),
   })
   .openapi('ManifestFile');
 
@@ -14,15 +14,25 @@ const Imports = z
   .string()
   .max(8192)
   .nullish()
-  .openapi({ description: 'Python modules to import once at build time (proving they load) and in each warm box: import lines, or names separated by commas.' });
+  .openapi({
+    description:
+      'Python modules to import once at build time (proving they load) and in each warm box: import lines, or names separated by commas.',
+  });
 
 export const CreateRuntimeRequest = z
   .object({
-    name: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters'),
+    name: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'must be at most 256 characters')
+      .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters'),
     language: z.enum(['python', 'javascript'], { error: 'must be python or javascript (TypeScript runs on a javascript runtime)' }),
     manifest_file: ManifestFile,
     additional_python_imports: Imports,
-    engine: z.enum(['wasi', 'microvm', 'v8']).optional().openapi({ description: 'Accepted for compatibility with older Riza clients; kiln has one engine.' }),
+    engine: z
+      .enum(['wasi', 'microvm', 'v8'])
+      .optional()
+      .openapi({ description: 'Accepted for compatibility with older Riza clients; kiln has one engine.' }),
   })
   .openapi('CreateRuntimeRequest');
 
@@ -31,7 +41,10 @@ export const CreateRevisionRequest = z
   .openapi('CreateRuntimeRevisionRequest');
 
 const Status = z.enum(BUILD_STATUSES);
-const FailureReason = z.string().optional().openapi({ description: 'kiln: why the build failed, in the package manager\'s own words (its last lines).' });
+const FailureReason = z
+  .string()
+  .optional()
+  .openapi({ description: "kiln: why the build failed, in the package manager's own words (its last lines)." });
 
 export const Runtime = z
   .object({
@@ -61,6 +74,6 @@ export const BuildLog = z
   .object({
     revision_id: z.string(),
     status: Status,
-    log: z.string().openapi({ description: 'The end of the build\'s output (pip\'s or npm\'s own), up to 256 KiB.' }),
+    log: z.string().openapi({ description: "The end of the build's output (pip's or npm's own), up to 256 KiB." }),
   })
   .openapi('RuntimeBuildLog');

@@ -9,7 +9,11 @@ import { LANGUAGES } from '../../runtimes/registry.js';
 // Older Riza clients send upper-case names ("PYTHON"): accept any case.
 export const Language = z
   .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LANGUAGES))
-  .openapi({ type: 'string', enum: [...LANGUAGES], description: 'Language of `code` (any case); TypeScript types are erased, never checked.' });
+  .openapi({
+    type: 'string',
+    enum: [...LANGUAGES],
+    description: 'Language of `code` (any case); TypeScript types are erased, never checked.',
+  });
 
 // the depth rule is every surface's: it lives with the execution core, and is re-exported here
 export { jsonDepth, MAX_INPUT_DEPTH } from '../../execution/input-depth.js';
@@ -27,10 +31,7 @@ const FilePath = z
   }, 'must stay inside /mnt/req (no ".." that climbs out, and not the directory itself)');
 
 /** Any JSON, nested no deeper than the harnesses parse safely. */
-export const InputValue = z
-  .any()
-  .optional()
-  .refine(inputDepthOk, INPUT_TOO_DEEP);
+export const InputValue = z.any().optional().refine(inputDepthOk, INPUT_TOO_DEEP);
 
 export const InputFile = z
   .object({ path: FilePath, contents: z.string().default('') })
@@ -38,7 +39,10 @@ export const InputFile = z
 
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 const Env = z
-  .record(EnvName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'))
+  .record(
+    EnvName,
+    z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'),
+  )
   .openapi({ description: 'Environment variables visible to the code.' });
 
 // Header values and tokens reach an upstream request: only characters a header value may hold
@@ -46,15 +50,23 @@ const Env = z
 export const HeaderSafe = z
   .string()
   .max(8192)
-  .refine((v) => /^[\t\x20-\x7e\x80-\xff]*$/.test(v), 'must hold only printable characters (tab, U+0020 to U+00FF, no DEL), no CR, LF or NUL');
+  .refine(
+    (v) => /^[\t\x20-\x7e\x80-\xff]*$/.test(v),
+    'must hold only printable characters (tab, U+0020 to U+00FF, no DEL), no CR, LF or NUL',
+  );
 export const HeaderName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
-  .refine((n) => !/^(host|connection|content-length|transfer-encoding|te|trailer|upgrade|keep-alive|proxy-.*)$/i.test(n), 'must not be a header that controls the connection');
+  .refine(
+    (n) => !/^(host|connection|content-length|transfer-encoding|te|trailer|upgrade|keep-alive|proxy-.*)$/i.test(n),
+    'must not be a header that controls the connection',
+  );
 
 const HttpAuth = z
   .object({
-    basic: z.object({ user_id: HeaderSafe.refine((u) => !u.includes(':'), 'must not contain ":"').optional(), password: HeaderSafe }).nullish(),
+    basic: z
+      .object({ user_id: HeaderSafe.refine((u) => !u.includes(':'), 'must not contain ":"').optional(), password: HeaderSafe })
+      .nullish(),
     bearer: z.object({ token: HeaderSafe }).nullish(),
     header: z
       .object({ name: HeaderName, value: HeaderSafe.optional(), token: HeaderSafe.optional() })
@@ -69,7 +81,10 @@ const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-
 export const HostPattern = z
   .string()
   .max(253)
-  .refine((h) => HOST_PATTERN.test(h) || isIP(h.replace(/^\[(.*)\]$/, '$1')) !== 0, 'must be a host name, an IP address, "*", or "*.example.com"');
+  .refine(
+    (h) => HOST_PATTERN.test(h) || isIP(h.replace(/^\[(.*)\]$/, '$1')) !== 0,
+    'must be a host name, an IP address, "*", or "*.example.com"',
+  );
 
 export const HttpConfig = z
   .object({
@@ -105,8 +120,16 @@ const common = {
   files: z.array(InputFile).nullish(),
   http: HttpConfig.nullish(),
   limits: Limits.nullish(),
-  runtime_revision_id: z.string().max(256).nullish().openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
-  allow_http_hosts: z.array(HostPattern).max(100).nullish().openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
+  runtime_revision_id: z
+    .string()
+    .max(256)
+    .nullish()
+    .openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
+  allow_http_hosts: z
+    .array(HostPattern)
+    .max(100)
+    .nullish()
+    .openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
 };
 
 export const ExecuteFunctionRequest = z
@@ -152,7 +175,10 @@ export const ExecuteFunctionResponse = z
 
 export const ErrorBody = z
   .object({
-    code: z.number().int().openapi({ description: 'google.rpc code: 3 invalid argument, 8 exhausted, 14 unavailable, 16 unauthenticated.' }),
+    code: z
+      .number()
+      .int()
+      .openapi({ description: 'google.rpc code: 3 invalid argument, 8 exhausted, 14 unavailable, 16 unauthenticated.' }),
     message: z.string(),
     details: z.array(z.object({ field: z.string().optional(), reason: z.string(), message: z.string().optional() })).optional(),
   })

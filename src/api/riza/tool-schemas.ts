@@ -4,7 +4,6 @@ import { CallbackUrl, InputValue, Language } from './schemas.js';
 import { EnvBindings, HttpBinding } from './binding-schemas.js';
 import { REVISION_LIMITS } from '../../tools/revision-limits.js';
 
-
 const Code = z
   .string()
   .min(1, 'must not be empty')
@@ -30,7 +29,11 @@ const toolFields = {
   language: Language,
   code: Code,
   input_schema: InputSchema.optional(),
-  runtime_revision_id: z.string().max(256).nullish().openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
+  runtime_revision_id: z
+    .string()
+    .max(256)
+    .nullish()
+    .openapi({ description: 'Run on this custom runtime revision (POST /v1/runtimes), once its build has succeeded.' }),
   env: EnvBindings.nullish().openapi({ description: 'kiln: env set whenever the tool runs; secrets by `secret_id`.' }),
   http: HttpBinding.nullish().openapi({ description: 'kiln: hosts the tool may reach, credentials by `secret_id`.' }),
 };

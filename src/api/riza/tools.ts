@@ -16,12 +16,48 @@ import { CreateToolRequest, ExecuteToolRequest, Tool, ToolRevision, UpdateToolRe
 const route = <R extends Parameters<typeof createRoute>[0]>(r: R) => tagged('tools', r);
 
 const routes = {
-  create: route({ method: 'post', path: '/v1/tools', summary: 'Save a tool', request: body(CreateToolRequest), responses: { 200: json(Tool, 'The tool, at its first revision.'), ...errorResponses } }),
-  list: route({ method: 'get', path: '/v1/tools', summary: 'List tools, newest first', request: { query: pageQuery('tool') }, responses: { 200: json(z.object({ tools: z.array(Tool) }), 'A page of tools.'), ...errorResponses } }),
-  get: route({ method: 'get', path: '/v1/tools/{id}', summary: 'Get a tool at its latest revision', request: { params: IdParam('tool') }, responses: { 200: json(Tool, 'The tool.'), ...errorResponses } }),
-  update: route({ method: 'post', path: '/v1/tools/{id}', summary: 'Change a tool: a new revision', request: { params: IdParam('tool'), ...body(UpdateToolRequest) }, responses: { 200: json(Tool, 'The tool at its new revision.'), ...errorResponses } }),
-  remove: route({ method: 'delete', path: '/v1/tools/{id}', summary: 'Delete a tool and its revisions (its executions stay)', request: { params: IdParam('tool') }, responses: { 200: json(Deleted, 'Deleted.'), ...errorResponses } }),
-  revisions: route({ method: 'get', path: '/v1/tools/{id}/revisions', summary: "List a tool's revisions, newest first", request: { params: IdParam('tool'), query: pageQuery('rev') }, responses: { 200: json(z.object({ revisions: z.array(ToolRevision) }), 'A page of revisions.'), ...errorResponses } }),
+  create: route({
+    method: 'post',
+    path: '/v1/tools',
+    summary: 'Save a tool',
+    request: body(CreateToolRequest),
+    responses: { 200: json(Tool, 'The tool, at its first revision.'), ...errorResponses },
+  }),
+  list: route({
+    method: 'get',
+    path: '/v1/tools',
+    summary: 'List tools, newest first',
+    request: { query: pageQuery('tool') },
+    responses: { 200: json(z.object({ tools: z.array(Tool) }), 'A page of tools.'), ...errorResponses },
+  }),
+  get: route({
+    method: 'get',
+    path: '/v1/tools/{id}',
+    summary: 'Get a tool at its latest revision',
+    request: { params: IdParam('tool') },
+    responses: { 200: json(Tool, 'The tool.'), ...errorResponses },
+  }),
+  update: route({
+    method: 'post',
+    path: '/v1/tools/{id}',
+    summary: 'Change a tool: a new revision',
+    request: { params: IdParam('tool'), ...body(UpdateToolRequest) },
+    responses: { 200: json(Tool, 'The tool at its new revision.'), ...errorResponses },
+  }),
+  remove: route({
+    method: 'delete',
+    path: '/v1/tools/{id}',
+    summary: 'Delete a tool and its revisions (its executions stay)',
+    request: { params: IdParam('tool') },
+    responses: { 200: json(Deleted, 'Deleted.'), ...errorResponses },
+  }),
+  revisions: route({
+    method: 'get',
+    path: '/v1/tools/{id}/revisions',
+    summary: "List a tool's revisions, newest first",
+    request: { params: IdParam('tool'), query: pageQuery('rev') },
+    responses: { 200: json(z.object({ revisions: z.array(ToolRevision) }), 'A page of revisions.'), ...errorResponses },
+  }),
   definition: route({
     method: 'get',
     path: '/v1/tools/{id}/definition',
@@ -35,9 +71,22 @@ const routes = {
           .openapi({ param: { name: 'format', in: 'query' } }),
       }),
     },
-    responses: { 200: json(z.record(z.string(), z.any()).openapi('ToolDefinition'), "The definition, in the format's own shape."), ...errorResponses },
+    responses: {
+      200: json(z.record(z.string(), z.any()).openapi('ToolDefinition'), "The definition, in the format's own shape."),
+      ...errorResponses,
+    },
   }),
-  execute: route({ method: 'post', path: '/v1/tools/{id}/execute', summary: 'Run a tool', request: { params: IdParam('tool'), ...body(ExecuteToolRequest) }, responses: { 200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'), ...acceptedResponse, ...errorResponses } }),
+  execute: route({
+    method: 'post',
+    path: '/v1/tools/{id}/execute',
+    summary: 'Run a tool',
+    request: { params: IdParam('tool'), ...body(ExecuteToolRequest) },
+    responses: {
+      200: json(ExecuteFunctionResponse, 'The tool ran (its failures are reported here too).'),
+      ...acceptedResponse,
+      ...errorResponses,
+    },
+  }),
 };
 
 const fields = (t: StoredTool | StoredRevision) => ({
@@ -62,11 +111,18 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
     // each tool carries its code (up to 1 MiB): the page ends early past PAGE_BYTES
-    const rows = await boundedPage((p) => tools.list(c.get('project'), p), toolBody, { limit: q.limit, startingAfter: q.starting_after, maxBytes: PAGE_BYTES, batch: 10 });
+    const rows = await boundedPage((p) => tools.list(c.get('project'), p), toolBody, {
+      limit: q.limit,
+      startingAfter: q.starting_after,
+      maxBytes: PAGE_BYTES,
+      batch: 10,
+    });
     return c.body(`{"tools":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   app.openapi(routes.get, async (c) => c.json(toolBody(await tools.get(c.get('project'), c.req.valid('param').id)), 200));
-  app.openapi(routes.update, async (c) => c.json(toolBody(await tools.update(c.get('project'), c.req.valid('param').id, c.req.valid('json'))), 200));
+  app.openapi(routes.update, async (c) =>
+    c.json(toolBody(await tools.update(c.get('project'), c.req.valid('param').id, c.req.valid('json'))), 200),
+  );
   app.openapi(routes.remove, async (c) => {
     const { id } = c.req.valid('param');
     await tools.remove(c.get('project'), id);
@@ -76,7 +132,12 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     const q = c.req.valid('query');
     const id = c.req.valid('param').id;
     await tools.get(c.get('project'), id); // a missing tool is a 404, not an empty page
-    const rows = await boundedPage((p) => tools.revisions(c.get('project'), id, p), revisionBody, { limit: q.limit, startingAfter: q.starting_after, maxBytes: PAGE_BYTES, batch: 10 });
+    const rows = await boundedPage((p) => tools.revisions(c.get('project'), id, p), revisionBody, {
+      limit: q.limit,
+      startingAfter: q.starting_after,
+      maxBytes: PAGE_BYTES,
+      batch: 10,
+    });
     return c.body(`{"revisions":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   app.openapi(routes.definition, async (c) => {

@@ -3,10 +3,17 @@ import type { Webhooks } from '../../invocations/webhooks.js';
 import { createRouter } from '../context.js';
 import { errorResponses, json, route } from './openapi.js';
 
-const Secret = z.object({ secret: z.string().openapi({ description: 'whsec_…: verify `webhook-signature` with it (Standard Webhooks).' }) }).openapi('WebhookSecret');
+const Secret = z
+  .object({ secret: z.string().openapi({ description: 'whsec_…: verify `webhook-signature` with it (Standard Webhooks).' }) })
+  .openapi('WebhookSecret');
 
 const routes = {
-  get: route('webhooks', { method: 'get', path: '/v1/webhooks/secret', summary: "The project's webhook signing secret (made on first read)", responses: { 200: json(Secret, 'The secret.'), ...errorResponses } }),
+  get: route('webhooks', {
+    method: 'get',
+    path: '/v1/webhooks/secret',
+    summary: "The project's webhook signing secret (made on first read)",
+    responses: { 200: json(Secret, 'The secret.'), ...errorResponses },
+  }),
   rotate: route('webhooks', {
     method: 'post',
     path: '/v1/webhooks/secret/rotate',

@@ -9,7 +9,6 @@ export const MANIFEST_FOR: Readonly<Record<RuntimeLanguage, RuntimeRevisionRecor
 };
 export const MAX_MANIFEST_BYTES = 64 * 1024;
 
-
 /** A dotted Python module name: what `import` takes. */
 const MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -26,10 +25,20 @@ export function parsePythonImports(text: string, field = 'additional_python_impo
     let names: string[];
     const from = /^from\s+(\S+)\s+import\s+.+$/.exec(line);
     if (from) names = [from[1]!];
-    else if (/^import\s/.test(line)) names = line.slice(6).split(',').map((part) => part.trim().split(/\s+as\s+/)[0]!.trim());
+    else if (/^import\s/.test(line))
+      names = line
+        .slice(6)
+        .split(',')
+        .map((part) =>
+          part
+            .trim()
+            .split(/\s+as\s+/)[0]!
+            .trim(),
+        );
     else names = line.split(/[\s,]+/).filter(Boolean);
     for (const name of names) {
-      if (!MODULE.test(name) || name.length > 200) throw fieldError(field, 'invalid', `${JSON.stringify(name.slice(0, 80))} is not a Python module name`);
+      if (!MODULE.test(name) || name.length > 200)
+        throw fieldError(field, 'invalid', `${JSON.stringify(name.slice(0, 80))} is not a Python module name`);
       if (!modules.includes(name)) modules.push(name);
     }
   }
@@ -47,13 +56,20 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
   if (Buffer.byteLength(contents) > MAX_MANIFEST_BYTES) throw fieldError(field, 'too_large', `at most ${MAX_MANIFEST_BYTES} bytes`);
   if (contents.includes('\0')) throw fieldError(field, 'invalid', 'must not contain NUL');
   if (language === 'python') {
-    const lines = contents.split(/\r?\n/).map((l) => l.replace(/(^|\s)#.*$/, '').trimEnd()).filter((l) => l.trim());
+    const lines = contents
+      .split(/\r?\n/)
+      .map((l) => l.replace(/(^|\s)#.*$/, '').trimEnd())
+      .filter((l) => l.trim());
     // pip reads options from a requirements file too; those that fetch from elsewhere than the
     // configured sources (or read files of the build box) are refused here, with their line
     for (const line of lines) {
       const option = /^\s*(-[a-zA-Z]|--[a-z-]+)/.exec(line)?.[1];
       if (option && !['--hash', '--pre', '--only-binary', '--no-binary', '--prefer-binary'].includes(option))
-        throw fieldError(field, 'option_not_allowed', `the option ${option} is not allowed in requirements.txt (package sources are kiln's configuration)`);
+        throw fieldError(
+          field,
+          'option_not_allowed',
+          `the option ${option} is not allowed in requirements.txt (package sources are kiln's configuration)`,
+        );
     }
     return lines.join('\n') + '\n';
   }
@@ -63,21 +79,39 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
   } catch (error) {
     throw fieldError(field, 'invalid_json', `package.json is not JSON: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fieldError(field, 'invalid', 'package.json must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw fieldError(field, 'invalid', 'package.json must be a JSON object');
   return JSON.stringify(sortKeys(parsed)) + '\n';
 }
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+  );
 }
 
 /**
  * The derived image's name part: a hash of everything its contents depend on. Same inputs, same
  * key, one build; a new base image or another package source is another image.
  */
-export function imageKey(input: { language: RuntimeLanguage; baseImageId: string; manifest: string; imports: string[]; sources: string }): string {
-  const text = JSON.stringify(['kiln-runtime/v1', input.language, input.baseImageId, input.manifest, [...input.imports].sort(), input.sources]);
+export function imageKey(input: {
+  language: RuntimeLanguage;
+  baseImageId: string;
+  manifest: string;
+  imports: string[];
+  sources: string;
+}): string {
+  const text = JSON.stringify([
+    'kiln-runtime/v1',
+    input.language,
+    input.baseImageId,
+    input.manifest,
+    [...input.imports].sort(),
+    input.sources,
+  ]);
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }

@@ -14,7 +14,6 @@ export interface RuntimeFields {
   additional_python_imports?: string | null;
 }
 
-
 /**
  * Custom runtimes: a manifest of packages becomes an image, built in the background (see
  * src/builds/). Creating a runtime or a revision validates the manifest, names the image by a hash
@@ -23,31 +22,48 @@ export interface RuntimeFields {
  */
 export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQueue; config: Config; sourcesFingerprint: string }) {
   const { store, builds, config } = deps;
-  const notFound = (what: string, id: string, field = 'id') => new AppError('NOT_FOUND', `${what} ${id} not found`, [{ field, reason: 'not_found' }]);
+  const notFound = (what: string, id: string, field = 'id') =>
+    new AppError('NOT_FOUND', `${what} ${id} not found`, [{ field, reason: 'not_found' }]);
 
-  async function revisionOf(project: string, runtimeId: string, language: RuntimeLanguage, f: RuntimeFields): Promise<RuntimeRevisionRecord> {
+  async function revisionOf(
+    project: string,
+    runtimeId: string,
+    language: RuntimeLanguage,
+    f: RuntimeFields,
+  ): Promise<RuntimeRevisionRecord> {
     const expected = MANIFEST_FOR[language];
     if (f.manifest_file.name !== expected)
       throw fieldError('manifest_file.name', 'wrong_manifest', `a ${language} runtime takes ${expected}, not ${f.manifest_file.name}`);
     const manifest = normalizeManifest(language, f.manifest_file.contents);
     const importsText = f.additional_python_imports ?? null;
-    if (importsText && language !== 'python') throw fieldError('additional_python_imports', 'python_only', 'only a python runtime takes additional_python_imports');
+    if (importsText && language !== 'python')
+      throw fieldError('additional_python_imports', 'python_only', 'only a python runtime takes additional_python_imports');
     const imports = importsText ? parsePythonImports(importsText) : [];
     let baseImageId: string;
     try {
       baseImageId = await builds.baseImageId(language);
     } catch (error) {
-      throw new AppError('SANDBOX_UNAVAILABLE', `cannot build a ${language} runtime now: ${(error as Error).message}`, [{ reason: 'base_image' }]);
+      throw new AppError('SANDBOX_UNAVAILABLE', `cannot build a ${language} runtime now: ${(error as Error).message}`, [
+        { reason: 'base_image' },
+      ]);
     }
     const key = imageKey({ language, baseImageId, manifest, imports, sources: deps.sourcesFingerprint });
     // an equal build that succeeded is reused at once: its image stays as long as a revision names it
     const done = (await store.hasSucceededBuild(key)) && (await builds.built(key));
     const at = new Date().toISOString();
     return {
-      id: newId('rtrev'), runtimeId, project, language,
-      manifestName: expected, manifestContents: f.manifest_file.contents,
-      additionalPythonImports: importsText, imageKey: key,
-      status: done ? 'succeeded' : 'pending', failureReason: null, createdAt: at, updatedAt: at,
+      id: newId('rtrev'),
+      runtimeId,
+      project,
+      language,
+      manifestName: expected,
+      manifestContents: f.manifest_file.contents,
+      additionalPythonImports: importsText,
+      imageKey: key,
+      status: done ? 'succeeded' : 'pending',
+      failureReason: null,
+      createdAt: at,
+      updatedAt: at,
     };
   }
 
@@ -64,17 +80,23 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
     if ((present.get(revision.imageKey) ?? 0) > Date.now()) return;
     const image = await builds.ensureImage(revision);
     if (image.state === 'ready') return void present.set(revision.imageKey, Date.now() + 5_000);
-    const why = image.state === 'failed'
-      ? `could not be built on this kiln's engine: ${image.reason.slice(-300)}`
-      : 'is being built on this kiln\'s engine (it was built on another, or removed here); try again shortly';
-    throw new AppError('SANDBOX_UNAVAILABLE', `${field}: the image of runtime revision ${revision.id} ${why}`, [{ field, reason: `image_${image.state}` }]);
+    const why =
+      image.state === 'failed'
+        ? `could not be built on this kiln's engine: ${image.reason.slice(-300)}`
+        : "is being built on this kiln's engine (it was built on another, or removed here); try again shortly";
+    throw new AppError('SANDBOX_UNAVAILABLE', `${field}: the image of runtime revision ${revision.id} ${why}`, [
+      { field, reason: `image_${image.state}` },
+    ]);
   }
 
   return {
     async create(project: string, f: RuntimeFields & { name: string; language: RuntimeLanguage }): Promise<RuntimeWithHead> {
       const id = newId('rt');
       const revision = await revisionOf(project, id, f.language, f);
-      const created = await store.createRuntime({ id, project, name: f.name, language: f.language, createdAt: revision.createdAt }, revision);
+      const created = await store.createRuntime(
+        { id, project, name: f.name, language: f.language, createdAt: revision.createdAt },
+        revision,
+      );
       queue(revision);
       return created;
     },
@@ -118,12 +140,22 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
      * a request or a tool, named `field` in errors): 400 unless it exists in the project, suits the
      * language (TypeScript runs on a javascript runtime) and its build has succeeded.
      */
-    async runtimeFor(project: string, revisionId: string, language: Language, field = 'runtime_revision_id', opts = { built: true }): Promise<Runtime> {
+    async runtimeFor(
+      project: string,
+      revisionId: string,
+      language: Language,
+      field = 'runtime_revision_id',
+      opts = { built: true },
+    ): Promise<Runtime> {
       const revision = await store.getRuntimeRevision(project, revisionId);
       if (!revision) throw fieldError(field, 'not_found', `runtime revision ${revisionId} not found`);
       const runsOn: RuntimeLanguage = language === 'python' ? 'python' : 'javascript';
       if (revision.language !== runsOn)
-        throw fieldError(field, 'wrong_language', `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`);
+        throw fieldError(
+          field,
+          'wrong_language',
+          `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`,
+        );
       if (opts.built && revision.status !== 'succeeded') {
         const why = revision.status === 'failed' && revision.failureReason ? `: ${revision.failureReason}` : '';
         throw new AppError('BAD_REQUEST', `${field}: runtime revision ${revisionId} is ${revision.status}, not succeeded${why}`, [
