@@ -140,7 +140,7 @@ export async function measureFloor(
         if (ready.text !== 'ready') throw new Error(`floor box said ${JSON.stringify(ready.text)} instead of ready`);
         return box;
       });
-      const request = JSON.stringify({ code: hello[language].code, input: hello[language].input }) + '\n';
+      const request = `${JSON.stringify({ code: hello[language].code, input: hello[language].input })}\n`;
       const latencies: number[] = [];
       const removals: Promise<void>[] = [];
       try {

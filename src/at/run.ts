@@ -27,7 +27,7 @@ export function createAtRunner(deps: { resolver: AtResolver; execute: Execute; c
   return async function run(project: string, uri: string, input: unknown, ctx: ExecutionContext): Promise<RunOutput> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    let resolved;
+    let resolved: Awaited<ReturnType<AtResolver['resolve']>>;
     try {
       resolved = await deps.resolver.resolve(uri);
     } catch (err) {

@@ -117,7 +117,7 @@ export function createBuilder(deps: {
           : `the build could not finish: ${(error as Error).message}`;
       log.warn({ imageKey: key, err: String(error) }, 'runtime build failed');
       if (!recorded) return failedHere(reason);
-      await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: reason + '\n', at: now() });
+      await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: `${reason}\n`, at: now() });
     } finally {
       clearTimeout(timer);
     }

@@ -30,7 +30,7 @@ export function checkFilename(name: string, field: string): void {
 function revisionFields(files: Record<string, string>, field: string) {
   const names = Object.keys(files);
   if (names.length > MAX_FILES) throw fieldError(field, 'too_many_files', `at most ${MAX_FILES} files`);
-  names.forEach((n) => checkFilename(n, `${field}.${n}`));
+  for (const n of names) checkFilename(n, `${field}.${n}`);
   if (!(ENTRY_FILE in files))
     throw fieldError(`${field}.${ENTRY_FILE}`, 'required', `a function needs ${ENTRY_FILE}, whose default export is called with the input`);
   const others = names.filter((n) => n !== ENTRY_FILE).map((path) => ({ path, contents: files[path]! }));
@@ -177,7 +177,7 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
       await get(project, id, 'function_id');
       if (filenames.length === 0 || filenames.length > MAX_FILES)
         throw fieldError('filenames', 'count', `give 1 to ${MAX_FILES} file names`);
-      filenames.forEach((n, i) => checkFilename(n, `filenames.${i}`));
+      for (const [i, n] of filenames.entries()) checkFilename(n, `filenames.${i}`);
       if (!filenames.includes(ENTRY_FILE)) throw fieldError('filenames', 'required', `a commit needs ${ENTRY_FILE}`);
       if (new Set(filenames).size !== filenames.length) throw fieldError('filenames', 'duplicate', 'each file name once');
       const commitId = newId('rev');

@@ -99,7 +99,10 @@ export function createEgressProxy(deps: {
   const deniedTls = new WeakMap<EgressSession, Set<string>>();
   const agentFor = (session: EgressSession, scheme: Target['scheme']) => {
     let pair = agents.get(session);
-    if (!pair) agents.set(session, (pair = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }));
+    if (!pair) {
+      pair = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+      agents.set(session, pair);
+    }
     return pair[scheme];
   };
 
@@ -233,7 +236,10 @@ export function createEgressProxy(deps: {
     // but only for a few denied hosts per execution.
     if (!findRule(session.rules, authority.host)) {
       let hosts = deniedTls.get(session);
-      if (!hosts) deniedTls.set(session, (hosts = new Set()));
+      if (!hosts) {
+        hosts = new Set();
+        deniedTls.set(session, hosts);
+      }
       if (!hosts.has(authority.host) && hosts.size >= DENIED_TLS_HOSTS) {
         record(session, authority.host, 'denied_host', 403);
         return reply('403 Forbidden', `kiln egress: ${authority.host} is not in http.allow for this execution\n`);

@@ -13,7 +13,7 @@ import type { CallOutcome, HttpFunctions } from './http-functions.js';
 /** The prefix under which kiln's saved tools are offered to workers: `kiln::<tool name or id>`. */
 export const TOOL_PREFIX = 'kiln::';
 const NAMESPACE = 'default';
-const FUNCTION_ID = /^[A-Za-z0-9_.:\-]{1,200}$/;
+const FUNCTION_ID = /^[A-Za-z0-9_.:-]{1,200}$/;
 const MAX_FUNCTIONS = 1000;
 
 interface Worker {

@@ -18,7 +18,12 @@ export async function exportTar(docker: Docker, container: Docker.Container, pat
   const raw = (await timed('exec start', 10_000, exec.start({ hijack: true, stdin: false }))) as unknown as Duplex;
   const out = new PassThrough();
   let errors = '';
-  const stderr = new Writable({ write: (chunk: Buffer, _e, done) => ((errors = (errors + chunk.toString()).slice(-2000)), done()) });
+  const stderr = new Writable({
+    write: (chunk: Buffer, _e, done) => {
+      errors = (errors + chunk.toString()).slice(-2000);
+      done();
+    },
+  });
   docker.modem.demuxStream(raw, out, stderr);
   raw.on('error', (error) => out.destroy(error));
   raw.on('end', () => {

@@ -148,7 +148,13 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
   }
 
   function handle(container: Docker.Container, stream: Duplex): SandboxHandle {
-    const sink = (fn: (b: Buffer) => void) => new Writable({ write: (chunk: Buffer, _e, done) => (fn(chunk), done()) });
+    const sink = (fn: (b: Buffer) => void) =>
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          fn(chunk);
+          done();
+        },
+      });
     // The output is read from the start: what comes before pipe() (the ready frame, or a crash's
     // message) is kept and handed over first, in order.
     const early: [stdout: boolean, chunk: Buffer][] = [];

@@ -92,8 +92,14 @@ export class FrameDecoder {
       const kind = String.fromCharCode(head[0]!);
       const length = head.readUInt32BE(1);
       const max = kind === 'r' ? this.limits.resultBytes : kind === 'x' ? 4096 : kind === 'k' || kind === 't' ? 0 : 1 << 20;
-      if (!'oerxcdfkt'.includes(kind)) return this.fail('protocol');
-      if (length > max) return this.fail(kind === 'r' ? 'output_limit' : 'protocol');
+      if (!'oerxcdfkt'.includes(kind)) {
+        this.fail('protocol');
+        return;
+      }
+      if (length > max) {
+        this.fail(kind === 'r' ? 'output_limit' : 'protocol');
+        return;
+      }
       if (this.buffered < 5 + length) return;
       this.handle(kind, this.take(5 + length).subarray(5));
     }
@@ -115,13 +121,19 @@ export class FrameDecoder {
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
     else if (kind === 'r') this.result = payload;
     else if (kind === 'c' || kind === 'd' || kind === 'f') {
-      if (payload.length < 4 || !this.onTunnel) return this.fail('protocol');
+      if (payload.length < 4 || !this.onTunnel) {
+        this.fail('protocol');
+        return;
+      }
       this.onTunnel(kind, payload.readUInt32BE(0), payload.subarray(4));
     } else if (kind === 'x') {
       try {
         const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
         const code = parsed.exit_code;
-        if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) return this.fail('protocol');
+        if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) {
+          this.fail('protocol');
+          return;
+        }
         this.exit = { exit_code: code, oom: parsed.oom === true };
       } catch {
         this.fail('protocol');

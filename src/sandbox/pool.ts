@@ -252,7 +252,13 @@ export function createPool(deps: {
       for (const list of waiters.values())
         for (const waiter of list.splice(0)) waiter.reject(new AppError('SANDBOX_UNAVAILABLE', 'kiln is shutting down'));
       for (const sandbox of warmingUp) track(sandbox.remove().catch(() => {}));
-      const all = [...ready.entries()].flatMap(([c, list]) => list.splice(0).map((e) => (clearTimeout(e.idleTimer), report(c), e)));
+      const all = [...ready.entries()].flatMap(([c, list]) =>
+        list.splice(0).map((e) => {
+          clearTimeout(e.idleTimer);
+          report(c);
+          return e;
+        }),
+      );
       for (const entry of all) track(entry.sandbox.remove().catch(() => {}));
       // a start that settles now tracks the removal of its box: wait for those too
       while (inFlight.size) await Promise.all([...inFlight]);

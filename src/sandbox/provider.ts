@@ -108,7 +108,8 @@ export function createSandboxProvider(deps: {
         spec: specFor(runtime, memoryMiB, { 'kiln.pool': runtime.key }),
       };
       pool.addClass(poolClass);
-      added.set(runtime.key, (entry = { poolClass, lastUsed: Date.now() }));
+      entry = { poolClass, lastUsed: Date.now() };
+      added.set(runtime.key, entry);
     }
     entry.lastUsed = Date.now();
     return entry.poolClass;

@@ -35,7 +35,7 @@ export function requestLine(job: HarnessRequest): string {
         }
       : { ...common, input: null, args: job.args, stdin: job.stdin };
   try {
-    return JSON.stringify(fields) + '\n';
+    return `${JSON.stringify(fields)}\n`;
   } catch {
     throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
   }

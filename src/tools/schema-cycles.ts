@@ -86,7 +86,10 @@ function indexDocument(root: unknown) {
       const id = typeof value.$id === 'string' ? resolveUrl(value.$id, base) : null;
       // draft-07 names an anchor with a fragment-only $id ("#foo"); any other $id is a resource
       if (id && id.hash.length > 1) add(anchors, id.href, path);
-      else if (id) resources.set((base = withoutHash(id)), path);
+      else if (id) {
+        base = withoutHash(id);
+        resources.set(base, path);
+      }
       if (path.length === 0) resources.set(base, path);
       for (const keyword of ['$anchor', '$dynamicAnchor'] as const)
         if (typeof value[keyword] === 'string') add(anchors, `${base}#${value[keyword]}`, path);
@@ -168,7 +171,7 @@ export function findInPlaceCycle(root: unknown): string[] | null {
         [IN_PLACE_LIST, false],
         [CONSUMING_LIST, true],
       ] as const)
-        for (const k of list) if (Array.isArray(v[k])) (v[k] as unknown[]).forEach((_, i) => step([...path, k, String(i)], consuming));
+        for (const k of list) if (Array.isArray(v[k])) for (const i of (v[k] as unknown[]).keys()) step([...path, k, String(i)], consuming);
       for (const [map, consuming] of [
         [IN_PLACE_MAP, false],
         [CONSUMING_MAP, true],

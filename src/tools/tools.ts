@@ -26,7 +26,7 @@ export interface ToolFields {
 /** Every secret a set of bindings refers to, with the field that refers to it. */
 export function secretRefs(env: EnvBinding[], allow: AllowBinding[], prefix = ''): SecretRef[] {
   const refs: SecretRef[] = [];
-  env.forEach((e, i) => e.secret_id && refs.push({ id: e.secret_id, field: `${prefix}env.${i}.secret_id` }));
+  for (const [i, e] of env.entries()) if (e.secret_id) refs.push({ id: e.secret_id, field: `${prefix}env.${i}.secret_id` });
   allow.forEach((rule, i) => {
     for (const kind of ['basic', 'bearer', 'header', 'query'] as const) {
       const id = rule.auth?.[kind]?.secret_id;

@@ -221,7 +221,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
 
     describe('executions', () => {
       it('round-trips request and result JSON exactly: nesting, unicode, a 1 MiB string', async () => {
-        const big = 'x'.repeat(1024 * 1024 - 3) + 'end';
+        const big = `${'x'.repeat(1024 * 1024 - 3)}end`;
         const unicode = 'héllo wörld · 日本語 · 🔥🧪 · e\u0301 · \u0000 \u2028 "quotes" \\ back';
         const rec = anExecution(project, {
           kind: 'tool',

@@ -105,12 +105,12 @@ export function buildWheel(pkg: PyPackage): { filename: string; data: Buffer } {
   const wheel = ['Wheel-Version: 1.0', 'Generator: kiln-test', 'Root-Is-Purelib: true', 'Tag: py3-none-any'].join('\n');
   const entries: Array<[string, Buffer]> = [
     ...Object.entries(pkg.files).map(([p, c]): [string, Buffer] => [p, Buffer.from(c)]),
-    [`${info}/METADATA`, Buffer.from(metadata + '\n')],
-    [`${info}/WHEEL`, Buffer.from(wheel + '\n')],
+    [`${info}/METADATA`, Buffer.from(`${metadata}\n`)],
+    [`${info}/WHEEL`, Buffer.from(`${wheel}\n`)],
   ];
   const record = entries.map(([p, data]) => `${p},sha256=${sha256(data).toString('base64url')},${data.length}`);
   record.push(`${info}/RECORD,,`);
-  entries.push([`${info}/RECORD`, Buffer.from(record.join('\n') + '\n')]);
+  entries.push([`${info}/RECORD`, Buffer.from(`${record.join('\n')}\n`)]);
   return { filename: `${dist}-${pkg.version}-py3-none-any.whl`, data: zip(entries) };
 }
 
@@ -165,7 +165,7 @@ export async function buildNpmTarball(pkg: NpmPackage, manifest: Record<string, 
     tar.on('error', reject);
   });
   const mtime = new Date(0); // fixed so tarballs (and their integrity) are reproducible
-  tar.entry({ name: 'package/package.json', mode: 0o644, mtime }, JSON.stringify(manifest, null, 2) + '\n');
+  tar.entry({ name: 'package/package.json', mode: 0o644, mtime }, `${JSON.stringify(manifest, null, 2)}\n`);
   const dirs = new Set<string>();
   for (const [path, contents] of Object.entries(pkg.files)) {
     const parts = path.split('/');

@@ -22,7 +22,7 @@ let kiln: KilnProcess;
 beforeAll(async () => {
   receiver = await startWebhookReceiver();
   // a PLC directory (allowed) whose DID names its PDS by a host name that resolves to a refused address
-  plc = http.createServer((req, res) => {
+  plc = http.createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(
       JSON.stringify({

@@ -192,7 +192,7 @@ describe('hostile programs', () => {
     try {
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
       await container.start();
-      stream.write(JSON.stringify({ mode: 'script', code: 'import time\ntime.sleep(600)', deadline_ms: 600_000 }) + '\n');
+      stream.write(`${JSON.stringify({ mode: 'script', code: 'import time\ntime.sleep(600)', deadline_ms: 600_000 })}\n`);
       await new Promise((r) => setTimeout(r, 500));
       expect((await container.inspect()).State.Running).toBe(true);
       stream.destroy(); // what a crash of kiln does to the attach connection

@@ -175,7 +175,7 @@ function pathFor(template: string, r: ReturnType<typeof seeded>): string {
     if (name === 'upstream') return ids.upstream!;
     if (name !== 'random' && r.next() < 0.8) return ids[name]!;
     return encodeURIComponent(
-      r.pick(['x', 'tool_0', 'exec_' + '9'.repeat(26), '\u202e', '../..', '%00', '𝕜'.repeat(300), 'a'.repeat(2000), ' ', '.']),
+      r.pick(['x', 'tool_0', `exec_${'9'.repeat(26)}`, '\u202e', '../..', '%00', '𝕜'.repeat(300), 'a'.repeat(2000), ' ', '.']),
     );
   });
 }

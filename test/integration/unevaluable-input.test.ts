@@ -86,7 +86,7 @@ describe('input nested too deep', () => {
     });
     expect(created.status).toBe(200);
     const fid = created.body.function.id as string;
-    const deep = '{"a":'.repeat(4999) + '{}' + '}'.repeat(4999);
+    const deep = `${'{"a":'.repeat(4999)}{}${'}'.repeat(4999)}`;
     const res = await kiln.post(`/api/v1/functions/${fid}/invoke`, { commitId: created.body.commit.id, json: b64(deep) });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual([expect.objectContaining({ field: 'json', reason: 'too_deep' })]);

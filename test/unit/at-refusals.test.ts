@@ -16,7 +16,7 @@ let closedPort: number;
 
 beforeAll(async () => {
   // a PLC directory whose DID names a PDS by a host name
-  plc = http.createServer((req, res) => {
+  plc = http.createServer((_req, res) => {
     res.end(
       JSON.stringify({
         id: DID,

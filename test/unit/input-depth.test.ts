@@ -10,7 +10,7 @@ import { buildTestApp } from '../helpers/app-fixture.js';
 type App = Awaited<ReturnType<typeof buildTestApp>>;
 
 /** JSON text of `{"a":{"a":…{}}}`, `levels` objects deep: text, so no test-side stringify overflows. */
-const deepText = (levels: number) => '{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1);
+const deepText = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
 const deep = (levels: number): unknown => JSON.parse(deepText(levels));
 
 /** A worker's connection as the hub sees it: frames in by `frame`, frames out in `sent`. */

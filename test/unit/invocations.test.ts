@@ -42,7 +42,12 @@ function heldRunner() {
       releases.push(() => finish('exited'));
       job.cancel?.addEventListener('abort', () => finish('cancelled'));
     });
-  return { runJob, releaseAll: () => releases.splice(0).forEach((r) => r()) };
+  return {
+    runJob,
+    releaseAll: () => {
+      for (const r of releases.splice(0)) r();
+    },
+  };
 }
 
 describe('async invocations', () => {

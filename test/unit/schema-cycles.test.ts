@@ -39,6 +39,7 @@ const CYCLIC: [string, object][] = [
     '$defs through anyOf and not',
     { $ref: '#/$defs/a', $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }] }, b: { not: { $ref: '#/$defs/a' } } } },
   ],
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
   ['a loop only taken when "then" applies', { if: { required: ['k'] }, then: { $ref: '#' } }],
   ['dependentSchemas back to the root', { dependentSchemas: { k: { $ref: '#' } } }],
   ['a loop below a property', { properties: { a: { allOf: [{ $ref: '#/properties/a' }] } } }],
@@ -154,7 +155,7 @@ describe('the backstop: an overflow is a 400, never a 500', () => {
   });
 
   it('a schema past the depth bound is refused by its depth before anything walks it', () => {
-    const deep = JSON.parse('{"not":'.repeat(10_000) + '{}' + '}'.repeat(10_000)) as object;
+    const deep = JSON.parse(`${'{"not":'.repeat(10_000)}{}${'}'.repeat(10_000)}`) as object;
     const err = appError(() => compileInputSchema(deep, 'request_format'));
     expect(err.details?.[0]).toMatchObject({ field: 'request_format', reason: 'too_large' });
     expect(err.message).toContain('must not nest deeper than 64 levels');

@@ -207,7 +207,7 @@ describe('invalid input schemas', () => {
 
   it('refuses a schema nested thousands deep by its depth, never a 5xx', async () => {
     const app = await buildTestApp();
-    const deep = '{"not":'.repeat(5000) + '{"type":"object"}' + '}'.repeat(5000);
+    const deep = `${'{"not":'.repeat(5000)}{"type":"object"}${'}'.repeat(5000)}`;
     const res = await app.request('POST', '/v1/tools', `{"name":"d","language":"python","code":"x","input_schema":${deep}}`);
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).message).toContain('input_schema: must not nest deeper than 64 levels');

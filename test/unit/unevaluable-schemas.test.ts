@@ -124,7 +124,7 @@ describe("iii's /v1/functions", () => {
     'refuses a %s nested past 64 levels naming it (request_format at 1,000 was a 500)',
     async (field) => {
       const app = await buildTestApp();
-      const deep = '{"not":'.repeat(1000) + '{}' + '}'.repeat(1000);
+      const deep = `${'{"not":'.repeat(1000)}{}${'}'.repeat(1000)}`;
       const res = await app.request('POST', '/v1/functions', `{"id":"f","invocation":{"url":"https://example.com/f"},"${field}":${deep}}`);
       const err = await errorOf(res);
       expect(err.details?.[0]).toMatchObject({ field, message: 'must not nest deeper than 64 levels' });

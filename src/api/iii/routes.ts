@@ -9,7 +9,7 @@ import { createRouter, readJson } from '../context.js';
 import { HeaderName, HeaderSafe, InputValue } from '../riza/schemas.js';
 
 /** An iii function id: what the engine's ids look like (`external.my_lambda`, `kiln::tool`), no `/`. */
-const FunctionId = z.string().regex(/^[A-Za-z0-9_.:\-]{1,200}$/, 'must be 1-200 letters, digits, _ . : -');
+const FunctionId = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'must be 1-200 letters, digits, _ . : -');
 const SecretKey = z.string().min(1).max(200);
 const BoundedJson = z.any().optional().superRefine(refineSchemaBounds);
 

@@ -17,17 +17,13 @@ const LoggedExecution = z
     started_at: z.string().openapi({ description: 'RFC 3339' }),
     status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
-      type: z
-        .enum(['script', 'function', 'tool', 'http_function', 'worker_function'])
-        .openapi({
-          description:
-            'kiln: `http_function` / `worker_function`, an invocation of an iii function registered with an HTTP invocation / by a connected worker.',
-        }),
-      via: z
-        .enum(EXECUTION_VIAS)
-        .openapi({
-          description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).',
-        }),
+      type: z.enum(['script', 'function', 'tool', 'http_function', 'worker_function']).openapi({
+        description:
+          'kiln: `http_function` / `worker_function`, an invocation of an iii function registered with an HTTP invocation / by a connected worker.',
+      }),
+      via: z.enum(EXECUTION_VIAS).openapi({
+        description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).',
+      }),
       tool_id: z.string().optional(),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),
@@ -39,12 +35,10 @@ const ExecutionStatus = LoggedExecution.omit({ status: true })
   .partial()
   .extend({
     id: z.string(),
-    status: z
-      .enum(INVOCATION_STATUSES)
-      .openapi({
-        description:
-          'kiln: `finished` for every synchronous execution; an async one is `queued`, `running`, then `finished`, or `interrupted`, `cancelled`, `failed` (see `reason`).',
-      }),
+    status: z.enum(INVOCATION_STATUSES).openapi({
+      description:
+        'kiln: `finished` for every synchronous execution; an async one is `queued`, `running`, then `finished`, or `interrupted`, `cancelled`, `failed` (see `reason`).',
+    }),
     reason: z.string().optional(),
     created_at: z.string().optional(),
     ended_at: z.string().optional(),

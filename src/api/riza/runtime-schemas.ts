@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { BUILD_STATUSES } from '../../store/runtime-store.js';
+import { hasNoControlCharacters } from '../plain-text.js';
 
 /** Riza's runtime shapes (its SDKs' Runtime, Revision and params), with kiln's additions marked. */
 
@@ -10,14 +11,10 @@ const ManifestFile = z
   })
   .openapi('ManifestFile');
 
-const Imports = z
-  .string()
-  .max(8192)
-  .nullish()
-  .openapi({
-    description:
-      'Python modules to import once at build time (proving they load) and in each warm box: import lines, or names separated by commas.',
-  });
+const Imports = z.string().max(8192).nullish().openapi({
+  description:
+    'Python modules to import once at build time (proving they load) and in each warm box: import lines, or names separated by commas.',
+});
 
 export const CreateRuntimeRequest = z
   .object({
@@ -25,7 +22,7 @@ export const CreateRuntimeRequest = z
       .string()
       .min(1, 'must not be empty')
       .max(256, 'must be at most 256 characters')
-      .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters'),
+      .refine(hasNoControlCharacters, 'must not contain control characters'),
     language: z.enum(['python', 'javascript'], { error: 'must be python or javascript (TypeScript runs on a javascript runtime)' }),
     manifest_file: ManifestFile,
     additional_python_imports: Imports,

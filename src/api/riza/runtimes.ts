@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { type createRoute, z } from '@hono/zod-openapi';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
 import type { RuntimeRevisionRecord, RuntimeWithHead } from '../../store/runtime-store.js';
 import { createRouter } from '../context.js';

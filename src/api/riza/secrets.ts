@@ -1,9 +1,10 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { type createRoute, z } from '@hono/zod-openapi';
 import type { Secrets } from '../../secrets/secrets.js';
 import type { SecretRecord } from '../../store/store.js';
 import { createRouter } from '../context.js';
 import { Deleted, IdParam, pageQuery } from './pagination.js';
 import { body, errorResponses, json, route as tagged } from './openapi.js';
+import { hasNoControlCharacters } from '../plain-text.js';
 
 const MAX_SECRET_BYTES = 64 * 1024;
 const Value = z
@@ -14,11 +15,7 @@ const Value = z
 const Secret = z.object({ id: z.string(), name: z.string() }).openapi('Secret');
 const CreateSecret = z
   .object({
-    name: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(256)
-      .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters'),
+    name: z.string().min(1, 'must not be empty').max(256).refine(hasNoControlCharacters, 'must not contain control characters'),
     value: Value,
   })
   .openapi('CreateSecretRequest');

@@ -3,6 +3,7 @@ import { schemaBoundsProblem } from '../../tools/schema-bounds.js';
 import { CallbackUrl, InputValue, Language } from './schemas.js';
 import { EnvBindings, HttpBinding } from './binding-schemas.js';
 import { REVISION_LIMITS } from '../../tools/revision-limits.js';
+import { hasNoControlCharacters } from '../plain-text.js';
 
 const Code = z
   .string()
@@ -12,7 +13,7 @@ const Name = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
-  .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'must not contain control characters');
+  .refine(hasNoControlCharacters, 'must not contain control characters');
 const InputSchema = z
   .any()
   // the shape first, then the bounds every saved schema has (src/tools/schema-bounds.ts)

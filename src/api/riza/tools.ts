@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { type createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';

@@ -71,7 +71,7 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
           `the option ${option} is not allowed in requirements.txt (package sources are kiln's configuration)`,
         );
     }
-    return lines.join('\n') + '\n';
+    return `${lines.join('\n')}\n`;
   }
   let parsed: unknown;
   try {
@@ -81,7 +81,7 @@ export function normalizeManifest(language: RuntimeLanguage, contents: string): 
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw fieldError(field, 'invalid', 'package.json must be a JSON object');
-  return JSON.stringify(sortKeys(parsed)) + '\n';
+  return `${JSON.stringify(sortKeys(parsed))}\n`;
 }
 
 function sortKeys(value: unknown): unknown {
