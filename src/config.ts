@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseAllowList } from './egress/address-policy.js';
-import { decodeKey } from './secrets/secret-box.js';
+import { parseAllowList } from './model/address-list.js';
+import { decodeKey } from './model/secret-key.js';
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const bool = (fallback: boolean) =>

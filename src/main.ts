@@ -5,9 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { createApp } from './app.js';
 import { keyProjects } from './api/auth.js';
-import { attachWorkerSocket } from './iii/worker-socket.js';
-import { executionView } from './api/riza/render.js';
-import { asyncConcurrency, createCore } from './execution/core.js';
+import { attachWorkerSocket } from './api/iii/worker-socket.js';
+import { asyncConcurrency, createServices } from './services.js';
 import { createPgBossQueue } from './invocations/pg-boss-queue.js';
 import { openPostgresStore } from './store/postgres/postgres-store.js';
 import { createAddressPolicy } from './egress/address-policy.js';
@@ -89,7 +88,7 @@ export async function startKiln(config: Config) {
   const sources = packageSources(config, policy);
   const runBuildBox = createBuildBox({ docker, egress, config, caPem: ca.certPem, boot, sources });
   const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
-  const core = createCore({
+  const services = createServices({
     config,
     log,
     metrics,
@@ -101,10 +100,9 @@ export async function startKiln(config: Config) {
     builds: builder,
     sourcesFingerprint: sources.fingerprint,
     owner: `${config.KILN_INSTANCE}/${boot}`,
-    renderExecution: executionView,
     queue,
   });
-  const app = createApp({ config, log, metrics, docker, registry, core, warming: provider.warming });
+  const app = createApp({ config, log, metrics, docker, registry, services, warming: provider.warming });
 
   // Containers a crashed earlier run of this instance left, now or once Docker answers; and those an
   // engine outage leaves, when it is back.
@@ -120,7 +118,7 @@ export async function startKiln(config: Config) {
   });
   // iii workers (iii-sdk) connect to ws://<kiln>/iii with a kiln key
   const workerSocket = attachWorkerSocket(server as Server, {
-    workers: core.workers,
+    workers: services.workers,
     projectOf: keyProjects(config.KILN_API_KEYS),
     log,
     maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
@@ -129,7 +127,7 @@ export async function startKiln(config: Config) {
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info({ port, host: config.KILN_HOST, ociRuntime: config.KILN_OCI_RUNTIME }, 'kiln listening');
   // async invocations: what a dead kiln left running ends `interrupted`; what is queued runs
-  await core.start();
+  await services.start();
 
   let closing: Promise<void> | undefined;
   /** Stops taking connections, lets every accepted execution answer and be logged, removes its containers. */
@@ -140,7 +138,7 @@ export async function startKiln(config: Config) {
       // running invocations finish; queued ones stay queued for the next start; workers are let go
       workerSocket.close();
       // (a database away must not stop the drain: the boxes are removed all the same)
-      await core.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping the background work failed; draining on'));
+      await services.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping the background work failed; draining on'));
       await admission.idle();
       // Keep-alive connections turn idle as their last answers go out: close each as it does.
       const reaper = setInterval(() => (server as Server).closeIdleConnections(), 50);

@@ -2,20 +2,10 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from '../execution/request.js';
 import type { Context } from 'hono';
 import { fieldError } from '../errors.js';
+import type { AppEnv } from './env.js';
 import { validationHook } from './error-response.js';
 
-/**
- * The variables every request carries through kiln's middleware, typed: a handler that reads one
- * that nothing sets does not compile.
- */
-export interface AppEnv {
-  Variables: {
-    /** X-Request-Id, given or made: in every error log line and response header. */
-    requestId: string;
-    /** The project of the caller's API key: it scopes every object the request can see. */
-    project: string;
-  };
-}
+export type { AppEnv };
 
 /**
  * What the core needs of an HTTP request it runs, for any dialect: its size, for admission (without

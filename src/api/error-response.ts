@@ -3,7 +3,9 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, storeUnavailable, type ErrorCode } from '../errors.js';
-import type { AppEnv } from './context.js';
+
+export type { ErrorCode };
+import type { AppEnv } from './env.js';
 
 /** HTTP status and google.rpc code (as Riza answers) of each error. */
 const TABLE = {
@@ -63,7 +65,7 @@ export function toErrorResponse(
   err: unknown,
   c: Context<AppEnv>,
   log: Logger,
-  shape?: (status: number, message: string) => unknown,
+  shape?: (error: AppError, status: number) => unknown,
 ): Response {
   const appError = asAppError(err, c, log);
   const { status, grpc } = TABLE[appError.code];
@@ -73,5 +75,5 @@ export function toErrorResponse(
   if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
   // RFC 6750: a 401 names the scheme it wants (MCP clients read it too)
   if (appError.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="kiln"';
-  return c.json((shape ? shape(status, appError.message) : body) as Record<string, unknown>, status, headers);
+  return c.json((shape ? shape(appError, status) : body) as Record<string, unknown>, status, headers);
 }

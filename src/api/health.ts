@@ -2,7 +2,6 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { DockerClient } from '../sandbox/docker.js';
-import type { Store } from '../store/store.js';
 
 /**
  * /healthz (the process answers), /readyz (the database answers, Docker reachable, images present, the OCI runtime registered, and each warm pool full
@@ -10,7 +9,8 @@ import type { Store } from '../store/store.js';
  */
 export function healthRoutes(deps: {
   docker: DockerClient;
-  store: Pick<Store, 'ping'>;
+  /** Whether the database answers. */
+  ping: () => Promise<void>;
   images: string[];
   /** The OCI runtime sandboxes are created with: it must be registered with the engine. */
   ociRuntime: string;
@@ -22,7 +22,7 @@ export function healthRoutes(deps: {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     try {
-      await deps.store.ping();
+      await deps.ping();
     } catch (err) {
       deps.log.warn({ err }, 'readyz: database unreachable');
       return c.json({ status: 'unavailable', reason: 'the database does not answer' }, 503);

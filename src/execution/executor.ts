@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Admission } from '../sandbox/admission.js';
 import type { ExecutionKind, ExecutionRecord, Store } from '../store/store.js';
-import type { Job, RunJob, RunResult } from './job.js';
+import type { Job, RunJob, RunResult } from '../sandbox/job.js';
 import { redactSecrets } from './redact.js';
 import type { ExecutionContext, ExecutionRequest } from './request.js';
 import type { Resolve } from './resolve.js';

@@ -1,6 +1,6 @@
 import type { Language } from '../runtimes/registry.js';
 import type { ExecutionKind } from '../store/store.js';
-import type { AllowBinding, EnvBinding } from './bindings.js';
+import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { ExecutionRequest } from './request.js';
 
 export const REDACTED = '[redacted]';

@@ -1,4 +1,4 @@
-import type { RunResult } from './job.js';
+import type { RunResult } from '../sandbox/job.js';
 
 const MARK = '[redacted secret]';
 /** Shorter values are not searched for: replacing every "1" in the output would ruin it and hide nothing. */

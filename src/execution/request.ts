@@ -1,7 +1,7 @@
 import type { Language } from '../runtimes/registry.js';
-import type { AllowBinding, EnvBinding } from './bindings.js';
+import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { ExecutionVia } from '../store/store.js';
-import type { Mode } from './job.js';
+import type { Mode } from '../sandbox/job.js';
 
 /** Literal code sent with the request (Riza's execute endpoints). */
 export interface CodeTarget {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
 import { outboundPost } from '../egress/outbound.js';
 import type { ConcurrencyCap } from '../execution/concurrency-cap.js';
-import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../tools/input-depth.js';
 import { redactText } from '../execution/redact.js';
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';

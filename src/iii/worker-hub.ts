@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
-import { INPUT_TOO_DEEP, inputDepthOk } from '../execution/input-depth.js';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../tools/input-depth.js';
 import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
 import type { Tools } from '../tools/tools.js';

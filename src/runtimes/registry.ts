@@ -1,7 +1,9 @@
 import type { Config } from '../config.js';
 
-export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
-export type Language = (typeof LANGUAGES)[number];
+import { LANGUAGES, type Language } from '../model/vocabulary.js';
+import type { Runtime } from '../sandbox/runtime.js';
+
+export { LANGUAGES, type Language, type Runtime };
 
 /**
  * Everything kiln's host side knows about one language, in one place: the setting that names its
@@ -20,19 +22,6 @@ export const LANGUAGE_DESCRIPTORS: Readonly<Record<Language, LanguageDescriptor>
   // only TypeScript's boxes load the type-erasing transform while they wait: JavaScript's start cheaper
   typescript: { image: 'KILN_NODE_IMAGE', pool: 'KILN_POOL_TYPESCRIPT', warmEnv: ['KILN_WARM_TYPESCRIPT=1'] },
 };
-
-/**
- * How kiln runs one kind of box: a language in an image. `key` names its warm pool; two runtimes
- * with the same key are interchangeable boxes (same image, same warm-up).
- */
-export interface Runtime {
-  key: string;
-  language: Language;
-  image: string;
-  warmEnv: string[];
-  /** Warm boxes kept ready at the default memory limit (0: start each on demand). */
-  poolSize: number;
-}
 
 /** Builds the language → runtime table from the configured images and pool sizes. */
 export function createRuntimeRegistry(config: Config): Record<Language, Runtime> {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import type { Runtime } from '../runtimes/registry.js';
+import type { Runtime } from './runtime.js';
 import { buildContainerSpec, sandboxLimits } from './container-spec.js';
 import type { DockerClient, SandboxHandle } from './docker.js';
 import { createPool, type PoolClass } from './pool.js';

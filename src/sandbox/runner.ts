@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import type { FunctionJob, Job, OutputStatus, RunResult, ScriptJob, StopReason } from '../execution/job.js';
+import type { FunctionJob, Job, OutputStatus, RunResult, ScriptJob, StopReason } from './job.js';
 import type { SandboxHandle } from './docker.js';
 import { FrameDecoder } from './output.js';
 import type { SandboxProvider } from './provider.js';

@@ -1,28 +1,14 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeKey, KEY_BYTES } from '../model/secret-key.js';
 
-const KEY_BYTES = 32; // AES-256
+export { decodeKey };
+
 const IV_BYTES = 12; // GCM's native nonce size; random per seal
 const TAG_BYTES = 16;
 const VERSION = 'v1';
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-
-/**
- * Decodes a 32-byte key given as 64 hex digits or base64. Hex is tried first because 64 hex
- * digits are also valid base64 (of 48 bytes). Messages never include the key itself.
- */
-export function decodeKey(text: string, source: string): Buffer {
-  const trimmed = text.trim();
-  let key: Buffer | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) key = Buffer.from(trimmed, 'hex');
-  else if (BASE64.test(trimmed)) key = Buffer.from(trimmed, 'base64');
-  if (key?.length !== KEY_BYTES) {
-    throw new Error(`${source} must be ${KEY_BYTES} bytes, written as base64 or as 64 hex digits`);
-  }
-  return key;
-}
 
 /**
  * kiln's secrets key: `key` when configured, else `<dataDir>/secrets.key`, made on first start.

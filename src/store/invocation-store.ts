@@ -7,8 +7,9 @@ import type { ExecutionVia } from './store.js';
  * execution's row in the executions log. A webhook, when asked for, is delivered from here.
  */
 
-export const INVOCATION_STATUSES = ['queued', 'running', 'finished', 'interrupted', 'cancelled', 'failed'] as const;
-export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
+import type { InvocationStatus } from '../model/vocabulary.js';
+
+export type { InvocationStatus };
 /** The statuses an invocation ends in. */
 export type EndStatus = Exclude<InvocationStatus, 'queued' | 'running'>;
 

@@ -1,4 +1,4 @@
-import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { InvocationsTable, ReplicasTable, WebhookSecretsTable } from './invocation-rows.js';
 import type { IiiFunctionsTable } from './function-store.js';
 import type { C1CommitsTable, C1FunctionsTable, C1InvocationsTable, C1UploadsTable } from './kysely-c1-store.js';

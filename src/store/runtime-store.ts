@@ -6,8 +6,9 @@ import type { Page } from './store.js';
  * (`imageKey`), so that two revisions with the same content share one build and one image.
  */
 
-export const BUILD_STATUSES = ['pending', 'building', 'succeeded', 'failed', 'cancelled'] as const;
-export type BuildStatus = (typeof BUILD_STATUSES)[number];
+import type { BuildStatus } from '../model/vocabulary.js';
+
+export type { BuildStatus };
 export type RuntimeLanguage = 'python' | 'javascript';
 
 export interface RuntimeRevisionRecord {

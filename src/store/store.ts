@@ -2,7 +2,7 @@ import type { C1Store } from './c1-store.js';
 import type { FunctionStore } from './function-store.js';
 import type { InvocationStore } from './invocation-store.js';
 import type { RuntimeStore } from './runtime-store.js';
-import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 
 /**
  * kiln's state, behind one interface with two implementations (SQLite embedded, Postgres for
@@ -85,11 +85,9 @@ export interface SealedSecret extends SecretRecord {
   sealed: string;
 }
 
-export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function' | 'worker_function';
+import type { ExecutionKind, ExecutionVia } from '../model/vocabulary.js';
 
-/** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
-export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii', 'at'] as const;
-export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
+export type { ExecutionKind, ExecutionVia };
 
 /** One row of the executions log. `request` is already redacted: env names only, no credentials. */
 export interface ExecutionRecord {

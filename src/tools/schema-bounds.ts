@@ -1,5 +1,5 @@
 import { fieldError } from '../errors.js';
-import { jsonDepth } from '../execution/input-depth.js';
+import { jsonDepth } from './input-depth.js';
 
 /**
  * The size bound of every schema-like value a caller saves: a tool's input_schema, an iii

@@ -1,10 +1,10 @@
 import { AppError } from '../errors.js';
-import type { AllowBinding, EnvBinding } from '../execution/bindings.js';
+import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import { newId } from '../ids.js';
 import type { Language } from '../runtimes/registry.js';
 import type { SecretRef, Secrets } from '../secrets/secrets.js';
 import type { CustomRuntimes } from '../runtimes/custom/runtimes.js';
-import type { Page, Store, Tool, ToolRevision, ToolSummary } from '../store/store.js';
+import { everyItem, type Page, type Store, type Tool, type ToolRevision, type ToolSummary } from '../store/store.js';
 import { compileInputSchema } from './input-schema.js';
 import { checkCodeSize, checkFilesSize } from './revision-limits.js';
 
@@ -131,6 +131,16 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     list: (project: string, page: Page) => store.listTools(project, page),
     /** A page of tools without code or files: what catalogs render. */
     summaries: (project: string, page: Page) => store.listToolSummaries(project, page),
+    /** Every tool of the project as a summary (names and schemas, never code), oldest first: a catalog's. */
+    async allSummaries(project: string): Promise<ToolSummary[]> {
+      const all: ToolSummary[] = [];
+      for await (const tool of everyItem(
+        (page) => store.listToolSummaries(project, page),
+        (t) => t.id,
+      ))
+        all.push(tool);
+      return all.reverse();
+    },
     /** The project's tool of this id, else the newest one of this name (no code or files read). */
     async find(project: string, idOrName: string): Promise<ToolSummary | null> {
       const [byId] = await store.toolSummaries(project, [idOrName]);

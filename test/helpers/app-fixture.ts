@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createApp } from '../../src/app.js';
-import { executionView } from '../../src/api/riza/render.js';
-import { createCore } from '../../src/execution/core.js';
+import { createServices } from '../../src/services.js';
 import { loadConfig } from '../../src/config.js';
-import type { Job, RunJob, RunResult } from '../../src/execution/job.js';
+import type { Job, RunJob, RunResult } from '../../src/sandbox/job.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createRuntimeRegistry } from '../../src/runtimes/registry.js';
 import { createAdmission } from '../../src/sandbox/admission.js';
@@ -93,7 +92,7 @@ export async function buildTestApp(
   const store = await openSqliteStore({ file: dbFile });
   const log = opts.log ?? pino({ level: 'silent' });
   const registry = createRuntimeRegistry(config);
-  const core = createCore({
+  const core = createServices({
     config,
     log,
     metrics,
@@ -112,9 +111,8 @@ export async function buildTestApp(
     },
     sourcesFingerprint: 'unit',
     owner: opts.owner ?? 'unit',
-    renderExecution: executionView,
   });
-  const app = createApp({ config, log, metrics, docker: fakeDocker(opts.docker), registry, core, warming: opts.warming });
+  const app = createApp({ config, log, metrics, docker: fakeDocker(opts.docker), registry, services: core, warming: opts.warming });
   await core.start();
   /** Ends the build of a queued revision as a builder would. */
   const finishBuild = (revision: RuntimeRevisionRecord, status: 'succeeded' | 'failed', failureReason: string | null = null) =>

@@ -1,7 +1,7 @@
 // ConductorOne's Functions API over the real app and store, with a fake runner (the real engine
 // runs the same flow in test/integration/c1-functions.test.ts).
 import { describe, expect, it } from 'vitest';
-import type { RunJob } from '../../src/execution/job.js';
+import type { RunJob } from '../../src/sandbox/job.js';
 import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;

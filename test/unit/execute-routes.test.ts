@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { FunctionJob, RunResult } from '../../src/execution/job.js';
+import type { FunctionJob, RunResult } from '../../src/sandbox/job.js';
 import { auth, buildTestApp, fakeResult, jsonHeaders, type ErrorBody } from '../helpers/app-fixture.js';
 
 const fn = { language: 'python', code: 'def execute(input):\n    return input\n' };

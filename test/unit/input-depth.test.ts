@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { MAX_INPUT_DEPTH } from '../../src/execution/input-depth.js';
+import { MAX_INPUT_DEPTH } from '../../src/tools/input-depth.js';
 import { buildTestApp } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;

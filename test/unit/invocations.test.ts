@@ -3,7 +3,7 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import type { Job, RunJob } from '../../src/execution/job.js';
+import type { Job, RunJob } from '../../src/sandbox/job.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { buildTestApp, fakeResult, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 

@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import type { RunJob } from '../../src/execution/job.js';
+import type { RunJob } from '../../src/sandbox/job.js';
 import { API_KEY, buildTestApp, fakeResult, PROJECT_B_KEY } from '../helpers/app-fixture.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>;

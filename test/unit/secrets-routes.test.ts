@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Job, RunResult } from '../../src/execution/job.js';
+import type { Job, RunResult } from '../../src/sandbox/job.js';
 import { buildTestApp, fakeResult, type ErrorBody } from '../helpers/app-fixture.js';
 
 const VALUE = 'sk-live-7f3a9c1e5b2d4f60';

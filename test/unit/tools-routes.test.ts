@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FunctionJob } from '../../src/execution/job.js';
+import type { FunctionJob } from '../../src/sandbox/job.js';
 import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from '../helpers/app-fixture.js';
 
 interface ToolBody {

@@ -3,25 +3,29 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { ResolveError } from '../../at/resolve.js';
 import type { AtRunner } from '../../at/run.js';
-import { AppError } from '../../errors.js';
+import { AppError, type ErrorCode } from '../../errors.js';
 import { toErrorResponse } from '../error-response.js';
-import { checkInputDepth } from '../../execution/input-depth.js';
+import { checkInputDepth } from '../../tools/input-depth.js';
 import type { ConcurrencyCap } from '../../execution/concurrency-cap.js';
 import { bearerKey } from '../auth.js';
 import { executionContext, readJson, type AppEnv } from '../context.js';
 
-/** XRPC's error names for kiln's statuses. */
-const XRPC_ERRORS: Record<number, string> = {
-  400: 'InvalidRequest',
-  401: 'AuthenticationRequired',
-  413: 'PayloadTooLarge',
-  429: 'RateLimitExceeded',
-  503: 'UpstreamFailure',
-};
+/** XRPC's error name for each of kiln's errors. */
+const XRPC_ERRORS = {
+  BAD_REQUEST: 'InvalidRequest',
+  UNAUTHENTICATED: 'AuthenticationRequired',
+  NOT_FOUND: 'InternalServerError',
+  CONFLICT: 'InternalServerError',
+  PAYLOAD_TOO_LARGE: 'PayloadTooLarge',
+  BUSY: 'RateLimitExceeded',
+  SANDBOX_UNAVAILABLE: 'UpstreamFailure',
+  STORE_UNAVAILABLE: 'UpstreamFailure',
+  INTERNAL: 'InternalServerError',
+} as const satisfies Record<ErrorCode, string>;
 
 /** An error as XRPC answers one: `{error, message}` with kiln's status (and its headers). */
 export const xrpcError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
-  toErrorResponse(err, c, log, (status, message) => ({ error: XRPC_ERRORS[status] ?? 'InternalServerError', message }));
+  toErrorResponse(err, c, log, (error) => ({ error: XRPC_ERRORS[error.code], message: error.message }));
 
 const invalid = (message: string) => new AppError('BAD_REQUEST', message);
 

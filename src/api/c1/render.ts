@@ -1,6 +1,6 @@
-import type { C1FunctionRecord, C1InvocationRecord } from '../../store/c1-store.js';
-import type { InvocationRecord } from '../../store/invocation-store.js';
-import type { ExecutionRecord, Tool, ToolRevision } from '../../store/store.js';
+import type { C1InvocationStatus } from '../../c1/invocation-reads.js';
+import type { C1FunctionRecord } from '../../store/c1-store.js';
+import type { Tool, ToolRevision } from '../../store/store.js';
 
 // C1's wire (protojson): lowerCamelCase, enums as strings, bytes as base64, and unset fields left
 // out rather than null (newer SDKs refuse a null message or map).
@@ -49,7 +49,9 @@ function errorText(stderr: string): string {
 }
 
 /** An invocation as C1's FunctionInvocation: SUCCESS only for a JSON object returned. */
-export function invocationBody(c1: C1InvocationRecord, invocation: InvocationRecord | null, execution: ExecutionRecord | null) {
+export function invocationBody({ c1, status: read }: C1InvocationStatus) {
+  const invocation = read?.invocation ?? null;
+  const execution = read?.record ?? null;
   const body: Record<string, unknown> = {
     id: c1.id,
     functionId: c1.functionId,

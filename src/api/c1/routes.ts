@@ -4,9 +4,9 @@ import { z } from 'zod';
 import type { C1Functions } from '../../c1/functions.js';
 import { FUNCTION_TYPES } from '../../c1/functions.js';
 import { AppError, fieldError } from '../../errors.js';
-import { checkInputDepth } from '../../execution/input-depth.js';
+import { checkInputDepth } from '../../tools/input-depth.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
-import type { Store } from '../../store/store.js';
+import type { C1InvocationReads } from '../../c1/invocation-reads.js';
 import { createRouter, executionContext, readJson, type AppEnv } from '../context.js';
 import { commitBody, filesBody, functionBody, invocationBody } from './render.js';
 
@@ -72,7 +72,13 @@ const MASKABLE = ['displayName', 'description', 'publishedCommitId'];
  * ConductorOne's Functions API under /api/v1/functions, on C1's wire (see ./render.ts), over the
  * functions service; errors in the gRPC-gateway shape `{code, message, details}` kiln uses everywhere.
  */
-export function c1Routes(deps: { functions: C1Functions; store: Store; box: SecretBox; maxBodyBytes: number; publicUrl?: string }) {
+export function c1Routes(deps: {
+  functions: C1Functions;
+  reads: C1InvocationReads;
+  box: SecretBox;
+  maxBodyBytes: number;
+  publicUrl?: string;
+}) {
   const { functions: fns } = deps;
   const app = createRouter();
   const base = '/api/v1/functions';
@@ -181,13 +187,9 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     const id = c.req.param('function_id')!;
     await fns.get(project, id, 'function_id');
     const size = Math.min(100, pageSize || 50);
-    const page = await deps.store.c1.listInvocations(project, id, { limit: size, startingAfter: pageToken || undefined });
-    const list = await Promise.all(
-      page.map(async (r) =>
-        invocationBody(r, await deps.store.invocations.get(project, r.id), await deps.store.getExecution(project, r.id)),
-      ),
-    );
-    return c.json({ list, ...(page.length === size ? { nextPageToken: page.at(-1)!.id } : {}) });
+    const page = await deps.reads.page(project, id, { limit: size, startingAfter: pageToken || undefined });
+    const list = page.map(invocationBody);
+    return c.json({ list, ...(page.length === size ? { nextPageToken: page.at(-1)!.c1.id } : {}) });
   };
   app.get(`${base}/:function_id/invocations`, (c) =>
     invocationPage(c, pageSizeQuery(c), c.req.query('page_token') ?? c.req.query('pageToken')),
@@ -201,11 +203,9 @@ export function c1Routes(deps: { functions: C1Functions; store: Store; box: Secr
     const fid = c.req.param('function_id');
     const id = c.req.param('id');
     await fns.get(project, fid, 'function_id');
-    const record = await deps.store.c1.getInvocation(project, fid, id);
-    if (!record) throw new AppError('NOT_FOUND', `invocation ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
-    return c.json({
-      invocation: invocationBody(record, await deps.store.invocations.get(project, id), await deps.store.getExecution(project, id)),
-    });
+    const read = await deps.reads.get(project, fid, id);
+    if (!read) throw new AppError('NOT_FOUND', `invocation ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    return c.json({ invocation: invocationBody(read) });
   });
   return { app, uploadToken };
 }

@@ -1,4 +1,4 @@
-import { everyItem, type ToolSummary } from '../../store/store.js';
+import type { ToolSummary } from '../../store/store.js';
 import { definitionName } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTINS } from './builtins.js';
@@ -15,18 +15,6 @@ export interface CatalogEntry {
   tool: ToolSummary;
   /** The tool's schema is not an object schema, which MCP's inputSchema must be: it becomes `input`. */
   wrapped: boolean;
-}
-
-/** Every saved tool of the project, oldest first (a listing is newest first). */
-async function allTools(tools: Tools, project: string): Promise<ToolSummary[]> {
-  const all: ToolSummary[] = [];
-  // summaries: a catalog shows names and schemas, never code, which can be a megabyte a tool
-  for await (const tool of everyItem(
-    (page) => tools.summaries(project, page),
-    (t) => t.id,
-  ))
-    all.push(tool);
-  return all.reverse();
 }
 
 const isObjectSchema = (schema: unknown) =>
@@ -112,7 +100,7 @@ export function search(entries: CatalogEntry[], query: string, limit: number): C
 
 /** The project's saved tools under their MCP names; also found by tool id, which never changes. */
 export async function catalog(tools: Tools, project: string) {
-  const entries = nameAll(await allTools(tools, project));
+  const entries = nameAll(await tools.allSummaries(project));
   const byName = new Map(entries.map((e) => [e.name, e]));
   const byId = new Map(entries.map((e) => [e.tool.id, e]));
   return { entries, find: (name: string) => byName.get(name) ?? byId.get(name) };

@@ -2,12 +2,12 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import { AppError } from '../../errors.js';
+import { AppError, type ErrorCode as KilnErrorCode } from '../../errors.js';
 import { fromZodError, toErrorResponse } from '../error-response.js';
 import type { AppEnv } from '../context.js';
 
 /** A service fault's kiln code in JSON-RPC terms: the caller's mistake, or kiln's trouble. */
-const CALLER_FAULTS = new Set(['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNAUTHENTICATED']);
+const CALLER_FAULTS = new Set<KilnErrorCode>(['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNAUTHENTICATED']);
 
 /** `field` as the tool's arguments name it: the core speaks of `input.n`, a model sent `arguments.n`. */
 function rename(field: string, fields: Record<string, string>): string {
@@ -50,8 +50,21 @@ export function toMcpError(err: unknown, fields: Record<string, string> = {}, lo
  * MCP clients read one.
  */
 export const mcpHttpError = (err: unknown, c: Context<AppEnv>, log: Logger): Response =>
-  toErrorResponse(err, c, log, (status, message) => ({
+  toErrorResponse(err, c, log, (error) => ({
     jsonrpc: '2.0',
     id: null,
-    error: { code: status >= 500 ? ErrorCode.InternalError : ErrorCode.InvalidRequest, message },
+    error: { code: JSON_RPC_CODES[error.code], message: error.message },
   }));
+
+/** The JSON-RPC code of each of kiln's errors raised before the transport: the caller's request, or kiln's trouble. */
+const JSON_RPC_CODES = {
+  BAD_REQUEST: ErrorCode.InvalidRequest,
+  UNAUTHENTICATED: ErrorCode.InvalidRequest,
+  NOT_FOUND: ErrorCode.InvalidRequest,
+  CONFLICT: ErrorCode.InvalidRequest,
+  PAYLOAD_TOO_LARGE: ErrorCode.InvalidRequest,
+  BUSY: ErrorCode.InvalidRequest,
+  SANDBOX_UNAVAILABLE: ErrorCode.InternalError,
+  STORE_UNAVAILABLE: ErrorCode.InternalError,
+  INTERNAL: ErrorCode.InternalError,
+} as const satisfies Record<KilnErrorCode, number>;

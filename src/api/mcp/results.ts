@@ -1,4 +1,5 @@
 import type { Execution } from '../../execution/executor.js';
+import { STOP_REASONS } from '../../sandbox/job.js';
 
 /**
  * The outputSchema of every tool that runs code: Riza's execution fields, the return value in
@@ -19,7 +20,7 @@ export const RESULT_SCHEMA = {
     stdout: { type: 'string' },
     stderr: { type: 'string' },
     duration: { type: 'integer', description: 'Milliseconds.' },
-    stop_reason: { type: 'string', enum: ['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error', 'cancelled'] },
+    stop_reason: { type: 'string', enum: [...STOP_REASONS] },
     stdout_truncated: { type: 'boolean' },
     stderr_truncated: { type: 'boolean' },
   },

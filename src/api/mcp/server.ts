@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { fieldError } from '../../errors.js';
 import type { Execute } from '../../execution/executor.js';
-import { checkInputDepth } from '../../execution/input-depth.js';
+import { checkInputDepth } from '../../tools/input-depth.js';
 import type { ExecutionContext } from '../../execution/request.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTIN_FIELDS, BUILTINS, builtinDefinitions, builtinRequest } from './builtins.js';

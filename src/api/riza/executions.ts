@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
 import type { Invocations } from '../../invocations/invocations.js';
-import { INVOCATION_STATUSES } from '../../store/invocation-store.js';
-import { EXECUTION_VIAS, type Store } from '../../store/store.js';
+import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import { EXECUTION_VIAS, INVOCATION_STATUSES } from '../../model/vocabulary.js';
 import { createRouter } from '../context.js';
 import { boundedPage, IdParam, PAGE_BYTES, pageQuery, QueryFlag } from './pagination.js';
 import { errorResponses, json } from './openapi.js';
@@ -89,14 +89,14 @@ const routes = {
 };
 
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
-export function executionRoutes(deps: { store: Store; invocations: Invocations }) {
+export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations: Invocations }) {
   const app = createRouter();
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
     const project = c.get('project');
     // A row keeps its request and answer whole, up to tens of MiB: the page ends early past PAGE_BYTES
     const rows = await boundedPage(
-      (page) => deps.store.listExecutions(project, { ...page, onlyNonZeroExitCodes: q.only_non_zero_exit_codes }),
+      (page) => deps.statuses.list(project, { ...page, onlyNonZeroExitCodes: q.only_non_zero_exit_codes }),
       executionRecordBody,
       {
         limit: q.limit,
@@ -109,22 +109,24 @@ export function executionRoutes(deps: { store: Store; invocations: Invocations }
   const notFound = (id: string) => new AppError('NOT_FOUND', `execution ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
   app.openapi(routes.get, async (c) => {
     const { id } = c.req.valid('param');
-    const view = await executionView(deps.store, c.get('project'), id);
-    if (!view) throw notFound(id);
-    return c.json(view as never, 200);
+    const status = await deps.statuses.get(c.get('project'), id);
+    if (!status) throw notFound(id);
+    return c.json(executionView(status) as never, 200);
   });
   app.openapi(routes.cancel, async (c) => {
     const { id } = c.req.valid('param');
     const project = c.get('project');
     if (!(await deps.invocations.cancel(project, id))) {
       // a synchronous execution ended with its answer: there is nothing to cancel
-      if (await deps.store.getExecution(project, id))
+      if (await deps.statuses.logged(project, id))
         throw new AppError('BAD_REQUEST', `id: execution ${id} was not an async invocation; it ended with its answer`, [
           { field: 'id', reason: 'not_async' },
         ]);
       throw notFound(id);
     }
-    return c.json((await executionView(deps.store, project, id)) as never, 200);
+    const status = await deps.statuses.get(project, id);
+    if (!status) throw notFound(id);
+    return c.json(executionView(status) as never, 200);
   });
   return app;
 }

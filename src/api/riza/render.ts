@@ -1,6 +1,7 @@
 import { loggedResult, type Execution } from '../../execution/executor.js';
-import type { RunResult } from '../../execution/job.js';
-import type { ExecutionRecord, Store } from '../../store/store.js';
+import type { RunResult } from '../../sandbox/job.js';
+import type { ExecutionStatus } from '../../invocations/execution-status.js';
+import type { ExecutionRecord } from '../../store/store.js';
 
 /** Riza's `execution` object (kiln adds why it stopped and whether a stream was cut). */
 export function executionBody(id: string, r: RunResult) {
@@ -49,11 +50,9 @@ export function executionRecordBody(record: ExecutionRecord) {
 /**
  * GET /v1/executions/{id}: the logged execution with its status (`finished` for every synchronous
  * one), or, for an async invocation that has not finished, where it stands; with its webhook's
- * delivery state when it has a callback. Null when the project has neither.
+ * delivery state when it has a callback. The webhook's body is this too.
  */
-export async function executionView(store: Store, project: string, id: string): Promise<Record<string, unknown> | null> {
-  const [record, invocation] = await Promise.all([store.getExecution(project, id), store.invocations.get(project, id)]);
-  if (!record && !invocation) return null;
+export function executionView({ id, record, invocation }: ExecutionStatus): Record<string, unknown> {
   const view: Record<string, unknown> = record
     ? { ...executionRecordBody(record), status: invocation?.status ?? 'finished' }
     : { id, status: invocation!.status, details: { via: invocation!.via } };

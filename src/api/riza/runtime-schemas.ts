@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { BUILD_STATUSES } from '../../store/runtime-store.js';
+import { BUILD_STATUSES } from '../../model/vocabulary.js';
 import { hasNoControlCharacters } from '../plain-text.js';
 
 /** Riza's runtime shapes (its SDKs' Runtime, Revision and params), with kiln's additions marked. */

@@ -1,8 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { INPUT_TOO_DEEP, inputDepthOk } from '../../execution/input-depth.js';
+import { INPUT_TOO_DEEP, inputDepthOk } from '../../tools/input-depth.js';
 import { LANGUAGES } from '../../runtimes/registry.js';
+import { STOP_REASONS } from '../../sandbox/job.js';
 
 // Request and response shapes of the execute endpoints, wire-compatible with Riza's.
 
@@ -16,7 +17,7 @@ export const Language = z
   });
 
 // the depth rule is every surface's: it lives with the execution core, and is re-exported here
-export { jsonDepth, MAX_INPUT_DEPTH } from '../../execution/input-depth.js';
+export { jsonDepth, MAX_INPUT_DEPTH } from '../../tools/input-depth.js';
 
 /** A path inside /mnt/req: relative, and never climbing out of it. */
 const FilePath = z
@@ -155,7 +156,7 @@ const executionFields = {
   duration: z.number().int().openapi({ description: 'Milliseconds the code ran.' }),
   // kiln's additions; Riza clients ignore unknown fields
   stop_reason: z
-    .enum(['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error', 'cancelled'])
+    .enum(STOP_REASONS)
     .openapi({ description: 'kiln: why the run ended.' }),
   stdout_truncated: z.boolean().openapi({ description: 'kiln: stdout was cut at the output limit.' }),
   stderr_truncated: z.boolean().openapi({ description: 'kiln: stderr was cut at the output limit.' }),

@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { bearerKey } from '../api/auth.js';
-import type { WorkerHub } from './worker-hub.js';
+import { bearerKey } from '../auth.js';
+import type { WorkerHub } from '../../iii/worker-hub.js';
 
 /** Where iii workers connect: `ws://<kiln>/iii` (and `/iii/otel`, the SDK's telemetry socket). */
 export const WORKER_PATH = '/iii';

@@ -1,10 +1,10 @@
 import type { AllowRule } from '../egress/host-rules.js';
-import type { Runtime } from '../runtimes/registry.js';
+import type { Runtime } from './runtime.js';
 
 /**
- * One execution, resolved and ready for a sandbox: the core builds it (src/execution/resolve.ts),
- * the sandbox layer runs it. It carries its id from the start, so that the id in every answer,
- * log line and executions-log row is the same one.
+ * The sandbox's contract: a job (one execution, resolved and ready for a sandbox: the core builds
+ * it in src/execution/resolve.ts) and its RunResult (what the sandbox made of it). A job carries its
+ * id from the start, so that the id in every answer, log line and executions-log row is the same one.
  */
 interface JobBase {
   id: string;
@@ -43,8 +43,12 @@ export interface ScriptJob extends JobBase {
 export type Job = FunctionJob | ScriptJob;
 export type Mode = Job['mode'];
 
-/** Why the run ended: by itself, or stopped from outside for breaking a limit. */
-export type StopReason = 'exited' | 'timeout' | 'out_of_memory' | 'output_limit' | 'sandbox_error' | 'cancelled';
+/**
+ * Why the run ended: by itself, or stopped from outside for breaking a limit. The one list: Riza's
+ * `stop_reason` enum and the MCP result schema are derived from it.
+ */
+export const STOP_REASONS = ['exited', 'timeout', 'out_of_memory', 'output_limit', 'sandbox_error', 'cancelled'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
 export type OutputStatus = 'valid' | 'json_serialization_error' | 'error';
 
 /** What a sandbox made of a job. */

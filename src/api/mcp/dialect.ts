@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Execute } from '../../execution/executor.js';
+import type { Tools } from '../../tools/tools.js';
+import { bearerAuth } from '../auth.js';
+import { limitBody } from '../body-limit.js';
+import { createRouter } from '../context.js';
+import { mcpHttpError } from './errors.js';
+import { mcpMethodNotAllowed, mcpOrigin, mcpRoutes } from './route.js';
+
+type McpSettings = Pick<
+  Config,
+  | 'KILN_API_KEYS'
+  | 'KILN_MAX_BODY_BYTES'
+  | 'KILN_MAX_TIMEOUT_SECONDS'
+  | 'KILN_MCP_ALLOWED_ORIGINS'
+  | 'KILN_MCP_TOOL_LIST_LIMIT'
+  | 'KILN_MCP_OUTPUT_LIMIT_BYTES'
+>;
+
+/**
+ * MCP at /mcp (Streamable HTTP, stateless): 405 for GET and DELETE whoever asks; the Origin check
+ * before auth, as a preflight has no key; then the key and the body bound. Errors raised before
+ * the transport answer in JSON-RPC with kiln's status and headers.
+ */
+export function mcpDialect(services: { tools: Tools; execute: Execute }, settings: McpSettings, log: Logger) {
+  const app = createRouter();
+  app.onError((err, c) => mcpHttpError(err, c, log));
+  app.on(['GET', 'DELETE'], '/mcp', mcpMethodNotAllowed);
+  app.use('/mcp', mcpOrigin(settings.KILN_MCP_ALLOWED_ORIGINS));
+  app.use('/mcp', bearerAuth(settings.KILN_API_KEYS));
+  app.use('/mcp', limitBody(settings.KILN_MAX_BODY_BYTES));
+  app.route(
+    '/',
+    mcpRoutes({
+      tools: services.tools,
+      execute: services.execute,
+      listLimit: settings.KILN_MCP_TOOL_LIST_LIMIT,
+      outputLimit: settings.KILN_MCP_OUTPUT_LIMIT_BYTES,
+      maxTimeoutSeconds: settings.KILN_MAX_TIMEOUT_SECONDS,
+      maxBodyBytes: settings.KILN_MAX_BODY_BYTES,
+      log,
+    }),
+  );
+  return app;
+}

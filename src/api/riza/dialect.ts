@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Execute } from '../../execution/executor.js';
+import type { HttpFunctions } from '../../iii/http-functions.js';
+import type { WorkerHub } from '../../iii/worker-hub.js';
+import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Invocations } from '../../invocations/invocations.js';
+import type { Webhooks } from '../../invocations/webhooks.js';
+import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
+import type { Secrets } from '../../secrets/secrets.js';
+import type { Tools } from '../../tools/tools.js';
+import { bearerAuth } from '../auth.js';
+import { isJson, limitBody, notJson } from '../body-limit.js';
+import { createRouter } from '../context.js';
+import { toErrorResponse } from '../error-response.js';
+import { iiiDialect } from '../iii/dialect.js';
+import { executeRoutes } from './execute.js';
+import { executionRoutes } from './executions.js';
+import { runtimeRoutes } from './runtimes.js';
+import { secretRoutes } from './secrets.js';
+import { toolRoutes } from './tools.js';
+import { webhookRoutes } from './webhooks.js';
+
+export interface RizaServices {
+  execute: Execute;
+  invocations: Invocations;
+  statuses: ExecutionStatuses;
+  tools: Tools;
+  secrets: Secrets;
+  runtimes: CustomRuntimes;
+  webhooks: Webhooks;
+  httpFunctions: HttpFunctions;
+  workers: WorkerHub;
+}
+
+/**
+ * Riza's API under /v1 (with kiln's additions: async runs, the executions log, custom runtimes,
+ * webhooks), and iii's functions API, which lives in /v1's namespace and shares its rules: a key
+ * for every route, the body bound, JSON bodies, and Riza's error shape `{code, message, details}`.
+ */
+export function rizaDialect(services: RizaServices, settings: Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES'>, log: Logger) {
+  const maxBodyBytes = settings.KILN_MAX_BODY_BYTES;
+  const app = createRouter();
+  app.onError((err, c) => toErrorResponse(err, c, log));
+  app.use('/v1/*', bearerAuth(settings.KILN_API_KEYS));
+  app.use('/v1/*', limitBody(maxBodyBytes));
+  app.use('/v1/*', async (c, next) => {
+    // the actions that take no body (a cancel, a rotate) need no type; what they are sent is ignored
+    const bodiless = /\/(cancel|rotate)$/.test(c.req.path);
+    if (c.req.method === 'POST' && !bodiless && !isJson(c.req.header('content-type'))) throw notJson();
+    await next();
+  });
+  app.route('/', executeRoutes({ execute: services.execute, invocations: services.invocations, maxBodyBytes }));
+  app.route('/', toolRoutes({ tools: services.tools, execute: services.execute, invocations: services.invocations, maxBodyBytes }));
+  app.route('/', secretRoutes({ secrets: services.secrets }));
+  app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations }));
+  app.route('/', webhookRoutes({ webhooks: services.webhooks }));
+  app.route('/', runtimeRoutes({ runtimes: services.runtimes }));
+  app.route('/', iiiDialect({ functions: services.httpFunctions, workers: services.workers }, log));
+  return app;
+}

@@ -1,0 +1,30 @@
+import type { InvocationRecord } from '../store/invocation-store.js';
+import type { ExecutionRecord, Page, Store } from '../store/store.js';
+
+/**
+ * An execution as every surface reports it, in no dialect: its entry in the executions log (once it
+ * ended with an answer) and, for an async one, its invocation (where it stands, its webhook). Riza's
+ * GET /v1/executions/{id}, the webhook body and C1's invocation reads all render from this.
+ */
+export interface ExecutionStatus {
+  id: string;
+  record: ExecutionRecord | null;
+  invocation: InvocationRecord | null;
+}
+
+/** The read side of executions: the log's pages and one execution's status, scoped to a project. */
+export function createExecutionStatuses(store: Pick<Store, 'getExecution' | 'listExecutions' | 'invocations'>) {
+  return {
+    /** Null when the project has neither a logged execution nor an invocation of that id. */
+    async get(project: string, id: string): Promise<ExecutionStatus | null> {
+      const [record, invocation] = await Promise.all([store.getExecution(project, id), store.invocations.get(project, id)]);
+      return record || invocation ? { id, record, invocation } : null;
+    },
+    /** A page of the executions log, newest first. */
+    list: (project: string, page: Page & { onlyNonZeroExitCodes?: boolean }) => store.listExecutions(project, page),
+    /** Whether the log holds this execution (it ended with its answer). */
+    logged: async (project: string, id: string) => (await store.getExecution(project, id)) !== null,
+  };
+}
+
+export type ExecutionStatuses = ReturnType<typeof createExecutionStatuses>;

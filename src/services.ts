@@ -1,0 +1,174 @@
+import type { Logger } from 'pino';
+import { executionView } from './api/riza/render.js';
+import { createAtResolver } from './at/resolve.js';
+import { createAtRunner } from './at/run.js';
+import type { BuildQueue } from './builds/builder.js';
+import { createC1Functions } from './c1/functions.js';
+import { createC1InvocationReads } from './c1/invocation-reads.js';
+import type { Config } from './config.js';
+import { createAddressPolicy } from './egress/address-policy.js';
+import { createConcurrencyCap } from './execution/concurrency-cap.js';
+import { createExecutor } from './execution/executor.js';
+import type { RunJob } from './sandbox/job.js';
+import { createResolver } from './execution/resolve.js';
+import { createHttpFunctions } from './iii/http-functions.js';
+import { createWorkerHub } from './iii/worker-hub.js';
+import { createExecutionStatuses } from './invocations/execution-status.js';
+import { createInvocations } from './invocations/invocations.js';
+import { createLocalQueue, type InvocationQueue } from './invocations/queue.js';
+import { createWebhooks } from './invocations/webhooks.js';
+import type { Metrics } from './metrics.js';
+import { createCustomRuntimes } from './runtimes/custom/runtimes.js';
+import type { Language, Runtime } from './runtimes/registry.js';
+import type { Admission } from './sandbox/admission.js';
+import type { SecretBox } from './secrets/secret-box.js';
+import { createSecrets } from './secrets/secrets.js';
+import type { Store } from './store/store.js';
+import { createTools } from './tools/tools.js';
+
+export interface ServiceDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  registry: Record<Language, Runtime>;
+  admission: Admission;
+  runJob: RunJob;
+  store: Store;
+  secretBox: SecretBox;
+  /** Custom runtime builds (src/builds/), and the package-source part of their images' hashes. */
+  builds: BuildQueue;
+  sourcesFingerprint: string;
+  /** This kiln's name for the async runs it claims (one per start): `<instance>/<boot>`. */
+  owner: string;
+  /** The shared invocation queue (replicas on Postgres); unset, the local one over the store. */
+  queue?: InvocationQueue;
+}
+
+/**
+ * The address policies of kiln's own outbound calls, built once from the settings: each kind of
+ * call has its own allow list, and all share the deny list and the test resolver.
+ */
+function addressPolicies(config: Config) {
+  const policy = (allow: string) =>
+    createAddressPolicy({ allow, deny: config.KILN_EGRESS_DENY_ADDRESSES, resolve: config.KILN_EGRESS_RESOLVE });
+  return {
+    webhooks: policy(config.KILN_WEBHOOK_ALLOW_ADDRESSES),
+    functions: policy(config.KILN_FUNCTIONS_ALLOW_ADDRESSES),
+    at: policy(config.KILN_AT_ALLOW_ADDRESSES),
+  };
+}
+
+/**
+ * The composition root of the services every surface shares: tools, secrets, custom runtimes, the
+ * one execution path, async invocations with their webhooks, and the services of the C1, iii and
+ * AT dialects over it. Adapters are handed these, never the store. `start` begins the background
+ * work (after the app can serve), `stop` ends it (SIGTERM: what runs finishes, what waits stays queued).
+ */
+export function createServices(deps: ServiceDeps) {
+  const { config, log, store } = deps;
+  const policies = addressPolicies(config);
+  const secrets = createSecrets({ store, box: deps.secretBox });
+  const runtimes = createCustomRuntimes({
+    store: store.runtimes,
+    builds: deps.builds,
+    config,
+    sourcesFingerprint: deps.sourcesFingerprint,
+  });
+  const tools = createTools({ store, secrets, runtimes });
+  const resolve = createResolver({ config, registry: deps.registry, tools, secrets, runtimes });
+  const execute = createExecutor({ resolve, admission: deps.admission, runJob: deps.runJob, metrics: deps.metrics, store, log });
+  const statuses = createExecutionStatuses(store);
+  const webhooks = createWebhooks({
+    store: store.invocations,
+    box: deps.secretBox,
+    policy: policies.webhooks,
+    log,
+    retrySeconds: config.KILN_WEBHOOK_RETRY_SECONDS,
+    timeoutSeconds: config.KILN_WEBHOOK_TIMEOUT_SECONDS,
+    // the body is what GET /v1/executions/{id} answers: Riza's shape is the webhook's documented one
+    render: async (project, id) => {
+      const status = await statuses.get(project, id);
+      return status && executionView(status);
+    },
+  });
+  const queue = deps.queue ?? createLocalQueue({ store: store.invocations, concurrency: asyncConcurrency(config), log });
+  const invocations = createInvocations({
+    store: store.invocations,
+    execute,
+    box: deps.secretBox,
+    queue,
+    log,
+    owner: deps.owner,
+    onEnded: webhooks.wake,
+    recordExecution: (record) => store.recordExecution(record),
+    // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
+    ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
+  });
+  const c1 = createC1Functions({ store, tools, invocations });
+  const c1Reads = createC1InvocationReads({ store, statuses });
+  // one share per project of the calls kiln itself makes and waits on (iii HTTP functions, workers)
+  const outbound = createConcurrencyCap(config.KILN_OUTBOUND_CONCURRENCY, 'calls to functions for one project');
+  const httpFunctions = createHttpFunctions({
+    outbound,
+    maxAnswerBytes: config.KILN_RESULT_LIMIT_BYTES,
+    store,
+    secrets,
+    policy: policies.functions,
+    allowHttp: config.KILN_FUNCTIONS_ALLOW_HTTP,
+    maxTimeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
+    log,
+  });
+  const atRun = createAtRunner({
+    resolver: createAtResolver({
+      policy: policies.at,
+      plcUrl: config.KILN_AT_PLC_URL,
+      allowHttp: config.KILN_AT_ALLOW_HTTP,
+      timeoutMs: 10_000,
+      log,
+    }),
+    execute,
+    config,
+  });
+  const workers = createWorkerHub({
+    store,
+    tools,
+    execute,
+    httpFunctions,
+    log,
+    timeoutMs: config.KILN_MAX_TIMEOUT_SECONDS * 1000,
+    outbound,
+    maxWorkers: config.KILN_III_MAX_WORKERS,
+    maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
+  });
+  return {
+    secrets,
+    secretBox: deps.secretBox,
+    tools,
+    runtimes,
+    execute,
+    statuses,
+    invocations,
+    webhooks,
+    c1,
+    c1Reads,
+    httpFunctions,
+    workers,
+    atRun,
+    /** Whether the database answers (for /readyz). */
+    ping: () => store.ping(),
+    async start() {
+      await invocations.start();
+      webhooks.start();
+    },
+    async stop() {
+      workers.close();
+      await invocations.stop();
+      await webhooks.stop();
+    },
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
+
+/** How many async invocations a kiln runs at once: KILN_ASYNC_CONCURRENCY, else half the sync limit. */
+export const asyncConcurrency = (config: Config) => config.KILN_ASYNC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 2));
