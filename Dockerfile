@@ -5,17 +5,29 @@
 # BASE needs Node >= 20.19 and npm. Without a registry, `npm run images --
 # --air-gapped` builds kiln-base-npm:bookworm, whose npm installs offline.
 ARG BASE=node:22-bookworm-slim
-FROM ${BASE}
 
+# Build stage: src/ compiled to dist/ by TypeScript alone (type checking is the test suite's job;
+# here it would need every @types package), so the image never runs a TypeScript loader.
+FROM ${BASE} AS build
+WORKDIR /build
+COPY package-lock.json ./
+RUN npm install --prefix /tsc --no-audit --no-fund --no-save \
+      "typescript@$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version")"
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN echo '{"extends":"./tsconfig.build.json","compilerOptions":{"types":[]}}' > tsconfig.image.json \
+    && node /tsc/node_modules/typescript/bin/tsc -p tsconfig.image.json --noCheck
+
+FROM ${BASE}
 WORKDIR /app
 ENV NODE_ENV=production
 
-# Production dependencies only (tsx, which runs the TypeScript, is one of them).
+# Production dependencies only.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-COPY tsconfig.json ./
-COPY src ./src
+COPY --from=build /build/dist ./dist
+# What the boxes need: the in-box programs (read by the build box) and the sandbox images' recipes.
 COPY runtimes ./runtimes
 COPY sandbox-images ./sandbox-images
 
@@ -35,7 +47,6 @@ USER root
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KILN_PORT||process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# node itself, not `npm start`: that puts npm, a shell and tsx's own parent
-# process between `docker stop` and kiln, and kiln must get SIGTERM to drain
-# in-flight executions. tsx is loaded as a module hook instead.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+# node itself, not `npm start`: that puts npm and a shell between `docker stop`
+# and kiln, and kiln must get SIGTERM to drain in-flight executions.
+CMD ["node", "dist/main.js"]

@@ -54,12 +54,14 @@ if $air_gapped; then
 fi
 if $air_gapped && $service_base; then
   # The service image (./Dockerfile, `docker compose`) runs `npm ci`: give it npm, plus an npm cache holding
-  # kiln's locked production dependencies and an npmrc that says offline, so that install reads only the cache.
+  # kiln's locked production dependencies (and TypeScript, which compiles the service in its build stage) and
+  # an npmrc that says offline, so that install reads only the cache.
   npm_ctx=$(mktemp -d)
   mkdir "$npm_ctx/npm" "$npm_ctx/deps"
   cp package.json package-lock.json "$npm_ctx/deps/"
   (cd "$npm_ctx" && tar xzf "$(npm pack --silent "npm@$NPM_VERSION")" -C npm --strip-components=1 \
-    && cd deps && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache "$npm_ctx/cache" >/dev/null)
+    && cd deps && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache "$npm_ctx/cache" >/dev/null \
+    && npm cache add --cache "$npm_ctx/cache" "typescript@$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version")" >/dev/null)
   # better-sqlite3 is a native addon: its install downloads a prebuilt binary from GitHub or compiles one,
   # and neither works offline. Compile it here, against the headers of the image's own Node, and leave it
   # in the npm cache where its installer (prebuild-install) looks before it downloads.

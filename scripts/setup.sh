@@ -88,6 +88,8 @@ fi
 docker version --format 'setup: Docker engine {{.Server.Version}} (API {{.Server.APIVersion}})'
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# the service runs compiled: src/ → dist/ (npm start is node dist/main.js)
+npm run build --silent
 
 if [ -z "${KILN_TEST_DATABASE_URL:-}" ]; then
   # the first cluster Debian made (e.g. 15 main); started if it is down
