@@ -4,9 +4,7 @@ import type { Config } from '../config.js';
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { buildContainerSpec } from '../sandbox/container-spec.js';
 import type { DockerClient } from '../sandbox/docker.js';
-import { FrameDecoder } from '../sandbox/output.js';
-import { requestLine } from '../sandbox/runner.js';
-import { tunnelFor } from '../sandbox/tunnel.js';
+import { type BoxSession, CappedBuffer, openBoxSession, requestLine } from '../sandbox/box-session.js';
 import type { RuntimeRevisionRecord } from '../store/runtime-store.js';
 import type { PackageSources } from './package-sources.js';
 
@@ -23,25 +21,9 @@ export const INSTALL = {
 
 export type BuildBoxOutcome = { ok: true; log: string } | { ok: false; log: string; reason: string };
 
-/** Keeps the last `cap` bytes of a stream of chunks. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  cut = false;
-  constructor(private readonly cap: number) {}
-  push(data: Buffer): void {
-    this.chunks.push(data);
-    this.size += data.length;
-    while (this.size - this.chunks[0]!.length >= this.cap) {
-      this.size -= this.chunks.shift()!.length;
-      this.cut = true;
-    }
-  }
-  text(): string {
-    const all = Buffer.concat(this.chunks);
-    const kept = all.subarray(Math.max(0, all.length - this.cap)).toString('utf8');
-    return (this.cut ? '[earlier output cut]\n' : '') + kept.replace(MARKER, '');
-  }
+/** The build log: its last LOG_TAIL_BYTES, without the marker. */
+function logText(log: CappedBuffer): string {
+  return (log.truncated ? '[earlier output cut]\n' : '') + log.text().replace(MARKER, '');
 }
 
 /**
@@ -107,7 +89,7 @@ export function createBuildBox(deps: {
     signal: AbortSignal,
     consume: (tree: Readable) => Promise<void>,
   ): Promise<BuildBoxOutcome> {
-    const log = new Tail(LOG_TAIL_BYTES);
+    const log = new CappedBuffer(LOG_TAIL_BYTES, 'tail');
     const sandbox = await docker.startSandbox(spec(revision));
     const session: EgressSession = {
       executionId: `build_${revision.imageKey.slice(0, 16)}`,
@@ -117,29 +99,28 @@ export function createBuildBox(deps: {
       allowSetting: 'KILN_BUILD_ALLOW_ADDRESSES',
       refused: [],
     };
-    const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
+    let box: BoxSession | undefined;
     try {
       await sandbox.ready(60_000);
       let recent = '';
       let installed!: () => void;
       const done = new Promise<void>((resolve) => (installed = resolve));
-      const decoder = new FrameDecoder({ streamBytes: LOG_TAIL_BYTES, resultBytes: 4096 }, tunnel.onFrame, (kind, data) => {
-        log.push(data);
-        if (kind !== 'o') return;
-        recent = (recent + data.toString('latin1')).slice(-64);
-        if (recent.includes(MARKER)) installed();
+      let broke!: () => void;
+      const broken = new Promise<void>((resolve) => (broke = resolve));
+      box = openBoxSession(sandbox, {
+        limits: { streamBytes: LOG_TAIL_BYTES, resultBytes: 4096 },
+        egress: { proxy: deps.egress, session, maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS },
+        // the log takes stdout, stderr and the wrapper's own words alike
+        onOutput: (kind, data) => {
+          log.append(data);
+          if (kind !== 'o') return;
+          recent = (recent + data.toString('latin1')).slice(-64);
+          if (recent.includes(MARKER)) installed();
+        },
+        onViolation: () => broke(),
       });
-      let exited!: () => void;
-      const ended = new Promise<void>((resolve) => (exited = resolve));
-      void sandbox
-        .pipe(
-          (chunk) => {
-            decoder.push(chunk);
-            if (decoder.exit || decoder.violation) exited();
-          },
-          (chunk) => log.push(chunk),
-        )
-        .then(() => exited());
+      const { decoder } = box;
+      const ended = Promise.race([box.exited, box.ended, broken]);
       const aborted = new Promise<void>((resolve) =>
         signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
       );
@@ -153,7 +134,7 @@ export function createBuildBox(deps: {
         env: { PIP_CERT: '/tmp/kiln-egress-ca.pem', PIP_CONFIG_FILE: '/dev/null' },
       };
       // the build program is Python in both build images, run as a script by the Python harness
-      sandbox.send(
+      box.send(
         requestLine({
           mode: 'script',
           runtime: { language: 'python' },
@@ -170,9 +151,9 @@ export function createBuildBox(deps: {
         ended.then(() => 'ended' as const),
         aborted.then(() => 'aborted' as const),
       ]);
-      if (first === 'aborted') return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
+      if (first === 'aborted') return { ok: false, log: logText(log), reason: String(signal.reason ?? 'the build was stopped') };
       if (first === 'ended') {
-        const text = log.text();
+        const text = logText(log);
         const lines = failureLines(text);
         // the package manager says why it exited; when the box itself was ended, or kiln's proxy
         // refused a source's address, kiln says so first
@@ -185,7 +166,7 @@ export function createBuildBox(deps: {
               : 'the build box ended abnormally';
         return { ok: false, log: text, reason: [refusedSources(session), why, lines].filter(Boolean).join('\n') };
       }
-      tunnel.closeAll();
+      box.closeTunnel();
       // the time cap holds here too: removing the box (below) ends the tar, and with it the image build
       const copied = sandbox
         .exportTar(INSTALL[revision.language].export)
@@ -193,12 +174,11 @@ export function createBuildBox(deps: {
         .then(() => 'copied' as const);
       if ((await Promise.race([copied, aborted.then(() => 'aborted' as const)])) === 'aborted') {
         copied.catch(() => {});
-        return { ok: false, log: log.text(), reason: String(signal.reason ?? 'the build was stopped') };
+        return { ok: false, log: logText(log), reason: String(signal.reason ?? 'the build was stopped') };
       }
-      return { ok: true, log: log.text() };
+      return { ok: true, log: logText(log) };
     } finally {
-      tunnel.closeAll();
-      deps.egress.end(session);
+      box?.close();
       await sandbox.remove().catch(() => {});
     }
   };

@@ -1,45 +1,10 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import type { FunctionJob, Job, OutputStatus, RunResult, ScriptJob, StopReason } from './job.js';
+import { openBoxSession, requestLine } from './box-session.js';
+import type { Job, OutputStatus, RunResult, StopReason } from './job.js';
 import type { SandboxHandle } from './docker.js';
-import { FrameDecoder } from './output.js';
 import type { SandboxProvider } from './provider.js';
-import { tunnelFor } from './tunnel.js';
-
-type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
-/** What the request line carries of a job: a run's, or a build box's (src/builds/build-box.ts). */
-export type HarnessRequest =
-  | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
-  | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
-
-/** The one request line the harness reads: what to run, and how. */
-export function requestLine(job: HarnessRequest): string {
-  const common = {
-    mode: job.mode,
-    language: job.runtime.language,
-    code: job.code,
-    env: job.env,
-    files: job.files,
-    deadline_ms: job.timeoutMs,
-  };
-  const fields =
-    job.mode === 'function'
-      ? {
-          ...common,
-          input: job.input ?? null,
-          args: [],
-          stdin: '',
-          ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}),
-          ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}),
-        }
-      : { ...common, input: null, args: job.args, stdin: job.stdin };
-  try {
-    return `${JSON.stringify(fields)}\n`;
-  } catch {
-    throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
-  }
-}
 
 /** Runs each job in a sandbox of its own, lent by the provider: deliver → collect → give back. */
 export function createRunner(deps: { provider: SandboxProvider; config: Config; egress: EgressProxy }) {
@@ -56,13 +21,6 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
   }
 
   async function drive(sandbox: SandboxHandle, job: Job, request: string): Promise<RunResult> {
-    // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
-    const session = { executionId: job.id, rules: job.allow };
-    const tunnel = tunnelFor(sandbox, (channel) => deps.egress.serve(channel, session), config.KILN_EGRESS_MAX_CONNECTIONS);
-    const decoder = new FrameDecoder(
-      { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
-      tunnel.onFrame,
-    );
     let stopped: StopReason | null = null;
     const stop = (reason: StopReason) => {
       if (stopped) return;
@@ -70,42 +28,41 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       void sandbox.kill();
     };
     const started = performance.now();
-    // The wrapper's exit frame is its last word: answer then, without waiting for the container to stop.
-    let reportedExit!: () => void;
-    const exited = new Promise<void>((resolve) => (reportedExit = resolve));
-    const ended = sandbox.pipe(
-      (chunk) => {
-        decoder.push(chunk);
-        if (decoder.violation) stop(decoder.violation === 'output_limit' ? 'output_limit' : 'sandbox_error');
-        else if (decoder.exit) reportedExit();
+    const box = openBoxSession(sandbox, {
+      limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
+      // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
+      egress: {
+        proxy: deps.egress,
+        session: { executionId: job.id, rules: job.allow },
+        maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS,
       },
-      (chunk) => {
-        decoder.pushWrapperStderr(chunk);
-        if (decoder.violation) stop('output_limit');
-      },
-    );
+      onViolation: (violation) => stop(violation === 'output_limit' ? 'output_limit' : 'sandbox_error'),
+    });
+    const { decoder } = box;
     // The host-side deadline: whatever the code does, the box dies at its limit; and should its stream
     // not end after the kill, the answer does not wait for it.
+    let giveUpNow!: () => void;
+    const gaveUp = new Promise<void>((resolve) => (giveUpNow = resolve));
     let giveUp: NodeJS.Timeout | undefined;
     const deadline = setTimeout(() => {
       stop('timeout');
-      giveUp = setTimeout(reportedExit, 10_000);
+      giveUp = setTimeout(giveUpNow, 10_000);
     }, job.timeoutMs);
     const cancel = () => {
       stop('cancelled');
-      giveUp ??= setTimeout(reportedExit, 10_000);
+      giveUp ??= setTimeout(giveUpNow, 10_000);
     };
     if (job.cancel?.aborted) cancel();
     else job.cancel?.addEventListener('abort', cancel, { once: true });
     try {
-      sandbox.send(request);
-      await Promise.race([ended, exited]);
+      box.send(request);
+      // The wrapper's exit frame is its last word: answer then, without waiting for the container to stop.
+      await Promise.race([box.ended, box.exited, gaveUp]);
     } finally {
       clearTimeout(deadline);
       clearTimeout(giveUp);
       job.cancel?.removeEventListener('abort', cancel);
-      tunnel.closeAll();
-      deps.egress.end(session);
+      box.close();
     }
     const durationMs = Math.round(performance.now() - started);
 

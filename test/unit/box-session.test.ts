@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder } from '../../src/sandbox/output.js';
+import { FrameDecoder } from '../../src/sandbox/box-session.js';
 
 /** One wrapper frame: kind byte + 4-byte big-endian length + payload. */
 function frame(kind: string, payload: string | Buffer): Buffer {

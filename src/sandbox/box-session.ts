@@ -1,0 +1,354 @@
+/**
+ * kiln's side of the box protocol, for every box that runs something: a run's (src/sandbox/runner.ts)
+ * and a build's (src/builds/build-box.ts). It writes the job to an attached box, reads and decodes
+ * the box's frames, and keeps its output within caps.
+ *
+ * THE BOX PROTOCOL, written down once. runtimes/wrapper.py is PID 1 of every box; the harness
+ * (runtimes/python/harness.py, runtimes/node/harness.mjs) runs the code; a build is a script
+ * (runtimes/build/build.py) run by the Python harness.
+ *
+ * - Wire. On the container's stdout the wrapper writes frames only: a kind byte, the payload's
+ *   length (4 bytes, big-endian), the payload. FRAMES below says who sends each kind and its
+ *   largest payload. On the container's stdin kiln writes one request line, then nothing until the
+ *   box opens a tunnelled connection, then d and f frames for it. The container's own stderr
+ *   carries only the wrapper's last words, should it crash.
+ * - In the box. The wrapper starts the harness before any request, appending four fds: the
+ *   container's stdin (lent), the result pipe, the taken pipe and the go pipe.
+ * - Order. (1) ready: the warm harness writes "ready\n" on the taken pipe; the wrapper sends `k`,
+ *   the box's first frame (kiln's pool hands out only boxes that sent it). (2) request: kiln writes
+ *   one line of JSON (requestLine below), which never holds a newline, so the harness reads exactly
+ *   up to it. (3) taken: the harness closes stdin and writes "<mode>\n<deadline ms>\n<the code's
+ *   stdin>" on the taken pipe; the wrapper sends `t`, then writes "g" on the go pipe, before which no
+ *   code runs (a box that dies after `t` died running its code). (4) run: the harness's stdout and
+ *   stderr become `o` and `e` frames (a read each, at most 64 KiB); each connection the code opens
+ *   to the in-box proxy (127.0.0.1:3128) becomes `c`, `d`, `f` frames, whose payload starts with a
+ *   4-byte connection id, and kiln answers with `d` and `f` for the same id (`f` alone: refused).
+ *   (5) end: the harness's last word on the result pipe is "<length>\n" then "valid\n<JSON>" or
+ *   "json_serialization_error\n" (function mode) or "exit <status>" (a script that ended by itself);
+ *   the wrapper sends `r` (function mode: that status line and JSON) and then `x`,
+ *   {"exit_code":0..255,"oom":bool}, its last frame (128 + the signal for a harness killed). kiln
+ *   answers on `x` and removes the box. A build's script prints a marker line once installed and
+ *   waits: kiln copies the tree out of the box and removes it.
+ * - Limits. A frame of an unknown kind, over its kind's largest payload, or a tunnel frame without
+ *   its id breaks the protocol (kiln stops the box: sandbox_error), except a result over the result
+ *   limit, which is an output_limit; stdout and stderr are kept up to the output limit each, and
+ *   past it the box is stopped (output_limit). The wrapper ends the box itself 5 s past the
+ *   request's deadline, and as soon as its stdin ends (kiln is gone).
+ */
+import type { EgressProxy, EgressSession } from '../egress/proxy.js';
+import { AppError } from '../errors.js';
+import type { SandboxHandle } from './docker.js';
+import type { FunctionJob, Job, ScriptJob } from './job.js';
+import { tunnelFor } from './tunnel.js';
+
+/** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
+export type Violation = 'output_limit' | 'protocol';
+
+interface FrameKind {
+  /** Who writes it: the box (its wrapper, on the container's stdout), kiln (on its stdin), or both. */
+  from: 'box' | 'kiln' | 'both';
+  /** Its largest payload in bytes; `result`: the session's result limit (KILN_RESULT_LIMIT_BYTES). */
+  maxPayload: number | 'result';
+  /** What a longer payload is. */
+  over: Violation;
+  /** A tunnel frame: its payload starts with the connection's id (TUNNEL_ID_BYTES, big-endian). */
+  tunnel?: boolean;
+  means: string;
+}
+
+/** kind byte + payload length */
+export const FRAME_HEADER_BYTES = 5;
+export const TUNNEL_ID_BYTES = 4;
+/** The largest o, e, c, d, f payload kiln takes (the wrapper sends one read of at most 64 KiB, plus an id). */
+const STREAM_FRAME_BYTES = 1 << 20;
+
+/** Every frame kind of the protocol, in one table: the decoder's kinds and limits come from here. */
+export const FRAMES = {
+  k: { from: 'box', maxPayload: 0, over: 'protocol', means: 'ready: the harness is warm and waiting (the first frame)' },
+  t: { from: 'box', maxPayload: 0, over: 'protocol', means: 'taken: the harness took the request; its code may run from now on' },
+  o: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stdout" },
+  e: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stderr" },
+  r: { from: 'box', maxPayload: 'result', over: 'output_limit', means: 'result: a status word, a newline, the return value as JSON' },
+  x: { from: 'box', maxPayload: 4096, over: 'protocol', means: 'exit status, {"exit_code":n,"oom":bool}: the last frame' },
+  c: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'the code opened a connection' },
+  d: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: "a connection's data" },
+  f: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'this side closed the connection' },
+} as const satisfies Record<string, FrameKind>;
+
+type Kinds = typeof FRAMES;
+export type TunnelKind = { [K in keyof Kinds]: Kinds[K] extends { tunnel: true } ? K : never }[keyof Kinds];
+export type TunnelListener = (kind: TunnelKind, id: number, data: Buffer) => void;
+
+function frameKind(kind: string): FrameKind | undefined {
+  return Object.hasOwn(FRAMES, kind) ? FRAMES[kind as keyof Kinds] : undefined;
+}
+
+/** One frame: kind byte + 4-byte big-endian length + payload. */
+export function encodeFrame(kind: keyof Kinds, payload: Buffer): Buffer {
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  header.write(kind, 0, 'latin1');
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
+type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
+/** What the request line carries of a job: a run's, or a build box's. */
+export type HarnessRequest =
+  | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
+  | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
+
+/** The one request line the harness reads: what to run, and how. */
+export function requestLine(job: HarnessRequest): string {
+  const common = {
+    mode: job.mode,
+    language: job.runtime.language,
+    code: job.code,
+    env: job.env,
+    files: job.files,
+    deadline_ms: job.timeoutMs,
+  };
+  const fields =
+    job.mode === 'function'
+      ? {
+          ...common,
+          input: job.input ?? null,
+          args: [],
+          stdin: '',
+          ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}),
+          ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}),
+        }
+      : { ...common, input: null, args: job.args, stdin: job.stdin };
+  try {
+    return `${JSON.stringify(fields)}\n`;
+  } catch {
+    throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
+  }
+}
+
+/**
+ * The bytes of a stream, kept up to a cap: its head (a run's stdout and stderr: what comes past
+ * the cap is dropped) or its tail (a build's log: what came first is dropped).
+ */
+export class CappedBuffer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Bytes were dropped. */
+  truncated = false;
+  constructor(
+    private readonly cap: number,
+    private readonly keep: 'head' | 'tail' = 'head',
+  ) {}
+  /** Returns false once bytes have been dropped. */
+  append(data: Buffer): boolean {
+    if (this.keep === 'head' && data.length > this.cap - this.size) {
+      this.truncated = true;
+      data = data.subarray(0, Math.max(this.cap - this.size, 0));
+    }
+    if (data.length) {
+      this.chunks.push(data);
+      this.size += data.length;
+    }
+    while (this.keep === 'tail' && this.size > this.cap) {
+      this.truncated = true;
+      const first = this.chunks[0]!;
+      const drop = Math.min(first.length, this.size - this.cap);
+      if (drop === first.length) this.chunks.shift();
+      else this.chunks[0] = first.subarray(drop);
+      this.size -= drop;
+    }
+    return !this.truncated;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+  text(): string {
+    return this.bytes().toString('utf8');
+  }
+}
+
+export interface ExitStatus {
+  exit_code: number;
+  oom: boolean;
+}
+
+export interface OutputLimits {
+  /** Bytes kept of stdout, and of stderr. */
+  streamBytes: number;
+  /** Largest result frame (the JSON return value). */
+  resultBytes: number;
+}
+
+/** Decodes the frames a box writes, keeping stdout and stderr within caps. Pure and synchronous: unit-tested byte by byte. */
+export class FrameDecoder {
+  readonly stdout: CappedBuffer;
+  readonly stderr: CappedBuffer;
+  result: Buffer | null = null;
+  exit: ExitStatus | null = null;
+  /** Set once the box broke a limit or the protocol; the caller stops it. */
+  violation: Violation | null = null;
+  /** Whether the wrapper has said anything about this request (`t`: the harness took it; any output). */
+  sawFrames = false;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(
+    private readonly limits: OutputLimits,
+    private readonly onTunnel?: TunnelListener,
+    /**
+     * Takes each stdout (`o`) and stderr (`e`) payload, and the wrapper's own stderr, instead of the
+     * decoder keeping them (a build's log keeps its own tail, and watches for its marker).
+     */
+    private readonly onOutput?: (kind: 'o' | 'e', data: Buffer) => void,
+  ) {
+    this.stdout = new CappedBuffer(limits.streamBytes);
+    this.stderr = new CappedBuffer(limits.streamBytes);
+  }
+
+  /** Feeds bytes the wrapper wrote to the container's stdout. */
+  push(chunk: Buffer): void {
+    if (this.violation) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= FRAME_HEADER_BYTES && !this.violation) {
+      const head = this.peek(FRAME_HEADER_BYTES);
+      const kind = String.fromCharCode(head[0]!);
+      const length = head.readUInt32BE(1);
+      const spec = frameKind(kind);
+      if (!spec || spec.from === 'kiln') {
+        this.fail('protocol');
+        return;
+      }
+      if (length > (spec.maxPayload === 'result' ? this.limits.resultBytes : spec.maxPayload)) {
+        this.fail(spec.over);
+        return;
+      }
+      if (this.buffered < FRAME_HEADER_BYTES + length) return;
+      this.handle(kind, spec, this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES));
+    }
+  }
+
+  /** Bytes on the container's own stderr come from the wrapper itself (it crashed): keep them for the user. */
+  pushWrapperStderr(chunk: Buffer): void {
+    if (this.violation) return;
+    if (this.onOutput) this.onOutput('e', chunk);
+    else if (!this.stderr.append(chunk)) this.fail('output_limit');
+  }
+
+  private handle(kind: string, spec: FrameKind, payload: Buffer): void {
+    // k: the harness was ready, before any request: not a sign that anything ran
+    if (kind === 'k') return;
+    // t (and every frame after it): the harness took the request, so the code may have run; a box
+    // that dies from here on died of its code (under gVisor, the code can even kill PID 1)
+    this.sawFrames = true;
+    if ((kind === 'o' || kind === 'e') && this.onOutput) this.onOutput(kind, payload);
+    else if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
+    else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
+    else if (kind === 'r') this.result = payload;
+    else if (spec.tunnel) {
+      if (payload.length < TUNNEL_ID_BYTES || !this.onTunnel) {
+        this.fail('protocol');
+        return;
+      }
+      this.onTunnel(kind as TunnelKind, payload.readUInt32BE(0), payload.subarray(TUNNEL_ID_BYTES));
+    } else if (kind === 'x') {
+      const exit = parseExit(payload);
+      if (exit) this.exit = exit;
+      else this.fail('protocol');
+    }
+  }
+
+  private fail(violation: Violation): void {
+    this.violation = violation;
+    this.chunks = [];
+    this.buffered = 0;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    return first.length >= n ? first : Buffer.concat(this.chunks).subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return all.subarray(0, n);
+  }
+}
+
+/** The exit frame, or null when it is not JSON with an exit_code of 0..255 (a forged frame). */
+function parseExit(payload: Buffer): ExitStatus | null {
+  try {
+    const parsed = JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
+    const code = parsed.exit_code;
+    if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) return null;
+    return { exit_code: code, oom: parsed.oom === true };
+  } catch {
+    return null;
+  }
+}
+
+/** What a session needs of an attached box (src/sandbox/docker.ts). */
+export type AttachedBox = Pick<SandboxHandle, 'send' | 'pendingBytes' | 'pipe'>;
+
+export interface BoxSessionOptions {
+  limits: OutputLimits;
+  /** Where the box's tunnelled connections go: kiln's egress proxy, under this session's rules, at most `maxConnections` at once. */
+  egress: { proxy: Pick<EgressProxy, 'serve' | 'end'>; session: EgressSession; maxConnections: number };
+  /** Takes stdout and stderr instead of the decoder's caps (see FrameDecoder). */
+  onOutput?: (kind: 'o' | 'e', data: Buffer) => void;
+  /** The box broke a limit or the protocol (called once, as it happens): the caller stops the box. */
+  onViolation?: (violation: Violation) => void;
+}
+
+export type BoxSession = ReturnType<typeof openBoxSession>;
+
+/**
+ * One conversation with an attached box, from its output's first byte (the ready frame is taken as
+ * already seen): decodes what it writes, carries its tunnelled connections to the egress proxy.
+ */
+export function openBoxSession(box: AttachedBox, opts: BoxSessionOptions) {
+  const { proxy, session, maxConnections } = opts.egress;
+  const tunnel = tunnelFor(box, (channel) => proxy.serve(channel, session), maxConnections);
+  const decoder = new FrameDecoder(opts.limits, tunnel.onFrame, opts.onOutput);
+  let reportExit!: () => void;
+  const exited = new Promise<void>((resolve) => (reportExit = resolve));
+  let reported = false;
+  const check = () => {
+    if (decoder.violation) {
+      if (!reported) opts.onViolation?.(decoder.violation);
+      reported = true;
+    } else if (decoder.exit) reportExit();
+  };
+  const ended = box.pipe(
+    (chunk) => {
+      decoder.push(chunk);
+      check();
+    },
+    (chunk) => {
+      decoder.pushWrapperStderr(chunk);
+      check();
+    },
+  );
+  return {
+    decoder,
+    /** Resolves once the wrapper's exit frame is in: its last word (the container may still be stopping). */
+    exited,
+    /** Resolves once the box's output ends: it stopped, or was killed or removed. */
+    ended,
+    /** Writes the request line (requestLine): the box runs it. */
+    send(line: string): void {
+      box.send(line);
+    },
+    /** Ends the box's tunnelled connections. */
+    closeTunnel(): void {
+      tunnel.closeAll();
+    },
+    /** Ends the session: its connections, and its upstream connections in the egress proxy. */
+    close(): void {
+      tunnel.closeAll();
+      proxy.end(session);
+    },
+  };
+}
