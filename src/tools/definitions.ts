@@ -23,21 +23,44 @@ export function definitionName(name: string, format: DefinitionFormat): string {
   return safe.slice(0, rule.max);
 }
 
+/** Whether a tool's input schema describes an object (none counts: the input is then any object). */
+export const takesObject = (inputSchema: unknown): boolean =>
+  inputSchema === null ||
+  inputSchema === undefined ||
+  (typeof inputSchema === 'object' && (inputSchema as { type?: unknown }).type === 'object');
+
 /**
- * The tool's input schema as the LLM APIs take parameters: an object schema (none means an empty
- * object), without `$schema` / `$id`, which they do not want.
+ * The one builder of a tool's parameters, for every tool-calling API kiln describes tools to (the
+ * /definition formats and /mcp's listing): an object schema (none means an empty object), without
+ * `$schema` / `$id`, which they do not want. A schema of another type cannot be parameters: MCP
+ * (`wrap`) takes it as `{input: <schema>}`, which is how kiln's MCP server passes it to the tool;
+ * the other APIs (`reject`) get a 400 naming input_schema.
  */
-function parameters(tool: Tool): Record<string, unknown> {
-  if (tool.inputSchema === null || tool.inputSchema === undefined) return { type: 'object', properties: {} };
-  const { $schema: _s, $id: _i, ...schema } = tool.inputSchema as Record<string, unknown>;
-  if (schema.type !== 'object')
+export function parametersOf(inputSchema: unknown, nonObject: 'wrap' | 'reject'): Record<string, unknown> {
+  if (inputSchema === null || inputSchema === undefined) return { type: 'object', properties: {} };
+  const { $schema: _s, $id: _i, ...schema } = inputSchema as Record<string, unknown>;
+  if (takesObject(schema)) return schema;
+  if (nonObject === 'reject')
     throw new AppError(
       'BAD_REQUEST',
       `input_schema: LLM APIs take parameters as an object schema; this tool's input_schema has type ${JSON.stringify(schema.type ?? null)}`,
       [{ field: 'input_schema', reason: 'not_an_object' }],
     );
-  return schema;
+  // $defs stay at the root, where the schema's "#/$defs/…" references point
+  const { $defs, definitions, ...inner } = schema;
+  return {
+    type: 'object',
+    properties: { input: inner },
+    required: ['input'],
+    additionalProperties: false,
+    ...($defs ? { $defs } : {}),
+    ...(definitions ? { definitions } : {}),
+  };
 }
+
+/** A tool's description for a model, or one made from its name when it has none. */
+export const descriptionOf = (tool: Pick<Tool, 'name' | 'description' | 'language'>): string =>
+  tool.description || `Runs the saved ${tool.language} tool "${tool.name}".`;
 
 /**
  * Whether OpenAI's strict mode can take the schema: every object closed (additionalProperties
@@ -62,8 +85,8 @@ export function strictable(schema: unknown): boolean {
 /** The tool as `format`'s API takes a tool definition. */
 export function toolDefinition(tool: Tool, format: DefinitionFormat): Record<string, unknown> {
   const name = definitionName(tool.name, format);
-  const description = tool.description || `Runs the saved tool ${tool.name}.`;
-  const params = parameters(tool);
+  const description = descriptionOf(tool);
+  const params = parametersOf(tool.inputSchema, format === 'mcp' ? 'wrap' : 'reject');
   const strict = strictable(params) ? { strict: true } : {};
   switch (format) {
     case 'openai':

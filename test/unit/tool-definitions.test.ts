@@ -90,6 +90,37 @@ describe('tool definitions for LLM APIs', () => {
   });
 });
 
+describe('one definition builder for /definition and /mcp', () => {
+  it('gives a tool whose schema is not an object the same inputSchema in both: wrapped as {input}', async () => {
+    const scalar = { ...weather, name: 'double', description: '', input_schema: { type: 'number', $defs: { n: { type: 'number' } } } };
+    const { app, status, body } = await definition('mcp', scalar);
+    expect(status).toBe(200);
+    expect(body.inputSchema).toEqual({
+      type: 'object',
+      properties: { input: { type: 'number' } },
+      required: ['input'],
+      additionalProperties: false,
+      $defs: { n: { type: 'number' } },
+    });
+    expect(body.description).toBe('Runs the saved python tool "double".');
+    // what /mcp lists for the same tool
+    const listed = await app.post(
+      '/mcp',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      {
+        Authorization: 'Bearer unit-test-key-0123456789abcdef',
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+      },
+    );
+    const tools = ((await listed.json()) as { result: { tools: { title?: string; inputSchema: unknown; description: string }[] } }).result
+      .tools;
+    const saved = tools.find((t) => t.title === 'double')!;
+    expect(saved.inputSchema).toEqual(body.inputSchema);
+    expect(saved.description).toBe(body.description);
+  });
+});
+
 describe('names and strictness', () => {
   it('makes any name valid for each API', () => {
     expect(definitionName('héllo wörld!', 'openai')).toBe('h_llo_w_rld_');

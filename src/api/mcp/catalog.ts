@@ -1,5 +1,5 @@
 import type { ToolSummary } from '../../store/store.js';
-import { definitionName } from '../../tools/definitions.js';
+import { definitionName, descriptionOf, parametersOf, takesObject } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
 import { BUILTINS } from './builtins.js';
 import { RESULT_SCHEMA } from './results.js';
@@ -17,9 +17,6 @@ export interface CatalogEntry {
   wrapped: boolean;
 }
 
-const isObjectSchema = (schema: unknown) =>
-  schema === null || schema === undefined || (typeof schema === 'object' && (schema as { type?: unknown }).type === 'object');
-
 /**
  * Names valid for MCP (1–128 of [A-Za-z0-9_.-]) and unique within the project. The older tool
  * keeps the plain name, so a name an agent has learnt does not move when a newer tool takes the
@@ -35,27 +32,8 @@ function nameAll(list: ToolSummary[]): CatalogEntry[] {
       for (let n = 2; taken.has(name); n++) name = `${name.slice(0, 120)}_${n}`;
     }
     taken.add(name);
-    return { name, tool, wrapped: !isObjectSchema(tool.inputSchema) };
+    return { name, tool, wrapped: !takesObject(tool.inputSchema) };
   });
-}
-
-/** The input schema as MCP's inputSchema: an object schema; any other is wrapped as `{input}`. */
-function inputSchema(entry: CatalogEntry): Record<string, unknown> {
-  const schema = entry.tool.inputSchema as Record<string, unknown> | null;
-  if (schema === null || schema === undefined)
-    return { type: 'object', description: 'Any JSON object; it is passed to the tool as its input.' };
-  const { $schema: _s, $id: _i, ...rest } = schema;
-  if (!entry.wrapped) return rest;
-  // $defs stay at the root, where the schema's "#/$defs/…" references point
-  const { $defs, definitions, ...inner } = rest;
-  return {
-    type: 'object',
-    properties: { input: inner },
-    required: ['input'],
-    additionalProperties: false,
-    ...($defs ? { $defs } : {}),
-    ...(definitions ? { definitions } : {}),
-  };
 }
 
 /** A saved tool as an MCP tool definition. */
@@ -64,8 +42,8 @@ export function definitionOf(entry: CatalogEntry) {
   return {
     name: entry.name,
     title: tool.name,
-    description: tool.description || `Runs the saved ${tool.language} tool "${tool.name}".`,
-    inputSchema: inputSchema(entry),
+    description: descriptionOf(tool),
+    inputSchema: parametersOf(tool.inputSchema, 'wrap'),
     outputSchema: RESULT_SCHEMA,
   };
 }
