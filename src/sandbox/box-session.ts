@@ -33,7 +33,7 @@
  *   its id breaks the protocol (kiln stops the box: sandbox_error), except a result over the result
  *   limit, which is an output_limit; stdout and stderr are kept up to the output limit each, and
  *   past it the box is stopped (output_limit). The wrapper ends the box itself 5 s past the
- *   request's deadline, and as soon as its stdin ends (kiln is gone).
+ *   request's deadline (300 s when it has none), and as soon as its stdin ends (kiln is gone).
  */
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { AppError } from '../errors.js';
@@ -44,7 +44,7 @@ import { tunnelFor } from './tunnel.js';
 /** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
 export type Violation = 'output_limit' | 'protocol';
 
-interface FrameKind {
+export interface FrameKind {
   /** Who writes it: the box (its wrapper, on the container's stdout), kiln (on its stdin), or both. */
   from: 'box' | 'kiln' | 'both';
   /** Its largest payload in bytes; `result`: the session's result limit (KILN_RESULT_LIMIT_BYTES). */

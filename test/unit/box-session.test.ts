@@ -8,6 +8,7 @@ import {
   encodeFrame,
   FRAMES,
   FrameDecoder,
+  type FrameKind,
   openBoxSession,
   requestLine,
   type TunnelKind,
@@ -22,6 +23,8 @@ function frame(kind: string, payload: string | Buffer): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** The frame table, seen as any table of kinds (the test asks of each who sends it). */
+const table: Record<string, FrameKind> = FRAMES;
 const roomy = { streamBytes: 1024, resultBytes: 1024 };
 const exitFrame = (code: number, oom = false) => frame('x', JSON.stringify({ exit_code: code, signal: null, oom }));
 
@@ -275,7 +278,7 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
   it('decodes what encodeFrame encodes, for every kind the box sends', () => {
     const d = new FrameDecoder(roomy, () => {});
     for (const kind of Object.keys(FRAMES) as (keyof typeof FRAMES)[]) {
-      if (FRAMES[kind].from === 'kiln' || kind === 'x') continue;
+      if (table[kind]!.from === 'kiln' || kind === 'x') continue;
       const payload = kind === 'k' || kind === 't' ? Buffer.alloc(0) : id(9, kind);
       expect(encodeFrame(kind, payload)).toEqual(frame(kind, payload));
       d.push(encodeFrame(kind, payload));
@@ -308,7 +311,7 @@ describe('the frame table and the wrapper', () => {
         (m) => m[1],
       ),
     );
-    const boxKinds = Object.entries(FRAMES)
+    const boxKinds = Object.entries(table)
       .filter(([, spec]) => spec.from !== 'kiln')
       .map(([kind]) => kind);
     expect([...sent].sort()).toEqual(boxKinds.sort());
@@ -317,7 +320,7 @@ describe('the frame table and the wrapper', () => {
   it('has the wrapper read exactly the kinds kiln sends', () => {
     const fromKiln = wrapper.slice(wrapper.indexOf('def from_kiln'), wrapper.indexOf('def ', wrapper.indexOf('def from_kiln') + 1));
     const read = new Set([...fromKiln.matchAll(/kind == b"(.)"/g)].map((m) => m[1]));
-    const kilnKinds = Object.entries(FRAMES)
+    const kilnKinds = Object.entries(table)
       .filter(([, spec]) => spec.from !== 'box')
       .map(([kind]) => kind);
     expect([...read].sort()).toEqual(kilnKinds.sort());
