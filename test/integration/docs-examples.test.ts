@@ -1,20 +1,24 @@
 // The manual's examples, run: every shell block of README.md and docs/*.md goes through bash against a
 // real kiln (its own process) on the real engine, page by page in the page's order, in one shell per
-// page, so a variable one block sets is there for the next, as in a reader's terminal.
+// page, so a variable one block sets is there for the next, as in a reader's terminal. Each page has a
+// project of its own (its $KEY), so its answers are those of a kiln where nothing was made before.
+// Links between the pages are checked too.
 //
 // Conventions the pages follow (test/helpers/doc-examples.ts reads them):
 //   - a block fenced ```sh is run. Any other block, and a shell block that must not run here, carries
 //     `no-run=<reason>` in its info string, with a reason from NOT_RUN below; a block with neither fails.
 //   - examples reach kiln at $KILN with the key $KEY; anything outside kiln is a variable the reader sets
-//     ($WEBHOOK_URL, $API_HOST/$API_URL/$API_TOKEN, $LAMBDA_URL, $FUNCTION_URI), which this test points
-//     at receivers of its own on 127.0.0.1, with the kiln setting that lets kiln reach loopback for it.
+//     ($WEBHOOK_URL, $API_HOST/$API_URL/$API_TOKEN, $LAMBDA_URL/$LAMBDA_TOKEN, $FUNCTION_URI), which this
+//     test points at receivers of its own on 127.0.0.1, with the kiln setting that lets kiln reach
+//     loopback for it (and a package mirror of its own for the custom runtime's package).
 //     Nothing here sends traffic beyond 127.0.0.0/8 and the containers kiln starts.
 //   - each command must exit 0 (bash runs with -euo pipefail) and every HTTP answer kiln gives it must be
 //     2xx or 3xx, unless the page shows the answer with `-i` and its status line says otherwise.
 //   - where the page shows an answer (a comment after the command starting with `{`, `[` or `HTTP/`),
 //     what the command printed must have that shape: every key shown is there, every value shown is
-//     equal, and `…` stands for whatever kiln says.
-import { spawn } from 'node:child_process';
+//     equal, and `…` stands for whatever kiln says. The stand-in API checks that every request the
+//     examples made to it carried the token they bound.
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,6 +81,11 @@ async function addModule(): Promise<Uint8Array> {
 }
 
 beforeAll(async () => {
+  try {
+    execFileSync('jq', ['--version']);
+  } catch {
+    throw new Error("the manual's examples use jq: install it (apt-get install jq)");
+  }
   receiver = await startWebhookReceiver();
   upstream = await startAuthUpstream(API_HOST, API_TOKEN);
   // an iii HTTP function: answers what it was sent
@@ -161,7 +170,7 @@ function runSteps(steps: Step[], key: string, timeoutMs: number): Promise<Ran> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', script], {
       cwd: mkdtempSync(join(tmpdir(), 'kiln-docs-shell-')),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...vars, KEY: key },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...vars, KEY: key },
       detached: true,
     });
     let stdout = '';
