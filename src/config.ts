@@ -52,7 +52,7 @@ const urlList = () =>
 /** The smallest pids limit under which gVisor boxes start and run kiln's harnesses. */
 export const RUNSC_MIN_PIDS = 64;
 
-/** Every setting kiln reads, from the environment; the README's table mirrors the descriptions. */
+/** Every setting kiln reads, from the environment; docs/configuration.md lists them (a unit test holds the two equal). */
 export const ConfigSchema = z.object({
   KILN_API_KEYS: z
     .string({ error: 'is required: a comma-separated list of API keys clients send as Bearer tokens' })
