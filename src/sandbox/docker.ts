@@ -1,39 +1,13 @@
 import Docker from 'dockerode';
 import type { ContainerCreateOptions } from 'dockerode';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { AppError } from '../errors.js';
 import { BOOT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from './container-spec.js';
+import { DockerTimeout, retryRemoval, timed } from './docker-deadline.js';
 import { createDockerImages, type DockerImages } from './docker-images.js';
-import { exportTar } from './docker-export.js';
+import { createSandboxHandle, type SandboxHandle } from './sandbox-handle.js';
 
-/** A started sandbox container: its stdin, its demultiplexed output, and how to end it. */
-export interface SandboxHandle {
-  id: string;
-  /** Writes to the wrapper's stdin. */
-  send(data: string | Buffer): void;
-  /** Bytes written to stdin that the container has not taken yet. */
-  pendingBytes(): number;
-  /** Calls back with stdout / stderr bytes (from the first byte on); resolves when the container's streams end. */
-  pipe(onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<void>;
-  /**
-   * Resolves once the wrapper says its harness is warm and waiting (its first frame, `k`); rejects
-   * if the box ends first or that frame has not come within `ms` (the error quotes what it printed).
-   */
-  ready(ms: number): Promise<void>;
-  kill(): Promise<void>;
-  /** Calls back once the container's streams close: it has died or been removed. */
-  onClose(callback: () => void): void;
-  /** False once its streams have closed. */
-  alive(): boolean;
-  /** Exit code and OOM flag as Docker recorded them, once the container has stopped. */
-  state(): Promise<{ exitCode: number; oomKilled: boolean }>;
-  remove(): Promise<void>;
-  /**
-   * A tar stream of `path` inside the running box, read by `tar` as the sandbox user (`docker cp`
-   * cannot see a tmpfs). Ends when the tar does; errors if it fails.
-   */
-  exportTar(path: string): Promise<Readable>;
-}
+export type { SandboxHandle } from './sandbox-handle.js';
 
 /** The narrow slice of Docker that kiln uses; the only module that imports dockerode. */
 export interface DockerClient {
@@ -70,21 +44,6 @@ export function dockerOptions(endpoint: string | undefined, tls?: DockerTls): Do
   throw new Error(`unsupported Docker endpoint ${endpoint}: use unix:///path or tcp://host:port`);
 }
 
-class DockerTimeout extends Error {
-  constructor(what: string) {
-    super(`Docker did not answer ${what} in time`);
-    this.name = 'DockerTimeout';
-  }
-}
-
-/** A wedged engine must not hold a request forever: every Docker call gets a deadline. */
-function timed<T>(what: string, ms: number, call: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([call, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DockerTimeout(what)), ms)))]).finally(
-    () => clearTimeout(timer),
-  );
-}
-
 /** Turns a Docker failure into the 503 a client should see; the detail goes to the log by the caller. */
 export function toUnavailable(error: unknown, image?: string): AppError {
   const e = error as { statusCode?: number; code?: string; message?: string };
@@ -113,11 +72,6 @@ export interface StartTimeouts {
 }
 const START_TIMEOUTS: StartTimeouts = { createMs: 15_000, attachMs: 10_000, startMs: 15_000 };
 
-/** A removal that failed because Docker was away (restarting, say): tried again later, in the background. */
-function retryRemoval(container: Docker.Container): void {
-  for (const delay of [5_000, 30_000, 120_000]) setTimeout(() => void container.remove({ force: true }).catch(() => {}), delay).unref();
-}
-
 export function createDockerClient(endpoint: string | undefined, timeouts: StartTimeouts = START_TIMEOUTS, tls?: DockerTls): DockerClient {
   const docker = new Docker(dockerOptions(endpoint, tls));
 
@@ -136,7 +90,7 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       // An engine reset must never surface as an uncaught 'error' event.
       stream.on('error', () => {});
       await timed('start', timeouts.startMs, container.start());
-      return handle(container, stream);
+      return createSandboxHandle(docker, container, stream);
     } catch (error) {
       stream?.destroy();
       // (the engine may be what failed: then the removal is tried again as it comes back)
@@ -145,107 +99,6 @@ export function createDockerClient(endpoint: string | undefined, timeouts: Start
       else void creating.then((late) => late.remove({ force: true })).catch(() => {});
       throw toUnavailable(error, spec.Image);
     }
-  }
-
-  function handle(container: Docker.Container, stream: Duplex): SandboxHandle {
-    const sink = (fn: (b: Buffer) => void) =>
-      new Writable({
-        write: (chunk: Buffer, _e, done) => {
-          fn(chunk);
-          done();
-        },
-      });
-    // The output is read from the start: what comes before pipe() (the ready frame, or a crash's
-    // message) is kept and handed over first, in order.
-    const early: [stdout: boolean, chunk: Buffer][] = [];
-    let forward: ((stdout: boolean, chunk: Buffer) => void) | null = null;
-    let head = Buffer.alloc(0);
-    let readySeen = false;
-    const readyWaiters = new Set<() => void>();
-    const take = (stdout: boolean) => (chunk: Buffer) => {
-      if (forward) return forward(stdout, chunk);
-      early.push([stdout, chunk]);
-      if (stdout && !readySeen && head.length < 5) {
-        head = Buffer.concat([head, chunk]);
-        if (head.length >= 5 && head[0] === 0x6b /* k */ && head.readUInt32BE(1) === 0) {
-          readySeen = true;
-          for (const waiter of readyWaiters) waiter();
-        }
-      }
-    };
-    docker.modem.demuxStream(stream, sink(take(true)), sink(take(false)));
-    let ended = false;
-    const ends = new Set<() => void>();
-    const end = () => {
-      ended = true;
-      for (const callback of ends) callback();
-    };
-    stream.on('error', end);
-    stream.on('close', end);
-    stream.on('end', end);
-    return {
-      id: container.id,
-      send: (data) => void stream.write(data),
-      pendingBytes: () => stream.writableLength,
-      pipe: (onStdout, onStderr) =>
-        new Promise<void>((resolve) => {
-          forward = (stdout, chunk) => (stdout ? onStdout : onStderr)(chunk);
-          for (const [stdout, chunk] of early.splice(0)) forward(stdout, chunk);
-          if (ended) return resolve();
-          ends.add(resolve);
-        }),
-      ready: (ms) =>
-        new Promise<void>((resolve, reject) => {
-          if (readySeen) return resolve();
-          if (ended) return reject(new Error('the sandbox ended before its harness was ready'));
-          const done = (error?: Error) => {
-            clearTimeout(timer);
-            readyWaiters.delete(onReady);
-            ends.delete(onEnd);
-            if (error) reject(error);
-            else resolve();
-          };
-          const onReady = () => done();
-          // what the box said before it failed: the reason, for the log
-          const said = () => {
-            const text = Buffer.concat(early.filter(([stdout]) => !stdout).map(([, chunk]) => chunk))
-              .toString('utf8')
-              .trim();
-            return text ? `: ${text.slice(-500)}` : '';
-          };
-          const onEnd = () => done(new Error(`the sandbox ended before its harness was ready${said()}`));
-          const timer = setTimeout(() => done(new Error(`the sandbox's harness was not ready within ${ms} ms${said()}`)), ms);
-          readyWaiters.add(onReady);
-          ends.add(onEnd);
-        }),
-      alive: () => !ended,
-      onClose: (callback) => {
-        if (ended) return callback();
-        ends.add(callback);
-      },
-      kill: async () => {
-        // Once the box is dead its stream must end; never let a stuck socket or engine hold the request.
-        setTimeout(() => stream.destroy(), 3000).unref();
-        await timed('kill', 5000, container.kill({ signal: 'SIGKILL' })).catch(() => {});
-      },
-      state: async () => {
-        await timed('wait', 5000, container.wait()).catch(() => {});
-        const info = await timed('inspect', 5000, container.inspect());
-        return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
-      },
-      exportTar: (path) => exportTar(docker, container, path, timed),
-      remove: async () => {
-        stream.destroy();
-        try {
-          await timed('remove', 30_000, container.remove({ force: true }));
-        } catch (error) {
-          if ((error as { statusCode?: number }).statusCode === 404) return; // already gone
-          // Docker was away (restarting, say): try again later, in the background, so no box is left behind
-          retryRemoval(container);
-          throw error;
-        }
-      },
-    };
   }
 
   return {
