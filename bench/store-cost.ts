@@ -53,12 +53,12 @@ function helloRecord(stdout: string): ExecutionRecord {
 
 /** Times `n` sequential inserts after `warm` untimed ones (first statements compile, the WAL grows). */
 async function timeInserts(store: Store, stdout: string, warm: number, n: number): Promise<number[]> {
-  for (let i = 0; i < warm; i++) await store.recordExecution(helloRecord(stdout));
+  for (let i = 0; i < warm; i++) await store.executions.record(helloRecord(stdout));
   const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
     const record = helloRecord(stdout); // built outside the timing: the executor has it in hand anyway
     const t = performance.now();
-    await store.recordExecution(record);
+    await store.executions.record(record);
     latencies.push(performance.now() - t);
   }
   return latencies;

@@ -100,7 +100,7 @@ export function createServices(deps: ServiceDeps) {
     log,
     owner: deps.owner,
     onEnded: webhooks.wake,
-    recordExecution: (record) => store.recordExecution(record),
+    recordExecution: (record) => store.executions.record(record),
     // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
     ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
   });

@@ -5,7 +5,7 @@ import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { buildContainerSpec } from '../sandbox/container-spec.js';
 import type { DockerClient } from '../sandbox/docker.js';
 import { type BoxSession, CappedBuffer, openBoxSession, requestLine } from '../sandbox/box-session.js';
-import type { RuntimeRevisionRecord } from '../store/runtime-store.js';
+import type { RuntimeRevisionRecord } from '../store/runtimes/records.js';
 import type { PackageSources } from './package-sources.js';
 
 const BUILD_PROGRAM = readFileSync(new URL('../../runtimes/build/build.py', import.meta.url), 'utf8');

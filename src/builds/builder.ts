@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Runtime } from '../runtimes/registry.js';
 import type { DockerImages } from '../sandbox/docker-images.js';
-import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore } from '../store/runtime-store.js';
+import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore } from '../store/runtimes/records.js';
 import { parsePythonImports } from '../runtimes/custom/manifest.js';
 import { INSTALL, type RunBuildBox } from './build-box.js';
 import { TreeRefused, treeContext } from './tree-context.js';

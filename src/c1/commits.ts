@@ -1,6 +1,6 @@
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { C1FunctionRecord, C1Store } from '../store/c1-store.js';
+import type { C1FunctionRecord, C1Store } from '../store/c1/records.js';
 import type { Store, ToolRevision, ToolSummary } from '../store/store.js';
 import { maxUploadBytes, MAX_REVISION_BYTES } from '../tools/revision-limits.js';
 import type { Tools } from '../tools/tools.js';
@@ -108,7 +108,7 @@ export function createC1Commits(deps: {
     /** The function's commits (finalized), newest first, up to 100, by id and time: never their code. */
     async commits(project: string, id: string): Promise<{ id: string; createdAt: string }[]> {
       await get(project, id, 'function_id');
-      return (await deps.store.listToolRevisionStamps(project, id, { limit: 100 })) ?? [];
+      return (await deps.store.tools.listRevisionStamps(project, id, { limit: 100 })) ?? [];
     },
     message: async (project: string, id: string, commitId: string) => (await c1.getCommit(project, id, commitId))?.message ?? '',
   };

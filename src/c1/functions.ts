@@ -1,6 +1,6 @@
 import { AppError, fieldError } from '../errors.js';
 import type { Invocations } from '../invocations/invocations.js';
-import type { C1FunctionRecord } from '../store/c1-store.js';
+import type { C1FunctionRecord } from '../store/c1/records.js';
 import type { Store, ToolRevision, ToolSummary } from '../store/store.js';
 import type { Tools } from '../tools/tools.js';
 import { createC1Commits, putFinalCommit } from './commits.js';
@@ -19,7 +19,7 @@ async function listAll(store: Store, project: string): Promise<FunctionAndTool[]
   let startingAfter: string | undefined;
   do {
     page = await store.c1.listFunctions(project, { limit: 100, startingAfter });
-    const summaries = await store.toolSummaries(
+    const summaries = await store.tools.summaries(
       project,
       page.map((f) => f.toolId),
     );
@@ -49,13 +49,13 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     const fn = await c1.getFunction(project, id);
     if (!fn) throw notFound(id, field);
     // its summary: every route renders or checks that much, and a revision's code and files are up to 5 MiB
-    const [tool] = await deps.store.toolSummaries(project, [id]);
+    const [tool] = await deps.store.tools.summaries(project, [id]);
     if (!tool) throw notFound(id, field);
     return { fn, tool };
   }
 
   async function revision(project: string, id: string, commitId: string, field: string): Promise<ToolRevision> {
-    const rev = await deps.store.getToolRevision(project, id, commitId);
+    const rev = await deps.store.tools.getRevision(project, id, commitId);
     if (!rev) throw fieldError(field, 'not_found', `function ${id} has no commit ${commitId}`);
     return rev;
   }

@@ -1,5 +1,5 @@
 import type { ExecutionStatus, ExecutionStatuses } from '../invocations/execution-status.js';
-import type { C1InvocationRecord } from '../store/c1-store.js';
+import type { C1InvocationRecord } from '../store/c1/records.js';
 import type { Page, Store } from '../store/store.js';
 
 /** A C1 invocation (what was asked) with its execution's status (where it stands, what it answered). */

@@ -111,7 +111,7 @@ export function createExecutor(deps: {
       result: loggedResult(result),
     };
     try {
-      await deps.store.recordExecution(record);
+      await deps.store.executions.record(record);
     } catch (err) {
       metrics.storeErrors.inc({ operation: 'record_execution' });
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');

@@ -18,8 +18,8 @@ export function startRetention(deps: {
 }) {
   let running: Promise<void> | null = null;
   const prune = () =>
-    (running ??= deps.store
-      .pruneExecutions({
+    (running ??= deps.store.executions
+      .prune({
         olderThan: new Date(Date.now() - deps.days * 86_400_000).toISOString(),
         keepPerProject: deps.keepPerProject,
         keep: deps.keep,

@@ -8,7 +8,7 @@ import { redactText } from '../execution/redact.js';
 import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Secrets } from '../secrets/secrets.js';
-import type { RegisteredFunction } from '../store/function-store.js';
+import type { RegisteredFunction } from '../store/functions/records.js';
 import type { Store } from '../store/store.js';
 import { checkInput, compileInputSchema } from '../tools/input-schema.js';
 
@@ -185,8 +185,8 @@ export function createHttpFunctions(deps: {
       const outcome = await deps.outbound.run(project, () => call(project, fn, data));
       const durationMs = Math.round(performance.now() - started);
       const request = { function_id: fn.id, data: data ?? null };
-      await deps.store
-        .recordExecution({
+      await deps.store.executions
+        .record({
           id,
           project,
           kind: 'http_function',

@@ -30,8 +30,8 @@ export function createInvoke(deps: {
 }) {
   async function record(project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string) {
     const id = newId('exec');
-    await deps.store
-      .recordExecution({
+    await deps.store.executions
+      .record({
         id,
         project,
         kind: 'worker_function',

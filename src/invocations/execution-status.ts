@@ -1,4 +1,4 @@
-import type { InvocationRecord } from '../store/invocation-store.js';
+import type { InvocationRecord } from '../store/invocations/records.js';
 import type { ExecutionRecord, Page, Store } from '../store/store.js';
 
 /**
@@ -13,17 +13,17 @@ export interface ExecutionStatus {
 }
 
 /** The read side of executions: the log's pages and one execution's status, scoped to a project. */
-export function createExecutionStatuses(store: Pick<Store, 'getExecution' | 'listExecutions' | 'invocations'>) {
+export function createExecutionStatuses(store: Pick<Store, 'executions' | 'invocations'>) {
   return {
     /** Null when the project has neither a logged execution nor an invocation of that id. */
     async get(project: string, id: string): Promise<ExecutionStatus | null> {
-      const [record, invocation] = await Promise.all([store.getExecution(project, id), store.invocations.get(project, id)]);
+      const [record, invocation] = await Promise.all([store.executions.get(project, id), store.invocations.get(project, id)]);
       return record || invocation ? { id, record, invocation } : null;
     },
     /** A page of the executions log, newest first. */
-    list: (project: string, page: Page & { onlyNonZeroExitCodes?: boolean }) => store.listExecutions(project, page),
+    list: (project: string, page: Page & { onlyNonZeroExitCodes?: boolean }) => store.executions.list(project, page),
     /** Whether the log holds this execution (it ended with its answer). */
-    logged: async (project: string, id: string) => (await store.getExecution(project, id)) !== null,
+    logged: async (project: string, id: string) => (await store.executions.get(project, id)) !== null,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { InvocationStore } from '../store/invocation-store.js';
+import type { InvocationStore } from '../store/invocations/records.js';
 
 /** The rule for an invocation that was running when its kiln died: at most once, never run again. */
 export const INTERRUPTED_REASON = 'kiln stopped while it ran; it is not run again (at most once)';

@@ -3,7 +3,7 @@ import type { Execute } from '../execution/executor.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { InvocationRecord, InvocationStore } from '../store/invocation-store.js';
+import type { InvocationRecord, InvocationStore } from '../store/invocations/records.js';
 import type { ExecutionRecord } from '../store/store.js';
 import { createHousekeeping, TICK_MS } from './housekeeping.js';
 import type { InvocationQueue } from './queue.js';

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { InvocationStore, SqlExecutor } from '../store/invocation-store.js';
+import type { InvocationStore, SqlExecutor } from '../store/invocations/records.js';
 
 /**
  * Where accepted invocations wait for a worker. The store's row is the invocation's record; a

@@ -3,7 +3,7 @@ import { AppError, storeUnavailable } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { InvocationStore, WithinTransaction } from '../store/invocation-store.js';
+import type { InvocationStore, WithinTransaction } from '../store/invocations/records.js';
 import type { ExecutionRecord } from '../store/store.js';
 import type { InvocationQueue } from './queue.js';
 

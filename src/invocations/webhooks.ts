@@ -5,7 +5,7 @@ import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js'
 import { storeUnavailable } from '../errors.js';
 import { outboundPost } from '../egress/outbound.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import type { DueWebhook, InvocationStore, WebhookSecretRecord } from '../store/invocation-store.js';
+import type { DueWebhook, InvocationStore, WebhookSecretRecord } from '../store/invocations/records.js';
 
 /** After a rotation, the previous secret signs too for this long, so receivers can switch over. */
 const ROTATION_GRACE_MS = 24 * 3600_000;

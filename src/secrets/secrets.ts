@@ -23,7 +23,7 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
   /** The refs that name no secret of the project; one query however many. */
   async function unknown(project: string, refs: SecretRef[]): Promise<SecretRef[]> {
     if (!refs.length) return [];
-    const found = new Set((await store.getSecrets(project, [...new Set(refs.map((r) => r.id))])).map((s) => s.id));
+    const found = new Set((await store.secrets.getMany(project, [...new Set(refs.map((r) => r.id))])).map((s) => s.id));
     return refs.filter((r) => !found.has(r.id));
   }
   const unknownError = (missing: SecretRef[]) =>
@@ -37,13 +37,13 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
     async create(project: string, name: string, value: string): Promise<SecretRecord> {
       const id = newId('secret');
       const now = new Date().toISOString();
-      return store.createSecret({ id, project, name, sealed: box.seal(value, aad(project, id)), createdAt: now, updatedAt: now });
+      return store.secrets.create({ id, project, name, sealed: box.seal(value, aad(project, id)), createdAt: now, updatedAt: now });
     },
-    list: (project: string, page: Page) => store.listSecrets(project, page),
+    list: (project: string, page: Page) => store.secrets.list(project, page),
     /** The project's secret of this name (names are not unique: the newest wins), or null. */
     async byName(project: string, name: string): Promise<SecretRecord | null> {
       for await (const secret of everyItem(
-        (page) => store.listSecrets(project, page),
+        (page) => store.secrets.list(project, page),
         (s) => s.id,
       ))
         if (secret.name === name) return secret;
@@ -51,12 +51,12 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
     },
     /** Replaces a secret's value (tools bound to it use the new one from their next run). */
     async rotate(project: string, id: string, value: string): Promise<SecretRecord> {
-      const updated = await store.updateSecret(project, id, box.seal(value, aad(project, id)), new Date().toISOString());
+      const updated = await store.secrets.update(project, id, box.seal(value, aad(project, id)), new Date().toISOString());
       if (!updated) throw notFound(id);
       return updated;
     },
     async remove(project: string, id: string): Promise<void> {
-      if (!(await store.deleteSecret(project, id))) throw notFound(id);
+      if (!(await store.secrets.delete(project, id))) throw notFound(id);
     },
     /** Throws a 400 naming each field whose secret_id is not a secret of the project. */
     async check(project: string, refs: SecretRef[]): Promise<void> {
@@ -66,7 +66,7 @@ export function createSecrets(deps: { store: Store; box: SecretBox }) {
     /** The clear values of the referenced secrets, by id; a 400 naming the field of any unknown one. */
     async reveal(project: string, refs: SecretRef[]): Promise<Map<string, string>> {
       if (!refs.length) return new Map();
-      const sealed = await store.getSecrets(project, [...new Set(refs.map((r) => r.id))]);
+      const sealed = await store.secrets.getMany(project, [...new Set(refs.map((r) => r.id))]);
       const found = new Map(sealed.map((s) => [s.id, s]));
       const missing = refs.filter((r) => !found.has(r.id));
       if (missing.length) throw unknownError(missing);

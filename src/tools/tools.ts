@@ -103,7 +103,7 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
   }
 
   async function get(project: string, id: string): Promise<Tool> {
-    const tool = await store.getTool(project, id);
+    const tool = await store.tools.get(project, id);
     if (!tool) throw notFound(id);
     return tool;
   }
@@ -111,7 +111,7 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
   return {
     async create(project: string, fields: ToolFields, opts: { revisionId?: string } = {}): Promise<Tool> {
       await validate(project, fields);
-      return store.createTool(revisionOf(project, newId('tool'), fields, opts.revisionId));
+      return store.tools.create(revisionOf(project, newId('tool'), fields, opts.revisionId));
     },
     /**
      * A new revision: the latest one with `changes` applied. Earlier revisions stay as they were.
@@ -121,21 +121,21 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     async update(project: string, id: string, changes: Partial<ToolFields>, opts: { revisionId?: string } = {}): Promise<Tool> {
       for (let attempt = 0; ; attempt++) {
         const current = await get(project, id); // a tool deleted meanwhile: 404
-        const updated = await store.addToolRevision(await nextRevision(project, current, changes, opts.revisionId), current.revisionId);
+        const updated = await store.tools.addRevision(await nextRevision(project, current, changes, opts.revisionId), current.revisionId);
         if (updated) return updated;
         if (attempt >= 20)
           throw new AppError('BUSY', `tool ${id} is being changed by many callers at once; retry`, [{ reason: 'contended' }], 1);
       }
     },
     get,
-    list: (project: string, page: Page) => store.listTools(project, page),
+    list: (project: string, page: Page) => store.tools.list(project, page),
     /** A page of tools without code or files: what catalogs render. */
-    summaries: (project: string, page: Page) => store.listToolSummaries(project, page),
+    summaries: (project: string, page: Page) => store.tools.listSummaries(project, page),
     /** Every tool of the project as a summary (names and schemas, never code), oldest first: a catalog's. */
     async allSummaries(project: string): Promise<ToolSummary[]> {
       const all: ToolSummary[] = [];
       for await (const tool of everyItem(
-        (page) => store.listToolSummaries(project, page),
+        (page) => store.tools.listSummaries(project, page),
         (t) => t.id,
       ))
         all.push(tool);
@@ -143,16 +143,16 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
     },
     /** The project's tool of this id, else the newest one of this name (no code or files read). */
     async find(project: string, idOrName: string): Promise<ToolSummary | null> {
-      const [byId] = await store.toolSummaries(project, [idOrName]);
-      return byId ?? store.findToolByName(project, idOrName);
+      const [byId] = await store.tools.summaries(project, [idOrName]);
+      return byId ?? store.tools.findByName(project, idOrName);
     },
     async revisions(project: string, id: string, page: Page): Promise<ToolRevision[]> {
-      const list = await store.listToolRevisions(project, id, page);
+      const list = await store.tools.listRevisions(project, id, page);
       if (!list) throw notFound(id);
       return list;
     },
     async remove(project: string, id: string): Promise<void> {
-      if (!(await store.deleteTool(project, id))) throw notFound(id);
+      if (!(await store.tools.delete(project, id))) throw notFound(id);
     },
     /** The revision an execution runs: the pinned one, else the latest. */
     async revision(project: string, toolId: string, revisionId?: string | null): Promise<ToolRevision> {
@@ -160,7 +160,7 @@ export function createTools(deps: { store: Store; secrets: Secrets; runtimes: Pi
         const tool = await get(project, toolId);
         return { ...tool, id: tool.revisionId };
       }
-      const revision = await store.getToolRevision(project, toolId, revisionId);
+      const revision = await store.tools.getRevision(project, toolId, revisionId);
       if (revision) return revision;
       await get(project, toolId); // a missing tool is a 404 before a bad revision is a 400
       throw new AppError('BAD_REQUEST', `revision_id: tool ${toolId} has no revision ${revisionId}`, [

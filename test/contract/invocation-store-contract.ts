@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import type { InvocationRecord } from '../../src/store/invocation-store.js';
+import type { InvocationRecord } from '../../src/store/invocations/records.js';
 import type { Store } from '../../src/store/store.js';
 import { anExecution, newProject } from './records.js';
 
@@ -154,7 +154,7 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       await store.invocations.claim(lost.id, 'dead', now());
       await store.invocations.claim(recorded.id, 'dead', now());
       await store.invocations.claim(mine.id, 'alive', now());
-      await store.recordExecution(anExecution(project, { id: recorded.id }));
+      await store.executions.record(anExecution(project, { id: recorded.id }));
       const ended = await store.invocations.endOrphans(['alive', 'another'], now(), 'kiln stopped while it ran');
       expect(ended.sort()).toEqual([lost.id, recorded.id].sort());
       expect(await store.invocations.get(project, lost.id)).toMatchObject({ status: 'interrupted', reason: 'kiln stopped while it ran' });

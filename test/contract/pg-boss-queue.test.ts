@@ -6,7 +6,7 @@ import { newId } from '../../src/ids.js';
 import { createPgBossQueue } from '../../src/invocations/pg-boss-queue.js';
 import type { InvocationQueue } from '../../src/invocations/queue.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import type { InvocationRecord } from '../../src/store/invocation-store.js';
+import type { InvocationRecord } from '../../src/store/invocations/records.js';
 import { requirePostgres, testDatabaseUrl } from '../helpers/postgres.js';
 import { newProject } from './records.js';
 

@@ -56,8 +56,8 @@ describe('Postgres store', () => {
       // and they share it: one writes, another reads
       const project = newProject();
       const execution = anExecution(project);
-      await stores[0]!.recordExecution(execution);
-      expect((await stores[3]!.getExecution(project, execution.id))?.id).toBe(execution.id);
+      await stores[0]!.executions.record(execution);
+      expect((await stores[3]!.executions.get(project, execution.id))?.id).toBe(execution.id);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }

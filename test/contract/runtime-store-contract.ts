@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import type { RuntimeRecord, RuntimeRevisionRecord } from '../../src/store/runtime-store.js';
+import type { RuntimeRecord, RuntimeRevisionRecord } from '../../src/store/runtimes/records.js';
 import type { Store } from '../../src/store/store.js';
 import { newProject } from './records.js';
 

@@ -59,7 +59,7 @@ describe('SQLite store', () => {
     const file = newFile();
     const store = await open(file);
     try {
-      await store.createSecret({ id: 'secret_01', project: 'p', name: 'n', sealed: 'v1.x', createdAt: 'now', updatedAt: 'now' });
+      await store.secrets.create({ id: 'secret_01', project: 'p', name: 'n', sealed: 'v1.x', createdAt: 'now', updatedAt: 'now' });
       for (const f of [file, `${file}-wal`]) expect((await stat(f)).mode & 0o777, f).toBe(0o600);
     } finally {
       await store.close();
@@ -80,7 +80,7 @@ describe('SQLite store', () => {
     const file = newFile();
     const project = newProject();
     const first = await open(file);
-    await first.recordExecution(anExecution(project));
+    await first.executions.record(anExecution(project));
     await first.close();
     const applied = () =>
       inspect(
@@ -91,7 +91,7 @@ describe('SQLite store', () => {
     expect(before.map((m) => m.name)).toEqual(MIGRATION_NAMES);
 
     const second = await open(file); // 0001 again would fail: its tables exist
-    expect(await second.listExecutions(project, { limit: 10 })).toHaveLength(1);
+    expect(await second.executions.list(project, { limit: 10 })).toHaveLength(1);
     await second.close();
     expect(applied()).toEqual(before);
   });
@@ -126,7 +126,7 @@ describe('SQLite store', () => {
     const plaintext = `sk-live-${randomBytes(16).toString('hex')}`;
     const secret = aSecret(project);
     secret.sealed = box.seal(plaintext, `${project}/${secret.id}`);
-    await store.createSecret(secret);
+    await store.secrets.create(secret);
 
     const bytes = async () => Buffer.concat(await Promise.all([file, `${file}-wal`].filter(existsSync).map((f) => readFile(f))));
     const whileOpen = await bytes();

@@ -43,136 +43,136 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
     describe('tools', () => {
       it('creates a tool and gets it back as its head revision, every field intact', async () => {
         const rev = aRevision(project);
-        const created = await store.createTool(rev);
+        const created = await store.tools.create(rev);
         expect(created).toEqual(asTool(rev));
-        expect(await store.getTool(project, rev.toolId)).toEqual(asTool(rev));
-        expect(await store.getToolRevision(project, rev.toolId, rev.id)).toEqual(rev);
+        expect(await store.tools.get(project, rev.toolId)).toEqual(asTool(rev));
+        expect(await store.tools.getRevision(project, rev.toolId, rev.id)).toEqual(rev);
       });
 
       it('addToolRevision makes a new head; earlier revisions stay readable and unchanged', async () => {
         const first = aRevision(project);
-        await store.createTool(first);
+        await store.tools.create(first);
         const second = aNextRevision(first, { name: 'add2' });
-        const updated = await store.addToolRevision(second);
+        const updated = await store.tools.addRevision(second);
         expect(updated).toEqual(asTool(second, first.createdAt)); // a tool's createdAt is its first revision's
         expect(updated!.revisionId).not.toBe(first.id);
-        expect(await store.getTool(project, first.toolId)).toEqual(asTool(second, first.createdAt));
-        expect(await store.getToolRevision(project, first.toolId, first.id)).toEqual(first);
-        expect(await store.getToolRevision(project, first.toolId, second.id)).toEqual(second);
+        expect(await store.tools.get(project, first.toolId)).toEqual(asTool(second, first.createdAt));
+        expect(await store.tools.getRevision(project, first.toolId, first.id)).toEqual(first);
+        expect(await store.tools.getRevision(project, first.toolId, second.id)).toEqual(second);
       });
 
       it('addToolRevision of a tool that does not exist is null and stores nothing', async () => {
         const orphan = aRevision(project);
-        expect(await store.addToolRevision(orphan)).toBeNull();
-        expect(await store.getTool(project, orphan.toolId)).toBeNull();
-        expect(await store.getToolRevision(project, orphan.toolId, orphan.id)).toBeNull();
+        expect(await store.tools.addRevision(orphan)).toBeNull();
+        expect(await store.tools.get(project, orphan.toolId)).toBeNull();
+        expect(await store.tools.getRevision(project, orphan.toolId, orphan.id)).toBeNull();
       });
 
       it('addToolRevision built on a head that has moved is null and stores nothing (compare-and-set)', async () => {
         const first = aRevision(project);
-        await store.createTool(first);
+        await store.tools.create(first);
         const second = aNextRevision(first, { name: 'second' });
-        expect(await store.addToolRevision(second, first.id)).not.toBeNull();
+        expect(await store.tools.addRevision(second, first.id)).not.toBeNull();
         const stale = aNextRevision(first, { name: 'stale' });
-        expect(await store.addToolRevision(stale, first.id)).toBeNull(); // the head is `second` now
-        expect((await store.getTool(project, first.toolId))!.revisionId).toBe(second.id);
-        expect(await store.getToolRevision(project, first.toolId, stale.id)).toBeNull();
+        expect(await store.tools.addRevision(stale, first.id)).toBeNull(); // the head is `second` now
+        expect((await store.tools.get(project, first.toolId))!.revisionId).toBe(second.id);
+        expect(await store.tools.getRevision(project, first.toolId, stale.id)).toBeNull();
       });
 
       it("getToolRevision of another tool's revision is null", async () => {
         const a = aRevision(project);
         const b = aRevision(project);
-        await store.createTool(a);
-        await store.createTool(b);
-        expect(await store.getToolRevision(project, a.toolId, b.id)).toBeNull();
-        expect(await store.getToolRevision(project, a.toolId, newId('rev'))).toBeNull();
+        await store.tools.create(a);
+        await store.tools.create(b);
+        expect(await store.tools.getRevision(project, a.toolId, b.id)).toBeNull();
+        expect(await store.tools.getRevision(project, a.toolId, newId('rev'))).toBeNull();
       });
 
       it('listTools pages newest first to an empty page, with no duplicates, showing each head', async () => {
         const revs: ToolRevision[] = [];
         for (let i = 0; i < 5; i++) revs.push(aRevision(project, { name: `tool${i}` }));
-        for (const rev of revs) await store.createTool(rev);
+        for (const rev of revs) await store.tools.create(rev);
         const head = aNextRevision(revs[2]!);
-        await store.addToolRevision(head);
+        await store.tools.addRevision(head);
 
-        const pages = await allPages((page) => store.listTools(project, page), 2);
+        const pages = await allPages((page) => store.tools.list(project, page), 2);
         expect(pages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
         const ids = pages.flat().map((t) => t.id);
         expect(ids).toEqual(newestFirst(revs.map((r) => r.toolId)));
         expect(pages.flat().find((t) => t.id === revs[2]!.toolId)?.revisionId).toBe(head.id);
-        expect(await store.listTools(project, { limit: 100 })).toHaveLength(5);
-        expect(await store.listTools(project, { limit: 1 })).toEqual([asTool(revs[4]!)]);
+        expect(await store.tools.list(project, { limit: 100 })).toHaveLength(5);
+        expect(await store.tools.list(project, { limit: 1 })).toEqual([asTool(revs[4]!)]);
       });
 
       it('listToolRevisions pages newest first; null for a tool that does not exist', async () => {
         const first = aRevision(project);
-        await store.createTool(first);
+        await store.tools.create(first);
         const revs = [first];
         for (let i = 0; i < 4; i++) {
           const next = aNextRevision(first);
-          await store.addToolRevision(next);
+          await store.tools.addRevision(next);
           revs.push(next);
         }
-        const pages = await allPages(async (page) => (await store.listToolRevisions(project, first.toolId, page))!, 3);
+        const pages = await allPages(async (page) => (await store.tools.listRevisions(project, first.toolId, page))!, 3);
         expect(pages.map((p) => p.length)).toEqual([3, 2, 0]);
         expect(pages.flat()).toEqual([...revs].reverse());
-        expect(await store.listToolRevisions(project, newId('tool'), { limit: 10 })).toBeNull();
+        expect(await store.tools.listRevisions(project, newId('tool'), { limit: 10 })).toBeNull();
       });
 
       it('summaries and lookups by name carry no code or files; a listing carries code but no files', async () => {
         const files = [{ path: 'data.txt', contents: 'x'.repeat(1000) }];
         const old = aRevision(project, { name: 'fetch', files });
-        await store.createTool(old);
+        await store.tools.create(old);
         const renamed = aRevision(project, { name: 'other' });
-        await store.createTool(renamed);
-        await store.addToolRevision(aNextRevision(renamed, { name: 'fetch', files }));
+        await store.tools.create(renamed);
+        await store.tools.addRevision(aNextRevision(renamed, { name: 'fetch', files }));
         const stale = aRevision(project, { name: 'gone' });
-        await store.createTool(stale);
-        await store.addToolRevision(aNextRevision(stale, { name: 'current' }));
+        await store.tools.create(stale);
+        await store.tools.addRevision(aNextRevision(stale, { name: 'current' }));
 
-        const found = await store.findToolByName(project, 'fetch');
+        const found = await store.tools.findByName(project, 'fetch');
         expect(found?.id).toBe(renamed.toolId); // the newest tool whose head has the name
         expect(found).not.toHaveProperty('code');
         expect(found).not.toHaveProperty('files');
-        expect(await store.findToolByName(project, 'gone')).toBeNull(); // an old revision's name is not the tool's
-        expect(await store.findToolByName(newProject('b'), 'fetch')).toBeNull();
+        expect(await store.tools.findByName(project, 'gone')).toBeNull(); // an old revision's name is not the tool's
+        expect(await store.tools.findByName(newProject('b'), 'fetch')).toBeNull();
 
-        const summaries = await store.listToolSummaries(project, { limit: 100 });
+        const summaries = await store.tools.listSummaries(project, { limit: 100 });
         expect(summaries.map((t) => t.id)).toEqual(newestFirst([old.toolId, renamed.toolId, stale.toolId]));
         for (const t of summaries) expect(Object.keys(t)).not.toContain('code');
-        expect((await store.toolSummaries(project, [old.toolId, newId('tool')])).map((t) => t.name)).toEqual(['fetch']);
+        expect((await store.tools.summaries(project, [old.toolId, newId('tool')])).map((t) => t.name)).toEqual(['fetch']);
         const { code: _c, files: _f, ...summary } = asTool(old);
-        expect((await store.toolSummaries(project, [old.toolId]))[0]).toEqual(summary);
+        expect((await store.tools.summaries(project, [old.toolId]))[0]).toEqual(summary);
 
-        const listed = await store.listTools(project, { limit: 100 });
+        const listed = await store.tools.list(project, { limit: 100 });
         expect(listed.find((t) => t.id === old.toolId)).toEqual({ ...summary, code: old.code });
-        expect((await store.listToolRevisions(project, old.toolId, { limit: 10 }))![0]).not.toHaveProperty('files');
-        expect(await store.listToolRevisionStamps(project, renamed.toolId, { limit: 10 })).toEqual(
-          (await store.listToolRevisions(project, renamed.toolId, { limit: 10 }))!.map((r) => ({ id: r.id, createdAt: r.createdAt })),
+        expect((await store.tools.listRevisions(project, old.toolId, { limit: 10 }))![0]).not.toHaveProperty('files');
+        expect(await store.tools.listRevisionStamps(project, renamed.toolId, { limit: 10 })).toEqual(
+          (await store.tools.listRevisions(project, renamed.toolId, { limit: 10 }))!.map((r) => ({ id: r.id, createdAt: r.createdAt })),
         );
-        expect(await store.listToolRevisionStamps(newProject('b'), old.toolId, { limit: 10 })).toBeNull();
-        expect((await store.getTool(project, old.toolId))?.files).toEqual(files); // a run reads them all
+        expect(await store.tools.listRevisionStamps(newProject('b'), old.toolId, { limit: 10 })).toBeNull();
+        expect((await store.tools.get(project, old.toolId))?.files).toEqual(files); // a run reads them all
       });
 
       it('deleteTool removes the tool and its revisions, keeps its executions, and is false the second time', async () => {
         const first = aRevision(project);
-        await store.createTool(first);
+        await store.tools.create(first);
         const second = aNextRevision(first);
-        await store.addToolRevision(second);
+        await store.tools.addRevision(second);
         const ran = anExecution(project, { kind: 'tool', toolId: first.toolId, revisionId: second.id });
-        await store.recordExecution(ran);
+        await store.executions.record(ran);
         const other = aRevision(project);
-        await store.createTool(other);
+        await store.tools.create(other);
 
-        expect(await store.deleteTool(project, first.toolId)).toBe(true);
-        expect(await store.getTool(project, first.toolId)).toBeNull();
-        expect(await store.getToolRevision(project, first.toolId, first.id)).toBeNull();
-        expect(await store.getToolRevision(project, first.toolId, second.id)).toBeNull();
-        expect(await store.listToolRevisions(project, first.toolId, { limit: 10 })).toBeNull();
-        expect(await store.addToolRevision(aNextRevision(first))).toBeNull();
-        expect((await store.listTools(project, { limit: 10 })).map((t) => t.id)).toEqual([other.toolId]);
-        expect(await store.getExecution(project, ran.id)).toEqual(ran);
-        expect(await store.deleteTool(project, first.toolId)).toBe(false);
+        expect(await store.tools.delete(project, first.toolId)).toBe(true);
+        expect(await store.tools.get(project, first.toolId)).toBeNull();
+        expect(await store.tools.getRevision(project, first.toolId, first.id)).toBeNull();
+        expect(await store.tools.getRevision(project, first.toolId, second.id)).toBeNull();
+        expect(await store.tools.listRevisions(project, first.toolId, { limit: 10 })).toBeNull();
+        expect(await store.tools.addRevision(aNextRevision(first))).toBeNull();
+        expect((await store.tools.list(project, { limit: 10 })).map((t) => t.id)).toEqual([other.toolId]);
+        expect(await store.executions.get(project, ran.id)).toEqual(ran);
+        expect(await store.tools.delete(project, first.toolId)).toBe(false);
       });
     });
 
@@ -181,39 +181,39 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         const one = aSecret(project, { name: 'ONE' });
         const two = aSecret(project, { name: 'TWO' });
         const { sealed: _sealed, ...oneRecord } = one;
-        expect(await store.createSecret(one)).toEqual(oneRecord);
-        await store.createSecret(two);
+        expect(await store.secrets.create(one)).toEqual(oneRecord);
+        await store.secrets.create(two);
 
-        const listed = await store.listSecrets(project, { limit: 10 });
+        const listed = await store.secrets.list(project, { limit: 10 });
         expect(listed.map((s) => s.id)).toEqual([two.id, one.id]);
         for (const s of listed) expect(s).not.toHaveProperty('sealed');
 
         const foreign = aSecret(newProject('b'));
-        await store.createSecret(foreign);
-        const got = await store.getSecrets(project, [two.id, newId('secret'), foreign.id, one.id, two.id]);
+        await store.secrets.create(foreign);
+        const got = await store.secrets.getMany(project, [two.id, newId('secret'), foreign.id, one.id, two.id]);
         expect([...got].sort((x, y) => x.id.localeCompare(y.id))).toEqual([one, two]);
-        expect(await store.getSecrets(project, [])).toEqual([]);
+        expect(await store.secrets.getMany(project, [])).toEqual([]);
 
         const later = new Date(Date.parse(one.updatedAt) + 60_000).toISOString();
-        const updated = await store.updateSecret(project, one.id, 'v1.rotated', later);
+        const updated = await store.secrets.update(project, one.id, 'v1.rotated', later);
         expect(updated).toEqual({ ...oneRecord, updatedAt: later });
-        expect(await store.getSecrets(project, [one.id])).toEqual([{ ...one, sealed: 'v1.rotated', updatedAt: later }]);
+        expect(await store.secrets.getMany(project, [one.id])).toEqual([{ ...one, sealed: 'v1.rotated', updatedAt: later }]);
 
-        expect(await store.deleteSecret(project, one.id)).toBe(true);
-        expect(await store.getSecrets(project, [one.id])).toEqual([]);
-        expect(await store.deleteSecret(project, one.id)).toBe(false);
-        expect(await store.updateSecret(project, one.id, 'v1.x', later)).toBeNull();
-        expect((await store.listSecrets(project, { limit: 10 })).map((s) => s.id)).toEqual([two.id]);
+        expect(await store.secrets.delete(project, one.id)).toBe(true);
+        expect(await store.secrets.getMany(project, [one.id])).toEqual([]);
+        expect(await store.secrets.delete(project, one.id)).toBe(false);
+        expect(await store.secrets.update(project, one.id, 'v1.x', later)).toBeNull();
+        expect((await store.secrets.list(project, { limit: 10 })).map((s) => s.id)).toEqual([two.id]);
       });
 
       it('listSecrets pages newest first to an empty page', async () => {
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) {
           const s = aSecret(project, { name: `S${i}` });
-          await store.createSecret(s);
+          await store.secrets.create(s);
           ids.push(s.id);
         }
-        const pages = await allPages((page) => store.listSecrets(project, page), 2);
+        const pages = await allPages((page) => store.secrets.list(project, page), 2);
         expect(pages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
         expect(pages.flat().map((s) => s.id)).toEqual(newestFirst(ids));
       });
@@ -234,47 +234,47 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
           request: { input: { deep: { deeper: [1, 2.5, -3e-7, true, null, { k: unicode }] }, empty: {}, list: [] }, env: ['A', 'B'] },
           result: { stdout: big, stderr: unicode, output: [[[]], { '🔑': 'v' }], n: Number.MAX_SAFE_INTEGER },
         });
-        await store.recordExecution(rec);
-        const got = await store.getExecution(project, rec.id);
+        await store.executions.record(rec);
+        const got = await store.executions.get(project, rec.id);
         expect(got).toEqual(rec);
         expect((got!.result as { stdout: string }).stdout).toBe(big);
         const nulls = anExecution(project, { request: null, result: null, exitCode: -1 });
-        await store.recordExecution(nulls);
-        expect(await store.getExecution(project, nulls.id)).toEqual(nulls);
-        expect(await store.getExecution(project, newId('exec'))).toBeNull();
+        await store.executions.record(nulls);
+        expect(await store.executions.get(project, nulls.id)).toEqual(nulls);
+        expect(await store.executions.get(project, newId('exec'))).toBeNull();
       });
 
       it('recordExecution is idempotent: the same id again (a retry whose first answer was lost) keeps the first', async () => {
         const record = anExecution(project);
-        await store.recordExecution(record);
-        await store.recordExecution({ ...record, exitCode: 7 });
-        expect(await store.getExecution(project, record.id)).toEqual(record);
-        expect(await store.listExecutions(project, { limit: 10 })).toHaveLength(1);
+        await store.executions.record(record);
+        await store.executions.record({ ...record, exitCode: 7 });
+        expect(await store.executions.get(project, record.id)).toEqual(record);
+        expect(await store.executions.list(project, { limit: 10 })).toHaveLength(1);
       });
 
       it('listExecutions pages newest first; onlyNonZeroExitCodes pages only failures', async () => {
         const codes = [0, 1, 0, 137, 0, 2, -1, 0, 0, 3];
         const recs = codes.map((exitCode) => anExecution(project, { exitCode }));
-        for (const r of recs) await store.recordExecution(r);
+        for (const r of recs) await store.executions.record(r);
 
-        const pages = await allPages((page) => store.listExecutions(project, page), 4);
+        const pages = await allPages((page) => store.executions.list(project, page), 4);
         expect(pages.map((p) => p.length)).toEqual([4, 4, 2, 0]);
         expect(pages.flat()).toEqual([...recs].reverse());
 
-        const failedPages = await allPages((page) => store.listExecutions(project, { ...page, onlyNonZeroExitCodes: true }), 2);
+        const failedPages = await allPages((page) => store.executions.list(project, { ...page, onlyNonZeroExitCodes: true }), 2);
         expect(failedPages.map((p) => p.length)).toEqual([2, 2, 1, 0]);
         expect(failedPages.flat()).toEqual(recs.filter((r) => r.exitCode !== 0).reverse());
-        expect(await store.listExecutions(project, { limit: 10, onlyNonZeroExitCodes: false })).toHaveLength(10);
+        expect(await store.executions.list(project, { limit: 10, onlyNonZeroExitCodes: false })).toHaveLength(10);
       });
 
       it('pruneExecutions removes those started before olderThan', async () => {
         const old = [1, 2, 3].map((d) => anExecution(project, { startedAt: new Date(Date.UTC(2020, 0, d)).toISOString() }));
         const recent = [anExecution(project), anExecution(project)];
-        for (const r of [...old, ...recent]) await store.recordExecution(r);
+        for (const r of [...old, ...recent]) await store.executions.record(r);
         // An offset timestamp names the same instant as its UTC form (2020-01-02T00:00Z here).
-        expect(await store.pruneExecutions({ olderThan: '2020-01-02T01:00:00+01:00', keepPerProject: 1000 })).toBe(1);
-        expect(await store.pruneExecutions({ olderThan: '2021-01-01T00:00:00.000Z', keepPerProject: 1000 })).toBe(2);
-        expect(await store.listExecutions(project, { limit: 100 })).toEqual([...recent].reverse());
+        expect(await store.executions.prune({ olderThan: '2020-01-02T01:00:00+01:00', keepPerProject: 1000 })).toBe(1);
+        expect(await store.executions.prune({ olderThan: '2021-01-01T00:00:00.000Z', keepPerProject: 1000 })).toBe(2);
+        expect(await store.executions.list(project, { limit: 100 })).toEqual([...recent].reverse());
       });
 
       it("pruneExecutions keeps each project's newest keepPerProject, and counts age and excess together", async () => {
@@ -282,26 +282,26 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         const mine = Array.from({ length: 6 }, () => anExecution(project));
         const theirs = Array.from({ length: 2 }, () => anExecution(other));
         const ancient = anExecution(other, { startedAt: '2001-01-01T00:00:00.000Z' });
-        for (const r of [ancient, ...mine, ...theirs]) await store.recordExecution(r);
+        for (const r of [ancient, ...mine, ...theirs]) await store.executions.record(r);
 
-        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(4);
-        expect(await store.listExecutions(project, { limit: 100 })).toEqual(mine.slice(3).reverse());
-        expect(await store.listExecutions(other, { limit: 100 })).toEqual([...theirs].reverse());
-        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(0);
+        expect(await store.executions.prune({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(4);
+        expect(await store.executions.list(project, { limit: 100 })).toEqual(mine.slice(3).reverse());
+        expect(await store.executions.list(other, { limit: 100 })).toEqual([...theirs].reverse());
+        expect(await store.executions.prune({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3 })).toBe(0);
         // a project with a retention of its own (the anonymous XRPC project) keeps that many instead
-        expect(await store.pruneExecutions({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3, keep: { [other]: 1 } })).toBe(1);
-        expect(await store.listExecutions(other, { limit: 100 })).toEqual([theirs[1]]);
-        expect(await store.listExecutions(project, { limit: 100 })).toHaveLength(3);
+        expect(await store.executions.prune({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 3, keep: { [other]: 1 } })).toBe(1);
+        expect(await store.executions.list(other, { limit: 100 })).toEqual([theirs[1]]);
+        expect(await store.executions.list(project, { limit: 100 })).toHaveLength(3);
       });
     });
 
     it('refuses text holding U+0000 in both databases alike, and keeps it inside JSON', async () => {
-      await expect(store.createSecret(aSecret(project, { name: 'a\u0000b' }))).rejects.toBeInstanceOf(UnstorableText);
-      await expect(store.createTool(aRevision(project, { code: 'print(1)\u0000' }))).rejects.toBeInstanceOf(UnstorableText);
-      expect(await store.listSecrets(project, { limit: 10 })).toEqual([]);
+      await expect(store.secrets.create(aSecret(project, { name: 'a\u0000b' }))).rejects.toBeInstanceOf(UnstorableText);
+      await expect(store.tools.create(aRevision(project, { code: 'print(1)\u0000' }))).rejects.toBeInstanceOf(UnstorableText);
+      expect(await store.secrets.list(project, { limit: 10 })).toEqual([]);
       const record = anExecution(project, { request: { stdin: 'a\u0000b' }, result: { stdout: '\u0000' } });
-      await store.recordExecution(record);
-      expect(await store.getExecution(project, record.id)).toEqual(record);
+      await store.executions.record(record);
+      expect(await store.executions.get(project, record.id)).toEqual(record);
     });
 
     describe('c1 uploads', () => {
@@ -364,75 +364,75 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
     it("project isolation: another project sees none of A's objects and cannot change them", async () => {
       const b = newProject('b');
       const rev = aRevision(project);
-      await store.createTool(rev);
+      await store.tools.create(rev);
       const rev2 = aNextRevision(rev);
-      await store.addToolRevision(rev2);
+      await store.tools.addRevision(rev2);
       const secret = aSecret(project);
-      await store.createSecret(secret);
+      await store.secrets.create(secret);
       const exec = anExecution(project, { exitCode: 1 });
-      await store.recordExecution(exec);
-      const toolBefore = await store.getTool(project, rev.toolId);
+      await store.executions.record(exec);
+      const toolBefore = await store.tools.get(project, rev.toolId);
 
-      expect(await store.getTool(b, rev.toolId)).toBeNull();
-      expect(await store.getToolRevision(b, rev.toolId, rev.id)).toBeNull();
-      expect(await store.listTools(b, { limit: 100 })).toEqual([]);
-      expect(await store.listToolRevisions(b, rev.toolId, { limit: 100 })).toBeNull();
-      expect(await store.addToolRevision(aNextRevision(rev, { project: b }))).toBeNull();
-      expect(await store.deleteTool(b, rev.toolId)).toBe(false);
-      expect(await store.listSecrets(b, { limit: 100 })).toEqual([]);
-      expect(await store.getSecrets(b, [secret.id])).toEqual([]);
-      expect(await store.updateSecret(b, secret.id, 'v1.hijacked', new Date().toISOString())).toBeNull();
-      expect(await store.deleteSecret(b, secret.id)).toBe(false);
-      expect(await store.getExecution(b, exec.id)).toBeNull();
-      expect(await store.listExecutions(b, { limit: 100 })).toEqual([]);
-      expect(await store.listExecutions(b, { limit: 100, onlyNonZeroExitCodes: true })).toEqual([]);
+      expect(await store.tools.get(b, rev.toolId)).toBeNull();
+      expect(await store.tools.getRevision(b, rev.toolId, rev.id)).toBeNull();
+      expect(await store.tools.list(b, { limit: 100 })).toEqual([]);
+      expect(await store.tools.listRevisions(b, rev.toolId, { limit: 100 })).toBeNull();
+      expect(await store.tools.addRevision(aNextRevision(rev, { project: b }))).toBeNull();
+      expect(await store.tools.delete(b, rev.toolId)).toBe(false);
+      expect(await store.secrets.list(b, { limit: 100 })).toEqual([]);
+      expect(await store.secrets.getMany(b, [secret.id])).toEqual([]);
+      expect(await store.secrets.update(b, secret.id, 'v1.hijacked', new Date().toISOString())).toBeNull();
+      expect(await store.secrets.delete(b, secret.id)).toBe(false);
+      expect(await store.executions.get(b, exec.id)).toBeNull();
+      expect(await store.executions.list(b, { limit: 100 })).toEqual([]);
+      expect(await store.executions.list(b, { limit: 100, onlyNonZeroExitCodes: true })).toEqual([]);
 
-      expect(await store.getTool(project, rev.toolId)).toEqual(toolBefore);
-      expect(await store.listToolRevisions(project, rev.toolId, { limit: 100 })).toEqual([rev2, rev]);
-      expect(await store.getSecrets(project, [secret.id])).toEqual([secret]);
-      expect(await store.getExecution(project, exec.id)).toEqual(exec);
+      expect(await store.tools.get(project, rev.toolId)).toEqual(toolBefore);
+      expect(await store.tools.listRevisions(project, rev.toolId, { limit: 100 })).toEqual([rev2, rev]);
+      expect(await store.secrets.getMany(project, [secret.id])).toEqual([secret]);
+      expect(await store.executions.get(project, exec.id)).toEqual(exec);
     });
 
     it('20 concurrent createTool, addToolRevision and recordExecution calls all land, with distinct ids', async () => {
       const tools = Array.from({ length: 20 }, () => aRevision(project));
-      await Promise.all(tools.map((t) => store.createTool(t)));
+      await Promise.all(tools.map((t) => store.tools.create(t)));
       const base = tools[0]!;
       const revisions = Array.from({ length: 20 }, () => aNextRevision(base));
       const execs = Array.from({ length: 20 }, () => anExecution(project));
       const added = await Promise.all([
-        ...revisions.map((r) => store.addToolRevision(r)),
-        ...execs.map((e) => store.recordExecution(e).then(() => null)),
+        ...revisions.map((r) => store.tools.addRevision(r)),
+        ...execs.map((e) => store.executions.record(e).then(() => null)),
       ]);
       expect(added.slice(0, 20).every((t) => t !== null)).toBe(true);
 
-      const listedTools = await store.listTools(project, { limit: 100 });
+      const listedTools = await store.tools.list(project, { limit: 100 });
       expect(new Set(listedTools.map((t) => t.id))).toEqual(new Set(tools.map((t) => t.toolId)));
       expect(listedTools).toHaveLength(20);
-      const listedRevs = (await store.listToolRevisions(project, base.toolId, { limit: 100 }))!;
+      const listedRevs = (await store.tools.listRevisions(project, base.toolId, { limit: 100 }))!;
       expect(new Set(listedRevs.map((r) => r.id))).toEqual(new Set([base, ...revisions].map((r) => r.id)));
       expect(listedRevs).toHaveLength(21);
-      const head = (await store.getTool(project, base.toolId))!.revisionId;
+      const head = (await store.tools.get(project, base.toolId))!.revisionId;
       expect(revisions.map((r) => r.id)).toContain(head);
-      const listedExecs = await store.listExecutions(project, { limit: 100 });
+      const listedExecs = await store.executions.list(project, { limit: 100 });
       expect(new Set(listedExecs.map((e) => e.id))).toEqual(new Set(execs.map((e) => e.id)));
       expect(listedExecs).toHaveLength(20);
     });
 
     it.skipIf(!options.reopen)('a store reopened on the same data sees everything', async () => {
       const rev = aRevision(project);
-      await store.createTool(rev);
+      await store.tools.create(rev);
       const rev2 = aNextRevision(rev);
-      await store.addToolRevision(rev2);
+      await store.tools.addRevision(rev2);
       const secret = aSecret(project);
-      await store.createSecret(secret);
+      await store.secrets.create(secret);
       const exec = anExecution(project);
-      await store.recordExecution(exec);
+      await store.executions.record(exec);
 
       store = await options.reopen!(store);
-      expect(await store.getTool(project, rev.toolId)).toEqual(asTool(rev2, rev.createdAt));
-      expect(await store.listToolRevisions(project, rev.toolId, { limit: 10 })).toEqual([rev2, rev]);
-      expect(await store.getSecrets(project, [secret.id])).toEqual([secret]);
-      expect(await store.getExecution(project, exec.id)).toEqual(exec);
+      expect(await store.tools.get(project, rev.toolId)).toEqual(asTool(rev2, rev.createdAt));
+      expect(await store.tools.listRevisions(project, rev.toolId, { limit: 10 })).toEqual([rev2, rev]);
+      expect(await store.secrets.getMany(project, [secret.id])).toEqual([secret]);
+      expect(await store.executions.get(project, exec.id)).toEqual(exec);
     });
   });
 }

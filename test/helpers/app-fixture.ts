@@ -12,7 +12,7 @@ import { createAdmission } from '../../src/sandbox/admission.js';
 import type { DockerClient } from '../../src/sandbox/docker.js';
 import { SecretBox } from '../../src/secrets/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { RuntimeRevisionRecord } from '../../src/store/runtime-store.js';
+import type { RuntimeRevisionRecord } from '../../src/store/runtimes/records.js';
 
 export const API_KEY = 'unit-test-key-0123456789abcdef';
 export const OTHER_KEY = 'second-unit-test-key-abcdef0123';

@@ -65,7 +65,7 @@ describe('anonymous at.functions.run', () => {
 
     const keyed = await kiln.request('GET', '/v1/executions?limit=100');
     expect(keyed.body.data.filter((e: { details: { via: string } }) => e.details.via === 'at')).toEqual([]);
-    const [logged] = await store.listExecutions('xrpc-public', { limit: 10 });
+    const [logged] = await store.executions.list('xrpc-public', { limit: 10 });
     expect(logged).toMatchObject({
       via: 'at',
       project: 'xrpc-public',

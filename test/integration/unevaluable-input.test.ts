@@ -47,7 +47,7 @@ describe('schemas that cannot be evaluated', () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual([expect.objectContaining({ field: 'input_schema', reason: 'schema_cycle' })]);
-    expect((await store.listTools('default', { limit: 100 })).filter((t) => t.name === 'looping')).toEqual([]);
+    expect((await store.tools.list('default', { limit: 100 })).filter((t) => t.name === 'looping')).toEqual([]);
   });
 
   it.each(CYCLIC)("iii's POST /v1/functions refuses a request_format of %j with a 400 naming it, and stores nothing", async (schema) => {

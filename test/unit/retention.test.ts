@@ -28,14 +28,14 @@ describe('executions log retention', () => {
   it('prunes at start by age and by count per project, and counts a failed prune', async () => {
     const store = await openSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'kiln-retention-')), 'kiln.db') });
     const old = new Date(Date.now() - 40 * 86_400_000);
-    await store.recordExecution(record('a', old));
-    for (let i = 0; i < 5; i++) await store.recordExecution(record('a', new Date()));
-    for (let i = 0; i < 2; i++) await store.recordExecution(record('b', new Date()));
+    await store.executions.record(record('a', old));
+    for (let i = 0; i < 5; i++) await store.executions.record(record('a', new Date()));
+    for (let i = 0; i < 2; i++) await store.executions.record(record('b', new Date()));
     const metrics = createMetrics();
     const retention = startRetention({ store, days: 30, keepPerProject: 3, log: pino({ level: 'silent' }), metrics });
     await retention.prune();
-    expect(await store.listExecutions('a', { limit: 100 })).toHaveLength(3);
-    expect(await store.listExecutions('b', { limit: 100 })).toHaveLength(2);
+    expect(await store.executions.list('a', { limit: 100 })).toHaveLength(3);
+    expect(await store.executions.list('b', { limit: 100 })).toHaveLength(2);
     await retention.stop();
 
     await store.close();

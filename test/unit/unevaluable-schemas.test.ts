@@ -36,7 +36,7 @@ async function errorOf(res: Response, status = 400): Promise<ErrorBody> {
 /** A tool as one saved before schemas were checked for loops: straight into the store. */
 async function storedCyclicTool(app: App, schema: object): Promise<string> {
   const toolId = `tool_${'c'.repeat(24)}`;
-  await app.store.createTool({
+  await app.store.tools.create({
     id: `rev_${'c'.repeat(24)}`,
     toolId,
     project: 'default',

@@ -1,5 +1,5 @@
 import type { C1InvocationStatus } from '../../c1/invocation-reads.js';
-import type { C1FunctionRecord } from '../../store/c1-store.js';
+import type { C1FunctionRecord } from '../../store/c1/records.js';
 import type { Tool, ToolRevision } from '../../store/store.js';
 
 // C1's wire (protojson): lowerCamelCase, enums as strings, bytes as base64, and unset fields left

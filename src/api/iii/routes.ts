@@ -3,7 +3,7 @@ import { AppError } from '../../errors.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
 import type { HttpFunctions } from '../../iii/http-functions.js';
 import { MissingSecret } from '../../iii/http-functions.js';
-import type { RegisteredFunction } from '../../store/function-store.js';
+import type { RegisteredFunction } from '../../store/functions/records.js';
 import { refineSchemaBounds } from '../../tools/schema-bounds.js';
 import { createRouter, readJson } from '../context.js';
 import { HeaderName, HeaderSafe, InputValue } from '../riza/schemas.js';

@@ -1,6 +1,6 @@
 import { type createRoute, z } from '@hono/zod-openapi';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
-import type { RuntimeRevisionRecord, RuntimeWithHead } from '../../store/runtime-store.js';
+import type { RuntimeRevisionRecord, RuntimeWithHead } from '../../store/runtimes/records.js';
 import { createRouter } from '../context.js';
 import { body, errorResponses, json, route as tagged } from './openapi.js';
 import { Deleted, IdParam, pageQuery } from './pagination.js';

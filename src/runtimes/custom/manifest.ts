@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fieldError } from '../../errors.js';
-import type { RuntimeLanguage, RuntimeRevisionRecord } from '../../store/runtime-store.js';
+import type { RuntimeLanguage, RuntimeRevisionRecord } from '../../store/runtimes/records.js';
 
 /** The manifest each language's runtimes take (as Riza names them). */
 export const MANIFEST_FOR: Readonly<Record<RuntimeLanguage, RuntimeRevisionRecord['manifestName']>> = {

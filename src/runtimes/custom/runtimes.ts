@@ -3,7 +3,7 @@ import { AppError, fieldError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { BuildQueue } from '../../builds/builder.js';
 import { runtimeImageTag } from '../../builds/builder.js';
-import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from '../../store/runtime-store.js';
+import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from '../../store/runtimes/records.js';
 import type { Page } from '../../store/store.js';
 import { LANGUAGE_DESCRIPTORS, type Language, type Runtime } from '../registry.js';
 import { imageKey, MANIFEST_FOR, normalizeManifest, parsePythonImports } from './manifest.js';

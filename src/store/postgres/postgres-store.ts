@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { KyselyStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations.js';
-import type { Database } from '../rows.js';
+import type { Database } from '../database.js';
 
 /** A Postgres store and the pool under it, which the invocation queue (pg-boss) shares. */
 export interface PostgresStore {
@@ -12,9 +12,10 @@ export interface PostgresStore {
 
 /**
  * The shared Store: Postgres, for several kilns (replicas) at once. Everything Postgres-specific is
- * here (the pool); the queries are the portable ones in ../kysely-store.ts. Replicas that start
- * together migrate once: Kysely's Migrator holds a Postgres advisory lock while it migrates, so
- * the second one waits, then finds every migration recorded.
+ * here (the pool); the queries are the portable ones in each entity's kysely.ts, put together by
+ * ../kysely-store.ts. Replicas that start together migrate once: Kysely's Migrator holds a
+ * Postgres advisory lock while it migrates, so the second one waits, then finds every migration
+ * recorded.
  *
  * `schema` (tests, or several kilns sharing one database) puts kiln's tables in that schema,
  * created if missing, instead of the database's default search path.

@@ -4,12 +4,13 @@ import { chmod, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KyselyStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations.js';
-import type { Database } from '../rows.js';
+import type { Database } from '../database.js';
 import type { Store } from '../store.js';
 
 /**
  * The embedded Store: one SQLite file, for a single kiln process. Everything SQLite-specific is
- * here (the connection and its PRAGMAs); the queries are the portable ones in ../kysely-store.ts.
+ * here (the connection and its PRAGMAs); the queries are the portable ones in each entity's
+ * kysely.ts, put together by ../kysely-store.ts.
  */
 export async function openSqliteStore({ file }: { file: string }): Promise<Store> {
   // 0700: the file holds sealed secrets and every execution's request and result.

@@ -59,7 +59,7 @@ describe('iii worker hub (fake clock, fake sockets)', () => {
         get: (_project: string, id: string) =>
           holdLookups ? new Promise((resolve) => lookups.push({ id, resolve })) : Promise.resolve(id === 'http.fn' ? {} : null),
       },
-      recordExecution: async (record: unknown) => void recorded.push(record),
+      executions: { record: async (record: unknown) => void recorded.push(record) },
     } as unknown as Store;
     hub = createWorkerHub({
       store,

@@ -1,4 +1,4 @@
-import type { ExecutionVia } from './store.js';
+import type { ExecutionVia, InvocationStatus } from '../../model/vocabulary.js';
 
 /**
  * The state of async invocations (issue 12): one row per accepted invocation, under the id its
@@ -6,8 +6,6 @@ import type { ExecutionVia } from './store.js';
  * env values and credentials) and dropped once the invocation has ended; the result itself is the
  * execution's row in the executions log. A webhook, when asked for, is delivered from here.
  */
-
-import type { InvocationStatus } from '../model/vocabulary.js';
 
 export type { InvocationStatus };
 /** The statuses an invocation ends in. */

@@ -1,5 +1,6 @@
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
-import { INVOCATION_COLUMNS, invocationToRow, rowToInvocation, rowToWebhookSecret } from './invocation-rows.js';
+import type { ExecutionVia } from '../../model/vocabulary.js';
+import type { ExecutionsTable } from '../executions/kysely.js';
 import type {
   DueWebhook,
   EndStatus,
@@ -9,9 +10,127 @@ import type {
   SqlExecutor,
   WebhookSecretRecord,
   WebhookState,
+  WebhookStatus,
   WithinTransaction,
-} from './invocation-store.js';
-import type { Database } from './rows.js';
+} from './records.js';
+
+/** The invocation tables (migrations 0004 on) as Kysely sees them, and their mapping to records. */
+
+export interface InvocationsTable {
+  id: string;
+  project: string;
+  via: string;
+  status: string;
+  reason: string | null;
+  sealed_request: string | null;
+  callback_url: string | null;
+  owner: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  webhook_status: string | null;
+  webhook_attempts: number;
+  webhook_next_at: string | null;
+  webhook_last_error: string | null;
+  webhook_first_at: string | null;
+  /** Set by a cancel of a running invocation; the kiln running it stops it. */
+  cancel_requested_at: string | null;
+}
+
+export interface WebhookSecretsTable {
+  project: string;
+  sealed: string;
+  previous_sealed: string | null;
+  rotated_at: string | null;
+  created_at: string;
+}
+
+export interface ReplicasTable {
+  /** A kiln process: `<instance>/<boot>`, as it claims invocations. */
+  owner: string;
+  started_at: string;
+  seen_at: string;
+}
+
+export interface InvocationTables {
+  invocations: InvocationsTable;
+  webhook_secrets: WebhookSecretsTable;
+  replicas: ReplicasTable;
+  /** Read, never written: whether an orphaned invocation's execution was recorded before its kiln died. */
+  executions: Pick<ExecutionsTable, 'id'>;
+}
+
+/** Every column but the sealed request and the owner: what a record carries. */
+const INVOCATION_COLUMNS = [
+  'id',
+  'project',
+  'via',
+  'status',
+  'reason',
+  'callback_url',
+  'created_at',
+  'started_at',
+  'ended_at',
+  'webhook_status',
+  'webhook_attempts',
+  'webhook_next_at',
+  'webhook_last_error',
+  'webhook_first_at',
+] as const;
+type InvocationRow = Pick<InvocationsTable, (typeof INVOCATION_COLUMNS)[number]>;
+
+function rowToInvocation(row: InvocationRow): InvocationRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    via: row.via as ExecutionVia,
+    status: row.status as InvocationStatus,
+    reason: row.reason,
+    callbackUrl: row.callback_url,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    webhook: row.webhook_status
+      ? {
+          status: row.webhook_status as WebhookStatus,
+          attempts: Number(row.webhook_attempts),
+          nextAt: row.webhook_next_at,
+          lastError: row.webhook_last_error,
+          firstAt: row.webhook_first_at,
+        }
+      : null,
+  };
+}
+
+function invocationToRow(r: InvocationRecord, sealedRequest: string): InvocationsTable {
+  return {
+    id: r.id,
+    project: r.project,
+    via: r.via,
+    status: r.status,
+    reason: r.reason,
+    sealed_request: sealedRequest,
+    callback_url: r.callbackUrl,
+    owner: null,
+    created_at: r.createdAt,
+    started_at: r.startedAt,
+    ended_at: r.endedAt,
+    webhook_status: r.webhook?.status ?? null,
+    webhook_attempts: r.webhook?.attempts ?? 0,
+    webhook_next_at: r.webhook?.nextAt ?? null,
+    webhook_last_error: r.webhook?.lastError ?? null,
+    webhook_first_at: r.webhook?.firstAt ?? null,
+    cancel_requested_at: null,
+  };
+}
+
+const rowToWebhookSecret = (row: WebhookSecretsTable): WebhookSecretRecord => ({
+  project: row.project,
+  sealed: row.sealed,
+  previousSealed: row.previous_sealed,
+  rotatedAt: row.rotated_at,
+  createdAt: row.created_at,
+});
 
 /**
  * The InvocationStore in portable SQL (SQLite and Postgres). Every change of status is a
@@ -19,7 +138,7 @@ import type { Database } from './rows.js';
  * one winner whatever the engine.
  */
 export class KyselyInvocationStore implements InvocationStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<InvocationTables>) {}
 
   async create(record: InvocationRecord, sealedRequest: string, within?: WithinTransaction): Promise<void> {
     if (!within) return void (await this.db.insertInto('invocations').values(invocationToRow(record, sealedRequest)).execute());
@@ -61,7 +180,7 @@ export class KyselyInvocationStore implements InvocationStore {
   }
 
   async requeue(id: string, within?: WithinTransaction): Promise<void> {
-    const requeue = (db: Kysely<Database>) =>
+    const requeue = (db: Kysely<InvocationTables>) =>
       db
         .updateTable('invocations')
         .set({ status: 'queued', owner: null, started_at: null })
@@ -221,6 +340,6 @@ export class KyselyInvocationStore implements InvocationStore {
 }
 
 /** The pg-style executor a job queue expects, over a Kysely transaction (the same connection). */
-function executor(trx: Transaction<Database>): SqlExecutor {
+function executor(trx: Transaction<InvocationTables>): SqlExecutor {
   return { executeSql: async (text, values) => ({ rows: [...(await trx.executeQuery(CompiledQuery.raw(text, values))).rows] }) };
 }

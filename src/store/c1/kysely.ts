@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { AddUpload, C1CommitRecord, C1FunctionRecord, C1InvocationRecord, C1Store, PendingCommit } from './c1-store.js';
-import type { Database } from './rows.js';
-import { pageSize, type Page } from './store.js';
+import { pageSize, type Page } from '../page.js';
+import type { AddUpload, C1CommitRecord, C1FunctionRecord, C1InvocationRecord, C1Store, PendingCommit } from './records.js';
+
+/** The ConductorOne tables (migration 0006 on) as Kysely sees them, and their mapping to records. */
 
 export interface C1FunctionsTable {
   tool_id: string;
@@ -36,6 +37,13 @@ export interface C1InvocationsTable {
   created_at: string;
 }
 
+export interface C1Tables {
+  c1_functions: C1FunctionsTable;
+  c1_commits: C1CommitsTable;
+  c1_uploads: C1UploadsTable;
+  c1_invocations: C1InvocationsTable;
+}
+
 const toFunction = (r: C1FunctionsTable): C1FunctionRecord => ({
   toolId: r.tool_id,
   project: r.project,
@@ -55,7 +63,7 @@ const toInvocation = (r: C1InvocationsTable): C1InvocationRecord => ({
 
 /** The C1Store in portable SQL (SQLite and Postgres); every query is scoped by project. */
 export class KyselyC1Store implements C1Store {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<C1Tables>) {}
 
   async putFunction(r: C1FunctionRecord): Promise<void> {
     await this.db

@@ -1,4 +1,4 @@
-import type { Page } from './store.js';
+import type { Page } from '../page.js';
 
 /**
  * ConductorOne functions (issue 12): the part of C1's model a kiln tool lacks. The function's id

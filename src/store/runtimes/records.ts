@@ -1,12 +1,11 @@
-import type { Page } from './store.js';
+import type { BuildStatus } from '../../model/vocabulary.js';
+import type { Page } from '../page.js';
 
 /**
  * The state of custom runtimes (issue 10): a runtime points at its newest revision; a revision is
  * a manifest and a build status, and names the image its build makes by a content hash
  * (`imageKey`), so that two revisions with the same content share one build and one image.
  */
-
-import type { BuildStatus } from '../model/vocabulary.js';
 
 export type { BuildStatus };
 export type RuntimeLanguage = 'python' | 'javascript';

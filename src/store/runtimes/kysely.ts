@@ -1,13 +1,116 @@
 import type { Kysely } from 'kysely';
-import type { Database } from './rows.js';
-import { storable } from './stored-text.js';
-import { REVISION_COLUMNS, rowToRuntime, rowToRuntimeRevision, runtimeRevisionToRow } from './runtime-rows.js';
-import type { BuildOutcome, BuildStatus, RuntimeRecord, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from './runtime-store.js';
-import { pageSize, type Page } from './store.js';
+import { pageSize, type Page } from '../page.js';
+import { storable } from '../stored-text.js';
+import type {
+  BuildOutcome,
+  BuildStatus,
+  RuntimeLanguage,
+  RuntimeRecord,
+  RuntimeRevisionRecord,
+  RuntimeStore,
+  RuntimeWithHead,
+} from './records.js';
 
-/** The RuntimeStore in portable SQL (SQLite and Postgres), beside KyselyStore on the same database. */
+/** The runtime tables (migration 0002 on) as Kysely sees them, and their mapping to records. */
+
+export interface RuntimesTable {
+  id: string;
+  project: string;
+  name: string;
+  language: string;
+  head_revision_id: string;
+  created_at: string;
+}
+
+export interface RuntimeRevisionsTable {
+  id: string;
+  runtime_id: string;
+  project: string;
+  language: string;
+  manifest_name: string;
+  manifest_contents: string;
+  additional_python_imports: string | null;
+  image_key: string;
+  status: string;
+  failure_reason: string | null;
+  /** Read only by getBuildLog: lists and lookups leave it out. */
+  build_log: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RuntimeTables {
+  runtimes: RuntimesTable;
+  runtime_revisions: RuntimeRevisionsTable;
+}
+
+type RuntimeRevisionRow = Omit<RuntimeRevisionsTable, 'build_log'>;
+
+/** The columns of a revision that records carry (every one but the build log). */
+const REVISION_COLUMNS = [
+  'id',
+  'runtime_id',
+  'project',
+  'language',
+  'manifest_name',
+  'manifest_contents',
+  'additional_python_imports',
+  'image_key',
+  'status',
+  'failure_reason',
+  'created_at',
+  'updated_at',
+] as const;
+
+function runtimeRevisionToRow(r: RuntimeRevisionRecord): RuntimeRevisionsTable {
+  return {
+    id: r.id,
+    runtime_id: r.runtimeId,
+    project: r.project,
+    language: r.language,
+    manifest_name: r.manifestName,
+    manifest_contents: r.manifestContents,
+    additional_python_imports: r.additionalPythonImports,
+    image_key: r.imageKey,
+    status: r.status,
+    failure_reason: r.failureReason,
+    build_log: '',
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+  };
+}
+
+function rowToRuntimeRevision(row: RuntimeRevisionRow): RuntimeRevisionRecord {
+  return {
+    id: row.id,
+    runtimeId: row.runtime_id,
+    project: row.project,
+    language: row.language as RuntimeLanguage,
+    manifestName: row.manifest_name as RuntimeRevisionRecord['manifestName'],
+    manifestContents: row.manifest_contents,
+    additionalPythonImports: row.additional_python_imports,
+    imageKey: row.image_key,
+    status: row.status as BuildStatus,
+    failureReason: row.failure_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function rowToRuntime(row: Omit<RuntimesTable, 'head_revision_id'>, head: RuntimeRevisionRecord): RuntimeWithHead {
+  const runtime: RuntimeRecord = {
+    id: row.id,
+    project: row.project,
+    name: row.name,
+    language: row.language as RuntimeLanguage,
+    createdAt: row.created_at,
+  };
+  return { ...runtime, head };
+}
+
+/** The RuntimeStore in portable SQL (SQLite and Postgres); every query but a build's is scoped by project. */
 export class KyselyRuntimeStore implements RuntimeStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<RuntimeTables>) {}
 
   async createRuntime(runtime: RuntimeRecord, revision: RuntimeRevisionRecord): Promise<RuntimeWithHead> {
     await this.db.transaction().execute(async (trx) => {

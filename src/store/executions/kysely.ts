@@ -1,0 +1,113 @@
+import { sql, type Kysely } from 'kysely';
+import { canonicalTimestamp, pageSize, toJson, type Page } from '../page.js';
+import type { ExecutionKind, ExecutionRecord, ExecutionStore, ExecutionVia, PruneOptions } from './records.js';
+
+/** The executions table (migration 0001 on) as Kysely sees it, and its mapping to records. */
+
+export interface ExecutionsTable {
+  id: string;
+  project: string;
+  kind: string;
+  via: string;
+  language: string;
+  exit_code: number;
+  duration_ms: number;
+  started_at: string;
+  tool_id: string | null;
+  revision_id: string | null;
+  request: string; // JSON
+  result: string; // JSON
+}
+
+export interface ExecutionTables {
+  executions: ExecutionsTable;
+}
+
+function executionToRow(e: ExecutionRecord): ExecutionsTable {
+  return {
+    id: e.id,
+    project: e.project,
+    kind: e.kind,
+    via: e.via,
+    language: e.language,
+    exit_code: e.exitCode,
+    duration_ms: e.durationMs,
+    started_at: canonicalTimestamp(e.startedAt),
+    tool_id: e.toolId,
+    revision_id: e.revisionId,
+    request: toJson(e.request),
+    result: toJson(e.result),
+  };
+}
+
+function rowToExecution(row: ExecutionsTable): ExecutionRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    kind: row.kind as ExecutionKind,
+    via: row.via as ExecutionVia,
+    language: row.language,
+    exitCode: row.exit_code,
+    durationMs: row.duration_ms,
+    startedAt: row.started_at,
+    toolId: row.tool_id,
+    revisionId: row.revision_id,
+    request: JSON.parse(row.request) as unknown,
+    result: JSON.parse(row.result) as unknown,
+  };
+}
+
+/** The ExecutionStore in portable SQL (SQLite and Postgres); reads are scoped by project. */
+export class KyselyExecutionStore implements ExecutionStore {
+  constructor(private readonly db: Kysely<ExecutionTables>) {}
+
+  async record(record: ExecutionRecord): Promise<void> {
+    // idempotent: a retry of a write whose answer was lost (the database away) finds it written
+    await this.db
+      .insertInto('executions')
+      .values(executionToRow(record))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+
+  async get(project: string, id: string): Promise<ExecutionRecord | null> {
+    const row = await this.db.selectFrom('executions').selectAll().where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    return row ? rowToExecution(row) : null;
+  }
+
+  async list(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]> {
+    let query = this.db.selectFrom('executions').selectAll().where('project', '=', project).orderBy('id', 'desc').limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    // A literal 0, not a bound parameter: the planner matches this against the partial index's
+    // own `exit_code <> 0` (see migrations.ts), which it cannot do through a parameter.
+    if (page.onlyNonZeroExitCodes) query = query.where(sql<boolean>`exit_code <> 0`);
+    return (await query.execute()).map(rowToExecution);
+  }
+
+  async prune({ olderThan, keepPerProject, keep: own }: PruneOptions): Promise<number> {
+    let removed = 0n;
+    const byAge = await this.db.deleteFrom('executions').where('started_at', '<', canonicalTimestamp(olderThan)).executeTakeFirst();
+    removed += byAge.numDeletedRows;
+
+    const projects = await this.db.selectFrom('executions').select('project').distinct().execute();
+    for (const { project } of projects) {
+      const keep = Math.max(0, Math.floor(own?.[project] ?? keepPerProject));
+      let query = this.db.deleteFrom('executions').where('project', '=', project);
+      if (keep > 0) {
+        // The oldest id still kept; everything older goes. Ids order by time, so no started_at.
+        const cutoff = await this.db
+          .selectFrom('executions')
+          .select('id')
+          .where('project', '=', project)
+          .orderBy('id', 'desc')
+          .limit(1)
+          .offset(keep - 1)
+          .executeTakeFirst();
+        if (!cutoff) continue; // the project has no more than it may keep
+        query = query.where('id', '<', cutoff.id);
+      }
+      removed += (await query.executeTakeFirst()).numDeletedRows;
+    }
+    return Number(removed);
+  }
+}

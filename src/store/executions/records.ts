@@ -1,0 +1,40 @@
+import type { ExecutionKind, ExecutionVia } from '../../model/vocabulary.js';
+import type { Page } from '../page.js';
+
+export type { ExecutionKind, ExecutionVia };
+
+/** One row of the executions log. `request` is already redacted: env names only, no credentials. */
+export interface ExecutionRecord {
+  id: string; // exec_…
+  project: string;
+  kind: ExecutionKind;
+  via: ExecutionVia;
+  language: string;
+  exitCode: number;
+  durationMs: number;
+  startedAt: string; // RFC 3339
+  toolId: string | null;
+  revisionId: string | null;
+  request: unknown;
+  result: unknown;
+}
+
+/** What retention keeps (see ExecutionStore.prune). */
+export interface PruneOptions {
+  olderThan: string;
+  keepPerProject: number;
+  keep?: Readonly<Record<string, number>>;
+}
+
+/** The executions log. */
+export interface ExecutionStore {
+  /** Records an execution once: recording the same id again (a retry) keeps the first and succeeds. */
+  record(record: ExecutionRecord): Promise<void>;
+  get(project: string, id: string): Promise<ExecutionRecord | null>;
+  list(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]>;
+  /**
+   * Retention: removes executions started before `olderThan` (RFC 3339), and in each project all but
+   * the newest `keepPerProject` (or `keep[project]`, a project's own). Returns how many it removed.
+   */
+  prune(opts: PruneOptions): Promise<number>;
+}
