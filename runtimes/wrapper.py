@@ -10,7 +10,7 @@ the first time (V8 compiles lazily), where CPython answers in about 0.1 ms.
 
 The protocol it speaks, with kiln on the container's stdin and stdout and with
 the harness on four pipes, is written down once, at the top of
-src/sandbox/box-session.ts; the frame kinds and their limits are the table there.
+src/sandbox/box-protocol.ts; the frame kinds and their limits are the table there.
 In short: it starts the harness (which will run the user's code) before any
 request arrives, appending four fd numbers to its command: the container's stdin,
 lent to it; the result pipe; the "taken" pipe; and the "go" pipe, on which the

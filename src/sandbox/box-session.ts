@@ -1,95 +1,22 @@
 /**
- * kiln's side of the box protocol, for every box that runs something: a run's (src/sandbox/runner.ts)
- * and a build's (src/builds/build-box.ts). It writes the job to an attached box, reads and decodes
- * the box's frames, and keeps its output within caps.
- *
- * THE BOX PROTOCOL, written down once. runtimes/wrapper.py is PID 1 of every box; the harness
- * (runtimes/python/harness.py, runtimes/node/harness.mjs) runs the code; a build is a script
- * (runtimes/build/build.py) run by the Python harness.
- *
- * - Wire. On the container's stdout the wrapper writes frames only: a kind byte, the payload's
- *   length (4 bytes, big-endian), the payload. FRAMES below says who sends each kind and its
- *   largest payload. On the container's stdin kiln writes one request line, then nothing until the
- *   box opens a tunnelled connection, then d and f frames for it. The container's own stderr
- *   carries only the wrapper's last words, should it crash.
- * - In the box. The wrapper starts the harness before any request, appending four fds: the
- *   container's stdin (lent), the result pipe, the taken pipe and the go pipe.
- * - Order. (1) ready: the warm harness writes "ready\n" on the taken pipe; the wrapper sends `k`,
- *   the box's first frame (kiln's pool hands out only boxes that sent it). (2) request: kiln writes
- *   one line of JSON (requestLine below), which never holds a newline, so the harness reads exactly
- *   up to it. (3) taken: the harness closes stdin and writes "<mode>\n<deadline ms>\n<the code's
- *   stdin>" on the taken pipe; the wrapper sends `t`, then writes "g" on the go pipe, before which no
- *   code runs (a box that dies after `t` died running its code). (4) run: the harness's stdout and
- *   stderr become `o` and `e` frames (a read each, at most 64 KiB); each connection the code opens
- *   to the in-box proxy (127.0.0.1:3128) becomes `c`, `d`, `f` frames, whose payload starts with a
- *   4-byte connection id, and kiln answers with `d` and `f` for the same id (`f` alone: refused).
- *   (5) end: the harness's last word on the result pipe is "<length>\n" then "valid\n<JSON>" or
- *   "json_serialization_error\n" (function mode) or "exit <status>" (a script that ended by itself);
- *   the wrapper sends `r` (function mode: that status line and JSON) and then `x`,
- *   {"exit_code":0..255,"oom":bool}, its last frame (128 + the signal for a harness killed). kiln
- *   answers on `x` and removes the box. A build's script prints a marker line once installed and
- *   waits: kiln copies the tree out of the box and removes it.
- * - Limits. A frame of an unknown kind, over its kind's largest payload, or a tunnel frame without
- *   its id breaks the protocol (kiln stops the box: sandbox_error), except a result over the result
- *   limit, which is an output_limit; stdout and stderr are kept up to the output limit each, and
- *   past it the box is stopped (output_limit). The wrapper ends the box itself 5 s past the
- *   request's deadline (300 s when it has none), and as soon as its stdin ends (kiln is gone).
+ * kiln's side of the box protocol (src/sandbox/box-protocol.ts) for every box that runs something:
+ * a run's (src/sandbox/runner.ts) and a build's (src/builds/build-box.ts). It writes the job to an
+ * attached box, reads and decodes the box's frames, and keeps its output within caps.
  */
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { AppError } from '../errors.js';
+import {
+  FRAME_HEADER_BYTES,
+  type FrameKind,
+  frameKind,
+  TUNNEL_ID_BYTES,
+  type TunnelKind,
+  type TunnelListener,
+  type Violation,
+} from './box-protocol.js';
 import type { SandboxHandle } from './docker.js';
 import type { FunctionJob, Job, ScriptJob } from './job.js';
 import { tunnelFor } from './tunnel.js';
-
-/** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
-export type Violation = 'output_limit' | 'protocol';
-
-export interface FrameKind {
-  /** Who writes it: the box (its wrapper, on the container's stdout), kiln (on its stdin), or both. */
-  from: 'box' | 'kiln' | 'both';
-  /** Its largest payload in bytes; `result`: the session's result limit (KILN_RESULT_LIMIT_BYTES). */
-  maxPayload: number | 'result';
-  /** What a longer payload is. */
-  over: Violation;
-  /** A tunnel frame: its payload starts with the connection's id (TUNNEL_ID_BYTES, big-endian). */
-  tunnel?: boolean;
-  means: string;
-}
-
-/** kind byte + payload length */
-export const FRAME_HEADER_BYTES = 5;
-export const TUNNEL_ID_BYTES = 4;
-/** The largest o, e, c, d, f payload kiln takes (the wrapper sends one read of at most 64 KiB, plus an id). */
-const STREAM_FRAME_BYTES = 1 << 20;
-
-/** Every frame kind of the protocol, in one table: the decoder's kinds and limits come from here. */
-export const FRAMES = {
-  k: { from: 'box', maxPayload: 0, over: 'protocol', means: 'ready: the harness is warm and waiting (the first frame)' },
-  t: { from: 'box', maxPayload: 0, over: 'protocol', means: 'taken: the harness took the request; its code may run from now on' },
-  o: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stdout" },
-  e: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stderr" },
-  r: { from: 'box', maxPayload: 'result', over: 'output_limit', means: 'result: a status word, a newline, the return value as JSON' },
-  x: { from: 'box', maxPayload: 4096, over: 'protocol', means: 'exit status, {"exit_code":n,"oom":bool}: the last frame' },
-  c: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'the code opened a connection' },
-  d: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: "a connection's data" },
-  f: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'this side closed the connection' },
-} as const satisfies Record<string, FrameKind>;
-
-type Kinds = typeof FRAMES;
-export type TunnelKind = { [K in keyof Kinds]: Kinds[K] extends { tunnel: true } ? K : never }[keyof Kinds];
-export type TunnelListener = (kind: TunnelKind, id: number, data: Buffer) => void;
-
-function frameKind(kind: string): FrameKind | undefined {
-  return Object.hasOwn(FRAMES, kind) ? FRAMES[kind as keyof Kinds] : undefined;
-}
-
-/** One frame: kind byte + 4-byte big-endian length + payload. */
-export function encodeFrame(kind: keyof Kinds, payload: Buffer): Buffer {
-  const header = Buffer.alloc(FRAME_HEADER_BYTES);
-  header.write(kind, 0, 'latin1');
-  header.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([header, payload]);
-}
 
 type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
 /** What the request line carries of a job: a run's, or a build box's. */

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { encodeFrame, type TunnelKind } from './box-session.js';
+import { encodeFrame, type TunnelKind } from './box-protocol.js';
 
 /** Bytes one connection may have waiting in kiln on their way out; past it, the connection is closed. */
 const MAX_BUFFERED = 8 * 1024 * 1024;

@@ -3,16 +3,8 @@ import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { EgressSession } from '../../src/egress/proxy.js';
 import { AppError } from '../../src/errors.js';
-import {
-  CappedBuffer,
-  encodeFrame,
-  FRAMES,
-  FrameDecoder,
-  type FrameKind,
-  openBoxSession,
-  requestLine,
-  type TunnelKind,
-} from '../../src/sandbox/box-session.js';
+import { encodeFrame, FRAMES, type FrameKind, type TunnelKind } from '../../src/sandbox/box-protocol.js';
+import { CappedBuffer, FrameDecoder, openBoxSession, requestLine } from '../../src/sandbox/box-session.js';
 
 /** One wrapper frame: kind byte + 4-byte big-endian length + payload. */
 function frame(kind: string, payload: string | Buffer): Buffer {

@@ -1,7 +1,7 @@
 // kiln's end of the egress tunnel: wrapper frames in, Duplex streams out, and back.
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame } from '../../src/sandbox/box-session.js';
+import { encodeFrame } from '../../src/sandbox/box-protocol.js';
 import { createTunnel } from '../../src/sandbox/tunnel.js';
 
 const id = (n: number) => Buffer.from([0, 0, 0, n]);
