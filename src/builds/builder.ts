@@ -1,16 +1,13 @@
 import PQueue from 'p-queue';
-import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import type { Runtime } from '../runtimes/registry.js';
-import type { DockerImages } from '../sandbox/docker-images.js';
-import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore } from '../store/runtimes/records.js';
-import { parsePythonImports } from '../runtimes/custom/manifest.js';
-import { INSTALL, type RunBuildBox } from './build-box.js';
-import { TreeRefused, treeContext } from './tree-context.js';
+import type { RuntimeLanguage, RuntimeRevisionRecord } from '../store/runtimes/records.js';
+import { baseImageId, type BuildDeps, buildImage, runtimeImageTag } from './image-build.js';
+import { sweepImages } from './image-sweep.js';
 
-/** The derived image of an image key. */
-export const runtimeImageTag = (imageKey: string) => `kiln-runtime:${imageKey}`;
+export { runtimeImageTag } from './image-build.js';
+
 const SWEEP_EVERY_MS = 10 * 60_000;
+/** How long a failed build for this engine alone is answered from memory, before it is tried again. */
+const LOCAL_FAILURE_MS = 60_000;
 
 /** What the API side needs of the builds: the base a new revision builds on, and a way to queue it. */
 export interface BuildQueue {
@@ -30,148 +27,84 @@ export interface BuildQueue {
   ensureImage(revision: RuntimeRevisionRecord): Promise<{ state: 'ready' | 'building' } | { state: 'failed'; reason: string }>;
 }
 
+/** What the builder keeps about one image key, in one record. */
+interface KeyState {
+  /** Set while its build is queued or running: aborting it stops the build. */
+  stop: AbortController | null;
+  /**
+   * A revision asked for again while the build was finishing: its outcome may have been written
+   * just before that revision was, so it gets one more (quick) pass once the build is over.
+   */
+  again: RuntimeRevisionRecord | null;
+  /** A build for this engine alone (of a revision built elsewhere) that failed: answered from here for a minute. */
+  failure: { reason: string; until: number } | null;
+}
+
 /**
  * Runs builds off the request path: at most KILN_BUILD_CONCURRENCY at once, each capped by
  * KILN_BUILD_TIMEOUT_SECONDS, one per image key however many revisions share it. Statuses live in
  * the store, so that a build cut short by a stop is found `pending` or `building` at the next
  * start and run again (resume). A sweep removes the images no revision names any more.
  */
-export function createBuilder(deps: {
-  store: RuntimeStore;
-  images: DockerImages;
-  runBuildBox: RunBuildBox;
-  registry: Record<RuntimeLanguage, Runtime>;
-  config: Config;
-  log: Logger;
-}) {
+export function createBuilder(deps: BuildDeps) {
   const { store, images, config, log } = deps;
   const queue = new PQueue({ concurrency: config.KILN_BUILD_CONCURRENCY });
-  const inFlight = new Map<string, AbortController>();
+  const keys = new Map<string, KeyState>();
+  const stateOf = (key: string) => {
+    let state = keys.get(key);
+    if (!state) {
+      state = { stop: null, again: null, failure: null };
+      keys.set(key, state);
+    }
+    return state;
+  };
+  /** A key's record goes once nothing of it is left to keep. */
+  const tidy = (key: string, state: KeyState) => {
+    if (!state.stop && !state.again && !state.failure && keys.get(key) === state) keys.delete(key);
+  };
   let closed = false;
   let sweepTimer: NodeJS.Timeout | undefined;
-  const now = () => new Date().toISOString();
-  /** Builds for this engine alone of revisions already built elsewhere: the last failure, by key, kept a minute. */
-  const localFailures = new Map<string, { reason: string; until: number }>();
 
-  async function baseImageId(language: RuntimeLanguage): Promise<string> {
-    const image = deps.registry[language].image;
-    const id = await images.id(image);
-    if (!id) throw new Error(`sandbox image ${image} is missing: run \`npm run images\``);
-    return id;
-  }
+  const builtHere = (key: string, failure: string | null) => {
+    const state = stateOf(key);
+    state.failure = failure === null ? null : { reason: failure, until: Date.now() + LOCAL_FAILURE_MS };
+    tidy(key, state);
+  };
+  const building = () => [...keys].flatMap(([key, s]): [string, AbortController][] => (s.stop ? [[key, s.stop]] : []));
 
-  /**
-   * Builds a revision's image. `recorded`: its revisions' statuses follow in the store (a new
-   * revision). Otherwise the store already says succeeded (another replica built it on its engine)
-   * and only this engine's image is made; a failure is kept in localFailures.
-   */
-  async function build(revision: RuntimeRevisionRecord, stop: AbortController, recorded: boolean): Promise<void> {
-    const key = revision.imageKey;
-    const tag = runtimeImageTag(key);
-    // nothing waits for this key any more (its revisions were deleted, or a build already ended them)
-    if (recorded && (await store.moveBuilds(key, ['pending', 'building'], 'building', now())) === 0) return;
-    if (await images.id(tag)) {
-      if (recorded)
-        await store.finishBuilds(key, { status: 'succeeded', failureReason: null, log: `image ${tag} already built\n`, at: now() });
-      return;
-    }
-    const failedHere = (reason: string) => void localFailures.set(key, { reason, until: Date.now() + 60_000 });
-    const started = performance.now();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop.abort(`the build ran past its ${config.KILN_BUILD_TIMEOUT_SECONDS} s limit (KILN_BUILD_TIMEOUT_SECONDS)`);
-    }, config.KILN_BUILD_TIMEOUT_SECONDS * 1000);
-    try {
-      const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
-      const base = await baseImageId(revision.language);
-      const outcome = await deps.runBuildBox(revision, imports, stop.signal, async (tree) => {
-        const context = treeContext(tree, {
-          base,
-          dest: revision.language === 'python' ? INSTALL.python.export : INSTALL.javascript.export,
-          limits: { maxBytes: config.KILN_BUILD_DISK_MIB * 1024 * 1024, maxEntries: 200_000 },
-        });
-        await images.build(context, tag, { 'kiln.runtime-key': key, 'kiln.instance': config.KILN_INSTANCE });
-      });
-      if (stop.signal.aborted && closed) return; // kiln is stopping: the next start builds it again
-      const ms = Math.round(performance.now() - started);
-      if (outcome.ok) log.info({ imageKey: key, ms, recorded }, 'runtime build succeeded');
-      else log.info({ imageKey: key, ms, recorded, reason: outcome.reason.slice(-300) }, 'runtime build failed');
-      if (!recorded) return outcome.ok ? void localFailures.delete(key) : failedHere(outcome.reason);
-      await store.finishBuilds(
-        key,
-        outcome.ok
-          ? { status: 'succeeded', failureReason: null, log: outcome.log, at: now() }
-          : {
-              status: stop.signal.aborted && !timedOut ? 'cancelled' : 'failed',
-              failureReason: outcome.reason,
-              log: outcome.log,
-              at: now(),
-            },
-      );
-    } catch (error) {
-      if (closed) return;
-      const reason =
-        error instanceof TreeRefused
-          ? `the installed packages were refused: ${error.message}`
-          : `the build could not finish: ${(error as Error).message}`;
-      log.warn({ imageKey: key, err: String(error) }, 'runtime build failed');
-      if (!recorded) return failedHere(reason);
-      await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: `${reason}\n`, at: now() });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  // keys asked for again while their build was finishing: its outcome may have been written just
-  // before their revision was, so they get one more (quick) pass once it is over
-  const again = new Map<string, RuntimeRevisionRecord>();
   function enqueue(revision: RuntimeRevisionRecord, recorded = true): void {
     if (closed) return;
-    if (inFlight.has(revision.imageKey)) return void (recorded && again.set(revision.imageKey, revision));
+    const key = revision.imageKey;
+    const state = stateOf(key);
+    if (state.stop) {
+      if (recorded) state.again = revision;
+      return;
+    }
     const stop = new AbortController();
-    inFlight.set(revision.imageKey, stop);
+    state.stop = stop;
     void queue
-      .add(() => build(revision, stop, recorded))
-      .catch((error: unknown) => log.error({ err: error, imageKey: revision.imageKey }, 'runtime build: could not record its outcome'))
+      .add(() => buildImage({ ...deps, closed: () => closed, builtHere }, revision, stop, recorded))
+      .catch((error: unknown) => log.error({ err: error, imageKey: key }, 'runtime build: could not record its outcome'))
       .finally(() => {
-        inFlight.delete(revision.imageKey);
-        const next = again.get(revision.imageKey);
-        if (next && again.delete(revision.imageKey)) enqueue(next);
+        state.stop = null;
+        const next = state.again;
+        state.again = null;
+        tidy(key, state);
+        if (next) enqueue(next);
       });
   }
 
-  async function sweep(): Promise<number> {
-    // builds queued before the store is read: their revisions are in it (a revision is stored before its build is queued)
-    const running = [...inFlight.entries()];
-    const keep = await store.imageKeysInUse();
-    // a build no revision waits for any more (its runtime was deleted) is stopped
-    for (const [key, stop] of running) if (!keep.has(key)) stop.abort('the build was cancelled: no revision needs it any more');
-    const candidates = (await images.listRuntimeImages(config.KILN_INSTANCE)).filter((tag) => {
-      const key = tag.startsWith('kiln-runtime:') ? tag.slice('kiln-runtime:'.length) : null;
-      return key && !keep.has(key) && !inFlight.has(key);
-    });
-    if (!candidates.length) return 0;
-    // read again: a revision made meanwhile may name an image just built
-    const still = await store.imageKeysInUse();
-    let removed = 0;
-    for (const tag of candidates) {
-      if (still.has(tag.slice('kiln-runtime:'.length))) continue;
-      if (await images.remove(tag).catch(() => false)) removed++;
-    }
-    if (removed) log.info({ removed }, 'runtime images no revision names were removed');
-    return removed;
-  }
+  const sweep = () => sweepImages({ store, images, instance: config.KILN_INSTANCE, log }, building);
   const sweepSafely = () => void sweep().catch((error: unknown) => log.warn({ err: String(error) }, 'runtime image sweep failed'));
 
   return {
     enqueue,
     sweepSoon: () => void setTimeout(sweepSafely, 1000).unref(),
-    baseImageId,
+    baseImageId: (language: RuntimeLanguage) => baseImageId(deps, language),
     built: async (imageKey: string) => (await images.id(runtimeImageTag(imageKey))) !== null,
     async ensureImage(revision: RuntimeRevisionRecord) {
       if (await images.id(runtimeImageTag(revision.imageKey))) return { state: 'ready' as const };
-      const failed = localFailures.get(revision.imageKey);
+      const failed = keys.get(revision.imageKey)?.failure;
       if (failed && failed.until > Date.now()) return { state: 'failed' as const, reason: failed.reason };
       enqueue(revision, false);
       return { state: 'building' as const };
@@ -181,7 +114,7 @@ export function createBuilder(deps: {
     async resume(): Promise<number> {
       const left = await store.buildsWithStatus(['pending', 'building']);
       for (const revision of left) {
-        await store.moveBuilds(revision.imageKey, ['building'], 'pending', now());
+        await store.moveBuilds(revision.imageKey, ['building'], 'pending', new Date().toISOString());
         enqueue(revision);
       }
       if (left.length) log.info({ builds: left.length }, 'resuming runtime builds an earlier run left');
@@ -191,7 +124,7 @@ export function createBuilder(deps: {
     },
     /** Cancels a key's build (its revisions end `cancelled`). */
     cancel(imageKey: string): boolean {
-      const stop = inFlight.get(imageKey);
+      const stop = keys.get(imageKey)?.stop;
       stop?.abort('the build was cancelled');
       return !!stop;
     },
@@ -200,7 +133,7 @@ export function createBuilder(deps: {
       closed = true;
       clearInterval(sweepTimer);
       queue.clear();
-      for (const stop of inFlight.values()) stop.abort('kiln is stopping');
+      for (const [, stop] of building()) stop.abort('kiln is stopping');
       await queue.onIdle();
     },
   };
