@@ -7,7 +7,7 @@ const LAYERS = [
   ['model', '^src/(model/|config\\.ts$)'],
   ['store', '^src/store/'],
   ['infrastructure', '^src/(sandbox|egress)/'],
-  ['domain', '^src/(secrets|tools|runtimes|builds)/'],
+  ['domain', '^src/(secrets|tools|runtimes)/'],
   ['execution', '^src/execution/'],
   ['services', '^src/(invocations|c1|iii|at)/'],
   ['api', '^src/api/'],

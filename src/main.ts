@@ -25,9 +25,9 @@ import { join } from 'node:path';
 import { startRetention } from './execution/retention.js';
 import { loadOrCreateSecretKey, SecretBox } from './secrets/secret-box.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
-import { createBuildBox } from './builds/build-box.js';
-import { createBuilder } from './builds/builder.js';
-import { packageSources } from './builds/package-sources.js';
+import { createBuildBox } from './runtimes/builds/build-box.js';
+import { createBuilder } from './runtimes/builds/builder.js';
+import { packageSources } from './runtimes/builds/package-sources.js';
 
 /** Composition root: config → dependencies → app → server, with a SIGTERM drain. */
 export async function startKiln(config: Config) {

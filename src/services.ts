@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { executionView } from './api/riza/render.js';
 import { createAtResolver } from './at/resolve.js';
 import { createAtRunner } from './at/run.js';
-import type { BuildQueue } from './builds/builder.js';
+import type { BuildQueue } from './runtimes/builds/builder.js';
 import { createC1Functions } from './c1/functions.js';
 import { createC1InvocationReads } from './c1/invocation-reads.js';
 import type { Config } from './config.js';

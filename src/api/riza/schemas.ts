@@ -155,9 +155,7 @@ const executionFields = {
   stderr: z.string(),
   duration: z.number().int().openapi({ description: 'Milliseconds the code ran.' }),
   // kiln's additions; Riza clients ignore unknown fields
-  stop_reason: z
-    .enum(STOP_REASONS)
-    .openapi({ description: 'kiln: why the run ended.' }),
+  stop_reason: z.enum(STOP_REASONS).openapi({ description: 'kiln: why the run ended.' }),
   stdout_truncated: z.boolean().openapi({ description: 'kiln: stdout was cut at the output limit.' }),
   stderr_truncated: z.boolean().openapi({ description: 'kiln: stderr was cut at the output limit.' }),
 };

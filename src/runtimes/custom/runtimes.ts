@@ -1,12 +1,11 @@
 import type { Config } from '../../config.js';
 import { AppError, fieldError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { BuildQueue } from '../../builds/builder.js';
-import { runtimeImageTag } from '../../builds/builder.js';
+import type { BuildQueue } from '../builds/builder.js';
 import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from '../../store/runtimes/records.js';
 import type { Page } from '../../store/store.js';
-import { LANGUAGE_DESCRIPTORS, type Language, type Runtime } from '../registry.js';
 import { imageKey, MANIFEST_FOR, normalizeManifest, parsePythonImports } from './manifest.js';
+import { createRuntimeLookup } from './runtime-lookup.js';
 
 /** A runtime's definition as the API takes it (Riza's fields). */
 export interface RuntimeFields {
@@ -69,26 +68,6 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
 
   const queue = (revision: RuntimeRevisionRecord) => revision.status === 'pending' && builds.enqueue(revision);
 
-  /** Image keys this engine was seen to have in the last seconds: a run does not ask the engine each time. */
-  const present = new Map<string, number>();
-  /**
-   * A succeeded revision's image must be on this kiln's engine: with replicas on engines of their
-   * own, the build ran on one of them. Missing here, it is built here (from the same manifest) and
-   * the run is refused with a 503 to retry meanwhile (an async invocation waits and retries itself).
-   */
-  async function imageHere(revision: RuntimeRevisionRecord, field: string): Promise<void> {
-    if ((present.get(revision.imageKey) ?? 0) > Date.now()) return;
-    const image = await builds.ensureImage(revision);
-    if (image.state === 'ready') return void present.set(revision.imageKey, Date.now() + 5_000);
-    const why =
-      image.state === 'failed'
-        ? `could not be built on this kiln's engine: ${image.reason.slice(-300)}`
-        : "is being built on this kiln's engine (it was built on another, or removed here); try again shortly";
-    throw new AppError('SANDBOX_UNAVAILABLE', `${field}: the image of runtime revision ${revision.id} ${why}`, [
-      { field, reason: `image_${image.state}` },
-    ]);
-  }
-
   return {
     async create(project: string, f: RuntimeFields & { name: string; language: RuntimeLanguage }): Promise<RuntimeWithHead> {
       const id = newId('rt');
@@ -135,43 +114,7 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
       return true;
     },
 
-    /**
-     * The Runtime that runs `language` code on revision `revisionId` (the `runtime_revision_id` of
-     * a request or a tool, named `field` in errors): 400 unless it exists in the project, suits the
-     * language (TypeScript runs on a javascript runtime) and its build has succeeded.
-     */
-    async runtimeFor(
-      project: string,
-      revisionId: string,
-      language: Language,
-      field = 'runtime_revision_id',
-      opts = { built: true },
-    ): Promise<Runtime> {
-      const revision = await store.getRuntimeRevision(project, revisionId);
-      if (!revision) throw fieldError(field, 'not_found', `runtime revision ${revisionId} not found`);
-      const runsOn: RuntimeLanguage = language === 'python' ? 'python' : 'javascript';
-      if (revision.language !== runsOn)
-        throw fieldError(
-          field,
-          'wrong_language',
-          `runtime revision ${revisionId} is a ${revision.language} runtime; ${language} code needs a ${runsOn} one`,
-        );
-      if (opts.built && revision.status !== 'succeeded') {
-        const why = revision.status === 'failed' && revision.failureReason ? `: ${revision.failureReason}` : '';
-        throw new AppError('BAD_REQUEST', `${field}: runtime revision ${revisionId} is ${revision.status}, not succeeded${why}`, [
-          { field, reason: `build_${revision.status}`, message: `its build is ${revision.status}` },
-        ]);
-      }
-      if (opts.built) await imageHere(revision, field);
-      const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
-      return {
-        key: `${language}@${revision.imageKey}`,
-        language,
-        image: runtimeImageTag(revision.imageKey),
-        warmEnv: [...LANGUAGE_DESCRIPTORS[language].warmEnv, ...(imports.length ? [`KILN_PREIMPORT=${imports.join(',')}`] : [])],
-        poolSize: config.KILN_RUNTIME_POOL_SIZE,
-      };
-    },
+    runtimeFor: createRuntimeLookup({ store, builds, poolSize: config.KILN_RUNTIME_POOL_SIZE }),
   };
 }
 
