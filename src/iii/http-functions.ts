@@ -6,10 +6,10 @@ import type { ConcurrencyCap } from '../execution/concurrency-cap.js';
 import { INPUT_TOO_DEEP, inputDepthOk } from '../tools/input-depth.js';
 import { redactText } from '../execution/redact.js';
 import { AppError, fieldError } from '../errors.js';
-import { newId } from '../ids.js';
 import type { Secrets } from '../secrets/secrets.js';
 import type { RegisteredFunction } from '../store/functions/records.js';
 import type { Store } from '../store/store.js';
+import { logFunctionCall } from './call-log.js';
 import { checkInput, compileInputSchema } from '../tools/input-schema.js';
 
 /** What an iii function's call answers: its result, or an error in the engine's shape. */
@@ -178,29 +178,10 @@ export function createHttpFunctions(deps: {
     async invoke(project: string, fn: RegisteredFunction, data: unknown): Promise<{ id: string } & CallOutcome> {
       if (!fn.invocation) throw fieldError('id', 'no_invocation', `function ${fn.id} has no HTTP invocation: a worker handles it`);
       checkInput(fn.request_format, data, { field: 'data', schema: "the function's request_format", schemaField: 'request_format' });
-      const id = newId('exec');
-      const startedAt = new Date();
       const started = performance.now();
       // the project's share of kiln's own outbound calls, or a 429 before anything is sent
       const outcome = await deps.outbound.run(project, () => call(project, fn, data));
-      const durationMs = Math.round(performance.now() - started);
-      const request = { function_id: fn.id, data: data ?? null };
-      await deps.store.executions
-        .record({
-          id,
-          project,
-          kind: 'http_function',
-          via: 'iii',
-          language: 'http',
-          exitCode: 'error' in outcome ? 1 : 0,
-          durationMs,
-          startedAt: startedAt.toISOString(),
-          toolId: null,
-          revisionId: null,
-          request,
-          result: outcome,
-        })
-        .catch((err: unknown) => deps.log.error({ err, execution: id }, 'could not record an iii function call'));
+      const id = await logFunctionCall(deps, { project, kind: 'http_function', functionId: fn.id, data, outcome, started });
       return { id, ...outcome };
     },
   };

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import type { ConcurrencyCap } from '../execution/concurrency-cap.js';
 import type { Execute } from '../execution/executor.js';
-import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
+import { logFunctionCall } from './call-log.js';
 import type { Tools } from '../tools/tools.js';
 import type { CallOutcome, HttpFunctions } from './http-functions.js';
 import { asOutcomeError, NAMESPACE, TOOL_PREFIX, type Worker } from './worker.js';
@@ -28,26 +28,8 @@ export function createInvoke(deps: {
   ownerOf: (project: string, functionId: string) => Worker | undefined;
   call: (owner: Worker, functionId: string, data: unknown) => Promise<CallOutcome>;
 }) {
-  async function record(project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string) {
-    const id = newId('exec');
-    await deps.store.executions
-      .record({
-        id,
-        project,
-        kind: 'worker_function',
-        via: 'iii',
-        language: 'iii',
-        exitCode: 'error' in outcome ? 1 : 0,
-        durationMs: Math.round(performance.now() - started),
-        startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
-        toolId: null,
-        revisionId: null,
-        request: { function_id: functionId, data: data ?? null, ...(workerId ? { worker_id: workerId } : {}) },
-        result: outcome,
-      })
-      .catch((err: unknown) => deps.log.error({ err }, 'could not record an iii invocation'));
-    return id;
-  }
+  const record = (project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string) =>
+    logFunctionCall(deps, { project, kind: 'worker_function', functionId, data, outcome, started, workerId });
 
   /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
   async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
