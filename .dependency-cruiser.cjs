@@ -27,6 +27,13 @@ const upward = LAYERS.flatMap(([name, path], i) =>
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'api-no-store-values',
+      comment: 'adapters are handed services, never the store: they may name its record types, not use its code',
+      severity: 'error',
+      from: { path: '^src/api/' },
+      to: { path: '^src/store/', dependencyTypesNot: ['type-only'] },
+    },
     ...upward,
   ],
   options: {

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
-import type { CallOutcome } from './http-functions.js';
+
+/** What an iii function's call gave: its result, or why it has none. */
+export type CallOutcome = { result: unknown } | { error: { code: string; message: string } };
 
 /** One call of an iii function that kiln did not run in a box: an HTTP function's, or a worker's. */
 export interface FunctionCall {

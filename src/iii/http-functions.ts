@@ -9,11 +9,12 @@ import { AppError, fieldError } from '../errors.js';
 import type { Secrets } from '../secrets/secrets.js';
 import type { RegisteredFunction } from '../store/functions/records.js';
 import type { Store } from '../store/store.js';
-import { logFunctionCall } from './call-log.js';
+import { type CallOutcome, logFunctionCall } from './call-log.js';
+
+export type { CallOutcome };
 import { checkInput, compileInputSchema } from '../tools/input-schema.js';
 
 /** What an iii function's call answers: its result, or an error in the engine's shape. */
-export type CallOutcome = { result: unknown } | { error: { code: string; message: string } };
 
 const AUTH_NAMES = { bearer: 'Bearer token', hmac: 'HMAC', api_key: 'API key' } as const;
 
