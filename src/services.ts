@@ -35,7 +35,7 @@ export interface ServiceDeps {
   runJob: RunJob;
   store: Store;
   secretBox: SecretBox;
-  /** Custom runtime builds (src/builds/), and the package-source part of their images' hashes. */
+  /** Custom runtime builds (src/runtimes/builds/), and the package-source part of their images' hashes. */
   builds: BuildQueue;
   sourcesFingerprint: string;
   /** This kiln's name for the async runs it claims (one per start): `<instance>/<boot>`. */
@@ -129,6 +129,16 @@ export function createServices(deps: ServiceDeps) {
     execute,
     config,
   });
+  // anonymous at.functions.run calls (KILN_XRPC_PUBLIC): a project of their own and a share of the boxes
+  const atAnonymous = config.KILN_XRPC_PUBLIC
+    ? {
+        project: config.KILN_XRPC_PUBLIC_PROJECT,
+        cap: createConcurrencyCap(
+          config.KILN_XRPC_PUBLIC_CONCURRENCY ?? Math.max(1, Math.floor(config.KILN_CONCURRENCY / 4)),
+          'anonymous at.functions.run calls',
+        ),
+      }
+    : null;
   const workers = createWorkerHub({
     store,
     tools,
@@ -154,6 +164,7 @@ export function createServices(deps: ServiceDeps) {
     httpFunctions,
     workers,
     atRun,
+    atAnonymous,
     /** Whether the database answers (for /readyz). */
     ping: () => store.ping(),
     async start() {

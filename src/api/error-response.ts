@@ -3,9 +3,9 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, storeUnavailable, type ErrorCode } from '../errors.js';
+import type { AppEnv } from './env.js';
 
 export type { ErrorCode };
-import type { AppEnv } from './env.js';
 
 /** HTTP status and google.rpc code (as Riza answers) of each error. */
 const TABLE = {

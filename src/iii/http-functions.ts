@@ -10,11 +10,9 @@ import type { Secrets } from '../secrets/secrets.js';
 import type { RegisteredFunction } from '../store/functions/records.js';
 import type { Store } from '../store/store.js';
 import { type CallOutcome, logFunctionCall } from './call-log.js';
-
-export type { CallOutcome };
 import { checkInput, compileInputSchema } from '../tools/input-schema.js';
 
-/** What an iii function's call answers: its result, or an error in the engine's shape. */
+export type { CallOutcome };
 
 const AUTH_NAMES = { bearer: 'Bearer token', hmac: 'HMAC', api_key: 'API key' } as const;
 

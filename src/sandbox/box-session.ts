@@ -1,6 +1,6 @@
 /**
  * kiln's side of the box protocol (src/sandbox/box-protocol.ts) for every box that runs something:
- * a run's (src/sandbox/runner.ts) and a build's (src/builds/build-box.ts). It writes the job to an
+ * a run's (src/sandbox/runner.ts) and a build's (src/runtimes/builds/build-box.ts). It writes the job to an
  * attached box, reads and decodes the box's frames, and keeps its output within caps.
  */
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';

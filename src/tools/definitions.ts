@@ -31,13 +31,16 @@ export const takesObject = (inputSchema: unknown): boolean =>
 
 /**
  * The one builder of a tool's parameters, for every tool-calling API kiln describes tools to (the
- * /definition formats and /mcp's listing): an object schema (none means an empty object), without
+ * /definition formats and /mcp's listing): an object schema (none means any object), without
  * `$schema` / `$id`, which they do not want. A schema of another type cannot be parameters: MCP
  * (`wrap`) takes it as `{input: <schema>}`, which is how kiln's MCP server passes it to the tool;
  * the other APIs (`reject`) get a 400 naming input_schema.
  */
 export function parametersOf(inputSchema: unknown, nonObject: 'wrap' | 'reject'): Record<string, unknown> {
-  if (inputSchema === null || inputSchema === undefined) return { type: 'object', properties: {} };
+  if (inputSchema === null || inputSchema === undefined)
+    return nonObject === 'wrap'
+      ? { type: 'object', description: 'Any JSON object; it is passed to the tool as its input.' }
+      : { type: 'object', properties: {} };
   const { $schema: _s, $id: _i, ...schema } = inputSchema as Record<string, unknown>;
   if (takesObject(schema)) return schema;
   if (nonObject === 'reject')

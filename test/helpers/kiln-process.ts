@@ -16,7 +16,10 @@ export interface KilnProcess {
   kill(): Promise<void>;
 }
 
-/** kiln as its own process (`node --import tsx src/main.ts`), as users run it: a real restart is a new one. */
+/**
+ * kiln as its own process (`node --import tsx src/main.ts`: the source, so tests need no build; users
+ * run the same code compiled, `node dist/main.js`): a real restart is a new one.
+ */
 export async function spawnKiln(env: Record<string, string>): Promise<KilnProcess> {
   // KILN_TEST_STORE=postgres: the data directory's own database (a restart on it finds its state)
   const store = POSTGRES_MODE && env.KILN_DATA_DIR && !env.KILN_DATABASE_URL ? await postgresEnvFor(env.KILN_DATA_DIR) : {};

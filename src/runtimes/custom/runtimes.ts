@@ -15,7 +15,7 @@ export interface RuntimeFields {
 
 /**
  * Custom runtimes: a manifest of packages becomes an image, built in the background (see
- * src/builds/). Creating a runtime or a revision validates the manifest, names the image by a hash
+ * src/runtimes/builds/). Creating a runtime or a revision validates the manifest, names the image by a hash
  * of its content, and queues the build unless an equal one already succeeded. Code then runs on
  * a revision by `runtime_revision_id`, once its build has succeeded.
  */
