@@ -10,7 +10,8 @@ ARG BASE=node:22-bookworm-slim
 # here it would need every @types package), so the image never runs a TypeScript loader.
 FROM ${BASE} AS build
 WORKDIR /build
-COPY package-lock.json ./
+# package.json too: its "type": "module" is what makes TypeScript emit ES modules
+COPY package.json package-lock.json ./
 RUN npm install --prefix /tsc --no-audit --no-fund --no-save \
       "typescript@$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version")"
 COPY tsconfig.json tsconfig.build.json ./
