@@ -36,6 +36,7 @@ import { asyncLine, measureAsync } from './async.js';
 import { measureReplicas, replicasLine } from './replicas.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
+import { stagesTable } from './stages.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
 // Docker's default runtime unless asked for another: a plain run passes exactly what it always has.
@@ -160,8 +161,10 @@ const mark = kiln.serverTimes.length;
 const kilnRows = await warmRows(kiln, HELLO, N, paceMs);
 // the same requests as kiln itself timed them (its Server-Timing header): warmRows runs N per language, in order
 const serverRows: Record<string, Row> = {};
+const stageSamples: Record<string, Record<string, number>[]> = {};
 Object.keys(HELLO).forEach((language, i) => {
   serverRows[language] = row(`kiln ${language} hello, kiln's own time`, kiln.serverTimes.slice(mark + i * N, mark + (i + 1) * N));
+  stageSamples[language] = kiln.serverStages.slice(mark + i * N, mark + (i + 1) * N);
 });
 // read here, after the same workload the runc baseline has had when it reads its own (runtime-compare.ts)
 const refill = RUNTIME === 'runc' ? {} : await kiln.refillMeans();
@@ -303,5 +306,8 @@ console.log(storeCostLine(storeCost));
 if (replicaFigures) console.log(replicasLine(replicaFigures, churn.rate));
 for (const language of Object.keys(HELLO))
   console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
+console.log(
+  `\nwhere a warm hello's time goes in kiln (Server-Timing stages, at half the churn rate):\n${stagesTable(stageSamples, floorRows)}\n`,
+);
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));

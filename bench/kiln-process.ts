@@ -12,6 +12,8 @@ export interface KilnProcess {
   call(body: object, path?: string): Promise<number>;
   /** kiln's own time for each call so far (its Server-Timing header), in ms, in call order. */
   serverTimes: number[];
+  /** The same calls' stages (Server-Timing's other entries: parse, resolve, … render), in ms. */
+  serverStages: Record<string, number>[];
   /** Mean seconds per pooled-sandbox start so far, by pool: kiln_pool_refill_seconds _sum / _count. */
   refillMeans(): Promise<Record<string, number>>;
   /** SIGTERM: kiln drains and removes its containers; resolves once it has exited. */
@@ -45,14 +47,19 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
   const url = (path: string) => `http://127.0.0.1:${port}${path}`;
 
   const serverTimes: number[] = [];
+  const serverStages: Record<string, number>[] = [];
   async function call(body: object, path = '/v1/execute-function'): Promise<number> {
     const res = await fetch(url(path), {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    const timing = /dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
-    if (timing) serverTimes.push(Number(timing[1]));
+    const header = res.headers.get('server-timing') ?? '';
+    const timing = /dur=([\d.]+)/.exec(header);
+    if (timing) {
+      serverTimes.push(Number(timing[1]));
+      serverStages.push(Object.fromEntries([...header.matchAll(/([a-z]+);dur=([\d.]+)/g)].map(([, name, ms]) => [name!, Number(ms)])));
+    }
     const json = (await res.json()) as { output_status?: string; exit_code?: number; stdout?: string };
     const ok = path === '/v1/execute' ? json.exit_code === 0 && json.stdout === 'hello\n' : json.output_status === 'valid';
     if (res.status === 200 && !ok) throw new Error(`bad answer: ${JSON.stringify(json)}`);
@@ -75,5 +82,5 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
     }
     await sleep(100);
   }
-  return { url, call, serverTimes, refillMeans, stop };
+  return { url, call, serverTimes, serverStages, refillMeans, stop };
 }

@@ -9,6 +9,7 @@ import { mcpDialect } from './api/mcp/dialect.js';
 import { rizaDialect } from './api/riza/dialect.js';
 import type { Config } from './config.js';
 import { newId } from './ids.js';
+import { StageTimer } from './timings.js';
 import type { Metrics } from './metrics.js';
 import { type Language, requiredImages, type Runtime } from './runtimes/registry.js';
 import type { DockerClient } from './sandbox/docker.js';
@@ -37,9 +38,10 @@ export function createApp(deps: AppDeps) {
   // Server-Timing: how long kiln itself took, apart from the network and the client (the bench
   // compares it with its floor; a client can tell kiln's time from its own).
   app.use('*', async (c, next) => {
-    const started = performance.now();
+    const timer = new StageTimer();
+    c.set('timer', timer);
     await next();
-    c.res.headers.set('Server-Timing', `app;dur=${(performance.now() - started).toFixed(2)}`);
+    c.res.headers.set('Server-Timing', timer.header());
   });
   app.use('*', async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 128) || newId('req');

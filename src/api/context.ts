@@ -11,8 +11,9 @@ export type { AppEnv };
  * What the core needs of an HTTP request it runs, for any dialect: its size, for admission (without
  * a Content-Length, the largest it could have been), and the signal of a client that leaves.
  */
-export function executionContext(request: Request, maxBodyBytes: number): ExecutionContext {
-  return { bytes: Number(request.headers.get('content-length') ?? maxBodyBytes), signal: request.signal };
+export function executionContext(c: Context<AppEnv>, maxBodyBytes: number): ExecutionContext {
+  const request = c.req.raw;
+  return { bytes: Number(request.headers.get('content-length') ?? maxBodyBytes), signal: request.signal, timer: c.get('timer') };
 }
 
 /**

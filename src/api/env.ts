@@ -1,3 +1,5 @@
+import type { StageTimer } from '../timings.js';
+
 /**
  * The variables every request carries through kiln's middleware, typed: a handler that reads one
  * that nothing sets does not compile.
@@ -8,5 +10,7 @@ export interface AppEnv {
     requestId: string;
     /** The project of the caller's API key: it scopes every object the request can see. */
     project: string;
+    /** Where the request's time went (Server-Timing), stage by stage. */
+    timer: StageTimer;
   };
 }

@@ -58,11 +58,17 @@ export function createExecutor(deps: {
     metrics.queueWaiting.set(admission.waiting);
     let result: RunResult;
     try {
-      result = await admission.submit(() => deps.runJob(ctx.cancel ? { ...job, cancel: ctx.cancel } : job), {
-        bytes: ctx.bytes,
-        signal: ctx.signal,
-        background: ctx.background,
-      });
+      result = await admission.submit(
+        () => {
+          ctx.timer?.mark('admit');
+          return deps.runJob(ctx.cancel || ctx.timer ? { ...job, cancel: ctx.cancel, timer: ctx.timer } : job);
+        },
+        {
+          bytes: ctx.bytes,
+          signal: ctx.signal,
+          background: ctx.background,
+        },
+      );
     } catch (error) {
       if (error instanceof AppError) metrics.rejections.inc({ reason: error.details?.[0]?.reason ?? error.code });
       throw error;
@@ -92,7 +98,9 @@ export function createExecutor(deps: {
   }
 
   async function execute(req: ExecutionRequest, ctx: ExecutionContext): Promise<Execution> {
+    ctx.timer?.mark('parse');
     const resolved = await deps.resolve(req);
+    ctx.timer?.mark('resolve');
     const { job } = resolved;
     const startedAt = new Date();
     const result = redactSecrets(await run(job, ctx), resolved.secretValues);
@@ -112,6 +120,7 @@ export function createExecutor(deps: {
     };
     try {
       await deps.store.executions.record(record);
+      ctx.timer?.mark('log');
     } catch (err) {
       metrics.storeErrors.inc({ operation: 'record_execution' });
       deps.log.error({ err: String(err), execution: job.id }, 'could not record an execution; its answer goes out all the same');

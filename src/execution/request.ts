@@ -2,6 +2,7 @@ import type { Language } from '../runtimes/registry.js';
 import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { ExecutionVia } from '../store/store.js';
 import type { Mode } from '../sandbox/job.js';
+import type { StageTimer } from '../timings.js';
 
 /** Literal code sent with the request (Riza's execute endpoints). */
 export interface CodeTarget {
@@ -56,4 +57,6 @@ export interface ExecutionContext {
   background?: boolean;
   /** Stops the run once it has begun (see Job.cancel). */
   cancel?: AbortSignal;
+  /** The request's stage timer (Server-Timing), when its transport reports one. */
+  timer?: StageTimer;
 }

@@ -1,5 +1,6 @@
 import type { AllowRule } from '../egress/host-rules.js';
 import type { Runtime } from './runtime.js';
+import type { StageTimer } from '../timings.js';
 
 /**
  * The sandbox's contract: a job (one execution, resolved and ready for a sandbox: the core builds
@@ -18,6 +19,8 @@ interface JobBase {
   memoryMiB: number;
   /** Aborted to stop the run from outside (an async invocation's cancel): it ends `cancelled`. */
   cancel?: AbortSignal;
+  /** The request's stage timer (Server-Timing): the runner marks acquire, box, decode and release. */
+  timer?: StageTimer;
 }
 
 /** Code that defines execute(input): the answer is its return value. */

@@ -12,11 +12,14 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
 
   async function run(job: Job): Promise<RunResult> {
     const request = requestLine(job);
+    job.timer?.mark('encode');
     const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, job.id);
+    job.timer?.mark('acquire');
     try {
       return await drive(lease.sandbox, job, request);
     } finally {
       deps.provider.release(lease);
+      job.timer?.mark('release');
     }
   }
 
@@ -64,6 +67,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       job.cancel?.removeEventListener('abort', cancel);
       box.close();
     }
+    job.timer?.mark('box');
     const durationMs = Math.round(performance.now() - started);
 
     let exitCode: number;
@@ -89,7 +93,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       job.mode === 'function' && stopReason === 'exited'
         ? readResult(decoder.result)
         : { outputJson: null, outputStatus: 'error' as const };
-    return {
+    const result: RunResult = {
       exitCode,
       stopReason,
       durationMs,
@@ -100,6 +104,8 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       stdoutTruncated: decoder.stdout.truncated,
       stderrTruncated: decoder.stderr.truncated,
     };
+    job.timer?.mark('decode');
+    return result;
   }
 
   return { run };

@@ -85,6 +85,34 @@ describe('execute-function', () => {
   });
 });
 
+describe('Server-Timing', () => {
+  it("names kiln's stages of a real run in order, and they add up to its own time", async () => {
+    for (const language of ['python', 'javascript']) {
+      const code = language === 'python' ? 'def execute(input):\n    return 1' : 'function execute() { return 1; }';
+      const res = await fn({ language, code });
+      expect(res.status).toBe(200);
+      const stages = (res.headers.get('server-timing') ?? '').split(', ').map((e) => e.split(';dur='));
+      expect(stages.map(([name]) => name)).toEqual([
+        'app',
+        'parse',
+        'resolve',
+        'admit',
+        'encode',
+        'acquire',
+        'box',
+        'decode',
+        'release',
+        'log',
+        'render',
+      ]);
+      const [app, ...rest] = stages.map(([, ms]) => Number(ms));
+      expect(Math.abs(app! - rest.reduce((a, b) => a + b, 0))).toBeLessThan(0.1);
+      // the box's round trip is most of a warm run, never nothing
+      expect(Number(stages.find(([name]) => name === 'box')![1])).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('execute (script mode)', () => {
   it('runs Python with stdin and args and reports the exit code', async () => {
     const res = await script({

@@ -57,7 +57,7 @@ export function atRoutes(deps: {
     if (!Object.hasOwn(body, 'input')) throw invalid('input: required (any JSON)');
     checkInputDepth(input, 'input');
     try {
-      return c.json(await deps.run(project, uri, input, executionContext(c.req.raw, deps.maxBodyBytes)));
+      return c.json(await deps.run(project, uri, input, executionContext(c, deps.maxBodyBytes)));
     } catch (err) {
       if (err instanceof ResolveError && err.invalidRequest) throw invalid(err.message);
       throw err;

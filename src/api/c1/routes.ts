@@ -178,7 +178,7 @@ export function c1Routes(deps: {
       c.req.param('function_id'),
       req.commitId,
       input as Record<string, unknown>,
-      executionContext(c.req.raw, deps.maxBodyBytes).bytes,
+      executionContext(c, deps.maxBodyBytes).bytes,
     );
     return c.json({ invocationId });
   });

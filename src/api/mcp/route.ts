@@ -75,7 +75,7 @@ export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
       headers.set('accept', 'application/json, text/event-stream');
       request = new Request(request.url, { method: 'POST', headers });
     }
-    const server = createMcpServer(deps, c.get('project'), executionContext(c.req.raw, deps.maxBodyBytes));
+    const server = createMcpServer(deps, c.get('project'), executionContext(c, deps.maxBodyBytes));
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,

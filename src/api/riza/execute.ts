@@ -2,7 +2,8 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';
-import { createRouter, executionContext } from '../context.js';
+import type { Context } from 'hono';
+import { type AppEnv, createRouter, executionContext } from '../context.js';
 import { acceptIfAsync } from './async.js';
 import { acceptedResponse, errorResponses } from './openapi.js';
 import { executionBody, functionAnswer } from './render.js';
@@ -60,14 +61,14 @@ function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mo
 /** POST /v1/execute-function and POST /v1/execute: Riza's wire ↔ the execution core. */
 export function executeRoutes(deps: { execute: Execute; invocations: Invocations; maxBodyBytes: number }) {
   const app = createRouter();
-  const ctx = (request: Request) => executionContext(request, deps.maxBodyBytes);
+  const ctx = (c: Context<AppEnv>) => executionContext(c, deps.maxBodyBytes);
 
   app.openapi(functionRoute, async (c) => {
     const req = c.req.valid('json');
     const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null };
-    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c.req.raw).bytes, callbackUrl: req.callback_url });
+    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    const e = await deps.execute(request, ctx(c.req.raw));
+    const e = await deps.execute(request, ctx(c));
     return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
   });
 
@@ -79,9 +80,9 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
       args: req.args ?? [],
       stdin: req.stdin ?? '',
     };
-    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c.req.raw).bytes, callbackUrl: req.callback_url });
+    const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    const e = await deps.execute(request, ctx(c.req.raw));
+    const e = await deps.execute(request, ctx(c));
     return c.json(executionBody(e.id, e.result), 200);
   });
 

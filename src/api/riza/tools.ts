@@ -154,7 +154,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
       env: req.env ?? [],
       allow: req.http?.allow ?? [],
     };
-    const ctx = executionContext(c.req.raw, deps.maxBodyBytes);
+    const ctx = executionContext(c, deps.maxBodyBytes);
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx.bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
     const e = await deps.execute(request, ctx);
