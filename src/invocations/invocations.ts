@@ -1,13 +1,8 @@
-import type { Logger } from 'pino';
-import type { Execute } from '../execution/executor.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
-import type { SecretBox } from '../secrets/secret-box.js';
-import type { InvocationRecord, InvocationStore } from '../store/invocations/records.js';
-import type { ExecutionRecord } from '../store/store.js';
+import type { InvocationRecord } from '../store/invocations/records.js';
 import { createHousekeeping, TICK_MS } from './housekeeping.js';
-import type { InvocationQueue } from './queue.js';
-import { aad, createRuns, enqueue, type Sealed } from './runs.js';
+import { aad, createRuns, enqueue, type RunDeps, type Sealed } from './runs.js';
 
 export { INTERRUPTED_REASON } from './housekeeping.js';
 
@@ -17,25 +12,16 @@ export { INTERRUPTED_REASON } from './housekeeping.js';
  * queued one waits in the store across restarts; one whose run the engine could not start is
  * queued again; one that was running when kiln died ends `interrupted` (INTERRUPTED_REASON).
  */
-export function createInvocations(deps: {
-  store: InvocationStore;
-  execute: Execute;
-  /** Writes a run's entry in the executions log that the executor could not (the database was away). */
-  recordExecution: (record: ExecutionRecord) => Promise<void>;
-  box: SecretBox;
-  queue: InvocationQueue;
-  log: Logger;
-  /** This kiln process's name for the runs it claims: `<instance>/<boot>`. */
-  owner: string;
-  /**
-   * Set when other kilns share the store (replicas on Postgres): this one only ends what kilns that
-   * stopped saying they are alive for `replicaTimeoutMs` left running. Unset (the embedded store,
-   * one kiln), whatever another owner left running was left by a kiln that is gone.
-   */
-  replicas?: { instance: string; replicaTimeoutMs: number };
-  /** Called when an invocation has ended (the webhook deliverer wakes). */
-  onEnded?: () => void;
-}) {
+export function createInvocations(
+  deps: RunDeps & {
+    /**
+     * Set when other kilns share the store (replicas on Postgres): this one only ends what kilns that
+     * stopped saying they are alive for `replicaTimeoutMs` left running. Unset (the embedded store,
+     * one kiln), whatever another owner left running was left by a kiln that is gone.
+     */
+    replicas?: { instance: string; replicaTimeoutMs: number };
+  },
+) {
   const { store, box } = deps;
   const runs = createRuns(deps);
   const tick = createHousekeeping({ ...deps, runningIds: runs.runningIds, abort: runs.abort });

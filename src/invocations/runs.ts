@@ -40,17 +40,23 @@ interface Local {
   retries: number;
 }
 
-/** The worker side: one queued invocation claimed, opened, run through the executor, and ended. */
-export function createRuns(deps: {
+/** What running invocations needs (and createInvocations, which adds the replicas' setting). */
+export interface RunDeps {
   store: InvocationStore;
   execute: Execute;
+  /** Writes a run's entry in the executions log that the executor could not (the database was away). */
   recordExecution: (record: ExecutionRecord) => Promise<void>;
   box: SecretBox;
   queue: InvocationQueue;
   log: Logger;
+  /** This kiln process's name for the runs it claims: `<instance>/<boot>`. */
   owner: string;
+  /** Called when an invocation has ended (the webhook deliverer wakes). */
   onEnded?: () => void;
-}) {
+}
+
+/** The worker side: one queued invocation claimed, opened, run through the executor, and ended. */
+export function createRuns(deps: RunDeps) {
   const { store, log } = deps;
   const local = new Map<string, Local>();
   let stopping = false;
