@@ -37,6 +37,7 @@ import { measureReplicas, replicasLine } from './replicas.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
+import { targetsTable } from './targets.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
 // Docker's default runtime unless asked for another: a plain run passes exactly what it always has.
@@ -311,3 +312,17 @@ console.log(
 );
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));
+console.log(
+  `\nthe warm path's targets (issue 22), this run:\n${targetsTable({
+    runtime: RUNTIME,
+    warm: kilnRows,
+    server: serverRows,
+    floor: floorRows,
+    saturation,
+    churnPerSecond: churn.rate,
+    overload: { acceptedP99, bound: overloadBound },
+    customRuntimes: runtimeFigures,
+    egressMs: egress.proxied.p50 - egress.direct.p50,
+    runc: baseline,
+  })}`,
+);
