@@ -37,17 +37,20 @@ export function parseApiKey(entry: string): { project: string; key: string } {
 /** An http(s) URL. */
 const httpUrl = () => z.string().refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL');
 /** A comma-separated list of http(s) URLs. */
+/** The items of a comma-separated setting, trimmed, empty ones dropped. */
+const items = (v: string) =>
+  v
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+/** A comma-separated list, empty by default. */
+const commaList = () => z.string().default('').transform(items);
+
 const urlList = () =>
-  z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((u) => u.trim())
-        .filter(Boolean),
-    )
-    .refine((list) => list.every((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v)), 'must be comma-separated http:// or https:// URLs');
+  commaList().refine(
+    (list) => list.every((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v)),
+    'must be comma-separated http:// or https:// URLs',
+  );
 
 /** The smallest pids limit under which gVisor boxes start and run kiln's harnesses. */
 export const RUNSC_MIN_PIDS = 64;
@@ -56,13 +59,7 @@ export const RUNSC_MIN_PIDS = 64;
 export const ConfigSchema = z.object({
   KILN_API_KEYS: z
     .string({ error: 'is required: a comma-separated list of API keys clients send as Bearer tokens' })
-    .transform((s) =>
-      s
-        .split(',')
-        .map((k) => k.trim())
-        .filter(Boolean)
-        .map(parseApiKey),
-    )
+    .transform((s) => items(s).map(parseApiKey))
     .pipe(
       z
         .array(z.object({ project: z.string(), key: z.string().min(16, 'each API key must be at least 16 characters') }))
@@ -191,16 +188,9 @@ export const ConfigSchema = z.object({
   KILN_PIP_EXTRA_INDEX_URLS: urlList().describe('Further Python package indexes, comma-separated.'),
   KILN_PIP_FIND_LINKS: urlList().describe('Pages of links to Python packages (pip --find-links), comma-separated.'),
   KILN_NPM_REGISTRY: httpUrl().default('https://registry.npmjs.org/').describe('npm registry builds install from.'),
-  KILN_BUILD_ALLOW_HOSTS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim())
-        .filter(Boolean),
-    )
-    .describe("More hosts a build may reach besides the package sources' own (where a mirror keeps its files), comma-separated."),
+  KILN_BUILD_ALLOW_HOSTS: commaList().describe(
+    "More hosts a build may reach besides the package sources' own (where a mirror keeps its files), comma-separated.",
+  ),
   KILN_BUILD_ALLOW_ADDRESSES: addressList().describe(
     'Private or loopback addresses builds may reach (a mirror by name on a private network), as KILN_EGRESS_ALLOW_ADDRESSES takes them; executions still may not.',
   ),
@@ -338,18 +328,9 @@ export const ConfigSchema = z.object({
     .min(0)
     .default(50)
     .describe('Saved tools `/mcp` lists one by one; a project with more lists `search_tools` and `call_tool` instead.'),
-  KILN_MCP_ALLOWED_ORIGINS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    )
-    .describe(
-      'Browser origins `/mcp` serves besides loopback ones (e.g. `https://agent.example.com`; `*` for any), comma-separated. Requests without an Origin are always served.',
-    ),
+  KILN_MCP_ALLOWED_ORIGINS: commaList().describe(
+    'Browser origins `/mcp` serves besides loopback ones (e.g. `https://agent.example.com`; `*` for any), comma-separated. Requests without an Origin are always served.',
+  ),
   KILN_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
