@@ -3,7 +3,8 @@
 //   1. the engine: container churn (create + start + wait + remove) per second
 //   2. naive `docker run` per execution: latency
 //   2b. the executions log: one recordExecution, by the direct call (bench/store-cost.ts)
-//   2c. the floor: a hello in a pre-started box as hardened as kiln's, no kiln in between (bench/floor.ts)
+//   2c. the floor: a hello in a pre-started box as hardened as kiln's, no kiln in between (bench/floor.ts);
+//      and kiln's own box (wrapper, harness, protocol) with no kiln in between (bench/kiln-box.ts)
 //   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute;
 //      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts);
 //      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts);
@@ -14,6 +15,7 @@
 //   6b. custom runtimes: build time cold and deduplicated, first run, warm p50 against stock (bench/custom-runtime.ts)
 //   6c. replicas: executions per second with 1, 2 and 3 kilns on one PostgreSQL and this one engine,
 //      against one kiln on SQLite (bench/replicas.ts); the store's cost per execution on both (2b)
+//   `-- --warm-only`: 1, 2c and 3's warm rows with their stages, then stop (a minute or two: for working on the warm path)
 //   7. with `-- --runtime runsc`: all of the above under gVisor (the engine's and naive figures too, so
 //      ratios stay like for like), and a runc kiln's warm p50, refill and saturation from the same run
 //      to compare with (bench/runtime-compare.ts)
@@ -25,6 +27,7 @@ import Docker from 'dockerode';
 import { loadConfig } from '../src/config.js';
 import { egressLine, measureEgress, startUpstream } from './egress.js';
 import { floorLine, measureFloor } from './floor.js';
+import { measureKilnBox } from './kiln-box.js';
 import { KEY, startKilnProcess } from './kiln-process.js';
 import { closedLoop, paced, saturate } from './load.js';
 import { comparisonLine, measureRuncBaseline, parseRuntime, warmRows, type RuntimeFigures } from './runtime-compare.js';
@@ -40,6 +43,7 @@ import { stagesTable } from './stages.js';
 import { targetsTable } from './targets.js';
 
 const RUNTIME = parseRuntime(process.argv.slice(2));
+const WARM_ONLY = process.argv.includes('--warm-only');
 // Docker's default runtime unless asked for another: a plain run passes exactly what it always has.
 const ociRuntime = RUNTIME === 'runc' ? undefined : RUNTIME;
 const N = Number(process.env.BENCH_N ?? 40);
@@ -119,7 +123,7 @@ const naive = {
   javascript: () => naiveDockerRun(config.KILN_NODE_IMAGE, ['node', '-e', 'console.log("hello")']),
 };
 const naiveRows: Record<string, Row> = {};
-for (const [language, run] of Object.entries(naive))
+for (const [language, run] of Object.entries(WARM_ONLY ? {} : naive))
   naiveRows[language] = row(`naive docker run ${language}`, (await closedLoop(15, 1, run)).latencies);
 
 // ---- 2b, 2c. the executions log's cost and the floor, before kiln starts: nothing else runs -----
@@ -128,8 +132,9 @@ const postgresUp = await new pg.Client({ connectionString: databaseUrl }).connec
   (c) => c.end().then(() => true),
   () => false,
 );
-const storeCost = await measureStoreCost(500, postgresUp ? databaseUrl : undefined);
+const storeCost = WARM_ONLY ? undefined : await measureStoreCost(500, postgresUp ? databaseUrl : undefined);
 const floorRows = await measureFloor(config, HELLO, 30, paceMs, ociRuntime); // at kiln's pace: see bench/floor.ts
+const boxFigures = await measureKilnBox(config, HELLO, 20, paceMs, ociRuntime);
 
 // ---- kiln, with an HTTPS upstream for the egress figures ---------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
@@ -140,7 +145,13 @@ const baseEnv: Record<string, string> = {
   PORT: '0',
   KILN_LOG_LEVEL: 'info',
   KILN_QUEUE_MAX_WAIT_SECONDS: String(MAX_WAIT_S),
-  ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^KILN_(POOL_|CONCURRENCY)/.test(e[0]) && !!e[1])),
+  // A revision's pool as large as a stock language's (2; its default is 1): 6b compares a warm box with
+  // a warm box. With 1, two runs on the revision less than a box start apart (under gVisor, 0.4-0.5 s)
+  // have the second wait for a start, which is the pool's size, not the box's speed.
+  KILN_RUNTIME_POOL_SIZE: '2',
+  ...Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => /^KILN_(POOL_|RUNTIME_POOL_SIZE|CONCURRENCY)/.test(e[0]) && !!e[1]),
+  ),
 };
 const kilnEnv: Record<string, string> = {
   ...baseEnv,
@@ -160,6 +171,8 @@ for (const body of Object.values(HELLO)) await call(body); // warm connections a
 // ---- 3. below capacity: paced arrivals, at half the churn rate and at one a second ---------------
 const mark = kiln.serverTimes.length;
 const kilnRows = await warmRows(kiln, HELLO, N, paceMs);
+// HTTP's own round trip at the same pace: what a call costs outside kiln's timer, whatever it asks
+const httpRow = row(`GET /healthz, 1 per ${paceMs} ms`, await paced(N, paceMs, () => kiln.ping()));
 // the same requests as kiln itself timed them (its Server-Timing header): warmRows runs N per language, in order
 const serverRows: Record<string, Row> = {};
 const stageSamples: Record<string, Record<string, number>[]> = {};
@@ -167,6 +180,22 @@ Object.keys(HELLO).forEach((language, i) => {
   serverRows[language] = row(`kiln ${language} hello, kiln's own time`, kiln.serverTimes.slice(mark + i * N, mark + (i + 1) * N));
   stageSamples[language] = kiln.serverStages.slice(mark + i * N, mark + (i + 1) * N);
 });
+if (WARM_ONLY) {
+  const means = await kiln.refillMeans();
+  await kiln.stop();
+  upstream.close();
+  for (const source of packageSources.sources) await source.close();
+  console.log(`\nkiln bench --warm-only: runtime ${RUNTIME}, ${cpus().length} cores, 1 per ${paceMs} ms\n`);
+  for (const language of Object.keys(HELLO))
+    console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
+  console.log(`\n${stagesTable({ byLanguage: stageSamples, client: kilnRows, http: httpRow, box: boxFigures, floors: floorRows })}`);
+  console.log(
+    `\nmean pooled-box start: ${Object.entries(means)
+      .map(([pool, s]) => `${pool} ${(s * 1000).toFixed(0)} ms`)
+      .join(', ')}`,
+  );
+  process.exit(0);
+}
 // read here, after the same workload the runc baseline has had when it reads its own (runtime-compare.ts)
 const refill = RUNTIME === 'runc' ? {} : await kiln.refillMeans();
 const scriptRows: Record<string, Row> = {};
@@ -303,12 +332,12 @@ console.log(
   ),
 );
 for (const figures of runtimeFigures) console.log(customRuntimeLine(figures));
-console.log(storeCostLine(storeCost));
+if (storeCost) console.log(storeCostLine(storeCost));
 if (replicaFigures) console.log(replicasLine(replicaFigures, churn.rate));
 for (const language of Object.keys(HELLO))
   console.log(floorLine(language, kilnRows[language]!, floorRows[language]!, serverRows[language]!));
 console.log(
-  `\nwhere a warm hello's time goes in kiln (Server-Timing stages, at half the churn rate):\n${stagesTable(stageSamples, floorRows)}\n`,
+  `\nwhere a warm hello's time goes in kiln (Server-Timing stages, at half the churn rate):\n${stagesTable({ byLanguage: stageSamples, client: kilnRows, http: httpRow, box: boxFigures, floors: floorRows })}\n`,
 );
 console.log(egressLine(egress));
 if (baseline) console.log(comparisonLine(RUNTIME, { warm: kilnRows, refill, saturation }, baseline));

@@ -12,14 +12,13 @@ The protocol it speaks, with kiln on the container's stdin and stdout and with
 the harness on four pipes, is written down once, at the top of
 src/sandbox/box-protocol.ts; the frame kinds and their limits are the table there.
 In short: it starts the harness (which will run the user's code) before any
-request arrives, appending four fd numbers to its command: the container's stdin,
-lent to it; the result pipe; the "taken" pipe; and the "go" pipe, on which the
-wrapper lets it run the code once kiln has been told the request was taken. The
-harness reads the one request line itself (one process wake-up less than
-relaying it), closes its copy of stdin, and says on the taken pipe what the
-wrapper needs (mode, deadline, the code's stdin). Only then does the wrapper
-read stdin. Before that, once warm, the harness says "ready" there, which the
-wrapper passes on to kiln as the box's first frame (k, empty).
+request arrives, appending three fd numbers to its command: the request pipe,
+the result pipe and the ready pipe. Once warm, the harness says "ready" on the
+last, which the wrapper passes on to kiln as the box's first frame (k, empty).
+kiln then writes one request: a header line "<mode> <deadline ms or -> <request
+bytes> <stdin bytes>", the request line (JSON, for the harness), and the code's
+stdin. The wrapper reads all of it, tells kiln the request was taken (t), and
+only then hands the line to the harness: no code runs before kiln knows.
 
 It relays what the harness prints as frames on stdout: kind byte + 4-byte
 big-endian length + payload. Printed text is always wrapped in o/e frames, so
@@ -82,47 +81,69 @@ def harness_env():
 
 
 def start_harness(command, env):
-    """Starts the harness with its four fds; returns it, the result and taken pipes' read ends, and the go pipe's write end."""
-    request_fd = os.dup(0)
+    """Starts the harness with its three fds; returns it, the request pipe's write end, and the result
+    and ready pipes' read ends."""
+    req_r, req_w = os.pipe()
     res_r, res_w = os.pipe()
-    taken_r, taken_w = os.pipe()
-    # The harness runs no code before this pipe says go: by then kiln has been told the request was taken.
-    go_r, go_w = os.pipe()
+    ready_r, ready_w = os.pipe()
     child = subprocess.Popen(
-        command + [str(request_fd), str(res_w), str(taken_w), str(go_r)],
+        command + [str(req_r), str(res_w), str(ready_w)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        pass_fds=(request_fd, res_w, taken_w, go_r), cwd="/mnt/req", env=env,
+        pass_fds=(req_r, res_w, ready_w), cwd="/mnt/req", env=env,
     )
-    for fd in (request_fd, res_w, taken_w, go_r):
+    for fd in (req_r, res_w, ready_w):
         os.close(fd)
-    return child, res_r, taken_r, go_w
+    return child, req_w, res_r, ready_r
 
 
-def await_request(child, taken_r, go_w):
-    """What the harness took of the request: "<mode>\\n<deadline ms>\\n<the code's stdin>" (empty when it
-    died on the request). Ends the box when the harness ended before it was even ready."""
-    # The harness says "ready" when it is warm and waiting (kiln's pool hands out only ready boxes), then,
-    # once it has taken the request line and closed its copy of stdin, what the wrapper needs: stdin is ours.
-    with os.fdopen(taken_r, "rb") as pipe:
+def await_ready(child, ready_r):
+    """Sends k once the harness is warm and waiting (kiln's pool hands out only boxes that sent it).
+    Ends the box when the harness ended before it was even ready: nothing was asked of this box."""
+    with os.fdopen(ready_r, "rb") as pipe:
         ready = pipe.readline() == b"ready\n"
-        if ready:
-            frame(b"k", b"")
-        taken = pipe.read()
-    if taken:
-        # kiln learns the code is about to run, before it does: should this box die from here on, its code
-        # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's
-        frame(b"t", b"")
-        try:
-            os.write(go_w, b"g")
-        except OSError:
-            pass  # the harness died on the request: its end is relayed as for any run
-    os.close(go_w)
-    if not taken and not ready:
-        # The harness ended before it was ready: nothing was asked of this box. Its last words go to
-        # the box's own stderr, where kiln's pool logs them.
+    if not ready:
+        # Its last words go to the box's own stderr, where kiln's pool logs them.
         sys.stderr.buffer.write(child.stderr.read()[-4096:])
         sys.exit(1)
-    return taken
+    frame(b"k", b"")
+
+
+def read_request():
+    """kiln's request: (mode, deadline in ms or None, the request line, the code's stdin, what followed
+    them). Reads to the end of the header's lengths; EOF before that means kiln went away."""
+    data = bytearray()
+    head = None
+    size = 65536  # a hello's request fits; a larger first read costs an mmap and a munmap more
+    while True:
+        chunk = os.read(0, size)
+        if not chunk:
+            os._exit(0)
+        data += chunk
+        size = 1 << 20
+        if head is None and b"\n" in data:
+            line, _, rest = bytes(data).partition(b"\n")
+            fields = line.split(b" ")
+            if len(fields) != 4 or not fields[2].isdigit() or not fields[3].isdigit():
+                sys.stderr.buffer.write(b"kiln wrapper: a malformed request header\n")
+                os._exit(1)
+            head, data = fields, bytearray(rest)
+        if head is not None and len(data) >= int(head[2]) + int(head[3]):
+            line_end = int(head[2])
+            stdin_end = line_end + int(head[3])
+            deadline = int(head[1]) if head[1].isdigit() else None
+            return head[0], deadline, bytes(data[:line_end]), bytes(data[line_end:stdin_end]), bytes(data[stdin_end:])
+
+
+def hand_over(req_w, line):
+    """The request line to the harness, which runs it as soon as it is in."""
+    try:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(req_w, view):]
+    except OSError:
+        pass  # the harness died on the request (a body too big for its memory): its end is relayed as for any run
+    finally:
+        os.close(req_w)
 
 
 def feed_stdin(child, data):
@@ -243,15 +264,22 @@ class Result:
         return bytes(self.data[start:start + length])
 
 
-def relay(child, res_r, listener, tunnel, hard_deadline):
-    """Relays the harness's output as frames, and the tunnel both ways, until its pipes close (or go
-    quiet after its last word); returns what it said on the result pipe."""
+def watch(child, res_r, listener, tunnel):
+    """Registers what the relay reads, before the request comes: under gVisor each system call costs
+    tens of microseconds, so the run's path makes as few as it can."""
     sel = tunnel.sel
     sel.register(child.stdout, selectors.EVENT_READ, b"o")
     sel.register(child.stderr, selectors.EVENT_READ, b"e")
     sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
     sel.register(0, selectors.EVENT_READ, b"k")  # from kiln; EOF here means kiln is gone
     sel.register(listener, selectors.EVENT_READ, b"l")
+
+
+def relay(child, listener, tunnel, hard_deadline):
+    """Relays the harness's output as frames, and the tunnel both ways, until its pipes close (or go
+    quiet after its last word); returns what it said on the result pipe. The output of the batch the
+    pipes closed in is left unflushed: it goes out in one write with the result and exit frames."""
+    sel = tunnel.sel
     result = Result()
     open_pipes = 3
     while open_pipes:
@@ -264,6 +292,7 @@ def relay(child, res_r, listener, tunnel, hard_deadline):
             if result.done or child.poll() is not None:
                 break
             continue
+        ended = []
         for key, _ in events:
             kind = key.data
             if kind == b"l":
@@ -278,17 +307,22 @@ def relay(child, res_r, listener, tunnel, hard_deadline):
                     os._exit(1)  # PID 1 exits: the kernel ends every process in the box
                 tunnel.from_kiln(data)
             elif not data:
-                sel.unregister(key.fileobj)
+                ended.append(key.fileobj)
                 open_pipes -= 1
             elif kind == b"r":
                 result.add(data)
             else:
-                frame(kind, data)
+                frame(kind, data, flush=False)
+        if open_pipes:
+            out.flush()  # output streams as it comes
+            for pipe in ended:
+                sel.unregister(pipe)
     return result
 
 
 def wait_for_harness(child, tunnel, hard_deadline):
     """Its exit status; kiln going away or the deadline passing ends the box instead."""
+    out.flush()  # what the relay left for the last frames: it may be a while
     while True:
         code = child.poll()
         if code is not None:
@@ -304,27 +338,31 @@ def wait_for_harness(child, tunnel, hard_deadline):
 
 def main():
     listener = proxy_listener()
-    child, res_r, taken_r, go_w = start_harness(sys.argv[1:], harness_env())
+    child, req_w, res_r, ready_r = start_harness(sys.argv[1:], harness_env())
     # The code may signal PID 1 (this wrapper): only now, with the harness started on default handlers, ignore them.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     oom_before = oom_kills()
-    taken = await_request(child, taken_r, go_w)
-    # Nothing taken when the harness died on the request (a body too big for its memory, say): what it
-    # printed and how it ended are then relayed as for any run.
-    mode, _, rest = taken.partition(b"\n")
-    deadline_ms, _, stdin_data = rest.partition(b"\n")
+    tunnel = Tunnel(selectors.DefaultSelector())
+    watch(child, res_r, listener, tunnel)
+    await_ready(child, ready_r)
+    mode, deadline_ms, line, stdin_data, early = read_request()
+    # kiln learns the code is about to run, before it can: should this box die from here on, its code
+    # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's.
+    frame(b"t", b"")
+    hand_over(req_w, line)
     # Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
-    hard_deadline = time.monotonic() + (int(deadline_ms) if deadline_ms.isdigit() else 300_000) / 1000 + 5
+    hard_deadline = time.monotonic() + (deadline_ms if deadline_ms is not None else 300_000) / 1000 + 5
     if stdin_data:  # a thread, so that a code that never reads its stdin cannot block the wrapper
         threading.Thread(target=feed_stdin, args=(child, stdin_data), daemon=True).start()
     else:
         child.stdin.close()
 
-    tunnel = Tunnel(selectors.DefaultSelector())
+    if early:
+        tunnel.from_kiln(early)  # kiln sends nothing more until the code opens a connection; should it, it is kept
     # The result is the harness's last word, written after it closed stdout and stderr: answer without
     # waiting for its process to wind down. A function's run ends 0; a script reports its exit status.
-    result = relay(child, res_r, listener, tunnel, hard_deadline).payload()
+    result = relay(child, listener, tunnel, hard_deadline).payload()
     if result is not None and mode == b"function":
         code = 0
     else:

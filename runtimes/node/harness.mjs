@@ -1,11 +1,11 @@
 // kiln harness, Node: runs the user's code for the wrapper.
 //
-//   node harness.mjs <request fd> <result fd> <taken fd> <go fd>
+//   node harness.mjs <request fd> <result fd> <ready fd>
 //
-// Started before the request arrives. Reads the request line from the request
-// fd (the container's stdin, lent by the wrapper), closes it, tells the
-// wrapper on the taken fd what it needs (mode, deadline, the code's stdin),
-// waits for the wrapper's go on the go fd, then sets up env, files and argv, strips TypeScript's types, imports the
+// Started before the request arrives. Says "ready" on the ready fd, reads the
+// request line from the request fd (a pipe from the wrapper, which has told
+// kiln the request was taken before it hands the line on), then sets up env,
+// files and argv, strips TypeScript's types, imports the
 // code as an ES module (script mode) or calls its execute(input) (function
 // mode, sync or async), and writes the result to the result fd, a pipe the
 // wrapper keeps apart from stdout/stderr: a status word, a newline, then the
@@ -16,12 +16,12 @@
 // run itself: before the request, the harness rehearses the whole path once.
 import { Console } from 'node:console';
 import { closeSync, mkdirSync, openSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
-import { createRequire, stripTypeScriptTypes } from 'node:module';
+import { createRequire, registerHooks, stripTypeScriptTypes } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
-const [REQUEST_FD, INHERITED_RESULT_FD, TAKEN_FD, GO_FD] = process.argv.slice(2).map(Number);
+const [REQUEST_FD, INHERITED_RESULT_FD, READY_FD] = process.argv.slice(2).map(Number);
 
 // stdout/stderr are pipes, which Node writes asynchronously: a print loop would
 // buffer without bound and die of memory. Blocking writes apply backpressure.
@@ -56,9 +56,9 @@ function writeAll(fd, text) {
 }
 
 /**
- * The request line: read up to its newline, which JSON never contains (kiln sends nothing more
- * until the code opens a connection). A blocking read: the kernel wakes this thread the moment the
- * line arrives, with no event loop in between. EOF before a request means kiln went away.
+ * The request line: read up to its newline, which JSON never contains (the wrapper sends only the
+ * line). A blocking read: the kernel wakes this thread the moment the line arrives, with no event
+ * loop in between. EOF before a request means the box is ending.
  */
 function readRequestLine(fd) {
   const chunks = [];
@@ -93,11 +93,25 @@ function writeFiles(root, files) {
   }
 }
 
+/**
+ * The code of a run, by its module's URL: the loader takes it from here, so no file is written and
+ * read back, and no thread of libuv's pool is woken for it (under gVisor each costs tens of
+ * microseconds a system call). A Node without in-thread hooks gets the file instead.
+ */
+const sources = new Map();
+const inMemory = typeof registerHooks === 'function';
+if (inMemory)
+  registerHooks({
+    resolve: (specifier, context, next) =>
+      sources.has(specifier) ? { url: specifier, format: 'module', shortCircuit: true } : next(specifier, context),
+    load: (url, context, next) =>
+      sources.has(url) ? { format: 'module', source: sources.get(url), shortCircuit: true } : next(url, context),
+  });
+
 /** Sets up the request's env, files and argv under `root`; imports its code and returns the module. */
-async function load(request, root, beforeRun = () => {}) {
+async function load(request, root) {
   if (request.entry === 'wasm') {
     // an AT function's WebAssembly module (base64): nothing of it runs before its call
-    beforeRun();
     return { wasm: Buffer.from(request.code, 'base64') };
   }
   Object.assign(process.env, request.env ?? {});
@@ -108,11 +122,12 @@ async function load(request, root, beforeRun = () => {}) {
   if (request.mode === 'function' && request.entry !== 'default') code += '\nexport { execute as __kilnExecute };\n';
   // Beside the user's files, so that `import "./helper.mjs"` finds them.
   const main = `${root}/.kiln-main.mjs`;
-  writeFileSync(main, code);
+  const url = pathToFileURL(main).href;
+  if (inMemory) sources.set(url, code);
+  else writeFileSync(main, code);
   process.argv = [process.execPath, main, ...(request.args ?? [])];
   globalThis.require = createRequire(main);
-  beforeRun();
-  return import(pathToFileURL(main).href);
+  return import(url);
 }
 
 /** A pure-v1 module whose run echoes its input, for the rehearsal. */
@@ -198,7 +213,7 @@ async function rehearse() {
   // V8's WebAssembly engine starts on first use (about 100 ms here): start it now, on an echo module
   await runWasm(Buffer.from(ECHO_WASM, 'base64'), { warm: true }, 64 * 1024);
   const devNull = openSync('/dev/null', 'w');
-  writeAll(devNull, `${text}${request.mode}\n${request.deadline_ms ?? ''}\n`);
+  writeAll(devNull, text);
   closeSync(devNull);
   // A zero-length write reaches no reader but runs the write path of the real stdout and stderr.
   process.stdout.write('');
@@ -232,21 +247,16 @@ delete process.env.KILN_WARM_TYPESCRIPT;
 // Warming is worth a few ms a run; a rehearsal that fails leaves the box slower, not broken (and says
 // nothing: whatever it printed would reach the user's stderr).
 await rehearse().catch(() => {});
-writeAll(TAKEN_FD, 'ready\n'); // the wrapper tells kiln this box can be handed out
+// resolved now, while the box waits, not on the run's path
+const REQUEST_ROOT = realpathSync('/mnt/req');
+writeAll(READY_FD, 'ready\n'); // the wrapper tells kiln this box can be handed out
+closeSync(READY_FD);
 
 const request = JSON.parse(readRequestLine(REQUEST_FD));
-// stdin is the wrapper's from here on; it needs the mode, the deadline and the code's stdin.
-writeAll(TAKEN_FD, `${request.mode}\n${request.deadline_ms ?? ''}\n${request.stdin ?? ''}`);
-closeSync(TAKEN_FD);
-/** No code of the user's runs before the wrapper has told kiln the request was taken; the setup before it overlaps. */
-const waitForGo = () => {
-  readSync(GO_FD, Buffer.alloc(1));
-  closeSync(GO_FD);
-};
 
 try {
   if (request.mode === 'script') reportExit();
-  const module = await load(request, realpathSync('/mnt/req'), waitForGo);
+  const module = await load(request, REQUEST_ROOT);
   if (request.mode === 'function') {
     writeResult(await call(module, request.input, process.stderr, request.entry, request.wasm_memory_bytes));
     // Function mode ends with execute(): timers the code left behind must not hold the box.

@@ -8,17 +8,18 @@
  *
  * - Wire. On the container's stdout the wrapper writes frames only: a kind byte, the payload's
  *   length (4 bytes, big-endian), the payload. FRAMES below says who sends each kind and its
- *   largest payload. On the container's stdin kiln writes one request line, then nothing until the
- *   box opens a tunnelled connection, then d and f frames for it. The container's own stderr
- *   carries only the wrapper's last words, should it crash.
- * - In the box. The wrapper starts the harness before any request, appending four fds: the
- *   container's stdin (lent), the result pipe, the taken pipe and the go pipe.
- * - Order. (1) ready: the warm harness writes "ready\n" on the taken pipe; the wrapper sends `k`,
+ *   largest payload. On the container's stdin kiln writes one request (encodeRequest), then nothing
+ *   until the box opens a tunnelled connection, then d and f frames for it. The container's own
+ *   stderr carries only the wrapper's last words, should it crash.
+ * - In the box. The wrapper starts the harness before any request, appending three fds: the
+ *   request pipe, the result pipe and the ready pipe.
+ * - Order. (1) ready: the warm harness writes "ready\n" on the ready pipe; the wrapper sends `k`,
  *   the box's first frame (kiln's pool hands out only boxes that sent it). (2) request: kiln writes
- *   one line of JSON (requestLine), which never holds a newline, so the harness reads exactly up
- *   to it. (3) taken: the harness closes stdin and writes "<mode>\n<deadline ms>\n<the code's
- *   stdin>" on the taken pipe; the wrapper sends `t`, then writes "g" on the go pipe, before which no
- *   code runs (a box that dies after `t` died running its code). (4) run: the harness's stdout and
+ *   a header line "<mode> <deadline ms or -> <line bytes> <stdin bytes>", the request line (JSON,
+ *   which never holds a newline, so the harness reads exactly up to it) and the code's stdin.
+ *   (3) taken: once all of it is in, the wrapper sends `t`, and only then writes the line on the
+ *   request pipe, so no code runs before `t` is on its way (a box that dies after `t` died running
+ *   its code); it feeds the stdin to the harness's own. (4) run: the harness's stdout and
  *   stderr become `o` and `e` frames (a read each, at most 64 KiB); each connection the code opens
  *   to the in-box proxy (127.0.0.1:3128) becomes `c`, `d`, `f` frames, whose payload starts with a
  *   4-byte connection id, and kiln answers with `d` and `f` for the same id (`f` alone: refused).
@@ -34,6 +35,12 @@
  *   past it the box is stopped (output_limit). The wrapper ends the box itself 5 s past the
  *   request's deadline (300 s when it has none), and as soon as its stdin ends (kiln is gone).
  */
+
+/**
+ * The protocol's version. Images FROM the sandbox images (custom runtimes) carry the wrapper they
+ * were built with, so their tags name it: a kiln that speaks another version builds them again.
+ */
+export const BOX_PROTOCOL_VERSION = 2;
 
 /** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
 export type Violation = 'output_limit' | 'protocol';
@@ -59,7 +66,12 @@ const STREAM_FRAME_BYTES = 1 << 20;
 /** Every frame kind of the protocol, in one table: the decoder's kinds and limits come from here. */
 export const FRAMES = {
   k: { from: 'box', maxPayload: 0, over: 'protocol', means: 'ready: the harness is warm and waiting (the first frame)' },
-  t: { from: 'box', maxPayload: 0, over: 'protocol', means: 'taken: the harness took the request; its code may run from now on' },
+  t: {
+    from: 'box',
+    maxPayload: 0,
+    over: 'protocol',
+    means: 'taken: the wrapper has the request and hands it to the harness; its code may run from now on',
+  },
   o: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stdout" },
   e: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stderr" },
   r: { from: 'box', maxPayload: 'result', over: 'output_limit', means: 'result: a status word, a newline, the return value as JSON' },

@@ -24,8 +24,12 @@ export type HarnessRequest =
   | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
   | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
 
-/** The one request line the harness reads: what to run, and how. */
-export function requestLine(job: HarnessRequest): string {
+/**
+ * What kiln writes to a box once: the header the wrapper reads ("<mode> <deadline ms or -> <request
+ * line bytes> <stdin bytes>"), the request line the harness reads (JSON: what to run, and how), and
+ * the code's stdin. The wrapper needs no JSON parser for its part.
+ */
+export function encodeRequest(job: HarnessRequest): string {
   const common = {
     mode: job.mode,
     language: job.runtime.language,
@@ -40,16 +44,20 @@ export function requestLine(job: HarnessRequest): string {
           ...common,
           input: job.input ?? null,
           args: [],
-          stdin: '',
           ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}),
           ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}),
         }
-      : { ...common, input: null, args: job.args, stdin: job.stdin };
+      : { ...common, input: null, args: job.args };
+  let line: string;
   try {
-    return `${JSON.stringify(fields)}\n`;
+    line = `${JSON.stringify(fields)}\n`;
   } catch {
     throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
   }
+  const stdin = job.mode === 'script' ? job.stdin : '';
+  // byte lengths as the string is written (UTF-8; a lone surrogate becomes U+FFFD's 3 bytes both ways)
+  const deadline = job.timeoutMs > 0 ? String(Math.ceil(job.timeoutMs)) : '-';
+  return `${job.mode} ${deadline} ${Buffer.byteLength(line)} ${Buffer.byteLength(stdin)}\n${line}${stdin}`;
 }
 
 /**
@@ -264,7 +272,7 @@ export function openBoxSession(box: AttachedBox, opts: BoxSessionOptions) {
     exited,
     /** Resolves once the box's output ends: it stopped, or was killed or removed. */
     ended,
-    /** Writes the request line (requestLine): the box runs it. */
+    /** Writes the request (encodeRequest): the box runs it. */
     send(line: string): void {
       box.send(line);
     },

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import { openBoxSession, requestLine } from './box-session.js';
+import { openBoxSession, encodeRequest } from './box-session.js';
 import type { Job, OutputStatus, RunResult, StopReason } from './job.js';
 import type { SandboxHandle } from './docker.js';
 import type { SandboxProvider } from './provider.js';
@@ -11,7 +11,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
   const { config } = deps;
 
   async function run(job: Job): Promise<RunResult> {
-    const request = requestLine(job);
+    const request = encodeRequest(job);
     job.timer?.mark('encode');
     const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, job.id);
     job.timer?.mark('acquire');

@@ -156,7 +156,7 @@ describe('a Python runtime from a requirements.txt on a mirror', () => {
     );
     expect(box, 'a warm box of the revision').toBeDefined();
     const info = await docker.getContainer(box!.Id).inspect();
-    expect(info.Config.Image).toMatch(/^kiln-runtime:[0-9a-f]{32}$/);
+    expect(info.Config.Image).toMatch(/^kiln-runtime:[0-9a-f]{32}-p\d+$/);
     expect(info.Config.User).toBe('10001:10001');
     expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, NetworkMode: 'none', CapDrop: ['ALL'], Privileged: false });
     expect(info.HostConfig.SecurityOpt[0]).toBe('no-new-privileges');

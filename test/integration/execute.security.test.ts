@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeRequest } from '../../src/sandbox/box-session.js';
 import { GVISOR_SECCOMP_PROFILE } from '../../src/sandbox/seccomp-gvisor.js';
 import { TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
 
@@ -192,7 +193,18 @@ describe('hostile programs', () => {
     try {
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
       await container.start();
-      stream.write(`${JSON.stringify({ mode: 'script', code: 'import time\ntime.sleep(600)', deadline_ms: 600_000 })}\n`);
+      stream.write(
+        encodeRequest({
+          mode: 'script',
+          runtime: { language: 'python' },
+          code: 'import time\ntime.sleep(600)',
+          env: {},
+          files: [],
+          timeoutMs: 600_000,
+          args: [],
+          stdin: '',
+        }),
+      );
       await new Promise((r) => setTimeout(r, 500));
       expect((await container.inspect()).State.Running).toBe(true);
       stream.destroy(); // what a crash of kiln does to the attach connection

@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import type { EgressProxy, EgressSession } from '../../egress/proxy.js';
 import { buildContainerSpec } from '../../sandbox/container-spec.js';
 import type { DockerClient } from '../../sandbox/docker.js';
-import { type BoxSession, CappedBuffer, openBoxSession, requestLine } from '../../sandbox/box-session.js';
+import { type BoxSession, CappedBuffer, openBoxSession, encodeRequest } from '../../sandbox/box-session.js';
 import type { RuntimeRevisionRecord } from '../../store/runtimes/records.js';
 import type { PackageSources } from './package-sources.js';
 
@@ -135,7 +135,7 @@ export function createBuildBox(deps: {
       };
       // the build program is Python in both build images, run as a script by the Python harness
       box.send(
-        requestLine({
+        encodeRequest({
           mode: 'script',
           runtime: { language: 'python' },
           code: BUILD_PROGRAM,

@@ -2,13 +2,23 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { parsePythonImports } from '../custom/manifest.js';
 import type { Runtime } from '../registry.js';
+import { BOX_PROTOCOL_VERSION } from '../../sandbox/box-protocol.js';
 import type { DockerImages } from '../../sandbox/docker-images.js';
 import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore } from '../../store/runtimes/records.js';
 import { type BuildBoxOutcome, INSTALL, type RunBuildBox } from './build-box.js';
 import { TreeRefused, treeContext } from './tree-context.js';
 
-/** The derived image of an image key. */
-export const runtimeImageTag = (imageKey: string) => `kiln-runtime:${imageKey}`;
+/**
+ * The derived image of an image key. It carries the wrapper of the sandbox image it was built FROM,
+ * so the tag names the box protocol too: after an upgrade that changed it, the image is built again.
+ */
+export const runtimeImageTag = (imageKey: string) => `kiln-runtime:${imageKey}-p${BOX_PROTOCOL_VERSION}`;
+
+/** The image key of a runtime image's tag, or null when the tag is not of this protocol's (an older kiln's image). */
+export function imageKeyOfTag(tag: string): string | null {
+  const match = /^kiln-runtime:(.+)-p(\d+)$/.exec(tag);
+  return match && Number(match[2]) === BOX_PROTOCOL_VERSION ? match[1]! : null;
+}
 
 export interface BuildDeps {
   store: RuntimeStore;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { EgressSession } from '../../../src/egress/proxy.js';
 import { AppError } from '../../../src/errors.js';
 import { encodeFrame, FRAMES, type FrameKind, type TunnelKind } from '../../../src/sandbox/box-protocol.js';
-import { CappedBuffer, FrameDecoder, openBoxSession, requestLine } from '../../../src/sandbox/box-session.js';
+import { CappedBuffer, encodeRequest, FrameDecoder, openBoxSession } from '../../../src/sandbox/box-session.js';
 
 /** One wrapper frame: kind byte + 4-byte big-endian length + payload. */
 function frame(kind: string, payload: string | Buffer): Buffer {
@@ -345,14 +345,25 @@ describe('CappedBuffer', () => {
   });
 });
 
-describe('requestLine', () => {
+/** A request as the wrapper splits it: the header's four fields, the request line, the code's stdin (all bytes). */
+function split(request: string) {
+  const bytes = Buffer.from(request, 'utf8');
+  const newline = bytes.indexOf(10);
+  const [mode, deadline, lineBytes, stdinBytes] = bytes.subarray(0, newline).toString().split(' ');
+  const line = bytes.subarray(newline + 1, newline + 1 + Number(lineBytes));
+  const stdin = bytes.subarray(newline + 1 + Number(lineBytes));
+  return { mode, deadline, line: line.toString('utf8'), stdin, stdinBytes: Number(stdinBytes) };
+}
+
+describe('encodeRequest', () => {
   const base = { runtime: { language: 'python' as const }, code: 'x', env: { A: 'b' }, files: [], timeoutMs: 5000 };
 
-  it('writes a function run as one line of JSON, with entry and wasm memory only when they are not the default', () => {
-    const line = requestLine({ ...base, mode: 'function', input: { n: 1 } });
-    expect(line.endsWith('\n')).toBe(true);
-    expect(line.indexOf('\n')).toBe(line.length - 1);
-    expect(JSON.parse(line)).toEqual({
+  it('writes a function run as a header and one line of JSON, with entry and wasm memory only when they are not the default', () => {
+    const request = split(encodeRequest({ ...base, mode: 'function', input: { n: 1 } }));
+    expect(request).toMatchObject({ mode: 'function', deadline: '5000', stdinBytes: 0 });
+    expect(request.stdin.length).toBe(0);
+    expect(request.line.indexOf('\n')).toBe(request.line.length - 1);
+    expect(JSON.parse(request.line)).toEqual({
       mode: 'function',
       language: 'python',
       code: 'x',
@@ -361,26 +372,27 @@ describe('requestLine', () => {
       deadline_ms: 5000,
       input: { n: 1 },
       args: [],
-      stdin: '',
     });
-    const wasm = JSON.parse(requestLine({ ...base, mode: 'function', input: undefined, entry: 'wasm', wasmMemoryBytes: 65536 }));
+    const wasm = JSON.parse(
+      split(encodeRequest({ ...base, mode: 'function', input: undefined, entry: 'wasm', wasmMemoryBytes: 65536 })).line,
+    );
     expect(wasm).toMatchObject({ input: null, entry: 'wasm', wasm_memory_bytes: 65536 });
-    expect(JSON.parse(requestLine({ ...base, mode: 'function', input: 1, entry: 'execute' }))).not.toHaveProperty('entry');
+    expect(JSON.parse(split(encodeRequest({ ...base, mode: 'function', input: 1, entry: 'execute' })).line)).not.toHaveProperty('entry');
   });
 
-  it('writes a script with its args and stdin, and no input', () => {
-    expect(JSON.parse(requestLine({ ...base, mode: 'script', args: ['a'], stdin: 'line\n' }))).toMatchObject({
-      mode: 'script',
-      input: null,
-      args: ['a'],
-      stdin: 'line\n',
-    });
+  it('writes a script with its args, and its stdin after the line, counted in bytes (multi-byte and lone surrogates too)', () => {
+    const stdin = 'line\nwörld 🙂 \ud800 end';
+    const request = split(encodeRequest({ ...base, code: 'ü', mode: 'script', args: ['a'], stdin }));
+    expect(JSON.parse(request.line)).toMatchObject({ mode: 'script', code: 'ü', input: null, args: ['a'] });
+    expect(JSON.parse(request.line)).not.toHaveProperty('stdin');
+    expect(request.stdin.length).toBe(request.stdinBytes);
+    expect(request.stdin.toString('utf8')).toBe('line\nwörld 🙂 \ufffd end');
   });
 
   it('refuses input nested too deeply to serialize, as a bad request', () => {
     let input: unknown = 0;
     for (let i = 0; i < 200_000; i++) input = [input];
-    const attempt = () => requestLine({ ...base, mode: 'function', input });
+    const attempt = () => encodeRequest({ ...base, mode: 'function', input });
     expect(attempt).toThrow(AppError);
     expect(attempt).toThrow(/nested too deeply/);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runtimeImageTag } from '../../../../src/runtimes/builds/image-build.js';
 import { buildTestApp, PROJECT_B_KEY, type ErrorBody } from '../../../helpers/app-fixture.js';
 
 interface RuntimeBody {
@@ -190,8 +191,8 @@ describe('runtime_revision_id on every surface', () => {
       expect(res.status).toBe(200);
     }
     expect(app.jobs.map((j) => j.runtime.image)).toEqual([
-      `kiln-runtime:${app.builds[1]!.imageKey}`,
-      `kiln-runtime:${app.builds[1]!.imageKey}`,
+      runtimeImageTag(app.builds[1]!.imageKey),
+      runtimeImageTag(app.builds[1]!.imageKey),
     ]);
     expect(app.jobs[0]!.runtime.key).not.toBe('python');
   });
@@ -207,7 +208,7 @@ describe('runtime_revision_id on every surface', () => {
       runtime_revision_id: js.revision_id,
     });
     expect(ts.status).toBe(200);
-    expect(app.jobs[0]!.runtime).toMatchObject({ language: 'typescript', image: `kiln-runtime:${app.builds[0]!.imageKey}` });
+    expect(app.jobs[0]!.runtime).toMatchObject({ language: 'typescript', image: runtimeImageTag(app.builds[0]!.imageKey) });
     for (const [language, rev] of [
       ['python', js.revision_id],
       ['javascript', py.revision_id],
@@ -235,7 +236,7 @@ describe('runtime_revision_id on every surface', () => {
     expect(((await early.json()) as ErrorBody).details![0]).toMatchObject({ field: 'tool.runtime_revision_id', reason: 'build_pending' });
     await app.finishBuild(app.builds[0]!, 'succeeded');
     expect((await app.request('POST', `/v1/tools/${tool.id}/execute`, { input: 1 })).status).toBe(200);
-    expect(app.jobs[0]!.runtime.image).toBe(`kiln-runtime:${app.builds[0]!.imageKey}`);
+    expect(app.jobs[0]!.runtime.image).toBe(runtimeImageTag(app.builds[0]!.imageKey));
     // a tool cannot name a runtime of another language
     const wrong = await app.request('POST', '/v1/tools', {
       name: 't',

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBuilder } from '../../../../src/runtimes/builds/builder.js';
+import { runtimeImageTag } from '../../../../src/runtimes/builds/image-build.js';
 
 type BuilderDeps = Parameters<typeof createBuilder>[0];
 type Revision = Parameters<BuilderDeps['runBuildBox']>[0];
@@ -156,7 +157,7 @@ describe('custom-runtime builder (fake clock, fakes for store, images and build 
     await settle();
     expect(most).toBe(1);
     expect(store.revisions.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-    expect(images.built.get('kiln-runtime:ka')).toEqual({ 'kiln.runtime-key': 'ka', 'kiln.instance': 'unit' });
+    expect(images.built.get(runtimeImageTag('ka'))).toEqual({ 'kiln.runtime-key': 'ka', 'kiln.instance': 'unit' });
     // asked again once its image is there: no build box
     store.revisions.push(revision('a3', 'ka'));
     b.enqueue(store.revisions[3]!);
@@ -212,27 +213,29 @@ describe('custom-runtime builder (fake clock, fakes for store, images and build 
     await expect(b.ensureImage(store.revisions[0]!)).resolves.toEqual({ state: 'ready' });
   });
 
-  it('sweeps at resume and every ten minutes: images no revision names go, and builds nobody waits for stop', async () => {
+  it('sweeps at resume and every ten minutes: images no revision names go (or an older box protocol built), and builds nobody waits for stop', async () => {
     const store = memoryStore([revision('a1', 'ka', 'succeeded'), revision('c1', 'kc')]);
-    images.built.set('kiln-runtime:ka', { 'kiln.instance': 'unit' });
-    images.built.set('kiln-runtime:gone', { 'kiln.instance': 'unit' });
-    images.built.set('kiln-runtime:theirs', { 'kiln.instance': 'another' });
+    images.built.set(runtimeImageTag('ka'), { 'kiln.instance': 'unit' });
+    images.built.set('kiln-runtime:ka', { 'kiln.instance': 'unit' }); // protocol 1's tag of the same key
+    images.built.set('kiln-runtime:ka-p1', { 'kiln.instance': 'unit' });
+    images.built.set(runtimeImageTag('gone'), { 'kiln.instance': 'unit' });
+    images.built.set(runtimeImageTag('theirs'), { 'kiln.instance': 'another' });
     const b = make(store, 1, 3600);
     await b.resume(); // resumes kc's build, and sweeps
     await settle();
-    expect([...images.built.keys()].sort()).toEqual(['kiln-runtime:ka', 'kiln-runtime:theirs']);
+    expect([...images.built.keys()].sort()).toEqual([runtimeImageTag('ka'), runtimeImageTag('theirs')]);
     expect(boxes.map((x) => x.imageKey)).toEqual(['kc']);
 
     // kc's runtime is deleted while it builds; another image is left behind
     store.revisions.splice(1, 1);
-    images.built.set('kiln-runtime:later', { 'kiln.instance': 'unit' });
+    images.built.set(runtimeImageTag('later'), { 'kiln.instance': 'unit' });
     await vi.advanceTimersByTimeAsync(10 * 60_000 - 1);
-    expect(images.built.has('kiln-runtime:later')).toBe(true);
+    expect(images.built.has(runtimeImageTag('later'))).toBe(true);
     expect(boxes[0]!.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
-    expect(images.built.has('kiln-runtime:later')).toBe(false);
+    expect(images.built.has(runtimeImageTag('later'))).toBe(false);
     expect(boxes[0]!.signal.reason).toBe('the build was cancelled: no revision needs it any more');
-    expect(images.built.has('kiln-runtime:ka')).toBe(true);
+    expect(images.built.has(runtimeImageTag('ka'))).toBe(true);
   });
 
   it('resumes the builds an earlier run left; close stops them and leaves them to the next start', async () => {
