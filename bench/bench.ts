@@ -8,6 +8,7 @@
 //   3. kiln below capacity (paced arrivals): latency, and its ratio to naive, for execute-function and execute;
 //      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts);
 //      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts);
+//      sessions: a call in a live session against a one-shot warm execute, create, state kept (bench/sessions.ts);
 //      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
@@ -37,6 +38,7 @@ import { measureToolExecute, toolExecuteLine } from './tool-execute.js';
 import { mcpCallLine, measureMcpCall } from './mcp-call.js';
 import { asyncLine, measureAsync } from './async.js';
 import { measureReplicas, replicasLine } from './replicas.js';
+import { measureSessions, sessionsLine } from './sessions.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
@@ -206,6 +208,7 @@ for (const [language, body] of Object.entries(HELLO))
   lightRows[language] = row(`kiln ${language} hello, 1 per 1000 ms`, await paced(Math.ceil(N / 2), 1000, () => call(body)));
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
+const sessionFigures = await measureSessions(kiln, HELLO, N, paceMs);
 const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
@@ -324,6 +327,7 @@ console.log(
 );
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 for (const figures of mcpFigures) console.log(mcpCallLine(figures));
+for (const figures of sessionFigures) console.log(sessionsLine(figures));
 console.log(
   asyncLine(
     asyncFigures,

@@ -13,6 +13,8 @@ export interface KilnProcess {
   call(body: object, path?: string): Promise<number>;
   /** GET /healthz: HTTP's own round trip to this kiln, with the same client as call(). */
   ping(): Promise<number>;
+  /** Any request with the bench's key, the same client as call(); the answer is not checked. */
+  send(method: string, path: string, body?: object): Promise<{ status: number; json: any }>;
   /** kiln's own time for each call so far (its Server-Timing header), in ms, in call order. */
   serverTimes: number[];
   /** The same calls' stages (Server-Timing's other entries: parse, resolve, … render), in ms. */
@@ -55,13 +57,13 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
 
   const serverTimes: number[] = [];
   const serverStages: Record<string, number>[] = [];
-  function request(path: string, body?: string) {
+  function request(path: string, body?: string, method = body === undefined ? 'GET' : 'POST') {
     return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
-      const headers =
-        body === undefined
-          ? {}
-          : { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-      const req = http.request(url(path), { method: body === undefined ? 'GET' : 'POST', agent, headers }, (res) => {
+      const headers = {
+        authorization: `Bearer ${KEY}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+      };
+      const req = http.request(url(path), { method, agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
@@ -70,6 +72,10 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
       req.on('error', reject);
       req.end(body);
     });
+  }
+  async function send(method: string, path: string, body?: object) {
+    const res = await request(path, body === undefined ? undefined : JSON.stringify(body), method);
+    return { status: res.status, json: res.text ? (JSON.parse(res.text) as unknown) : null };
   }
   async function ping(): Promise<number> {
     return (await request('/healthz')).status;
@@ -104,5 +110,5 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
     }
     await sleep(100);
   }
-  return { url, call, ping, serverTimes, serverStages, refillMeans, stop };
+  return { url, call, ping, send, serverTimes, serverStages, refillMeans, stop };
 }

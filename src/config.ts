@@ -128,6 +128,12 @@ export const ConfigSchema = z.object({
     .describe(
       "The OCI runtime every sandbox is created with: `runc` (Docker's default) or `runsc` (gVisor, a user-space kernel; `npm run setup -- --gvisor`).",
     ),
+  KILN_SESSIONS_MAX: int(16).describe('Sessions running at once on this kiln, across projects; past it creating one is a 429.'),
+  KILN_SESSIONS_PER_PROJECT: int(8).describe('Sessions one project may have running at once; past it creating one is a 429.'),
+  KILN_SESSION_IDLE_TIMEOUT_SECONDS: int(300).describe('`idle_timeout_seconds` of a session when its create gives none.'),
+  KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS: int(3600).describe('Largest `idle_timeout_seconds` a session may ask for.'),
+  KILN_SESSION_LIFETIME_SECONDS: int(3600).describe('`max_lifetime_seconds` of a session when its create gives none.'),
+  KILN_SESSION_MAX_LIFETIME_SECONDS: int(86400).describe('Largest `max_lifetime_seconds` a session may ask for.'),
   KILN_TMPFS_MIB: int(64).describe("Size of each sandbox's writable /tmp and /mnt/req (MiB each, counted in its memory)."),
   KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe(
     'Bytes of stdout, and of stderr, kept per execution; past it the stream is cut, marked truncated, and the run stopped (`output_limit`).',
@@ -385,6 +391,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(
       'invalid configuration:\n  KILN_DOCKER_TLS_KEY_FILE: KILN_DOCKER_TLS_CERT_FILE and KILN_DOCKER_TLS_KEY_FILE go together',
     );
+  for (const [given, max] of [
+    ['KILN_SESSION_IDLE_TIMEOUT_SECONDS', 'KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS'],
+    ['KILN_SESSION_LIFETIME_SECONDS', 'KILN_SESSION_MAX_LIFETIME_SECONDS'],
+  ] as const)
+    if (config[given] > config[max]) throw new Error(`invalid configuration:\n  ${given}: must not exceed ${max}`);
   if (config.KILN_DEFAULT_MEMORY_MIB > config.KILN_MAX_MEMORY_MIB)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_MEMORY_MIB: must not exceed KILN_MAX_MEMORY_MIB');
   // anonymous callers get a project of their own: one a key belongs to would let them fill its log

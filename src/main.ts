@@ -101,6 +101,7 @@ export async function startKiln(config: Config) {
     sourcesFingerprint: sources.fingerprint,
     owner: `${config.KILN_INSTANCE}/${boot}`,
     queue,
+    boxes: { provider, egress },
   });
   const app = createApp({ config, log, metrics, docker, registry, services, warming: provider.warming });
 

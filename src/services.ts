@@ -23,6 +23,11 @@ import type { Language, Runtime } from './runtimes/registry.js';
 import type { Admission } from './sandbox/admission.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import { createSecrets } from './secrets/secrets.js';
+import type { SandboxProvider } from './sandbox/provider.js';
+import type { EgressProxy } from './egress/proxy.js';
+import { createSessionCalls } from './sessions/session-calls.js';
+import { createSessions } from './sessions/sessions.js';
+import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
 import { createTools } from './tools/tools.js';
 
@@ -42,6 +47,8 @@ export interface ServiceDeps {
   owner: string;
   /** The shared invocation queue (replicas on Postgres); unset, the local one over the store. */
   queue?: InvocationQueue;
+  /** Where sessions get their boxes, and the egress proxy their tunnelled connections reach. */
+  boxes: { provider: Pick<SandboxProvider, 'acquire' | 'release' | 'refill'>; egress: Pick<EgressProxy, 'serve' | 'end'> };
 }
 
 /**
@@ -150,9 +157,23 @@ export function createServices(deps: ServiceDeps) {
     maxWorkers: config.KILN_III_MAX_WORKERS,
     maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
   });
+  const sessions = createSessions({
+    config,
+    store: store.sessions,
+    resolve,
+    provider: deps.boxes.provider,
+    egress: deps.boxes.egress,
+    log,
+    owner: deps.owner,
+  });
+  const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log });
+  const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
   return {
     secrets,
     secretBox: deps.secretBox,
+    sessions,
+    sessionCalls,
+    sessionFiles,
     tools,
     runtimes,
     execute,
@@ -170,9 +191,11 @@ export function createServices(deps: ServiceDeps) {
     async start() {
       await invocations.start();
       webhooks.start();
+      await sessions.start();
     },
     async stop() {
       workers.close();
+      await sessions.stop();
       await invocations.stop();
       await webhooks.stop();
     },

@@ -67,3 +67,16 @@ export function redactSecrets(result: RunResult, values: string[]): RunResult {
     outputStatus: outputJson === null && result.outputJson !== null ? 'error' : result.outputStatus,
   };
 }
+
+/**
+ * Takes the clear values of secrets out of a value kiln is about to answer or log whole (a session
+ * call's answer): as JSON writes them. A value a secret cut across JSON syntax is replaced by the mark.
+ */
+export function redactJson<T>(value: T, values: readonly string[]): T | string {
+  const { json } = needlesOf(values);
+  if (!json.length) return value;
+  const text = JSON.stringify(value);
+  const redacted = replaceAll(text, json);
+  if (redacted === text) return value;
+  return isJson(redacted) ? (JSON.parse(redacted) as T) : MARK;
+}

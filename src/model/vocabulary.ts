@@ -17,8 +17,16 @@ export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii', 'at'] as const;
 export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
 
 /** What an execution ran: code (script or function), a saved tool, or an iii function. */
-export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function' | 'worker_function';
+export type ExecutionKind = 'script' | 'function' | 'tool' | 'http_function' | 'worker_function' | 'session';
 
 /** Where a custom runtime revision's build stands. */
 export const BUILD_STATUSES = ['pending', 'building', 'succeeded', 'failed', 'cancelled'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
+
+/** Where a session stands: `running` while its box lives; `ended` for good, with the reason. */
+export const SESSION_STATUSES = ['running', 'ended'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/** Why a session ended. */
+export const SESSION_END_REASONS = ['deleted', 'idle_timeout', 'max_lifetime', 'box_ended', 'kiln_restarted'] as const;
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];

@@ -79,6 +79,30 @@ export const FRAMES = {
   c: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'the code opened a connection' },
   d: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: "a connection's data" },
   f: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'this side closed the connection' },
+  q: {
+    from: 'kiln',
+    maxPayload: STREAM_FRAME_BYTES,
+    over: 'protocol',
+    means: "a session's call (JSON): the harness runs it, then answers r",
+  },
+  i: {
+    from: 'kiln',
+    maxPayload: 0,
+    over: 'protocol',
+    means: "interrupt: SIGINT to a session's harness (the running call ends, its state kept)",
+  },
+  z: {
+    from: 'kiln',
+    maxPayload: 0,
+    over: 'protocol',
+    means: "kill a session's harness and what it started; the wrapper starts a fresh one",
+  },
+  h: {
+    from: 'box',
+    maxPayload: 4096,
+    over: 'protocol',
+    means: 'a session\'s harness ended, {"exit_code":n,"oom":bool}: a fresh one follows (r ready)',
+  },
 } as const satisfies Record<string, FrameKind>;
 
 type Kinds = typeof FRAMES;

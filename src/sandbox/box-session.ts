@@ -61,6 +61,21 @@ export function encodeRequest(job: HarnessRequest): string {
 }
 
 /**
+ * What starts a session in a warm box (see box-protocol.ts): a request of mode `session`, whose
+ * deadline is the session's whole lifetime (the wrapper's backstop should kiln be gone), with the
+ * env and files every context of it starts from.
+ */
+export function encodeSessionStart(start: {
+  language: string;
+  env: Record<string, string>;
+  files: { path: string; contents: string }[];
+  lifetimeMs: number;
+}): string {
+  const line = `${JSON.stringify({ mode: 'session', language: start.language, env: start.env, files: start.files, deadline_ms: start.lifetimeMs })}\n`;
+  return `session ${Math.ceil(start.lifetimeMs)} ${Buffer.byteLength(line)} 0\n${line}`;
+}
+
+/**
  * The bytes of a stream, kept up to a cap: its head (a run's stdout and stderr: what comes past
  * the cap is dropped) or its tail (a build's log: what came first is dropped).
  */
@@ -134,6 +149,8 @@ export class FrameDecoder {
      * decoder keeping them (a build's log keeps its own tail, and watches for its marker).
      */
     private readonly onOutput?: (kind: 'o' | 'e', data: Buffer) => void,
+    /** A session box: each result (`r`) and each end of its harness (`h`) as it comes, instead of the one result. */
+    private readonly onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void },
   ) {
     this.stdout = new CappedBuffer(limits.streamBytes);
     this.stderr = new CappedBuffer(limits.streamBytes);
@@ -178,8 +195,13 @@ export class FrameDecoder {
     if ((kind === 'o' || kind === 'e') && this.onOutput) this.onOutput(kind, payload);
     else if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
+    else if (kind === 'r' && this.onSession) this.onSession.result(payload);
     else if (kind === 'r') this.result = payload;
-    else if (spec.tunnel) {
+    else if (kind === 'h') {
+      const exit = parseExit(payload);
+      if (exit && this.onSession) this.onSession.harnessEnded(exit);
+      else this.fail('protocol');
+    } else if (spec.tunnel) {
       if (payload.length < TUNNEL_ID_BYTES || !this.onTunnel) {
         this.fail('protocol');
         return;
@@ -235,6 +257,8 @@ export interface BoxSessionOptions {
   onOutput?: (kind: 'o' | 'e', data: Buffer) => void;
   /** The box broke a limit or the protocol (called once, as it happens): the caller stops the box. */
   onViolation?: (violation: Violation) => void;
+  /** A session box: its results and its harness's ends as they come (see FrameDecoder). */
+  onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void };
 }
 
 export type BoxSession = ReturnType<typeof openBoxSession>;
@@ -246,7 +270,7 @@ export type BoxSession = ReturnType<typeof openBoxSession>;
 export function openBoxSession(box: AttachedBox, opts: BoxSessionOptions) {
   const { proxy, session, maxConnections } = opts.egress;
   const tunnel = tunnelFor(box, (channel) => proxy.serve(channel, session), maxConnections);
-  const decoder = new FrameDecoder(opts.limits, tunnel.onFrame, opts.onOutput);
+  const decoder = new FrameDecoder(opts.limits, tunnel.onFrame, opts.onOutput, opts.onSession);
   let reportExit!: () => void;
   const exited = new Promise<void>((resolve) => (reportExit = resolve));
   let reported = false;
@@ -273,8 +297,8 @@ export function openBoxSession(box: AttachedBox, opts: BoxSessionOptions) {
     /** Resolves once the box's output ends: it stopped, or was killed or removed. */
     ended,
     /** Writes the request (encodeRequest): the box runs it. */
-    send(line: string): void {
-      box.send(line);
+    send(data: string | Buffer): void {
+      box.send(data);
     },
     /** Ends the box's tunnelled connections. */
     closeTunnel(): void {

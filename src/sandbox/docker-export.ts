@@ -34,3 +34,64 @@ export async function exportTar(docker: Docker, container: Docker.Container, pat
   });
   return out;
 }
+
+/** A process run in a box by `execIn`: its stdout as it comes, and how it ended. */
+export interface BoxProcess {
+  stdout: Readable;
+  /** Its exit code and the end of what it printed on stderr, once it has ended. */
+  ended: Promise<{ exitCode: number; stderr: string }>;
+}
+
+/**
+ * Runs `argv` in a running box as the sandbox user (no privileges, the box's limits), with `stdin`
+ * streamed in when given: its stdout streams out (nothing is buffered whole on either side).
+ */
+export async function execIn(
+  docker: Docker,
+  container: Docker.Container,
+  argv: string[],
+  stdin: Readable | null,
+  timed: Timed,
+): Promise<BoxProcess> {
+  const exec = await timed(
+    'exec',
+    10_000,
+    container.exec({ Cmd: argv, User: SANDBOX_USER, AttachStdin: !!stdin, AttachStdout: true, AttachStderr: true, WorkingDir: '/mnt/req' }),
+  );
+  const raw = (await timed('exec start', 10_000, exec.start({ hijack: true, stdin: !!stdin }))) as unknown as Duplex;
+  const stdout = new PassThrough();
+  let errors = '';
+  const stderr = new Writable({
+    write: (chunk: Buffer, _e, done) => {
+      errors = (errors + chunk.toString()).slice(-2000);
+      done();
+    },
+  });
+  docker.modem.demuxStream(raw, stdout, stderr);
+  if (stdin) {
+    stdin.on('data', (chunk: Buffer) => {
+      if (!raw.write(chunk)) stdin.pause();
+    });
+    raw.on('drain', () => stdin.resume());
+    // the end of the upload: half-close, so the process reads EOF and may still answer
+    stdin.on('end', () => (raw as unknown as { end(): void }).end());
+    stdin.on('error', () => raw.destroy());
+  }
+  const ended = new Promise<{ exitCode: number; stderr: string }>((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      stdout.end();
+      exec.inspect().then((info) => resolve({ exitCode: info.ExitCode ?? -1, stderr: errors }), reject);
+    };
+    raw.on('end', finish);
+    raw.on('close', finish);
+    raw.on('error', (error) => {
+      stdout.destroy(error);
+      reject(error);
+    });
+  });
+  ended.catch(() => {});
+  return { stdout, ended };
+}

@@ -141,6 +141,8 @@ export function createSandboxProvider(deps: {
         .finally(() => removals.delete(removal));
       removals.add(removal);
     },
+    /** Starts refilling the pools now: a session keeps its box, so its place is filled without waiting for a release. */
+    refill: () => pool.replenish(),
     start: pool.start,
     warming: pool.warming,
     onWarm: pool.onWarm,

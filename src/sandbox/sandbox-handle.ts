@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { type Duplex, type Readable, Writable } from 'node:stream';
-import { exportTar } from './docker-export.js';
+import { type BoxProcess, execIn, exportTar } from './docker-export.js';
 import { retryRemoval, timed } from './docker-deadline.js';
 
 /** A started sandbox container: its stdin, its demultiplexed output, and how to end it. */
@@ -30,6 +30,8 @@ export interface SandboxHandle {
    * cannot see a tmpfs). Ends when the tar does; errors if it fails.
    */
   exportTar(path: string): Promise<Readable>;
+  /** Runs `argv` in the box as the sandbox user, `stdin` streamed in (a session's file transfers). */
+  exec(argv: string[], stdin: Readable | null): Promise<BoxProcess>;
 }
 
 const sink = (fn: (b: Buffer) => void) =>
@@ -131,6 +133,7 @@ export function createSandboxHandle(docker: Docker, container: Docker.Container,
       return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
     },
     exportTar: (path) => exportTar(docker, container, path, timed),
+    exec: (argv, stdin) => execIn(docker, container, argv, stdin, timed),
     remove: async () => {
       stream.destroy();
       try {

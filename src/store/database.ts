@@ -4,6 +4,7 @@ import type { FunctionTables } from './functions/kysely.js';
 import type { InvocationTables } from './invocations/kysely.js';
 import type { RuntimeTables } from './runtimes/kysely.js';
 import type { SecretTables } from './secrets/kysely.js';
+import type { SessionTables } from './sessions/kysely.js';
 import type { ToolTables } from './tools/kysely.js';
 
 /**
@@ -12,4 +13,11 @@ import type { ToolTables } from './tools/kysely.js';
  * their own tables. Only portable column types: JSON is TEXT written with JSON.stringify,
  * timestamps are RFC 3339 TEXT, so SQLite and Postgres share every entity's queries.
  */
-export type Database = ToolTables & SecretTables & ExecutionTables & RuntimeTables & InvocationTables & C1Tables & FunctionTables;
+export type Database = ToolTables &
+  SecretTables &
+  ExecutionTables &
+  RuntimeTables &
+  InvocationTables &
+  C1Tables &
+  FunctionTables &
+  SessionTables;

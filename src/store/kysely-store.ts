@@ -6,6 +6,7 @@ import { KyselyFunctionStore, type FunctionTables } from './functions/kysely.js'
 import { KyselyInvocationStore, type InvocationTables } from './invocations/kysely.js';
 import { KyselyRuntimeStore, type RuntimeTables } from './runtimes/kysely.js';
 import { KyselySecretStore, type SecretTables } from './secrets/kysely.js';
+import { KyselySessionStore, type SessionTables } from './sessions/kysely.js';
 import type { Store } from './store.js';
 import { refuseNulText } from './stored-text.js';
 import { KyselyToolStore, type ToolTables } from './tools/kysely.js';
@@ -23,6 +24,7 @@ export class KyselyStore implements Store {
   readonly invocations: Store['invocations'];
   readonly c1: Store['c1'];
   readonly functions: Store['functions'];
+  readonly sessions: Store['sessions'];
   private readonly db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {
@@ -35,6 +37,7 @@ export class KyselyStore implements Store {
     this.invocations = new KyselyInvocationStore(tablesOf<InvocationTables>(this.db));
     this.c1 = new KyselyC1Store(tablesOf<C1Tables>(this.db));
     this.functions = new KyselyFunctionStore(tablesOf<FunctionTables>(this.db));
+    this.sessions = new KyselySessionStore(tablesOf<SessionTables>(this.db));
   }
 
   async ping(): Promise<void> {

@@ -4,6 +4,7 @@ import type { FunctionStore } from './functions/records.js';
 import type { InvocationStore } from './invocations/records.js';
 import type { RuntimeStore } from './runtimes/records.js';
 import type { SecretStore } from './secrets/records.js';
+import type { SessionStore } from './sessions/records.js';
 import type { ToolStore } from './tools/records.js';
 
 /**
@@ -29,6 +30,8 @@ export interface Store {
   readonly c1: C1Store;
   /** Functions registered the iii engine's way. */
   readonly functions: FunctionStore;
+  /** Sessions: boxes kept across calls. */
+  readonly sessions: SessionStore;
 
   /** Throws unless the database answers (readiness). */
   ping(): Promise<void>;

@@ -111,6 +111,17 @@ export async function buildTestApp(
     },
     sourcesFingerprint: 'unit',
     owner: opts.owner ?? 'unit',
+    // sessions need real boxes: their tests are integration tests
+    boxes: {
+      provider: {
+        acquire: async () => {
+          throw new Error('no boxes in unit tests');
+        },
+        release: () => {},
+        refill: () => {},
+      },
+      egress: { serve: () => {}, end: () => {} },
+    },
   });
   const app = createApp({ config, log, metrics, docker: fakeDocker(opts.docker), registry, services: core, warming: opts.warming });
   await core.start();

@@ -65,6 +65,11 @@ export function builtinDefinitions(maxTimeout: number) {
           },
         },
         timeout_seconds: { type: 'number', exclusiveMinimum: 0, maximum: maxTimeout },
+        session_id: {
+          type: 'string',
+          description:
+            "Run in this session (start_session) instead of a fresh sandbox: the session's variables and files persist between calls; the value of the last expression comes back as output.",
+        },
       },
       required: ['code'],
       additionalProperties: false,
@@ -80,7 +85,22 @@ const Arguments = z.strictObject({
   stdin: z.string().optional(),
   files: z.array(InputFile).max(1000).optional(),
   timeout_seconds: z.number().positive().optional(),
+  session_id: z.string().min(1).max(256).optional(),
 });
+
+/** A built-in's arguments when they name a session: code for its default context. */
+export function sessionArguments(raw: Record<string, unknown>): { sessionId: string; code: string; timeoutSeconds?: number } | null {
+  if (raw.session_id === undefined) return null;
+  const args = Arguments.parse(raw);
+  for (const field of ['input', 'stdin', 'files'] as const)
+    if (Object.hasOwn(raw, field))
+      throw fieldError(field, 'conflict', `not with session_id: in a session, code runs in its interpreter (write files with write_file)`);
+  return {
+    sessionId: args.session_id!,
+    code: args.code,
+    ...(args.timeout_seconds ? { timeoutSeconds: Math.ceil(args.timeout_seconds) } : {}),
+  };
+}
 
 /** A built-in's arguments as the core's request; a bad argument is a ZodError naming it. */
 export function builtinRequest(project: string, language: Language, raw: Record<string, unknown>): ExecutionRequest {

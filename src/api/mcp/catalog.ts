@@ -1,13 +1,14 @@
 import type { ToolSummary } from '../../store/store.js';
 import { definitionName, descriptionOf, parametersOf, takesObject } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
+import { SESSION_TOOLS } from './session-tools.js';
 import { BUILTINS } from './builtins.js';
 import { RESULT_SCHEMA } from './results.js';
 
 /** Names the listing itself uses: a saved tool never takes one, whether or not it is listed now. */
 export const SEARCH_TOOLS = 'search_tools';
 export const CALL_TOOL = 'call_tool';
-const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL]);
+const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL, ...SESSION_TOOLS]);
 
 /** A saved tool as MCP sees it: its name there, and whether its input is wrapped as `{input}`. */
 export interface CatalogEntry {

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { Tools } from '../../tools/tools.js';
+import type { SessionCalls } from '../../sessions/session-calls.js';
+import type { SessionFiles } from '../../sessions/session-files.js';
+import type { Sessions } from '../../sessions/sessions.js';
 import { bearerAuth } from '../auth.js';
 import { limitBody } from '../body-limit.js';
 import { createRouter } from '../context.js';
@@ -23,7 +26,11 @@ type McpSettings = Pick<
  * before auth, as a preflight has no key; then the key and the body bound. Errors raised before
  * the transport answer in JSON-RPC with kiln's status and headers.
  */
-export function mcpDialect(services: { tools: Tools; execute: Execute }, settings: McpSettings, log: Logger) {
+export function mcpDialect(
+  services: { tools: Tools; execute: Execute; sessions: Sessions; sessionCalls: SessionCalls; sessionFiles: SessionFiles },
+  settings: McpSettings,
+  log: Logger,
+) {
   const app = createRouter();
   app.onError((err, c) => mcpHttpError(err, c, log));
   app.on(['GET', 'DELETE'], '/mcp', mcpMethodNotAllowed);
@@ -38,6 +45,7 @@ export function mcpDialect(services: { tools: Tools; execute: Execute }, setting
       listLimit: settings.KILN_MCP_TOOL_LIST_LIMIT,
       outputLimit: settings.KILN_MCP_OUTPUT_LIMIT_BYTES,
       maxTimeoutSeconds: settings.KILN_MAX_TIMEOUT_SECONDS,
+      sessions: { sessions: services.sessions, calls: services.sessionCalls, files: services.sessionFiles },
       maxBodyBytes: settings.KILN_MAX_BODY_BYTES,
       log,
     }),

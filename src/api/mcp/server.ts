@@ -8,7 +8,8 @@ import type { Execute } from '../../execution/executor.js';
 import { checkInputDepth } from '../../tools/input-depth.js';
 import type { ExecutionContext } from '../../execution/request.js';
 import type { Tools } from '../../tools/tools.js';
-import { BUILTIN_FIELDS, BUILTINS, builtinDefinitions, builtinRequest } from './builtins.js';
+import { BUILTIN_FIELDS, BUILTINS, builtinDefinitions, builtinRequest, sessionArguments } from './builtins.js';
+import { callSessionTool, SESSION_TOOL_DEFINITIONS, SESSION_TOOLS, sessionCallResult, type SessionToolDeps } from './session-tools.js';
 import { CALL_TOOL, catalog, definitionOf, search, SEARCH_TOOLS, type CatalogEntry } from './catalog.js';
 import { toMcpError } from './errors.js';
 import { toolResult } from './results.js';
@@ -21,6 +22,8 @@ export interface McpDeps {
   /** Bytes of stdout, of stderr and of a return value a model is given (head and tail). */
   outputLimit: number;
   maxTimeoutSeconds: number;
+  /** Sessions, their calls and files: the session tools and `session_id` on the built-ins. */
+  sessions: Omit<SessionToolDeps, 'outputLimit'>;
   log: Logger;
 }
 
@@ -104,7 +107,7 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     const { entries } = await catalog(deps.tools, project).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));
     const saved = entries.length > deps.listLimit ? META_TOOLS(deps.listLimit) : [...entries].reverse().map(definitionOf);
-    return { tools: [...builtinDefinitions(deps.maxTimeoutSeconds), ...saved] } as never;
+    return { tools: [...builtinDefinitions(deps.maxTimeoutSeconds), ...SESSION_TOOL_DEFINITIONS, ...saved] } as never;
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
@@ -113,10 +116,22 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
     const language = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
     if (language) {
       try {
+        const inSession = sessionArguments(args);
+        if (inSession) {
+          const answer = await deps.sessions.calls.execute(project, inSession.sessionId, inSession, 'mcp');
+          return sessionCallResult(answer, deps.outputLimit) as never;
+        }
         const req = builtinRequest(project, language, args);
         return toolResult(await deps.execute(req, context(extra.signal)), req.mode, deps.outputLimit);
       } catch (err) {
         throw toMcpError(err, BUILTIN_FIELDS, deps.log);
+      }
+    }
+    if (SESSION_TOOLS.has(name)) {
+      try {
+        return (await callSessionTool({ ...deps.sessions, outputLimit: deps.outputLimit }, project, name, args)) as never;
+      } catch (err) {
+        throw toMcpError(err, {}, deps.log);
       }
     }
     const tools = await catalog(deps.tools, project).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));

@@ -18,6 +18,11 @@ import { executeRoutes } from './execute.js';
 import { executionRoutes } from './executions.js';
 import { runtimeRoutes } from './runtimes.js';
 import { secretRoutes } from './secrets.js';
+import { sessionRoutes } from './sessions.js';
+import { sessionFileRoutes } from './session-files.js';
+import type { SessionFiles } from '../../sessions/session-files.js';
+import type { SessionCalls } from '../../sessions/session-calls.js';
+import type { Sessions } from '../../sessions/sessions.js';
 import { toolRoutes } from './tools.js';
 import { webhookRoutes } from './webhooks.js';
 
@@ -31,6 +36,9 @@ export interface RizaServices {
   webhooks: Webhooks;
   httpFunctions: HttpFunctions;
   workers: WorkerHub;
+  sessions: Sessions;
+  sessionCalls: SessionCalls;
+  sessionFiles: SessionFiles;
 }
 
 /**
@@ -38,15 +46,24 @@ export interface RizaServices {
  * webhooks), and iii's functions API, which lives in /v1's namespace and shares its rules: a key
  * for every route, the body bound, JSON bodies, and Riza's error shape `{code, message, details}`.
  */
-export function rizaDialect(services: RizaServices, settings: Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES'>, log: Logger) {
+export function rizaDialect(
+  services: RizaServices,
+  settings: Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES' | 'KILN_TMPFS_MIB'>,
+  log: Logger,
+) {
   const maxBodyBytes = settings.KILN_MAX_BODY_BYTES;
   const app = createRouter();
   app.onError((err, c) => toErrorResponse(err, c, log));
   app.use('/v1/*', bearerAuth(settings.KILN_API_KEYS));
-  app.use('/v1/*', limitBody(maxBodyBytes));
+  // a session's file streams into its box, never whole into kiln: the workspace's size bounds it
+  const bodies = limitBody(maxBodyBytes);
+  const fileBodies = limitBody(settings.KILN_TMPFS_MIB * 1024 * 1024);
+  app.use('/v1/*', (c, next) =>
+    (c.req.method === 'PUT' && /^\/v1\/sessions\/[^/]+\/files\//.test(c.req.path) ? fileBodies : bodies)(c, next),
+  );
   app.use('/v1/*', async (c, next) => {
     // the actions that take no body (a cancel, a rotate) need no type; what they are sent is ignored
-    const bodiless = /\/(cancel|rotate)$/.test(c.req.path);
+    const bodiless = /\/(cancel|rotate|keepalive|contexts)$/.test(c.req.path);
     if (c.req.method === 'POST' && !bodiless && !isJson(c.req.header('content-type'))) throw notJson();
     await next();
   });
@@ -56,6 +73,8 @@ export function rizaDialect(services: RizaServices, settings: Pick<Config, 'KILN
   app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations }));
   app.route('/', webhookRoutes({ webhooks: services.webhooks }));
   app.route('/', runtimeRoutes({ runtimes: services.runtimes }));
+  app.route('/', sessionRoutes({ sessions: services.sessions, calls: services.sessionCalls }));
+  app.route('/', sessionFileRoutes({ files: services.sessionFiles }));
   app.route('/', iiiDialect({ functions: services.httpFunctions, workers: services.workers }, log));
   return app;
 }

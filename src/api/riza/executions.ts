@@ -17,7 +17,7 @@ const LoggedExecution = z
     started_at: z.string().openapi({ description: 'RFC 3339' }),
     status: z.literal('finished').openapi({ description: 'kiln: every execution in the log has finished.' }),
     details: z.object({
-      type: z.enum(['script', 'function', 'tool', 'http_function', 'worker_function']).openapi({
+      type: z.enum(['script', 'function', 'tool', 'http_function', 'worker_function', 'session']).openapi({
         description:
           'kiln: `http_function` / `worker_function`, an invocation of an iii function registered with an HTTP invocation / by a connected worker.',
       }),
@@ -25,6 +25,7 @@ const LoggedExecution = z
         description: 'The surface it came through: `api` (/v1), `mcp` (/mcp), `c1` (/api/v1/functions), `iii` (/v1/functions).',
       }),
       tool_id: z.string().optional(),
+      session_id: z.string().optional().openapi({ description: 'kiln: the session it ran in (type `session`).' }),
       request: z.any().openapi({ description: 'The request, with env values and credentials left out.' }),
       response: z.any().openapi({ description: 'What the synchronous call answered (or would have).' }),
     }),

@@ -19,7 +19,7 @@ export function functionAnswer(e: Execution): string {
 /** The stored result (see loggedResult) back in Riza's `details.response` shape for its kind. */
 function responseOf(record: ExecutionRecord) {
   // an iii HTTP function's call: what it answered, as its invoke did
-  if (record.kind === 'http_function' || record.kind === 'worker_function') return record.result;
+  if (record.kind === 'http_function' || record.kind === 'worker_function' || record.kind === 'session') return record.result;
   const r = record.result as Record<string, unknown> & { output_json: string | null; output_status: string };
   const { output_json, output_status, ...fields } = r;
   const execution = { id: record.id, ...fields };
@@ -41,6 +41,7 @@ export function executionRecordBody(record: ExecutionRecord) {
       type: record.kind,
       via: record.via,
       ...(record.toolId ? { tool_id: record.toolId } : {}),
+      ...(record.sessionId ? { session_id: record.sessionId } : {}),
       request: record.request,
       response: responseOf(record),
     },

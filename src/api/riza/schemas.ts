@@ -39,7 +39,7 @@ export const InputFile = z
   .openapi('InputFile', { description: 'A file written to /mnt/req/<path> before the code runs.' });
 
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
-const Env = z
+export const Env = z
   .record(
     EnvName,
     z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'),

@@ -15,6 +15,7 @@ export interface ExecutionsTable {
   started_at: string;
   tool_id: string | null;
   revision_id: string | null;
+  session_id: string | null;
   request: string; // JSON
   result: string; // JSON
 }
@@ -35,6 +36,7 @@ function executionToRow(e: ExecutionRecord): ExecutionsTable {
     started_at: canonicalTimestamp(e.startedAt),
     tool_id: e.toolId,
     revision_id: e.revisionId,
+    session_id: e.sessionId ?? null,
     request: toJson(e.request),
     result: toJson(e.result),
   };
@@ -52,6 +54,7 @@ function rowToExecution(row: ExecutionsTable): ExecutionRecord {
     startedAt: row.started_at,
     toolId: row.tool_id,
     revisionId: row.revision_id,
+    ...(row.session_id ? { sessionId: row.session_id } : {}),
     request: JSON.parse(row.request) as unknown,
     result: JSON.parse(row.result) as unknown,
   };

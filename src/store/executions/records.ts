@@ -15,6 +15,8 @@ export interface ExecutionRecord {
   startedAt: string; // RFC 3339
   toolId: string | null;
   revisionId: string | null;
+  /** The session it ran in (a session call), else null. */
+  sessionId?: string | null;
   request: unknown;
   result: unknown;
 }

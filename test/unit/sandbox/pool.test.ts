@@ -41,6 +41,7 @@ function fakeBox(id: string, getsReady = true): FakeBox {
     alive: () => alive,
     state: async () => ({ exitCode: 0, oomKilled: false }),
     exportTar: () => Promise.reject(new Error('not in a unit test')),
+    exec: () => Promise.reject(new Error('not in a unit test')),
     remove: async () => {
       box.removed = true;
       box.die();

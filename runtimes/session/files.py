@@ -1,0 +1,140 @@
+"""kiln session files: one file operation in a session's workspace, run by kiln in the box.
+
+    python3 -I -S -c <this file> <op> <path> [<max bytes>]
+
+kiln runs it with `docker exec` as the sandbox user (the box's limits and walls), passing this
+program as the -c argument, so no image carries it. Ops: `put` (stdin to the file, creating its
+directories), `get` (the file to stdout, after a line "<size>\\n"), `list` (a directory's entries, one
+JSON object a line), `rm` (a file, or a directory with what it holds).
+
+The path is walked one name at a time from the workspace with openat(O_NOFOLLOW): a symlink
+anywhere on it, or a "..", is refused, so no path leaves the workspace whatever the code did to it.
+Exit codes say what went wrong, for kiln to answer: 2 refused path, 3 not found, 4 wrong kind
+(a directory where a file was wanted, or the reverse), 5 no space left (the workspace is full),
+6 larger than allowed.
+"""
+import errno, os, shutil, stat, sys
+
+ROOT = "/mnt/req"
+
+
+def fail(code, message):
+    sys.stderr.write(message + "\n")
+    sys.exit(code)
+
+
+def names(path):
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        fail(2, "the path leaves the workspace")
+    return parts
+
+
+def walk(parts, create):
+    """A descriptor of the directory `parts` name, opened without following any symlink."""
+    fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)
+    for name in parts:
+        try:
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except FileNotFoundError:
+            if not create:
+                fail(3, "no such directory: " + name)
+            os.mkdir(name, 0o755, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError as e:
+            fail(2 if e.errno == errno.ELOOP else 4, "not a directory (or a symlink): " + name)
+        os.close(fd)
+        fd = child
+    return fd
+
+
+def put(parts, limit):
+    if not parts:
+        fail(4, "the workspace itself is a directory")
+    directory = walk(parts[:-1], True)
+    try:
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=directory)
+    except OSError as e:
+        fail(2 if e.errno == errno.ELOOP else 4, "cannot write there: " + os.strerror(e.errno))
+    total = 0
+    try:
+        while True:
+            chunk = os.read(0, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                os.ftruncate(out, 0)
+                fail(6, "the file is larger than %d bytes" % limit)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view):]
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            os.ftruncate(out, 0)
+            fail(5, "the workspace is full")
+        raise
+    sys.stdout.write("%d\n" % total)
+
+
+def get(parts):
+    directory = walk(parts[:-1], False) if parts else None
+    if not parts:
+        fail(4, "the workspace itself is a directory")
+    try:
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+    except FileNotFoundError:
+        fail(3, "no such file")
+    except OSError as e:
+        fail(2 if e.errno == errno.ELOOP else 4, "cannot read it: " + os.strerror(e.errno))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        fail(4, "not a file")
+    out = sys.stdout.buffer
+    out.write(b"%d\n" % info.st_size)
+    out.flush()
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        out.write(chunk)
+    out.flush()
+
+
+def listing(parts):
+    import json
+
+    fd = walk(parts, False)
+    for entry in sorted(os.scandir(fd), key=lambda e: e.name):
+        info = entry.stat(follow_symlinks=False)
+        kind = "directory" if stat.S_ISDIR(info.st_mode) else "symlink" if stat.S_ISLNK(info.st_mode) else "file"
+        path = "/".join(parts + [entry.name])
+        print(json.dumps({"name": entry.name, "path": path, "type": kind, "size": info.st_size, "modified": int(info.st_mtime)}))
+
+
+def remove(parts):
+    if not parts:
+        fail(4, "the workspace itself cannot be removed")
+    directory = walk(parts[:-1], False)
+    try:
+        info = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        fail(3, "no such file")
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(parts[-1], dir_fd=directory)
+    else:
+        os.unlink(parts[-1], dir_fd=directory)
+
+
+op, path = sys.argv[1], sys.argv[2]
+parts = names(path)
+if op == "put":
+    put(parts, int(sys.argv[3]))
+elif op == "get":
+    get(parts)
+elif op == "list":
+    listing(parts)
+elif op == "rm":
+    remove(parts)
+else:
+    fail(2, "unknown op")

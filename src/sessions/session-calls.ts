@@ -1,0 +1,183 @@
+/**
+ * The calls made in a session: code in a persistent context, a command (a fresh process sharing
+ * the session's files), a new context. Each is an execution in the log (kind `session`, with the
+ * session's id), and its answer has the session's secrets taken out, as every answer does.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { AppError, fieldError } from '../errors.js';
+import { redactJson } from '../execution/redact.js';
+import { newId } from '../ids.js';
+import type { ExecutionRecord, ExecutionStore, ExecutionVia } from '../store/executions/records.js';
+import type { CallOutcome } from './session-box.js';
+import type { LiveSession, Sessions } from './sessions.js';
+
+/** A call's end, as its answer says it: why it stopped, and its exit code (for the log). */
+function stopOf(outcome: CallOutcome): { stopReason: string; exitCode: number } {
+  const { end } = outcome;
+  if (end.kind === 'box_ended') return { stopReason: 'sandbox_error', exitCode: 137 };
+  if (end.kind === 'harness_ended') {
+    const stopReason = outcome.stopped ?? (end.exit.oom ? 'out_of_memory' : 'interpreter_ended');
+    return { stopReason, exitCode: end.exit.exit_code };
+  }
+  const code = typeof end.outcome.exit_code === 'number' ? end.outcome.exit_code : end.outcome.error ? 1 : 0;
+  return { stopReason: outcome.stopped ?? 'exited', exitCode: code };
+}
+
+/** What became of the interpreter, said to the user in the error's words when its state was lost. */
+function lostState(outcome: CallOutcome, timeoutSeconds: number): { name: string; value: string; traceback: string } | null {
+  const { end } = outcome;
+  if (end.kind === 'box_ended')
+    return { name: 'SessionEnded', value: 'the session box ended during the call; the session is over', traceback: '' };
+  if (end.kind !== 'harness_ended') return null;
+  const why =
+    outcome.stopped === 'timeout'
+      ? `it ran past its ${timeoutSeconds} s timeout and did not stop when interrupted`
+      : outcome.stopped === 'output_limit'
+        ? 'its output passed the size limit'
+        : end.exit.oom
+          ? 'it ran out of memory'
+          : `it ended (exit status ${end.exit.exit_code})`;
+  return {
+    name: 'InterpreterRestarted',
+    value: `the interpreter was restarted: ${why}; variables and imports are gone (files are kept)`,
+    traceback: '',
+  };
+}
+
+export interface ExecuteCall {
+  code: string;
+  contextId?: string | null;
+  timeoutSeconds?: number | null;
+}
+
+export interface CommandCall {
+  cmd: string | string[];
+  stdin?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutSeconds?: number | null;
+}
+
+export function createSessionCalls(deps: { sessions: Sessions; executions: ExecutionStore; config: Config; log: Logger }) {
+  const { sessions, config } = deps;
+
+  function timeoutOf(given: number | null | undefined): number {
+    const value = given ?? config.KILN_DEFAULT_TIMEOUT_SECONDS;
+    if (value > config.KILN_MAX_TIMEOUT_SECONDS)
+      throw fieldError('timeout', 'above_maximum', `must be at most ${config.KILN_MAX_TIMEOUT_SECONDS} seconds`);
+    return value;
+  }
+
+  /** Runs one call in a live session, logs it, and answers it (redacted). */
+  async function run(
+    session: LiveSession,
+    op: Record<string, unknown>,
+    timeoutSeconds: number,
+    via: ExecutionVia,
+    answer: (outcome: CallOutcome, id: string) => Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const id = newId('exec');
+    const startedAt = new Date().toISOString();
+    session.busy++;
+    let outcome: CallOutcome;
+    try {
+      outcome = await session.box.call(op, timeoutSeconds * 1000);
+    } finally {
+      session.busy--;
+      sessions.touch(session);
+    }
+    // a fresh harness knows only the default context
+    if (outcome.restarted || outcome.end.kind === 'harness_ended') session.contexts.clear();
+    const body = redactJson(answer(outcome, id), session.secretValues) as Record<string, unknown>;
+    const { record } = session;
+    const logged: ExecutionRecord = {
+      id,
+      project: record.project,
+      kind: 'session',
+      via,
+      language: record.language,
+      exitCode: stopOf(outcome).exitCode,
+      durationMs: outcome.durationMs,
+      startedAt,
+      toolId: null,
+      revisionId: null,
+      sessionId: record.id,
+      // as every request is logged: env names, never values
+      request: { session_id: record.id, ...op, ...(op.env ? { env: Object.keys(op.env as object) } : {}) },
+      result: body,
+    };
+    await deps.executions.record(logged).catch((err) => {
+      deps.log.error({ err: String(err), execution: id }, 'could not record a session call; its answer goes out all the same');
+    });
+    return body;
+  }
+
+  function output(outcome: CallOutcome) {
+    return {
+      stdout: outcome.stdout,
+      stderr: outcome.stderr,
+      ...(outcome.stdoutTruncated ? { stdout_truncated: true } : {}),
+      ...(outcome.stderrTruncated ? { stderr_truncated: true } : {}),
+      duration: outcome.durationMs,
+      stop_reason: stopOf(outcome).stopReason,
+      restarted: outcome.restarted,
+    };
+  }
+
+  return {
+    /** Code in a context of the session: its state (variables, imports) is kept for the next call. */
+    async execute(project: string, sessionId: string, call: ExecuteCall, via: ExecutionVia = 'api'): Promise<Record<string, unknown>> {
+      const session = await sessions.use(project, sessionId);
+      const context = call.contextId ?? 'default';
+      if (context !== 'default' && !session.contexts.has(context))
+        throw new AppError('NOT_FOUND', `context ${context} not found in session ${sessionId}`, [
+          { field: 'context_id', reason: 'not_found' },
+        ]);
+      const timeout = timeoutOf(call.timeoutSeconds);
+      return run(session, { op: 'execute', context, code: call.code }, timeout, via, (outcome, id) => {
+        const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
+        return {
+          id,
+          session_id: sessionId,
+          context_id: context,
+          ...output(outcome),
+          results: Array.isArray(answered?.results) ? answered.results : [],
+          error: lostState(outcome, timeout) ?? answered?.error ?? null,
+        };
+      });
+    },
+
+    /** A fresh process in the session's box: it shares the session's files, not an interpreter's state. */
+    async command(project: string, sessionId: string, call: CommandCall, via: ExecutionVia = 'api'): Promise<Record<string, unknown>> {
+      const session = await sessions.use(project, sessionId);
+      const timeout = timeoutOf(call.timeoutSeconds);
+      const op = { op: 'command', cmd: call.cmd, stdin: call.stdin ?? '', env: call.env ?? {}, ...(call.cwd ? { cwd: call.cwd } : {}) };
+      return run(session, op, timeout, via, (outcome, id) => {
+        const { exitCode } = stopOf(outcome);
+        const lost = lostState(outcome, timeout);
+        return {
+          id,
+          session_id: sessionId,
+          exit_code: exitCode,
+          ...output(outcome),
+          ...(lost ? { error: lost } : {}),
+        };
+      });
+    },
+
+    /** A new context: state of its own, beside the default one. */
+    async createContext(project: string, sessionId: string): Promise<{ id: string }> {
+      const session = await sessions.use(project, sessionId);
+      const id = newId('ctx');
+      const outcome = await session.box.call({ op: 'context_create', context: id }, 30_000);
+      if (outcome.end.kind !== 'answered' || outcome.end.outcome.ok !== true)
+        throw new AppError('SANDBOX_UNAVAILABLE', `session ${sessionId} could not make a context; retry`, [{ reason: 'context_failed' }]);
+      session.contexts.add(id);
+      sessions.touch(session);
+      return { id };
+    },
+  };
+}
+
+export type SessionCalls = ReturnType<typeof createSessionCalls>;

@@ -1,0 +1,129 @@
+/**
+ * A session's files over HTTP: put, get, list and remove in its workspace (/mnt/req), streamed
+ * both ways (kiln never holds a file whole). Each is one run of runtimes/session/files.py in the
+ * box with `docker exec`, as the sandbox user: the box's own walls decide what it may touch, and
+ * the program walks the path without following a symlink. kiln checks the path first as well.
+ */
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { AppError, fieldError } from '../errors.js';
+import type { Sessions } from './sessions.js';
+
+const FILES_PROGRAM = readFileSync(new URL('../../runtimes/session/files.py', import.meta.url), 'utf8');
+
+/** A path in the workspace as kiln accepts it: relative, no NUL, no ".." that climbs out. */
+export function workspacePath(path: string, field = 'path', allowRoot = false): string {
+  if (path.length > 1024) throw fieldError(field, 'too_long', 'must be at most 1024 characters');
+  if (path.includes('\0')) throw fieldError(field, 'invalid', 'must not contain NUL');
+  const normal = posix.normalize(path.replace(/^\/+/, '') || '.');
+  if (normal === '..' || normal.startsWith('../')) throw fieldError(field, 'path_escapes', 'must stay inside the workspace');
+  if (normal === '.' && !allowRoot) throw fieldError(field, 'invalid', 'must name a file in the workspace');
+  return normal;
+}
+
+/** What the program's exit code means, as an error of the request. */
+function failure(code: number, stderr: string, path: string): AppError {
+  const said = stderr.trim().split('\n').at(-1) ?? '';
+  switch (code) {
+    case 2:
+      return fieldError('path', 'path_refused', `${path}: ${said || 'refused'}`);
+    case 3:
+      return new AppError('NOT_FOUND', `${path}: not found in the workspace`, [{ field: 'path', reason: 'not_found' }]);
+    case 4:
+      return fieldError('path', 'wrong_type', `${path}: ${said || 'not of the kind asked for'}`);
+    case 5:
+      return new AppError('PAYLOAD_TOO_LARGE', 'the workspace is full (KILN_TMPFS_MIB)', [{ field: '(body)', reason: 'workspace_full' }]);
+    case 6:
+      return new AppError('PAYLOAD_TOO_LARGE', `${path}: ${said}`, [{ field: '(body)', reason: 'too_large' }]);
+    default:
+      return new AppError('SANDBOX_UNAVAILABLE', `the session's box could not ${said ? `do it: ${said}` : 'do it'}; retry`, [
+        { reason: 'files_failed' },
+      ]);
+  }
+}
+
+export interface FileEntry {
+  name: string;
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  size: number;
+  modified: number;
+}
+
+export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: number }) {
+  const { sessions } = deps;
+
+  async function exec(project: string, id: string, args: string[], stdin: Readable | null) {
+    const session = await sessions.use(project, id);
+    sessions.touch(session);
+    return session.lease.sandbox.exec(['python3', '-I', '-S', '-c', FILES_PROGRAM, ...args], stdin);
+  }
+
+  /** Reads a whole (small) stdout: a listing's lines, put's size. */
+  async function text(stdout: Readable): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdout) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  return {
+    /** Writes `body` to the file at `path` (its directories made), replacing what was there. */
+    async put(project: string, id: string, rawPath: string, body: Readable): Promise<{ path: string; size: number }> {
+      const path = workspacePath(rawPath);
+      const proc = await exec(project, id, ['put', path, String(deps.maxFileBytes)], body);
+      const [out, end] = await Promise.all([text(proc.stdout), proc.ended]);
+      if (end.exitCode !== 0) throw failure(end.exitCode, end.stderr, path);
+      return { path, size: Number(out.trim()) };
+    },
+
+    /** The file at `path`: its size, and its bytes as they are read in the box. */
+    async get(project: string, id: string, rawPath: string): Promise<{ size: number; body: Readable }> {
+      const path = workspacePath(rawPath);
+      const proc = await exec(project, id, ['get', path], null);
+      // the first line is the size; nothing comes before it when the program fails. One iterator
+      // reads the head and then the body (a for-await that stopped early would destroy the stream).
+      const chunks = proc.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let head = Buffer.alloc(0);
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        head = Buffer.concat([head, next.value]);
+        const newline = head.indexOf(10);
+        if (newline < 0 && head.length < 32) continue;
+        const size = Number(head.subarray(0, newline).toString());
+        if (newline < 0 || !Number.isSafeInteger(size)) break;
+        const rest = head.subarray(newline + 1);
+        const body = Readable.from(
+          (async function* () {
+            if (rest.length) yield rest;
+            for (let more = await chunks.next(); !more.done; more = await chunks.next()) yield more.value;
+          })(),
+        );
+        return { size, body };
+      }
+      const end = await proc.ended;
+      throw failure(end.exitCode || -1, end.stderr, path);
+    },
+
+    /** The entries of the directory at `path` (the workspace itself when empty). */
+    async list(project: string, id: string, rawPath: string): Promise<FileEntry[]> {
+      const path = workspacePath(rawPath, 'path', true);
+      const proc = await exec(project, id, ['list', path], null);
+      const [out, end] = await Promise.all([text(proc.stdout), proc.ended]);
+      if (end.exitCode !== 0) throw failure(end.exitCode, end.stderr, path);
+      return out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as FileEntry);
+    },
+
+    /** Removes the file (or the directory, with what it holds) at `path`. */
+    async remove(project: string, id: string, rawPath: string): Promise<void> {
+      const path = workspacePath(rawPath);
+      const proc = await exec(project, id, ['rm', path], null);
+      const [, end] = await Promise.all([text(proc.stdout), proc.ended]);
+      if (end.exitCode !== 0) throw failure(end.exitCode, end.stderr, path);
+    },
+  };
+}
+
+export type SessionFiles = ReturnType<typeof createSessionFiles>;

@@ -1,0 +1,213 @@
+// Sessions against the real engine: a box kept across calls, its interpreter's state, its files,
+// its deadlines, its bounds, and the walls it keeps (another project's key, the hardening).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+
+const OTHER_KEY = 'sessions-other-project-key-0123';
+let kiln: TestKiln;
+
+beforeAll(async () => {
+  kiln = await startTestKiln({
+    KILN_API_KEYS: `${TEST_KEY},b:${OTHER_KEY}`,
+    KILN_POOL_PYTHON: '1',
+    KILN_POOL_JAVASCRIPT: '1',
+    KILN_POOL_TYPESCRIPT: '0',
+    KILN_SESSIONS_PER_PROJECT: '3',
+  });
+}, 60_000);
+afterAll(async () => {
+  await kiln?.close();
+});
+
+const start = async (body: object) => {
+  const res = await kiln.request('POST', '/v1/sessions', body);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body as { id: string; status: string; expires_at: string; ends_at: string };
+};
+const run = (id: string, code: string, extra: object = {}) => kiln.request('POST', `/v1/sessions/${id}/execute`, { code, ...extra });
+const mainResult = (body: any) => body.results.find((r: any) => r.is_main_result)?.['text/plain'];
+
+describe('a Python session', () => {
+  it('keeps variables and imports across calls, answers the last expression, display() and errors, and logs each call', async () => {
+    const s = await start({ language: 'python', env: { GREETING: 'hi' } });
+    expect(s.status).toBe('running');
+    const first = await run(s.id, 'import os\nx = 41\nprint(os.environ["GREETING"])');
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ stdout: 'hi\n', error: null, stop_reason: 'exited', restarted: false });
+    const second = await run(s.id, 'x + 1');
+    expect(mainResult(second.body)).toBe('42');
+    const shown = await run(s.id, 'class H:\n    def _repr_html_(self):\n        return "<b>x</b>"\ndisplay(H())\n{"a": 1}');
+    expect(shown.body.results[0]['text/html']).toBe('<b>x</b>');
+    expect(mainResult(shown.body)).toBe("{'a': 1}");
+    const failed = await run(s.id, 'def f():\n    raise ValueError("no")\nf()');
+    expect(failed.status).toBe(200);
+    expect(failed.body.error).toMatchObject({ name: 'ValueError', value: 'no' });
+    expect(failed.body.error.traceback).toContain('f()');
+    expect(failed.body.error.traceback).not.toContain('/opt/kiln');
+    expect(mainResult((await run(s.id, 'x')).body)).toBe('41'); // an error loses nothing
+
+    const logged = await kiln.request('GET', `/v1/executions/${second.body.id}`);
+    expect(logged.body.details).toMatchObject({ type: 'session', session_id: s.id });
+    const ended = await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+    expect(ended.body).toMatchObject({ status: 'ended', end_reason: 'deleted' });
+    const after = await run(s.id, 'x');
+    expect(after.status).toBe(409);
+    expect(after.body.details[0].reason).toBe('session_ended');
+  }, 60_000);
+
+  it('runs commands that share its files, in the workspace, with their exit codes', async () => {
+    const s = await start({ language: 'python', files: [{ path: 'data/in.txt', contents: 'seed' }] });
+    await run(s.id, 'open("out.txt", "w").write(open("data/in.txt").read() + "!")');
+    const cat = await kiln.request('POST', `/v1/sessions/${s.id}/commands`, { cmd: 'cat out.txt; pwd; exit 3' });
+    expect(cat.status).toBe(200);
+    expect(cat.body).toMatchObject({ exit_code: 3, stdout: 'seed!/mnt/req\n' });
+    const argv = await kiln.request('POST', `/v1/sessions/${s.id}/commands`, {
+      cmd: ['python3', '-c', 'import sys; print(sys.stdin.read()[::-1])'],
+      stdin: 'abc',
+    });
+    expect(argv.body).toMatchObject({ exit_code: 0, stdout: 'cba\n' });
+    await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+  }, 60_000);
+
+  it('interrupts a call past its timeout and keeps the state; a crashed interpreter restarts, files kept', async () => {
+    const s = await start({ language: 'python' });
+    await run(s.id, 'kept = "yes"\nopen("f.txt", "w").write("still here")');
+    const spun = await run(s.id, 'while True:\n    pass', { timeout: 1 });
+    expect(spun.body).toMatchObject({ stop_reason: 'timeout', error: { name: 'KeyboardInterrupt' } });
+    expect(mainResult((await run(s.id, 'kept')).body)).toBe("'yes'");
+
+    const crashed = await run(s.id, 'import os\nos._exit(7)');
+    expect(crashed.body).toMatchObject({ stop_reason: 'interpreter_ended', error: { name: 'InterpreterRestarted' } });
+    const fresh = await run(s.id, 'print(open("f.txt").read())\n"kept" in globals()');
+    expect(fresh.body).toMatchObject({ restarted: true, stdout: 'still here\n' });
+    expect(mainResult(fresh.body)).toBe('False');
+    await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+  }, 60_000);
+
+  it("ends on its idle deadline (its box removed), and another project's key sees none of it", async () => {
+    const before = await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
+    const s = await start({ language: 'python', idle_timeout_seconds: 1 });
+    expect((await kiln.request('GET', `/v1/sessions/${s.id}`, undefined, OTHER_KEY)).status).toBe(404);
+    expect((await kiln.request('POST', `/v1/sessions/${s.id}/execute`, { code: '1' }, OTHER_KEY)).status).toBe(404);
+    expect((await kiln.request('DELETE', `/v1/sessions/${s.id}`, undefined, OTHER_KEY)).status).toBe(404);
+    const listed = await kiln.request('GET', '/v1/sessions', undefined, OTHER_KEY);
+    expect(listed.body.data).toEqual([]);
+    let view: any;
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      view = (await kiln.request('GET', `/v1/sessions/${s.id}`)).body;
+      if (view.status === 'ended') break;
+    }
+    expect(view).toMatchObject({ status: 'ended', end_reason: 'idle_timeout' });
+    // its box is gone: the instance's containers are back to the pools' (refilled) count
+    for (let i = 0; i < 40; i++) {
+      const now = await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
+      if (now.length <= before.length) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const now = await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
+    expect(now.length).toBeLessThanOrEqual(before.length);
+  }, 60_000);
+
+  it('refuses a session past the bounds with a 400 naming the field or a 429 with Retry-After', async () => {
+    const tooLong = await kiln.request('POST', '/v1/sessions', { language: 'python', max_lifetime_seconds: 10 ** 7 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.message).toContain('max_lifetime_seconds');
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await start({ language: 'python' })).id);
+    const res = await fetch(`${kiln.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'python' }),
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (const id of ids) await kiln.request('DELETE', `/v1/sessions/${id}`);
+  }, 90_000);
+
+  it("runs in a box with every hardening flag of an execution's", async () => {
+    const s = await start({ language: 'python' });
+    // the box it holds is one of the instance's: every one is inspected, and each must be hardened
+    const boxes = await docker.listContainers({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } });
+    expect(boxes.length).toBeGreaterThan(0);
+    for (const c of boxes) {
+      const info = await docker.getContainer(c.Id).inspect();
+      expect(info.Config.User).toBe('10001');
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(info.HostConfig.CapDrop).toEqual(['ALL']);
+      expect(info.HostConfig.NetworkMode).toBe('none');
+      expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
+      expect(info.HostConfig.Mounts ?? []).toEqual([]);
+    }
+    const who = await kiln.request('POST', `/v1/sessions/${s.id}/commands`, { cmd: 'id -u; touch /etc/x 2>&1 | head -c 40' });
+    expect(who.body.stdout).toMatch(/^10001\n.*Read-only file system/);
+    await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+  }, 60_000);
+});
+
+describe("a session's files", () => {
+  it('streams files in and out of the workspace, lists and removes them, and refuses every way out', async () => {
+    const s = await start({ language: 'python' });
+    const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
+    const put = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/data/blob.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+      body: bytes,
+    });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ path: 'data/blob.bin', size: bytes.length });
+    // the code sees it, and what the code writes comes back
+    const seen = await run(
+      s.id,
+      'import hashlib\nopen("out.txt", "w").write("made")\nhashlib.sha256(open("data/blob.bin", "rb").read()).hexdigest()',
+    );
+    const { createHash } = await import('node:crypto');
+    expect(mainResult(seen.body)).toBe(`'${createHash('sha256').update(bytes).digest('hex')}'`);
+    const got = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/data/blob.bin`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    expect(got.status).toBe(200);
+    expect(got.headers.get('content-length')).toBe(String(bytes.length));
+    expect(Buffer.from(await got.arrayBuffer()).equals(bytes)).toBe(true);
+    const listed = await kiln.request('GET', `/v1/sessions/${s.id}/files?path=`);
+    expect(listed.body.data.map((e: any) => [e.path, e.type])).toEqual([
+      ['data', 'directory'],
+      ['out.txt', 'file'],
+    ]);
+
+    // a symlink the code planted leads nowhere, whichever way it is used
+    await kiln.request('POST', `/v1/sessions/${s.id}/commands`, { cmd: 'ln -s /etc link; ln -s /etc/passwd pw' });
+    for (const path of ['pw', 'link/passwd']) {
+      const res = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/${path}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+      expect(res.status, path).toBe(400);
+    }
+    const through = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/link/x`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+      body: 'x',
+    });
+    expect(through.status).toBe(400);
+    const climb = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/..%2F..%2Fetc%2Fpasswd`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    expect(climb.status).toBe(400);
+    expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/missing.txt`)).status).toBe(404);
+    expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/out.txt`, undefined, OTHER_KEY)).status).toBe(404);
+
+    expect((await kiln.request('DELETE', `/v1/sessions/${s.id}/files/data`)).body).toEqual({ path: 'data', deleted: true });
+    expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/data/blob.bin`)).status).toBe(404);
+    await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+  }, 60_000);
+});
+
+describe('a JavaScript session', () => {
+  it('keeps declarations across calls, with top-level await and the last expression', async () => {
+    const s = await start({ language: 'javascript' });
+    expect((await run(s.id, 'let x = 41; const f = async () => x + 1;')).body.error).toBeNull();
+    const second = await run(s.id, 'await f()');
+    expect(mainResult(second.body)).toBe('42');
+    const printed = await run(s.id, 'console.log("hello", x)');
+    expect(printed.body.stdout).toBe('hello 41\n');
+    const failed = await run(s.id, 'null.boom');
+    expect(failed.body.error.name).toBe('TypeError');
+    await kiln.request('DELETE', `/v1/sessions/${s.id}`);
+  }, 60_000);
+});
