@@ -30,6 +30,13 @@ def names(path):
     return parts
 
 
+def is_link(name, directory):
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
 def walk(parts, create):
     """A descriptor of the directory `parts` name, opened without following any symlink."""
     fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)
@@ -42,20 +49,20 @@ def walk(parts, create):
             os.mkdir(name, 0o755, dir_fd=fd)
             child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
         except OSError as e:
-            fail(2 if e.errno == errno.ELOOP else 4, "not a directory (or a symlink): " + name)
+            fail(2 if e.errno == errno.ELOOP or is_link(name, fd) else 4, "not a directory: " + name)
         os.close(fd)
         fd = child
     return fd
 
 
 def put(parts, limit):
+    """Writes stdin to a new file beside the target, then renames it over the target: a failed
+    upload leaves what was there, and a symlink at the target is replaced, never followed."""
     if not parts:
         fail(4, "the workspace itself is a directory")
     directory = walk(parts[:-1], True)
-    try:
-        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=directory)
-    except OSError as e:
-        fail(2 if e.errno == errno.ELOOP else 4, "cannot write there: " + os.strerror(e.errno))
+    temp = ".kiln-upload-%d" % os.getpid()
+    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory)
     total = 0
     try:
         while True:
@@ -64,16 +71,24 @@ def put(parts, limit):
                 break
             total += len(chunk)
             if total > limit:
-                os.ftruncate(out, 0)
                 fail(6, "the file is larger than %d bytes" % limit)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(out, view):]
+        os.close(out)
+        try:
+            os.rename(temp, parts[-1], src_dir_fd=directory, dst_dir_fd=directory)
+        except OSError as e:
+            fail(4, "cannot write there: " + os.strerror(e.errno))
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            os.ftruncate(out, 0)
             fail(5, "the workspace is full")
         raise
+    finally:
+        try:
+            os.unlink(temp, dir_fd=directory)  # gone already once renamed
+        except OSError:
+            pass
     sys.stdout.write("%d\n" % total)
 
 
