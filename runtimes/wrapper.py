@@ -28,6 +28,11 @@ listener on 127.0.0.1:3128 here; each connection to it is tunnelled to kiln's
 proxy as c/d/f frames, and kiln's d/f frames come back on stdin after the
 request line. kiln sends nothing after the request line until the box opens a
 connection, so the harness never reads past the line.
+
+A request of mode `session` makes a box that lives across calls (the Session
+class below): the request pipe stays open, kiln's q frames are calls, each
+answered by an r frame; i interrupts the running call, z kills the harness
+(and all it started), and a harness that ends is replaced (h, then its r).
 """
 # No json here: importing it (and the re module under it) costs every box about 10 ms of CPU at start.
 import os, select, selectors, signal, socket, struct, subprocess, sys, threading, time
@@ -35,6 +40,10 @@ import os, select, selectors, signal, socket, struct, subprocess, sys, threading
 PROXY = "http://127.0.0.1:3128"
 CA_PATH = "/tmp/kiln-egress-ca.pem"
 out = sys.stdout.buffer
+# What PID 1 ignores once the harness has started: the code may send them to it.
+SHIELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE)
+# A session's fresh harness that has not answered its session line by then will not: the box is over.
+RESTART_S = 60
 
 
 def frame(kind, data, flush=True):
@@ -80,9 +89,16 @@ def harness_env():
     return env
 
 
-def start_harness(command, env):
+def restore_signals():
+    """A session's fresh harness starts on default handlers, as the first did: this wrapper, its
+    parent, ignores the SHIELD by then, and an ignored signal stays ignored across exec."""
+    for sig in SHIELD:
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def start_harness(command, env, session=False):
     """Starts the harness with its three fds; returns it, the request pipe's write end, and the result
-    and ready pipes' read ends."""
+    and ready pipes' read ends. A session's fresh harness (session=True) leads a process group of its own."""
     req_r, req_w = os.pipe()
     res_r, res_w = os.pipe()
     ready_r, ready_w = os.pipe()
@@ -90,6 +106,7 @@ def start_harness(command, env):
         command + [str(req_r), str(res_w), str(ready_w)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         pass_fds=(req_r, res_w, ready_w), cwd="/mnt/req", env=env,
+        **({"start_new_session": True, "preexec_fn": restore_signals} if session else {}),
     )
     for fd in (req_r, res_w, ready_w):
         os.close(fd)
@@ -167,6 +184,7 @@ class Tunnel:
         self.half_closed = {}  # connection id -> which sides are done: "code" and/or "kiln"
         self.next_id = 1
         self.inbound = b""  # what kiln sent that is not a whole frame yet
+        self.session = None  # a session box's Session, which takes kiln's q, i and z frames
 
     def close_channel(self, cid):
         conn = self.channels.pop(cid, None)
@@ -186,14 +204,21 @@ class Tunnel:
             self.close_channel(cid)
 
     def from_kiln(self, data):
-        """Frames kiln sent for the tunnelled connections."""
+        """Frames kiln sent: for the tunnelled connections (d, f), and to a session box (q, i, z)."""
         self.inbound += data
-        while len(self.inbound) >= 9:
+        while len(self.inbound) >= 5:
             inbound = self.inbound
             kind, length = inbound[:1], struct.unpack(">I", inbound[1:5])[0]
             if len(inbound) < 5 + length:
                 return
-            cid, payload, self.inbound = struct.unpack(">I", inbound[5:9])[0], inbound[9:5 + length], inbound[5 + length:]
+            payload, self.inbound = inbound[5:5 + length], inbound[5 + length:]
+            if kind == b"q" or kind == b"i" or kind == b"z":
+                if self.session is not None:  # a one-shot box has no calls to take
+                    self.session.take(kind, payload)
+                continue
+            if len(payload) < 4:
+                continue  # a tunnel frame without its connection id
+            cid, payload = struct.unpack(">I", payload[:4])[0], payload[4:]
             conn = self.channels.get(cid)
             if conn is None:
                 continue
@@ -268,11 +293,16 @@ def watch(child, res_r, listener, tunnel):
     """Registers what the relay reads, before the request comes: under gVisor each system call costs
     tens of microseconds, so the run's path makes as few as it can."""
     sel = tunnel.sel
-    sel.register(child.stdout, selectors.EVENT_READ, b"o")
-    sel.register(child.stderr, selectors.EVENT_READ, b"e")
-    sel.register(os.fdopen(res_r, "rb", buffering=0), selectors.EVENT_READ, b"r")
+    watch_harness(sel, child, os.fdopen(res_r, "rb", buffering=0))
     sel.register(0, selectors.EVENT_READ, b"k")  # from kiln; EOF here means kiln is gone
     sel.register(listener, selectors.EVENT_READ, b"l")
+
+
+def watch_harness(sel, child, result_pipe):
+    """The harness's stdout, stderr and result pipe, each under the kind of what it carries."""
+    sel.register(child.stdout, selectors.EVENT_READ, b"o")
+    sel.register(child.stderr, selectors.EVENT_READ, b"e")
+    sel.register(result_pipe, selectors.EVENT_READ, b"r")
 
 
 def relay(child, listener, tunnel, hard_deadline):
@@ -336,11 +366,242 @@ def wait_for_harness(child, tunnel, hard_deadline):
             tunnel.from_kiln(data)
 
 
+def kill_processes(child):
+    """SIGKILL for the harness and every process it started."""
+    try:
+        if os.getpid() == 1:
+            # PID 1 reaches every other process of the box this way, whatever group or session the code
+            # moved them to (and it never signals itself)
+            os.kill(-1, signal.SIGKILL)
+        elif os.getpgid(child.pid) == child.pid:
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    except OSError:
+        pass  # gone already
+
+
+def reap(child):
+    """Collects the box's orphans: as PID 1 the wrapper inherits the code's background processes
+    once their parent is gone, and their zombies would count against the box's pids limit for the
+    session's whole life. Keeps the harness's own status, should it be among them."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+
+
+class Session:
+    """A box that lives across calls (mode `session`). The harness keeps its request pipe open: it
+    answers the session line with its first result ({"ready":true}), then each call, one line each
+    (kiln's q frames, one at a time), with a result; r frames carry them. kiln's i is SIGINT for the
+    harness during a call, its z a SIGKILL for the harness and all it started. A harness that ends,
+    whatever ended it, is followed by h (its exit status, as x says it) and a fresh harness, which
+    gets the session line again and answers it as r; should that one not get that far, x ends the box.
+    The tunnel, the deadline and kiln's going away work as in a one-shot box, in the same loop."""
+
+    def __init__(self, command, env, line, tunnel, listener, oom_before):
+        self.command, self.env, self.line = command, env, line
+        self.tunnel, self.sel, self.listener = tunnel, tunnel.sel, listener
+        self.oom_before = oom_before
+        self.calls = []  # kiln's calls the harness has not been given yet: it gets one at a time
+        self.kill = False  # kiln said z: done after the batch of events it came in
+        self.restarted = 0.0  # when the fresh harness was started
+        tunnel.session = self
+
+    def serve(self, child, req_w, deadline_ms, early):
+        self.hard_deadline = time.monotonic() + (deadline_ms if deadline_ms is not None else 300_000) / 1000 + 5
+        child.stdin.close()  # a call's command gets its stdin from its call; the code reads EOF
+        # the pipes watch() registered: stdout, stderr, result
+        pipes = [key.fileobj for key in self.sel.get_map().values() if key.data in (b"o", b"e", b"r")]
+        self.attach(child, req_w, pipes, "init")
+        self.send(self.line)
+        if early:
+            self.tunnel.from_kiln(early)
+        while True:
+            self.step()
+
+    def attach(self, child, req_w, pipes, state):
+        """Takes on a harness: its process, its request pipe and the pipes it writes."""
+        self.child, self.req_w, self.pipes = child, req_w, pipes
+        # Non-blocking, so that a result can be preceded by all that the harness printed before it,
+        # read until the pipes are empty, without a select() per read.
+        for pipe in pipes[:2]:
+            os.set_blocking(pipe.fileno(), False)
+        self.state = state  # "start" (until ready), "init" (the session line), "idle", "call"
+        self.fresh = state == "start"  # a harness started after another ended, until it answers the session line
+        self.result = Result()
+        self.ready = b""
+        self.ended = False
+        self.next_poll = 0.0
+
+    def take(self, kind, payload):
+        """A frame of kiln's for the session (the tunnel parsed it)."""
+        if kind == b"q":
+            self.calls.append(payload)
+        elif kind == b"i":
+            if self.state == "call":  # between calls there is nothing to interrupt
+                try:
+                    os.kill(self.child.pid, signal.SIGINT)
+                except OSError:
+                    pass
+        else:  # z; a fresh harness, on its way to its first answer, has nothing to kill yet
+            self.kill = not self.fresh
+
+    def send(self, data):
+        """To the harness's request pipe: the session line, or a call and its newline. The harness
+        is waiting for it (it reads whole lines), so the write does not stall for long."""
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.req_w, view):]
+        except OSError:
+            pass  # the harness is gone: its end is noticed, and relayed as h
+
+    def step(self):
+        """One batch of events; then what they lead to: an answer, the next call, a fresh harness."""
+        events = self.sel.select(timeout=0.05)
+        now = time.monotonic()
+        if now > self.hard_deadline:
+            os._exit(1)
+        for key, _ in events:
+            kind = key.data
+            if kind == b"l":
+                self.tunnel.accept(self.listener)
+            elif isinstance(kind, int):  # a tunnelled connection of the code's
+                self.tunnel.from_code(kind, key.fileobj)
+            elif kind == b"k":
+                data = os.read(0, 65536)
+                if not data:
+                    os._exit(1)  # kiln is gone: PID 1 exits, and the kernel ends every process in the box
+                self.tunnel.from_kiln(data)
+            else:
+                self.from_harness(kind, key.fileobj)
+        if not self.ended and (not events or now >= self.next_poll):
+            # An end that closes no pipe (a process the code forked holds them) shows here.
+            self.next_poll = now + 0.05
+            reap(self.child)
+            self.ended = self.child.poll() is not None
+        if self.result.done:
+            self.answer()
+        if self.kill:
+            self.kill = False
+            kill_processes(self.child)
+            self.ended = True
+        elif self.fresh and not self.ended and now > self.restarted + RESTART_S:
+            kill_processes(self.child)
+            self.ended = True
+        if self.ended:
+            self.restart()
+        elif self.state == "idle" and self.calls:
+            self.state = "call"
+            self.send(self.calls.pop(0) + b"\n")
+        out.flush()  # output streams as it comes
+
+    def from_harness(self, kind, pipe):
+        """The harness wrote on (or closed) one of its pipes."""
+        try:
+            data = os.read(pipe.fileno(), 65536)
+        except BlockingIOError:
+            return  # drained before its result was answered
+        if kind == b"y":
+            self.ready += data
+            if self.ready == b"ready\n":
+                self.forget(pipe)
+                self.state = "init"
+                self.send(self.line)
+            elif not data or b"\n" in self.ready:
+                self.ended = True  # ended (or spoke) before it was ready: it never will be
+        elif not data:
+            self.forget(pipe)
+            # Without its result pipe the harness cannot answer: it ended, or the code closed it.
+            self.ended = self.ended or kind == b"r"
+        elif kind == b"r":
+            self.result.add(data)
+        else:
+            frame(kind, data, flush=False)
+
+    def forget(self, pipe):
+        try:
+            self.sel.unregister(pipe)
+        except (KeyError, ValueError):
+            pass
+
+    def drain(self):
+        """What the harness's stdout and stderr hold now, as o and e frames: it printed all of it
+        before its result (or its end), which kiln must get after it."""
+        for pipe, kind in zip(self.pipes, (b"o", b"e")):
+            for _ in range(64):  # 4 MiB at most: a process that never stops printing cannot hold the answer up
+                try:
+                    data = os.read(pipe.fileno(), 65536)
+                except (BlockingIOError, ValueError):
+                    break
+                if not data:
+                    self.forget(pipe)
+                    break
+                frame(kind, data, flush=False)
+
+    def answer(self):
+        """The harness's answer to the session line or to a call, as r: its state is idle again."""
+        start, length = self.result.at
+        payload, rest = bytes(self.result.data[start:start + length]), bytes(self.result.data[start + length:])
+        self.drain()
+        frame(b"r", payload, flush=False)
+        self.result = Result()
+        if rest:
+            self.result.add(rest)
+        self.fresh = False
+        self.state = "idle"
+
+    def restart(self):
+        """The harness ended (or kiln's z ended it): the processes it started go too (they hold its
+        pipes, and a fresh harness starts in a clean box, but for its files), kiln gets h and its
+        exit status, and a fresh harness is started, which gets the session line once ready."""
+        child = self.child
+        kill_processes(child)
+        code = child.wait()
+        self.drain()
+        for pipe in self.pipes:
+            self.forget(pipe)
+            pipe.close()
+        os.close(self.req_w)
+        reap(child)
+        kills = oom_kills()
+        oom = code == -signal.SIGKILL and kills > self.oom_before
+        self.oom_before = kills
+        status = b'{"exit_code":%d,"oom":%s}' % (code if code >= 0 else 128 - code, b"true" if oom else b"false")
+        if self.fresh:
+            self.over(status)  # a fresh harness that never got as far as answering the session line
+        frame(b"h", status)
+        try:
+            child, req_w, res_r, ready_r = start_harness(self.command, self.env, session=True)
+        except OSError:
+            self.over(b'{"exit_code":1,"oom":false}')  # it cannot even start (the code made /mnt/req unusable)
+        child.stdin.close()
+        result_pipe, ready_pipe = os.fdopen(res_r, "rb", buffering=0), os.fdopen(ready_r, "rb", buffering=0)
+        watch_harness(self.sel, child, result_pipe)
+        self.sel.register(ready_pipe, selectors.EVENT_READ, b"y")
+        self.attach(child, req_w, [child.stdout, child.stderr, result_pipe, ready_pipe], "start")
+        self.restarted = time.monotonic()
+
+    def over(self, status):
+        """No harness can serve the session any more: x, and the box ends."""
+        frame(b"x", status)
+        time.sleep(0.05)  # the frame on its way out before the kernel ends every process here
+        os._exit(0)
+
+
 def main():
     listener = proxy_listener()
-    child, req_w, res_r, ready_r = start_harness(sys.argv[1:], harness_env())
+    env = harness_env()
+    child, req_w, res_r, ready_r = start_harness(sys.argv[1:], env)
     # The code may signal PID 1 (this wrapper): only now, with the harness started on default handlers, ignore them.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+    for sig in SHIELD:
         signal.signal(sig, signal.SIG_IGN)
     oom_before = oom_kills()
     tunnel = Tunnel(selectors.DefaultSelector())
@@ -350,6 +611,9 @@ def main():
     # kiln learns the code is about to run, before it can: should this box die from here on, its code
     # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's.
     frame(b"t", b"")
+    if mode == b"session":
+        # A box that lives across calls: its own loop from here on (nothing below is its path).
+        return Session(sys.argv[1:], env, line, tunnel, listener, oom_before).serve(child, req_w, deadline_ms, early)
     hand_over(req_w, line)
     # Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
     hard_deadline = time.monotonic() + (deadline_ms if deadline_ms is not None else 300_000) / 1000 + 5

@@ -114,8 +114,9 @@ echo "built $NODE_IMAGE"
 # taken from Debian's python3-pip-whl (pip runs straight from its wheel). Node: npm from the registry.
 tools=$(mktemp -d)
 mkdir -p "$tools/python/tools" "$tools/node/tools/npm"
-cp runtimes/python/harness.py "$tools/python/tools/"
-cp runtimes/python/harness.py "$tools/node/tools/"
+# (session.py beside it: the harness imports it from its own directory, should a build box ever be a session)
+cp runtimes/python/harness.py runtimes/python/session.py "$tools/python/tools/"
+cp runtimes/python/harness.py runtimes/python/session.py "$tools/node/tools/"
 if $air_gapped; then
   # (the package lists may be missing on a fresh machine: fetched once then)
   (cd "$tools" && { apt-get download python3-pip-whl >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download python3-pip-whl >/dev/null 2>&1; }; } \

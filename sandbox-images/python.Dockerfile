@@ -2,7 +2,8 @@
 # `npm run images -- --air-gapped` passes a local Debian base instead.
 ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
-COPY runtimes/wrapper.py runtimes/python/harness.py /opt/kiln/
+# session.py: a session box's loop, which harness.py imports only then (from its own directory)
+COPY runtimes/wrapper.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
 # The wrapper runs as an unprivileged user with no home but the tmpfs /tmp.
 ENV HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

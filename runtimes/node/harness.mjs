@@ -10,7 +10,8 @@
 // mode, sync or async), and writes the result to the result fd, a pipe the
 // wrapper keeps apart from stdout/stderr: a status word, a newline, then the
 // return value as JSON. A script that ends by itself (not by a signal or an
-// uncaught error) says `exit <status>` there as its last word.
+// uncaught error) says `exit <status>` there as its last word. A session (a box
+// that lives across calls) is served by session.mjs instead.
 //
 // V8 compiles each function the first time it runs, which costs more than the
 // run itself: before the request, the harness rehearses the whole path once.
@@ -31,21 +32,21 @@ try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch {}
 
 let typesWarm = false;
 /** TypeScript → JavaScript by erasing types (Node's own transform): type errors never block a run. */
-async function stripTypes(code) {
+async function stripTypes(code, sourceUrl = 'main.ts') {
   try {
-    if (typesWarm) return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
+    if (typesWarm) return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl });
     // The first call prints Node's "experimental" notice: keep it out of the user's stderr.
     const listeners = process.listeners('warning');
     process.removeAllListeners('warning');
     try {
-      return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl: 'main.ts' });
+      return stripTypeScriptTypes(code, { mode: 'transform', sourceUrl });
     } finally {
       await new Promise((r) => setImmediate(r));
       for (const listener of listeners) process.on('warning', listener);
       typesWarm = true;
     }
   } catch (error) {
-    throw Object.assign(new SyntaxError(`main.ts: ${error.message}`), { stack: `SyntaxError: main.ts: ${error.message}` });
+    throw Object.assign(new SyntaxError(`${sourceUrl}: ${error.message}`), { stack: `SyntaxError: ${sourceUrl}: ${error.message}` });
   }
 }
 
@@ -58,7 +59,8 @@ function writeAll(fd, text) {
 /**
  * The request line: read up to its newline, which JSON never contains (the wrapper sends only the
  * line). A blocking read: the kernel wakes this thread the moment the line arrives, with no event
- * loop in between. EOF before a request means the box is ending.
+ * loop in between. EOF before a request means the box is ending. Returns the line and the fd it
+ * came from, which the caller closes (unless it is a session's, whose calls follow on it).
  */
 function readRequestLine(fd) {
   const chunks = [];
@@ -79,8 +81,7 @@ function readRequestLine(fd) {
     chunks.push(Buffer.from(buffer.subarray(0, n)));
     if (buffer[n - 1] === 10) break;
   }
-  closeSync(fd);
-  return Buffer.concat(chunks).toString('utf8');
+  return [Buffer.concat(chunks).toString('utf8'), fd];
 }
 
 function writeFiles(root, files) {
@@ -208,7 +209,9 @@ async function rehearse() {
     mode: 'function', language: typesWarm ? 'typescript' : 'javascript', env: {}, args: [], input: { a: [1, 'b'] },
     code: `function execute(input${typesWarm ? ': unknown' : ''}) { return { input }; }`, files: [{ path: 'data.txt', contents: 'x' }],
   })}\n`);
-  const request = JSON.parse(readRequestLine(openSync(`${root}/request.json`, 'r')));
+  const [line, fd] = readRequestLine(openSync(`${root}/request.json`, 'r'));
+  closeSync(fd);
+  const request = JSON.parse(line);
   const text = await call(await load(request, root), request.input, sink);
   // V8's WebAssembly engine starts on first use (about 100 ms here): start it now, on an echo module
   await runWasm(Buffer.from(ECHO_WASM, 'base64'), { warm: true }, 64 * 1024);
@@ -252,17 +255,25 @@ const REQUEST_ROOT = realpathSync('/mnt/req');
 writeAll(READY_FD, 'ready\n'); // the wrapper tells kiln this box can be handed out
 closeSync(READY_FD);
 
-const request = JSON.parse(readRequestLine(REQUEST_FD));
+const [line, requestFd] = readRequestLine(REQUEST_FD);
+const request = JSON.parse(line);
 
-try {
-  if (request.mode === 'script') reportExit();
-  const module = await load(request, REQUEST_ROOT);
-  if (request.mode === 'function') {
-    writeResult(await call(module, request.input, process.stderr, request.entry, request.wasm_memory_bytes));
-    // Function mode ends with execute(): timers the code left behind must not hold the box.
-    process.exit(0);
+if (request.mode === 'session') {
+  // A box that lives across calls: session.mjs (loaded only here) serves them until the box ends.
+  const { serve } = await import('./session.mjs');
+  serve({ request, requestFd, resultFd: RESULT_FD, root: REQUEST_ROOT, stripTypes, writeAll, writeFiles });
+} else {
+  closeSync(requestFd);
+  try {
+    if (request.mode === 'script') reportExit();
+    const module = await load(request, REQUEST_ROOT);
+    if (request.mode === 'function') {
+      writeResult(await call(module, request.input, process.stderr, request.entry, request.wasm_memory_bytes));
+      // Function mode ends with execute(): timers the code left behind must not hold the box.
+      process.exit(0);
+    }
+  } catch (error) {
+    process.stderr.write(`${error?.stack ?? String(error)}\n`);
+    process.exit(1);
   }
-} catch (error) {
-  process.stderr.write(`${error?.stack ?? String(error)}\n`);
-  process.exit(1);
 }

@@ -7,7 +7,8 @@ env, files and argv, runs the code as __main__ (script mode) or
 calls its execute(input) (function mode), and writes the result to the fd in
 argv[2], a pipe the wrapper keeps apart from stdout/stderr: a status word, a
 newline, then the return value as JSON. A script that ends by itself (not by
-a signal or os._exit) says `exit <status>` there as its last word.
+a signal or os._exit) says `exit <status>` there as its last word. A session
+(a box that lives across calls) is served by session.py instead.
 """
 import atexit, json, linecache, os, sys, time, traceback, types
 
@@ -20,7 +21,8 @@ except OSError:
 
 
 def read_request_line(fd):
-    """Up to its newline, which JSON never contains (the wrapper sends only the line)."""
+    """Up to its newline, which JSON never contains (the wrapper sends only the line). The caller
+    closes the pipe, unless it is a session's, whose calls follow on it."""
     chunks = []
     size = 65536  # a hello's request fits; a larger first read costs an mmap and a munmap more
     while True:
@@ -30,7 +32,6 @@ def read_request_line(fd):
             os._exit(0)  # EOF before a request: the box is ending, nothing to run
         chunks.append(chunk)
         if chunk.endswith(b"\n"):
-            os.close(fd)
             return b"".join(chunks)
 
 
@@ -71,6 +72,8 @@ result_fd = int(sys.argv[2])
 # Processes the code starts must not inherit it and hold it open after the harness's last word.
 os.set_inheritable(result_fd, False)
 request = json.loads(read_request_line(int(sys.argv[1])))
+if request["mode"] != "session":
+    os.close(int(sys.argv[1]))
 HARNESS = os.path.abspath(__file__)
 
 
@@ -113,6 +116,13 @@ def report_exception(exc):
     while tb is not None and tb.tb_frame.f_code.co_filename == HARNESS:
         tb = tb.tb_next
     traceback.print_exception(type(exc), exc, tb)
+
+
+if request["mode"] == "session":
+    # A box that lives across calls: session.py (beside this file, loaded only here) serves them
+    # until the box ends; nothing below is its path.
+    import session
+    session.serve(request, int(sys.argv[1]), result_fd, write_files)
 
 
 def run():
