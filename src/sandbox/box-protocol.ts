@@ -29,6 +29,16 @@
  *   {"exit_code":0..255,"oom":bool}, its last frame (128 + the signal for a harness killed). kiln
  *   answers on `x` and removes the box. A build's script prints a marker line once installed and
  *   waits: kiln copies the tree out of the box and removes it.
+ * - Session mode (src/sessions/). The request's mode is `session`, its deadline the session's
+ *   lifetime, its line {mode, language, env, files}. The harness sets up env, files and its default
+ *   context and answers `r` {"ready":true}. Then each call is a `q` frame from kiln (one JSON
+ *   object: op execute, command, context_create or context_delete), which the wrapper writes on
+ *   the request pipe, kept open; the call's output streams as `o` and `e`, and its answer is one `r`
+ *   (the wrapper drains the output pipes first, so a call's output always precedes its answer).
+ *   kiln sends the next `q` only after that `r`. `i` interrupts the running call (SIGINT: Python's
+ *   KeyboardInterrupt, the state kept); `z` kills the harness and what it started. A harness that
+ *   ends (killed, OOM, os._exit) is reported as `h` {"exit_code","oom"}; the wrapper starts a fresh
+ *   one, which answers `r` {"ready":true} again. No `x` until the box itself ends.
  * - Limits. A frame of an unknown kind, over its kind's largest payload, or a tunnel frame without
  *   its id breaks the protocol (kiln stops the box: sandbox_error), except a result over the result
  *   limit, which is an output_limit; stdout and stderr are kept up to the output limit each, and
@@ -40,7 +50,7 @@
  * The protocol's version. Images FROM the sandbox images (custom runtimes) carry the wrapper they
  * were built with, so their tags name it: a kiln that speaks another version builds them again.
  */
-export const BOX_PROTOCOL_VERSION = 2;
+export const BOX_PROTOCOL_VERSION = 3;
 
 /** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
 export type Violation = 'output_limit' | 'protocol';

@@ -24,6 +24,11 @@ function filePath(c: Context<AppEnv>): string {
 export function sessionFileRoutes(deps: { files: SessionFiles }) {
   const { files } = deps;
   const app = createRouter();
+  // before the file routes: their `files/*` matches `files` too
+  app.get('/v1/sessions/:id/files', async (c) => {
+    const data = await files.list(c.get('project'), c.req.param('id'), c.req.query('path') ?? '');
+    return c.json({ data }, 200);
+  });
   app.put('/v1/sessions/:id/files/*', async (c) => {
     const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]);
     return c.json(await files.put(c.get('project'), c.req.param('id'), filePath(c), body), 200);
@@ -34,10 +39,6 @@ export function sessionFileRoutes(deps: { files: SessionFiles }) {
       status: 200,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.size) },
     });
-  });
-  app.get('/v1/sessions/:id/files', async (c) => {
-    const data = await files.list(c.get('project'), c.req.param('id'), c.req.query('path') ?? '');
-    return c.json({ data }, 200);
   });
   app.delete('/v1/sessions/:id/files/*', async (c) => {
     const path = filePath(c);

@@ -270,7 +270,7 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
   it('decodes what encodeFrame encodes, for every kind the box sends', () => {
     const d = new FrameDecoder(roomy, () => {});
     for (const kind of Object.keys(FRAMES) as (keyof typeof FRAMES)[]) {
-      if (table[kind]!.from === 'kiln' || kind === 'x') continue;
+      if (table[kind]!.from === 'kiln' || kind === 'x' || kind === 'h') continue; // exit-shaped: below, and with sessions
       const payload = kind === 'k' || kind === 't' ? Buffer.alloc(0) : id(9, kind);
       expect(encodeFrame(kind, payload)).toEqual(frame(kind, payload));
       d.push(encodeFrame(kind, payload));
@@ -278,6 +278,28 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
     d.push(encodeFrame('x', Buffer.from('{"exit_code":0,"oom":false}')));
     expect(d.violation).toBeNull();
     expect(d.exit).toEqual({ exit_code: 0, oom: false });
+  });
+
+  it("gives a session box's every result and its harness's ends to the session, in order; h from a one-shot box is a violation", () => {
+    const seen: string[] = [];
+    const d = new FrameDecoder(roomy, () => {}, undefined, {
+      result: (payload) => seen.push(`r ${payload}`),
+      harnessEnded: (exit) => seen.push(`h ${exit.exit_code} ${exit.oom}`),
+    });
+    const stream = Buffer.concat([
+      frame('r', '{"ready":true}'),
+      frame('o', 'x'),
+      frame('r', '{"results":[]}'),
+      frame('h', '{"exit_code":137,"oom":true}'),
+      frame('r', '{"ready":true}'),
+    ]);
+    for (let i = 0; i < stream.length; i += 3) d.push(stream.subarray(i, i + 3));
+    expect(seen).toEqual(['r {"ready":true}', 'r {"results":[]}', 'h 137 true', 'r {"ready":true}']);
+    expect(d.result).toBeNull();
+    expect(d.violation).toBeNull();
+    const oneShot = new FrameDecoder(roomy, () => {});
+    oneShot.push(frame('h', '{"exit_code":0,"oom":false}'));
+    expect(oneShot.violation).toBe('protocol');
   });
 
   it("takes its kinds and limits from FRAMES: every frame over its kind's limit is refused from its header", () => {
