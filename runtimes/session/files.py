@@ -30,11 +30,17 @@ def names(path):
     return parts
 
 
-def is_link(name, directory):
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
-    except OSError:
-        return False
+def open_at(name, directory, flags):
+    """`name` in `directory`, never through a symlink: refused when it is one, and checked after
+    opening to be what was looked at (gVisor's openat does not always honour O_NOFOLLOW)."""
+    seen = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    if stat.S_ISLNK(seen.st_mode):
+        fail(2, "a symlink is on the path: " + name)
+    fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=directory)
+    opened = os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino):
+        fail(2, "the path changed while it was opened: " + name)
+    return fd
 
 
 def walk(parts, create):
@@ -42,14 +48,14 @@ def walk(parts, create):
     fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)
     for name in parts:
         try:
-            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            child = open_at(name, fd, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
             if not create:
                 fail(3, "no such directory: " + name)
             os.mkdir(name, 0o755, dir_fd=fd)
-            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            child = open_at(name, fd, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
-            fail(2 if e.errno == errno.ELOOP or is_link(name, fd) else 4, "not a directory: " + name)
+            fail(2 if e.errno == errno.ELOOP else 4, "not a directory: " + name)
         os.close(fd)
         fd = child
     return fd
@@ -97,7 +103,7 @@ def get(parts):
     if not parts:
         fail(4, "the workspace itself is a directory")
     try:
-        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+        fd = open_at(parts[-1], directory, os.O_RDONLY)
     except FileNotFoundError:
         fail(3, "no such file")
     except OSError as e:
