@@ -146,7 +146,9 @@ describe('a Python session', () => {
       expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
       expect(info.HostConfig.Mounts ?? []).toEqual([]);
     }
-    const who = await kiln.request('POST', `/v1/sessions/${s.id}/commands`, { cmd: 'id -u; touch /etc/x 2>/dev/null && echo wrote || echo refused' });
+    const who = await kiln.request('POST', `/v1/sessions/${s.id}/commands`, {
+      cmd: 'id -u; touch /etc/x 2>/dev/null && echo wrote || echo refused',
+    });
     expect(who.body.stdout).toBe('10001\nrefused\n');
     await kiln.request('DELETE', `/v1/sessions/${s.id}`);
   }, 60_000);
@@ -237,13 +239,18 @@ len(chart)`;
 describe('an agent on the MCP SDK', () => {
   it('starts a session, loads data once, queries it over calls, writes a chart, fetches it as an image, and ends the session', async () => {
     const client = new Client({ name: 'kiln-sessions', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${kiln.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TEST_KEY}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${kiln.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TEST_KEY}` } } }),
+    );
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['start_session', 'end_session', 'write_file', 'read_file', 'list_files']));
     const started = (await client.callTool({ name: 'start_session', arguments: { language: 'python' } })) as any;
     const sessionId = started.structuredContent.session_id as string;
     expect(sessionId).toMatch(/^sess_/);
-    const put = await client.callTool({ name: 'write_file', arguments: { session_id: sessionId, path: 'data.csv', content: 'v\n3\n6\n9\n12\n' } });
+    const put = await client.callTool({
+      name: 'write_file',
+      arguments: { session_id: sessionId, path: 'data.csv', content: 'v\n3\n6\n9\n12\n' },
+    });
     expect(put.isError).toBeFalsy();
     const load = (await client.callTool({
       name: 'execute_python',
