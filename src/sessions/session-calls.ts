@@ -59,6 +59,23 @@ export interface CommandCall {
   timeoutSeconds?: number | null;
 }
 
+/** Which of a request's languages a session of `sessionLanguage` runs (TypeScript and JavaScript share Node). */
+function sameRuntime(sessionLanguage: string, language: string): boolean {
+  return sessionLanguage === 'python' ? language === 'python' : language !== 'python';
+}
+
+/**
+ * The cell that runs Riza's function contract in a session's default context: the code defines
+ * execute(input), which is called with the input (as JSON text, a string literal in both languages)
+ * and its return value displayed raw as application/json: the answer's output.
+ */
+function functionCell(sessionLanguage: string, code: string, input: unknown): string {
+  const json = JSON.stringify(JSON.stringify(input ?? null));
+  return sessionLanguage === 'python'
+    ? `${code}\ndisplay({"application/json": execute(__import__("json").loads(${json}))}, raw=True)`
+    : `${code}\ndisplay({"application/json": await execute(JSON.parse(${json}))});`;
+}
+
 export function createSessionCalls(deps: { sessions: Sessions; executions: ExecutionStore; config: Config; log: Logger }) {
   const { sessions, config } = deps;
 
@@ -164,6 +181,52 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
           ...(lost ? { error: lost } : {}),
         };
       });
+    },
+
+    /**
+     * Riza's execute-function in a session (`session_id`): the code and its execute(input) run in
+     * the default context, so what it defines stays for the next call. Answers the output as JSON
+     * text (null unless the return value could be carried as JSON) and its status, with the call.
+     */
+    async callFunction(
+      project: string,
+      sessionId: string,
+      call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null },
+    ) {
+      const session = await sessions.use(project, sessionId);
+      if (!sameRuntime(session.record.language, call.language))
+        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
+      const answer = await this.execute(project, sessionId, {
+        code: functionCell(session.record.language, call.code, call.input),
+        timeoutSeconds: call.timeoutSeconds,
+      });
+      const results = answer.results as Record<string, unknown>[];
+      const shown = results.find((r) => Object.hasOwn(r, 'application/json'));
+      const outputStatus = answer.error ? 'error' : shown ? 'valid' : 'json_serialization_error';
+      return { answer, outputJson: shown && !answer.error ? JSON.stringify(shown['application/json']) : null, outputStatus };
+    },
+
+    /** Riza's execute (a script) in a session (`session_id`): a fresh interpreter process in its box, sharing its files. */
+    async callScript(
+      project: string,
+      sessionId: string,
+      call: { language: string; code: string; args: string[]; stdin: string; env: Record<string, string>; timeoutSeconds?: number | null },
+    ) {
+      const session = await sessions.use(project, sessionId);
+      if (!sameRuntime(session.record.language, call.language))
+        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
+      const argv =
+        call.language === 'python'
+          ? ['python3', '-c', call.code, ...call.args]
+          : [
+              'node',
+              `--input-type=${call.language === 'typescript' ? 'module-typescript' : 'module'}`,
+              '--disable-warning=ExperimentalWarning',
+              '-e',
+              call.code,
+              ...call.args,
+            ];
+      return this.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds });
     },
 
     /** A new context: state of its own, beside the default one. */

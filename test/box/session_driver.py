@@ -5,8 +5,9 @@
 It runs the existing sandbox images (kiln-python:latest, kiln-node:latest) with this work tree's
 runtimes/ bind-mounted read-only over /opt/kiln, so no image is rebuilt, under the hardening kiln
 gives a box (read-only root, tmpfs /tmp and /mnt/req, no network, no capabilities, uid 10001). Each
-box is one `docker run -i`, serialized with the other users of the Docker engine by
-flock /tmp/kiln-docker.lock; the driver speaks frames on its stdin and stdout (src/sandbox/box-protocol.ts).
+box is one `docker run -i` (with KILN_DOCKER_LOCK=<file>, each taken under `flock <file>`, to share the
+engine with other users; the integration tier runs it as it is, test/integration/box-session-mode.test.ts);
+the driver speaks frames on its stdin and stdout (src/sandbox/box-protocol.ts).
 Prints a line per check and ends with "N passed, N failed".
 
 KILN_TEST_MPL_ROOT=<dir> adds checks with the real matplotlib (the images have none): <dir> holds
@@ -44,12 +45,15 @@ class Box:
         for source, target in files.items():
             mounts += ["-v", "%s:/opt/kiln/%s:ro" % (os.path.join(RUNTIMES, source), target)]
         command = [
-            "flock", "/tmp/kiln-docker.lock", "docker", "run", "--rm", "-i", "--network", "none", "--read-only",
+            *(["flock", os.environ["KILN_DOCKER_LOCK"]] if os.environ.get("KILN_DOCKER_LOCK") else []), "docker", "run", "--rm", "-i", "--network", "none", "--read-only",
             "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m,mode=1777",
             "--tmpfs", "/mnt/req:rw,noexec,nosuid,nodev,size=64m,mode=0755,uid=10001,gid=10001",
             "-u", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--pids-limit", "128", "--memory", memory, "--memory-swap", memory, "--ulimit", "nofile=1024:1024",
-        ] + (["--runtime", RUNTIME] if RUNTIME else []) + mounts + list(docker_args)
+        ] + (["--runtime", RUNTIME] if RUNTIME else []) + (
+            # under gVisor kiln's own seccomp profile, as kiln gives its boxes (src/sandbox/seccomp-gvisor.ts)
+            ["--security-opt", "seccomp=" + os.environ["KILN_BOX_SECCOMP"]] if RUNTIME and os.environ.get("KILN_BOX_SECCOMP") else []
+        ) + mounts + list(docker_args)
         if harness:  # a stand-in harness: a shell script, with the wrapper as the image has it
             command += ["--entrypoint", "python3", image, "-I", "-S", "/opt/kiln/wrapper.py", "sh", "-c", harness, "sh"]
         else:

@@ -127,7 +127,17 @@ describe('/mcp on the real engine', () => {
       code: 'def execute(input):\n    return "mine"',
     });
     const other = await connect(OTHER_PROJECT_KEY);
-    expect((await other.listTools()).tools.map((t) => t.name)).toEqual(['execute_python', 'execute_javascript', 'execute_typescript']);
+    // the built-ins and the session tools: none of this project's saved tools
+    expect((await other.listTools()).tools.map((t) => t.name)).toEqual([
+      'execute_python',
+      'execute_javascript',
+      'execute_typescript',
+      'start_session',
+      'end_session',
+      'write_file',
+      'read_file',
+      'list_files',
+    ]);
     for (const name of ['private_tool', created.body.id]) {
       const err = await other.callTool({ name, arguments: {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(McpError);

@@ -154,6 +154,68 @@ describe('a Python session', () => {
   }, 60_000);
 });
 
+describe('session_id on /v1/execute and /v1/execute-function', () => {
+  it("runs Riza's function contract in the default context and a script as a process of the box", async () => {
+    const s = await start({ language: 'python', files: [{ path: 'in.txt', contents: 'abc' }] });
+    const fn = await kiln.request('POST', '/v1/execute-function', {
+      language: 'python',
+      session_id: s.id,
+      code: 'def execute(input):\n    global n\n    n = input["a"] + 1\n    print("called")\n    return {"n": n}',
+      input: { a: 1 },
+    });
+    expect(fn.status, JSON.stringify(fn.body)).toBe(200);
+    expect(fn.body).toMatchObject({
+      output: { n: 2 },
+      output_status: 'valid',
+      execution: { exit_code: 0, stdout: 'called\n', session_id: s.id },
+    });
+    expect(mainResult((await run(s.id, 'n * 10')).body)).toBe('20'); // what the function defined stays
+    const script = await kiln.request('POST', '/v1/execute', {
+      language: 'python',
+      session_id: s.id,
+      code: 'import sys\nprint(open("in.txt").read(), sys.argv[1:], sys.stdin.read())\nsys.exit(4)',
+      args: ['x'],
+      stdin: 'in',
+    });
+    expect(script.body).toMatchObject({ exit_code: 4, stdout: "abc ['x'] in\n", stop_reason: 'exited', session_id: s.id });
+    const refused = await kiln.request('POST', '/v1/execute', {
+      language: 'python',
+      session_id: s.id,
+      code: '1',
+      files: [{ path: 'a', contents: 'b' }],
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.details[0]).toMatchObject({ field: 'files', reason: 'not_with_session' });
+    const wrong = await kiln.request('POST', '/v1/execute', { language: 'javascript', session_id: s.id, code: '1' });
+    expect(wrong.body.details[0]).toMatchObject({ field: 'language', reason: 'wrong_language' });
+    const bad = await kiln.request('POST', '/v1/execute-function', {
+      language: 'python',
+      session_id: s.id,
+      code: 'def execute(input):\n    return object()',
+      input: null,
+    });
+    expect(bad.body).toMatchObject({ output: null, output_status: 'json_serialization_error' });
+  }, 60_000);
+
+  it('does the same in a Node session, TypeScript included', async () => {
+    const s = await start({ language: 'typescript' });
+    const fn = await kiln.request('POST', '/v1/execute-function', {
+      language: 'typescript',
+      session_id: s.id,
+      code: 'function execute(input: { x: number }): number { return input.x * 2; }',
+      input: { x: 21 },
+    });
+    expect(fn.body).toMatchObject({ output: 42, output_status: 'valid' });
+    const script = await kiln.request('POST', '/v1/execute', {
+      language: 'typescript',
+      session_id: s.id,
+      code: 'const n: number = 6; console.log(n * 7, process.argv.slice(1));',
+      args: ['a'],
+    });
+    expect(script.body, JSON.stringify(script.body)).toMatchObject({ exit_code: 0, stdout: "42 [ 'a' ]\n" });
+  }, 60_000);
+});
+
 describe("a session's files", () => {
   it('streams files in and out of the workspace, lists and removes them, and refuses every way out', async () => {
     const s = await start({ language: 'python' });

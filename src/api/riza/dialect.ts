@@ -67,7 +67,10 @@ export function rizaDialect(
     if (c.req.method === 'POST' && !bodiless && !isJson(c.req.header('content-type'))) throw notJson();
     await next();
   });
-  app.route('/', executeRoutes({ execute: services.execute, invocations: services.invocations, maxBodyBytes }));
+  app.route(
+    '/',
+    executeRoutes({ execute: services.execute, invocations: services.invocations, sessionCalls: services.sessionCalls, maxBodyBytes }),
+  );
   app.route('/', toolRoutes({ tools: services.tools, execute: services.execute, invocations: services.invocations, maxBodyBytes }));
   app.route('/', secretRoutes({ secrets: services.secrets }));
   app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations }));

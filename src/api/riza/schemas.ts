@@ -131,6 +131,10 @@ const common = {
     .max(100)
     .nullish()
     .openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
+  session_id: z.string().max(256).nullish().openapi({
+    description:
+      "kiln: run in this session (POST /v1/sessions) instead of a fresh box: execute-function in its default context (what the code defines stays), execute as a fresh process in its box (its files). The session's own env and egress hold; `files`, `http`, `runtime_revision_id` and `limits.memory_size` belong to the session, not to the call.",
+  }),
 };
 
 export const ExecuteFunctionRequest = z
