@@ -3,7 +3,7 @@
 ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
 # session.py: a session box's loop, which harness.py imports only then (from its own directory)
-COPY runtimes/wrapper.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
+COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
 # The wrapper runs as an unprivileged user with no home but the tmpfs /tmp.
 ENV HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

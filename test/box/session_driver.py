@@ -19,8 +19,8 @@ import base64, json, os, queue, struct, subprocess, sys, threading, time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RUNTIMES = os.path.join(ROOT, "runtimes")
 IMAGES = {
-    "python": ("kiln-python:latest", {"wrapper.py": "wrapper.py", "python/harness.py": "harness.py", "python/session.py": "session.py"}),
-    "node": ("kiln-node:latest", {"wrapper.py": "wrapper.py", "node/harness.mjs": "harness.mjs", "node/session.mjs": "session.mjs"}),
+    "python": ("kiln-python:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "python/harness.py": "harness.py", "python/session.py": "session.py"}),
+    "node": ("kiln-node:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "node/harness.mjs": "harness.mjs", "node/session.mjs": "session.mjs"}),
 }
 RUNTIME = None  # --runtime runsc: the box under gVisor
 passed, failed = 0, []

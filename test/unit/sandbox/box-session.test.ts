@@ -316,7 +316,10 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
 });
 
 describe('the frame table and the wrapper', () => {
-  const wrapper = readFileSync(new URL('../../../runtimes/wrapper.py', import.meta.url), 'utf8');
+  // the wrapper and its session mode, beside it (runtimes/wrapper_session.py)
+  const wrapper = ['wrapper.py', 'wrapper_session.py']
+    .map((file) => readFileSync(new URL(`../../../runtimes/${file}`, import.meta.url), 'utf8'))
+    .join('\n');
 
   it("lists every kind runtimes/wrapper.py sends, and the wrapper sends every kind it lists as the box's", () => {
     // what the wrapper writes: frame(b"k", …) and the like, and the o/e kinds its relayed pipes are registered under
