@@ -1,3 +1,4 @@
+import { Transform } from 'node:stream';
 import type { RunResult } from '../sandbox/job.js';
 
 const MARK = '[redacted secret]';
@@ -79,4 +80,36 @@ export function redactJson<T>(value: T, values: readonly string[]): T | string {
   const redacted = replaceAll(text, json);
   if (redacted === text) return value;
   return isJson(redacted) ? (JSON.parse(redacted) as T) : MARK;
+}
+
+/**
+ * A stream that takes the secrets' values out of bytes as they pass (a session's file on its way
+ * out: an upstream may have echoed a credential into it), as they are and as JSON writes them; a
+ * value cut between two chunks is still found (the stream holds back one value's length). Null when
+ * there is nothing to take out.
+ */
+export function redactingStream(values: readonly string[]): Transform | null {
+  const needles = needlesOf(values).printed.map((needle) => Buffer.from(needle));
+  if (!needles.length) return null;
+  const holdBack = Math.max(...needles.map((needle) => needle.length)) - 1;
+  const mark = Buffer.from(MARK);
+  const redact = (bytes: Buffer): Buffer => {
+    let out: Buffer = bytes;
+    for (const needle of needles)
+      for (let at = out.indexOf(needle); at >= 0; at = out.indexOf(needle, at + mark.length))
+        out = Buffer.concat([out.subarray(0, at), mark, out.subarray(at + needle.length)]);
+    return out;
+  };
+  let pending: Buffer = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const all = redact(Buffer.concat([pending, chunk]));
+      const cut = Math.max(0, all.length - holdBack);
+      pending = all.subarray(cut);
+      done(null, all.subarray(0, cut));
+    },
+    flush(done) {
+      done(null, redact(pending));
+    },
+  });
 }

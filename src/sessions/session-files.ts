@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError, fieldError } from '../errors.js';
+import { redactingStream } from '../execution/redact.js';
 import type { Sessions } from './sessions.js';
 
 const FILES_PROGRAM = readFileSync(new URL('../../runtimes/session/files.py', import.meta.url), 'utf8');
@@ -57,7 +58,8 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
   async function exec(project: string, id: string, args: string[], stdin: Readable | null) {
     const session = await sessions.use(project, id);
     sessions.touch(session);
-    return session.lease.sandbox.exec(['python3', '-I', '-S', '-c', FILES_PROGRAM, ...args], stdin);
+    const proc = await session.lease.sandbox.exec(['python3', '-I', '-S', '-c', FILES_PROGRAM, ...args], stdin);
+    return { ...proc, secretValues: session.secretValues };
   }
 
   /** Reads a whole (small) stdout: a listing's lines, put's size. */
@@ -77,8 +79,12 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
       return { path, size: Number(out.trim()) };
     },
 
-    /** The file at `path`: its size, and its bytes as they are read in the box. */
-    async get(project: string, id: string, rawPath: string): Promise<{ size: number; body: Readable }> {
+    /**
+     * The file at `path`: its size, and its bytes as they are read in the box. With secrets bound to
+     * the session, the bytes pass through their redaction (an upstream may have echoed a credential
+     * into a file), and the size is then unknown (null).
+     */
+    async get(project: string, id: string, rawPath: string): Promise<{ size: number | null; body: Readable }> {
       const path = workspacePath(rawPath);
       const proc = await exec(project, id, ['get', path], null);
       // the first line is the size; nothing comes before it when the program fails. One iterator
@@ -98,7 +104,8 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
             for (let more = await chunks.next(); !more.done; more = await chunks.next()) yield more.value;
           })(),
         );
-        return { size, body };
+        const redacting = redactingStream(proc.secretValues);
+        return redacting ? { size: null, body: body.pipe(redacting) } : { size, body };
       }
       const end = await proc.ended;
       throw failure(end.exitCode || -1, end.stderr, path);

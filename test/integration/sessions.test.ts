@@ -3,13 +3,20 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { type AuthUpstream, startAuthUpstream } from '../helpers/upstream.js';
 
 const OTHER_KEY = 'sessions-other-project-key-0123';
+const HOST = 'echo.test.internal';
+const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 let kiln: TestKiln;
+let upstream: AuthUpstream;
 
 beforeAll(async () => {
+  upstream = await startAuthUpstream(HOST, TOKEN, { echo: true });
   kiln = await startTestKiln({
+    ...upstream.env,
     KILN_API_KEYS: `${TEST_KEY},b:${OTHER_KEY}`,
     KILN_POOL_PYTHON: '1',
     KILN_POOL_JAVASCRIPT: '1',
@@ -19,6 +26,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await kiln?.close();
+  upstream?.close();
 });
 // a failed test must not leave its session running for the next ones (the project's bound is 3)
 afterEach(async () => {
@@ -213,6 +221,36 @@ describe('session_id on /v1/execute and /v1/execute-function', () => {
       args: ['a'],
     });
     expect(script.body, JSON.stringify(script.body)).toMatchObject({ exit_code: 0, stdout: "42 [ 'a' ]\n" });
+  }, 60_000);
+});
+
+describe("a session's secrets", () => {
+  it('injects a bound credential outside the box, and takes its value out of answers, the log and files, whatever echoed it', async () => {
+    const secret = await kiln.request('POST', '/v1/secrets', { name: 'echo-token', value: TOKEN });
+    const s = await start({
+      language: 'python',
+      http: { allow: [{ host: HOST, auth: { bearer: { secret_id: secret.body.id } } }] },
+    });
+    const code = [
+      'import os, urllib.request',
+      `body = urllib.request.urlopen("https://${HOST}:${upstream.port}/x").read().decode()`,
+      'open("echo.json", "w").write(body)',
+      'print(body)',
+      'body',
+    ].join('\n');
+    const ran = await run(s.id, code);
+    expect(ran.status).toBe(200);
+    expect(upstream.seen.at(-1)).toBe(`Bearer ${TOKEN}`); // it reached the upstream...
+    expect(ran.body.stdout).toContain('"authorized":true');
+    expect(JSON.stringify(ran.body)).not.toContain(TOKEN); // ...and nowhere back
+    expect(JSON.stringify(ran.body)).toContain('[redacted secret]');
+    const logged = await kiln.request('GET', `/v1/executions/${ran.body.id}`);
+    expect(JSON.stringify(logged.body)).not.toContain(TOKEN);
+    const file = await fetch(`${kiln.url}/v1/sessions/${s.id}/files/echo.json`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    const text = await file.text();
+    expect(file.status).toBe(200);
+    expect(text).toContain('[redacted secret]');
+    expect(text).not.toContain(TOKEN);
   }, 60_000);
 });
 

@@ -37,7 +37,7 @@ export function sessionFileRoutes(deps: { files: SessionFiles }) {
     const file = await files.get(c.get('project'), c.req.param('id'), filePath(c));
     return new Response(Readable.toWeb(file.body) as ReadableStream, {
       status: 200,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.size) },
+      headers: { 'content-type': 'application/octet-stream', ...(file.size === null ? {} : { 'content-length': String(file.size) }) },
     });
   });
   app.delete('/v1/sessions/:id/files/*', async (c) => {

@@ -6,7 +6,8 @@ import type { SessionRecord } from '../../store/sessions/records.js';
 import { createRouter } from '../context.js';
 import { body, errorResponses, json } from './openapi.js';
 import { IdParam, pageQuery } from './pagination.js';
-import { Env, HttpConfig, InputFile, Language } from './schemas.js';
+import { HttpBinding } from './binding-schemas.js';
+import { Env, InputFile, Language } from './schemas.js';
 
 // kiln's own resource (Riza has none): a box kept across calls, with a stateful interpreter.
 
@@ -22,7 +23,9 @@ const SessionCreate = z
     idle_timeout_seconds: Seconds('The session ends after this long without a call or a keep-alive (default 300).'),
     max_lifetime_seconds: Seconds('The session ends this long after it was created, whatever it is doing (default 3600).'),
     env: Env.nullish(),
-    http: HttpConfig.nullish(),
+    http: HttpBinding.nullish().openapi({
+      description: 'Hosts the code may reach, with credentials kiln injects outside the box: literal, or a secret of the project by `secret_id` (as a tool binds them).',
+    }),
     files: z.array(InputFile).nullish().openapi({ description: 'Files written to the workspace (/mnt/req) before the first call.' }),
   })
   .openapi('SessionCreate');
