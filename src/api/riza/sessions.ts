@@ -24,7 +24,8 @@ const SessionCreate = z
     max_lifetime_seconds: Seconds('The session ends this long after it was created, whatever it is doing (default 3600).'),
     env: Env.nullish(),
     http: HttpBinding.nullish().openapi({
-      description: 'Hosts the code may reach, with credentials kiln injects outside the box: literal, or a secret of the project by `secret_id` (as a tool binds them).',
+      description:
+        'Hosts the code may reach, with credentials kiln injects outside the box: literal, or a secret of the project by `secret_id` (as a tool binds them).',
     }),
     files: z.array(InputFile).nullish().openapi({ description: 'Files written to the workspace (/mnt/req) before the first call.' }),
   })
