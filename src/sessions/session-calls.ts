@@ -76,15 +76,38 @@ function functionCell(sessionLanguage: string, code: string, input: unknown): st
     : `${code}\ndisplay({"application/json": await execute(JSON.parse(${json}))});`;
 }
 
+/** A call's timeout in seconds: the default when not given, a 400 past the maximum. */
+function callTimeout(config: Config, given: number | null | undefined): number {
+  const value = given ?? config.KILN_DEFAULT_TIMEOUT_SECONDS;
+  if (value > config.KILN_MAX_TIMEOUT_SECONDS)
+    throw fieldError('timeout', 'above_maximum', `must be at most ${config.KILN_MAX_TIMEOUT_SECONDS} seconds`);
+  return value;
+}
+
+/** What every call's answer says of its run. */
+function output(outcome: CallOutcome) {
+  return {
+    stdout: outcome.stdout,
+    stderr: outcome.stderr,
+    ...(outcome.stdoutTruncated ? { stdout_truncated: true } : {}),
+    ...(outcome.stderrTruncated ? { stderr_truncated: true } : {}),
+    duration: outcome.durationMs,
+    stop_reason: stopOf(outcome).stopReason,
+    restarted: outcome.restarted,
+  };
+}
+
+/** A script as a fresh interpreter process: Python's, or Node's (TypeScript's types erased by Node itself). */
+function scriptArgv(language: string, code: string, args: string[]): string[] {
+  if (language === 'python') return ['python3', '-c', code, ...args];
+  const inputType = language === 'typescript' ? 'module-typescript' : 'module';
+  return ['node', `--input-type=${inputType}`, '--disable-warning=ExperimentalWarning', '-e', code, ...args];
+}
+
 export function createSessionCalls(deps: { sessions: Sessions; executions: ExecutionStore; config: Config; log: Logger }) {
   const { sessions, config } = deps;
 
-  function timeoutOf(given: number | null | undefined): number {
-    const value = given ?? config.KILN_DEFAULT_TIMEOUT_SECONDS;
-    if (value > config.KILN_MAX_TIMEOUT_SECONDS)
-      throw fieldError('timeout', 'above_maximum', `must be at most ${config.KILN_MAX_TIMEOUT_SECONDS} seconds`);
-    return value;
-  }
+  const timeoutOf = (given: number | null | undefined) => callTimeout(config, given);
 
   /** Runs one call in a live session, logs it, and answers it (redacted). */
   async function run(
@@ -128,18 +151,6 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
       deps.log.error({ err: String(err), execution: id }, 'could not record a session call; its answer goes out all the same');
     });
     return body;
-  }
-
-  function output(outcome: CallOutcome) {
-    return {
-      stdout: outcome.stdout,
-      stderr: outcome.stderr,
-      ...(outcome.stdoutTruncated ? { stdout_truncated: true } : {}),
-      ...(outcome.stderrTruncated ? { stderr_truncated: true } : {}),
-      duration: outcome.durationMs,
-      stop_reason: stopOf(outcome).stopReason,
-      restarted: outcome.restarted,
-    };
   }
 
   return {
@@ -215,17 +226,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
       const session = await sessions.use(project, sessionId);
       if (!sameRuntime(session.record.language, call.language))
         throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
-      const argv =
-        call.language === 'python'
-          ? ['python3', '-c', call.code, ...call.args]
-          : [
-              'node',
-              `--input-type=${call.language === 'typescript' ? 'module-typescript' : 'module'}`,
-              '--disable-warning=ExperimentalWarning',
-              '-e',
-              call.code,
-              ...call.args,
-            ];
+      const argv = scriptArgv(call.language, call.code, call.args);
       return this.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds });
     },
 

@@ -12,6 +12,7 @@ import type { Resolve } from '../execution/resolve.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
 import type { Language } from '../runtimes/registry.js';
+import type { Job } from '../sandbox/job.js';
 import type { Lease, SandboxProvider } from '../sandbox/provider.js';
 import type { Page } from '../store/page.js';
 import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from '../store/sessions/records.js';
@@ -85,6 +86,68 @@ function seconds(given: number | null | undefined, field: string, fallback: numb
   return value;
 }
 
+/** The bounds on running sessions (this kiln's): a 429 with Retry-After past either, never a queue. */
+function admit(config: Config, live: Map<string, LiveSession>, starting: Map<string, number>, project: string): void {
+  const all = live.size + [...starting.values()].reduce((a, b) => a + b, 0);
+  const mine = [...live.values()].filter((s) => s.record.project === project).length + (starting.get(project) ?? 0);
+  const bound =
+    all >= config.KILN_SESSIONS_MAX
+      ? `${config.KILN_SESSIONS_MAX} sessions are running on this kiln (KILN_SESSIONS_MAX)`
+      : mine >= config.KILN_SESSIONS_PER_PROJECT
+        ? `this project has ${config.KILN_SESSIONS_PER_PROJECT} sessions running (KILN_SESSIONS_PER_PROJECT); end one first`
+        : null;
+  if (bound) throw new AppError('BUSY', `no more sessions: ${bound}`, [{ reason: 'sessions_full' }], 30);
+}
+
+/** The idle timeout and lifetime a create asks for, within the settings. */
+function deadlines(config: Config, req: SessionCreate): { idle: number; lifetime: number } {
+  return {
+    idle: seconds(
+      req.idleTimeoutSeconds,
+      'idle_timeout_seconds',
+      config.KILN_SESSION_IDLE_TIMEOUT_SECONDS,
+      config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS,
+    ),
+    lifetime: seconds(
+      req.maxLifetimeSeconds,
+      'max_lifetime_seconds',
+      config.KILN_SESSION_LIFETIME_SECONDS,
+      config.KILN_SESSION_MAX_LIFETIME_SECONDS,
+    ),
+  };
+}
+
+/** The session's box put in session mode, its egress under the session's rules; the lease given back if it fails. */
+async function openBox(
+  s: {
+    config: Config;
+    provider: Pick<SandboxProvider, 'release'>;
+    egress: Pick<EgressProxy, 'serve' | 'end'>;
+    lease: Lease;
+    language: string;
+    job: Job;
+    lifetime: number;
+    id: string;
+  },
+  onEnd: (detail: string) => void,
+): Promise<SessionBox> {
+  const { config } = s;
+  try {
+    return await startSessionBox(
+      s.lease.sandbox,
+      { language: s.language, env: s.job.env, files: s.job.files, lifetimeMs: s.lifetime * 1000 },
+      {
+        limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
+        egress: { proxy: s.egress, session: { executionId: s.id, rules: s.job.allow }, maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS },
+        onEnd,
+      },
+    );
+  } catch (error) {
+    s.provider.release(s.lease);
+    throw error;
+  }
+}
+
 export function createSessions(deps: {
   config: Config;
   store: SessionStore;
@@ -101,33 +164,9 @@ export function createSessions(deps: {
   const starting = new Map<string, number>();
   let sweeper: NodeJS.Timeout | undefined;
 
-  /** The bounds on running sessions (this kiln's): a 429 with Retry-After past either, never a queue. */
-  function admit(project: string): void {
-    const all = live.size + [...starting.values()].reduce((a, b) => a + b, 0);
-    const mine = [...live.values()].filter((s) => s.record.project === project).length + (starting.get(project) ?? 0);
-    const bound =
-      all >= config.KILN_SESSIONS_MAX
-        ? `${config.KILN_SESSIONS_MAX} sessions are running on this kiln (KILN_SESSIONS_MAX)`
-        : mine >= config.KILN_SESSIONS_PER_PROJECT
-          ? `this project has ${config.KILN_SESSIONS_PER_PROJECT} sessions running (KILN_SESSIONS_PER_PROJECT); end one first`
-          : null;
-    if (bound) throw new AppError('BUSY', `no more sessions: ${bound}`, [{ reason: 'sessions_full' }], 30);
-  }
-
   async function create(project: string, req: SessionCreate): Promise<SessionRecord> {
-    const idle = seconds(
-      req.idleTimeoutSeconds,
-      'idle_timeout_seconds',
-      config.KILN_SESSION_IDLE_TIMEOUT_SECONDS,
-      config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS,
-    );
-    const lifetime = seconds(
-      req.maxLifetimeSeconds,
-      'max_lifetime_seconds',
-      config.KILN_SESSION_LIFETIME_SECONDS,
-      config.KILN_SESSION_MAX_LIFETIME_SECONDS,
-    );
-    admit(project);
+    const { idle, lifetime } = deadlines(config, req);
+    admit(config, live, starting, project);
     starting.set(project, (starting.get(project) ?? 0) + 1);
     try {
       // the one path's checks: runtime (a custom one's build), memory bound, secrets in env and http
@@ -143,25 +182,10 @@ export function createSessions(deps: {
       const id = newId('sess');
       const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, id);
       if (lease.pooled) setImmediate(() => deps.provider.refill());
-      let box: SessionBox;
-      try {
-        box = await startSessionBox(
-          lease.sandbox,
-          { language: req.language, env: job.env, files: job.files, lifetimeMs: lifetime * 1000 },
-          {
-            limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
-            egress: {
-              proxy: deps.egress,
-              session: { executionId: id, rules: job.allow },
-              maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS,
-            },
-            onEnd: (detail) => void end(id, 'box_ended', detail),
-          },
-        );
-      } catch (error) {
-        deps.provider.release(lease);
-        throw error;
-      }
+      const box = await openBox(
+        { ...deps, lease, language: req.language, job, lifetime, id },
+        (detail) => void end(id, 'box_ended', detail),
+      );
       const record = newRecord({
         id,
         project,
