@@ -1,6 +1,7 @@
 // Starts kiln as its own process, as it runs for users: the load generator does not share its event
 // loop. The bench starts one per OCI runtime it measures, each with its own instance and data dir.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { sleep } from './stats.js';
@@ -23,6 +24,8 @@ export interface KilnProcess {
   refillMeans(): Promise<Record<string, number>>;
   /** SIGTERM: kiln drains and removes its containers; resolves once it has exited. */
   stop(): Promise<void>;
+  /** The kiln process's resident memory now, in bytes (its /proc status). */
+  rss(): number;
 }
 
 /** Spawns kiln with `env` (and PATH only) and resolves once /readyz says its pools have been full. */
@@ -110,5 +113,6 @@ export async function startKilnProcess(env: Record<string, string>): Promise<Kil
     }
     await sleep(100);
   }
-  return { url, call, ping, send, serverTimes, serverStages, refillMeans, stop };
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  return { url, call, ping, send, serverTimes, serverStages, refillMeans, stop, rss };
 }

@@ -2,7 +2,14 @@
 // same code, interleaved at the same pace (no box is started or removed for a session call); what
 // creating a session costs from a warm pool; and state: a large object made once and used by 20
 // calls, against remaking it in each of 20 one-shot calls.
-import type { KilnProcess } from './kiln-process.js';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { KEY, type KilnProcess } from './kiln-process.js';
 import { row, sleep, type Row } from './stats.js';
 
 type Hello = { language: string; code: string; input: string };
@@ -14,6 +21,16 @@ export interface SessionFigures {
   oneShot: Row;
   /** Total ms of 20 uses: once made in a session, and remade in each one-shot call. */
   state?: { session: number; oneShot: number };
+  files?: FileFigures;
+}
+
+export interface FileFigures {
+  mib: number;
+  putMs: number;
+  getMs: number;
+  dockerCpMs: number;
+  /** kiln's resident memory during the transfers, above what it was before them. */
+  rssGrowthMiB: number;
 }
 
 const CALL: Record<string, string> = {
@@ -64,10 +81,57 @@ export async function measureSessions(
       create: row(`session create ${language} (warm pool)`, creates),
       call: row(`session execute ${language}, 1 per ${paceMs} ms`, latencies.call),
       oneShot: row(`kiln ${language} hello interleaved with sessions`, latencies.oneShot),
-      ...(language === 'python' ? { state: await measureState(kiln) } : {}),
+      ...(language === 'python' ? { state: await measureState(kiln), files: await measureFiles(kiln) } : {}),
     });
   }
   return figures;
+}
+
+/**
+ * A 50 MB file into a session and back through kiln (PUT and GET, streamed), against `docker cp` of
+ * the same file into a container of the same image, in the same run; and kiln's RSS meanwhile, which
+ * must not grow by the file's size.
+ */
+async function measureFiles(kiln: KilnProcess): Promise<FileFigures> {
+  const mib = 50;
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-files-'));
+  const file = join(dir, 'blob.bin');
+  writeFileSync(file, randomBytes(mib * 1024 * 1024));
+  const { id } = await session(kiln, 'python', 512);
+  const before = kiln.rss();
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, kiln.rss())), 20);
+  const headers = { authorization: `Bearer ${KEY}` };
+  let t = performance.now();
+  const put = await fetch(kiln.url(`/v1/sessions/${id}/files/blob.bin`), {
+    method: 'PUT',
+    headers,
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
+  if (put.status !== 200) throw new Error(`file upload answered ${put.status}: ${await put.text()}`);
+  const putMs = performance.now() - t;
+  t = performance.now();
+  const got = await fetch(kiln.url(`/v1/sessions/${id}/files/blob.bin`), { headers });
+  let bytes = 0;
+  for await (const chunk of got.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.length;
+  const getMs = performance.now() - t;
+  clearInterval(sampler);
+  if (bytes !== mib * 1024 * 1024) throw new Error(`file download gave ${bytes} bytes`);
+  await kiln.send('DELETE', `/v1/sessions/${id}`);
+  // the baseline: docker cp of the same file into a container of the same image (its writable layer)
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const container = await docker.createContainer({
+    Image: 'kiln-python:latest',
+    Entrypoint: ['sleep', '30'],
+    Labels: { 'kiln.bench': 'files' },
+  });
+  t = performance.now();
+  execFileSync('docker', ['cp', file, `${container.id}:/tmp/blob.bin`]);
+  const dockerCpMs = performance.now() - t;
+  await container.remove({ force: true });
+  rmSync(dir, { recursive: true, force: true });
+  return { mib, putMs, getMs, dockerCpMs, rssGrowthMiB: (peak - before) / 2 ** 20 };
 }
 
 /** 20 uses of a ~100 MB object: made once in a session, against remade in each of 20 one-shot calls. */
@@ -95,8 +159,11 @@ export function sessionsLine(f: SessionFigures): string {
   const state = f.state
     ? `; 20 uses of a 100 MB object: ${f.state.session.toFixed(0)} ms in a session against ${f.state.oneShot.toFixed(0)} ms remade in one-shot calls (${(f.state.oneShot / f.state.session).toFixed(1)}x)`
     : '';
+  const files = f.files
+    ? `; a ${f.files.mib} MB file in ${f.files.putMs.toFixed(0)} ms and out in ${f.files.getMs.toFixed(0)} ms against docker cp's ${f.files.dockerCpMs.toFixed(0)} ms in (${(f.files.putMs / f.files.dockerCpMs).toFixed(2)}x, ${(f.files.getMs / f.files.dockerCpMs).toFixed(2)}x; target ≤ 2x), kiln's RSS +${f.files.rssGrowthMiB.toFixed(0)} MiB meanwhile`
+    : '';
   return (
     `sessions (${f.language}): execute p50 ${f.call.p50.toFixed(1)} ms, p90 ${f.call.p90.toFixed(1)} ms = ${(f.call.p50 / f.oneShot.p50).toFixed(2)}x a one-shot warm execute's ${f.oneShot.p50.toFixed(1)} ms (target ≤ 0.6x); ` +
-    `create p50 ${f.create.p50.toFixed(0)} ms = ${(f.create.p50 / f.oneShot.p50).toFixed(1)}x a warm execute (target ≤ 1.5x)${state}`
+    `create p50 ${f.create.p50.toFixed(0)} ms = ${(f.create.p50 / f.oneShot.p50).toFixed(1)}x a warm execute (target ≤ 1.5x)${state}${files}`
   );
 }

@@ -23,6 +23,19 @@ export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
   };
 }
 
+/**
+ * The bound for a body that streams on elsewhere (a session's file, into its box): a declared
+ * length past it is a 413 at once, and a chunked body is left as a stream for its reader, which
+ * enforces the bound as it copies (hono's bodyLimit would read it all into memory first).
+ */
+export function limitStreamedBody(maxBytes: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const length = c.req.header('content-length');
+    if (length !== undefined && Number(length) > maxBytes) tooLarge(maxBytes);
+    await next();
+  };
+}
+
 /** A 400 naming the headers, for a dialect whose bodies are JSON only. */
 export const notJson = () =>
   new AppError('BAD_REQUEST', 'Content-Type must be application/json', [{ field: '(headers)', reason: 'content_type' }]);

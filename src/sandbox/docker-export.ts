@@ -35,6 +35,32 @@ export async function exportTar(docker: Docker, container: Docker.Container, pat
   return out;
 }
 
+/**
+ * Docker's multiplexed exec stream (8-byte frame headers: stream, size) split into stdout and
+ * stderr, pausing the socket while stdout's reader is behind: docker-modem's demuxStream writes
+ * whatever arrives, so a file read out of a box faster than its HTTP client takes it would pile up
+ * in kiln's memory.
+ */
+function demuxWithBackpressure(raw: Duplex, stdout: PassThrough, stderr: Writable): void {
+  let pending: Buffer = Buffer.alloc(0);
+  raw.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let behind = false;
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const payload = pending.subarray(8, 8 + size);
+      if (pending[0] === 2) stderr.write(payload);
+      else behind = !stdout.write(payload) || behind;
+      pending = pending.subarray(8 + size);
+    }
+    if (behind) {
+      raw.pause();
+      stdout.once('drain', () => raw.resume());
+    }
+  });
+}
+
 /** A process run in a box by `execIn`: its stdout as it comes, and how it ended. */
 export interface BoxProcess {
   stdout: Readable;
@@ -46,13 +72,7 @@ export interface BoxProcess {
  * Runs `argv` in a running box as the sandbox user (no privileges, the box's limits), with `stdin`
  * streamed in when given: its stdout streams out (nothing is buffered whole on either side).
  */
-export async function execIn(
-  docker: Docker,
-  container: Docker.Container,
-  argv: string[],
-  stdin: Readable | null,
-  timed: Timed,
-): Promise<BoxProcess> {
+export async function execIn(container: Docker.Container, argv: string[], stdin: Readable | null, timed: Timed): Promise<BoxProcess> {
   const exec = await timed(
     'exec',
     10_000,
@@ -67,7 +87,7 @@ export async function execIn(
       done();
     },
   });
-  docker.modem.demuxStream(raw, stdout, stderr);
+  demuxWithBackpressure(raw, stdout, stderr);
   if (stdin) {
     stdin.on('data', (chunk: Buffer) => {
       if (!raw.write(chunk)) stdin.pause();

@@ -133,7 +133,7 @@ export function createSandboxHandle(docker: Docker, container: Docker.Container,
       return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
     },
     exportTar: (path) => exportTar(docker, container, path, timed),
-    exec: (argv, stdin) => execIn(docker, container, argv, stdin, timed),
+    exec: (argv, stdin) => execIn(container, argv, stdin, timed),
     remove: async () => {
       stream.destroy();
       try {

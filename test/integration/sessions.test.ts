@@ -4,6 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 import { type AuthUpstream, startAuthUpstream } from '../helpers/upstream.js';
 
@@ -22,6 +23,8 @@ beforeAll(async () => {
     KILN_POOL_JAVASCRIPT: '1',
     KILN_POOL_TYPESCRIPT: '0',
     KILN_SESSIONS_PER_PROJECT: '3',
+    // a small workspace, so that a file past it is quick to send
+    KILN_TMPFS_MIB: '8',
   });
 }, 60_000);
 afterAll(async () => {
@@ -302,6 +305,44 @@ describe("a session's files", () => {
     expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/missing.txt`)).status).toBe(404);
     expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/out.txt`, undefined, OTHER_KEY)).status).toBe(404);
 
+    // past the workspace's size: a declared length is refused at once, a streamed body by the box's writer
+    const big = Buffer.alloc(9 * 1024 * 1024, 1);
+    // (its headers alone: kiln answers before the body, and a client still sending would see the socket close)
+    const declared = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${kiln.url}/v1/sessions/${s.id}/files/big.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-length': big.length },
+      });
+      req.on('response', (res) => resolve(res.statusCode!));
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(declared).toBe(413);
+    // chunked, no length: the box's writer stops at the workspace's size; kiln answers while the client still sends
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${kiln.url}/v1/sessions/${s.id}/files/big.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+        req.destroy();
+      });
+      req.on('error', reject);
+      let at = 0;
+      const more = () => {
+        while (at < big.length) {
+          const chunk = big.subarray(at, at + (1 << 20));
+          at += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', more);
+        }
+        req.end();
+      };
+      more();
+    });
+    expect(streamed).toBe(413);
+    expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/big.bin`)).status).toBe(404); // nothing half-written is left
     expect((await kiln.request('DELETE', `/v1/sessions/${s.id}/files/data`)).body).toEqual({ path: 'data', deleted: true });
     expect((await kiln.request('GET', `/v1/sessions/${s.id}/files/data/blob.bin`)).status).toBe(404);
     await kiln.request('DELETE', `/v1/sessions/${s.id}`);

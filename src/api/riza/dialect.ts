@@ -10,7 +10,7 @@ import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
 import type { Secrets } from '../../secrets/secrets.js';
 import type { Tools } from '../../tools/tools.js';
 import { bearerAuth } from '../auth.js';
-import { isJson, limitBody, notJson } from '../body-limit.js';
+import { isJson, limitBody, limitStreamedBody, notJson } from '../body-limit.js';
 import { createRouter } from '../context.js';
 import { toErrorResponse } from '../error-response.js';
 import { iiiDialect } from '../iii/dialect.js';
@@ -55,9 +55,10 @@ export function rizaDialect(
   const app = createRouter();
   app.onError((err, c) => toErrorResponse(err, c, log));
   app.use('/v1/*', bearerAuth(settings.KILN_API_KEYS));
-  // a session's file streams into its box, never whole into kiln: the workspace's size bounds it
+  // a session's file streams into its box, never whole into kiln: the workspace's size bounds it,
+  // and the program writing it in the box stops at that size (runtimes/session/files.py)
   const bodies = limitBody(maxBodyBytes);
-  const fileBodies = limitBody(settings.KILN_TMPFS_MIB * 1024 * 1024);
+  const fileBodies = limitStreamedBody(settings.KILN_TMPFS_MIB * 1024 * 1024);
   app.use('/v1/*', (c, next) =>
     (c.req.method === 'PUT' && /^\/v1\/sessions\/[^/]+\/files\//.test(c.req.path) ? fileBodies : bodies)(c, next),
   );
