@@ -4,7 +4,8 @@
 // minimal program instead of wrapper and harness), it is what the relay and the harness cost; against
 // the box stage of Server-Timing, what kiln's host side adds.
 import type { Config } from '../src/config.js';
-import { encodeRequest, FrameDecoder } from '../src/sandbox/box-session.js';
+import { encodeRequest } from '../src/sandbox/box-request.js';
+import { FrameDecoder } from '../src/sandbox/box-session.js';
 import { buildContainerSpec, sandboxLimits } from '../src/sandbox/container-spec.js';
 import { createDockerClient } from '../src/sandbox/docker.js';
 import { row, sleep, type Row } from './stats.js';

@@ -1,10 +1,9 @@
 /**
  * kiln's side of the box protocol (src/sandbox/box-protocol.ts) for every box that runs something:
  * a run's (src/sandbox/runner.ts) and a build's (src/runtimes/builds/build-box.ts). It writes the job to an
- * attached box, reads and decodes the box's frames, and keeps its output within caps.
+ * attached box (what to write: box-request.ts), reads and decodes the box's frames, and keeps its output within caps.
  */
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
-import { AppError } from '../errors.js';
 import {
   FRAME_HEADER_BYTES,
   type FrameKind,
@@ -15,65 +14,7 @@ import {
   type Violation,
 } from './box-protocol.js';
 import type { SandboxHandle } from './docker.js';
-import type { FunctionJob, Job, ScriptJob } from './job.js';
 import { tunnelFor } from './tunnel.js';
-
-type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
-/** What the request line carries of a job: a run's, or a build box's. */
-export type HarnessRequest =
-  | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
-  | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
-
-/**
- * What kiln writes to a box once: the header the wrapper reads ("<mode> <deadline ms or -> <request
- * line bytes> <stdin bytes>"), the request line the harness reads (JSON: what to run, and how), and
- * the code's stdin. The wrapper needs no JSON parser for its part.
- */
-export function encodeRequest(job: HarnessRequest): string {
-  const common = {
-    mode: job.mode,
-    language: job.runtime.language,
-    code: job.code,
-    env: job.env,
-    files: job.files,
-    deadline_ms: job.timeoutMs,
-  };
-  const fields =
-    job.mode === 'function'
-      ? {
-          ...common,
-          input: job.input ?? null,
-          args: [],
-          ...(job.entry && job.entry !== 'execute' ? { entry: job.entry } : {}),
-          ...(job.wasmMemoryBytes ? { wasm_memory_bytes: job.wasmMemoryBytes } : {}),
-        }
-      : { ...common, input: null, args: job.args };
-  let line: string;
-  try {
-    line = `${JSON.stringify(fields)}\n`;
-  } catch {
-    throw new AppError('BAD_REQUEST', 'input: nested too deeply to serialize', [{ field: 'input', reason: 'too_deep' }]);
-  }
-  const stdin = job.mode === 'script' ? job.stdin : '';
-  // byte lengths as the string is written (UTF-8; a lone surrogate becomes U+FFFD's 3 bytes both ways)
-  const deadline = job.timeoutMs > 0 ? String(Math.ceil(job.timeoutMs)) : '-';
-  return `${job.mode} ${deadline} ${Buffer.byteLength(line)} ${Buffer.byteLength(stdin)}\n${line}${stdin}`;
-}
-
-/**
- * What starts a session in a warm box (see box-protocol.ts): a request of mode `session`, whose
- * deadline is the session's whole lifetime (the wrapper's backstop should kiln be gone), with the
- * env and files every context of it starts from.
- */
-export function encodeSessionStart(start: {
-  language: string;
-  env: Record<string, string>;
-  files: { path: string; contents: string }[];
-  lifetimeMs: number;
-}): string {
-  const line = `${JSON.stringify({ mode: 'session', language: start.language, env: start.env, files: start.files, deadline_ms: start.lifetimeMs })}\n`;
-  return `session ${Math.ceil(start.lifetimeMs)} ${Buffer.byteLength(line)} 0\n${line}`;
-}
 
 /**
  * The bytes of a stream, kept up to a cap: its head (a run's stdout and stderr: what comes past

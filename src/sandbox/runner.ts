@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { EgressProxy } from '../egress/proxy.js';
-import { openBoxSession, encodeRequest } from './box-session.js';
+import { encodeRequest } from './box-request.js';
+import { openBoxSession } from './box-session.js';
 import type { Job, OutputStatus, RunResult, StopReason } from './job.js';
 import type { SandboxHandle } from './docker.js';
 import type { SandboxProvider } from './provider.js';

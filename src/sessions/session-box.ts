@@ -6,7 +6,8 @@
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { AppError } from '../errors.js';
 import { encodeFrame } from '../sandbox/box-protocol.js';
-import { CappedBuffer, encodeSessionStart, type ExitStatus, openBoxSession, type OutputLimits } from '../sandbox/box-session.js';
+import { encodeSessionStart } from '../sandbox/box-request.js';
+import { CappedBuffer, type ExitStatus, openBoxSession, type OutputLimits } from '../sandbox/box-session.js';
 import type { SandboxHandle } from '../sandbox/docker.js';
 
 /** How a call ended: the harness answered; the harness died (its state is lost, a fresh one follows); or the box is gone. */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequest } from '../../src/sandbox/box-session.js';
+import { encodeRequest } from '../../src/sandbox/box-request.js';
 import { GVISOR_SECCOMP_PROFILE } from '../../src/sandbox/seccomp-gvisor.js';
 import { TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, docker, startTestKiln, testContainers, type TestKiln } from '../helpers/kiln.js';
 

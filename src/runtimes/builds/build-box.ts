@@ -4,7 +4,8 @@ import type { Config } from '../../config.js';
 import type { EgressProxy, EgressSession } from '../../egress/proxy.js';
 import { buildContainerSpec } from '../../sandbox/container-spec.js';
 import type { DockerClient } from '../../sandbox/docker.js';
-import { type BoxSession, CappedBuffer, openBoxSession, encodeRequest } from '../../sandbox/box-session.js';
+import { encodeRequest } from '../../sandbox/box-request.js';
+import { type BoxSession, CappedBuffer, openBoxSession } from '../../sandbox/box-session.js';
 import type { RuntimeRevisionRecord } from '../../store/runtimes/records.js';
 import type { PackageSources } from './package-sources.js';
 
