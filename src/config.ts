@@ -134,6 +134,22 @@ export const ConfigSchema = z.object({
   KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS: int(3600).describe('Largest `idle_timeout_seconds` a session may ask for.'),
   KILN_SESSION_LIFETIME_SECONDS: int(3600).describe('`max_lifetime_seconds` of a session when its create gives none.'),
   KILN_SESSION_MAX_LIFETIME_SECONDS: int(86400).describe('Largest `max_lifetime_seconds` a session may ask for.'),
+  KILN_SESSION_CHECKPOINT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30)
+    .describe(
+      "How long after activity a session's workspace is checkpointed into the store (0: only when kiln stops). A session whose kiln stopped or died resumes from its newest checkpoint.",
+    ),
+  KILN_REPLICA_URL: z
+    .string()
+    .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional()
+    .describe(
+      'Where the other replicas reach this kiln (for example http://kiln-2:8080): a call to a session this kiln holds, sent to another replica, is forwarded here. Unset, such a call is a 503 `session_elsewhere` naming the holder.',
+    ),
   KILN_TMPFS_MIB: int(64).describe("Size of each sandbox's writable /tmp and /mnt/req (MiB each, counted in its memory)."),
   KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe(
     'Bytes of stdout, and of stderr, kept per execution; past it the stream is cut, marked truncated, and the run stopped (`output_limit`).',

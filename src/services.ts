@@ -26,6 +26,7 @@ import { createSecrets } from './secrets/secrets.js';
 import type { SandboxProvider } from './sandbox/provider.js';
 import type { EgressProxy } from './egress/proxy.js';
 import { createSessionCalls } from './sessions/session-calls.js';
+import { createCheckpoints } from './sessions/session-checkpoints.js';
 import { createSessions } from './sessions/sessions.js';
 import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
@@ -160,11 +161,15 @@ export function createServices(deps: ServiceDeps) {
   const sessions = createSessions({
     config,
     store: store.sessions,
+    checkpoints: createCheckpoints({ store: store.sessions, box: deps.secretBox, log }),
+    secretBox: deps.secretBox,
     resolve,
     provider: deps.boxes.provider,
     egress: deps.boxes.egress,
     log,
     owner: deps.owner,
+    ownerUrl: config.KILN_REPLICA_URL ?? null,
+    ...(deps.queue ? { liveOwners: invocations.liveOwners } : {}),
   });
   const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log });
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });

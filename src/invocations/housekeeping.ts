@@ -51,7 +51,7 @@ export function createHousekeeping(deps: {
     deps.onEnded?.();
   }
 
-  return async function tick(): Promise<void> {
+  async function tick(): Promise<void> {
     if (ticks++ % every === 0) {
       try {
         await store.heartbeat(deps.owner, new Date().toISOString());
@@ -64,5 +64,7 @@ export function createHousekeeping(deps: {
     }
     // a cancel through another kiln is written on the row: the kiln running it reads it here
     for (const id of await store.cancelRequested(deps.runningIds())) deps.abort(id);
-  };
+  }
+
+  return { tick, alive };
 }

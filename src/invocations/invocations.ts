@@ -24,11 +24,13 @@ export function createInvocations(
 ) {
   const { store, box } = deps;
   const runs = createRuns(deps);
-  const tick = createHousekeeping({ ...deps, runningIds: runs.runningIds, abort: runs.abort });
+  const { tick, alive } = createHousekeeping({ ...deps, runningIds: runs.runningIds, abort: runs.abort });
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
   return {
+    /** The kilns of the store alive now, as the orphans' rule judges them (sessions use the same rule). */
+    liveOwners: alive,
     /**
      * Checks `req` as its run would, then stores it sealed and queues it: when this resolves, the
      * invocation survives a crash. A tool runs at the revision it resolved to now.

@@ -24,7 +24,8 @@ export const BUILD_STATUSES = ['pending', 'building', 'succeeded', 'failed', 'ca
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
 
 /** Where a session stands: `running` while its box lives; `ended` for good, with the reason. */
-export const SESSION_STATUSES = ['running', 'ended'] as const;
+/** `paused`: no box anywhere; its files are in its checkpoint, and its next call resumes it in a fresh box. */
+export const SESSION_STATUSES = ['running', 'paused', 'ended'] as const;
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
 /** Why a session ended. */

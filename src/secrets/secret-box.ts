@@ -60,11 +60,15 @@ export class SecretBox {
     this.#key = Buffer.from(key);
   }
 
-  seal(plaintext: string, aad: string): string {
+  /** Seals text (as UTF-8) or bytes; `open` gives text back, `openBytes` the bytes. */
+  seal(plaintext: string | Buffer, aad: string): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(aad, 'utf8'));
-    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    const ciphertext = Buffer.concat([
+      typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext),
+      cipher.final(),
+    ]);
     const parts = [iv, cipher.getAuthTag(), ciphertext].map((b) => b.toString('base64url'));
     return [VERSION, ...parts].join('.');
   }
@@ -80,6 +84,10 @@ export class SecretBox {
 
   /** The clear value; throws, saying only that it failed, on a wrong key or aad or any tampering. */
   open(sealed: string, aad: string): string {
+    return this.openBytes(sealed, aad).toString('utf8');
+  }
+
+  openBytes(sealed: string, aad: string): Buffer {
     const [version, iv, tag, ciphertext, ...extra] = sealed.split('.');
     if (
       version !== VERSION ||
@@ -99,7 +107,7 @@ export class SecretBox {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, ivBytes, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(aad, 'utf8'));
       decipher.setAuthTag(tagBytes);
-      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
     } catch {
       // No cause attached: nothing about the attempt (key, partial plaintext) should travel on.
       throw new Error('sealed secret could not be opened: wrong key, wrong project or id, or altered');

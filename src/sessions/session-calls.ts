@@ -129,7 +129,11 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     }
     // a fresh harness knows only the default context
     if (outcome.restarted || outcome.end.kind === 'harness_ended') session.contexts.clear();
-    const body = redactJson(answer(outcome, id), session.secretValues) as Record<string, unknown>;
+    // a box resumed from a checkpoint has fresh interpreters: the first call after says so, both ways
+    const restored = session.restoredUnsaid;
+    session.restoredUnsaid = false;
+    const said = answer(restored ? { ...outcome, restarted: true } : outcome, id);
+    const body = redactJson({ ...said, restored }, session.secretValues) as Record<string, unknown>;
     const { record } = session;
     const logged: ExecutionRecord = {
       id,

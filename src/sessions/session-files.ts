@@ -55,10 +55,10 @@ export interface FileEntry {
 export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: number }) {
   const { sessions } = deps;
 
-  async function exec(project: string, id: string, args: string[], stdin: Readable | null) {
+  async function exec(project: string, id: string, args: string[], stdin: (() => Readable) | null) {
     const session = await sessions.use(project, id);
     sessions.touch(session);
-    const proc = await session.lease.sandbox.exec(['python3', '-I', '-S', '-c', FILES_PROGRAM, ...args], stdin);
+    const proc = await session.lease.sandbox.exec(['python3', '-I', '-S', '-c', FILES_PROGRAM, ...args], stdin?.() ?? null);
     return { ...proc, secretValues: session.secretValues };
   }
 
@@ -71,7 +71,7 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
 
   return {
     /** Writes `body` to the file at `path` (its directories made), replacing what was there. */
-    async put(project: string, id: string, rawPath: string, body: Readable): Promise<{ path: string; size: number }> {
+    async put(project: string, id: string, rawPath: string, body: () => Readable): Promise<{ path: string; size: number }> {
       const path = workspacePath(rawPath);
       const proc = await exec(project, id, ['put', path, String(deps.maxFileBytes)], body);
       const [out, end] = await Promise.all([text(proc.stdout), proc.ended]);

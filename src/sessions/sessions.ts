@@ -1,215 +1,132 @@
 /**
  * Sessions: a box an agent keeps across calls (issue 23). This file is their lifecycle: create
  * (a warm box from the pool when one fits, put in session mode), read, keep alive, end (deleted,
- * idle, past its lifetime, its box gone, kiln restarted), and the bounds on how many run. The calls
- * made in a session are in ./session-calls.ts; kiln's side of the box in ./session-box.ts.
+ * idle, past its lifetime, its box gone), pause (its kiln stops: the workspace checkpointed, the
+ * box removed) and resume (its next call, on any kiln of the store: a fresh box, the checkpoint
+ * put back), and the bounds on how many run. The calls made in a session are in ./session-calls.ts;
+ * kiln's side of the box in ./session-box.ts; its checkpoints in ./session-checkpoints.ts.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import type { EgressProxy } from '../egress/proxy.js';
-import { AppError, fieldError } from '../errors.js';
-import type { Resolve } from '../execution/resolve.js';
-import type { ExecutionRequest } from '../execution/request.js';
+import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Language } from '../runtimes/registry.js';
-import type { Job } from '../sandbox/job.js';
-import type { Lease, SandboxProvider } from '../sandbox/provider.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { Page } from '../store/page.js';
 import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from '../store/sessions/records.js';
-import { type SessionBox, startSessionBox } from './session-box.js';
+import type { Checkpoints } from './session-checkpoints.js';
+import { createSessionKeeper } from './session-keeper.js';
+import { admit, deadlines, iso, type LiveSession, newRecord, type OpenDeps, openLive, type SessionCreate } from './session-open.js';
+import { openSpec, sealSpec } from './session-spec.js';
 
-/** What a session is created with (kiln's wire, in the core's terms). */
-export interface SessionCreate {
-  language: Language;
-  runtimeRevisionId?: string | null;
-  memoryMiB?: number | null;
-  idleTimeoutSeconds?: number | null;
-  maxLifetimeSeconds?: number | null;
-  env?: ExecutionRequest['env'];
-  allow?: ExecutionRequest['allow'];
-  files?: ExecutionRequest['files'];
-}
+export type { LiveSession, SessionCreate };
 
-/** A session whose box this kiln holds. */
-export interface LiveSession {
-  record: SessionRecord;
-  box: SessionBox;
-  lease: Lease;
-  /** Clear values of the secrets bound to it: taken out of every answer and log row. */
-  secretValues: string[];
-  /** Calls in flight: a session is never idle while one runs. */
-  busy: number;
-  /** Contexts besides `default`. */
-  contexts: Set<string>;
-}
-
-const SWEEP_MS = 1000;
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** A new running session's record: its deadlines from now, and what it shows back (names, hosts; no values). */
-function newRecord(s: {
-  id: string;
-  project: string;
-  owner: string;
-  language: string;
-  runtimeRevisionId: string | null;
-  idle: number;
-  lifetime: number;
-  job: { memoryMiB: number; env: Record<string, string>; allow: { host: string }[] };
-}): SessionRecord {
-  const now = Date.now();
-  return {
-    id: s.id,
-    project: s.project,
-    language: s.language,
-    runtimeRevisionId: s.runtimeRevisionId,
-    memoryMiB: s.job.memoryMiB,
-    idleTimeoutSeconds: s.idle,
-    maxLifetimeSeconds: s.lifetime,
-    status: 'running',
-    endReason: null,
-    endDetail: null,
-    owner: s.owner,
-    createdAt: iso(now),
-    lastActiveAt: iso(now),
-    expiresAt: iso(now + Math.min(s.idle, s.lifetime) * 1000),
-    endsAt: iso(now + s.lifetime * 1000),
-    endedAt: null,
-    settings: { env: Object.keys(s.job.env), http: { allow: s.job.allow.map((r) => ({ host: r.host })) } },
-  };
-}
-
-/** Bounds on a value in seconds: the setting's default when not given, a 400 past its maximum. */
-function seconds(given: number | null | undefined, field: string, fallback: number, max: number): number {
-  const value = given ?? fallback;
-  if (value > max) throw fieldError(field, 'above_maximum', `must be at most ${max} seconds`);
-  return value;
-}
-
-/** The bounds on running sessions (this kiln's): a 429 with Retry-After past either, never a queue. */
-function admit(config: Config, live: Map<string, LiveSession>, starting: Map<string, number>, project: string): void {
-  const all = live.size + [...starting.values()].reduce((a, b) => a + b, 0);
-  const mine = [...live.values()].filter((s) => s.record.project === project).length + (starting.get(project) ?? 0);
-  const bound =
-    all >= config.KILN_SESSIONS_MAX
-      ? `${config.KILN_SESSIONS_MAX} sessions are running on this kiln (KILN_SESSIONS_MAX)`
-      : mine >= config.KILN_SESSIONS_PER_PROJECT
-        ? `this project has ${config.KILN_SESSIONS_PER_PROJECT} sessions running (KILN_SESSIONS_PER_PROJECT); end one first`
-        : null;
-  if (bound) throw new AppError('BUSY', `no more sessions: ${bound}`, [{ reason: 'sessions_full' }], 30);
-}
-
-/** The idle timeout and lifetime a create asks for, within the settings. */
-function deadlines(config: Config, req: SessionCreate): { idle: number; lifetime: number } {
-  return {
-    idle: seconds(
-      req.idleTimeoutSeconds,
-      'idle_timeout_seconds',
-      config.KILN_SESSION_IDLE_TIMEOUT_SECONDS,
-      config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS,
-    ),
-    lifetime: seconds(
-      req.maxLifetimeSeconds,
-      'max_lifetime_seconds',
-      config.KILN_SESSION_LIFETIME_SECONDS,
-      config.KILN_SESSION_MAX_LIFETIME_SECONDS,
-    ),
-  };
-}
-
-/** The session's box put in session mode, its egress under the session's rules; the lease given back if it fails. */
-async function openBox(
-  s: {
-    config: Config;
-    provider: Pick<SandboxProvider, 'release'>;
-    egress: Pick<EgressProxy, 'serve' | 'end'>;
-    lease: Lease;
-    language: string;
-    job: Job;
-    lifetime: number;
-    id: string;
-  },
-  onEnd: (detail: string) => void,
-): Promise<SessionBox> {
-  const { config } = s;
-  try {
-    return await startSessionBox(
-      s.lease.sandbox,
-      { language: s.language, env: s.job.env, files: s.job.files, lifetimeMs: s.lifetime * 1000 },
-      {
-        limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
-        egress: { proxy: s.egress, session: { executionId: s.id, rules: s.job.allow }, maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS },
-        onEnd,
-      },
-    );
-  } catch (error) {
-    s.provider.release(s.lease);
-    throw error;
+/** A session whose box another live kiln holds: its calls go there (src/api/riza/session-forward.ts). */
+export class SessionElsewhere extends AppError {
+  constructor(
+    readonly record: SessionRecord,
+    readonly ownerUrl: string | null,
+  ) {
+    super('SANDBOX_UNAVAILABLE', `session ${record.id} is held by another kiln (${record.owner}); send its calls there`, [
+      { field: 'id', reason: 'session_elsewhere' },
+    ]);
   }
 }
 
-export function createSessions(deps: {
-  config: Config;
-  store: SessionStore;
-  resolve: Resolve;
-  provider: Pick<SandboxProvider, 'acquire' | 'release' | 'refill'>;
-  egress: Pick<EgressProxy, 'serve' | 'end'>;
-  log: Logger;
-  /** This kiln: `<instance>/<boot>`. */
-  owner: string;
-}) {
+const ended = (r: SessionRecord) =>
+  new AppError('CONFLICT', `session ${r.id} has ended (${r.endReason}${r.endDetail ? `: ${r.endDetail}` : ''})`, [
+    { field: 'id', reason: 'session_ended' },
+  ]);
+
+/**
+ * What a resume that failed leaves: the session paused again for a later call (the error as it
+ * was, or a 503 to retry) — unless its spec no longer opens (a secret it names was deleted, say),
+ * which no retry mends: then it ends, saying why.
+ */
+async function unresumable(
+  deps: { store: SessionStore; owner: string; log: Logger },
+  record: SessionRecord,
+  error: unknown,
+): Promise<AppError> {
+  const { project, id } = record;
+  if (error instanceof AppError && error.code === 'BAD_REQUEST') {
+    const detail = `it could not be resumed: ${error.message}`;
+    return ended((await deps.store.end(project, id, { reason: 'kiln_restarted', detail, at: iso(Date.now()) })) ?? record);
+  }
+  await deps.store.pause(project, id, deps.owner);
+  deps.log.warn({ err: String(error), session: id }, 'session: could not resume it; it stays paused');
+  return error instanceof AppError
+    ? error
+    : new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be resumed now; retry`, [{ reason: 'session_resume_failed' }], 5);
+}
+
+export function createSessions(
+  deps: OpenDeps & {
+    store: SessionStore;
+    checkpoints: Checkpoints;
+    secretBox: SecretBox;
+    log: Logger;
+    /** This kiln: `<instance>/<boot>`. */
+    owner: string;
+    /** Where other replicas reach this kiln (KILN_REPLICA_URL). */
+    ownerUrl: string | null;
+    /** The kilns of the store alive now (replicas); unset, this kiln is the store's only one. */
+    liveOwners?: () => Promise<string[]>;
+  },
+) {
   const { config, store, log } = deps;
   const live = new Map<string, LiveSession>();
-  /** Sessions being created, by project: they count against the bounds before they exist. */
+  /** Sessions being created or resumed, by project: they count against the bounds before they exist. */
   const starting = new Map<string, number>();
-  let sweeper: NodeJS.Timeout | undefined;
+  /** Resumes under way: a second call for the same session waits for the first's. */
+  const resuming = new Map<string, Promise<LiveSession>>();
+  const instance = deps.owner.slice(0, deps.owner.lastIndexOf('/'));
 
-  async function create(project: string, req: SessionCreate): Promise<SessionRecord> {
-    const { idle, lifetime } = deadlines(config, req);
+  /** Counts a session being opened against the bounds for as long as `open` takes. */
+  async function opening<T>(project: string, open: () => Promise<T>): Promise<T> {
     admit(config, live, starting, project);
     starting.set(project, (starting.get(project) ?? 0) + 1);
     try {
-      // the one path's checks: runtime (a custom one's build), memory bound, secrets in env and http
-      const { job, secretValues } = await deps.resolve({
-        project,
-        mode: 'script',
-        target: { kind: 'code', language: req.language, code: '', runtimeRevisionId: req.runtimeRevisionId },
-        env: req.env,
-        allow: req.allow,
-        files: req.files,
-        limits: { memorySize: req.memoryMiB },
-      });
-      const id = newId('sess');
-      const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, id);
-      if (lease.pooled) setImmediate(() => deps.provider.refill());
-      const box = await openBox(
-        { ...deps, lease, language: req.language, job, lifetime, id },
-        (detail) => void end(id, 'box_ended', detail),
-      );
-      const record = newRecord({
-        id,
-        project,
-        owner: deps.owner,
-        language: req.language,
-        runtimeRevisionId: req.runtimeRevisionId ?? null,
-        idle,
-        lifetime,
-        job,
-      });
-      live.set(id, { record, box, lease, secretValues, busy: 0, contexts: new Set() });
-      try {
-        await store.create(record);
-      } catch (error) {
-        await end(id, 'deleted', 'the store refused the session');
-        throw error;
-      }
-      log.info({ session: id, project, language: req.language, pooled: lease.pooled }, 'session started');
-      return record;
+      return await open();
     } finally {
       const n = (starting.get(project) ?? 1) - 1;
       if (n) starting.set(project, n);
       else starting.delete(project);
     }
+  }
+
+  const hold = (record: SessionRecord, opened: Awaited<ReturnType<typeof openLive>>): LiveSession => {
+    const session: LiveSession = {
+      record,
+      box: opened.box,
+      lease: opened.lease,
+      secretValues: opened.secretValues,
+      busy: 0,
+      contexts: new Set(),
+      dirty: false,
+      restoredUnsaid: record.restored,
+    };
+    live.set(record.id, session);
+    return session;
+  };
+
+  async function create(project: string, req: SessionCreate): Promise<SessionRecord> {
+    const { idle, lifetime } = deadlines(config, req);
+    return opening(project, async () => {
+      const id = newId('sess');
+      const opened = await openLive(deps, { project, id, req, lifetime, withFiles: true }, (detail) => void end(id, 'box_ended', detail));
+      const record = newRecord({
+        ...{ id, project, owner: deps.owner, ownerUrl: deps.ownerUrl, idle, lifetime, job: opened.job },
+        ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null },
+      });
+      hold(record, opened);
+      try {
+        await store.create(record, sealSpec(deps.secretBox, project, id, req));
+      } catch (error) {
+        await end(id, 'deleted', 'the store refused the session');
+        throw error;
+      }
+      log.info({ session: id, project, language: req.language, pooled: opened.lease.pooled }, 'session started');
+      return record;
+    });
   }
 
   /** Ends a live session of this kiln: its box killed and removed, its record ended with `reason`. */
@@ -223,34 +140,76 @@ export function createSessions(deps: {
     return store.end(session.record.project, id, { reason, detail, at: iso(Date.now()) });
   }
 
-  const notFound = (id: string) => new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
-
-  async function get(project: string, id: string): Promise<SessionRecord> {
-    const record = await store.get(project, id);
-    if (!record) throw notFound(id);
-    return live.get(id)?.record ?? record;
+  /**
+   * Resumes a session whose box is gone (paused, or its kiln dead) here: claimed in the store (so
+   * one kiln does it), a fresh box opened from its sealed spec, its checkpoint put back.
+   */
+  async function resume(record: SessionRecord, seen: { status: 'paused' } | { status: 'running'; owner: string }): Promise<LiveSession> {
+    const { project, id } = record;
+    return opening(project, async () => {
+      const now = Date.now();
+      const endsAt = Date.parse(record.endsAt);
+      const sealed = await store.spec(project, id);
+      const expiresAt = iso(Math.min(now + record.idleTimeoutSeconds * 1000, endsAt));
+      const claimed =
+        sealed && endsAt > now
+          ? await store.claim(project, id, seen, { owner: deps.owner, ownerUrl: deps.ownerUrl, lastActiveAt: iso(now), expiresAt })
+          : null;
+      if (!claimed) return use(project, id, false); // taken by another kiln meanwhile, or past its end
+      let opened: Awaited<ReturnType<typeof openLive>> | null = null;
+      try {
+        const req = openSpec(deps.secretBox, project, id, sealed!);
+        const lifetime = Math.ceil((endsAt - now) / 1000);
+        const withFiles = claimed.checkpoint.generation === 0;
+        opened = await openLive(deps, { project, id, req, lifetime, withFiles }, (detail) => void end(id, 'box_ended', detail));
+        await deps.checkpoints.restore(claimed, opened.lease.sandbox);
+      } catch (error) {
+        if (opened) {
+          opened.box.stop();
+          deps.provider.release(opened.lease);
+        }
+        throw await unresumable(deps, claimed, error);
+      }
+      log.info({ session: id, project, from: seen.status === 'running' ? seen.owner : 'paused' }, 'session resumed');
+      return hold(claimed, opened);
+    });
   }
 
-  /** The live session a call goes to: 404 if the project has no such session, 409 once it has ended. */
-  async function use(project: string, id: string): Promise<LiveSession> {
-    const session = live.get(id);
+  /** Whether the kiln `owner` is gone: an earlier start of this one, or (replicas) not heard within the timeout. */
+  async function gone(owner: string): Promise<boolean> {
+    if (owner === deps.owner) return false;
+    if (owner.startsWith(`${instance}/`) || !deps.liveOwners) return true;
+    return !(await deps.liveOwners()).includes(owner);
+  }
+
+  /**
+   * The live session a call goes to: this kiln's, or resumed here when its box is gone; 404 if the
+   * project has no such session, 409 once it has ended, SessionElsewhere when a live kiln holds it.
+   */
+  async function use(project: string, id: string, mayResume = true): Promise<LiveSession> {
+    const session = live.get(id) ?? (await resuming.get(id)?.catch(() => undefined));
     if (session && session.record.project === project) return session;
     const record = await store.get(project, id);
-    if (!record) throw notFound(id);
-    if (record.status === 'ended')
-      throw new AppError('CONFLICT', `session ${id} has ended (${record.endReason}${record.endDetail ? `: ${record.endDetail}` : ''})`, [
-        { field: 'id', reason: 'session_ended' },
-      ]);
-    // running, but its box is not this kiln's: another replica holds it
-    throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} is held by another kiln (${record.owner}); send its calls there`, [
-      { field: 'id', reason: 'session_elsewhere' },
-    ]);
+    if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    if (record.status === 'ended') throw ended(record);
+    const seen = record.status === 'paused' ? ({ status: 'paused' } as const) : ({ status: 'running', owner: record.owner } as const);
+    if (mayResume && (seen.status === 'paused' || (await gone(record.owner)))) {
+      const resumed = resume(record, seen);
+      resuming.set(id, resumed);
+      try {
+        return await resumed;
+      } finally {
+        resuming.delete(id);
+      }
+    }
+    throw new SessionElsewhere(record, record.ownerUrl);
   }
 
   /** Activity: the idle deadline moves to now + the idle timeout, never past the lifetime's end. */
   function touch(session: LiveSession): SessionRecord {
     const { record } = session;
     const now = Date.now();
+    session.dirty = true;
     record.lastActiveAt = iso(now);
     record.expiresAt = iso(Math.min(now + record.idleTimeoutSeconds * 1000, Date.parse(record.endsAt)));
     void store.touch(record.project, record.id, { lastActiveAt: record.lastActiveAt, expiresAt: record.expiresAt }).catch((err) => {
@@ -259,40 +218,38 @@ export function createSessions(deps: {
     return record;
   }
 
-  function sweep(): void {
-    const now = Date.now();
-    for (const session of live.values()) {
-      const { record } = session;
-      if (now >= Date.parse(record.endsAt)) void end(record.id, 'max_lifetime', null);
-      else if (session.busy === 0 && now >= Date.parse(record.expiresAt)) void end(record.id, 'idle_timeout', null);
-    }
+  /** Deletes a session: its box removed if this kiln holds it, its checkpoint dropped; a live other kiln's is forwarded. */
+  async function remove(project: string, id: string): Promise<SessionRecord> {
+    const session = live.get(id);
+    if (session && session.record.project === project) return (await end(id, 'deleted', null)) ?? session.record;
+    const record = await store.get(project, id);
+    if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    if (record.status === 'ended') throw ended(record);
+    if (record.status === 'running' && !(await gone(record.owner))) throw new SessionElsewhere(record, record.ownerUrl);
+    const done = await store.end(project, id, { reason: 'deleted', detail: null, at: iso(Date.now()) });
+    return done ?? (await remove(project, id)); // it changed meanwhile (resumed, say): again
   }
+
+  const keeper = createSessionKeeper({ ...deps, live, end, gone });
 
   return {
     create,
-    get,
     use,
     touch,
+    async get(project: string, id: string): Promise<SessionRecord> {
+      const session = live.get(id);
+      if (session && session.record.project === project) return session.record;
+      const record = await store.get(project, id);
+      if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+      return record;
+    },
     list: (project: string, page: Page & { status?: SessionStatus }) => store.list(project, page),
     async keepAlive(project: string, id: string): Promise<SessionRecord> {
       return touch(await use(project, id));
     },
-    async remove(project: string, id: string): Promise<SessionRecord> {
-      const session = await use(project, id);
-      return (await end(session.record.id, 'deleted', null)) ?? (await get(project, id));
-    },
-    /** Ends the sessions an earlier start of this kiln left running (their boxes died with it), and starts the sweeps. */
-    async start(): Promise<void> {
-      const instance = deps.owner.slice(0, deps.owner.lastIndexOf('/'));
-      for (const record of await store.runningOfEarlierStarts(instance, deps.owner))
-        await store.end(record.project, record.id, { reason: 'kiln_restarted', detail: 'its kiln restarted', at: iso(Date.now()) });
-      sweeper = setInterval(sweep, SWEEP_MS).unref();
-    },
-    /** SIGTERM: every live session ends (its box goes with this kiln). */
-    async stop(): Promise<void> {
-      clearInterval(sweeper);
-      await Promise.all([...live.keys()].map((id) => end(id, 'kiln_restarted', 'its kiln stopped')));
-    },
+    remove,
+    start: keeper.start,
+    stop: keeper.stop,
   };
 }
 

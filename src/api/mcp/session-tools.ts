@@ -133,7 +133,7 @@ export async function callSessionTool(deps: SessionToolDeps, project: string, na
     case 'write_file': {
       const a = Write.parse(args);
       const bytes = Buffer.from(a.content, a.encoding === 'base64' ? 'base64' : 'utf8');
-      const put = await deps.files.put(project, a.session_id, a.path, Readable.from([bytes]));
+      const put = await deps.files.put(project, a.session_id, a.path, () => Readable.from([bytes]));
       return { content: [text(`Wrote ${put.size} bytes to ${put.path}.`)], structuredContent: put };
     }
     case 'read_file': {
@@ -173,6 +173,7 @@ interface SessionAnswer {
   duration?: number;
   stop_reason?: string;
   restarted?: boolean;
+  restored?: boolean;
   results?: unknown;
   error?: unknown;
 }
@@ -197,7 +198,7 @@ export function sessionCallResult(raw: Record<string, unknown>, limit: number) {
     ...(main ? { output: main['application/json'] ?? main['text/plain'] ?? null } : {}),
   };
   const lines = [
-    `${error ? `Failed: ${error.name}: ${error.value}` : 'Succeeded'} · ${answer.duration} ms · execution ${answer.id}${answer.restarted ? ' · the interpreter had been restarted: earlier state is gone' : ''}`,
+    `${error ? `Failed: ${error.name}: ${error.value}` : 'Succeeded'} · ${answer.duration} ms · execution ${answer.id}${answer.restored ? ' · the session was resumed from its checkpoint: files kept, earlier state gone' : answer.restarted ? ' · the interpreter had been restarted: earlier state is gone' : ''}`,
   ];
   if (main?.['text/plain']) lines.push(`value:\n${capForModel(String(main['text/plain']), limit, answer.id).text}`);
   if (stdout.text) lines.push(`stdout:\n${stdout.text}`);

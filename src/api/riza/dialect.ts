@@ -20,6 +20,7 @@ import { runtimeRoutes } from './runtimes.js';
 import { secretRoutes } from './secrets.js';
 import { sessionRoutes } from './sessions.js';
 import { sessionFileRoutes } from './session-files.js';
+import { forwardSessionCalls } from './session-forward.js';
 import type { SessionFiles } from '../../sessions/session-files.js';
 import type { SessionCalls } from '../../sessions/session-calls.js';
 import type { Sessions } from '../../sessions/sessions.js';
@@ -48,7 +49,7 @@ export interface RizaServices {
  */
 export function rizaDialect(
   services: RizaServices,
-  settings: Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES' | 'KILN_TMPFS_MIB'>,
+  settings: Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES' | 'KILN_TMPFS_MIB' | 'KILN_INSTANCE'>,
   log: Logger,
 ) {
   const maxBodyBytes = settings.KILN_MAX_BODY_BYTES;
@@ -62,6 +63,8 @@ export function rizaDialect(
   app.use('/v1/*', (c, next) =>
     (c.req.method === 'PUT' && /^\/v1\/sessions\/[^/]+\/files\//.test(c.req.path) ? fileBodies : bodies)(c, next),
   );
+  // a session another replica holds: the call goes there (after the checks above, which it repeats)
+  app.use('/v1/*', forwardSessionCalls(settings.KILN_INSTANCE, log));
   app.use('/v1/*', async (c, next) => {
     // the actions that take no body (a cancel, a rotate) need no type; what they are sent is ignored
     const bodiless = /\/(cancel|rotate|keepalive|contexts)$/.test(c.req.path);

@@ -30,7 +30,8 @@ export function sessionFileRoutes(deps: { files: SessionFiles }) {
     return c.json({ data }, 200);
   });
   app.put('/v1/sessions/:id/files/*', async (c) => {
-    const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]);
+    // taken only once the session is known to be here: one held elsewhere is forwarded, body and all
+    const body = () => (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]));
     return c.json(await files.put(c.get('project'), c.req.param('id'), filePath(c), body), 200);
   });
   app.get('/v1/sessions/:id/files/*', async (c) => {

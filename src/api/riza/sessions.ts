@@ -34,7 +34,10 @@ const SessionCreate = z
 const Session = z
   .object({
     id: z.string(),
-    status: z.enum(SESSION_STATUSES),
+    status: z.enum(SESSION_STATUSES).openapi({
+      description:
+        '`running` (a kiln holds its box), `paused` (its kiln stopped: its files are in its checkpoint, and its next call resumes it in a fresh box), `ended`.',
+    }),
     language: z.string(),
     runtime_revision_id: z.string().nullable(),
     memory_size: z.number().int(),
@@ -47,6 +50,13 @@ const Session = z
     ended_at: z.string().nullable(),
     end_reason: z.string().nullable().openapi({ description: '`deleted`, `idle_timeout`, `max_lifetime`, `box_ended`, `kiln_restarted`.' }),
     end_detail: z.string().nullable(),
+    restored: z
+      .boolean()
+      .openapi({ description: 'Its box was resumed from a checkpoint: files kept, processes and interpreter state not.' }),
+    checkpointed_at: z
+      .string()
+      .nullable()
+      .openapi({ description: 'When its workspace was last checkpointed (a resume restores the files as of then); null: not yet.' }),
     env: z.array(z.string()).openapi({ description: 'The names of its environment variables (never their values).' }),
     http: z.object({ allow: z.array(z.object({ host: z.string() })) }),
   })
@@ -73,6 +83,10 @@ const CallOutput = {
       '`exited`; `timeout`, `output_limit`, `out_of_memory`, `interpreter_ended` (the interpreter was restarted), `sandbox_error` (the session is over).',
   }),
   restarted: z.boolean().openapi({ description: 'The interpreter had been restarted before this call: earlier state was gone.' }),
+  restored: z.boolean().openapi({
+    description:
+      'The session had been resumed from its checkpoint before this call (its kiln stopped): files as of the checkpoint, interpreters fresh.',
+  }),
 };
 
 const SessionExecute = z
@@ -202,6 +216,8 @@ export function sessionView(r: SessionRecord) {
     ended_at: r.endedAt,
     end_reason: r.endReason,
     end_detail: r.endDetail,
+    restored: r.restored,
+    checkpointed_at: r.checkpoint.at,
     env: settings.env ?? [],
     http: { allow: settings.http?.allow ?? [] },
   };

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { canonicalTimestamp, pageSize, toJson, type Page } from '../page.js';
-import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from './records.js';
+import type { SessionCheckpoint, SessionEndReason, SessionRecord, SessionStatus, SessionStore } from './records.js';
 
 /** The sessions table (migration 0010) as Kysely sees it, and its mapping to records. */
 
@@ -22,13 +22,55 @@ export interface SessionsTable {
   ends_at: string;
   ended_at: string | null;
   settings: string; // JSON
+  spec: string | null; // sealed
+  owner_url: string | null;
+  restored: number;
+  checkpoint_generation: number;
+  checkpoint_chunks: number;
+  checkpoint_bytes: number;
+  checkpointed_at: string | null;
+}
+
+export interface SessionCheckpointChunksTable {
+  session_id: string;
+  generation: number;
+  seq: number;
+  data: string; // sealed
 }
 
 export interface SessionTables {
   sessions: SessionsTable;
+  session_checkpoint_chunks: SessionCheckpointChunksTable;
 }
 
-function toRow(s: SessionRecord): SessionsTable {
+const RECORD_COLUMNS = [
+  'id',
+  'project',
+  'language',
+  'runtime_revision_id',
+  'memory_mib',
+  'idle_timeout_seconds',
+  'max_lifetime_seconds',
+  'status',
+  'end_reason',
+  'end_detail',
+  'owner',
+  'created_at',
+  'last_active_at',
+  'expires_at',
+  'ends_at',
+  'ended_at',
+  'settings',
+  'owner_url',
+  'restored',
+  'checkpoint_generation',
+  'checkpoint_chunks',
+  'checkpoint_bytes',
+  'checkpointed_at',
+] as const;
+type RecordRow = Pick<SessionsTable, (typeof RECORD_COLUMNS)[number]>;
+
+function toRow(s: SessionRecord): RecordRow {
   return {
     id: s.id,
     project: s.project,
@@ -47,10 +89,16 @@ function toRow(s: SessionRecord): SessionsTable {
     ends_at: canonicalTimestamp(s.endsAt),
     ended_at: s.endedAt && canonicalTimestamp(s.endedAt),
     settings: toJson(s.settings),
+    owner_url: s.ownerUrl,
+    restored: s.restored ? 1 : 0,
+    checkpoint_generation: s.checkpoint.generation,
+    checkpoint_chunks: s.checkpoint.chunks,
+    checkpoint_bytes: s.checkpoint.bytes,
+    checkpointed_at: s.checkpoint.at && canonicalTimestamp(s.checkpoint.at),
   };
 }
 
-function toRecord(row: SessionsTable): SessionRecord {
+function toRecord(row: RecordRow): SessionRecord {
   return {
     id: row.id,
     project: row.project,
@@ -69,6 +117,14 @@ function toRecord(row: SessionsTable): SessionRecord {
     endsAt: row.ends_at,
     endedAt: row.ended_at,
     settings: JSON.parse(row.settings) as unknown,
+    ownerUrl: row.owner_url,
+    restored: Boolean(row.restored),
+    checkpoint: {
+      generation: Number(row.checkpoint_generation),
+      chunks: Number(row.checkpoint_chunks),
+      bytes: Number(row.checkpoint_bytes),
+      at: row.checkpointed_at,
+    },
   };
 }
 
@@ -76,17 +132,35 @@ function toRecord(row: SessionsTable): SessionRecord {
 export class KyselySessionStore implements SessionStore {
   constructor(private readonly db: Kysely<SessionTables>) {}
 
-  async create(session: SessionRecord): Promise<void> {
-    await this.db.insertInto('sessions').values(toRow(session)).execute();
+  async create(session: SessionRecord, spec: string): Promise<void> {
+    await this.db
+      .insertInto('sessions')
+      .values({ ...toRow(session), spec })
+      .execute();
+  }
+
+  async spec(project: string, id: string): Promise<string | null> {
+    const row = await this.db.selectFrom('sessions').select('spec').where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    return row?.spec ?? null;
   }
 
   async get(project: string, id: string): Promise<SessionRecord | null> {
-    const row = await this.db.selectFrom('sessions').selectAll().where('project', '=', project).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('sessions')
+      .select(RECORD_COLUMNS)
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
     return row ? toRecord(row) : null;
   }
 
   async list(project: string, page: Page & { status?: SessionStatus }): Promise<SessionRecord[]> {
-    let query = this.db.selectFrom('sessions').selectAll().where('project', '=', project).orderBy('id', 'desc').limit(pageSize(page));
+    let query = this.db
+      .selectFrom('sessions')
+      .select(RECORD_COLUMNS)
+      .where('project', '=', project)
+      .orderBy('id', 'desc')
+      .limit(pageSize(page));
     if (page.status) query = query.where('status', '=', page.status);
     if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
     return (await query.execute()).map(toRecord);
@@ -99,7 +173,7 @@ export class KyselySessionStore implements SessionStore {
       .where('project', '=', project)
       .where('id', '=', id)
       .where('status', '=', 'running')
-      .returningAll()
+      .returning(RECORD_COLUMNS)
       .executeTakeFirst();
     return row ? toRecord(row) : null;
   }
@@ -114,15 +188,122 @@ export class KyselySessionStore implements SessionStore {
       .set({ status: 'ended', end_reason: end.reason, end_detail: end.detail, ended_at: canonicalTimestamp(end.at) })
       .where('project', '=', project)
       .where('id', '=', id)
+      .where('status', '!=', 'ended')
+      .returning(RECORD_COLUMNS)
+      .executeTakeFirst();
+    if (row) await this.db.deleteFrom('session_checkpoint_chunks').where('session_id', '=', id).execute();
+    return row ? toRecord(row) : null;
+  }
+
+  async runningElsewhere(owner: string): Promise<SessionRecord[]> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .select(RECORD_COLUMNS)
       .where('status', '=', 'running')
-      .returningAll()
+      .where('owner', '!=', owner)
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async pause(project: string, id: string, owner: string): Promise<SessionRecord | null> {
+    const row = await this.db
+      .updateTable('sessions')
+      .set({ status: 'paused' })
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('owner', '=', owner)
+      .returning(RECORD_COLUMNS)
       .executeTakeFirst();
     return row ? toRecord(row) : null;
   }
 
-  async runningOfEarlierStarts(instance: string, owner: string): Promise<SessionRecord[]> {
-    // running sessions are few (KILN_SESSIONS_MAX bounds them): filtered here, not with LIKE's escapes
-    const rows = await this.db.selectFrom('sessions').selectAll().where('status', '=', 'running').where('owner', '!=', owner).execute();
-    return rows.filter((row) => row.owner.startsWith(`${instance}/`)).map(toRecord);
+  async claim(
+    project: string,
+    id: string,
+    seen: { status: 'paused' } | { status: 'running'; owner: string },
+    to: { owner: string; ownerUrl: string | null; lastActiveAt: string; expiresAt: string },
+  ): Promise<SessionRecord | null> {
+    let update = this.db
+      .updateTable('sessions')
+      .set({
+        status: 'running',
+        owner: to.owner,
+        owner_url: to.ownerUrl,
+        restored: 1,
+        last_active_at: canonicalTimestamp(to.lastActiveAt),
+        expires_at: canonicalTimestamp(to.expiresAt),
+      })
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .where('status', '=', seen.status);
+    if (seen.status === 'running') update = update.where('owner', '=', seen.owner);
+    const row = await update.returning(RECORD_COLUMNS).executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  async endExpired(now: string): Promise<SessionRecord[]> {
+    const at = canonicalTimestamp(now);
+    const due = await this.db
+      .selectFrom('sessions')
+      .select(['project', 'id', 'ends_at'])
+      .where('status', '=', 'paused')
+      .where((eb) => eb.or([eb('expires_at', '<=', at), eb('ends_at', '<=', at)]))
+      .execute();
+    const ended: SessionRecord[] = [];
+    for (const row of due) {
+      const reason = row.ends_at <= at ? 'max_lifetime' : 'idle_timeout';
+      const record = await this.end(row.project, row.id, { reason, detail: 'it was paused', at: now });
+      if (record) ended.push(record);
+    }
+    return ended;
+  }
+
+  async writeChunk(id: string, generation: number, seq: number, data: string): Promise<void> {
+    await this.db.insertInto('session_checkpoint_chunks').values({ session_id: id, generation, seq, data }).execute();
+  }
+
+  async commitCheckpoint(project: string, id: string, checkpoint: SessionCheckpoint): Promise<boolean> {
+    const done = await this.db
+      .updateTable('sessions')
+      .set({
+        checkpoint_generation: checkpoint.generation,
+        checkpoint_chunks: checkpoint.chunks,
+        checkpoint_bytes: checkpoint.bytes,
+        checkpointed_at: checkpoint.at && canonicalTimestamp(checkpoint.at),
+      })
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .where('status', '!=', 'ended')
+      .executeTakeFirst();
+    if (!Number(done.numUpdatedRows)) return false;
+    await this.dropUncommitted(id);
+    return true;
+  }
+
+  async readChunk(id: string, generation: number, seq: number): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('session_checkpoint_chunks')
+      .select('data')
+      .where('session_id', '=', id)
+      .where('generation', '=', generation)
+      .where('seq', '=', seq)
+      .executeTakeFirst();
+    return row?.data ?? null;
+  }
+
+  async dropUncommitted(id: string): Promise<void> {
+    // the committed generation, read in the same statement: an ended session (or none) keeps none
+    await this.db
+      .deleteFrom('session_checkpoint_chunks')
+      .where('session_id', '=', id)
+      .where((eb) =>
+        eb(
+          'generation',
+          'not in',
+          eb.selectFrom('sessions').select('checkpoint_generation').where('id', '=', id).where('status', '!=', 'ended'),
+        ),
+      )
+      .execute();
   }
 }
