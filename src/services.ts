@@ -194,9 +194,10 @@ export function createServices(deps: ServiceDeps) {
     /** Whether the database answers (for /readyz). */
     ping: () => store.ping(),
     async start() {
+      // sessions first: what an earlier start left running is paused before invocations' slower start
+      await sessions.start();
       await invocations.start();
       webhooks.start();
-      await sessions.start();
     },
     async stop() {
       workers.close();

@@ -3,6 +3,7 @@
 // when one replica is SIGKILLed mid-burst; no replica's start removes another's boxes.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -26,6 +27,15 @@ let env: (i: number) => Record<string, string>;
 let sharedCa: string;
 const replicas: (KilnProcess | null)[] = [null, null, null];
 
+/** A port free now on loopback: a replica is told its own address (KILN_REPLICA_URL) before it starts. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 beforeAll(async () => {
   await requirePostgres();
   await admin.query(`create database ${database}`);
@@ -35,9 +45,12 @@ beforeAll(async () => {
   const caDir = mkdtempSync(join(tmpdir(), 'kiln-replica-ca-'));
   sharedCa = (await CertificateAuthority.loadOrCreate(caDir)).certPem;
   const made = new Map<number, Record<string, string>>();
+  const ports = await Promise.all([1, 2, 3].map(() => freePort()));
   // one environment per replica number, made once: a restart of replica i is the same replica
   env = (i) => made.get(i) ?? made.set(i, replicaEnv(i)).get(i)!;
   const replicaEnv = (i: number): Record<string, string> => ({
+    ...(ports[i - 1] ? { PORT: String(ports[i - 1]), KILN_REPLICA_URL: `http://127.0.0.1:${ports[i - 1]}` } : {}),
+    KILN_SESSION_CHECKPOINT_SECONDS: '1',
     KILN_EGRESS_CA_CERT_FILE: join(caDir, 'egress-ca.pem'),
     KILN_EGRESS_CA_KEY_FILE: join(caDir, 'egress-ca-key.pem'),
     KILN_DATABASE_URL: url,
@@ -249,6 +262,50 @@ describe('replicas on one PostgreSQL', () => {
     for (const id of others) expect(after.has(id), `box ${id} of another replica`).toBe(true);
     const mine = new Set(await boxesOf(instance(3)));
     for (const id of leftovers) expect(mine.has(id), `leftover ${id}`).toBe(false);
+  });
+
+  it('a session made through one replica is used through the others (forwarded), and resumed on another when its replica dies', {
+    timeout: 120_000,
+  }, async () => {
+    const created = await call(r(1).url, 'POST', '/v1/sessions', { language: 'python' });
+    expect(created.status).toBe(200);
+    const id = created.body.id as string;
+    // through replica 2: the upload streams on to replica 1, which holds the box
+    const put = await fetch(`${r(2).url}/v1/sessions/${id}/files/in.txt`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+      body: 'uploaded through replica 2',
+    });
+    expect(put.status).toBe(200);
+    expect(put.headers.get('kiln-forwarded')).toMatch(new RegExp(`^${instance(1)}/`));
+    const set = await post(r(2), `/v1/sessions/${id}/execute`, { code: 'x = 41' });
+    expect(set.headers.get('kiln-forwarded')).toMatch(new RegExp(`^${instance(1)}/`));
+    const got = (await (await post(r(3), `/v1/sessions/${id}/execute`, { code: 'print(x + 1, open("in.txt").read())' })).json()) as {
+      stdout: string;
+    };
+    expect(got.stdout).toBe('42 uploaded through replica 2\n');
+
+    // checkpointed a second after that activity; then its replica dies
+    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((res) => setTimeout(res, 250))) {
+      const view = (await call(r(2).url, 'GET', `/v1/sessions/${id}`)).body;
+      if (view.checkpointed_at && Date.parse(view.checkpointed_at) > Date.parse(view.last_active_at)) break;
+    }
+    await r(1).kill();
+    // within the replica timeout it is still replica 1's (a 503 naming it); past it, replica 2 resumes it
+    let resumed: { status: number; body: any } = { status: 0, body: null };
+    for (const until = Date.now() + 40_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
+      resumed = await call(r(2).url, 'POST', `/v1/sessions/${id}/execute`, { code: 'print(open("in.txt").read())' });
+      if (resumed.status !== 503) break;
+      expect(resumed.body.details?.[0]?.reason).toBe('session_elsewhere');
+    }
+    expect(resumed.status).toBe(200);
+    expect(resumed.body).toMatchObject({ restored: true, stdout: 'uploaded through replica 2\n' });
+    // and replica 3 now reaches it on replica 2
+    const view = await call(r(3).url, 'GET', `/v1/sessions/${id}`);
+    expect(view.body).toMatchObject({ status: 'running', restored: true });
+    const last = await post(r(3), `/v1/sessions/${id}/execute`, { code: '"x" in globals()' });
+    expect(last.headers.get('kiln-forwarded')).toMatch(new RegExp(`^${instance(2)}/`));
+    expect((await call(r(3).url, 'DELETE', `/v1/sessions/${id}`)).body).toMatchObject({ status: 'ended', end_reason: 'deleted' });
   });
 });
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, TEST_INSTANCE, TEST_KEY } from '../helpers/kiln.js';
+import { call, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { type KilnProcess, spawnKiln } from '../helpers/kiln-process.js';
 import { POSTGRES_MODE } from '../helpers/postgres.js';
 import { type AuthUpstream, startAuthUpstream } from '../helpers/upstream.js';
@@ -39,6 +39,7 @@ beforeAll(async () => {
     ...upstream.env,
     KILN_DATA_DIR: mkdtempSync(join(tmpdir(), 'kiln-restore-')),
     KILN_INSTANCE: `${TEST_INSTANCE}-restore`,
+    KILN_OCI_RUNTIME: TEST_OCI_RUNTIME,
     KILN_POOL_PYTHON: '1',
     KILN_POOL_JAVASCRIPT: '0',
     KILN_POOL_TYPESCRIPT: '0',
@@ -123,7 +124,16 @@ describe('a session across a restart of its kiln', () => {
     expect(seen.body.checkpointed_at).not.toBeNull();
     await kiln!.kill();
     await start();
-    expect((await api('GET', `/v1/sessions/${a}`)).body.status).toBe('paused');
+    // paused by the new start's first sweep (which may come just after it listens)
+    expect(
+      (
+        await until(
+          () => api('GET', `/v1/sessions/${a}`),
+          (r) => r.body.status === 'paused',
+          5000,
+        )
+      ).body.status,
+    ).toBe('paused');
     expect((await fileBytes(a, 'kept.txt')).bytes.toString()).toBe('checkpointed\n');
     expect((await api('GET', `/v1/sessions/${a}`)).body).toMatchObject({ status: 'running', restored: true });
     // paused, its idle deadline runs on: ended by the sweep, not resumed
