@@ -1,15 +1,19 @@
 // Sessions (issue 23): what a call in a live session costs against a one-shot warm execution of the
 // same code, interleaved at the same pace (no box is started or removed for a session call); what
 // creating a session costs from a warm pool; and state: a large object made once and used by 20
-// calls, against remaking it in each of 20 one-shot calls.
+// calls, against remaking it in each of 20 one-shot calls; and idle cost (bench/session-idle.ts).
+// `npx tsx bench/sessions.ts [--idle-only]` runs these cases alone, against a kiln of their own.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
-import { KEY, type KilnProcess } from './kiln-process.js';
+import { loadConfig } from '../src/config.js';
+import { KEY, type KilnProcess, startKilnProcess } from './kiln-process.js';
+import { type IdleFigures, idleLine, measureIdle } from './session-idle.js';
 import { row, sleep, type Row } from './stats.js';
 
 type Hello = { language: string; code: string; input: string };
@@ -22,6 +26,7 @@ export interface SessionFigures {
   /** Total ms of 20 uses: once made in a session, and remade in each one-shot call. */
   state?: { session: number; oneShot: number };
   files?: FileFigures;
+  idle?: IdleFigures;
 }
 
 export interface FileFigures {
@@ -40,6 +45,14 @@ const CALL: Record<string, string> = {
 // about 100 MB: made once in a session; remade by each one-shot call
 const BIG = 'data = bytearray(100 * 1024 * 1024)\nfor i in range(0, len(data), 4096):\n    data[i] = i % 251\n';
 const USE = 'sum(data[::4096]) % 1000';
+/** Idle sessions per language measured at once. */
+const IDLE_N = 3;
+
+/** The configured session bounds of a kiln started with `env`. */
+function sessionLimits(env: Record<string, string>) {
+  const config = loadConfig(env);
+  return { sessionsMax: config.KILN_SESSIONS_MAX, perProject: config.KILN_SESSIONS_PER_PROJECT };
+}
 
 async function session(kiln: KilnProcess, language: string, memory?: number): Promise<{ id: string; ms: number }> {
   const t = performance.now();
@@ -53,9 +66,12 @@ export async function measureSessions(
   hello: Record<string, Hello>,
   n: number,
   paceMs: number,
+  /** The kiln's environment, for its configured session bounds; bench.ts's kiln sets none of them. */
+  env: Record<string, string> = { KILN_API_KEYS: KEY, PORT: '0' },
 ): Promise<SessionFigures[]> {
   const figures: SessionFigures[] = [];
   for (const [language, body] of Object.entries(hello)) {
+    const idle = await measureIdle(kiln, language, IDLE_N, sessionLimits(env));
     const creates: number[] = [];
     for (let i = 0; i < 5; i++) {
       const s = await session(kiln, language);
@@ -81,6 +97,7 @@ export async function measureSessions(
       create: row(`session create ${language} (warm pool)`, creates),
       call: row(`session execute ${language}, 1 per ${paceMs} ms`, latencies.call),
       oneShot: row(`kiln ${language} hello interleaved with sessions`, latencies.oneShot),
+      idle,
       ...(language === 'python' ? { state: await measureState(kiln), files: await measureFiles(kiln) } : {}),
     });
   }
@@ -164,6 +181,47 @@ export function sessionsLine(f: SessionFigures): string {
     : '';
   return (
     `sessions (${f.language}): execute p50 ${f.call.p50.toFixed(1)} ms, p90 ${f.call.p90.toFixed(1)} ms = ${(f.call.p50 / f.oneShot.p50).toFixed(2)}x a one-shot warm execute's ${f.oneShot.p50.toFixed(1)} ms (target ≤ 0.6x); ` +
-    `create p50 ${f.create.p50.toFixed(0)} ms = ${(f.create.p50 / f.oneShot.p50).toFixed(1)}x a warm execute (target ≤ 1.5x)${state}${files}`
+    `create p50 ${f.create.p50.toFixed(0)} ms = ${(f.create.p50 / f.oneShot.p50).toFixed(1)}x a warm execute (target ≤ 1.5x)${state}${files}` +
+    (f.idle ? `\n${idleLine(f.idle)}` : '')
   );
 }
+
+/** This file's cases alone: a kiln of their own (the KILN_POOL_, CONCURRENCY, SESSION and OCI_RUNTIME variables passed on). */
+async function runAlone(idleOnly: boolean): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-sessions-'));
+  const env: Record<string, string> = {
+    KILN_API_KEYS: KEY,
+    PORT: '0',
+    KILN_LOG_LEVEL: 'info', // its "listening" line gives the port
+    KILN_INSTANCE: 'kiln-bench-sessions',
+    KILN_DATA_DIR: join(dir, 'data'),
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] => /^KILN_(POOL_|RUNTIME_POOL_SIZE|CONCURRENCY|SESSION|OCI_RUNTIME)/.test(e[0]) && !!e[1],
+      ),
+    ),
+  };
+  const kiln = await startKilnProcess(env);
+  try {
+    if (idleOnly)
+      for (const language of ['python', 'javascript']) console.log(idleLine(await measureIdle(kiln, language, IDLE_N, sessionLimits(env))));
+    else {
+      const hello = {
+        python: { language: 'python', code: 'def execute(input):\n    print("hello")\n    return {"hello": input}', input: 'world' },
+        javascript: {
+          language: 'javascript',
+          code: 'function execute(input) { console.log("hello"); return { hello: input }; }',
+          input: 'world',
+        },
+      };
+      for (const body of Object.values(hello)) await kiln.call(body); // warm connections and caches
+      const figures = await measureSessions(kiln, hello, Number(process.env.BENCH_N ?? 10), Number(process.env.BENCH_PACE_MS ?? 250), env);
+      for (const f of figures) console.log(sessionsLine(f));
+    }
+  } finally {
+    await kiln.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runAlone(process.argv.includes('--idle-only'));
