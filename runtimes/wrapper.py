@@ -16,8 +16,8 @@ request arrives, appending three fd numbers to its command: the request pipe,
 the result pipe and the ready pipe. Once warm, the harness says "ready" on the
 last, which the wrapper passes on to kiln as the box's first frame (k, empty).
 kiln then writes one request: a header line "<mode> <deadline ms or -> <request
-bytes> <stdin bytes>", the request line (JSON, for the harness), and the code's
-stdin. The wrapper reads all of it, tells kiln the request was taken (t), and
+bytes> <stdin bytes> <output files> <output bytes>", the request line (JSON, for
+the harness), and the code's stdin. The wrapper reads all of it, tells kiln the request was taken (t), and
 only then hands the line to the harness: no code runs before kiln knows.
 
 It relays what the harness prints as frames on stdout: kind byte + 4-byte
@@ -35,9 +35,11 @@ answered by an r frame; i interrupts the running call, z kills the harness
 (and all it started), and a harness that ends is replaced (h, then its r).
 """
 # No json here: importing it (and the re module under it) costs every box about 10 ms of CPU at start.
-import os, select, selectors, signal, socket, struct, subprocess, sys, threading, time
+import os, select, selectors, signal, socket, stat, struct, subprocess, sys, threading, time
 
 PROXY = "http://127.0.0.1:3128"
+# What a one-shot run writes here comes back as files of its execution (w frames, before r and x).
+OUTPUT_DIR = "/mnt/req/out"
 CA_PATH = "/tmp/kiln-egress-ca.pem"
 out = sys.stdout.buffer
 # What PID 1 ignores once the harness has started: the code may send them to it.
@@ -138,7 +140,7 @@ def read_request():
         if head is None and b"\n" in data:
             line, _, rest = bytes(data).partition(b"\n")
             fields = line.split(b" ")
-            if len(fields) != 4 or not fields[2].isdigit() or not fields[3].isdigit():
+            if len(fields) != 6 or not all(f.isdigit() for f in fields[2:]):
                 sys.stderr.buffer.write(b"kiln wrapper: a malformed request header\n")
                 os._exit(1)
             head, data = fields, bytearray(rest)
@@ -146,7 +148,66 @@ def read_request():
             line_end = int(head[2])
             stdin_end = line_end + int(head[3])
             deadline = int(head[1]) if head[1].isdigit() else None
-            return head[0], deadline, bytes(data[:line_end]), bytes(data[line_end:stdin_end]), bytes(data[stdin_end:])
+            limits = (int(head[4]), int(head[5]))
+            return head[0], deadline, bytes(data[:line_end]), bytes(data[line_end:stdin_end]), bytes(data[stdin_end:]), limits
+
+
+def output_dir():
+    """Makes the output directory (before any request: off the run's path); what identifies it as made."""
+    try:
+        os.mkdir(OUTPUT_DIR)
+        st = os.stat(OUTPUT_DIR)
+        return (st.st_ino, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
+def send_outputs(made, max_files, max_bytes):
+    """The regular files under OUTPUT_DIR as w frames "<path>\\0<bytes>" (a directory's names sorted, then
+    its subdirectories'), at most max_files
+    and max_bytes in all, each whole or not at all; then a w frame with no path if any was left out.
+    Symlinks, FIFOs and devices are skipped (never followed, never opened to block). Nothing to do,
+    at the cost of one stat, when the directory is as it was made (an entry added changes its mtime)."""
+    try:
+        st = os.stat(OUTPUT_DIR)
+    except OSError:
+        return
+    if max_files == 0 or (st.st_ino, st.st_mtime_ns) == made:
+        return
+    sent, left, more = 0, max_bytes, False
+    for root, dirs, files in os.walk(OUTPUT_DIR):  # symlinked directories are listed, not entered
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if sent == max_files or info.st_size > left:
+                    more = True
+                    continue
+                data = os.read(fd, info.st_size + 1) if info.st_size else b""
+                while len(data) <= info.st_size and len(data) <= left:  # a short read, or it grew
+                    chunk = os.read(fd, info.st_size + 1 - len(data) or 1)
+                    if not chunk:
+                        break
+                    data += chunk
+                if len(data) > left:
+                    more = True
+                    continue
+                rel = os.path.relpath(path, OUTPUT_DIR).encode("utf-8", "surrogateescape")
+                frame(b"w", rel + b"\0" + data, flush=False)
+                sent, left = sent + 1, left - len(data)
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+    if more:
+        frame(b"w", b"\0", flush=False)
 
 
 def hand_over(req_w, line):
@@ -374,8 +435,9 @@ def main():
     oom_before = oom_kills()
     tunnel = Tunnel(selectors.DefaultSelector())
     watch(child, res_r, listener, tunnel)
+    made = output_dir()
     await_ready(child, ready_r)
-    mode, deadline_ms, line, stdin_data, early = read_request()
+    mode, deadline_ms, line, stdin_data, early, (max_files, max_bytes) = read_request()
     # kiln learns the code is about to run, before it can: should this box die from here on, its code
     # may have done it (under gVisor the code can kill PID 1), and that is the run's failure, not kiln's.
     frame(b"t", b"")
@@ -385,6 +447,10 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from wrapper_session import Session
 
+        try:
+            os.rmdir(OUTPUT_DIR)  # a session's files are its workspace's, read through kiln's file routes
+        except OSError:
+            pass
         return Session(sys.argv[1:], env, line, tunnel, listener, oom_before).serve(child, req_w, deadline_ms, early)
     hand_over(req_w, line)
     # Backstop for the host-side deadline, should kiln itself be gone: the box ends itself.
@@ -405,6 +471,7 @@ def main():
         status = (result or b"").split(b" ")
         code = int(status[1]) & 0xFF if len(status) == 2 and status[0] == b"exit" and status[1].isdigit() else wait_for_harness(child, tunnel, hard_deadline)
         result = None  # a script has no result
+    send_outputs(made, max_files, max_bytes)
     if result is not None:
         frame(b"r", result, flush=False)  # one write with the exit frame: one wake-up for kiln, not two
     # an OOM kill is SIGKILL; count it only when the box's OOM counter rose too

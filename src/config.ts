@@ -154,6 +154,15 @@ export const ConfigSchema = z.object({
   KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe(
     'Bytes of stdout, and of stderr, kept per execution; past it the stream is cut, marked truncated, and the run stopped (`output_limit`).',
   ),
+  KILN_OUTPUT_FILES_MAX: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(20)
+    .describe('Files a one-shot execution may give back from /mnt/req/out (0: none are collected).'),
+  KILN_OUTPUT_FILES_MAX_BYTES: int(10 * 1024 * 1024).describe(
+    "Bytes in all of an execution's output files; a file that would pass it is left out (`files_truncated`).",
+  ),
   KILN_RESULT_LIMIT_BYTES: int(10 * 1024 * 1024).describe(
     'Largest JSON return value of `execute()`, in bytes; a larger one stops the run (`output_limit`).',
   ),

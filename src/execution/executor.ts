@@ -35,6 +35,9 @@ export function loggedResult(r: RunResult) {
     stderr_truncated: r.stderrTruncated,
     output_status: r.outputStatus,
     output_json: r.outputJson,
+    // what it left under /mnt/req/out: GET /v1/executions/{id}/files/{path}
+    ...(r.files?.length ? { files: r.files.map((f) => ({ path: f.path, size: f.data.length })) } : {}),
+    ...(r.filesTruncated ? { files_truncated: true } : {}),
   };
 }
 
@@ -120,6 +123,7 @@ export function createExecutor(deps: {
     };
     try {
       await deps.store.executions.record(record);
+      if (result.files?.length) await deps.store.executions.recordFiles(req.project, job.id, result.files);
       ctx.timer?.mark('log');
     } catch (err) {
       metrics.storeErrors.inc({ operation: 'record_execution' });

@@ -60,8 +60,10 @@ export function redactSecrets(result: RunResult, values: string[]): RunResult {
     if (redacted !== outputJson) outputJson = isJson(redacted) ? redacted : null;
   }
   // printed output may hold a value as it is or as JSON writes it (print(json.dumps(env)), say)
+  const bytes = result.files && bytesRedactor(values);
   return {
     ...result,
+    ...(bytes ? { files: result.files!.map((f) => ({ path: f.path, data: bytes(f.data) })) } : {}),
     stdout: replaceAll(result.stdout, printed),
     stderr: replaceAll(result.stderr, printed),
     outputJson,
@@ -82,6 +84,22 @@ export function redactJson<T>(value: T, values: readonly string[]): T | string {
   return isJson(redacted) ? (JSON.parse(redacted) as T) : MARK;
 }
 
+const MARK_BYTES = Buffer.from(MARK);
+
+/** Takes the values out of bytes, as they are and as JSON writes them (their UTF-8); null when there are none to look for. */
+function bytesRedactor(values: readonly string[]): (((bytes: Buffer) => Buffer) & { holdBack: number }) | null {
+  const needles = needlesOf(values).printed.map((needle) => Buffer.from(needle));
+  if (!needles.length) return null;
+  const redact = (bytes: Buffer): Buffer => {
+    let out: Buffer = bytes;
+    for (const needle of needles)
+      for (let at = out.indexOf(needle); at >= 0; at = out.indexOf(needle, at + MARK_BYTES.length))
+        out = Buffer.concat([out.subarray(0, at), MARK_BYTES, out.subarray(at + needle.length)]);
+    return out;
+  };
+  return Object.assign(redact, { holdBack: Math.max(...needles.map((needle) => needle.length)) - 1 });
+}
+
 /**
  * A stream that takes the secrets' values out of bytes as they pass (a session's file on its way
  * out: an upstream may have echoed a credential into it), as they are and as JSON writes them; a
@@ -89,17 +107,9 @@ export function redactJson<T>(value: T, values: readonly string[]): T | string {
  * there is nothing to take out.
  */
 export function redactingStream(values: readonly string[]): Transform | null {
-  const needles = needlesOf(values).printed.map((needle) => Buffer.from(needle));
-  if (!needles.length) return null;
-  const holdBack = Math.max(...needles.map((needle) => needle.length)) - 1;
-  const mark = Buffer.from(MARK);
-  const redact = (bytes: Buffer): Buffer => {
-    let out: Buffer = bytes;
-    for (const needle of needles)
-      for (let at = out.indexOf(needle); at >= 0; at = out.indexOf(needle, at + mark.length))
-        out = Buffer.concat([out.subarray(0, at), mark, out.subarray(at + needle.length)]);
-    return out;
-  };
+  const redact = bytesRedactor(values);
+  if (!redact) return null;
+  const { holdBack } = redact;
   let pending: Buffer = Buffer.alloc(0);
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {

@@ -24,6 +24,8 @@ export function createExecutionStatuses(store: Pick<Store, 'executions' | 'invoc
     list: (project: string, page: Page & { onlyNonZeroExitCodes?: boolean }) => store.executions.list(project, page),
     /** Whether the log holds this execution (it ended with its answer). */
     logged: async (project: string, id: string) => (await store.executions.get(project, id)) !== null,
+    /** An output file of the project's execution `id` (what its code left under /mnt/req/out); null if none. */
+    file: (project: string, id: string, path: string) => store.executions.getFile(project, id, path),
   };
 }
 

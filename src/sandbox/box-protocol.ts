@@ -16,7 +16,8 @@
  *   request pipe, the result pipe and the ready pipe.
  * - Order. (1) ready: the warm harness writes "ready\n" on the ready pipe; the wrapper sends `k`,
  *   the box's first frame (kiln's pool hands out only boxes that sent it). (2) request: kiln writes
- *   a header line "<mode> <deadline ms or -> <line bytes> <stdin bytes>", the request line (JSON,
+ *   a header line "<mode> <deadline ms or -> <line bytes> <stdin bytes> <output files> <output
+ *   bytes>" (the last two: how many files, and bytes in all, a one-shot run may give back), the request line (JSON,
  *   which never holds a newline, so the harness reads exactly up to it) and the code's stdin.
  *   (3) taken: once all of it is in, the wrapper sends `t`, and only then writes the line on the
  *   request pipe, so no code runs before `t` is on its way (a box that dies after `t` died running
@@ -26,7 +27,9 @@
  *   4-byte connection id, and kiln answers with `d` and `f` for the same id (`f` alone: refused).
  *   (5) end: the harness's last word on the result pipe is "<length>\n" then "valid\n<JSON>" or
  *   "json_serialization_error\n" (function mode) or "exit <status>" (a script that ended by itself);
- *   the wrapper sends `r` (function mode: that status line and JSON) and then `x`,
+ *   the wrapper sends the run's output files, each a `w` frame "<path>\0<bytes>" (the regular
+ *   files under /mnt/req/out, within the header's bounds, each whole; a `w` with an empty path
+ *   says some were left out), then `r` (function mode: that status line and JSON) and then `x`,
  *   {"exit_code":0..255,"oom":bool}, its last frame (128 + the signal for a harness killed). kiln
  *   answers on `x` and removes the box. A build's script prints a marker line once installed and
  *   waits: kiln copies the tree out of the box and removes it.
@@ -51,7 +54,7 @@
  * The protocol's version. Images FROM the sandbox images (custom runtimes) carry the wrapper they
  * were built with, so their tags name it: a kiln that speaks another version builds them again.
  */
-export const BOX_PROTOCOL_VERSION = 3;
+export const BOX_PROTOCOL_VERSION = 4;
 
 /** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
 export type Violation = 'output_limit' | 'protocol';
@@ -59,8 +62,11 @@ export type Violation = 'output_limit' | 'protocol';
 export interface FrameKind {
   /** Who writes it: the box (its wrapper, on the container's stdout), kiln (on its stdin), or both. */
   from: 'box' | 'kiln' | 'both';
-  /** Its largest payload in bytes; `result`: the session's result limit (KILN_RESULT_LIMIT_BYTES). */
-  maxPayload: number | 'result';
+  /**
+   * Its largest payload in bytes; `result`: the result limit (KILN_RESULT_LIMIT_BYTES); `files`:
+   * the output files' byte bound of the request (KILN_OUTPUT_FILES_MAX_BYTES), plus a path.
+   */
+  maxPayload: number | 'result' | 'files';
   /** What a longer payload is. */
   over: Violation;
   /** A tunnel frame: its payload starts with the connection's id (TUNNEL_ID_BYTES, big-endian). */
@@ -86,6 +92,12 @@ export const FRAMES = {
   o: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stdout" },
   e: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', means: "the code's stderr" },
   r: { from: 'box', maxPayload: 'result', over: 'output_limit', means: 'result: a status word, a newline, the return value as JSON' },
+  w: {
+    from: 'box',
+    maxPayload: 'files',
+    over: 'protocol',
+    means: 'an output file of a one-shot run, "<path>\\0<bytes>" (an empty path: some were left out); before r and x',
+  },
   x: { from: 'box', maxPayload: 4096, over: 'protocol', means: 'exit status, {"exit_code":n,"oom":bool}: the last frame' },
   c: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: 'the code opened a connection' },
   d: { from: 'both', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', tunnel: true, means: "a connection's data" },

@@ -13,10 +13,10 @@ export type HarnessRequest =
 
 /**
  * What kiln writes to a box once: the header the wrapper reads ("<mode> <deadline ms or -> <request
- * line bytes> <stdin bytes>"), the request line the harness reads (JSON: what to run, and how), and
+ * line bytes> <stdin bytes> <output files> <output bytes>"), the request line the harness reads (JSON: what to run, and how), and
  * the code's stdin. The wrapper needs no JSON parser for its part.
  */
-export function encodeRequest(job: HarnessRequest): string {
+export function encodeRequest(job: HarnessRequest, outputFiles: { count: number; bytes: number } = { count: 0, bytes: 0 }): string {
   const common = {
     mode: job.mode,
     language: job.runtime.language,
@@ -44,7 +44,8 @@ export function encodeRequest(job: HarnessRequest): string {
   const stdin = job.mode === 'script' ? job.stdin : '';
   // byte lengths as the string is written (UTF-8; a lone surrogate becomes U+FFFD's 3 bytes both ways)
   const deadline = job.timeoutMs > 0 ? String(Math.ceil(job.timeoutMs)) : '-';
-  return `${job.mode} ${deadline} ${Buffer.byteLength(line)} ${Buffer.byteLength(stdin)}\n${line}${stdin}`;
+  const files = `${outputFiles.count} ${outputFiles.bytes}`;
+  return `${job.mode} ${deadline} ${Buffer.byteLength(line)} ${Buffer.byteLength(stdin)} ${files}\n${line}${stdin}`;
 }
 
 /**
@@ -59,5 +60,5 @@ export function encodeSessionStart(start: {
   lifetimeMs: number;
 }): string {
   const line = `${JSON.stringify({ mode: 'session', language: start.language, env: start.env, files: start.files, deadline_ms: start.lifetimeMs })}\n`;
-  return `session ${Math.ceil(start.lifetimeMs)} ${Buffer.byteLength(line)} 0\n${line}`;
+  return `session ${Math.ceil(start.lifetimeMs)} ${Buffer.byteLength(line)} 0 0 0\n${line}`;
 }

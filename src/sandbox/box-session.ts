@@ -67,6 +67,24 @@ export interface OutputLimits {
   streamBytes: number;
   /** Largest result frame (the JSON return value). */
   resultBytes: number;
+  /** The output files a one-shot run may give back (the request told the wrapper these); none when unset. */
+  files?: { count: number; bytes: number };
+}
+
+/** A file a one-shot run left in its output directory. */
+export interface OutputFile {
+  path: string;
+  data: Buffer;
+}
+
+/** The longest output file path kiln takes (the frame's bound allows this much past the bytes). */
+const OUTPUT_PATH_BYTES = 1024;
+
+/** An output file's path as the wrapper sent it: relative, UTF-8, no NUL, no `..`; null if not. */
+function outputPath(raw: Buffer): string | null {
+  const path = raw.toString('utf8');
+  if (!path || raw.length > OUTPUT_PATH_BYTES || path.includes('\uFFFD') || path.startsWith('/')) return null;
+  return path.split('/').every((part) => part && part !== '.' && part !== '..') ? path : null;
 }
 
 /** Decodes the frames a box writes, keeping stdout and stderr within caps. Pure and synchronous: unit-tested byte by byte. */
@@ -75,6 +93,10 @@ export class FrameDecoder {
   readonly stderr: CappedBuffer;
   result: Buffer | null = null;
   exit: ExitStatus | null = null;
+  /** A one-shot run's output files, and whether the wrapper left some out (past the bounds). */
+  readonly files: OutputFile[] = [];
+  filesTruncated = false;
+  private fileBytes = 0;
   /** Set once the box broke a limit or the protocol; the caller stops it. */
   violation: Violation | null = null;
   /** Whether the wrapper has said anything about this request (`t`: the harness took it; any output). */
@@ -111,13 +133,40 @@ export class FrameDecoder {
         this.fail('protocol');
         return;
       }
-      if (length > (spec.maxPayload === 'result' ? this.limits.resultBytes : spec.maxPayload)) {
+      if (length > this.maxPayload(spec)) {
         this.fail(spec.over);
         return;
       }
       if (this.buffered < FRAME_HEADER_BYTES + length) return;
       this.handle(kind, spec, this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES));
     }
+  }
+
+  private maxPayload(spec: FrameKind): number {
+    if (spec.maxPayload === 'result') return this.limits.resultBytes;
+    if (spec.maxPayload === 'files') return this.limits.files ? this.limits.files.bytes + OUTPUT_PATH_BYTES + 1 : 0;
+    return spec.maxPayload;
+  }
+
+  /** An output file: within the bounds kiln sent (the wrapper keeps to them; past them is a broken box). */
+  private outputFile(payload: Buffer): void {
+    const nul = payload.indexOf(0);
+    const bounds = this.limits.files;
+    if (nul < 0 || !bounds) {
+      this.fail('protocol');
+      return;
+    }
+    if (nul === 0) {
+      this.filesTruncated = true;
+      return;
+    }
+    const path = outputPath(payload.subarray(0, nul));
+    const data = payload.subarray(nul + 1);
+    this.fileBytes += data.length;
+    if (this.files.length === bounds.count || this.fileBytes > bounds.bytes) this.fail('protocol');
+    else if (path === null)
+      this.filesTruncated = true; // a name kiln cannot serve back: left out, and said
+    else this.files.push({ path, data: Buffer.from(data) });
   }
 
   /** Bytes on the container's own stderr come from the wrapper itself (it crashed): keep them for the user. */
@@ -136,6 +185,7 @@ export class FrameDecoder {
     if ((kind === 'o' || kind === 'e') && this.onOutput) this.onOutput(kind, payload);
     else if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
     else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
+    else if (kind === 'w') this.outputFile(payload);
     else if (kind === 'r' && this.onSession) this.onSession.result(payload);
     else if (kind === 'r') this.result = payload;
     else if (kind === 'h') {

@@ -66,6 +66,10 @@ export interface RunResult {
   /** Function mode: the return value as JSON text, exactly as the code produced it (big integers intact). */
   outputJson: string | null;
   outputStatus: OutputStatus;
+  /** What the code left under /mnt/req/out (a one-shot run that ended by itself), within the bounds. */
+  files?: { path: string; data: Buffer }[];
+  /** Some were left out: past KILN_OUTPUT_FILES_MAX or KILN_OUTPUT_FILES_MAX_BYTES, or a name kiln cannot serve. */
+  filesTruncated?: boolean;
 }
 
 export type RunJob = (job: Job) => Promise<RunResult>;

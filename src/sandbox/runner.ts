@@ -10,9 +10,11 @@ import type { SandboxProvider } from './provider.js';
 /** Runs each job in a sandbox of its own, lent by the provider: deliver → collect → give back. */
 export function createRunner(deps: { provider: SandboxProvider; config: Config; egress: EgressProxy }) {
   const { config } = deps;
+  /** What a run may give back of what it wrote under /mnt/req/out. */
+  const outputFiles = { count: config.KILN_OUTPUT_FILES_MAX, bytes: config.KILN_OUTPUT_FILES_MAX_BYTES };
 
   async function run(job: Job): Promise<RunResult> {
-    const request = encodeRequest(job);
+    const request = encodeRequest(job, outputFiles);
     job.timer?.mark('encode');
     const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, job.id);
     job.timer?.mark('acquire');
@@ -33,7 +35,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
     };
     const started = performance.now();
     const box = openBoxSession(sandbox, {
-      limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
+      limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES, files: outputFiles },
       // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
       egress: {
         proxy: deps.egress,
@@ -104,6 +106,9 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       stderr: decoder.stderr.text() + stopNotice(stopReason, job),
       stdoutTruncated: decoder.stdout.truncated,
       stderrTruncated: decoder.stderr.truncated,
+      // what it wrote is its own only when it ended by itself (a stopped box sent none anyway)
+      ...(stopReason === 'exited' && decoder.files.length ? { files: decoder.files } : {}),
+      ...(stopReason === 'exited' && decoder.filesTruncated ? { filesTruncated: true } : {}),
     };
     job.timer?.mark('decode');
     return result;

@@ -113,7 +113,7 @@ class Session(Box):
         kind, _ = self.frame(60)
         check("%s: the box says k first" % language, kind == "k", kind)
         line = json.dumps({"mode": "session", "language": language, "env": env or {}, "files": files or [], "deadline_ms": lifetime_ms}).encode() + b"\n"
-        self.send(b"session %d %d 0\n" % (lifetime_ms, len(line)) + line)
+        self.send(b"session %d %d 0 0 0\n" % (lifetime_ms, len(line)) + line)
         kind, _ = self.frame()
         check("%s: t after the session request" % language, kind == "t", kind)
         self.ready = self.until_answer()
@@ -161,7 +161,7 @@ def runs(kinds):
     return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]
 
 
-def one_shot(image_key, mode, language, code, stdin=b"", input=None, args=()):
+def one_shot(image_key, mode, language, code, stdin=b"", input=None, args=(), outputs=(0, 0)):
     """A one-shot request, as encodeRequest (src/sandbox/box-session.ts) writes it: the frames until x."""
     box = Box(image_key)
     kinds = []
@@ -170,8 +170,8 @@ def one_shot(image_key, mode, language, code, stdin=b"", input=None, args=()):
     fields = {"mode": mode, "language": language, "code": code, "env": {}, "files": [], "deadline_ms": 10000}
     fields.update({"input": input, "args": []} if mode == "function" else {"input": None, "args": list(args)})
     line = json.dumps(fields, separators=(",", ":")).encode() + b"\n"
-    box.send(b"%s 10000 %d %d\n" % (mode.encode(), len(line), len(stdin)) + line + stdin)
-    got = {"out": b"", "err": b"", "r": None, "x": None}
+    box.send(b"%s 10000 %d %d %d %d\n" % (mode.encode(), len(line), len(stdin), outputs[0], outputs[1]) + line + stdin)
+    got = {"out": b"", "err": b"", "r": None, "x": None, "w": []}
     while True:
         kind, payload = box.frame()
         kinds.append(kind)
@@ -181,6 +181,8 @@ def one_shot(image_key, mode, language, code, stdin=b"", input=None, args=()):
             got["err"] += payload
         elif kind == "r":
             got["r"] = payload
+        elif kind == "w":
+            got["w"].append(payload)
         elif kind == "x":
             got["x"] = json.loads(payload)
             break
@@ -585,6 +587,36 @@ def one_shots():
     check("typescript one-shot function", got["r"] == b'valid\n{"got":[1]}' and got["x"] == {"exit_code": 0, "oom": False}, got)
     got = one_shot("node", "script", "javascript", "process.stdin.on('data', (d) => console.log(String(d).toUpperCase())); process.on('exit', () => { process.exitCode = 5 })", stdin=b"abc")
     check("javascript one-shot script: stdin, exit status", got["out"] == b"ABC\n" and got["x"] == {"exit_code": 5, "oom": False}, got)
+    output_files()
+
+
+def output_files():
+    hostile = (
+        "import os\n"
+        "os.makedirs('out/deep', exist_ok=True)\n"
+        "open('out/b.txt', 'w').write('bee')\n"
+        "open('out/deep/a.bin', 'wb').write(bytes(range(256)))\n"
+        "open('out/empty', 'w').close()\n"
+        "open('out/big', 'w').write('x' * 5000)\n"  # past what is left of the bytes: left out whole
+        "os.symlink('/etc/passwd', 'out/passwd')\n"  # never followed
+        "os.symlink('/etc', 'out/etcdir')\n"
+        "os.mkfifo('out/fifo')\n"  # never opened to block the wrapper
+        "print('done')\n"
+    )
+    got = one_shot("python", "script", "python", hostile, outputs=(10, 2000))
+    files = dict(p.split(b"\0", 1) for p in got["w"] if not p.startswith(b"\0"))
+    check("one-shot output files: regular files whole (a directory's names sorted, then its subdirectories), before x; links, FIFOs and an oversize file left out (and said)",
+          [p.split(b"\0", 1)[0] for p in got["w"]] == [b"b.txt", b"empty", b"deep/a.bin", b""]
+          and files == {b"b.txt": b"bee", b"deep/a.bin": bytes(range(256)), b"empty": b""}
+          and runs(got["kinds"])[-2:] == ["w", "x"] and got["x"] == {"exit_code": 0, "oom": False}, got)
+    got = one_shot("python", "script", "python", "for i in range(5):\n    open('out/f%d' % i, 'w').write('x')\n", outputs=(3, 2000))
+    check("one-shot output files: at most the count kiln sent, then the marker", [p.split(b"\0", 1)[0] for p in got["w"]] == [b"f0", b"f1", b"f2", b""], got)
+    got = one_shot("python", "script", "python", "open('out/x', 'w').write('x')\n", outputs=(0, 0))
+    check("one-shot output files: none when kiln asked for none", got["w"] == [] and got["x"] == {"exit_code": 0, "oom": False}, got)
+    got = one_shot("node", "function", "javascript", "async function execute() { const fs = await import('node:fs'); fs.writeFileSync('out/chart.svg', '<svg/>'); return 1 }", outputs=(10, 2000))
+    check("one-shot output files from Node, with the result", got["w"] == [b"chart.svg\0<svg/>"] and got["r"] == b"valid\n1", got)
+    got = one_shot("python", "script", "python", "print(1)\n", outputs=(10, 2000))
+    check("one-shot output files: nothing written, nothing sent", got["w"] == [], got)
 
 
 def main():

@@ -293,6 +293,25 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.executions.list(other, { limit: 100 })).toEqual([theirs[1]]);
         expect(await store.executions.list(project, { limit: 100 })).toHaveLength(3);
       });
+
+      it("keeps an execution's output files byte for byte, for its project only, and prunes them with it", async () => {
+        const old = anExecution(project, { startedAt: '2001-01-01T00:00:00.000Z' });
+        const kept = anExecution(project);
+        for (const r of [old, kept]) await store.executions.record(r);
+        const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        await store.executions.recordFiles(project, old.id, [{ path: 'a.bin', data: binary }]);
+        await store.executions.recordFiles(project, kept.id, [
+          { path: 'deep/b.txt', data: Buffer.from('bee') },
+          { path: 'empty', data: Buffer.alloc(0) },
+        ]);
+        expect(await store.executions.getFile(project, old.id, 'a.bin')).toEqual(binary);
+        expect(await store.executions.getFile(project, kept.id, 'empty')).toEqual(Buffer.alloc(0));
+        expect(await store.executions.getFile(newProject('other'), kept.id, 'deep/b.txt')).toBeNull();
+        expect(await store.executions.getFile(project, kept.id, 'missing')).toBeNull();
+        await store.executions.prune({ olderThan: '2010-01-01T00:00:00.000Z', keepPerProject: 1000 });
+        expect(await store.executions.getFile(project, old.id, 'a.bin')).toBeNull();
+        expect((await store.executions.getFile(project, kept.id, 'deep/b.txt'))?.toString()).toBe('bee');
+      });
     });
 
     it('refuses text holding U+0000 in both databases alike, and keeps it inside JSON', async () => {

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { AppError } from '../../errors.js';
+import { AppError, fieldError } from '../../errors.js';
 import type { Invocations } from '../../invocations/invocations.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
 import { EXECUTION_VIAS, INVOCATION_STATUSES } from '../../model/vocabulary.js';
@@ -128,6 +128,31 @@ export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations
     const status = await deps.statuses.get(project, id);
     if (!status) throw notFound(id);
     return c.json(executionView(status) as never, 200);
+  });
+  // an output file as raw bytes; served as a download, never as a page this origin would render
+  app.get('/v1/executions/:id/files/*', async (c) => {
+    const id = c.req.param('id');
+    const { pathname } = new URL(c.req.url);
+    let path: string;
+    try {
+      path = decodeURIComponent(pathname.slice(pathname.indexOf('/files/') + '/files/'.length));
+    } catch {
+      throw fieldError('path', 'invalid', 'is not a valid percent-encoded path');
+    }
+    const data = await deps.statuses.file(c.get('project'), id, path);
+    if (!data)
+      throw new AppError('NOT_FOUND', `execution ${id} has no output file ${JSON.stringify(path)}`, [
+        { field: 'path', reason: 'not_found' },
+      ]);
+    const name = path
+      .split('/')
+      .at(-1)!
+      .replace(/[^\w.-]/g, '_');
+    return c.body(new Uint8Array(data), 200, {
+      'content-type': 'application/octet-stream',
+      'content-disposition': `attachment; filename="${name}"`,
+      'x-content-type-options': 'nosniff',
+    });
   });
   return app;
 }

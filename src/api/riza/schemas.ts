@@ -162,6 +162,17 @@ const executionFields = {
   stop_reason: z.enum(STOP_REASONS).openapi({ description: 'kiln: why the run ended.' }),
   stdout_truncated: z.boolean().openapi({ description: 'kiln: stdout was cut at the output limit.' }),
   stderr_truncated: z.boolean().openapi({ description: 'kiln: stderr was cut at the output limit.' }),
+  files: z
+    .array(z.object({ path: z.string(), size: z.number().int() }))
+    .optional()
+    .openapi({
+      description:
+        'kiln: the files the code left under /mnt/req/out (`out/` in its working directory), when it ended by itself: each at GET /v1/executions/{id}/files/{path}.',
+    }),
+  files_truncated: z
+    .boolean()
+    .optional()
+    .openapi({ description: 'kiln: some files were left out (past KILN_OUTPUT_FILES_MAX or KILN_OUTPUT_FILES_MAX_BYTES).' }),
 };
 
 export const Execution = z.object(executionFields).openapi('Execution');

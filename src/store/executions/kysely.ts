@@ -20,8 +20,18 @@ export interface ExecutionsTable {
   result: string; // JSON
 }
 
+/** A one-shot execution's output file (migration 0012): base64 text, portable across the dialects. */
+export interface ExecutionFilesTable {
+  execution_id: string;
+  project: string;
+  path: string;
+  size: number;
+  data: string;
+}
+
 export interface ExecutionTables {
   executions: ExecutionsTable;
+  execution_files: ExecutionFilesTable;
 }
 
 function executionToRow(e: ExecutionRecord): ExecutionsTable {
@@ -111,6 +121,41 @@ export class KyselyExecutionStore implements ExecutionStore {
       }
       removed += (await query.executeTakeFirst()).numDeletedRows;
     }
+    // the files of what went (few rows: only executions that wrote some have any)
+    if (removed > 0n)
+      await this.db
+        .deleteFrom('execution_files')
+        .where((eb) =>
+          eb.not(eb.exists(eb.selectFrom('executions').select('id').whereRef('executions.id', '=', 'execution_files.execution_id'))),
+        )
+        .execute();
     return Number(removed);
+  }
+
+  async recordFiles(project: string, executionId: string, files: { path: string; data: Buffer }[]): Promise<void> {
+    if (!files.length) return;
+    const rows = files.map((f) => ({
+      execution_id: executionId,
+      project,
+      path: f.path,
+      size: f.data.length,
+      data: f.data.toString('base64'),
+    }));
+    await this.db
+      .insertInto('execution_files')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['execution_id', 'path']).doNothing())
+      .execute();
+  }
+
+  async getFile(project: string, executionId: string, path: string): Promise<Buffer | null> {
+    const row = await this.db
+      .selectFrom('execution_files')
+      .select('data')
+      .where('project', '=', project)
+      .where('execution_id', '=', executionId)
+      .where('path', '=', path)
+      .executeTakeFirst();
+    return row ? Buffer.from(row.data, 'base64') : null;
   }
 }

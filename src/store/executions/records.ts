@@ -39,4 +39,8 @@ export interface ExecutionStore {
    * the newest `keepPerProject` (or `keep[project]`, a project's own). Returns how many it removed.
    */
   prune(opts: PruneOptions): Promise<number>;
+  /** Keeps a one-shot execution's output files (already redacted) with it; pruned with it. */
+  recordFiles(project: string, executionId: string, files: { path: string; data: Buffer }[]): Promise<void>;
+  /** One output file's bytes; null when the project's execution has no such file (or is gone). */
+  getFile(project: string, executionId: string, path: string): Promise<Buffer | null>;
 }

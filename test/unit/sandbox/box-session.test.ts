@@ -18,7 +18,7 @@ function frame(kind: string, payload: string | Buffer): Buffer {
 
 /** The frame table, seen as any table of kinds (the test asks of each who sends it). */
 const table: Record<string, FrameKind> = FRAMES;
-const roomy = { streamBytes: 1024, resultBytes: 1024 };
+const roomy = { streamBytes: 1024, resultBytes: 1024, files: { count: 3, bytes: 100 } };
 const exitFrame = (code: number, oom = false) => frame('x', JSON.stringify({ exit_code: code, signal: null, oom }));
 
 describe('FrameDecoder', () => {
@@ -305,7 +305,8 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
 
   it("takes its kinds and limits from FRAMES: every frame over its kind's limit is refused from its header", () => {
     for (const [kind, spec] of Object.entries(FRAMES)) {
-      const limit = spec.maxPayload === 'result' ? roomy.resultBytes : spec.maxPayload;
+      const limit =
+        spec.maxPayload === 'result' ? roomy.resultBytes : spec.maxPayload === 'files' ? roomy.files.bytes + 1024 + 1 : spec.maxPayload;
       const head = Buffer.alloc(5);
       head.write(kind, 0, 'latin1');
       head.writeUInt32BE(limit + 1, 1);
@@ -313,6 +314,46 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
       d.push(head);
       expect(d.violation, kind).toBe(spec.over);
     }
+  });
+});
+
+describe("a one-shot run's output files (w frames)", () => {
+  const file = (path: string | Buffer, data: string) => frame('w', Buffer.concat([Buffer.from(path), Buffer.from([0]), Buffer.from(data)]));
+
+  it('keeps each file whole with its path, and a bare marker as "some were left out"', () => {
+    const d = new FrameDecoder(roomy, () => {});
+    d.push(Buffer.concat([file('chart.png', 'PNG'), file('deep/er/a.csv', 'a,b\n'), frame('w', Buffer.from([0]))]));
+    expect(d.violation).toBeNull();
+    expect(d.files.map((f) => [f.path, f.data.toString()])).toEqual([
+      ['chart.png', 'PNG'],
+      ['deep/er/a.csv', 'a,b\n'],
+    ]);
+    expect(d.filesTruncated).toBe(true);
+  });
+
+  it('leaves out (and says so) a path kiln could not serve back: absolute, climbing, empty parts, not UTF-8', () => {
+    for (const path of ['/etc/passwd', '../x', 'a/../../x', 'a//b', './a', Buffer.from([0x66, 0xff, 0x6f])]) {
+      const d = new FrameDecoder(roomy, () => {});
+      d.push(file(path, 'x'));
+      expect(d.violation, String(path)).toBeNull();
+      expect(d.files, String(path)).toEqual([]);
+      expect(d.filesTruncated, String(path)).toBe(true);
+    }
+  });
+
+  it('takes a box past the bounds it was sent, or sending files unasked, for a broken box', () => {
+    const many = new FrameDecoder(roomy, () => {});
+    many.push(Buffer.concat(['a', 'b', 'c', 'd'].map((p) => file(p, 'x'))));
+    expect(many.violation).toBe('protocol');
+    const heavy = new FrameDecoder(roomy, () => {});
+    heavy.push(Buffer.concat([file('a', 'x'.repeat(60)), file('b', 'y'.repeat(60))]));
+    expect(heavy.violation).toBe('protocol');
+    const unasked = new FrameDecoder({ streamBytes: 1024, resultBytes: 1024 }, () => {});
+    unasked.push(file('a', 'x'));
+    expect(unasked.violation).toBe('protocol');
+    const noNul = new FrameDecoder(roomy, () => {});
+    noNul.push(frame('w', 'no separator'));
+    expect(noNul.violation).toBe('protocol');
   });
 });
 
@@ -375,10 +416,10 @@ describe('CappedBuffer', () => {
 function split(request: string) {
   const bytes = Buffer.from(request, 'utf8');
   const newline = bytes.indexOf(10);
-  const [mode, deadline, lineBytes, stdinBytes] = bytes.subarray(0, newline).toString().split(' ');
+  const [mode, deadline, lineBytes, stdinBytes, files, fileBytes] = bytes.subarray(0, newline).toString().split(' ');
   const line = bytes.subarray(newline + 1, newline + 1 + Number(lineBytes));
   const stdin = bytes.subarray(newline + 1 + Number(lineBytes));
-  return { mode, deadline, line: line.toString('utf8'), stdin, stdinBytes: Number(stdinBytes) };
+  return { mode, deadline, line: line.toString('utf8'), stdin, stdinBytes: Number(stdinBytes), files, fileBytes };
 }
 
 describe('encodeRequest', () => {
@@ -386,7 +427,12 @@ describe('encodeRequest', () => {
 
   it('writes a function run as a header and one line of JSON, with entry and wasm memory only when they are not the default', () => {
     const request = split(encodeRequest({ ...base, mode: 'function', input: { n: 1 } }));
-    expect(request).toMatchObject({ mode: 'function', deadline: '5000', stdinBytes: 0 });
+    expect(request).toMatchObject({ mode: 'function', deadline: '5000', stdinBytes: 0, files: '0', fileBytes: '0' });
+    // a run's header carries the output files it may give back
+    expect(split(encodeRequest({ ...base, mode: 'function', input: 1 }, { count: 20, bytes: 4096 }))).toMatchObject({
+      files: '20',
+      fileBytes: '4096',
+    });
     expect(request.stdin.length).toBe(0);
     expect(request.line.indexOf('\n')).toBe(request.line.length - 1);
     expect(JSON.parse(request.line)).toEqual({
