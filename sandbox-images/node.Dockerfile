@@ -9,6 +9,8 @@ RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-
     && rm -rf /var/lib/apt/lists/*)
 # session.mjs: a session box's loop, which harness.mjs imports only then (from its own directory)
 COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/node/harness.mjs runtimes/node/session.mjs /opt/kiln/
+# compiled once here: the read-only root keeps a box from caching what it imports (a session's modules)
+RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/kiln
 # found by module resolution from /mnt/req: ConductorOne functions import it (see its index.mjs)
 COPY runtimes/node/c1-functions-sdk /node_modules/@c1/functions-sdk
 ENV HOME=/tmp LANG=C.UTF-8 NODE_ENV=production PYTHONDONTWRITEBYTECODE=1

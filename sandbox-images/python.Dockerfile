@@ -4,6 +4,8 @@ ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
 # session.py: a session box's loop, which harness.py imports only then (from its own directory)
 COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
+# compiled once here: the read-only root keeps a box from caching what it imports (a session's modules)
+RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/kiln
 # The wrapper runs as an unprivileged user with no home but the tmpfs /tmp.
 ENV HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

@@ -32,6 +32,7 @@ export function createSessionKeeper(deps: {
   const intervalMs = config.KILN_SESSION_CHECKPOINT_SECONDS * 1000;
   let sweeper: NodeJS.Timeout | undefined;
   let sweeps = 0;
+  let stopping = false;
   /** One checkpoint at a time: each holds up to a chunk in memory, and a box's tar costs its CPU. */
   let checkpointing: Promise<unknown> = Promise.resolve();
   /** When each live session's workspace was last checkpointed (or it was opened). */
@@ -92,6 +93,8 @@ export function createSessionKeeper(deps: {
   }
 
   return {
+    /** Once the stop has begun no call is taken: a paused session must not be resumed by a kiln on its way out. */
+    stopping: () => stopping,
     /** Pauses the sessions an earlier start of this kiln left running (their boxes died with it), and starts the sweeps. */
     async start(): Promise<void> {
       await sweepStore();
@@ -104,6 +107,7 @@ export function createSessionKeeper(deps: {
     },
     /** SIGTERM: every live session is checkpointed and paused (its box goes with this kiln; its next call resumes it). */
     async stop(): Promise<void> {
+      stopping = true;
       clearInterval(sweeper);
       await checkpointing;
       // two at a time: a box's tar and the store's writes overlap, without every box's at once

@@ -13,6 +13,7 @@ import type { Language } from '../runtimes/registry.js';
 import type { Job } from '../sandbox/job.js';
 import type { Lease, SandboxProvider } from '../sandbox/provider.js';
 import type { SessionRecord } from '../store/sessions/records.js';
+import type { StageTimer } from '../timings.js';
 import { type SessionBox, startSessionBox } from './session-box.js';
 
 /** What a session is created with (kiln's wire, in the core's terms). */
@@ -165,7 +166,7 @@ export interface OpenDeps {
  */
 export async function openLive(
   deps: OpenDeps,
-  s: { project: string; id: string; req: SessionCreate; lifetime: number; withFiles: boolean },
+  s: { project: string; id: string; req: SessionCreate; lifetime: number; withFiles: boolean; timer?: StageTimer },
   onEnd: (detail: string) => void,
 ) {
   const { req } = s;
@@ -179,8 +180,11 @@ export async function openLive(
     files: s.withFiles ? req.files : [],
     limits: { memorySize: req.memoryMiB },
   });
+  s.timer?.mark('resolve');
   const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, s.id);
   if (lease.pooled) setImmediate(() => deps.provider.refill());
+  s.timer?.mark('acquire');
   const box = await openBox({ ...deps, lease, language: req.language, job, lifetime: s.lifetime, id: s.id }, onEnd);
+  s.timer?.mark('box');
   return { job, secretValues, lease, box };
 }

@@ -11,6 +11,7 @@ import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Page } from '../store/page.js';
+import type { StageTimer } from '../timings.js';
 import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from '../store/sessions/records.js';
 import type { Checkpoints } from './session-checkpoints.js';
 import { createSessionKeeper } from './session-keeper.js';
@@ -30,6 +31,16 @@ export class SessionElsewhere extends AppError {
     ]);
   }
 }
+
+const notFound = (id: string) => new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+/** Once kiln's stop has begun no call is taken: a paused session must not be resumed by a kiln on its way out. */
+const stopping = () =>
+  new AppError(
+    'SANDBOX_UNAVAILABLE',
+    'kiln is stopping; retry (the session resumes on the next start or another replica)',
+    [{ reason: 'stopping' }],
+    2,
+  );
 
 const ended = (r: SessionRecord) =>
   new AppError('CONFLICT', `session ${r.id} has ended (${r.endReason}${r.endDetail ? `: ${r.endDetail}` : ''})`, [
@@ -108,11 +119,12 @@ export function createSessions(
     return session;
   };
 
-  async function create(project: string, req: SessionCreate): Promise<SessionRecord> {
+  async function create(project: string, req: SessionCreate, timer?: StageTimer): Promise<SessionRecord> {
     const { idle, lifetime } = deadlines(config, req);
     return opening(project, async () => {
       const id = newId('sess');
-      const opened = await openLive(deps, { project, id, req, lifetime, withFiles: true }, (detail) => void end(id, 'box_ended', detail));
+      const onEnd = (detail: string) => void end(id, 'box_ended', detail);
+      const opened = await openLive(deps, { project, id, req, lifetime, withFiles: true, timer }, onEnd);
       const record = newRecord({
         ...{ id, project, owner: deps.owner, ownerUrl: deps.ownerUrl, idle, lifetime, job: opened.job },
         ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null },
@@ -120,6 +132,7 @@ export function createSessions(
       hold(record, opened);
       try {
         await store.create(record, sealSpec(deps.secretBox, project, id, req));
+        timer?.mark('log');
       } catch (error) {
         await end(id, 'deleted', 'the store refused the session');
         throw error;
@@ -187,10 +200,11 @@ export function createSessions(
    * project has no such session, 409 once it has ended, SessionElsewhere when a live kiln holds it.
    */
   async function use(project: string, id: string, mayResume = true): Promise<LiveSession> {
+    if (keeper.stopping()) throw stopping();
     const session = live.get(id) ?? (await resuming.get(id)?.catch(() => undefined));
     if (session && session.record.project === project) return session;
     const record = await store.get(project, id);
-    if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    if (!record) throw notFound(id);
     if (record.status === 'ended') throw ended(record);
     const seen = record.status === 'paused' ? ({ status: 'paused' } as const) : ({ status: 'running', owner: record.owner } as const);
     if (mayResume && (seen.status === 'paused' || (await gone(record.owner)))) {
@@ -223,7 +237,7 @@ export function createSessions(
     const session = live.get(id);
     if (session && session.record.project === project) return (await end(id, 'deleted', null)) ?? session.record;
     const record = await store.get(project, id);
-    if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    if (!record) throw notFound(id);
     if (record.status === 'ended') throw ended(record);
     if (record.status === 'running' && !(await gone(record.owner))) throw new SessionElsewhere(record, record.ownerUrl);
     const done = await store.end(project, id, { reason: 'deleted', detail: null, at: iso(Date.now()) });
@@ -240,7 +254,7 @@ export function createSessions(
       const session = live.get(id);
       if (session && session.record.project === project) return session.record;
       const record = await store.get(project, id);
-      if (!record) throw new AppError('NOT_FOUND', `session ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+      if (!record) throw notFound(id);
       return record;
     },
     list: (project: string, page: Page & { status?: SessionStatus }) => store.list(project, page),

@@ -229,16 +229,20 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls })
   const app = createRouter();
   app.openapi(routes.create, async (c) => {
     const b = c.req.valid('json');
-    const record = await sessions.create(c.get('project'), {
-      language: b.language,
-      runtimeRevisionId: b.runtime_revision_id,
-      memoryMiB: b.limits?.memory_size,
-      idleTimeoutSeconds: b.idle_timeout_seconds,
-      maxLifetimeSeconds: b.max_lifetime_seconds,
-      env: Object.entries(b.env ?? {}).map(([name, value]) => ({ name, value })),
-      allow: b.http?.allow ?? [],
-      files: b.files ?? [],
-    });
+    const record = await sessions.create(
+      c.get('project'),
+      {
+        language: b.language,
+        runtimeRevisionId: b.runtime_revision_id,
+        memoryMiB: b.limits?.memory_size,
+        idleTimeoutSeconds: b.idle_timeout_seconds,
+        maxLifetimeSeconds: b.max_lifetime_seconds,
+        env: Object.entries(b.env ?? {}).map(([name, value]) => ({ name, value })),
+        allow: b.http?.allow ?? [],
+        files: b.files ?? [],
+      },
+      c.get('timer'),
+    );
     return c.json(sessionView(record), 200);
   });
   app.openapi(routes.list, async (c) => {
