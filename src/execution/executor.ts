@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { Admission } from '../sandbox/admission.js';
 import type { ExecutionKind, ExecutionRecord, Store } from '../store/store.js';
 import type { Job, RunJob, RunResult } from '../sandbox/job.js';
-import { redactSecrets } from './redact.js';
+import { redactingOutput, redactSecrets } from './redact.js';
 import type { ExecutionContext, ExecutionRequest } from './request.js';
 import type { Resolve } from './resolve.js';
 
@@ -64,7 +64,9 @@ export function createExecutor(deps: {
       result = await admission.submit(
         () => {
           ctx.timer?.mark('admit');
-          return deps.runJob(ctx.cancel || ctx.timer ? { ...job, cancel: ctx.cancel, timer: ctx.timer } : job);
+          return deps.runJob(
+            ctx.cancel || ctx.timer || ctx.stream ? { ...job, cancel: ctx.cancel, timer: ctx.timer, stream: ctx.stream } : job,
+          );
         },
         {
           bytes: ctx.bytes,
@@ -106,7 +108,11 @@ export function createExecutor(deps: {
     ctx.timer?.mark('resolve');
     const { job } = resolved;
     const startedAt = new Date();
-    const result = redactSecrets(await run(job, ctx), resolved.secretValues);
+    // a stream's output is redacted on its way, as the answer is at the end
+    const stream = ctx.stream && redactingOutput(resolved.secretValues, ctx.stream);
+    const ran = await run(job, stream ? { ...ctx, stream } : ctx);
+    stream?.end();
+    const result = redactSecrets(ran, resolved.secretValues);
     const record: ExecutionRecord = {
       id: job.id,
       project: req.project,

@@ -1,5 +1,5 @@
 import { Transform } from 'node:stream';
-import type { RunResult } from '../sandbox/job.js';
+import type { RunResult, RunStream } from '../sandbox/job.js';
 
 const MARK = '[redacted secret]';
 /** Shorter values are not searched for: replacing every "1" in the output would ruin it and hide nothing. */
@@ -122,4 +122,31 @@ export function redactingStream(values: readonly string[]): Transform | null {
       done(null, redact(pending));
     },
   });
+}
+
+/**
+ * A streamed run's output with the secrets' values taken out on the way (as redactingStream does,
+ * per stream: what may be the start of a value is held back until the next bytes tell); `end`
+ * hands on what was held back, once the run has ended. The listener itself when there are none.
+ */
+export function redactingOutput(values: readonly string[], to: RunStream): RunStream & { end(): void } {
+  const redact = bytesRedactor(values);
+  if (!redact) return { ...to, end() {} };
+  const pending: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  return {
+    started: (id) => to.started(id),
+    output(stream, data) {
+      const all = redact(Buffer.concat([pending[stream], data]));
+      const cut = Math.max(0, all.length - redact.holdBack);
+      pending[stream] = all.subarray(cut);
+      if (cut) to.output(stream, all.subarray(0, cut));
+    },
+    end() {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const rest = redact(pending[stream]);
+        pending[stream] = Buffer.alloc(0);
+        if (rest.length) to.output(stream, rest);
+      }
+    },
+  };
 }

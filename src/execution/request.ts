@@ -2,6 +2,7 @@ import type { Language } from '../runtimes/registry.js';
 import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { ExecutionVia } from '../store/store.js';
 import type { Mode } from '../sandbox/job.js';
+import type { RunStream } from '../sandbox/job.js';
 import type { StageTimer } from '../timings.js';
 
 /** Literal code sent with the request (Riza's execute endpoints). */
@@ -59,4 +60,6 @@ export interface ExecutionContext {
   cancel?: AbortSignal;
   /** The request's stage timer (Server-Timing), when its transport reports one. */
   timer?: StageTimer;
+  /** A streamed run's listener: its output reaches it as it comes, with the run's secrets taken out. */
+  stream?: RunStream;
 }

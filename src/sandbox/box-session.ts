@@ -29,6 +29,11 @@ export class CappedBuffer {
     private readonly cap: number,
     private readonly keep: 'head' | 'tail' = 'head',
   ) {}
+  /** How many more bytes it keeps (of a head-kept buffer; a tail-kept one keeps all, dropping its oldest). */
+  room(): number {
+    return this.keep === 'head' ? Math.max(this.cap - this.size, 0) : Number.POSITIVE_INFINITY;
+  }
+
   /** Returns false once bytes have been dropped. */
   append(data: Buffer): boolean {
     if (this.keep === 'head' && data.length > this.cap - this.size) {
@@ -114,6 +119,8 @@ export class FrameDecoder {
     private readonly onOutput?: (kind: 'o' | 'e', data: Buffer) => void,
     /** A session box: each result (`r`) and each end of its harness (`h`) as it comes, instead of the one result. */
     private readonly onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void },
+    /** Each stdout and stderr payload as it is kept (the part within the caps): a streamed run's output as it comes. */
+    private readonly onStream?: (kind: 'o' | 'e', data: Buffer) => void,
   ) {
     this.stdout = new CappedBuffer(limits.streamBytes);
     this.stderr = new CappedBuffer(limits.streamBytes);
@@ -183,8 +190,7 @@ export class FrameDecoder {
     // that dies from here on died of its code (under gVisor, the code can even kill PID 1)
     this.sawFrames = true;
     if ((kind === 'o' || kind === 'e') && this.onOutput) this.onOutput(kind, payload);
-    else if (kind === 'o' && !this.stdout.append(payload)) this.fail('output_limit');
-    else if (kind === 'e' && !this.stderr.append(payload)) this.fail('output_limit');
+    else if (kind === 'o' || kind === 'e') this.keep(kind, payload);
     else if (kind === 'w') this.outputFile(payload);
     else if (kind === 'r' && this.onSession) this.onSession.result(payload);
     else if (kind === 'r') this.result = payload;
@@ -203,6 +209,14 @@ export class FrameDecoder {
       if (exit) this.exit = exit;
       else this.fail('protocol');
     }
+  }
+
+  /** Output within its cap, streamed as it is kept; past the cap the run is stopped (output_limit). */
+  private keep(kind: 'o' | 'e', payload: Buffer): void {
+    const buffer = kind === 'o' ? this.stdout : this.stderr;
+    const kept = payload.length <= buffer.room() ? payload : payload.subarray(0, buffer.room());
+    if (this.onStream && kept.length) this.onStream(kind, kept);
+    if (!buffer.append(payload)) this.fail('output_limit');
   }
 
   private fail(violation: Violation): void {
@@ -250,6 +264,8 @@ export interface BoxSessionOptions {
   onViolation?: (violation: Violation) => void;
   /** A session box: its results and its harness's ends as they come (see FrameDecoder). */
   onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void };
+  /** stdout and stderr as they are kept, for a streamed run (see FrameDecoder). */
+  onStream?: (kind: 'o' | 'e', data: Buffer) => void;
 }
 
 export type BoxSession = ReturnType<typeof openBoxSession>;
@@ -261,7 +277,7 @@ export type BoxSession = ReturnType<typeof openBoxSession>;
 export function openBoxSession(box: AttachedBox, opts: BoxSessionOptions) {
   const { proxy, session, maxConnections } = opts.egress;
   const tunnel = tunnelFor(box, (channel) => proxy.serve(channel, session), maxConnections);
-  const decoder = new FrameDecoder(opts.limits, tunnel.onFrame, opts.onOutput, opts.onSession);
+  const decoder = new FrameDecoder(opts.limits, tunnel.onFrame, opts.onOutput, opts.onSession, opts.onStream);
   let reportExit!: () => void;
   const exited = new Promise<void>((resolve) => (reportExit = resolve));
   let reported = false;

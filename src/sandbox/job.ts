@@ -21,6 +21,14 @@ interface JobBase {
   cancel?: AbortSignal;
   /** The request's stage timer (Server-Timing): the runner marks acquire, box, decode and release. */
   timer?: StageTimer;
+  /** A streamed run: told once the box has the request, then given its stdout and stderr as kept. */
+  stream?: RunStream;
+}
+
+/** What a streamed run tells its listener (src/api/sse.ts): the bytes are the box's, before any redaction. */
+export interface RunStream {
+  started(executionId: string): void;
+  output(stream: 'stdout' | 'stderr', data: Buffer): void;
 }
 
 /** Code that defines execute(input): the answer is its return value. */

@@ -43,6 +43,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
         maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS,
       },
       onViolation: (violation) => stop(violation === 'output_limit' ? 'output_limit' : 'sandbox_error'),
+      ...(job.stream ? { onStream: (kind: 'o' | 'e', data: Buffer) => job.stream!.output(kind === 'o' ? 'stdout' : 'stderr', data) } : {}),
     });
     const { decoder } = box;
     // The host-side deadline: whatever the code does, the box dies at its limit; and should its stream
@@ -62,6 +63,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
     else job.cancel?.addEventListener('abort', cancel, { once: true });
     try {
       box.send(request);
+      job.stream?.started(job.id);
       // The wrapper's exit frame is its last word: answer then, without waiting for the container to stop.
       await Promise.race([box.ended, box.exited, gaveUp]);
     } finally {

@@ -4,6 +4,7 @@ import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';
 import type { Context } from 'hono';
 import { type AppEnv, createRouter, executionContext } from '../context.js';
+import { answerRun } from '../sse.js';
 import { acceptIfAsync } from './async.js';
 import { fieldError } from '../../errors.js';
 import type { SessionCalls } from '../../sessions/session-calls.js';
@@ -124,8 +125,7 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
     const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    const e = await deps.execute(request, ctx(c));
-    return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
+    return answerRun(c, async (stream) => functionAnswer(await deps.execute(request, { ...ctx(c), stream }))) as never;
   });
 
   app.openapi(scriptRoute, async (c) => {
@@ -150,8 +150,10 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
     };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    const e = await deps.execute(request, ctx(c));
-    return c.json(executionBody(e.id, e.result), 200);
+    return answerRun(c, async (stream) => {
+      const e = await deps.execute(request, { ...ctx(c), stream });
+      return JSON.stringify(executionBody(e.id, e.result));
+    }) as never;
   });
 
   return app;

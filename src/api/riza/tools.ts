@@ -2,6 +2,7 @@ import { type createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';
+import { answerRun } from '../sse.js';
 import { acceptIfAsync } from './async.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
 import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
@@ -157,8 +158,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     const ctx = executionContext(c, deps.maxBodyBytes);
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx.bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    const e = await deps.execute(request, ctx);
-    return c.body(functionAnswer(e), 200, { 'content-type': 'application/json' }) as never;
+    return answerRun(c, async (stream) => functionAnswer(await deps.execute(request, { ...ctx, stream }))) as never;
   });
   return app;
 }

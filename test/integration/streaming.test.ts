@@ -1,0 +1,107 @@
+// Server-sent events on the executes (issue 24): output arrives as the box writes it (each chunk
+// before the program ends, by the client's own clock), in order, UTF-8 whole, with a bound secret
+// taken out even when it is printed in pieces; the last event is the plain call's answer; a request
+// refused before its run begins is answered as without the header, with its status.
+import { randomBytes } from 'node:crypto';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+
+let kiln: TestKiln;
+
+interface Received extends EventSourceMessage {
+  at: number;
+}
+
+/** POSTs `body` asking for events; every event with the client's time of arrival. */
+async function stream(path: string, body: unknown): Promise<{ status: number; type: string | null; events: Received[]; text?: string }> {
+  const res = await fetch(kiln.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify(body),
+  });
+  const type = res.headers.get('content-type');
+  if (!type?.startsWith('text/event-stream')) return { status: res.status, type, events: [], text: await res.text() };
+  const events: Received[] = [];
+  const parser = createParser({ onEvent: (e) => events.push({ ...e, at: performance.now() }) });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  return { status: res.status, type, events };
+}
+const printed = (events: Received[], name: string) =>
+  events
+    .filter((e) => e.event === name)
+    .map((e) => (JSON.parse(e.data) as { text: string }).text)
+    .join('');
+
+beforeAll(async () => {
+  kiln = await startTestKiln({ KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '1', KILN_POOL_TYPESCRIPT: '0' });
+}, 60_000);
+afterAll(async () => {
+  await kiln?.close();
+});
+
+describe('an execute asked for server-sent events', () => {
+  const programs = {
+    python: 'import time\nfor i in range(5):\n    print("line", i, flush=True)\n    time.sleep(0.2)',
+    javascript: 'let i = 0; const t = setInterval(() => { console.log("line", i); if (++i === 5) clearInterval(t) }, 200)',
+  };
+  for (const [language, code] of Object.entries(programs))
+    it(`streams each line of a ${language} program as it prints it, then the plain answer`, { timeout: 30_000 }, async () => {
+      const got = await stream('/v1/execute', { language, code });
+      expect(got.status).toBe(200);
+      const names = got.events.map((e) => e.event);
+      expect(names[0]).toBe('start');
+      expect(names.at(-1)).toBe('result');
+      const result = JSON.parse(got.events.at(-1)!.data) as { id: string; stdout: string; exit_code: number };
+      expect(JSON.parse(got.events[0]!.data)).toEqual({ id: result.id });
+      expect(result).toMatchObject({ exit_code: 0, stdout: 'line 0\nline 1\nline 2\nline 3\nline 4\n' });
+      expect(printed(got.events, 'stdout')).toBe(result.stdout);
+      // line i arrives about (4 - i) × 200 ms before the end: the first well before the answer
+      const end = got.events.at(-1)!.at;
+      const firstLine = got.events.find((e) => e.event === 'stdout')!;
+      expect(end - firstLine.at).toBeGreaterThan(500);
+      const ids = got.events.map((e) => Number(e.id));
+      expect(ids).toEqual(ids.map((_, i) => i + 1));
+      // the same request without the header: the answer as it always was
+      const plain = await kiln.request('POST', '/v1/execute', { language, code });
+      expect(Object.keys(plain.body).sort()).toEqual(Object.keys(result).sort());
+    });
+
+  it('keeps UTF-8 whole across writes, and a function and a tool answer as their plain calls', { timeout: 30_000 }, async () => {
+    const code =
+      'import sys, time\ndef execute(input):\n    b = "é→😀".encode()\n    for i in range(len(b)):\n        sys.stdout.buffer.write(b[i:i+1]); sys.stdout.flush(); time.sleep(0.01)\n    return {"n": input["n"] + 1}';
+    const got = await stream('/v1/execute-function', { language: 'python', code, input: { n: 1 } });
+    expect(printed(got.events, 'stdout')).toBe('é→😀');
+    const result = JSON.parse(got.events.at(-1)!.data) as { output: unknown; execution: { stdout: string } };
+    expect(result).toMatchObject({ output: { n: 2 }, output_status: 'valid', execution: { stdout: 'é→😀' } });
+    const tool = await kiln.request('POST', '/v1/tools', { name: `t_${randomBytes(3).toString('hex')}`, language: 'python', code });
+    const viaTool = await stream(`/v1/tools/${tool.body.id}/execute`, { input: { n: 41 } });
+    expect(JSON.parse(viaTool.events.at(-1)!.data)).toMatchObject({ output: { n: 42 } });
+  });
+
+  it('takes a bound secret out of the stream, even printed in pieces across chunks', { timeout: 30_000 }, async () => {
+    const value = `sk_${randomBytes(16).toString('hex')}`;
+    const secret = await kiln.request('POST', '/v1/secrets', { name: `sse-${randomBytes(3).toString('hex')}`, value });
+    const code =
+      'import os, sys, time\ndef execute(input):\n    v = os.environ["KEY"]\n    for part in (v[:7], v[7:20], v[20:]):\n        sys.stdout.write(part); sys.stdout.flush(); time.sleep(0.05)\n    print(" end", flush=True)\n    return "ok"';
+    const tool = await kiln.request('POST', '/v1/tools', {
+      name: `leaky_${randomBytes(3).toString('hex')}`,
+      language: 'python',
+      code,
+      env: [{ name: 'KEY', secret_id: secret.body.id }],
+    });
+    const got = await stream(`/v1/tools/${tool.body.id}/execute`, { input: {} });
+    const all = got.events.map((e) => e.data).join('\n');
+    expect(all).not.toContain(value);
+    expect(all).not.toContain(value.slice(0, 20));
+    expect(printed(got.events, 'stdout')).toBe('[redacted secret] end\n');
+  });
+
+  it('answers a request refused before its run as without the header: its status, its JSON', { timeout: 30_000 }, async () => {
+    const bad = await stream('/v1/execute', { language: 'cobol', code: 'x' });
+    expect(bad.status).toBe(400);
+    expect(bad.type).toMatch(/^application\/json/);
+    expect(JSON.parse(bad.text!)).toMatchObject({ details: [{ field: 'language' }] });
+  });
+});
