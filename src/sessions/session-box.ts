@@ -9,6 +9,7 @@ import { encodeFrame } from '../sandbox/box-protocol.js';
 import { encodeSessionStart } from '../sandbox/box-request.js';
 import { CappedBuffer, type ExitStatus, openBoxSession, type OutputLimits } from '../sandbox/box-session.js';
 import type { SandboxHandle } from '../sandbox/docker.js';
+import type { RunStream } from '../sandbox/job.js';
 
 /** How a call ended: the harness answered; the harness died (its state is lost, a fresh one follows); or the box is gone. */
 export type CallEnd =
@@ -37,6 +38,7 @@ const READY_MS = 30_000;
 interface Current {
   stdout: CappedBuffer;
   stderr: CappedBuffer;
+  stream?: RunStream;
   stopped: CallOutcome['stopped'];
   done(end: CallEnd): void;
 }
@@ -73,6 +75,8 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     onOutput: (kind, data) => {
       if (!current) return; // what a background thread prints between calls belongs to no call
       const buffer = kind === 'o' ? current.stdout : current.stderr;
+      const kept = Math.min(data.length, buffer.room());
+      if (current.stream && kept) current.stream.output(kind === 'o' ? 'stdout' : 'stderr', data.subarray(0, kept));
       if (!buffer.append(data) && !current.stopped) {
         current.stopped = 'output_limit';
         sandbox.send(encodeFrame('z', Buffer.alloc(0)));
@@ -122,7 +126,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     throw new AppError('SANDBOX_UNAVAILABLE', 'the session box ended before it was ready; retry', [{ reason: 'session_start_failed' }]);
 
   /** One call: sent once the harness is ready and the call before has ended. */
-  async function callNow(op: Record<string, unknown>, timeoutMs: number): Promise<CallOutcome> {
+  async function callNow(op: Record<string, unknown>, timeoutMs: number, stream?: RunStream): Promise<CallOutcome> {
     await ready;
     const wasRestarted = restarted;
     restarted = false;
@@ -131,7 +135,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     const stderr = new CappedBuffer(opts.limits.streamBytes);
     let interrupt: NodeJS.Timeout | undefined;
     let killAfter: NodeJS.Timeout | undefined;
-    const call: Current = { stdout, stderr, stopped: null, done: () => {} };
+    const call: Current = { stdout, stderr, stream, stopped: null, done: () => {} };
     const end = await new Promise<CallEnd>((resolve) => {
       if (ended) return resolve({ kind: 'box_ended' });
       call.done = resolve;
@@ -160,8 +164,8 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
 
   return {
     /** Runs one call (an execute, a command, a context's creation): calls of a session never overlap. */
-    call(op: Record<string, unknown>, timeoutMs: number): Promise<CallOutcome> {
-      const next = queue.then(() => callNow(op, timeoutMs));
+    call(op: Record<string, unknown>, timeoutMs: number, stream?: RunStream): Promise<CallOutcome> {
+      const next = queue.then(() => callNow(op, timeoutMs, stream));
       queue = next.catch(() => {});
       return next;
     },

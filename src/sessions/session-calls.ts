@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { AppError, fieldError } from '../errors.js';
-import { redactJson } from '../execution/redact.js';
+import { redactingOutput, redactJson } from '../execution/redact.js';
+import type { RunStream } from '../sandbox/job.js';
 import { newId } from '../ids.js';
 import type { ExecutionRecord, ExecutionStore, ExecutionVia } from '../store/executions/records.js';
 import type { CallOutcome } from './session-box.js';
@@ -49,6 +50,8 @@ export interface ExecuteCall {
   code: string;
   contextId?: string | null;
   timeoutSeconds?: number | null;
+  /** A streamed call's listener (src/api/sse.ts): its output as it comes, secrets taken out. */
+  stream?: RunStream;
 }
 
 export interface CommandCall {
@@ -57,6 +60,7 @@ export interface CommandCall {
   env?: Record<string, string>;
   cwd?: string;
   timeoutSeconds?: number | null;
+  stream?: RunStream;
 }
 
 /** Which of a request's languages a session of `sessionLanguage` runs (TypeScript and JavaScript share Node). */
@@ -116,13 +120,17 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     timeoutSeconds: number,
     via: ExecutionVia,
     answer: (outcome: CallOutcome, id: string) => Record<string, unknown>,
+    stream?: RunStream,
   ): Promise<Record<string, unknown>> {
     const id = newId('exec');
     const startedAt = new Date().toISOString();
+    const out = stream && redactingOutput(session.secretValues, stream);
     session.busy++;
     let outcome: CallOutcome;
     try {
-      outcome = await session.box.call(op, timeoutSeconds * 1000);
+      out?.started(id);
+      outcome = await session.box.call(op, timeoutSeconds * 1000, out);
+      out?.end();
     } finally {
       session.busy--;
       sessions.touch(session);
@@ -167,17 +175,24 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
           { field: 'context_id', reason: 'not_found' },
         ]);
       const timeout = timeoutOf(call.timeoutSeconds);
-      return run(session, { op: 'execute', context, code: call.code }, timeout, via, (outcome, id) => {
-        const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
-        return {
-          id,
-          session_id: sessionId,
-          context_id: context,
-          ...output(outcome),
-          results: Array.isArray(answered?.results) ? answered.results : [],
-          error: lostState(outcome, timeout) ?? answered?.error ?? null,
-        };
-      });
+      return run(
+        session,
+        { op: 'execute', context, code: call.code },
+        timeout,
+        via,
+        (outcome, id) => {
+          const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
+          return {
+            id,
+            session_id: sessionId,
+            context_id: context,
+            ...output(outcome),
+            results: Array.isArray(answered?.results) ? answered.results : [],
+            error: lostState(outcome, timeout) ?? answered?.error ?? null,
+          };
+        },
+        call.stream,
+      );
     },
 
     /** A fresh process in the session's box: it shares the session's files, not an interpreter's state. */
@@ -185,17 +200,24 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
       const session = await sessions.use(project, sessionId);
       const timeout = timeoutOf(call.timeoutSeconds);
       const op = { op: 'command', cmd: call.cmd, stdin: call.stdin ?? '', env: call.env ?? {}, ...(call.cwd ? { cwd: call.cwd } : {}) };
-      return run(session, op, timeout, via, (outcome, id) => {
-        const { exitCode } = stopOf(outcome);
-        const lost = lostState(outcome, timeout);
-        return {
-          id,
-          session_id: sessionId,
-          exit_code: exitCode,
-          ...output(outcome),
-          ...(lost ? { error: lost } : {}),
-        };
-      });
+      return run(
+        session,
+        op,
+        timeout,
+        via,
+        (outcome, id) => {
+          const { exitCode } = stopOf(outcome);
+          const lost = lostState(outcome, timeout);
+          return {
+            id,
+            session_id: sessionId,
+            exit_code: exitCode,
+            ...output(outcome),
+            ...(lost ? { error: lost } : {}),
+          };
+        },
+        call.stream,
+      );
     },
 
     /**

@@ -98,6 +98,31 @@ describe('an execute asked for server-sent events', () => {
     expect(printed(got.events, 'stdout')).toBe('[redacted secret] end\n');
   });
 
+  it("streams a session's execute and command as they print, the session's state kept", { timeout: 30_000 }, async () => {
+    const session = await kiln.request('POST', '/v1/sessions', { language: 'python' });
+    expect(session.status).toBe(200);
+    const id = session.body.id as string;
+    try {
+      const got = await stream(`/v1/sessions/${id}/execute`, {
+        code: 'import time\nfor i in range(4):\n    print("tick", i, flush=True)\n    time.sleep(0.2)\nn = 4\nn * 10',
+      });
+      const result = JSON.parse(got.events.at(-1)!.data) as { stdout: string; results: { 'text/plain': string }[] };
+      expect(got.events[0]!.event).toBe('start');
+      expect(printed(got.events, 'stdout')).toBe('tick 0\ntick 1\ntick 2\ntick 3\n');
+      expect(result.stdout).toBe(printed(got.events, 'stdout'));
+      expect(result.results[0]?.['text/plain']).toBe('40');
+      expect(got.events.at(-1)!.at - got.events.find((e) => e.event === 'stdout')!.at).toBeGreaterThan(400);
+      const cmd = await stream(`/v1/sessions/${id}/commands`, { cmd: 'for i in 1 2 3; do echo step $i; sleep 0.2; done; echo oops >&2' });
+      expect(printed(cmd.events, 'stdout')).toBe('step 1\nstep 2\nstep 3\n');
+      expect(printed(cmd.events, 'stderr')).toBe('oops\n');
+      expect(JSON.parse(cmd.events.at(-1)!.data)).toMatchObject({ exit_code: 0 });
+      // an unknown session is a 404 as without the header
+      expect((await stream('/v1/sessions/sess_missing/execute', { code: '1' })).status).toBe(404);
+    } finally {
+      await kiln.request('DELETE', `/v1/sessions/${id}`);
+    }
+  });
+
   it('answers a request refused before its run as without the header: its status, its JSON', { timeout: 30_000 }, async () => {
     const bad = await stream('/v1/execute', { language: 'cobol', code: 'x' });
     expect(bad.status).toBe(400);

@@ -4,6 +4,7 @@ import type { Sessions } from '../../sessions/sessions.js';
 import { SESSION_STATUSES } from '../../model/vocabulary.js';
 import type { SessionRecord } from '../../store/sessions/records.js';
 import { createRouter } from '../context.js';
+import { answerRun } from '../sse.js';
 import { body, errorResponses, json } from './openapi.js';
 import { IdParam, pageQuery } from './pagination.js';
 import { HttpBinding } from './binding-schemas.js';
@@ -255,23 +256,17 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls })
   app.openapi(routes.remove, async (c) => c.json(sessionView(await sessions.remove(c.get('project'), c.req.valid('param').id)), 200));
   app.openapi(routes.execute, async (c) => {
     const b = c.req.valid('json');
-    const answer = await calls.execute(c.get('project'), c.req.valid('param').id, {
-      code: b.code,
-      contextId: b.context_id,
-      timeoutSeconds: b.timeout,
-    });
-    return c.json(answer as never, 200);
+    const call = { code: b.code, contextId: b.context_id, timeoutSeconds: b.timeout };
+    return answerRun(c, async (stream) =>
+      JSON.stringify(await calls.execute(c.get('project'), c.req.valid('param').id, { ...call, stream })),
+    ) as never;
   });
   app.openapi(routes.command, async (c) => {
     const b = c.req.valid('json');
-    const answer = await calls.command(c.get('project'), c.req.valid('param').id, {
-      cmd: b.cmd,
-      stdin: b.stdin ?? '',
-      env: b.env ?? {},
-      cwd: b.cwd ?? undefined,
-      timeoutSeconds: b.timeout,
-    });
-    return c.json(answer as never, 200);
+    const call = { cmd: b.cmd, stdin: b.stdin ?? '', env: b.env ?? {}, cwd: b.cwd ?? undefined, timeoutSeconds: b.timeout };
+    return answerRun(c, async (stream) =>
+      JSON.stringify(await calls.command(c.get('project'), c.req.valid('param').id, { ...call, stream })),
+    ) as never;
   });
   app.openapi(routes.context, async (c) => c.json(await calls.createContext(c.get('project'), c.req.valid('param').id), 200));
   return app;
