@@ -5,7 +5,7 @@
 // the box stage of Server-Timing, what kiln's host side adds.
 import type { Config } from '../src/config.js';
 import { encodeRequest } from '../src/sandbox/box-request.js';
-import { FrameDecoder } from '../src/sandbox/box-session.js';
+import { FrameDecoder } from '../src/sandbox/frame-decoder.js';
 import { buildContainerSpec, sandboxLimits } from '../src/sandbox/container-spec.js';
 import { createDockerClient } from '../src/sandbox/docker.js';
 import { row, sleep, type Row } from './stats.js';

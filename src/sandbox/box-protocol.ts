@@ -4,8 +4,8 @@
  * runtimes/node/harness.mjs) runs the code; a build is a script (runtimes/build/build.py) run by
  * the Python harness. The frame kinds and their limits are the table below (FRAMES), which kiln's
  * decoder reads and a unit test holds runtimes/wrapper.py to. kiln's side: src/sandbox/box-request.ts
- * (what starts something in a box), src/sandbox/box-session.ts
- * (the decoder, a session with an attached box) and src/sandbox/tunnel.ts.
+ * (what starts something in a box), src/sandbox/frame-decoder.ts (the decoder),
+ * src/sandbox/box-session.ts (a conversation with an attached box) and src/sandbox/tunnel.ts.
  *
  * - Wire. On the container's stdout the wrapper writes frames only: a kind byte, the payload's
  *   length (4 bytes, big-endian), the payload. FRAMES below says who sends each kind and its

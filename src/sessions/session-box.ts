@@ -7,7 +7,8 @@ import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import { AppError } from '../errors.js';
 import { encodeFrame } from '../sandbox/box-protocol.js';
 import { encodeSessionStart } from '../sandbox/box-request.js';
-import { CappedBuffer, type ExitStatus, openBoxSession, type OutputLimits } from '../sandbox/box-session.js';
+import { openBoxSession } from '../sandbox/box-session.js';
+import { CappedBuffer, type ExitStatus, type OutputLimits } from '../sandbox/frame-decoder.js';
 import type { SandboxHandle } from '../sandbox/docker.js';
 import type { RunStream } from '../sandbox/job.js';
 

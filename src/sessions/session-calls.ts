@@ -108,6 +108,30 @@ function scriptArgv(language: string, code: string, args: string[]): string[] {
   return ['node', `--input-type=${inputType}`, '--disable-warning=ExperimentalWarning', '-e', code, ...args];
 }
 
+/** A session call as the executions log keeps it (kind `session`, with the session's id). */
+function loggedCall(
+  record: LiveSession['record'],
+  call: { id: string; op: Record<string, unknown>; via: ExecutionVia; startedAt: string; outcome: CallOutcome; body: unknown },
+): ExecutionRecord {
+  const { op } = call;
+  return {
+    id: call.id,
+    project: record.project,
+    kind: 'session',
+    via: call.via,
+    language: record.language,
+    exitCode: stopOf(call.outcome).exitCode,
+    durationMs: call.outcome.durationMs,
+    startedAt: call.startedAt,
+    toolId: null,
+    revisionId: null,
+    sessionId: record.id,
+    // as every request is logged: env names, never values
+    request: { session_id: record.id, ...op, ...(op.env ? { env: Object.keys(op.env as object) } : {}) },
+    result: call.body,
+  };
+}
+
 export function createSessionCalls(deps: { sessions: Sessions; executions: ExecutionStore; config: Config; log: Logger }) {
   const { sessions, config } = deps;
 
@@ -142,23 +166,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     session.restoredUnsaid = false;
     const said = answer(restored ? { ...outcome, restarted: true } : outcome, id);
     const body = redactJson({ ...said, restored }, session.secretValues) as Record<string, unknown>;
-    const { record } = session;
-    const logged: ExecutionRecord = {
-      id,
-      project: record.project,
-      kind: 'session',
-      via,
-      language: record.language,
-      exitCode: stopOf(outcome).exitCode,
-      durationMs: outcome.durationMs,
-      startedAt,
-      toolId: null,
-      revisionId: null,
-      sessionId: record.id,
-      // as every request is logged: env names, never values
-      request: { session_id: record.id, ...op, ...(op.env ? { env: Object.keys(op.env as object) } : {}) },
-      result: body,
-    };
+    const logged = loggedCall(session.record, { id, op, via, startedAt, outcome, body });
     await deps.executions.record(logged).catch((err) => {
       deps.log.error({ err: String(err), execution: id }, 'could not record a session call; its answer goes out all the same');
     });

@@ -92,7 +92,7 @@ function seconds(given: number | null | undefined, field: string, fallback: numb
 }
 
 /** The bounds on running sessions (this kiln's): a 429 with Retry-After past either, never a queue. */
-export function admit(config: Config, live: Map<string, LiveSession>, starting: Map<string, number>, project: string): void {
+function admit(config: Config, live: Map<string, LiveSession>, starting: Map<string, number>, project: string): void {
   const all = live.size + [...starting.values()].reduce((a, b) => a + b, 0);
   const mine = [...live.values()].filter((s) => s.record.project === project).length + (starting.get(project) ?? 0);
   const bound =
@@ -102,6 +102,26 @@ export function admit(config: Config, live: Map<string, LiveSession>, starting: 
         ? `this project has ${config.KILN_SESSIONS_PER_PROJECT} sessions running (KILN_SESSIONS_PER_PROJECT); end one first`
         : null;
   if (bound) throw new AppError('BUSY', `no more sessions: ${bound}`, [{ reason: 'sessions_full' }], 30);
+}
+
+/**
+ * Opening sessions under the bounds: each counts against them while it is being opened (a create
+ * or a resume), before it is live. Answers the function that wraps an opening.
+ */
+export function boundedOpening(config: Config, live: Map<string, LiveSession>) {
+  /** Sessions being opened, by project. */
+  const starting = new Map<string, number>();
+  return async function opening<T>(project: string, open: () => Promise<T>): Promise<T> {
+    admit(config, live, starting, project);
+    starting.set(project, (starting.get(project) ?? 0) + 1);
+    try {
+      return await open();
+    } finally {
+      const n = (starting.get(project) ?? 1) - 1;
+      if (n) starting.set(project, n);
+      else starting.delete(project);
+    }
+  };
 }
 
 /** The idle timeout and lifetime a create asks for, within the settings. */
@@ -188,3 +208,9 @@ export async function openLive(
   s.timer?.mark('box');
   return { job, secretValues, lease, box };
 }
+
+/** The 409 for a call to a session that has ended, naming why. */
+export const ended = (r: SessionRecord) =>
+  new AppError('CONFLICT', `session ${r.id} has ended (${r.endReason}${r.endDetail ? `: ${r.endDetail}` : ''})`, [
+    { field: 'id', reason: 'session_ended' },
+  ]);

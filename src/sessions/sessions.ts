@@ -15,8 +15,19 @@ import type { StageTimer } from '../timings.js';
 import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from '../store/sessions/records.js';
 import type { Checkpoints } from './session-checkpoints.js';
 import { createSessionKeeper } from './session-keeper.js';
-import { admit, deadlines, iso, type LiveSession, newRecord, type OpenDeps, openLive, type SessionCreate } from './session-open.js';
-import { openSpec, sealSpec } from './session-spec.js';
+import {
+  boundedOpening,
+  deadlines,
+  ended,
+  iso,
+  type LiveSession,
+  newRecord,
+  type OpenDeps,
+  openLive,
+  type SessionCreate,
+} from './session-open.js';
+import { reopen, type Seen } from './session-resume.js';
+import { sealSpec } from './session-spec.js';
 
 export type { LiveSession, SessionCreate };
 
@@ -42,31 +53,22 @@ const stopping = () =>
     2,
   );
 
-const ended = (r: SessionRecord) =>
-  new AppError('CONFLICT', `session ${r.id} has ended (${r.endReason}${r.endDetail ? `: ${r.endDetail}` : ''})`, [
-    { field: 'id', reason: 'session_ended' },
-  ]);
+type Opened = Awaited<ReturnType<typeof openLive>>;
 
-/**
- * What a resume that failed leaves: the session paused again for a later call (the error as it
- * was, or a 503 to retry) — unless its spec no longer opens (a secret it names was deleted, say),
- * which no retry mends: then it ends, saying why.
- */
-async function unresumable(
-  deps: { store: SessionStore; owner: string; log: Logger },
-  record: SessionRecord,
-  error: unknown,
-): Promise<AppError> {
-  const { project, id } = record;
-  if (error instanceof AppError && error.code === 'BAD_REQUEST') {
-    const detail = `it could not be resumed: ${error.message}`;
-    return ended((await deps.store.end(project, id, { reason: 'kiln_restarted', detail, at: iso(Date.now()) })) ?? record);
-  }
-  await deps.store.pause(project, id, deps.owner);
-  deps.log.warn({ err: String(error), session: id }, 'session: could not resume it; it stays paused');
-  return error instanceof AppError
-    ? error
-    : new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be resumed now; retry`, [{ reason: 'session_resume_failed' }], 5);
+/** A session whose box was just opened, held live by this kiln. */
+function holdLive(live: Map<string, LiveSession>, record: SessionRecord, opened: Opened): LiveSession {
+  const session: LiveSession = {
+    record,
+    box: opened.box,
+    lease: opened.lease,
+    secretValues: opened.secretValues,
+    busy: 0,
+    contexts: new Set(),
+    dirty: false,
+    restoredUnsaid: record.restored,
+  };
+  live.set(record.id, session);
+  return session;
 }
 
 export function createSessions(
@@ -85,39 +87,13 @@ export function createSessions(
 ) {
   const { config, store, log } = deps;
   const live = new Map<string, LiveSession>();
-  /** Sessions being created or resumed, by project: they count against the bounds before they exist. */
-  const starting = new Map<string, number>();
   /** Resumes under way: a second call for the same session waits for the first's. */
   const resuming = new Map<string, Promise<LiveSession>>();
   const instance = deps.owner.slice(0, deps.owner.lastIndexOf('/'));
 
-  /** Counts a session being opened against the bounds for as long as `open` takes. */
-  async function opening<T>(project: string, open: () => Promise<T>): Promise<T> {
-    admit(config, live, starting, project);
-    starting.set(project, (starting.get(project) ?? 0) + 1);
-    try {
-      return await open();
-    } finally {
-      const n = (starting.get(project) ?? 1) - 1;
-      if (n) starting.set(project, n);
-      else starting.delete(project);
-    }
-  }
+  const opening = boundedOpening(config, live);
 
-  const hold = (record: SessionRecord, opened: Awaited<ReturnType<typeof openLive>>): LiveSession => {
-    const session: LiveSession = {
-      record,
-      box: opened.box,
-      lease: opened.lease,
-      secretValues: opened.secretValues,
-      busy: 0,
-      contexts: new Set(),
-      dirty: false,
-      restoredUnsaid: record.restored,
-    };
-    live.set(record.id, session);
-    return session;
-  };
+  const hold = (record: SessionRecord, opened: Opened) => holdLive(live, record, opened);
 
   async function create(project: string, req: SessionCreate, timer?: StageTimer): Promise<SessionRecord> {
     const { idle, lifetime } = deadlines(config, req);
@@ -153,38 +129,13 @@ export function createSessions(
     return store.end(session.record.project, id, { reason, detail, at: iso(Date.now()) });
   }
 
-  /**
-   * Resumes a session whose box is gone (paused, or its kiln dead) here: claimed in the store (so
-   * one kiln does it), a fresh box opened from its sealed spec, its checkpoint put back.
-   */
-  async function resume(record: SessionRecord, seen: { status: 'paused' } | { status: 'running'; owner: string }): Promise<LiveSession> {
-    const { project, id } = record;
-    return opening(project, async () => {
-      const now = Date.now();
-      const endsAt = Date.parse(record.endsAt);
-      const sealed = await store.spec(project, id);
-      const expiresAt = iso(Math.min(now + record.idleTimeoutSeconds * 1000, endsAt));
-      const claimed =
-        sealed && endsAt > now
-          ? await store.claim(project, id, seen, { owner: deps.owner, ownerUrl: deps.ownerUrl, lastActiveAt: iso(now), expiresAt })
-          : null;
-      if (!claimed) return use(project, id, false); // taken by another kiln meanwhile, or past its end
-      let opened: Awaited<ReturnType<typeof openLive>> | null = null;
-      try {
-        const req = openSpec(deps.secretBox, project, id, sealed!);
-        const lifetime = Math.ceil((endsAt - now) / 1000);
-        const withFiles = claimed.checkpoint.generation === 0;
-        opened = await openLive(deps, { project, id, req, lifetime, withFiles }, (detail) => void end(id, 'box_ended', detail));
-        await deps.checkpoints.restore(claimed, opened.lease.sandbox);
-      } catch (error) {
-        if (opened) {
-          opened.box.stop();
-          deps.provider.release(opened.lease);
-        }
-        throw await unresumable(deps, claimed, error);
-      }
-      log.info({ session: id, project, from: seen.status === 'running' ? seen.owner : 'paused' }, 'session resumed');
-      return hold(claimed, opened);
+  /** Resumes a session whose box is gone (paused, or its kiln dead) here (./session-resume.ts). */
+  async function resume(record: SessionRecord, seen: Seen): Promise<LiveSession> {
+    return opening(record.project, async () => {
+      const reopened = await reopen(deps, record, seen, (detail) => void end(record.id, 'box_ended', detail));
+      if (!reopened) return use(record.project, record.id, false); // taken by another kiln meanwhile, or past its end
+      log.info({ session: record.id, project: record.project, from: seen.status === 'running' ? seen.owner : 'paused' }, 'session resumed');
+      return hold(reopened.record, reopened.opened);
     });
   }
 

@@ -5,7 +5,8 @@ import type { EgressProxy, EgressSession } from '../../egress/proxy.js';
 import { buildContainerSpec } from '../../sandbox/container-spec.js';
 import type { DockerClient } from '../../sandbox/docker.js';
 import { encodeRequest } from '../../sandbox/box-request.js';
-import { type BoxSession, CappedBuffer, openBoxSession } from '../../sandbox/box-session.js';
+import { type BoxSession, openBoxSession } from '../../sandbox/box-session.js';
+import { CappedBuffer } from '../../sandbox/frame-decoder.js';
 import type { RuntimeRevisionRecord } from '../../store/runtimes/records.js';
 import type { PackageSources } from './package-sources.js';
 

@@ -5,7 +5,8 @@ import type { EgressSession } from '../../../src/egress/proxy.js';
 import { AppError } from '../../../src/errors.js';
 import { encodeFrame, FRAMES, type FrameKind, type TunnelKind } from '../../../src/sandbox/box-protocol.js';
 import { encodeRequest } from '../../../src/sandbox/box-request.js';
-import { CappedBuffer, FrameDecoder, openBoxSession } from '../../../src/sandbox/box-session.js';
+import { openBoxSession } from '../../../src/sandbox/box-session.js';
+import { CappedBuffer, FrameDecoder } from '../../../src/sandbox/frame-decoder.js';
 
 /** One wrapper frame: kind byte + 4-byte big-endian length + payload. */
 function frame(kind: string, payload: string | Buffer): Buffer {
