@@ -2,6 +2,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { executionContext, type AppEnv } from '../context.js';
+import { asksForProgress } from './progress.js';
 import { createMcpServer, type McpDeps } from './server.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -47,12 +48,36 @@ export function mcpOrigin(allowed: readonly string[]): MiddlewareHandler<AppEnv>
 }
 
 /**
- * /mcp: MCP's Streamable HTTP transport, stateless, answering JSON (no SSE, no session). Each
- * POST gets its own server bound to the caller's project. GET (an SSE stream) and DELETE (a
+ * /mcp: MCP's Streamable HTTP transport, stateless, answering JSON (no session; SSE only for a
+ * `tools/call` with a progress token, see ./progress.ts). Each POST gets its own server bound to
+ * the caller's project. GET (an SSE stream) and DELETE (a
  * session's end) have nothing to serve here: mcpMethodNotAllowed answers them 405, as the spec has it.
  */
 export const mcpMethodNotAllowed = () =>
   rpcError(405, -32000, 'Method not allowed: kiln serves MCP statelessly; POST JSON-RPC messages to /mcp', { Allow: 'POST, OPTIONS' });
+
+/** `body` as it is, calling `done` once when it has ended or its reader has gone. */
+function closingWith(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let closed = false;
+  const finish = () => {
+    if (!closed) done();
+    closed = true;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+      if (next.done) {
+        controller.close();
+        finish();
+      } else controller.enqueue(next.value);
+    },
+    async cancel(reason) {
+      await reader.cancel(reason).catch(() => {});
+      finish();
+    },
+  });
+}
 
 export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
   const app = new Hono<AppEnv>();
@@ -76,18 +101,31 @@ export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
       request = new Request(request.url, { method: 'POST', headers });
     }
     const server = createMcpServer(deps, c.get('project'), executionContext(c, deps.maxBodyBytes));
+    // a call that asked for progress is answered over SSE (its notifications, then its result)
+    const streamed = asksForProgress(body);
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
-      enableJsonResponse: true,
+      enableJsonResponse: !streamed,
       maxRequestBodySize: deps.maxBodyBytes,
     });
     await server.connect(transport);
+    let answer: Response;
     try {
-      return await transport.handleRequest(request, { parsedBody: body });
-    } finally {
-      // the JSON answer is complete: nothing of this request's server is needed any more
+      answer = await transport.handleRequest(request, { parsedBody: body });
+    } catch (error) {
       await server.close();
+      throw error;
     }
+    // the JSON answer is complete: nothing of this request's server is needed any more; a stream's
+    // server lives until the stream has said all (or its client has gone)
+    if (!streamed || !answer.body) {
+      await server.close();
+      return answer;
+    }
+    return new Response(
+      closingWith(answer.body, () => void server.close()),
+      { status: answer.status, headers: answer.headers },
+    );
   });
   return app;
 }

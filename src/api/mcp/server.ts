@@ -13,6 +13,8 @@ import { callSessionTool, SESSION_TOOL_DEFINITIONS, SESSION_TOOLS, sessionCallRe
 import { CALL_TOOL, catalog, definitionOf, search, SEARCH_TOOLS, type CatalogEntry } from './catalog.js';
 import { toMcpError } from './errors.js';
 import { toolResult } from './results.js';
+import { progressReporter } from './progress.js';
+import type { RunStream } from '../../sandbox/job.js';
 
 export interface McpDeps {
   tools: Tools;
@@ -77,12 +79,19 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
     { name: 'kiln', version: '1' },
     { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS, jsonSchemaValidator: validator },
   );
-  const context = (signal: AbortSignal): ExecutionContext => ({
+  const context = (signal: AbortSignal, stream?: RunStream): ExecutionContext => ({
     bytes: ctx.bytes,
     signal: ctx.signal ? AbortSignal.any([ctx.signal, signal]) : signal,
+    ...(stream ? { stream } : {}),
   });
 
-  async function runSaved(entry: CatalogEntry, args: Record<string, unknown>, signal: AbortSignal, prefix = 'arguments') {
+  async function runSaved(
+    entry: CatalogEntry,
+    args: Record<string, unknown>,
+    signal: AbortSignal,
+    prefix = 'arguments',
+    stream?: RunStream,
+  ) {
     const input = entry.wrapped ? args.input : args;
     const fields = { input: entry.wrapped ? `${prefix}.input` : prefix };
     try {
@@ -96,7 +105,7 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
           target: { kind: 'tool', toolId: entry.tool.id, revisionId: entry.tool.revisionId },
           input: input ?? null,
         },
-        context(signal),
+        context(signal, stream),
       );
       return toolResult(e, 'function', deps.outputLimit);
     } catch (err) {
@@ -111,18 +120,32 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const { name } = request.params;
-    const args = request.params.arguments ?? {};
+    const token = request.params._meta?.progressToken;
+    const progress = token === undefined ? undefined : progressReporter(token, extra.sendNotification as never);
+    try {
+      return await callTool(request.params, extra, progress);
+    } finally {
+      progress?.end();
+    }
+  });
+
+  async function callTool(
+    params: { name: string; arguments?: Record<string, unknown> },
+    extra: { signal: AbortSignal },
+    progress?: RunStream,
+  ) {
+    const { name } = params;
+    const args = params.arguments ?? {};
     const language = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
     if (language) {
       try {
         const inSession = sessionArguments(args);
         if (inSession) {
-          const answer = await deps.sessions.calls.execute(project, inSession.sessionId, inSession, 'mcp');
+          const answer = await deps.sessions.calls.execute(project, inSession.sessionId, { ...inSession, stream: progress }, 'mcp');
           return sessionCallResult(answer, deps.outputLimit) as never;
         }
         const req = builtinRequest(project, language, args);
-        return toolResult(await deps.execute(req, context(extra.signal)), req.mode, deps.outputLimit);
+        return toolResult(await deps.execute(req, context(extra.signal, progress)), req.mode, deps.outputLimit);
       } catch (err) {
         throw toMcpError(err, BUILTIN_FIELDS, deps.log);
       }
@@ -147,12 +170,12 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
       if (!parsed.success) throw toMcpError(parsed.error);
       const entry = tools.find(parsed.data.name);
       if (!entry) throw toMcpError(unknownTool(parsed.data.name, 'name'));
-      return runSaved(entry, parsed.data.arguments ?? {}, extra.signal, 'arguments.arguments');
+      return runSaved(entry, parsed.data.arguments ?? {}, extra.signal, 'arguments.arguments', progress);
     }
     const entry = tools.find(name);
     if (!entry) throw toMcpError(unknownTool(name, 'name'));
-    return runSaved(entry, args, extra.signal);
-  });
+    return runSaved(entry, args, extra.signal, 'arguments', progress);
+  }
 
   return server;
 }
