@@ -15,6 +15,7 @@ import { createHttpFunctions } from './iii/http-functions.js';
 import { createWorkerHub } from './iii/worker-hub.js';
 import { createExecutionStatuses } from './invocations/execution-status.js';
 import { createInvocations } from './invocations/invocations.js';
+import { createRunEvents } from './execution/run-events.js';
 import { createLocalQueue, type InvocationQueue } from './invocations/queue.js';
 import { createWebhooks } from './invocations/webhooks.js';
 import type { Metrics } from './metrics.js';
@@ -100,6 +101,8 @@ export function createServices(deps: ServiceDeps) {
     },
   });
   const queue = deps.queue ?? createLocalQueue({ store: store.invocations, concurrency: asyncConcurrency(config), log });
+  // the events of streamed and async runs, for the clients that follow them (GET /v1/executions/{id}/events)
+  const runEvents = createRunEvents();
   const invocations = createInvocations({
     store: store.invocations,
     execute,
@@ -108,6 +111,7 @@ export function createServices(deps: ServiceDeps) {
     log,
     owner: deps.owner,
     onEnded: webhooks.wake,
+    runEvents,
     recordExecution: (record) => store.executions.record(record),
     // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
     ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
@@ -174,6 +178,7 @@ export function createServices(deps: ServiceDeps) {
   const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log });
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
   return {
+    runEvents,
     secrets,
     secretBox: deps.secretBox,
     sessions,

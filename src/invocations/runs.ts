@@ -3,6 +3,7 @@ import { AppError, storeUnavailable } from '../errors.js';
 import type { Execute } from '../execution/executor.js';
 import type { ExecutionRequest } from '../execution/request.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import type { RunEvents } from '../execution/run-events.js';
 import type { InvocationStore, WithinTransaction } from '../store/invocations/records.js';
 import type { ExecutionRecord } from '../store/store.js';
 import type { InvocationQueue } from './queue.js';
@@ -47,6 +48,8 @@ export interface RunDeps {
   /** Writes a run's entry in the executions log that the executor could not (the database was away). */
   recordExecution: (record: ExecutionRecord) => Promise<void>;
   box: SecretBox;
+  /** Where a run's events are kept for the clients that follow it (GET /v1/executions/{id}/events). */
+  runEvents?: RunEvents;
   queue: InvocationQueue;
   log: Logger;
   /** This kiln process's name for the runs it claims: `<instance>/<boot>`. */
@@ -109,7 +112,11 @@ export function createRuns(deps: RunDeps) {
     try {
       // (a secrets key changed since it was accepted cannot open it: that ends it failed, below)
       const { request, bytes } = JSON.parse(deps.box.open(sealed, aad(id))) as Sealed;
-      const e = await deps.execute(request, { bytes, background: true, cancel: cancel.signal });
+      // recorded for clients that follow it (its answer is its status, rendered where it is read)
+      const recorder = deps.runEvents?.recorder(request.project);
+      const e = await deps
+        .execute(request, { bytes, background: true, cancel: cancel.signal, ...(recorder ? { stream: recorder } : {}) })
+        .finally(() => recorder?.end(null));
       const cancelled = e.result.stopReason === 'cancelled';
       // it ran: from here it may only end, never run again (a database away meanwhile is waited for);
       // its result is the invocation's answer, so a log entry missed meanwhile is written now

@@ -8,10 +8,34 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 
 let kiln: TestKiln;
+const OTHER_KEY = 'streaming-other-project-key-0123';
 
 interface Received extends EventSourceMessage {
   at: number;
 }
+
+/** Reads `res`'s events until it ends, or `stopAfter` of them (then the connection is dropped). */
+async function readEvents(res: Response, stopAfter = Number.POSITIVE_INFINITY, abort?: AbortController): Promise<Received[]> {
+  const events: Received[] = [];
+  const parser = createParser({ onEvent: (e) => events.push({ ...e, at: performance.now() }) });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (events.length >= stopAfter) {
+        abort?.abort();
+        break;
+      }
+    }
+  } catch (error) {
+    if (!abort?.signal.aborted) throw error;
+  }
+  return events.slice(0, stopAfter);
+}
+const follow = (id: string, lastEventId?: number, key = TEST_KEY) =>
+  fetch(`${kiln.url}/v1/executions/${id}/events`, {
+    headers: { authorization: `Bearer ${key}`, ...(lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) }) },
+  });
 
 /** POSTs `body` asking for events; every event with the client's time of arrival. */
 async function stream(path: string, body: unknown): Promise<{ status: number; type: string | null; events: Received[]; text?: string }> {
@@ -35,7 +59,12 @@ const printed = (events: Received[], name: string) =>
     .join('');
 
 beforeAll(async () => {
-  kiln = await startTestKiln({ KILN_POOL_PYTHON: '1', KILN_POOL_JAVASCRIPT: '1', KILN_POOL_TYPESCRIPT: '0' });
+  kiln = await startTestKiln({
+    KILN_API_KEYS: `${TEST_KEY},b:${OTHER_KEY}`,
+    KILN_POOL_PYTHON: '1',
+    KILN_POOL_JAVASCRIPT: '1',
+    KILN_POOL_TYPESCRIPT: '0',
+  });
 }, 60_000);
 afterAll(async () => {
   await kiln?.close();
@@ -121,6 +150,53 @@ describe('an execute asked for server-sent events', () => {
     } finally {
       await kiln.request('DELETE', `/v1/sessions/${id}`);
     }
+  });
+
+  it('lets a client that lost its stream reconnect with Last-Event-ID and miss nothing', { timeout: 30_000 }, async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${kiln.url}/v1/execute`, {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        language: 'python',
+        code: 'import time\nfor i in range(8):\n    print("n", i, flush=True)\n    time.sleep(0.15)',
+      }),
+    });
+    const before = await readEvents(res, 3, abort); // start and two lines, then the client goes away
+    const id = (JSON.parse(before[0]!.data) as { id: string }).id;
+    expect((await follow(id, 3, OTHER_KEY)).status).toBe(404);
+    const after = await readEvents(await follow(id, Number(before.at(-1)!.id)));
+    expect(after[0]!.id).toBe('4');
+    const result = JSON.parse(after.at(-1)!.data) as { stdout: string };
+    expect(after.at(-1)!.event).toBe('result');
+    expect(printed([...before, ...after], 'stdout')).toBe(result.stdout);
+    expect(result.stdout).toBe(Array.from({ length: 8 }, (_, i) => `n ${i}\n`).join(''));
+  });
+
+  it("follows an async invocation's events from queued to its status, and an ended run's as recorded", { timeout: 30_000 }, async () => {
+    const accepted = await fetch(`${kiln.url}/v1/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', prefer: 'respond-async' },
+      body: JSON.stringify({
+        language: 'python',
+        code: 'import time\nfor i in range(3):\n    print("async", i, flush=True)\n    time.sleep(0.2)',
+      }),
+    });
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    const events = await readEvents(await follow(id));
+    expect(events[0]!.event).toBe('start');
+    expect(printed(events, 'stdout')).toBe('async 0\nasync 1\nasync 2\n');
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id, status: 'finished' });
+    // ended: the recorded form, from Last-Event-ID on
+    const plain = await kiln.request('POST', '/v1/execute', { language: 'python', code: 'print("once")' });
+    const replay = await readEvents(await follow(plain.body.id));
+    expect(replay.map((e) => e.event)).toEqual(['start', 'stdout', 'result']);
+    expect(JSON.parse(replay.at(-1)!.data)).toMatchObject({ id: plain.body.id, status: 'finished' });
+    expect((await readEvents(await follow(plain.body.id, 2))).map((e) => e.event)).toEqual(['result']);
+    expect((await follow('exec_missing')).status).toBe(404);
+    expect((await follow(plain.body.id, -1)).status).toBe(400);
   });
 
   it('answers a request refused before its run as without the header: its status, its JSON', { timeout: 30_000 }, async () => {

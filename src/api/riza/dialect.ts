@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
+import type { RunEvents } from '../../execution/run-events.js';
 import type { HttpFunctions } from '../../iii/http-functions.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
@@ -28,6 +29,7 @@ import { toolRoutes } from './tools.js';
 import { webhookRoutes } from './webhooks.js';
 
 export interface RizaServices {
+  runEvents: RunEvents;
   execute: Execute;
   invocations: Invocations;
   statuses: ExecutionStatuses;
@@ -73,14 +75,29 @@ export function rizaDialect(
   });
   app.route(
     '/',
-    executeRoutes({ execute: services.execute, invocations: services.invocations, sessionCalls: services.sessionCalls, maxBodyBytes }),
+    executeRoutes({
+      execute: services.execute,
+      invocations: services.invocations,
+      sessionCalls: services.sessionCalls,
+      runEvents: services.runEvents,
+      maxBodyBytes,
+    }),
   );
-  app.route('/', toolRoutes({ tools: services.tools, execute: services.execute, invocations: services.invocations, maxBodyBytes }));
+  app.route(
+    '/',
+    toolRoutes({
+      tools: services.tools,
+      execute: services.execute,
+      invocations: services.invocations,
+      runEvents: services.runEvents,
+      maxBodyBytes,
+    }),
+  );
   app.route('/', secretRoutes({ secrets: services.secrets }));
-  app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations }));
+  app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations, runEvents: services.runEvents }));
   app.route('/', webhookRoutes({ webhooks: services.webhooks }));
   app.route('/', runtimeRoutes({ runtimes: services.runtimes }));
-  app.route('/', sessionRoutes({ sessions: services.sessions, calls: services.sessionCalls }));
+  app.route('/', sessionRoutes({ sessions: services.sessions, calls: services.sessionCalls, runEvents: services.runEvents }));
   app.route('/', sessionFileRoutes({ files: services.sessionFiles }));
   app.route('/', iiiDialect({ functions: services.httpFunctions, workers: services.workers }, log));
   return app;

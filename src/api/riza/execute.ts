@@ -4,6 +4,7 @@ import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';
 import type { Context } from 'hono';
 import { type AppEnv, createRouter, executionContext } from '../context.js';
+import type { RunEvents } from '../../execution/run-events.js';
 import { answerRun } from '../sse.js';
 import { acceptIfAsync } from './async.js';
 import { fieldError } from '../../errors.js';
@@ -98,7 +99,13 @@ function sessionExecution(answer: Record<string, unknown>) {
 }
 
 /** POST /v1/execute-function and POST /v1/execute: Riza's wire ↔ the execution core. */
-export function executeRoutes(deps: { execute: Execute; invocations: Invocations; sessionCalls: SessionCalls; maxBodyBytes: number }) {
+export function executeRoutes(deps: {
+  execute: Execute;
+  invocations: Invocations;
+  sessionCalls: SessionCalls;
+  runEvents: RunEvents;
+  maxBodyBytes: number;
+}) {
   const app = createRouter();
   const ctx = (c: Context<AppEnv>) => executionContext(c, deps.maxBodyBytes);
 
@@ -125,7 +132,7 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
     const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    return answerRun(c, async (stream) => functionAnswer(await deps.execute(request, { ...ctx(c), stream }))) as never;
+    return answerRun(c, deps.runEvents, async (stream) => functionAnswer(await deps.execute(request, { ...ctx(c), stream }))) as never;
   });
 
   app.openapi(scriptRoute, async (c) => {
@@ -150,7 +157,7 @@ export function executeRoutes(deps: { execute: Execute; invocations: Invocations
     };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    return answerRun(c, async (stream) => {
+    return answerRun(c, deps.runEvents, async (stream) => {
       const e = await deps.execute(request, { ...ctx(c), stream });
       return JSON.stringify(executionBody(e.id, e.result));
     }) as never;

@@ -7,6 +7,8 @@ import { createRouter } from '../context.js';
 import { boundedPage, IdParam, PAGE_BYTES, pageQuery, QueryFlag } from './pagination.js';
 import { errorResponses, json } from './openapi.js';
 import { executionRecordBody, executionView } from './render.js';
+import { executionEvents } from './execution-events.js';
+import type { RunEvents } from '../../execution/run-events.js';
 
 const LoggedExecution = z
   .object({
@@ -90,7 +92,7 @@ const routes = {
 };
 
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
-export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations: Invocations }) {
+export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations: Invocations; runEvents: RunEvents }) {
   const app = createRouter();
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
@@ -129,6 +131,8 @@ export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations
     if (!status) throw notFound(id);
     return c.json(executionView(status) as never, 200);
   });
+  // a run's events: live while it runs, recorded once it has ended (./execution-events.ts)
+  app.get('/v1/executions/:id/events', executionEvents(deps));
   // an output file as raw bytes; served as a download, never as a page this origin would render
   app.get('/v1/executions/:id/files/*', async (c) => {
     const id = c.req.param('id');

@@ -4,6 +4,7 @@ import type { Sessions } from '../../sessions/sessions.js';
 import { SESSION_STATUSES } from '../../model/vocabulary.js';
 import type { SessionRecord } from '../../store/sessions/records.js';
 import { createRouter } from '../context.js';
+import type { RunEvents } from '../../execution/run-events.js';
 import { answerRun } from '../sse.js';
 import { body, errorResponses, json } from './openapi.js';
 import { IdParam, pageQuery } from './pagination.js';
@@ -225,7 +226,7 @@ export function sessionView(r: SessionRecord) {
 }
 
 /** /v1/sessions: sessions of the caller's project, and the calls made in them. */
-export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls }) {
+export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls; runEvents: RunEvents }) {
   const { sessions, calls } = deps;
   const app = createRouter();
   app.openapi(routes.create, async (c) => {
@@ -257,14 +258,14 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls })
   app.openapi(routes.execute, async (c) => {
     const b = c.req.valid('json');
     const call = { code: b.code, contextId: b.context_id, timeoutSeconds: b.timeout };
-    return answerRun(c, async (stream) =>
+    return answerRun(c, deps.runEvents, async (stream) =>
       JSON.stringify(await calls.execute(c.get('project'), c.req.valid('param').id, { ...call, stream })),
     ) as never;
   });
   app.openapi(routes.command, async (c) => {
     const b = c.req.valid('json');
     const call = { cmd: b.cmd, stdin: b.stdin ?? '', env: b.env ?? {}, cwd: b.cwd ?? undefined, timeoutSeconds: b.timeout };
-    return answerRun(c, async (stream) =>
+    return answerRun(c, deps.runEvents, async (stream) =>
       JSON.stringify(await calls.command(c.get('project'), c.req.valid('param').id, { ...call, stream })),
     ) as never;
   });

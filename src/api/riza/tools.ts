@@ -2,6 +2,7 @@ import { type createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
 import type { Invocations } from '../../invocations/invocations.js';
+import type { RunEvents } from '../../execution/run-events.js';
 import { answerRun } from '../sse.js';
 import { acceptIfAsync } from './async.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
@@ -105,7 +106,7 @@ const toolBody = (t: StoredTool) => ({ id: t.id, ...fields(t), revision_id: t.re
 const revisionBody = (r: StoredRevision) => ({ id: r.id, tool_id: r.toolId, ...fields(r) });
 
 /** /v1/tools: Riza's tool API (update is a POST that makes a revision), plus revisions and delete. */
-export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: Invocations; maxBodyBytes: number }) {
+export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: Invocations; runEvents: RunEvents; maxBodyBytes: number }) {
   const { tools } = deps;
   const app = createRouter();
   app.openapi(routes.create, async (c) => c.json(toolBody(await tools.create(c.get('project'), c.req.valid('json'))), 200));
@@ -158,7 +159,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     const ctx = executionContext(c, deps.maxBodyBytes);
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx.bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
-    return answerRun(c, async (stream) => functionAnswer(await deps.execute(request, { ...ctx, stream }))) as never;
+    return answerRun(c, deps.runEvents, async (stream) => functionAnswer(await deps.execute(request, { ...ctx, stream }))) as never;
   });
   return app;
 }
