@@ -9,6 +9,7 @@
 //      a saved tool's execute against execute-function of the same code (bench/tool-execute.ts);
 //      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts);
 //      sessions: a call in a live session against a one-shot warm execute, create, state kept (bench/sessions.ts);
+//      streaming: a line's lag from box to client, 1 MB streamed against answered whole, MCP progress's cost (bench/streaming.ts);
 //      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
@@ -39,6 +40,7 @@ import { mcpCallLine, measureMcpCall } from './mcp-call.js';
 import { asyncLine, measureAsync } from './async.js';
 import { measureReplicas, replicasLine } from './replicas.js';
 import { measureSessions, sessionsLine } from './sessions.js';
+import { measureStreaming, streamingLine } from './streaming.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
@@ -209,6 +211,7 @@ for (const [language, body] of Object.entries(HELLO))
 const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
 const sessionFigures = await measureSessions(kiln, HELLO, N, paceMs);
+const streamingFigures = await measureStreaming(url('').replace(/\/$/, ''), N, paceMs);
 const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
@@ -328,6 +331,7 @@ console.log(
 for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 for (const figures of mcpFigures) console.log(mcpCallLine(figures));
 for (const figures of sessionFigures) console.log(sessionsLine(figures));
+for (const figures of streamingFigures) console.log(streamingLine(figures));
 console.log(
   asyncLine(
     asyncFigures,

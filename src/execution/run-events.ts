@@ -113,8 +113,14 @@ export function createRunEvents() {
           while (next < log.events.length) yield log.events[next++]!;
           if (log.ended) return;
           await new Promise<void>((resolve) => {
-            log.wake.add(resolve);
-            signal.addEventListener('abort', () => resolve(), { once: true });
+            // woken by the next event or the client's going, whichever first; neither listener is left behind
+            const done = () => {
+              signal.removeEventListener('abort', done);
+              log.wake.delete(done);
+              resolve();
+            };
+            log.wake.add(done);
+            signal.addEventListener('abort', done, { once: true });
           });
         }
       })();
