@@ -14,6 +14,22 @@ import type { SandboxHandle } from '../sandbox/docker.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { SessionCheckpoint, SessionRecord, SessionStore } from '../store/sessions/records.js';
 
+/** How long taking or restoring a checkpoint may take: a box that hangs must not hold up a stop or a call. */
+const CHECKPOINT_MS = 30_000;
+
+/** `work`, or an error once `ms` have passed (what it was doing is left to its box's end). */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Compressed bytes per stored chunk: small enough to hold in memory, large enough to be few. */
 const CHUNK_BYTES = 1024 * 1024;
 const WORKSPACE = '/mnt/req';
@@ -56,53 +72,56 @@ export function createCheckpoints(deps: { store: SessionStore; box: SecretBox; l
     return seq;
   }
 
-  return {
-    /**
-     * Checkpoints the workspace of the live box `sandbox` holds for `record`, and answers the new
-     * checkpoint (the record's is left for the caller to set). Throws when the box's tar fails; the
-     * previous checkpoint then stands.
-     */
-    async take(record: SessionRecord, sandbox: SandboxHandle): Promise<SessionCheckpoint> {
-      await store.dropUncommitted(record.id); // what a kiln that died while writing left
-      const generation = record.checkpoint.generation + 1;
-      const at = new Date().toISOString();
-      const tar = await sandbox.exec(['tar', '-cf', '-', '-C', WORKSPACE, '.'], null);
-      const counted = counter();
-      const gzip = createGzip({ level: 1 });
-      const [chunks, end] = await Promise.all([writeChunks(record, generation, tar.stdout.pipe(counted).pipe(gzip)), tar.ended]);
-      // 1: a file changed while it was read (a background process writing); what was read is kept
-      if (end.exitCode > 1) {
-        await store.dropUncommitted(record.id);
-        throw new Error(`the workspace could not be read: tar exited ${end.exitCode}: ${end.stderr.trim().split('\n').at(-1) ?? ''}`);
-      }
-      const checkpoint = { generation, chunks, bytes: counted.bytes, at };
-      if (!(await store.commitCheckpoint(record.project, record.id, checkpoint))) throw new Error('the session ended meanwhile');
-      return checkpoint;
-    },
+  /**
+   * Checkpoints the workspace of the live box `sandbox` holds for `record`, and answers the new
+   * checkpoint (the record's is left for the caller to set). Throws when the box's tar fails; the
+   * previous checkpoint then stands.
+   */
+  async function take(record: SessionRecord, sandbox: SandboxHandle): Promise<SessionCheckpoint> {
+    await store.dropUncommitted(record.id); // what a kiln that died while writing left
+    const generation = record.checkpoint.generation + 1;
+    const at = new Date().toISOString();
+    const tar = await sandbox.exec(['tar', '-cf', '-', '-C', WORKSPACE, '.'], null);
+    const counted = counter();
+    const gzip = createGzip({ level: 1 });
+    const [chunks, end] = await Promise.all([writeChunks(record, generation, tar.stdout.pipe(counted).pipe(gzip)), tar.ended]);
+    // 1: a file changed while it was read (a background process writing); what was read is kept
+    if (end.exitCode > 1) {
+      await store.dropUncommitted(record.id);
+      throw new Error(`the workspace could not be read: tar exited ${end.exitCode}: ${end.stderr.trim().split('\n').at(-1) ?? ''}`);
+    }
+    const checkpoint = { generation, chunks, bytes: counted.bytes, at };
+    if (!(await store.commitCheckpoint(record.project, record.id, checkpoint))) throw new Error('the session ended meanwhile');
+    return checkpoint;
+  }
 
-    /** Puts the record's checkpoint into the workspace of a fresh box (nothing to do without one). */
-    async restore(record: SessionRecord, sandbox: SandboxHandle): Promise<void> {
-      const { generation, chunks } = record.checkpoint;
-      if (generation === 0) return;
-      async function* sealed() {
-        for (let seq = 0; seq < chunks; seq++) {
-          const data = await store.readChunk(record.id, generation, seq);
-          if (data === null) throw new Error(`chunk ${seq} of checkpoint ${generation} is missing`);
-          yield box.openBytes(data, aad(record, generation, seq));
-        }
+  /** Puts the record's checkpoint into the workspace of a fresh box (nothing to do without one). */
+  async function restore(record: SessionRecord, sandbox: SandboxHandle): Promise<void> {
+    const { generation, chunks } = record.checkpoint;
+    if (generation === 0) return;
+    async function* sealed() {
+      for (let seq = 0; seq < chunks; seq++) {
+        const data = await store.readChunk(record.id, generation, seq);
+        if (data === null) throw new Error(`chunk ${seq} of checkpoint ${generation} is missing`);
+        yield box.openBytes(data, aad(record, generation, seq));
       }
-      const gunzip = createGunzip();
-      const tar = await sandbox.exec(['tar', '-xf', '-', '-C', WORKSPACE, '--no-same-owner'], gunzip);
-      const [, end] = await Promise.all([
-        pipeline(Readable.from(sealed()), gunzip).catch((error: Error) => {
-          tar.stdout.destroy();
-          throw error;
-        }),
-        tar.ended,
-        tar.stdout.resume(),
-      ]);
-      if (end.exitCode !== 0) throw new Error(`the workspace could not be restored: tar exited ${end.exitCode}: ${end.stderr.trim()}`);
-    },
+    }
+    const gunzip = createGunzip();
+    const tar = await sandbox.exec(['tar', '-xf', '-', '-C', WORKSPACE, '--no-same-owner'], gunzip);
+    const [, end] = await Promise.all([
+      pipeline(Readable.from(sealed()), gunzip).catch((error: Error) => {
+        tar.stdout.destroy();
+        throw error;
+      }),
+      tar.ended,
+      tar.stdout.resume(),
+    ]);
+    if (end.exitCode !== 0) throw new Error(`the workspace could not be restored: tar exited ${end.exitCode}: ${end.stderr.trim()}`);
+  }
+
+  return {
+    take: (record: SessionRecord, sandbox: SandboxHandle) => within(CHECKPOINT_MS, 'the checkpoint', take(record, sandbox)),
+    restore: (record: SessionRecord, sandbox: SandboxHandle) => within(CHECKPOINT_MS, 'the restore', restore(record, sandbox)),
   };
 }
 
