@@ -86,6 +86,12 @@ export function redactJson<T>(value: T, values: readonly string[]): T | string {
 
 const MARK_BYTES = Buffer.from(MARK);
 
+/** Where to cut what is handed on from what is held back: never inside a mark (a reader sees it whole). */
+function cutOutside(bytes: Buffer, cut: number): number {
+  const mark = bytes.lastIndexOf(MARK_BYTES, cut - 1);
+  return mark >= 0 && mark + MARK_BYTES.length > cut ? mark : cut;
+}
+
 /** Takes the values out of bytes, as they are and as JSON writes them (their UTF-8); null when there are none to look for. */
 function bytesRedactor(values: readonly string[]): (((bytes: Buffer) => Buffer) & { holdBack: number }) | null {
   const needles = needlesOf(values).printed.map((needle) => Buffer.from(needle));
@@ -114,7 +120,7 @@ export function redactingStream(values: readonly string[]): Transform | null {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       const all = redact(Buffer.concat([pending, chunk]));
-      const cut = Math.max(0, all.length - holdBack);
+      const cut = cutOutside(all, Math.max(0, all.length - holdBack));
       pending = all.subarray(cut);
       done(null, all.subarray(0, cut));
     },
@@ -137,7 +143,7 @@ export function redactingOutput(values: readonly string[], to: RunStream): RunSt
     started: (id) => to.started(id),
     output(stream, data) {
       const all = redact(Buffer.concat([pending[stream], data]));
-      const cut = Math.max(0, all.length - redact.holdBack);
+      const cut = cutOutside(all, Math.max(0, all.length - redact.holdBack));
       pending[stream] = all.subarray(cut);
       if (cut) to.output(stream, all.subarray(0, cut));
     },

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { redactingStream, redactJson } from '../../../src/execution/redact.js';
+import { redactingOutput, redactingStream, redactJson } from '../../../src/execution/redact.js';
 
 async function through(values: string[], chunks: (string | Buffer)[]): Promise<string> {
   const stream = redactingStream(values);
@@ -35,5 +35,32 @@ describe('redactJson', () => {
   it("takes a secret out of a value's strings, keeping it a value", () => {
     expect(redactJson({ out: 'the key is s3cr3t-value', n: 1 }, ['s3cr3t-value'])).toEqual({ out: 'the key is [redacted secret]', n: 1 });
     expect(redactJson({ a: 1 }, [])).toEqual({ a: 1 });
+  });
+});
+
+describe('redactingOutput (a streamed run)', () => {
+  it('hands on chunks with the secret taken out, per stream, never a piece of it nor a mark cut in two', () => {
+    const secret = 'sk_0123456789abcdef0123';
+    const got: { stream: string; text: string }[] = [];
+    const out = redactingOutput([secret], { started: () => {}, output: (stream, data) => got.push({ stream, text: data.toString() }) });
+    // the secret printed in pieces, with a line of stderr between them
+    out.output('stdout', Buffer.from(`tick 0 ${secret.slice(0, 7)}`));
+    out.output('stderr', Buffer.from('warn\n'));
+    // (text after the second: the held-back tail would start inside its mark)
+    out.output('stdout', Buffer.from(`${secret.slice(7)}\ntick 1 ${secret} and more\n`));
+    out.end();
+    const stdout = got.filter((g) => g.stream === 'stdout').map((g) => g.text);
+    expect(stdout.join('')).toBe('tick 0 [redacted secret]\ntick 1 [redacted secret] and more\n');
+    for (const chunk of stdout) {
+      expect(chunk).not.toContain(secret.slice(0, 7));
+      // a mark is whole in the chunk that has it
+      expect(chunk.split('[redacted secret]').join('')).not.toMatch(/\[redacted|redacted secret\]|secret\]/);
+    }
+    expect(
+      got
+        .filter((g) => g.stream === 'stderr')
+        .map((g) => g.text)
+        .join(''),
+    ).toBe('warn\n');
   });
 });
