@@ -1,6 +1,7 @@
 import type { ExecutionRequest } from '../execution/request.js';
 import { newId } from '../ids.js';
 import type { InvocationRecord } from '../store/invocations/records.js';
+import type { Page } from '../store/page.js';
 import { createHousekeeping, TICK_MS } from './housekeeping.js';
 import { aad, createRuns, enqueue, type RunDeps, type Sealed } from './runs.js';
 
@@ -29,6 +30,8 @@ export function createInvocations(
   let ticking: Promise<void> = Promise.resolve();
 
   return {
+    /** The project's invocations through one surface, newest first (MCP's tasks/list). */
+    list: (project: string, via: InvocationRecord['via'], page: Page) => store.list(project, via, page),
     /** The kilns of the store alive now, as the orphans' rule judges them (sessions use the same rule). */
     liveOwners: alive,
     /**

@@ -47,6 +47,20 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect((await store.invocations.get(project, inv.id))!.status).toBe('queued');
     });
 
+    it("lists a project's invocations of one surface, newest first, paged", async () => {
+      const [a, b, c] = [
+        anInvocation(project, { via: 'mcp' }),
+        anInvocation(project, { via: 'api' }),
+        anInvocation(project, { via: 'mcp' }),
+      ];
+      for (const inv of [a, b, c]) await store.invocations.create(inv, 'v1.sealed');
+      await store.invocations.create(anInvocation(newProject(), { via: 'mcp' }), 'v1.sealed');
+      expect((await store.invocations.list(project, 'mcp', { limit: 10 })).map((i) => i.id)).toEqual([c.id, a.id]);
+      expect((await store.invocations.list(project, 'mcp', { limit: 1 })).map((i) => i.id)).toEqual([c.id]);
+      expect((await store.invocations.list(project, 'mcp', { limit: 10, startingAfter: c.id })).map((i) => i.id)).toEqual([a.id]);
+      expect(await store.invocations.list(project, 'mcp', { limit: 10 })).toContainEqual(a);
+    });
+
     it('ends once; the sealed request goes; a webhook is scheduled only with a callback', async () => {
       const hooked = anInvocation(project, { callbackUrl: 'https://hooks.example/x' });
       const plain = anInvocation(project);

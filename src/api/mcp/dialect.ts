@@ -1,3 +1,5 @@
+import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Invocations } from '../../invocations/invocations.js';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
@@ -27,7 +29,15 @@ type McpSettings = Pick<
  * the transport answer in JSON-RPC with kiln's status and headers.
  */
 export function mcpDialect(
-  services: { tools: Tools; execute: Execute; sessions: Sessions; sessionCalls: SessionCalls; sessionFiles: SessionFiles },
+  services: {
+    tools: Tools;
+    execute: Execute;
+    sessions: Sessions;
+    sessionCalls: SessionCalls;
+    sessionFiles: SessionFiles;
+    invocations: Invocations;
+    statuses: ExecutionStatuses;
+  },
   settings: McpSettings,
   log: Logger,
 ) {
@@ -46,6 +56,8 @@ export function mcpDialect(
       outputLimit: settings.KILN_MCP_OUTPUT_LIMIT_BYTES,
       maxTimeoutSeconds: settings.KILN_MAX_TIMEOUT_SECONDS,
       sessions: { sessions: services.sessions, calls: services.sessionCalls, files: services.sessionFiles },
+      invocations: services.invocations,
+      statuses: services.statuses,
       maxBodyBytes: settings.KILN_MAX_BODY_BYTES,
       log,
     }),

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type { ExecutionVia } from '../../model/vocabulary.js';
 import type { ExecutionsTable } from '../executions/kysely.js';
+import { pageSize, type Page } from '../page.js';
 import type {
   DueWebhook,
   EndStatus,
@@ -146,6 +147,18 @@ export class KyselyInvocationStore implements InvocationStore {
       await trx.insertInto('invocations').values(invocationToRow(record, sealedRequest)).execute();
       await within(executor(trx));
     });
+  }
+
+  async list(project: string, via: ExecutionVia, page: Page): Promise<InvocationRecord[]> {
+    let query = this.db
+      .selectFrom('invocations')
+      .select(INVOCATION_COLUMNS)
+      .where('project', '=', project)
+      .where('via', '=', via)
+      .orderBy('id', 'desc')
+      .limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    return (await query.execute()).map(rowToInvocation);
   }
 
   async get(project: string, id: string): Promise<InvocationRecord | null> {
