@@ -1,35 +1,16 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { Logger } from 'pino';
-import type { Execute } from '../../execution/executor.js';
 import type { ExecutionContext } from '../../execution/request.js';
-import type { ExecutionStatuses } from '../../invocations/execution-status.js';
-import type { Invocations } from '../../invocations/invocations.js';
-import type { Tools } from '../../tools/tools.js';
 import { builtinDefinitions } from './builtins.js';
-import { SESSION_TOOL_DEFINITIONS, type SessionToolDeps } from './session-tools.js';
+import { SESSION_TOOL_DEFINITIONS } from './session-tools.js';
 import { CALL_TOOL, catalog, definitionOf, SEARCH_TOOLS } from './catalog.js';
 import { toMcpError } from './errors.js';
 import { progressReporter } from './progress.js';
 import { invocationTasks } from './tasks.js';
-import { callTool } from './tool-calls.js';
+import { callTool, type McpDeps } from './tool-calls.js';
 
-export interface McpDeps {
-  tools: Tools;
-  execute: Execute;
-  /** Past this many saved tools, the listing offers search_tools and call_tool instead of each. */
-  listLimit: number;
-  /** Bytes of stdout, of stderr and of a return value a model is given (head and tail). */
-  outputLimit: number;
-  maxTimeoutSeconds: number;
-  /** Sessions, their calls and files: the session tools and `session_id` on the built-ins. */
-  sessions: Omit<SessionToolDeps, 'outputLimit'>;
-  /** Tasks: a tools/call with a `task` is an async invocation (./tasks.ts). */
-  invocations: Invocations;
-  statuses: ExecutionStatuses;
-  log: Logger;
-}
+export type { McpDeps };
 
 // The SDK makes a new ajv for each Server unless given one (0.5 ms a request, measured); kiln's
 // servers never elicit, the one thing the server uses it for, so all share this one.

@@ -4,7 +4,12 @@
  * (`via: mcp`, its output reported as progress when asked), or — a call with a `task` — is
  * accepted as a task on kiln's invocations (./tasks.ts), which sessions and search cannot be.
  */
+import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { Execute } from '../../execution/executor.js';
+import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Invocations } from '../../invocations/invocations.js';
+import type { Tools } from '../../tools/tools.js';
 import { fieldError } from '../../errors.js';
 import type { ExecutionContext, ExecutionRequest } from '../../execution/request.js';
 import type { RunStream } from '../../sandbox/job.js';
@@ -13,9 +18,25 @@ import { BUILTIN_FIELDS, BUILTINS, builtinRequest, sessionArguments } from './bu
 import { CALL_TOOL, type CatalogEntry, catalog, definitionOf, SEARCH_TOOLS, search } from './catalog.js';
 import { toMcpError } from './errors.js';
 import { toolResult } from './results.js';
-import type { McpDeps } from './server.js';
-import { callSessionTool, SESSION_TOOLS, sessionCallResult } from './session-tools.js';
+import { callSessionTool, SESSION_TOOLS, type SessionToolDeps, sessionCallResult } from './session-tools.js';
 import { createTask } from './tasks.js';
+
+/** What the MCP server's tools reach: the executor, tools, sessions, invocations (tasks), and the bounds. */
+export interface McpDeps {
+  tools: Tools;
+  execute: Execute;
+  /** Past this many saved tools, the listing offers search_tools and call_tool instead of each. */
+  listLimit: number;
+  /** Bytes of stdout, of stderr and of a return value a model is given (head and tail). */
+  outputLimit: number;
+  maxTimeoutSeconds: number;
+  /** Sessions, their calls and files: the session tools and `session_id` on the built-ins. */
+  sessions: Omit<SessionToolDeps, 'outputLimit'>;
+  /** Tasks: a tools/call with a `task` is an async invocation (./tasks.ts). */
+  invocations: Invocations;
+  statuses: ExecutionStatuses;
+  log: Logger;
+}
 
 const SearchArgs = z.strictObject({ query: z.string().max(1000), limit: z.number().int().min(1).max(50).default(10) });
 const CallArgs = z.strictObject({ name: z.string().min(1), arguments: z.record(z.string(), z.unknown()).optional() });
