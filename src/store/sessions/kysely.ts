@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { canonicalTimestamp, pageSize, toJson, type Page } from '../page.js';
+import { type ChunkTables, CheckpointChunks, type SessionCheckpointChunksTable } from './checkpoint-chunks.js';
 import type { SessionCheckpoint, SessionEndReason, SessionRecord, SessionStatus, SessionStore } from './records.js';
 
 /** The sessions table (migration 0010) as Kysely sees it, and its mapping to records. */
@@ -29,13 +30,6 @@ export interface SessionsTable {
   checkpoint_chunks: number;
   checkpoint_bytes: number;
   checkpointed_at: string | null;
-}
-
-export interface SessionCheckpointChunksTable {
-  session_id: string;
-  generation: number;
-  seq: number;
-  data: string; // sealed
 }
 
 export interface SessionTables {
@@ -130,7 +124,12 @@ function toRecord(row: RecordRow): SessionRecord {
 
 /** The SessionStore in portable SQL (SQLite and Postgres); every read and write is scoped by project. */
 export class KyselySessionStore implements SessionStore {
-  constructor(private readonly db: Kysely<SessionTables>) {}
+  private readonly chunks: CheckpointChunks;
+
+  constructor(private readonly db: Kysely<SessionTables>) {
+    // the same database, seen through the columns a checkpoint touches
+    this.chunks = new CheckpointChunks(db as unknown as Kysely<ChunkTables>);
+  }
 
   async create(session: SessionRecord, spec: string): Promise<void> {
     await this.db
@@ -259,51 +258,8 @@ export class KyselySessionStore implements SessionStore {
     return ended;
   }
 
-  async writeChunk(id: string, generation: number, seq: number, data: string): Promise<void> {
-    await this.db.insertInto('session_checkpoint_chunks').values({ session_id: id, generation, seq, data }).execute();
-  }
-
-  async commitCheckpoint(project: string, id: string, checkpoint: SessionCheckpoint): Promise<boolean> {
-    const done = await this.db
-      .updateTable('sessions')
-      .set({
-        checkpoint_generation: checkpoint.generation,
-        checkpoint_chunks: checkpoint.chunks,
-        checkpoint_bytes: checkpoint.bytes,
-        checkpointed_at: checkpoint.at && canonicalTimestamp(checkpoint.at),
-      })
-      .where('project', '=', project)
-      .where('id', '=', id)
-      .where('status', '!=', 'ended')
-      .executeTakeFirst();
-    if (!Number(done.numUpdatedRows)) return false;
-    await this.dropUncommitted(id);
-    return true;
-  }
-
-  async readChunk(id: string, generation: number, seq: number): Promise<string | null> {
-    const row = await this.db
-      .selectFrom('session_checkpoint_chunks')
-      .select('data')
-      .where('session_id', '=', id)
-      .where('generation', '=', generation)
-      .where('seq', '=', seq)
-      .executeTakeFirst();
-    return row?.data ?? null;
-  }
-
-  async dropUncommitted(id: string): Promise<void> {
-    // the committed generation, read in the same statement: an ended session (or none) keeps none
-    await this.db
-      .deleteFrom('session_checkpoint_chunks')
-      .where('session_id', '=', id)
-      .where((eb) =>
-        eb(
-          'generation',
-          'not in',
-          eb.selectFrom('sessions').select('checkpoint_generation').where('id', '=', id).where('status', '!=', 'ended'),
-        ),
-      )
-      .execute();
-  }
+  writeChunk = (id: string, generation: number, seq: number, data: string) => this.chunks.write(id, generation, seq, data);
+  commitCheckpoint = (project: string, id: string, checkpoint: SessionCheckpoint) => this.chunks.commit(project, id, checkpoint);
+  readChunk = (id: string, generation: number, seq: number) => this.chunks.read(id, generation, seq);
+  dropUncommitted = (id: string) => this.chunks.dropUncommitted(id);
 }
