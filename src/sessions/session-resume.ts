@@ -14,12 +14,15 @@ import { openSpec } from './session-spec.js';
 /** How the resuming kiln saw the session: paused, or running on a kiln it judged gone. */
 export type Seen = { status: 'paused' } | { status: 'running'; owner: string };
 
-type ResumeDeps = OpenDeps & {
+/** What resuming takes (and, with the kilns alive, what the sessions are made of: ./sessions.ts). */
+export type ResumeDeps = OpenDeps & {
   store: SessionStore;
   checkpoints: Checkpoints;
   secretBox: SecretBox;
   log: Logger;
+  /** This kiln: `<instance>/<boot>`. */
   owner: string;
+  /** Where other replicas reach this kiln (KILN_REPLICA_URL). */
   ownerUrl: string | null;
 };
 

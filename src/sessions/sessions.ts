@@ -6,27 +6,14 @@
  * put back), and the bounds on how many run. The calls made in a session are in ./session-calls.ts;
  * kiln's side of the box in ./session-box.ts; its checkpoints in ./session-checkpoints.ts.
  */
-import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { SecretBox } from '../secrets/secret-box.js';
 import type { Page } from '../store/page.js';
 import type { StageTimer } from '../timings.js';
-import type { SessionEndReason, SessionRecord, SessionStatus, SessionStore } from '../store/sessions/records.js';
-import type { Checkpoints } from './session-checkpoints.js';
+import type { SessionEndReason, SessionRecord, SessionStatus } from '../store/sessions/records.js';
 import { createSessionKeeper } from './session-keeper.js';
-import {
-  boundedOpening,
-  deadlines,
-  ended,
-  iso,
-  type LiveSession,
-  newRecord,
-  type OpenDeps,
-  openLive,
-  type SessionCreate,
-} from './session-open.js';
-import { reopen, type Seen } from './session-resume.js';
+import { boundedOpening, deadlines, ended, iso, type LiveSession, newRecord, openLive, type SessionCreate } from './session-open.js';
+import { reopen, type ResumeDeps, type Seen } from './session-resume.js';
 import { sealSpec } from './session-spec.js';
 
 export type { LiveSession, SessionCreate };
@@ -72,15 +59,7 @@ function holdLive(live: Map<string, LiveSession>, record: SessionRecord, opened:
 }
 
 export function createSessions(
-  deps: OpenDeps & {
-    store: SessionStore;
-    checkpoints: Checkpoints;
-    secretBox: SecretBox;
-    log: Logger;
-    /** This kiln: `<instance>/<boot>`. */
-    owner: string;
-    /** Where other replicas reach this kiln (KILN_REPLICA_URL). */
-    ownerUrl: string | null;
+  deps: ResumeDeps & {
     /** The kilns of the store alive now (replicas); unset, this kiln is the store's only one. */
     liveOwners?: () => Promise<string[]>;
   },
