@@ -114,7 +114,15 @@ export function createServices(deps: ServiceDeps) {
     runEvents,
     recordExecution: (record) => store.executions.record(record),
     // a shared queue means other kilns: orphans are told by heartbeats, cancels travel by the row
-    ...(deps.queue ? { replicas: { instance: config.KILN_INSTANCE, replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000 } } : {}),
+    ...(deps.queue
+      ? {
+          replicas: {
+            instance: config.KILN_INSTANCE,
+            replicaTimeoutMs: config.KILN_REPLICA_TIMEOUT_SECONDS * 1000,
+            url: config.KILN_REPLICA_URL ?? null,
+          },
+        }
+      : {}),
   });
   const c1 = createC1Functions({ store, tools, invocations });
   const c1Reads = createC1InvocationReads({ store, statuses });

@@ -17,7 +17,7 @@ export function createHousekeeping(deps: {
   store: InvocationStore;
   log: Logger;
   owner: string;
-  replicas?: { instance: string; replicaTimeoutMs: number };
+  replicas?: { instance: string; replicaTimeoutMs: number; url?: string | null };
   onEnded?: () => void;
   /** The invocations running here now. */
   runningIds: () => string[];
@@ -44,6 +44,14 @@ export function createHousekeeping(deps: {
     return [deps.owner, ...live.filter((o) => o !== deps.owner && !o.startsWith(`${instance}/`))];
   }
 
+  /** Where the other live kilns are reached (those that said): a run this one does not hold may be on one of them. */
+  async function peers(): Promise<string[]> {
+    if (!deps.replicas) return [];
+    const { instance, replicaTimeoutMs, url } = deps.replicas;
+    const live = await store.liveUrls(new Date(Date.now() - replicaTimeoutMs).toISOString());
+    return [...new Set(live.filter((r) => !r.owner.startsWith(`${instance}/`) && r.url !== url).map((r) => r.url))];
+  }
+
   async function endOrphans(): Promise<void> {
     const orphans = await store.endOrphans(await alive(), new Date().toISOString(), INTERRUPTED_REASON);
     if (!orphans.length) return;
@@ -54,7 +62,7 @@ export function createHousekeeping(deps: {
   async function tick(): Promise<void> {
     if (ticks++ % every === 0) {
       try {
-        await store.heartbeat(deps.owner, new Date().toISOString());
+        await store.heartbeat(deps.owner, new Date().toISOString(), deps.replicas?.url ?? null);
         heardSince ??= Date.now();
       } catch (err) {
         heardSince = null; // not heard: others may take this one for dead, and it must not judge them
@@ -66,5 +74,5 @@ export function createHousekeeping(deps: {
     for (const id of await store.cancelRequested(deps.runningIds())) deps.abort(id);
   }
 
-  return { tick, alive };
+  return { tick, alive, peers };
 }

@@ -20,12 +20,12 @@ export function createInvocations(
      * stopped saying they are alive for `replicaTimeoutMs` left running. Unset (the embedded store,
      * one kiln), whatever another owner left running was left by a kiln that is gone.
      */
-    replicas?: { instance: string; replicaTimeoutMs: number };
+    replicas?: { instance: string; replicaTimeoutMs: number; url?: string | null };
   },
 ) {
   const { store, box } = deps;
   const runs = createRuns(deps);
-  const { tick, alive } = createHousekeeping({ ...deps, runningIds: runs.runningIds, abort: runs.abort });
+  const { tick, alive, peers } = createHousekeeping({ ...deps, runningIds: runs.runningIds, abort: runs.abort });
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
@@ -34,6 +34,8 @@ export function createInvocations(
     list: (project: string, via: InvocationRecord['via'], page: Page) => store.list(project, via, page),
     /** The kilns of the store alive now, as the orphans' rule judges them (sessions use the same rule). */
     liveOwners: alive,
+    /** Where the other live kilns are reached (KILN_REPLICA_URL): a run not held here may be on one. */
+    peers,
     /**
      * Checks `req` as its run would, then stores it sealed and queues it: when this resolves, the
      * invocation survives a crash. A tool runs at the revision it resolved to now.

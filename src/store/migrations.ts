@@ -322,6 +322,13 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0013_replica_urls': {
+    // Where each kiln is reached (KILN_REPLICA_URL), said with its heartbeat (issue 24): a client
+    // following a run's events through one replica is streamed them from the replica running it.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('replicas').addColumn('url', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -149,6 +149,19 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect(await store.invocations.liveOwners(old)).toContain(b);
     });
 
+    it('knows where each live kiln that said so is reached, as it said last', async () => {
+      const [a, b, c] = [`a-${newProject()}/1`, `b-${newProject()}/1`, `c-${newProject()}/1`];
+      const since = new Date(Date.now() - 30_000).toISOString();
+      await store.invocations.heartbeat(a, now(), 'http://127.0.0.1:7001');
+      await store.invocations.heartbeat(b, now()); // said nowhere
+      await store.invocations.heartbeat(c, new Date(Date.now() - 60_000).toISOString(), 'http://127.0.0.1:7003'); // not seen lately
+      let urls = (await store.invocations.liveUrls(since)).filter((r) => [a, b, c].includes(r.owner));
+      expect(urls).toEqual([{ owner: a, url: 'http://127.0.0.1:7001' }]);
+      await store.invocations.heartbeat(a, now(), 'http://127.0.0.1:7002'); // restarted elsewhere: the new address
+      urls = (await store.invocations.liveUrls(since)).filter((r) => r.owner === a);
+      expect(urls).toEqual([{ owner: a, url: 'http://127.0.0.1:7002' }]);
+    });
+
     it('gives each due webhook attempt to one kiln', async () => {
       const hooked = anInvocation(project, { callbackUrl: 'https://hooks.example/y' });
       await store.invocations.create(hooked, 's');

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
+import { type Received, readEvents } from '../helpers/sse.js';
 import { requirePostgres, startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -262,6 +263,55 @@ describe('replicas on one PostgreSQL', () => {
     for (const id of others) expect(after.has(id), `box ${id} of another replica`).toBe(true);
     const mine = new Set(await boxesOf(instance(3)));
     for (const id of leftovers) expect(mine.has(id), `leftover ${id}`).toBe(false);
+  });
+
+  it("a run's events reach a client through any replica: a stream lost on one is followed on another, live", {
+    timeout: 120_000,
+  }, async () => {
+    const follow = (i: number, id: string, last?: string) =>
+      fetch(`${r(i).url}/v1/executions/${id}/events`, {
+        headers: { authorization: `Bearer ${TEST_KEY}`, ...(last ? { 'last-event-id': last } : {}) },
+      });
+    const printed = (events: Received[]) =>
+      events
+        .filter((e) => e.event === 'stdout')
+        .map((e) => (JSON.parse(e.data) as { text: string }).text)
+        .join('');
+    const abort = new AbortController();
+    const streamed = await fetch(`${r(1).url}/v1/execute`, {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        language: 'python',
+        code: 'import time\nfor i in range(10):\n    print("r", i, flush=True)\n    time.sleep(0.3)',
+      }),
+    });
+    const before = await readEvents(streamed, 3, abort); // start and two lines through replica 1, then the client goes
+    const id = (JSON.parse(before[0]!.data) as { id: string }).id;
+    const after = await readEvents(await follow(2, id, before.at(-1)!.id));
+    expect(after[0]!.id).toBe(String(Number(before.at(-1)!.id) + 1));
+    expect(after.at(-1)!.event).toBe('result');
+    const result = JSON.parse(after.at(-1)!.data) as { stdout: string };
+    expect(result.stdout).toBe(Array.from({ length: 10 }, (_, i) => `r ${i}\n`).join(''));
+    expect(printed([...before, ...after])).toBe(result.stdout);
+    // relayed as it was printed: lines reached the client through replica 2 well before the answer
+    expect(after.at(-1)!.at - after[0]!.at).toBeGreaterThan(1_000);
+
+    // an async run accepted through replica 3, followed through each replica at once: whole, then its status
+    const accepted = await post(
+      r(3),
+      '/v1/execute',
+      { language: 'python', code: 'import time\nfor i in range(4):\n    print("a", i, flush=True)\n    time.sleep(0.4)' },
+      { prefer: 'respond-async' },
+    );
+    const { id: asyncId } = (await accepted.json()) as { id: string };
+    const followers = await Promise.all([1, 2, 3].map(async (i) => readEvents(await follow(i, asyncId))));
+    for (const events of followers) {
+      expect(printed(events)).toBe('a 0\na 1\na 2\na 3\n');
+      expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id: asyncId, status: 'finished' });
+    }
+    expect((await follow(2, 'exec_nowhere')).status).toBe(404);
   });
 
   it('a session made through one replica is used through the others (forwarded), and resumed on another when its replica dies', {

@@ -3,35 +3,14 @@
 // taken out even when it is printed in pieces; the last event is the plain call's answer; a request
 // refused before its run begins is answered as without the header, with its status.
 import { randomBytes } from 'node:crypto';
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { type Received, readEvents } from '../helpers/sse.js';
 
 let kiln: TestKiln;
 const OTHER_KEY = 'streaming-other-project-key-0123';
 
-interface Received extends EventSourceMessage {
-  at: number;
-}
-
-/** Reads `res`'s events until it ends, or `stopAfter` of them (then the connection is dropped). */
-async function readEvents(res: Response, stopAfter = Number.POSITIVE_INFINITY, abort?: AbortController): Promise<Received[]> {
-  const events: Received[] = [];
-  const parser = createParser({ onEvent: (e) => events.push({ ...e, at: performance.now() }) });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (events.length >= stopAfter) {
-        abort?.abort();
-        break;
-      }
-    }
-  } catch (error) {
-    if (!abort?.signal.aborted) throw error;
-  }
-  return events.slice(0, stopAfter);
-}
 const follow = (id: string, lastEventId?: number, key = TEST_KEY) =>
   fetch(`${kiln.url}/v1/executions/${id}/events`, {
     headers: { authorization: `Bearer ${key}`, ...(lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) }) },

@@ -94,7 +94,15 @@ export function rizaDialect(
     }),
   );
   app.route('/', secretRoutes({ secrets: services.secrets }));
-  app.route('/', executionRoutes({ statuses: services.statuses, invocations: services.invocations, runEvents: services.runEvents }));
+  app.route(
+    '/',
+    executionRoutes({
+      statuses: services.statuses,
+      invocations: services.invocations,
+      runEvents: services.runEvents,
+      instance: settings.KILN_INSTANCE,
+    }),
+  );
   app.route('/', webhookRoutes({ webhooks: services.webhooks }));
   app.route('/', runtimeRoutes({ runtimes: services.runtimes }));
   app.route('/', sessionRoutes({ sessions: services.sessions, calls: services.sessionCalls, runEvents: services.runEvents }));

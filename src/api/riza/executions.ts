@@ -92,7 +92,7 @@ const routes = {
 };
 
 /** /v1/executions: the log of every execution of the caller's project, from every surface. */
-export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations: Invocations; runEvents: RunEvents }) {
+export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations: Invocations; runEvents: RunEvents; instance: string }) {
   const app = createRouter();
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
@@ -132,7 +132,7 @@ export function executionRoutes(deps: { statuses: ExecutionStatuses; invocations
     return c.json(executionView(status) as never, 200);
   });
   // a run's events: live while it runs, recorded once it has ended (./execution-events.ts)
-  app.get('/v1/executions/:id/events', executionEvents(deps));
+  app.get('/v1/executions/:id/events', executionEvents({ ...deps, peers: deps.invocations.peers }));
   // an output file as raw bytes; served as a download, never as a page this origin would render
   app.get('/v1/executions/:id/files/*', async (c) => {
     const id = c.req.param('id');

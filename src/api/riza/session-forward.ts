@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { SessionElsewhere } from '../../sessions/sessions.js';
 import type { AppEnv } from '../context.js';
 
-const FORWARDED = 'kiln-forwarded';
+export const FORWARDED = 'kiln-forwarded';
 /** Headers of one hop only (RFC 9110 §7.6.1), and the length of a body fetch has decoded. */
 const HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'content-encoding', 'te', 'trailer'];
 

@@ -51,6 +51,8 @@ export interface ReplicasTable {
   owner: string;
   started_at: string;
   seen_at: string;
+  /** Where the other kilns reach it (KILN_REPLICA_URL), if it said. */
+  url: string | null;
 }
 
 export interface InvocationTables {
@@ -269,16 +271,26 @@ export class KyselyInvocationStore implements InvocationStore {
     return ended;
   }
 
-  async heartbeat(owner: string, at: string): Promise<void> {
+  async heartbeat(owner: string, at: string, url: string | null = null): Promise<void> {
     await this.db
       .insertInto('replicas')
-      .values({ owner, started_at: at, seen_at: at })
-      .onConflict((oc) => oc.column('owner').doUpdateSet({ seen_at: at }))
+      .values({ owner, started_at: at, seen_at: at, url })
+      .onConflict((oc) => oc.column('owner').doUpdateSet({ seen_at: at, url }))
       .execute();
   }
 
   async liveOwners(since: string): Promise<string[]> {
     return (await this.db.selectFrom('replicas').select('owner').where('seen_at', '>=', since).execute()).map((r) => r.owner);
+  }
+
+  async liveUrls(since: string): Promise<Array<{ owner: string; url: string }>> {
+    const rows = await this.db
+      .selectFrom('replicas')
+      .select(['owner', 'url'])
+      .where('seen_at', '>=', since)
+      .where('url', 'is not', null)
+      .execute();
+    return rows.map((r) => ({ owner: r.owner, url: r.url! }));
   }
 
   async forgetOwners(owner: string, before: string): Promise<void> {

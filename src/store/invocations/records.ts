@@ -100,10 +100,12 @@ export interface InvocationStore {
    */
   endOrphans(alive: string[], at: string, reason: string): Promise<string[]>;
 
-  /** Says that `owner` (a kiln process) is alive at `at`. */
-  heartbeat(owner: string, at: string): Promise<void>;
+  /** Says that `owner` (a kiln process) is alive at `at`, and where the others reach it (`url`), if it knows. */
+  heartbeat(owner: string, at: string, url?: string | null): Promise<void>;
   /** The owners seen alive since `since`. */
   liveOwners(since: string): Promise<string[]>;
+  /** The owners seen alive since `since` that said where they are reached. */
+  liveUrls(since: string): Promise<Array<{ owner: string; url: string }>>;
   /** A kiln that stops cleanly leaves; rows of owners not seen since `before` go too. */
   forgetOwners(owner: string, before: string): Promise<void>;
 
