@@ -133,8 +133,8 @@ class Session:
             self.next_poll = now + 0.05
             reap(self.child)
             self.ended = self.child.poll() is not None
-        if self.result.done:
-            self.answer()
+        while self.result.done and self.answer():
+            pass
         if self.kill:
             self.kill = False
             kill_processes(self.child)
@@ -193,7 +193,8 @@ class Session:
                 frame(kind, data, flush=False)
 
     def answer(self):
-        """The harness's answer to the session line or to a call, as r: its state is idle again."""
+        """The harness's answer to the session line or to a call, as r: its state is idle again. A
+        display during a call ({"display":...}) goes out as r too, the call still running; True then."""
         start, length = self.result.at
         payload, rest = bytes(self.result.data[start:start + length]), bytes(self.result.data[start + length:])
         self.drain()
@@ -201,8 +202,11 @@ class Session:
         self.result = Result()
         if rest:
             self.result.add(rest)
+        if self.state == "call" and payload.startswith(b'{"display":'):
+            return True
         self.fresh = False
         self.state = "idle"
+        return False
 
     def restart(self):
         """The harness ended (or kiln's z ended it): the processes it started go too (they hold its

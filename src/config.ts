@@ -148,7 +148,7 @@ export const ConfigSchema = z.object({
     .transform((v) => v.replace(/\/+$/, ''))
     .optional()
     .describe(
-      'Where the other replicas reach this kiln (for example http://kiln-2:8080): a call to a session this kiln holds, sent to another replica, is forwarded here. Unset, such a call is a 503 `session_elsewhere` naming the holder.',
+      'Where the other replicas reach this kiln (for example http://kiln-2:8080): a call to a session this kiln holds, sent to another replica, is forwarded here, and so is a client following a run this kiln runs (GET /v1/executions/{id}/events). Unset, such a session call is a 503 `session_elsewhere` naming the holder.',
     ),
   KILN_TMPFS_MIB: int(64).describe("Size of each sandbox's writable /tmp and /mnt/req (MiB each, counted in its memory)."),
   KILN_OUTPUT_LIMIT_BYTES: int(1024 * 1024).describe(

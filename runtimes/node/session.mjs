@@ -53,7 +53,11 @@ export function serve({ request, requestFd, resultFd, root, stripTypes, writeAll
 
   function display(...values) {
     if (!results) return; // no call is running (a timer that outlived its call): nowhere to show it
-    for (const value of values) results.push(isBundle(value) ? mimeBundle(value) : { 'text/plain': show(value) });
+    for (const value of values) {
+      const data = isBundle(value) ? mimeBundle(value) : { 'text/plain': show(value) };
+      results.push(data);
+      answer({ display: data }); // shown as it is displayed too (a streamed call's display event); the answer still holds it
+    }
   }
 
   /** A context: a REPL that reads no input and writes nowhere; only its eval is used. */

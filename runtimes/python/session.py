@@ -9,7 +9,8 @@ they are the box's o and e frames, call after call). The calls:
 
     execute         {"op":"execute","context":id,"code":...}: the code runs in a context,
                     a namespace of its own as a notebook's kernel has, kept between calls;
-                    {"results":[bundle,...],"error":null|{"name","value","traceback"}}
+                    {"results":[bundle,...],"error":null|{"name","value","traceback"}};
+                    each display() is also said as it happens, {"display":bundle}, before the answer
     command         {"op":"command","cmd":argv|"shell string","stdin","env","cwd"}: a
                     process of its own in the box, sharing files, not state; {"exit_code":n}
     context_create  {"op":"context_create","context":id}: {"ok":true}
@@ -20,7 +21,7 @@ context calls, "results":[] for execute). SIGINT (kiln's interrupt) ends the
 running call with KeyboardInterrupt, and the session goes on; between calls it
 is ignored.
 """
-import ast, base64, json, linecache, os, signal, sys, traceback, types, warnings
+import _thread, ast, base64, json, linecache, os, signal, sys, traceback, types, warnings
 
 CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: code compiled with a top-level await
 CELL = "<cell-%d>"  # each execute's code, by its number: its tracebacks show its lines (linecache)
@@ -145,6 +146,11 @@ class Session:
         self.contexts = {}  # context id -> its module, whose dict is the code's globals
         self.results = None  # the running execute's results, which display() adds to
         self.busy = False  # a call's code (or command) is running: SIGINT interrupts it
+        # One message on the result pipe at a time (a thread's display may cross the call's answer),
+        # and none cut short by an interrupt: it waits (deferred) until the message is out.
+        self.writing = _thread.allocate_lock()
+        self.writer = None  # the thread writing one now
+        self.deferred = False
         self.cells = 0
         self.loop = None  # one asyncio event loop for the session's top-level awaits, made on first use
 
@@ -170,7 +176,9 @@ class Session:
         self.answer(ready)
 
     def interrupt(self, signum, frame):
-        if self.busy:
+        if self.busy and self.writer == _thread.get_ident():  # the handler runs in the main thread
+            self.deferred = True
+        elif self.busy:
             raise KeyboardInterrupt
 
     def lines(self):
@@ -220,8 +228,17 @@ class Session:
             text = json.dumps({"error": {"name": type(exc).__name__, "value": "kiln: the outcome is not JSON-serializable: %s" % exc, "traceback": ""}})
         data = text.encode()
         data = b"%d\n" % len(data) + data  # its length first: the wrapper knows when all of it is in
-        while data:
-            data = data[os.write(self.result_fd, data):]
+        with self.writing:
+            self.writer = _thread.get_ident()
+            try:
+                while data:
+                    data = data[os.write(self.result_fd, data):]
+            finally:
+                self.writer = None
+        if self.deferred:
+            self.deferred = False
+            if self.busy:
+                raise KeyboardInterrupt
 
     def flush(self):
         # stdout and stderr stay open (unlike a one-shot run's): kiln gets them as o and e frames, call after call
@@ -266,9 +283,11 @@ class Session:
                 for mime, value in obj.items():
                     if isinstance(mime, str):
                         put(data, mime, value)
-                results.append(data)
             else:
-                results.append(bundle(obj))
+                data = bundle(obj)
+            results.append(data)
+            # shown as it is displayed too (a streamed call's display event); the answer still holds it
+            self.answer({"display": data})
 
     def execute(self, call):
         name = call.get("context") or "default"

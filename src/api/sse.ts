@@ -7,7 +7,8 @@
  * and its events stay a while for a client that reconnects (src/execution/run-events.ts).
  *
  * Events: `start` (the execution's id), `stdout` / `stderr` ({"text"}: UTF-8 never cut inside a
- * character, in order, secrets taken out, within the output caps), `result` (the answer's JSON),
+ * character, in order, secrets taken out, within the output caps), `display` (a session execute's
+ * result bundle as the code displays it, before the answer that holds it too), `result` (the answer's JSON),
  * or `error` (kiln's error body, should kiln fail after the start). Each has an `id`, counting from
  * 1; a comment every HEARTBEAT_MS keeps proxies from closing a quiet stream.
  */
@@ -79,6 +80,7 @@ export async function answerRun(c: Context<AppEnv>, runEvents: RunEvents, run: (
       begin(id);
     },
     output: (stream, data) => recorder.output(stream, data),
+    display: (bundle) => recorder.display?.(bundle),
   });
   const settled = answer.then((json) => ({ json }));
   const first = await Promise.race([begun.then((id) => ({ id })), settled]);

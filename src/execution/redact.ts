@@ -139,20 +139,26 @@ export function redactingOutput(values: readonly string[], to: RunStream): RunSt
   const redact = bytesRedactor(values);
   if (!redact) return { ...to, end() {} };
   const pending: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  const flush = () => {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = redact(pending[stream]);
+      pending[stream] = Buffer.alloc(0);
+      if (rest.length) to.output(stream, rest);
+    }
+  };
   return {
     started: (id) => to.started(id),
+    display(bundle) {
+      flush(); // what was printed before it goes out before it
+      const shown = redactJson(bundle, values);
+      if (typeof shown === 'object') to.display?.(shown); // (a bundle that no longer parses is shown in the answer only)
+    },
     output(stream, data) {
       const all = redact(Buffer.concat([pending[stream], data]));
       const cut = cutOutside(all, Math.max(0, all.length - redact.holdBack));
       pending[stream] = all.subarray(cut);
       if (cut) to.output(stream, all.subarray(0, cut));
     },
-    end() {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const rest = redact(pending[stream]);
-        pending[stream] = Buffer.alloc(0);
-        if (rest.length) to.output(stream, rest);
-      }
-    },
+    end: flush,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The events of the runs a client may watch (issue 24): a streamed execute's, and every async
- * invocation's. Each run's events — `start`, `stdout` and `stderr` chunks (UTF-8 whole), then
- * `result` or `error` — are numbered from 1 and kept while it runs and KEEP_MS after, so that a
+ * invocation's. Each run's events — `start`, `stdout` and `stderr` chunks (UTF-8 whole), a
+ * session execute's `display` bundles, then `result` or `error` — are numbered from 1 and kept while it runs and KEEP_MS after, so that a
  * client that lost its stream reconnects (`GET /v1/executions/{id}/events`, `Last-Event-ID`) and
  * misses nothing. Bounded: a run's output is within the output caps, and past MAX_BYTES in all the
  * oldest ended runs are let go first (their output stays in the executions log).
@@ -11,7 +11,7 @@ import type { RunStream } from '../sandbox/job.js';
 
 export interface RunEvent {
   id: number;
-  event: 'start' | 'stdout' | 'stderr' | 'result' | 'error';
+  event: 'start' | 'stdout' | 'stderr' | 'display' | 'result' | 'error';
   data: string;
 }
 
@@ -94,6 +94,9 @@ export function createRunEvents() {
         output(stream, data) {
           const text = decoders[stream].write(data);
           if (text && log) push(log, stream, JSON.stringify({ text }));
+        },
+        display(bundle) {
+          if (log) push(log, 'display', JSON.stringify(bundle));
         },
         end: (json) => finish(id, log, 'result', json, flush),
         fail: (json) => finish(id, log, 'error', json, flush),

@@ -29,6 +29,8 @@ interface JobBase {
 export interface RunStream {
   started(executionId: string): void;
   output(stream: 'stdout' | 'stderr', data: Buffer): void;
+  /** A session's execute: a result bundle as the code displays it (the answer's results hold it too). */
+  display?(bundle: Record<string, unknown>): void;
 }
 
 /** Code that defines execute(input): the answer is its return value. */

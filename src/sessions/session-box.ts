@@ -31,6 +31,10 @@ export interface CallOutcome {
   restarted: boolean;
 }
 
+/** A display the harness says as it happens ({"display": bundle}), not a call's answer. */
+const isDisplay = (o: Record<string, unknown>): o is { display: Record<string, unknown> } =>
+  Object.keys(o).length === 1 && typeof o.display === 'object' && o.display !== null && !Array.isArray(o.display);
+
 /** After an interrupt (SIGINT) a call gets this long to end by itself before its harness is killed. */
 const INTERRUPT_GRACE_MS = 2000;
 /** How long a fresh harness may take to say it is ready. */
@@ -40,6 +44,8 @@ interface Current {
   stdout: CappedBuffer;
   stderr: CappedBuffer;
   stream?: RunStream;
+  /** The bytes of the displays streamed so far: no more than an answer's worth. */
+  displayed: number;
   stopped: CallOutcome['stopped'];
   done(end: CallEnd): void;
 }
@@ -92,6 +98,14 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
         } catch {
           return kill(); // the wrapper forwards only what the harness framed: not JSON is a broken box
         }
+        if (isDisplay(outcome)) {
+          // shown during a call, before its answer (which holds it too); one that outlived its call is dropped
+          const call = current;
+          if (!call?.stream?.display) return;
+          call.displayed += payload.length;
+          if (call.displayed <= opts.limits.resultBytes) call.stream.display(outcome.display);
+          return;
+        }
         // no call running: the first harness's, or a fresh one's ready, for the next call
         if (!endCall({ kind: 'answered', outcome })) markReady();
       },
@@ -136,7 +150,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     const stderr = new CappedBuffer(opts.limits.streamBytes);
     let interrupt: NodeJS.Timeout | undefined;
     let killAfter: NodeJS.Timeout | undefined;
-    const call: Current = { stdout, stderr, stream, stopped: null, done: () => {} };
+    const call: Current = { stdout, stderr, stream, displayed: 0, stopped: null, done: () => {} };
     const end = await new Promise<CallEnd>((resolve) => {
       if (ended) return resolve({ kind: 'box_ended' });
       call.done = resolve;

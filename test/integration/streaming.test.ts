@@ -106,7 +106,7 @@ describe('an execute asked for server-sent events', () => {
     expect(printed(got.events, 'stdout')).toBe('[redacted secret] end\n');
   });
 
-  it("streams a session's execute and command as they print, the session's state kept", { timeout: 30_000 }, async () => {
+  it("streams a session's execute and command as they print and display, the session's state kept", { timeout: 30_000 }, async () => {
     const session = await kiln.request('POST', '/v1/sessions', { language: 'python' });
     expect(session.status).toBe(200);
     const id = session.body.id as string;
@@ -120,12 +120,50 @@ describe('an execute asked for server-sent events', () => {
       expect(result.stdout).toBe(printed(got.events, 'stdout'));
       expect(result.results[0]?.['text/plain']).toBe('40');
       expect(got.events.at(-1)!.at - got.events.find((e) => e.event === 'stdout')!.at).toBeGreaterThan(400);
+      // displays as the code shows them, after what was printed before them; the answer holds them all
+      const shown = await stream(`/v1/sessions/${id}/execute`, {
+        code: 'import time\nprint("before", flush=True)\ndisplay({"text/html": "<b>one</b>"}, raw=True)\ntime.sleep(0.6)\ndisplay(n + 1)\nprint("after")\n"last"',
+      });
+      const order = shown.events.map((e) => e.event);
+      expect(printed(shown.events.slice(0, order.indexOf('display')), 'stdout')).toBe('before\n');
+      expect(order.at(-1)).toBe('result');
+      expect(printed(shown.events, 'stdout')).toBe('before\nafter\n');
+      const displays = shown.events.filter((e) => e.event === 'display');
+      expect(displays.map((e) => JSON.parse(e.data))).toEqual([{ 'text/html': '<b>one</b>' }, { 'text/plain': '5' }]);
+      expect(displays[1]!.at - displays[0]!.at).toBeGreaterThan(400);
+      const answered = JSON.parse(shown.events.at(-1)!.data) as { results: Record<string, unknown>[] };
+      expect(answered.results).toEqual([
+        { 'text/html': '<b>one</b>' },
+        { 'text/plain': '5' },
+        { 'text/plain': "'last'", is_main_result: true },
+      ]);
       const cmd = await stream(`/v1/sessions/${id}/commands`, { cmd: 'for i in 1 2 3; do echo step $i; sleep 0.2; done; echo oops >&2' });
       expect(printed(cmd.events, 'stdout')).toBe('step 1\nstep 2\nstep 3\n');
       expect(printed(cmd.events, 'stderr')).toBe('oops\n');
       expect(JSON.parse(cmd.events.at(-1)!.data)).toMatchObject({ exit_code: 0 });
       // an unknown session is a 404 as without the header
       expect((await stream('/v1/sessions/sess_missing/execute', { code: '1' })).status).toBe(404);
+    } finally {
+      await kiln.request('DELETE', `/v1/sessions/${id}`);
+    }
+  });
+
+  it("streams a JavaScript session's displays as the code shows them", { timeout: 30_000 }, async () => {
+    const session = await kiln.request('POST', '/v1/sessions', { language: 'javascript' });
+    expect(session.status).toBe(200);
+    const id = session.body.id as string;
+    try {
+      const got = await stream(`/v1/sessions/${id}/execute`, {
+        code: 'display({"text/html": "<i>a</i>"});\nawait new Promise((r) => setTimeout(r, 600));\nconsole.log("between");\ndisplay(6 * 7);',
+      });
+      expect(got.events.filter((e) => e.event !== 'start').map((e) => e.event)).toEqual(['display', 'stdout', 'display', 'result']);
+      // (printed between them, after a pause: its place is sure; output printed right after a display may pass it)
+      const displays = got.events.filter((e) => e.event === 'display');
+      expect(displays.map((e) => JSON.parse(e.data))).toEqual([{ 'text/html': '<i>a</i>' }, { 'text/plain': '42' }]);
+      expect(displays[1]!.at - displays[0]!.at).toBeGreaterThan(400);
+      expect((JSON.parse(got.events.at(-1)!.data) as { results: unknown[] }).results.slice(0, 2)).toEqual(
+        displays.map((e) => JSON.parse(e.data)),
+      );
     } finally {
       await kiln.request('DELETE', `/v1/sessions/${id}`);
     }
