@@ -94,7 +94,7 @@ export async function answerRun(c: Context<AppEnv>, runEvents: RunEvents, run: (
   const events = runEvents.follow(first.id, c.get('project'), 0, stop.signal)!;
   return eventStream(
     (async function* () {
-      for await (const e of events) yield sseEvent(e);
+      for await (const batch of events) yield batch.map(sseEvent).join('');
     })(),
     stop,
   );

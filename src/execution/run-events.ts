@@ -105,15 +105,21 @@ export function createRunEvents() {
 
     /**
      * `project`'s run `id`: its events after `afterId`, as they come, until its last; null when it
-     * is not recorded here (or not the project's). Ends early when `signal` aborts (the client went away).
+     * is not recorded here (or not the project's). Ends early when `signal` aborts (the client went
+     * away). Each step gives every event there is by then, so that a fast run's many chunks go out
+     * in few writes.
      */
-    follow(id: string, project: string, afterId: number, signal: AbortSignal): AsyncIterable<RunEvent> | null {
+    follow(id: string, project: string, afterId: number, signal: AbortSignal): AsyncIterable<RunEvent[]> | null {
       const log = runs.get(id);
       if (!log || log.project !== project) return null;
       return (async function* () {
         let next = afterId;
         while (!signal.aborted) {
-          while (next < log.events.length) yield log.events[next++]!;
+          if (next < log.events.length) {
+            const batch = log.events.slice(next);
+            next = log.events.length;
+            yield batch;
+          }
           if (log.ended) return;
           await new Promise<void>((resolve) => {
             // woken by the next event or the client's going, whichever first; neither listener is left behind

@@ -139,10 +139,10 @@ export function executionEvents(deps: {
       }
       const live = runEvents.follow(id, project, last, signal);
       if (live) {
-        for await (const e of live) {
-          last = e.id;
-          yield sseEvent(e);
-          if (e.event === 'result' || e.event === 'error') return;
+        for await (const batch of live) {
+          last = batch.at(-1)!.id;
+          yield batch.map(sseEvent).join('');
+          if (batch.some((e) => e.event === 'result' || e.event === 'error')) return;
         }
         if (signal.aborted) return;
         // an async run's answer is its status, written just after its events end
@@ -184,7 +184,10 @@ export function executionEvents(deps: {
       // another kiln asks for what runs here: the live events, or nothing (it polls on itself)
       const held = runEvents.follow(id, project, after, stop.signal);
       if (!held) throw notFound();
-      return eventStream(mapEvents(held, sseEvent), stop);
+      return eventStream(
+        mapEvents(held, (batch) => batch.map(sseEvent).join('')),
+        stop,
+      );
     }
     const auth = c.req.header('authorization');
     let first: Response | null = null;

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createRunEvents, type RunEvent } from '../../../src/execution/run-events.js';
 
-async function all(events: AsyncIterable<RunEvent> | null): Promise<RunEvent[]> {
+async function all(events: AsyncIterable<RunEvent[]> | null): Promise<RunEvent[]> {
   const got: RunEvent[] = [];
-  for await (const e of events!) got.push(e);
+  for await (const batch of events!) {
+    expect(batch.length).toBeGreaterThan(0); // a step gives at least one event
+    got.push(...batch);
+  }
   return got;
 }
 
