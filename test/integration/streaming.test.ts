@@ -216,6 +216,26 @@ describe('an execute asked for server-sent events', () => {
     expect((await follow(plain.body.id, -1)).status).toBe(400);
   });
 
+  it('runs a plain call on when its client goes away mid-run, and logs it with its output', { timeout: 30_000 }, async () => {
+    const marker = `gone-${randomBytes(4).toString('hex')}`;
+    const abort = new AbortController();
+    const call = fetch(`${kiln.url}/v1/execute`, {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'python', code: `import time\ntime.sleep(1.5)\nprint("${marker} finished")` }),
+    });
+    setTimeout(() => abort.abort(), 400);
+    await expect(call).rejects.toThrow();
+    type Logged = { id: string; details: { request: { code?: string }; response: { stdout: string } } };
+    let found: Logged | undefined;
+    for (const until = Date.now() + 10_000; !found && Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+      const list = await kiln.request('GET', '/v1/executions?limit=20');
+      found = (list.body.data as Logged[]).find((e) => e.details.request?.code?.includes(marker));
+    }
+    expect(found?.details.response.stdout).toBe(`${marker} finished\n`);
+  });
+
   it('answers a request refused before its run as without the header: its status, its JSON', { timeout: 30_000 }, async () => {
     const bad = await stream('/v1/execute', { language: 'cobol', code: 'x' });
     expect(bad.status).toBe(400);
