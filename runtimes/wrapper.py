@@ -275,6 +275,10 @@ class Tunnel:
                 if self.session is not None:  # a one-shot box has no calls to take
                     self.session.take(kind, payload)
                 continue
+            if kind == b"p" or kind == b"n" or kind == b"s":
+                if self.session is not None:  # a session's processes (wrapper_procs.py)
+                    self.session.procs.take(kind, payload)
+                continue
             if len(payload) < 4:
                 continue  # a tunnel frame without its connection id
             cid, payload = struct.unpack(">I", payload[:4])[0], payload[4:]

@@ -3,10 +3,11 @@
 wrapper.py (PID 1 of every box) imports this only when a request's mode is `session`, and hands
 the box over to Session.serve. The protocol is written down in src/sandbox/box-protocol.ts.
 """
-import os, selectors, signal, time
+import json, os, selectors, signal, time
 
 # wrapper.py runs as __main__: its frames, harness start and result reader are this mode's too
 from __main__ import Result, frame, oom_kills, out, start_harness, watch_harness
+from wrapper_procs import Procs
 
 # A session's fresh harness that has not answered its session line by then will not: the box is over.
 RESTART_S = 60
@@ -27,10 +28,11 @@ def kill_processes(child):
         pass  # gone already
 
 
-def reap(child):
+def reap(child, procs=None):
     """Collects the box's orphans: as PID 1 the wrapper inherits the code's background processes
     once their parent is gone, and their zombies would count against the box's pids limit for the
-    session's whole life. Keeps the harness's own status, should it be among them."""
+    session's whole life. Keeps the harness's own status, should it be among them, and hands kiln's
+    processes' (wrapper_procs) to them."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -40,6 +42,8 @@ def reap(child):
             return
         if pid == child.pid:
             child.returncode = os.waitstatus_to_exitcode(status)
+        elif procs is not None:
+            procs.reaped(pid, status)
 
 
 class Session:
@@ -58,6 +62,12 @@ class Session:
         self.calls = []  # kiln's calls the harness has not been given yet: it gets one at a time
         self.kill = False  # kiln said z: done after the batch of events it came in
         self.restarted = 0.0  # when the fresh harness was started
+        # kiln's processes beside the harness: the box's environment and the session's own (its line's)
+        try:
+            session_env = json.loads(line).get("env") or {}
+        except (ValueError, AttributeError):
+            session_env = {}
+        self.procs = Procs(self.sel, dict(env, **session_env), "/mnt/req")
         tunnel.session = self
 
     def serve(self, child, req_w, deadline_ms, early):
@@ -121,6 +131,8 @@ class Session:
                 self.tunnel.accept(self.listener)
             elif isinstance(kind, int):  # a tunnelled connection of the code's
                 self.tunnel.from_code(kind, key.fileobj)
+            elif isinstance(kind, tuple):  # one of kiln's processes (wrapper_procs)
+                self.procs.read(key)
             elif kind == b"k":
                 data = os.read(0, 65536)
                 if not data:
@@ -131,8 +143,9 @@ class Session:
         if not self.ended and (not events or now >= self.next_poll):
             # An end that closes no pipe (a process the code forked holds them) shows here.
             self.next_poll = now + 0.05
-            reap(self.child)
+            reap(self.child, self.procs)
             self.ended = self.child.poll() is not None
+        self.procs.step()
         while self.result.done and self.answer():
             pass
         if self.kill:
@@ -220,7 +233,7 @@ class Session:
             self.forget(pipe)
             pipe.close()
         os.close(self.req_w)
-        reap(child)
+        reap(child, self.procs)
         kills = oom_kills()
         oom = code == -signal.SIGKILL and kills > self.oom_before
         self.oom_before = kills

@@ -8,7 +8,9 @@ FROM ${BASE}
 RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/*)
 # session.mjs: a session box's loop, which harness.mjs imports only then (from its own directory)
-COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/node/harness.mjs runtimes/node/session.mjs /opt/kiln/
+COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/wrapper_procs.py runtimes/node/harness.mjs runtimes/node/session.mjs /opt/kiln/
+# E2B's home (its SDKs' default working directory) is the session's workspace
+RUN mkdir -p /home && ln -sfn /mnt/req /home/user
 # compiled once here: the read-only root keeps a box from caching what it imports (a session's modules)
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/kiln
 # found by module resolution from /mnt/req: ConductorOne functions import it (see its index.mjs)

@@ -3,7 +3,9 @@
 ARG BASE=python:3.12-slim-bookworm
 FROM ${BASE}
 # session.py: a session box's loop, which harness.py imports only then (from its own directory)
-COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
+COPY runtimes/wrapper.py runtimes/wrapper_session.py runtimes/wrapper_procs.py runtimes/python/harness.py runtimes/python/session.py /opt/kiln/
+# E2B's home (its SDKs' default working directory) is the session's workspace
+RUN mkdir -p /home && ln -sfn /mnt/req /home/user
 # compiled once here: the read-only root keeps a box from caching what it imports (a session's modules)
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash /opt/kiln
 # The wrapper runs as an unprivileged user with no home but the tmpfs /tmp.

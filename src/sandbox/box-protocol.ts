@@ -43,6 +43,12 @@
  *   KeyboardInterrupt, the state kept); `z` kills the harness and what it started. A harness that
  *   ends (killed, OOM, os._exit) is reported as `h` {"exit_code","oom"}; the wrapper starts a fresh
  *   one, which answers `r` {"ready":true} again. No `x` until the box itself ends.
+ * - Session processes (runtimes/wrapper_procs.py). Beside the harness's calls, kiln may start
+ *   processes that run at once with them: `p` (an id kiln chose, then {argv, env, cwd, stdin}); the
+ *   box answers `P` {pid} (or {error}), streams `O` and `E`, and ends with `X` {exit_code, signal}
+ *   once the process has exited and its output is out; kiln's `n` writes its stdin (empty: closes
+ *   it), `s` signals its process group. Each payload starts with the process's 4-byte id. A harness
+ *   that ends takes them with it (each gets its `X`).
  * - Limits. A frame of an unknown kind, over its kind's largest payload, or a tunnel frame without
  *   its id breaks the protocol (kiln stops the box: sandbox_error), except a result over the result
  *   limit, which is an output_limit; stdout and stderr are kept up to the output limit each, and
@@ -54,7 +60,7 @@
  * The protocol's version. Images FROM the sandbox images (custom runtimes) carry the wrapper they
  * were built with, so their tags name it: a kiln that speaks another version builds them again.
  */
-export const BOX_PROTOCOL_VERSION = 4;
+export const BOX_PROTOCOL_VERSION = 5;
 
 /** What a box did wrong: it broke a limit or the protocol; either way kiln stops it. */
 export type Violation = 'output_limit' | 'protocol';
@@ -71,12 +77,15 @@ export interface FrameKind {
   over: Violation;
   /** A tunnel frame: its payload starts with the connection's id (TUNNEL_ID_BYTES, big-endian). */
   tunnel?: boolean;
+  /** A session's process frame: its payload starts with the process's id (4 bytes, big-endian), which kiln chose. */
+  process?: boolean;
   means: string;
 }
 
 /** kind byte + payload length */
 export const FRAME_HEADER_BYTES = 5;
 export const TUNNEL_ID_BYTES = 4;
+export const PROCESS_ID_BYTES = 4;
 /** The largest o, e, c, d, f payload kiln takes (the wrapper sends one read of at most 64 KiB, plus an id). */
 const STREAM_FRAME_BYTES = 1 << 20;
 
@@ -126,9 +135,30 @@ export const FRAMES = {
     over: 'protocol',
     means: 'a session\'s harness ended, {"exit_code":n,"oom":bool}: a fresh one follows (r ready)',
   },
+  p: {
+    from: 'kiln',
+    maxPayload: STREAM_FRAME_BYTES,
+    over: 'protocol',
+    process: true,
+    means: 'start a process in a session box beside its harness, {"argv","env","cwd","stdin"}',
+  },
+  n: { from: 'kiln', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', process: true, means: "a process's stdin (empty: closed)" },
+  s: { from: 'kiln', maxPayload: 64, over: 'protocol', process: true, means: 'a signal to a process\'s group, {"signal":n}' },
+  P: { from: 'box', maxPayload: 4096, over: 'protocol', process: true, means: 'a process started, {"pid":n}, or not, {"error":text}' },
+  O: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', process: true, means: "a process's stdout" },
+  E: { from: 'box', maxPayload: STREAM_FRAME_BYTES, over: 'protocol', process: true, means: "a process's stderr" },
+  X: {
+    from: 'box',
+    maxPayload: 4096,
+    over: 'protocol',
+    process: true,
+    means: 'a process ended, {"exit_code":n,"signal":n|null}: all its output is out',
+  },
 } as const satisfies Record<string, FrameKind>;
 
 type Kinds = typeof FRAMES;
+export type ProcessKind = { [K in keyof Kinds]: Kinds[K] extends { process: true; from: 'box' } ? K : never }[keyof Kinds];
+export type ProcessListener = (kind: ProcessKind, id: number, data: Buffer) => void;
 export type TunnelKind = { [K in keyof Kinds]: Kinds[K] extends { tunnel: true } ? K : never }[keyof Kinds];
 export type TunnelListener = (kind: TunnelKind, id: number, data: Buffer) => void;
 

@@ -7,7 +7,7 @@
 import type { EgressProxy, EgressSession } from '../egress/proxy.js';
 import type { Violation } from './box-protocol.js';
 import type { SandboxHandle } from './docker.js';
-import { type ExitStatus, FrameDecoder, type OutputLimits } from './frame-decoder.js';
+import { FrameDecoder, type OutputLimits, type SessionListener } from './frame-decoder.js';
 import { tunnelFor } from './tunnel.js';
 
 /** What a session needs of an attached box (src/sandbox/docker.ts). */
@@ -21,8 +21,8 @@ export interface BoxSessionOptions {
   onOutput?: (kind: 'o' | 'e', data: Buffer) => void;
   /** The box broke a limit or the protocol (called once, as it happens): the caller stops the box. */
   onViolation?: (violation: Violation) => void;
-  /** A session box: its results and its harness's ends as they come (see FrameDecoder). */
-  onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void };
+  /** A session box: its results, its harness's ends and its processes' frames as they come (see FrameDecoder). */
+  onSession?: SessionListener;
   /** stdout and stderr as they are kept, for a streamed run (see FrameDecoder). */
   onStream?: (kind: 'o' | 'e', data: Buffer) => void;
 }

@@ -8,11 +8,20 @@ import {
   FRAME_HEADER_BYTES,
   type FrameKind,
   frameKind,
+  PROCESS_ID_BYTES,
+  type ProcessKind,
   TUNNEL_ID_BYTES,
   type TunnelKind,
   type TunnelListener,
   type Violation,
 } from './box-protocol.js';
+
+/** What a session box's decoder tells as it comes (see FrameDecoder). */
+export interface SessionListener {
+  result(payload: Buffer): void;
+  harnessEnded(exit: ExitStatus): void;
+  process?(kind: ProcessKind, id: number, data: Buffer): void;
+}
 
 /**
  * The bytes of a stream, kept up to a cap: its head (a run's stdout and stderr: what comes past
@@ -115,8 +124,11 @@ export class FrameDecoder {
      * decoder keeping them (a build's log keeps its own tail, and watches for its marker).
      */
     private readonly onOutput?: (kind: 'o' | 'e', data: Buffer) => void,
-    /** A session box: each result (`r`) and each end of its harness (`h`) as it comes, instead of the one result. */
-    private readonly onSession?: { result(payload: Buffer): void; harnessEnded(exit: ExitStatus): void },
+    /**
+     * A session box: each result (`r`) and each end of its harness (`h`) as it comes, instead of the
+     * one result; and its processes' frames (`P`, `O`, `E`, `X`), by the id kiln gave each.
+     */
+    private readonly onSession?: SessionListener,
     /** Each stdout and stderr payload as it is kept (the part within the caps): a streamed run's output as it comes. */
     private readonly onStream?: (kind: 'o' | 'e', data: Buffer) => void,
   ) {
@@ -196,6 +208,12 @@ export class FrameDecoder {
       const exit = parseExit(payload);
       if (exit && this.onSession) this.onSession.harnessEnded(exit);
       else this.fail('protocol');
+    } else if (spec.process) {
+      if (payload.length < PROCESS_ID_BYTES || !this.onSession?.process) {
+        this.fail('protocol');
+        return;
+      }
+      this.onSession.process(kind as ProcessKind, payload.readUInt32BE(0), payload.subarray(PROCESS_ID_BYTES));
     } else if (spec.tunnel) {
       if (payload.length < TUNNEL_ID_BYTES || !this.onTunnel) {
         this.fail('protocol');

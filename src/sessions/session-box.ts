@@ -11,6 +11,7 @@ import { openBoxSession } from '../sandbox/box-session.js';
 import { CappedBuffer, type ExitStatus, type OutputLimits } from '../sandbox/frame-decoder.js';
 import type { SandboxHandle } from '../sandbox/docker.js';
 import type { RunStream } from '../sandbox/job.js';
+import { type BoxProcess, createBoxProcesses, type ProcessSpec } from './box-processes.js';
 
 /** How a call ended: the harness answered; the harness died (its state is lost, a fresh one follows); or the box is gone. */
 export type CallEnd =
@@ -76,6 +77,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     call?.done(end);
     return call !== null;
   };
+  const processes = createBoxProcesses((frame) => box.send(frame));
   const box = openBoxSession(sandbox, {
     limits: opts.limits,
     egress: opts.egress,
@@ -109,6 +111,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
         // no call running: the first harness's, or a fresh one's ready, for the next call
         if (!endCall({ kind: 'answered', outcome })) markReady();
       },
+      process: (kind, id, data) => processes.onFrame(kind, id, data),
       harnessEnded(exit) {
         restarted = true;
         ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -121,6 +124,7 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
     ended = true;
     box.close();
     endCall({ kind: 'box_ended' });
+    processes.endAll();
     markReady();
     opts.onEnd(detail);
   };
@@ -183,6 +187,11 @@ export async function startSessionBox(sandbox: SandboxHandle, start: Parameters<
       const next = queue.then(() => callNow(op, timeoutMs, stream));
       queue = next.catch(() => {});
       return next;
+    },
+    /** A process beside the calls (./box-processes.ts): it runs at once with them. */
+    spawn(spec: ProcessSpec, output: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<BoxProcess> {
+      if (ended) return Promise.reject(new Error('the box ended'));
+      return processes.spawn(spec, output);
     },
     alive: () => !ended,
     /** Ends the box (the caller removes it). */

@@ -19,8 +19,8 @@ import base64, json, os, queue, struct, subprocess, sys, threading, time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RUNTIMES = os.path.join(ROOT, "runtimes")
 IMAGES = {
-    "python": ("kiln-python:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "python/harness.py": "harness.py", "python/session.py": "session.py"}),
-    "node": ("kiln-node:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "node/harness.mjs": "harness.mjs", "node/session.mjs": "session.mjs"}),
+    "python": ("kiln-python:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "wrapper_procs.py": "wrapper_procs.py", "python/harness.py": "harness.py", "python/session.py": "session.py"}),
+    "node": ("kiln-node:latest", {"wrapper.py": "wrapper.py", "wrapper_session.py": "wrapper_session.py", "wrapper_procs.py": "wrapper_procs.py", "node/harness.mjs": "harness.mjs", "node/session.mjs": "session.mjs"}),
 }
 RUNTIME = None  # --runtime runsc: the box under gVisor
 passed, failed = 0, []
@@ -110,6 +110,7 @@ class Session(Box):
 
     def __init__(self, image_key, language, env=None, files=None, lifetime_ms=300_000, **kwargs):
         super().__init__(image_key, **kwargs)
+        self.stash = []
         kind, _ = self.frame(60)
         check("%s: the box says k first" % language, kind == "k", kind)
         line = json.dumps({"mode": "session", "language": language, "env": env or {}, "files": files or [], "deadline_ms": lifetime_ms}).encode() + b"\n"
@@ -129,10 +130,16 @@ class Session(Box):
                 got["out"] += payload
             elif kind == "e":
                 got["err"] += payload
+            elif kind in ("P", "O", "E", "X"):
+                self.stash.append((kind, payload))  # a process's, for proc_frames
             elif kind == "h":
                 got["h"] = json.loads(payload)
             elif kind == "r":
-                got["r"] = json.loads(payload)
+                said = json.loads(payload)
+                if list(said) == ["display"]:  # shown as it happened, before the answer (which holds it too)
+                    got.setdefault("displays", []).append(said["display"])
+                    continue
+                got["r"] = said
                 return got
             elif kind in ("x", None, "timeout"):
                 got["x"] = payload
@@ -619,6 +626,63 @@ def output_files():
     check("one-shot output files: nothing written, nothing sent", got["w"] == [], got)
 
 
+def spawn(box, pid_id, argv, **spec):
+    box.send_frame("p", struct.pack(">I", pid_id) + json.dumps({"argv": argv, **spec}).encode())
+
+
+def proc_frames(box, until_ended, timeout=30):
+    """Process frames (P, O, E, X) by id until each id in `until_ended` has its X; other frames in "other"."""
+    got, deadline = {"other": []}, time.monotonic() + timeout
+    while any(got.get(i, {}).get("X") is None for i in until_ended):
+        kind, payload = box.stash.pop(0) if box.stash else box.frame(max(0.1, deadline - time.monotonic()))
+        if kind in ("P", "O", "E", "X"):
+            entry = got.setdefault(struct.unpack(">I", payload[:4])[0], {"O": b"", "E": b"", "P": None, "X": None, "order": []})
+            entry["order"].append(kind)
+            if kind in ("O", "E"):
+                entry[kind] += payload[4:]
+            else:
+                entry[kind] = json.loads(payload[4:])
+        elif kind in (None, "timeout", "x"):
+            got["other"].append(kind)
+            return got
+        else:
+            got["other"].append(kind)
+    return got
+
+
+def processes(image_key="python", language="python"):
+    """Session processes (runtimes/wrapper_procs.py): beside the calls, each streamed, fed, signalled."""
+    box = Session(image_key, language, env={"SESSION_VAR": "s"})
+    spawn(box, 1, ["sh", "-c", "echo out; echo err >&2; echo $SESSION_VAR $EXTRA $HOME; pwd; exit 3"], env={"EXTRA": "x"})
+    got = proc_frames(box, [1])[1]
+    check("procs: P first, with the pid", got["order"][0] == "P" and isinstance((got["P"] or {}).get("pid"), int), got)
+    check("procs: stdout and stderr apart, the session's env and its own", got["O"] == b"out\ns x /tmp\n/mnt/req\n" and got["E"] == b"err\n", got)
+    check("procs: X last, its exit code", got["order"][-1] == "X" and got["X"] == {"exit_code": 3, "signal": None}, got)
+    spawn(box, 2, ["cat"], stdin=True)
+    spawn(box, 3, ["sleep", "30"])
+    box.send_frame("n", struct.pack(">I", 2) + b"hello ")
+    box.send_frame("n", struct.pack(">I", 2) + b"there\n")
+    # a call of the harness runs while both are alive
+    answer = box.execute("6 * 7")
+    check("procs: a call is answered while processes run", main_text(answer) == "42", answer)
+    box.send_frame("n", struct.pack(">I", 2))  # closed: cat ends
+    got = proc_frames(box, [2])
+    check("procs: stdin written, then closed: it read it all and ended", got[2]["O"] == b"hello there\n" and got[2]["X"]["exit_code"] == 0, got)
+    box.send_frame("s", struct.pack(">I", 3) + b'{"signal":9}')
+    got = proc_frames(box, [3])
+    check("procs: a signal to its group ends it as killed", got[3]["X"] == {"exit_code": 137, "signal": 9}, got)
+    spawn(box, 4, ["/no/such/program"])
+    kind, payload = box.frame()
+    check("procs: one that cannot start says why in P", kind == "P" and "error" in json.loads(payload[4:]), (kind, payload))
+    spawn(box, 5, ["sh", "-c", "sleep 30 & echo started"])
+    got = proc_frames(box, [5], timeout=10)
+    check("procs: its end is not held up by what it left running", got[5]["O"] == b"started\n" and got[5]["X"]["exit_code"] == 0, got)
+    spawn(box, 6, ["sh", "-c", "cd /home/user && pwd -P && echo made > /home/user/e2b.txt && cat /mnt/req/e2b.txt"])
+    got = proc_frames(box, [6])
+    check("procs: /home/user is the workspace", got[6]["O"] == b"/mnt/req\nmade\n", got)
+    box.close()
+
+
 def main():
     global RUNTIME
     args = sys.argv[1:]
@@ -635,6 +699,8 @@ def main():
         node_session("typescript")
     if which in ("oneshot", "all"):
         one_shots()
+    if which in ("procs", "all"):
+        processes()
     print("\n%d passed, %d failed" % (passed, len(failed)))
     for name in failed:
         print("  failed: %s" % name)

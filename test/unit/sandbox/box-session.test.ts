@@ -272,7 +272,8 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
   it('decodes what encodeFrame encodes, for every kind the box sends', () => {
     const d = new FrameDecoder(roomy, () => {});
     for (const kind of Object.keys(FRAMES) as (keyof typeof FRAMES)[]) {
-      if (table[kind]!.from === 'kiln' || kind === 'x' || kind === 'h') continue; // exit-shaped: below, and with sessions
+      // exit-shaped: below, and with sessions; a process's: a session box's only (below)
+      if (table[kind]!.from === 'kiln' || kind === 'x' || kind === 'h' || table[kind]!.process) continue;
       const payload = kind === 'k' || kind === 't' ? Buffer.alloc(0) : id(9, kind);
       expect(encodeFrame(kind, payload)).toEqual(frame(kind, payload));
       d.push(encodeFrame(kind, payload));
@@ -280,6 +281,31 @@ describe('FrameDecoder: tunnel frames and a taker of output', () => {
     d.push(encodeFrame('x', Buffer.from('{"exit_code":0,"oom":false}')));
     expect(d.violation).toBeNull();
     expect(d.exit).toEqual({ exit_code: 0, oom: false });
+  });
+
+  it("gives a session box's process frames to the session by their id; from a one-shot box, or without an id, they break the protocol", () => {
+    const seen: string[] = [];
+    const listener = {
+      result: () => {},
+      harnessEnded: () => {},
+      process: (kind: string, pid: number, data: Buffer) => seen.push(`${kind} ${pid} ${data}`),
+    };
+    const d = new FrameDecoder(roomy, () => {}, undefined, listener);
+    const stream = Buffer.concat([
+      frame('P', id(7, '{"pid":42}')),
+      frame('O', id(7, 'out')),
+      frame('E', id(7, 'err')),
+      frame('X', id(7, '{}')),
+    ]);
+    for (let i = 0; i < stream.length; i += 2) d.push(stream.subarray(i, i + 2));
+    expect(seen).toEqual(['P 7 {"pid":42}', 'O 7 out', 'E 7 err', 'X 7 {}']);
+    expect(d.violation).toBeNull();
+    const oneShot = new FrameDecoder(roomy, () => {});
+    oneShot.push(frame('O', id(7, 'out')));
+    expect(oneShot.violation).toBe('protocol');
+    const short = new FrameDecoder(roomy, () => {}, undefined, listener);
+    short.push(frame('X', 'ab'));
+    expect(short.violation).toBe('protocol');
   });
 
   it("gives a session box's every result and its harness's ends to the session, in order; h from a one-shot box is a violation", () => {
@@ -359,17 +385,20 @@ describe("a one-shot run's output files (w frames)", () => {
 });
 
 describe('the frame table and the wrapper', () => {
-  // the wrapper and its session mode, beside it (runtimes/wrapper_session.py)
-  const wrapper = ['wrapper.py', 'wrapper_session.py']
+  // the wrapper and its session mode, beside it (runtimes/wrapper_session.py, runtimes/wrapper_procs.py)
+  const wrapper = ['wrapper.py', 'wrapper_session.py', 'wrapper_procs.py']
     .map((file) => readFileSync(new URL(`../../../runtimes/${file}`, import.meta.url), 'utf8'))
     .join('\n');
 
   it("lists every kind runtimes/wrapper.py sends, and the wrapper sends every kind it lists as the box's", () => {
     // what the wrapper writes: frame(b"k", …) and the like, and the o/e kinds its relayed pipes are registered under
     const sent = new Set(
-      [...wrapper.matchAll(/frame\(b"(.)"/g), ...wrapper.matchAll(/child\.std(?:out|err), selectors\.EVENT_READ, b"(.)"/g)].map(
-        (m) => m[1],
-      ),
+      [
+        ...wrapper.matchAll(/frame\(b"(.)"/g),
+        ...wrapper.matchAll(/child\.std(?:out|err), selectors\.EVENT_READ, b"(.)"/g),
+        // a process's stdout and stderr kinds (wrapper_procs.py)
+        ...wrapper.matchAll(/\(popen\.std(?:out|err), b"(.)"\)/g),
+      ].map((m) => m[1]),
     );
     const boxKinds = Object.entries(table)
       .filter(([, spec]) => spec.from !== 'kiln')
