@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { atDialect } from './api/at/dialect.js';
 import { c1Dialect } from './api/c1/dialect.js';
 import { createRouter } from './api/context.js';
+import { e2bDialect } from './api/e2b/dialect.js';
 import { toErrorResponse } from './api/error-response.js';
 import { healthRoutes } from './api/health.js';
 import { mcpDialect } from './api/mcp/dialect.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', mcpDialect(services, config, log));
   app.route('/', c1Dialect(services, config, log));
   app.route('/', atDialect(services, config, log));
+  app.route('/', e2bDialect(services, config, log));
 
   if (config.KILN_DOCS) {
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -29,6 +29,7 @@ import type { EgressProxy } from './egress/proxy.js';
 import { createSessionCalls } from './sessions/session-calls.js';
 import { createCheckpoints } from './sessions/session-checkpoints.js';
 import { createSessions } from './sessions/sessions.js';
+import { createSessionProcesses } from './sessions/session-processes.js';
 import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
 import { createTools } from './tools/tools.js';
@@ -185,6 +186,7 @@ export function createServices(deps: ServiceDeps) {
   });
   const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log });
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
+  const sessionProcesses = createSessionProcesses({ sessions, executions: store.executions, config, log });
   return {
     runEvents,
     secrets,
@@ -192,6 +194,7 @@ export function createServices(deps: ServiceDeps) {
     sessions,
     sessionCalls,
     sessionFiles,
+    sessionProcesses,
     tools,
     runtimes,
     execute,

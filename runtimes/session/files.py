@@ -5,13 +5,14 @@
 kiln runs it with `docker exec` as the sandbox user (the box's limits and walls), passing this
 program as the -c argument, so no image carries it. Ops: `put` (stdin to the file, creating its
 directories), `get` (the file to stdout, after a line "<size>\\n"), `list` (a directory's entries, one
-JSON object a line), `rm` (a file, or a directory with what it holds).
+JSON object a line; an optional depth lists below it too), `rm` (a file, or a directory with what it
+holds), `stat` (one entry, as list gives it), `mkdir` (with its parents; 7 when it exists), `mv <path> <to>`.
 
 The path is walked one name at a time from the workspace with openat(O_NOFOLLOW): a symlink
 anywhere on it, or a "..", is refused, so no path leaves the workspace whatever the code did to it.
 Exit codes say what went wrong, for kiln to answer: 2 refused path, 3 not found, 4 wrong kind
 (a directory where a file was wanted, or the reverse), 5 no space left (the workspace is full),
-6 larger than allowed.
+6 larger than allowed, 7 there already.
 """
 import errno, os, shutil, stat, sys
 
@@ -122,15 +123,70 @@ def get(parts):
     out.flush()
 
 
-def listing(parts):
+def describe(name, path, info, directory):
+    """One entry as a JSON line: its kind, size, times, mode and owner (and a symlink's target, unfollowed)."""
     import json
 
+    kind = "directory" if stat.S_ISDIR(info.st_mode) else "symlink" if stat.S_ISLNK(info.st_mode) else "file"
+    entry = {"name": name, "path": path, "type": kind, "size": info.st_size, "modified": int(info.st_mtime),
+             "modified_ns": info.st_mtime_ns, "mode": stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid}
+    if kind == "symlink":
+        try:
+            entry["target"] = os.readlink(name, dir_fd=directory)
+        except (OSError, TypeError):
+            pass
+    print(json.dumps(entry))
+
+
+def listing(parts, depth=1):
+    """The entries of a directory, and of those below it down to `depth` levels (never through a symlink)."""
     fd = walk(parts, False)
     for entry in sorted(os.scandir(fd), key=lambda e: e.name):
         info = entry.stat(follow_symlinks=False)
-        kind = "directory" if stat.S_ISDIR(info.st_mode) else "symlink" if stat.S_ISLNK(info.st_mode) else "file"
-        path = "/".join(parts + [entry.name])
-        print(json.dumps({"name": entry.name, "path": path, "type": kind, "size": info.st_size, "modified": int(info.st_mtime)}))
+        describe(entry.name, "/".join(parts + [entry.name]), info, fd)
+        if depth > 1 and stat.S_ISDIR(info.st_mode):
+            listing(parts + [entry.name], depth - 1)
+    os.close(fd)
+
+
+def stat_of(parts):
+    if not parts:
+        describe("", "", os.stat(ROOT), None)
+        return
+    directory = walk(parts[:-1], False)
+    try:
+        info = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        fail(3, "no such file")
+    describe(parts[-1], "/".join(parts), info, directory)
+
+
+def make_dir(parts):
+    """mkdir -p; exit 7 when it is there already (E2B's makeDir says so)."""
+    if not parts:
+        fail(7, "the workspace exists")
+    directory = walk(parts[:-1], True)
+    try:
+        os.mkdir(parts[-1], 0o755, dir_fd=directory)
+    except FileExistsError:
+        fail(7, "it exists")
+    stat_of(parts)
+
+
+def move(source, target):
+    """Renames source to target (its directories made), neither path through a symlink."""
+    if not source or not target:
+        fail(4, "the workspace itself cannot be moved")
+    src_dir, dst_dir = walk(source[:-1], False), walk(target[:-1], True)
+    try:
+        os.stat(source[-1], dir_fd=src_dir, follow_symlinks=False)
+    except FileNotFoundError:
+        fail(3, "no such file")
+    try:
+        os.rename(source[-1], target[-1], src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+    except OSError as e:
+        fail(4, "cannot move it there: " + os.strerror(e.errno))
+    stat_of(target)
 
 
 def remove(parts):
@@ -154,7 +210,13 @@ if op == "put":
 elif op == "get":
     get(parts)
 elif op == "list":
-    listing(parts)
+    listing(parts, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+elif op == "stat":
+    stat_of(parts)
+elif op == "mkdir":
+    make_dir(parts)
+elif op == "mv":
+    move(parts, names(sys.argv[3]))
 elif op == "rm":
     remove(parts)
 else:

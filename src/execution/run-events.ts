@@ -119,6 +119,7 @@ export function createRunEvents() {
             const batch = log.events.slice(next);
             next = log.events.length;
             yield batch;
+            continue; // (more may have come, its last among them, while the batch was taken)
           }
           if (log.ended) return;
           await new Promise<void>((resolve) => {

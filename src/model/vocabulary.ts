@@ -13,7 +13,7 @@ export const INVOCATION_STATUSES = ['queued', 'running', 'finished', 'interrupte
 export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
 
 /** The surface an execution came through: kiln's HTTP API, or an adapter over the same core. */
-export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii', 'at'] as const;
+export const EXECUTION_VIAS = ['api', 'mcp', 'c1', 'iii', 'at', 'e2b'] as const;
 export type ExecutionVia = (typeof EXECUTION_VIAS)[number];
 
 /** What an execution ran: code (script or function), a saved tool, or an iii function. */

@@ -37,6 +37,8 @@ function failure(code: number, stderr: string, path: string): AppError {
       return new AppError('PAYLOAD_TOO_LARGE', 'the workspace is full (KILN_TMPFS_MIB)', [{ field: '(body)', reason: 'workspace_full' }]);
     case 6:
       return new AppError('PAYLOAD_TOO_LARGE', `${path}: ${said}`, [{ field: '(body)', reason: 'too_large' }]);
+    case 7:
+      return new AppError('CONFLICT', `${path}: it exists already`, [{ field: 'path', reason: 'exists' }]);
     default:
       return new AppError('SANDBOX_UNAVAILABLE', `the session's box could not ${said ? `do it: ${said}` : 'do it'}; retry`, [
         { reason: 'files_failed' },
@@ -51,6 +53,18 @@ export interface FileEntry {
   size: number;
   modified: number;
 }
+
+/** An entry with what E2B's EntryInfo shows besides: its time in ns, mode bits, owner, a symlink's target. */
+export interface FileDetail extends FileEntry {
+  modified_ns: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  target?: string;
+}
+
+/** The entry as kiln's own file routes show it. */
+export const asEntry = (d: FileDetail): FileEntry => ({ name: d.name, path: d.path, type: d.type, size: d.size, modified: d.modified });
 
 export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: number }) {
   const { sessions } = deps;
@@ -68,6 +82,20 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
     for await (const chunk of stdout) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   }
+
+  /** One operation that answers a little text: its stdout, or the failure its exit code says. */
+  async function run(project: string, id: string, args: string[], path: string): Promise<string> {
+    const proc = await exec(project, id, args, null);
+    const [out, end] = await Promise.all([text(proc.stdout), proc.ended]);
+    if (end.exitCode !== 0) throw failure(end.exitCode, end.stderr, path);
+    return out;
+  }
+
+  const entries = (out: string) =>
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as FileDetail);
 
   return {
     /** Writes `body` to the file at `path` (its directories made), replacing what was there. */
@@ -111,16 +139,29 @@ export function createSessionFiles(deps: { sessions: Sessions; maxFileBytes: num
       throw failure(end.exitCode || -1, end.stderr, path);
     },
 
-    /** The entries of the directory at `path` (the workspace itself when empty). */
-    async list(project: string, id: string, rawPath: string): Promise<FileEntry[]> {
+    /** The entries of the directory at `path` (the workspace itself when empty), and below it to `depth` levels. */
+    async list(project: string, id: string, rawPath: string, depth = 1): Promise<FileDetail[]> {
       const path = workspacePath(rawPath, 'path', true);
-      const proc = await exec(project, id, ['list', path], null);
-      const [out, end] = await Promise.all([text(proc.stdout), proc.ended]);
-      if (end.exitCode !== 0) throw failure(end.exitCode, end.stderr, path);
-      return out
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as FileEntry);
+      return entries(await run(project, id, ['list', path, String(depth)], path));
+    },
+
+    /** The entry at `path` (the workspace itself when empty), a symlink as itself. */
+    async stat(project: string, id: string, rawPath: string): Promise<FileDetail> {
+      const path = workspacePath(rawPath, 'path', true);
+      return entries(await run(project, id, ['stat', path], path))[0]!;
+    },
+
+    /** Makes the directory at `path` with its parents; a 409 when it is there already. */
+    async makeDir(project: string, id: string, rawPath: string): Promise<FileDetail> {
+      const path = workspacePath(rawPath, 'path', true);
+      return entries(await run(project, id, ['mkdir', path], path))[0]!;
+    },
+
+    /** Renames `from` to `to` (its directories made); answers the entry at `to`. */
+    async move(project: string, id: string, rawFrom: string, rawTo: string): Promise<FileDetail> {
+      const from = workspacePath(rawFrom, 'source');
+      const to = workspacePath(rawTo, 'destination');
+      return entries(await run(project, id, ['mv', from, to], from))[0]!;
     },
 
     /** Removes the file (or the directory, with what it holds) at `path`. */

@@ -79,20 +79,31 @@ export function createSessionKeeper(deps: {
       }
   }
 
-  /** Checkpoints a live session (once its running call ends, or STOP_WAIT_MS), pauses it, and removes its box. */
-  async function pause(session: LiveSession): Promise<void> {
+  /**
+   * Checkpoints a live session (once its running call ends, or STOP_WAIT_MS), pauses it, and removes
+   * its box. Asked for (`asked`), a failed checkpoint leaves it running (its files would be lost);
+   * at kiln's stop it is paused all the same (its box goes either way).
+   */
+  async function pause(session: LiveSession, asked = false): Promise<boolean> {
     const { record } = session;
     for (const until = Date.now() + STOP_WAIT_MS; session.busy > 0 && Date.now() < until; )
       await new Promise((resolve) => setTimeout(resolve, 50));
     const saved = await checkpoint(session);
+    if (asked && !saved) return false;
     live.delete(record.id);
     session.box.stop();
     deps.provider.release(session.lease);
     await store.pause(record.project, record.id, deps.owner);
-    log.info({ session: record.id, checkpointed: saved, at: record.checkpoint.at }, 'session paused: kiln is stopping');
+    log.info(
+      { session: record.id, checkpointed: saved, at: record.checkpoint.at },
+      asked ? 'session paused' : 'session paused: kiln is stopping',
+    );
+    return true;
   }
 
   return {
+    /** Pauses a live session now (its workspace checkpointed, its box removed); false when its checkpoint failed. */
+    pause: (session: LiveSession) => pause(session, true),
     /** Once the stop has begun no call is taken: a paused session must not be resumed by a kiln on its way out. */
     stopping: () => stopping,
     /** Pauses the sessions an earlier start of this kiln left running (their boxes died with it), and starts the sweeps. */

@@ -26,6 +26,8 @@ export interface SessionCreate {
   env?: ExecutionRequest['env'];
   allow?: ExecutionRequest['allow'];
   files?: ExecutionRequest['files'];
+  /** Labels shown back and filtered on (E2B's metadata, its template's name): never secrets. */
+  labels?: Record<string, string>;
 }
 
 /** A session whose box this kiln holds. */
@@ -58,6 +60,7 @@ export function newRecord(s: {
   idle: number;
   lifetime: number;
   job: { memoryMiB: number; env: Record<string, string>; allow: { host: string }[] };
+  labels?: Record<string, string>;
 }): SessionRecord {
   const now = Date.now();
   return {
@@ -77,7 +80,11 @@ export function newRecord(s: {
     expiresAt: iso(now + Math.min(s.idle, s.lifetime) * 1000),
     endsAt: iso(now + s.lifetime * 1000),
     endedAt: null,
-    settings: { env: Object.keys(s.job.env), http: { allow: s.job.allow.map((r) => ({ host: r.host })) } },
+    settings: {
+      env: Object.keys(s.job.env),
+      http: { allow: s.job.allow.map((r) => ({ host: r.host })) },
+      ...(s.labels ? { labels: s.labels } : {}),
+    },
     ownerUrl: s.ownerUrl,
     restored: false,
     checkpoint: { generation: 0, chunks: 0, bytes: 0, at: null },

@@ -6,7 +6,7 @@
  * put back), and the bounds on how many run. The calls made in a session are in ./session-calls.ts;
  * kiln's side of the box in ./session-box.ts; its checkpoints in ./session-checkpoints.ts.
  */
-import { AppError } from '../errors.js';
+import { AppError, fieldError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Page } from '../store/page.js';
 import type { StageTimer } from '../timings.js';
@@ -82,7 +82,7 @@ export function createSessions(
       const opened = await openLive(deps, { project, id, req, lifetime, withFiles: true, timer }, onEnd);
       const record = newRecord({
         ...{ id, project, owner: deps.owner, ownerUrl: deps.ownerUrl, idle, lifetime, job: opened.job },
-        ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null },
+        ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null, labels: req.labels },
       });
       hold(record, opened);
       try {
@@ -156,7 +156,8 @@ export function createSessions(
     session.dirty = true;
     record.lastActiveAt = iso(now);
     record.expiresAt = iso(Math.min(now + record.idleTimeoutSeconds * 1000, Date.parse(record.endsAt)));
-    void store.touch(record.project, record.id, { lastActiveAt: record.lastActiveAt, expiresAt: record.expiresAt }).catch((err) => {
+    const at = { lastActiveAt: record.lastActiveAt, expiresAt: record.expiresAt, idleTimeoutSeconds: record.idleTimeoutSeconds };
+    void store.touch(record.project, record.id, at).catch((err) => {
       log.warn({ err: String(err), session: record.id }, 'session: could not record its activity');
     });
     return record;
@@ -191,6 +192,37 @@ export function createSessions(
     async keepAlive(project: string, id: string): Promise<SessionRecord> {
       return touch(await use(project, id));
     },
+    /** A new idle timeout (E2B's setTimeout), from now: within the setting's maximum and the lifetime. */
+    async setIdleTimeout(project: string, id: string, seconds: number): Promise<SessionRecord> {
+      const max = config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS;
+      if (seconds > max)
+        throw fieldError('timeout', 'above_maximum', `must be at most ${max} seconds (KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS)`);
+      const session = await use(project, id);
+      session.record.idleTimeoutSeconds = seconds;
+      return touch(session);
+    },
+    /**
+     * Pauses a session this kiln holds: its workspace checkpointed, its box removed (files kept,
+     * processes and interpreter state not); its next call resumes it. 409 when it is paused already.
+     */
+    async pause(project: string, id: string): Promise<SessionRecord> {
+      const session = live.get(id);
+      if (!session || session.record.project !== project) {
+        const record = await store.get(project, id);
+        if (!record) throw notFound(id);
+        if (record.status === 'ended') throw ended(record);
+        if (record.status === 'paused')
+          throw new AppError('CONFLICT', `session ${id} is paused already`, [{ field: 'id', reason: 'paused' }]);
+        throw new SessionElsewhere(record, record.ownerUrl);
+      }
+      if (!(await keeper.pause(session)))
+        throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be checkpointed; it runs on, not paused`, [
+          { field: 'id', reason: 'checkpoint_failed' },
+        ]);
+      return (await store.get(project, id)) ?? session.record;
+    },
+    /** The project of a session, for a caller that names only the session (E2B's in-sandbox calls). */
+    projectOf: (id: string) => store.projectOf(id),
     remove,
     start: keeper.start,
     stop: keeper.stop,

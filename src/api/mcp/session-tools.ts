@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { SessionCalls } from '../../sessions/session-calls.js';
-import type { SessionFiles } from '../../sessions/session-files.js';
+import { asEntry, type SessionFiles } from '../../sessions/session-files.js';
 import type { Sessions } from '../../sessions/sessions.js';
 import { Language } from '../riza/schemas.js';
 import { capForModel } from './results.js';
@@ -155,7 +155,7 @@ export async function callSessionTool(deps: SessionToolDeps, project: string, na
     }
     case 'list_files': {
       const a = List.parse(args);
-      const entries = await deps.files.list(project, a.session_id, a.path);
+      const entries = (await deps.files.list(project, a.session_id, a.path)).map(asEntry);
       return { content: [text(JSON.stringify(entries))], structuredContent: { entries } };
     }
     default:

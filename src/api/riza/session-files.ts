@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { fieldError } from '../../errors.js';
-import type { SessionFiles } from '../../sessions/session-files.js';
+import { asEntry, type SessionFiles } from '../../sessions/session-files.js';
 import { type AppEnv, createRouter } from '../context.js';
 
 // A session's files as raw bytes (no base64, no JSON around them), streamed both ways:
@@ -26,7 +26,7 @@ export function sessionFileRoutes(deps: { files: SessionFiles }) {
   const app = createRouter();
   // before the file routes: their `files/*` matches `files` too
   app.get('/v1/sessions/:id/files', async (c) => {
-    const data = await files.list(c.get('project'), c.req.param('id'), c.req.query('path') ?? '');
+    const data = (await files.list(c.get('project'), c.req.param('id'), c.req.query('path') ?? '')).map(asEntry);
     return c.json({ data }, 200);
   });
   app.put('/v1/sessions/:id/files/*', async (c) => {

@@ -165,10 +165,23 @@ export class KyselySessionStore implements SessionStore {
     return (await query.execute()).map(toRecord);
   }
 
-  async touch(project: string, id: string, at: { lastActiveAt: string; expiresAt: string }): Promise<SessionRecord | null> {
+  async projectOf(id: string): Promise<string | null> {
+    const row = await this.db.selectFrom('sessions').select('project').where('id', '=', id).executeTakeFirst();
+    return row?.project ?? null;
+  }
+
+  async touch(
+    project: string,
+    id: string,
+    at: { lastActiveAt: string; expiresAt: string; idleTimeoutSeconds?: number },
+  ): Promise<SessionRecord | null> {
     const row = await this.db
       .updateTable('sessions')
-      .set({ last_active_at: canonicalTimestamp(at.lastActiveAt), expires_at: canonicalTimestamp(at.expiresAt) })
+      .set({
+        last_active_at: canonicalTimestamp(at.lastActiveAt),
+        expires_at: canonicalTimestamp(at.expiresAt),
+        ...(at.idleTimeoutSeconds === undefined ? {} : { idle_timeout_seconds: at.idleTimeoutSeconds }),
+      })
       .where('project', '=', project)
       .where('id', '=', id)
       .where('status', '=', 'running')

@@ -49,8 +49,14 @@ export interface SessionStore {
   spec(project: string, id: string): Promise<string | null>;
   get(project: string, id: string): Promise<SessionRecord | null>;
   list(project: string, page: Page & { status?: SessionStatus }): Promise<SessionRecord[]>;
-  /** Records activity of a running session; null when it is not running (or not the project's). */
-  touch(project: string, id: string, at: { lastActiveAt: string; expiresAt: string }): Promise<SessionRecord | null>;
+  /** The project a session is of, whatever its status (E2B's in-sandbox calls name a sandbox, not a project). */
+  projectOf(id: string): Promise<string | null>;
+  /** Records activity of a running session (and a new idle timeout); null when it is not running (or not the project's). */
+  touch(
+    project: string,
+    id: string,
+    at: { lastActiveAt: string; expiresAt: string; idleTimeoutSeconds?: number },
+  ): Promise<SessionRecord | null>;
   /** Ends a running session; null when it was not running (ended already, or not the project's). */
   end(project: string, id: string, end: { reason: SessionEndReason; detail: string | null; at: string }): Promise<SessionRecord | null>;
   /** The running sessions whose box a kiln other than `owner` holds (few: KILN_SESSIONS_MAX bounds each kiln's). */

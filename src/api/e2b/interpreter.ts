@@ -1,0 +1,222 @@
+/**
+ * E2B's code interpreter (@e2b/code-interpreter: its port 49999) over a session's execute: POST
+ * /execute answers 200 at once and streams NDJSON lines — stdout and stderr as printed, each
+ * display() as a result when it is shown, then the cell's value and figures, its error (name,
+ * value, traceback) and the number of executions — ending the body when the cell ends (the SDK
+ * waits for that). Contexts are the session's (/contexts: create, list, restart, remove), each
+ * with the working directory it was made with. A sandbox runs one language (its template's).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import type { Context } from 'hono';
+import { AppError, fieldError } from '../../errors.js';
+import type { SessionCalls } from '../../sessions/session-calls.js';
+import type { Sessions } from '../../sessions/sessions.js';
+import type { AppEnv } from '../context.js';
+
+/** Jupyter's MIME types as E2B's result fields. */
+const FIELDS: Record<string, string> = {
+  'text/plain': 'text',
+  'text/html': 'html',
+  'text/markdown': 'markdown',
+  'image/svg+xml': 'svg',
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'application/pdf': 'pdf',
+  'text/latex': 'latex',
+  'application/json': 'json',
+  'application/javascript': 'javascript',
+  'e2b/data': 'data',
+  'e2b/chart': 'chart',
+};
+const KEEPALIVE_MS = 5_000;
+const LINE_WAIT_MS = 20;
+
+export function resultLine(bundle: Record<string, unknown>) {
+  const out: Record<string, unknown> = { type: 'result' };
+  for (const [mime, value] of Object.entries(bundle)) out[mime === 'is_main_result' ? mime : (FIELDS[mime] ?? mime)] = value;
+  out.is_main_result = bundle.is_main_result === true;
+  return out;
+}
+
+/**
+ * Output as E2B's interpreter gives it, a line a message where it can: whole lines go at once, a
+ * line's start waits for its end a moment (LINE_WAIT_MS), so that print's two writes are one message.
+ */
+function linesOf(emit: (stream: 'stdout' | 'stderr', text: string) => void) {
+  const pending = { stdout: '', stderr: '' };
+  // UTF-8 whole: a character cut between two writes waits for its end
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  const timers: Partial<Record<'stdout' | 'stderr', NodeJS.Timeout>> = {};
+  const out = (stream: 'stdout' | 'stderr') => {
+    clearTimeout(timers[stream]);
+    if (pending[stream]) emit(stream, pending[stream]);
+    pending[stream] = '';
+  };
+  return {
+    write(stream: 'stdout' | 'stderr', data: Buffer) {
+      const text = pending[stream] + decoders[stream].write(data);
+      const cut = text.lastIndexOf('\n') + 1;
+      if (cut) emit(stream, text.slice(0, cut));
+      pending[stream] = text.slice(cut);
+      clearTimeout(timers[stream]);
+      if (pending[stream]) timers[stream] = setTimeout(() => out(stream), LINE_WAIT_MS);
+    },
+    flush() {
+      out('stdout');
+      out('stderr');
+    },
+  };
+}
+
+const sameLanguage = (session: string, asked: string) => (session === 'python' ? asked === 'python' : asked !== 'python');
+
+function normalLanguage(given: unknown): string | null {
+  if (typeof given !== 'string' || !given.trim()) return null;
+  const l = given.trim().toLowerCase();
+  return l === 'js' ? 'javascript' : l === 'ts' ? 'typescript' : l;
+}
+
+interface CodeContext {
+  id: string;
+  language: string;
+  cwd: string;
+}
+
+export function interpreterRoutes(
+  app: {
+    post(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+    get(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+    delete(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+  },
+  deps: { sessions: Sessions; calls: SessionCalls; maxTimeoutSeconds: number },
+) {
+  const { sessions, calls } = deps;
+  /** Per sandbox: its contexts (with their working directories), the directory its interpreter is in, its cells. */
+  const state = new Map<string, { contexts: Map<string, CodeContext>; cwd: string; cells: number }>();
+  const stateOf = async (project: string, id: string) => {
+    let s = state.get(id);
+    if (!s) {
+      const { language } = await sessions.get(project, id);
+      s = { contexts: new Map([['default', { id: 'default', language, cwd: '/home/user' }]]), cwd: '/home/user', cells: 0 };
+      // bounded: the oldest sandboxes' (long gone, most likely) are let go first
+      if (state.size >= 10_000) state.delete(state.keys().next().value!);
+      state.set(id, s);
+    }
+    return s;
+  };
+  const sandbox = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
+  const chdir = (language: string, cwd: string) =>
+    language === 'python' ? `__import__("os").chdir(${JSON.stringify(cwd)})` : `process.chdir(${JSON.stringify(cwd)})`;
+
+  app.post('/e2b/sandbox/execute', async (c) => {
+    const [project, id] = sandbox(c);
+    const b = (await c.req.json().catch(() => null)) as {
+      code?: unknown;
+      context_id?: unknown;
+      language?: unknown;
+      env_vars?: unknown;
+    } | null;
+    if (typeof b?.code !== 'string') throw fieldError('code', 'required', 'must be a string');
+    if (b.env_vars && Object.keys(b.env_vars as object).length)
+      throw fieldError(
+        'env_vars',
+        'unsupported',
+        "kiln sets a sandbox's environment when it is made (envs); set a variable in the code instead",
+      );
+    const s = await stateOf(project, id);
+    const ctx = s.contexts.get(typeof b.context_id === 'string' ? b.context_id : 'default');
+    if (!ctx) throw new AppError('NOT_FOUND', `Context ${String(b.context_id)} not found`);
+    const language = normalLanguage(b.language);
+    if (language && !sameLanguage(ctx.language, language))
+      throw fieldError(
+        'language',
+        'wrong_language',
+        `this sandbox runs ${ctx.language}: create one with a ${language} template for ${language} code`,
+      );
+    const contextId = ctx.id === 'default' ? null : ctx.id;
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const line = (o: unknown) => controller.enqueue(encoder.encode(`${JSON.stringify(o)}\n`));
+        const keepalive = setInterval(() => line({ type: 'keepalive' }), KEEPALIVE_MS);
+        const printed = linesOf((stream, text) => line({ type: stream, text, timestamp: new Date().toISOString() }));
+        let shown = 0;
+        try {
+          if (s.cwd !== ctx.cwd) {
+            await calls.execute(project, id, { code: chdir(ctx.language, ctx.cwd), contextId }, 'e2b');
+            s.cwd = ctx.cwd;
+          }
+          const answer = (await calls.execute(
+            project,
+            id,
+            {
+              code: b.code as string,
+              contextId,
+              timeoutSeconds: deps.maxTimeoutSeconds,
+              stream: {
+                started() {},
+                output: printed.write,
+                display(bundle) {
+                  printed.flush();
+                  shown++;
+                  line(resultLine(bundle));
+                },
+              },
+            },
+            'e2b',
+          )) as { results?: Record<string, unknown>[]; error?: { name: string; value: string; traceback: string } | null };
+          printed.flush();
+          for (const bundle of (answer.results ?? []).slice(shown)) line(resultLine(bundle));
+          if (answer.error) line({ type: 'error', name: answer.error.name, value: answer.error.value, traceback: answer.error.traceback });
+          line({ type: 'number_of_executions', execution_count: ++s.cells });
+          line({ type: 'end_of_execution' });
+        } catch (error) {
+          const message = error instanceof AppError ? error.message : 'internal error';
+          line({ type: 'error', name: 'KilnError', value: message, traceback: '' });
+        } finally {
+          printed.flush();
+          clearInterval(keepalive);
+          controller.close();
+        }
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } });
+  });
+
+  app.post('/e2b/sandbox/contexts', async (c) => {
+    const [project, id] = sandbox(c);
+    const b = ((await c.req.json().catch(() => ({}))) ?? {}) as { language?: unknown; cwd?: unknown };
+    const s = await stateOf(project, id);
+    const language = normalLanguage(b.language) ?? s.contexts.get('default')!.language;
+    if (!sameLanguage(s.contexts.get('default')!.language, language))
+      throw fieldError('language', 'wrong_language', `this sandbox runs ${s.contexts.get('default')!.language}, not ${language}`);
+    if (b.cwd !== undefined && (typeof b.cwd !== 'string' || !b.cwd.startsWith('/')))
+      throw fieldError('cwd', 'invalid', 'must be an absolute path');
+    const made = await calls.createContext(project, id);
+    const ctx = { id: made.id, language, cwd: (b.cwd as string | undefined) ?? '/home/user' };
+    s.contexts.set(ctx.id, ctx);
+    return c.json(ctx, 200);
+  });
+  app.get('/e2b/sandbox/contexts', async (c) => c.json([...(await stateOf(...sandbox(c))).contexts.values()], 200));
+  app.post('/e2b/sandbox/contexts/:ctx/restart', async (c) => {
+    const [project, id] = sandbox(c);
+    const s = await stateOf(project, id);
+    const ctx = s.contexts.get(c.req.param('ctx')!);
+    if (!ctx) throw new AppError('NOT_FOUND', `Context ${c.req.param('ctx')} not found`);
+    if (ctx.id === 'default')
+      throw fieldError('id', 'unsupported', 'kiln restarts contexts of your own (createCodeContext), not the default one');
+    // a fresh interpreter state under the same id
+    await calls.deleteContext(project, id, ctx.id);
+    await calls.createContext(project, id, ctx.id);
+    return c.json(null, 200);
+  });
+  app.delete('/e2b/sandbox/contexts/:ctx', async (c) => {
+    const [project, id] = sandbox(c);
+    const s = await stateOf(project, id);
+    const ctx = s.contexts.get(c.req.param('ctx')!);
+    if (!ctx || ctx.id === 'default') throw new AppError('NOT_FOUND', `Context ${c.req.param('ctx')} not found`);
+    await calls.deleteContext(project, id, ctx.id);
+    s.contexts.delete(ctx.id);
+    return c.json(null, 200);
+  });
+}
