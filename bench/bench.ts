@@ -10,6 +10,7 @@
 //      an MCP tools/call, of a built-in and of a saved tool, against execute-function of the same code (bench/mcp-call.ts);
 //      sessions: a call in a live session against a one-shot warm execute, create, state kept (bench/sessions.ts);
 //      streaming: a line's lag from box to client, 1 MB streamed against answered whole, MCP progress's cost (bench/streaming.ts);
+//      e2b: E2B's SDKs against kiln: Sandbox.create, commands.run and runCode against kiln's own session calls (bench/e2b.ts);
 //      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
@@ -41,6 +42,7 @@ import { asyncLine, measureAsync } from './async.js';
 import { measureReplicas, replicasLine } from './replicas.js';
 import { measureSessions, sessionsLine } from './sessions.js';
 import { measureStreaming, streamingLine } from './streaming.js';
+import { e2bLine, measureE2b } from './e2b.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
@@ -212,6 +214,7 @@ const toolFigures = await measureToolExecute({ url, key: KEY, call, hello: HELLO
 const mcpFigures = await measureMcpCall({ url, key: KEY, call, serverTimes: kiln.serverTimes, hello: HELLO, n: N, paceMs });
 const sessionFigures = await measureSessions(kiln, HELLO, N, paceMs);
 const streamingFigures = await measureStreaming(url('').replace(/\/$/, ''), N, paceMs);
+const e2bFigures = await measureE2b(url('').replace(/\/$/, ''), N, paceMs);
 const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
@@ -332,6 +335,7 @@ for (const figures of toolFigures) console.log(toolExecuteLine(figures));
 for (const figures of mcpFigures) console.log(mcpCallLine(figures));
 for (const figures of sessionFigures) console.log(sessionsLine(figures));
 for (const figures of streamingFigures) console.log(streamingLine(figures));
+console.log(e2bLine(e2bFigures));
 console.log(
   asyncLine(
     asyncFigures,

@@ -74,7 +74,6 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
       listener?: (e: ProcessEvent) => void,
     ): Promise<SessionProcess> {
       const session = await sessions.use(project, sessionId);
-      sessions.touch(session);
       const table = tableOf(session);
       const id = newId('exec');
       const startedAt = new Date();
@@ -117,6 +116,12 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
         const full = { ...end, timedOut };
         emit({ kind: 'end', end: full });
         listeners.clear();
+        // the store's writes after the end has gone out to its followers, not before
+        const durationMs = Date.now() - startedAt.getTime();
+        setImmediate(() => logEnd(full, durationMs));
+        return full;
+      });
+      const logEnd = (end: ProcessEnd & { timedOut: boolean }, durationMs: number) => {
         sessions.touch(session);
         const result = {
           exit_code: end.exitCode,
@@ -134,7 +139,7 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
             via,
             language: session.record.language,
             exitCode: end.exitCode,
-            durationMs: Date.now() - startedAt.getTime(),
+            durationMs,
             startedAt: startedAt.toISOString(),
             toolId: null,
             revisionId: null,
@@ -151,8 +156,7 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
             result,
           })
           .catch((err) => deps.log.error({ err: String(err), execution: id }, 'could not record a session process'));
-        return full;
-      });
+      };
       const running: Running = {
         pid: proc.pid,
         tag: spec.tag ?? null,
@@ -167,6 +171,7 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
         unfollow: (listener) => void listeners.delete(listener),
       };
       table.set(proc.pid, running);
+      setImmediate(() => sessions.touch(session)); // (activity, written once it runs)
       return running;
     },
 

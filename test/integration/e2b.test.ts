@@ -9,12 +9,18 @@ import { Sandbox as CodeSandbox } from '@e2b/code-interpreter';
 import { CommandExitError, FileNotFoundError, NotFoundError, Sandbox, SandboxError } from 'e2b';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker, startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { type AuthUpstream, startAuthUpstream } from '../helpers/upstream.js';
 
 let kiln: TestKiln;
+let upstream: AuthUpstream;
+const HOST = 'e2b-echo.test.internal';
+const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 const OTHER_KEY = 'e2b-other-project-key-0123456789';
 
 beforeAll(async () => {
+  upstream = await startAuthUpstream(HOST, TOKEN, { echo: true });
   kiln = await startTestKiln({
+    ...upstream.env,
     KILN_API_KEYS: `${TEST_KEY},b:${OTHER_KEY}`,
     KILN_POOL_PYTHON: '1',
     KILN_POOL_JAVASCRIPT: '1',
@@ -28,6 +34,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await kiln?.close();
+  upstream?.close();
 });
 
 /** The container a sandbox runs in: its hostname is the container's short id (kiln sets none). */
@@ -181,6 +188,53 @@ describe('E2B SDK (e2b 2.51.0) against kiln', () => {
     for (const until = Date.now() + 20_000; (await sbx.isRunning()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 500));
     expect(await sbx.isRunning()).toBe(false);
     expect(await running(box, true)).toBe(false);
+  });
+});
+
+describe('kiln underneath E2B: pause, and secrets bound outside the box', () => {
+  it('pauses a sandbox into its checkpoint and resumes it on connect: files kept, interpreter state not', { timeout: 90_000 }, async () => {
+    const sbx = await CodeSandbox.create();
+    try {
+      await sbx.files.write('kept.txt', 'across a pause');
+      await sbx.runCode('lost = 1');
+      expect(await sbx.pause()).toBe(true);
+      expect(await sbx.pause()).toBe(false); // paused already
+      expect((await CodeSandbox.getInfo(sbx.sandboxId)).state).toBe('paused');
+      const again = await CodeSandbox.connect(sbx.sandboxId);
+      expect(await again.files.read('kept.txt')).toBe('across a pause');
+      expect((await again.runCode('lost')).error).toMatchObject({ name: 'NameError' });
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  it('reaches an upstream with a credential kiln binds to the session, never seen in the box or the answers', {
+    timeout: 60_000,
+  }, async () => {
+    // made through kiln's own API (secrets, egress), then used through E2B's SDK
+    const secret = await kiln.request('POST', '/v1/secrets', { name: `e2b-echo-${randomBytes(3).toString('hex')}`, value: TOKEN });
+    const made = await kiln.request('POST', '/v1/sessions', {
+      language: 'python',
+      http: { allow: [{ host: HOST, auth: { bearer: { secret_id: secret.body.id } } }] },
+    });
+    expect(made.status).toBe(200);
+    const sbx = await CodeSandbox.connect(made.body.id as string);
+    try {
+      const code = `import urllib.request\nprint(urllib.request.urlopen("https://${HOST}:${upstream.port}/x").read().decode())`;
+      const ran = await sbx.runCode(code);
+      expect(upstream.seen.at(-1)).toBe(`Bearer ${TOKEN}`);
+      expect(ran.logs.stdout.join('')).toContain('"authorized":true');
+      expect(JSON.stringify(ran)).not.toContain(TOKEN);
+      expect(JSON.stringify(ran)).toContain('[redacted secret]');
+      const viaShell = await sbx.commands.run(
+        `python3 -c 'import urllib.request; print(urllib.request.urlopen("https://${HOST}:${upstream.port}/y").read().decode())'`,
+      );
+      expect(viaShell.stdout).toContain('"authorized":true');
+      expect(viaShell.stdout).not.toContain(TOKEN);
+      expect((await sbx.commands.run('env')).stdout).not.toContain(TOKEN);
+    } finally {
+      await sbx.kill();
+    }
   });
 });
 
