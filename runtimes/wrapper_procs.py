@@ -17,7 +17,7 @@ stdin that is not being read waits here, bounded (STDIN_PENDING); past the bound
 """
 import errno, json, os, selectors, signal, struct, subprocess
 
-from __main__ import frame
+from __main__ import frame, restore_signals
 
 MAX_LIVE = 64  # processes running at once (the box's pids limit bounds what they start)
 STDIN_PENDING = 1 << 20
@@ -61,11 +61,12 @@ class Procs:
             if len(self.procs) >= MAX_LIVE:
                 raise OSError(errno.EAGAIN, "too many processes running in this session (%d)" % MAX_LIVE)
             popen = subprocess.Popen(
-                argv, cwd=cwd, env=dict(self.env, **env), start_new_session=True,
+                # PID 1 ignores the signals the code could send it; its processes must not inherit that
+                argv, cwd=cwd, env=dict(self.env, **env), start_new_session=True, preexec_fn=restore_signals,
                 stdin=subprocess.PIPE if spec.get("stdin") else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError) as exc:
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             frame(b"P", ID.pack(pid_id) + json.dumps({"error": message}).encode(), flush=False)
             return
@@ -145,7 +146,7 @@ class Procs:
         proc = self.procs.get(pid_id)
         try:
             sig = int(json.loads(body)["signal"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             return
         if proc is None or proc.status is not None or not 0 < sig < signal.NSIG:
             return

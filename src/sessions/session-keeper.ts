@@ -84,12 +84,16 @@ export function createSessionKeeper(deps: {
    * its box. Asked for (`asked`), a failed checkpoint leaves it running (its files would be lost);
    * at kiln's stop it is paused all the same (its box goes either way).
    */
-  async function pause(session: LiveSession, asked = false): Promise<boolean> {
+  async function pause(session: LiveSession, asked = false): Promise<'paused' | 'not_saved' | 'gone'> {
     const { record } = session;
     for (const until = Date.now() + STOP_WAIT_MS; session.busy > 0 && Date.now() < until; )
       await new Promise((resolve) => setTimeout(resolve, 50));
-    const saved = await checkpoint(session);
-    if (asked && !saved) return false;
+    // in the one queue of checkpoints (a sweep's may be under way)
+    const taking = checkpointing.then(() => checkpoint(session));
+    checkpointing = taking;
+    const saved = await taking;
+    if (asked && live.get(record.id) !== session) return 'gone'; // ended (or paused) meanwhile
+    if (asked && !saved) return 'not_saved';
     live.delete(record.id);
     session.box.stop();
     deps.provider.release(session.lease);
@@ -98,11 +102,11 @@ export function createSessionKeeper(deps: {
       { session: record.id, checkpointed: saved, at: record.checkpoint.at },
       asked ? 'session paused' : 'session paused: kiln is stopping',
     );
-    return true;
+    return 'paused';
   }
 
   return {
-    /** Pauses a live session now (its workspace checkpointed, its box removed); false when its checkpoint failed. */
+    /** Pauses a live session now (its workspace checkpointed, its box removed), unless its checkpoint failed or it went meanwhile. */
     pause: (session: LiveSession) => pause(session, true),
     /** Once the stop has begun no call is taken: a paused session must not be resumed by a kiln on its way out. */
     stopping: () => stopping,

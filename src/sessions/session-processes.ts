@@ -83,7 +83,14 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
       };
       const listeners = new Set<(e: ProcessEvent) => void>(listener ? [listener] : []);
       const emit = (e: ProcessEvent) => {
-        for (const listener of listeners) listener(e);
+        for (const listener of listeners)
+          try {
+            listener(e);
+          } catch (err) {
+            // one follower's failure is its own: the others, and the process's end, go on
+            listeners.delete(listener);
+            deps.log.warn({ err: String(err), session: sessionId }, 'a process follower failed');
+          }
       };
       // what clients and the log see has the session's secrets taken out, even printed in pieces
       const out = redactingOutput(session.secretValues, {

@@ -69,6 +69,8 @@ export function createSessions(
   /** Resumes under way: a second call for the same session waits for the first's. */
   const resuming = new Map<string, Promise<LiveSession>>();
   const instance = deps.owner.slice(0, deps.owner.lastIndexOf('/'));
+  /** Sessions being paused on request: a second request meanwhile is a 409. */
+  const pausing = new Set<string>();
 
   const opening = boundedOpening(config, live);
 
@@ -215,11 +217,20 @@ export function createSessions(
           throw new AppError('CONFLICT', `session ${id} is paused already`, [{ field: 'id', reason: 'paused' }]);
         throw new SessionElsewhere(record, record.ownerUrl);
       }
-      if (!(await keeper.pause(session)))
-        throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be checkpointed; it runs on, not paused`, [
-          { field: 'id', reason: 'checkpoint_failed' },
-        ]);
-      return (await store.get(project, id)) ?? session.record;
+      if (pausing.has(id)) throw new AppError('CONFLICT', `session ${id} is being paused already`, [{ field: 'id', reason: 'paused' }]);
+      pausing.add(id);
+      try {
+        if ((await keeper.pause(session)) === 'not_saved')
+          throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be checkpointed; it runs on, not paused`, [
+            { field: 'id', reason: 'checkpoint_failed' },
+          ]);
+      } finally {
+        pausing.delete(id);
+      }
+      const record = await store.get(project, id);
+      if (!record) throw notFound(id);
+      if (record.status === 'ended') throw ended(record);
+      return record;
     },
     /** The project of a session, for a caller that names only the session (E2B's in-sandbox calls). */
     projectOf: (id: string) => store.projectOf(id),

@@ -671,6 +671,11 @@ def processes(image_key="python", language="python"):
     box.send_frame("s", struct.pack(">I", 3) + b'{"signal":9}')
     got = proc_frames(box, [3])
     check("procs: a signal to its group ends it as killed", got[3]["X"] == {"exit_code": 137, "signal": 9}, got)
+    spawn(box, 7, ["sleep", "30"])
+    box.send_frame("s", struct.pack(">I", 7) + b'{"signal":15}')
+    got = proc_frames(box, [7])
+    check("procs: SIGTERM ends one (PID 1's ignored signals are not its)", got[7]["X"] == {"exit_code": 143, "signal": 15}, got)
+    box.send_frame("s", struct.pack(">I", 7) + b'{"signal":1e400}')  # for no process, and no number: nothing
     spawn(box, 4, ["/no/such/program"])
     kind, payload = box.frame()
     check("procs: one that cannot start says why in P", kind == "P" and "error" in json.loads(payload[4:]), (kind, payload))

@@ -99,6 +99,11 @@ describe('E2B SDK (e2b 2.51.0) against kiln', () => {
       expect(end).toBeInstanceOf(CommandExitError);
       expect((await sbx.commands.list()).map((p) => p.pid)).not.toContain(bg.pid);
       expect(await sbx.commands.kill(bg.pid)).toBe(false);
+      await expect(sbx.commands.connect(bg.pid)).rejects.toBeInstanceOf(NotFoundError);
+      // SIGTERM reaches what it started (kiln's PID 1 ignores it; its processes do not)
+      const term = await sbx.commands.run('sleep 30', { background: true });
+      await sbx.commands.run(`kill -TERM ${term.pid}`);
+      expect(await term.wait().catch((e: unknown) => (e as CommandExitError).error)).toBe('signal: terminated');
       // stdin: a process that reads it
       const cat = await sbx.commands.run('cat', { background: true, stdin: true });
       await sbx.commands.sendStdin(cat.pid, 'hello stdin\n');
@@ -149,6 +154,35 @@ describe('E2B SDK (e2b 2.51.0) against kiln', () => {
       expect(await sbx.files.read('out.txt')).toBe('made-by-code');
       // kiln keeps a sandbox's files in its workspace: elsewhere is refused, saying so
       await expect(sbx.files.write('/etc/x', 'no')).rejects.toThrow(/workspace/);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  it('survives a client that goes away mid-cell and a corrupt gzip upload: 4xx, and the sandbox serves on', {
+    timeout: 60_000,
+  }, async () => {
+    const made = await fetch(`${kiln.url}/e2b/v2/sandboxes`, {
+      method: 'POST',
+      headers: { 'x-api-key': TEST_KEY, 'content-type': 'application/json' },
+      body: '{"templateID":"code-interpreter-v1"}',
+    });
+    const { sandboxID, envdAccessToken } = (await made.json()) as { sandboxID: string; envdAccessToken: string };
+    const headers = { 'e2b-sandbox-id': sandboxID, 'x-access-token': envdAccessToken };
+    const gz = await fetch(`${kiln.url}/e2b/sandbox/files?path=z.txt`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+      body: 'this is not gzip',
+    });
+    expect(gz.status).toBeGreaterThanOrEqual(400);
+    expect(gz.status).toBeLessThan(600);
+    const sbx = await CodeSandbox.connect(sandboxID);
+    try {
+      await expect(
+        sbx.runCode('import time\nfor i in range(8):\n    print(i, flush=True)\n    time.sleep(1)', { timeoutMs: 1500 }),
+      ).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 6_000)); // its keepalives and output, after the client went
+      expect((await sbx.runCode('6 * 7')).text).toBe('42');
     } finally {
       await sbx.kill();
     }

@@ -58,6 +58,8 @@ export function connectErrorOf(error: unknown): ConnectError {
   if (!(error instanceof AppError)) return new ConnectError('internal', 'internal error');
   // a sandbox that has ended is one that is not running (the SDKs say so, as for E2B's timed-out ones)
   if (error.details?.some((d) => d.reason === 'session_ended')) return new ConnectError('unavailable', error.message);
+  if (error.code === 'INTERNAL') return new ConnectError('internal', error.message);
+  if (error.code === 'STORE_UNAVAILABLE') return new ConnectError('unavailable', error.message);
   const code: ConnectCode =
     error.code === 'NOT_FOUND'
       ? 'not_found'
@@ -106,6 +108,9 @@ export async function requestMessage(c: Context, streaming: boolean): Promise<Re
   return message as Record<string, unknown>;
 }
 
+/** What a streaming client may leave unread before kiln lets it go. */
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
+
 const envelope = (flags: number, message: unknown) => {
   const json = Buffer.from(JSON.stringify(message));
   const head = Buffer.alloc(5);
@@ -120,30 +125,52 @@ const envelope = (flags: number, message: unknown) => {
  */
 export function serverStream(run: (send: (message: unknown) => void, stop: AbortSignal) => Promise<void>): Response {
   const stop = new AbortController();
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const send = (message: unknown) => {
-        if (!stop.signal.aborted) controller.enqueue(envelope(0, message));
-      };
-      void run(send, stop.signal).then(
-        () => finish({}),
-        (error: unknown) => {
-          const e = connectErrorOf(error);
-          finish({ error: { code: e.code, message: e.message } });
-        },
-      );
-      function finish(end: unknown) {
-        if (stop.signal.aborted) return;
-        controller.enqueue(envelope(2, end));
-        controller.close();
-      }
+  let ended = false;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const send = (message: unknown) => {
+          if (stop.signal.aborted || ended) return;
+          // a client that does not read: past the bound it is let go (the run goes on), kiln's memory kept
+          if ((controller.desiredSize ?? 0) < -MAX_UNREAD_BYTES) {
+            finish({ error: { code: 'resource_exhausted', message: 'the client did not keep up with the stream; connect again' } });
+            stop.abort();
+            return;
+          }
+          controller.enqueue(envelope(0, message));
+        };
+        void run(send, stop.signal).then(
+          () => finish({}),
+          (error: unknown) => {
+            const e = connectErrorOf(error);
+            finish({ error: { code: e.code, message: e.message } });
+          },
+        );
+        function finish(end: unknown) {
+          if (stop.signal.aborted || ended) return;
+          ended = true;
+          controller.enqueue(envelope(2, end));
+          controller.close();
+        }
+      },
+      cancel() {
+        stop.abort();
+      },
     },
-    cancel() {
-      stop.abort();
-    },
-  });
-  return new Response(body, { status: 200, headers: { 'content-type': 'application/connect+json', 'cache-control': 'no-store' } });
+    new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+  );
+  return new Response(
+    body,
+    // (bytes, counted by their length: the queue's size is in bytes)
+    { status: 200, headers: { 'content-type': 'application/connect+json', 'cache-control': 'no-store' } },
+  );
 }
+
+/** A streaming call refused before it began: its error in the end envelope, as Connect's clients read it for a stream. */
+export const streamError = (error: unknown) =>
+  serverStream(async () => {
+    throw error;
+  });
 
 /** A field of a message that must be a string. */
 export function stringField(message: Record<string, unknown>, field: string, optional = false): string {

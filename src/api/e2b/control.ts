@@ -15,7 +15,7 @@ import type { SessionRecord } from '../../store/sessions/records.js';
 import type { Context } from 'hono';
 import { type AppEnv, createRouter } from '../context.js';
 import { fromZodError } from '../error-response.js';
-import { accessToken, ENVD_VERSION, labelsOf, metadataOf, runtimeOfTemplate, sandboxView } from './sandbox-view.js';
+import { accessToken, ENVD_VERSION, trafficToken, labelsOf, metadataOf, runtimeOfTemplate, sandboxView } from './sandbox-view.js';
 
 const Create = z.object({
   templateID: z.string().min(1).max(256).optional(),
@@ -79,7 +79,7 @@ export function controlRoutes(deps: { sessions: Sessions; runtimes: CustomRuntim
     ...view(r),
     envdVersion: ENVD_VERSION,
     envdAccessToken: accessToken(deps.secretBox, r.project, r.id),
-    trafficAccessToken: null,
+    trafficAccessToken: trafficToken(deps.secretBox, r.project, r.id),
     domain: null,
   });
 

@@ -25,10 +25,10 @@ import { controlRoutes } from './control.js';
 import { envdErrorBody, filesystemRoutes } from './envd-filesystem.js';
 import { processRoutes } from './envd-process.js';
 import { interpreterRoutes } from './interpreter.js';
-import { accessToken } from './sandbox-view.js';
+import { accessToken, trafficToken } from './sandbox-view.js';
 
-/** The in-sandbox calls the SDKs send without the access token (the code interpreter's contexts). */
-const TOKENLESS = /^\/e2b\/sandbox\/(contexts(\/.*)?|health)$/;
+/** The code interpreter's context calls: the SDK sends them the traffic token, not the access token. */
+const CONTEXTS = /^\/e2b\/sandbox\/contexts(\/.*)?$/;
 
 export function e2bDialect(
   services: {
@@ -45,9 +45,12 @@ export function e2bDialect(
   const app = createRouter();
   const shape = (error: AppError, status: number) => envdErrorBody(error, status);
   app.onError((err, c) => {
-    // a sandbox that has ended is one that is not running: 502, as E2B's proxy answers (the SDKs say so)
+    // in the sandbox, one that has ended is one that is not running: 502, as E2B's proxy answers (the SDKs
+    // then say so); to the control plane it is a sandbox not found
     if (err instanceof AppError && err.details?.some((d) => d.reason === 'session_ended'))
-      return c.json({ code: 502, message: err.message }, 502);
+      return c.req.path.startsWith('/e2b/sandbox/')
+        ? c.json({ code: 502, message: err.message }, 502)
+        : c.json({ code: 404, message: err.message }, 404);
     return toErrorResponse(err, c, log, shape);
   });
   const projectOf = keyProjects(config.KILN_API_KEYS);
@@ -61,6 +64,9 @@ export function e2bDialect(
     await next();
   });
   app.use('/e2b/*', (c, next) => (c.req.path.startsWith('/e2b/sandbox/') ? next() : limitBody(64 * 1024)(c, next)));
+  // a sandbox another replica holds: its control calls go there too (the handler's SessionElsewhere says where)
+  app.use('/e2b/sandboxes/:id/*', forwardSessionCalls(config.KILN_INSTANCE, log));
+  app.use('/e2b/sandboxes/:id', forwardSessionCalls(config.KILN_INSTANCE, log));
   app.route('/', controlRoutes({ sessions: services.sessions, runtimes: services.runtimes, secretBox: services.secretBox, config }));
 
   // in the sandbox: which sandbox (its project known from it), and its token
@@ -72,11 +78,15 @@ export function e2bDialect(
     if (!project) return c.json({ code: 502, message: `sandbox ${id || '(E2b-Sandbox-Id missing)'} not found` }, 502);
     if (projects.size >= 10_000) projects.delete(projects.keys().next().value!);
     projects.set(id, project);
-    if (!TOKENLESS.test(c.req.path)) {
-      const want = Buffer.from(accessToken(services.secretBox, project, id));
-      const given = Buffer.from(c.req.header('x-access-token') ?? '');
+    // /health says only whether it runs (as E2B's); everything else carries one of the sandbox's tokens
+    if (c.req.path !== '/e2b/sandbox/health') {
+      const [header, token] = CONTEXTS.test(c.req.path)
+        ? ['e2b-traffic-access-token', trafficToken(services.secretBox, project, id)]
+        : ['x-access-token', accessToken(services.secretBox, project, id)];
+      const want = Buffer.from(token);
+      const given = Buffer.from(c.req.header(header) ?? '');
       if (given.length !== want.length || !timingSafeEqual(given, want))
-        return c.json({ code: 401, message: "X-Access-Token: not this sandbox's access token" }, 401);
+        return c.json({ code: 401, message: `${header}: not this sandbox's token` }, 401);
     }
     c.set('project', project);
     await next();
@@ -84,11 +94,18 @@ export function e2bDialect(
   const fileBodies = limitStreamedBody(config.KILN_TMPFS_MIB * 1024 * 1024);
   const bodies = limitBody(config.KILN_MAX_BODY_BYTES);
   app.use('/e2b/sandbox/*', (c, next) => (c.req.path === '/e2b/sandbox/files' ? fileBodies : bodies)(c, next));
-  // a sandbox another replica holds: the call goes there, as a session's does
-  app.use('/e2b/sandbox/*', forwardSessionCalls(config.KILN_INSTANCE, log));
   app.get('/e2b/sandbox/health', async (c) => {
+    // running or not, from its record: a health check neither resumes a paused sandbox nor keeps one alive
+    const record = await services.sessions.get(c.get('project'), c.req.header('e2b-sandbox-id')!);
+    return record.status === 'running'
+      ? c.body(null, 204)
+      : c.json({ code: 502, message: `sandbox ${record.id} is ${record.status}` }, 502);
+  });
+  // a sandbox another replica holds: the call goes there, as a session's does (the check below says so)
+  app.use('/e2b/sandbox/*', forwardSessionCalls(config.KILN_INSTANCE, log));
+  app.use('/e2b/sandbox/*', async (c, next) => {
     await services.sessions.use(c.get('project'), c.req.header('e2b-sandbox-id')!);
-    return c.body(null, 204);
+    await next();
   });
   processRoutes(app, services.sessionProcesses);
   filesystemRoutes(app, services.sessionFiles);

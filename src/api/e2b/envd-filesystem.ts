@@ -6,7 +6,7 @@
  * there only (what it checkpoints), so a path elsewhere is refused, saying so. Entries are envd's
  * EntryInfo: enum names, sizes as strings, RFC 3339 times, Go's mode bits.
  */
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Context } from 'hono';
 import { type AppError, fieldError } from '../../errors.js';
@@ -137,7 +137,11 @@ export function filesystemRoutes(app: Post & Get, files: SessionFiles) {
       const gzip = /gzip/i.test(c.req.header('content-encoding') ?? '');
       await put(query, () => {
         const raw = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]);
-        return gzip ? raw.pipe(createGunzip()) : raw;
+        if (!gzip) return raw;
+        // a corrupt gzip or a client gone mid-upload ends the upload (its reader sees the error), never kiln
+        const gunzip = createGunzip();
+        pipeline(raw, gunzip, () => {});
+        return gunzip;
       });
     }
     return c.json(written, 200);

@@ -8,8 +8,9 @@
 import type { Context } from 'hono';
 import type { ProcessEvent, ProcessSelector, SessionProcess, SessionProcesses } from '../../sessions/session-processes.js';
 import type { AppEnv } from '../context.js';
-import { ConnectError, requestMessage, serverStream, unaryError } from './connect-rpc.js';
+import { ConnectError, requestMessage, serverStream, streamError, unaryError } from './connect-rpc.js';
 
+const MAX_INPUT_BYTES = 256 * 1024;
 const SIGNALS: Record<string, number> = { SIGNAL_SIGKILL: 9, SIGNAL_SIGTERM: 15, '9': 9, '15': 15 };
 /** E2B's home: a process's working directory when none is given (the session's workspace, /mnt/req). */
 const HOME = '/home/user';
@@ -76,6 +77,7 @@ function follow(c: Context<AppEnv>, open: (listener: (e: ProcessEvent) => void) 
         if (e.kind === 'end') return done();
         quiet = setInterval(() => send({ event: { keepalive: {} } }), ping);
       };
+      if (stop.aborted) return done(); // gone while it started
       stop.addEventListener('abort', done, { once: true }); // the client went: the process runs on
       quiet = setInterval(() => send({ event: { keepalive: {} } }), ping);
       for (const e of early.splice(0)) deliver(e);
@@ -104,7 +106,9 @@ export function processRoutes(
       if (m.pty) throw new ConnectError('unimplemented', 'pty: kiln runs processes without a terminal; run the command itself');
       const p = (m.process ?? {}) as { cmd?: unknown; args?: unknown; envs?: unknown; cwd?: unknown };
       if (typeof p.cmd !== 'string' || !p.cmd) throw new ConnectError('invalid_argument', 'process.cmd: must be a non-empty string');
-      const args = Array.isArray(p.args) && p.args.every((a) => typeof a === 'string') ? (p.args as string[]) : [];
+      if (p.args !== undefined && !(Array.isArray(p.args) && p.args.every((a) => typeof a === 'string')))
+        throw new ConnectError('invalid_argument', 'process.args: must be a list of strings');
+      const args = (p.args as string[] | undefined) ?? [];
       const envs = stringMap(p.envs, 'process.envs');
       const cwd = typeof p.cwd === 'string' && p.cwd ? p.cwd : HOME;
       const deadline = Number(c.req.header('connect-timeout-ms') ?? 0);
@@ -115,12 +119,13 @@ export function processRoutes(
         cwd,
         stdin: m.stdin === true,
         tag: typeof m.tag === 'string' ? m.tag : null,
-        timeoutMs: Number.isFinite(deadline) && deadline > 0 ? deadline : null,
+        // (a deadline past what a timer holds, about 24 days, is none: the session's lifetime ends it first)
+        timeoutMs: Number.isFinite(deadline) && deadline > 0 && deadline < 2 ** 31 ? deadline : null,
       };
       const config = { cmd: p.cmd, args, envs, cwd };
       return follow(c, (listener) => processes.start(...sandbox(c), spec, config, 'e2b', listener));
     } catch (error) {
-      return unaryError(c, error); // refused before it started: an error with its status, as Connect allows
+      return streamError(error); // refused before it started: the error in the stream's end, as its clients read it
     }
   });
   app.post(`${base}/Connect`, async (c) => {
@@ -131,7 +136,7 @@ export function processRoutes(
         return proc;
       });
     } catch (error) {
-      return unaryError(c, error);
+      return streamError(error);
     }
   });
   app.post(
@@ -146,7 +151,11 @@ export function processRoutes(
       const input = (m.input ?? {}) as { stdin?: unknown; pty?: unknown };
       if (input.pty !== undefined) throw new ConnectError('unimplemented', 'input.pty: kiln runs processes without a terminal');
       if (typeof input.stdin !== 'string') throw new ConnectError('invalid_argument', 'input.stdin: must be base64 bytes');
-      await processes.input(...sandbox(c), selectorOf(m), Buffer.from(input.stdin, 'base64'));
+      const data = Buffer.from(input.stdin, 'base64');
+      // the box holds at most this much a process has not read yet: more is refused, not dropped
+      if (data.length > MAX_INPUT_BYTES)
+        throw new ConnectError('resource_exhausted', `input.stdin: at most ${MAX_INPUT_BYTES} bytes a call`);
+      await processes.input(...sandbox(c), selectorOf(m), data);
     }),
   );
   app.post(

@@ -30,6 +30,8 @@ const FIELDS: Record<string, string> = {
 };
 const KEEPALIVE_MS = 5_000;
 const LINE_WAIT_MS = 20;
+/** Contexts of its own a sandbox may have at once (each holds an interpreter state in its box). */
+const MAX_CONTEXTS = 32;
 
 export function resultLine(bundle: Record<string, unknown>) {
   const out: Record<string, unknown> = { type: 'result' };
@@ -92,12 +94,17 @@ export function interpreterRoutes(
 ) {
   const { sessions, calls } = deps;
   /** Per sandbox: its contexts (with their working directories), the directory its interpreter is in, its cells. */
-  const state = new Map<string, { contexts: Map<string, CodeContext>; cwd: string; cells: number }>();
+  const state = new Map<string, { contexts: Map<string, CodeContext>; cwd: string; cells: number; queue: Promise<void> }>();
   const stateOf = async (project: string, id: string) => {
     let s = state.get(id);
     if (!s) {
       const { language } = await sessions.get(project, id);
-      s = { contexts: new Map([['default', { id: 'default', language, cwd: '/home/user' }]]), cwd: '/home/user', cells: 0 };
+      s = {
+        contexts: new Map([['default', { id: 'default', language, cwd: '/home/user' }]]),
+        cwd: '/home/user',
+        cells: 0,
+        queue: Promise.resolve(),
+      };
       // bounded: the oldest sandboxes' (long gone, most likely) are let go first
       if (state.size >= 10_000) state.delete(state.keys().next().value!);
       state.set(id, s);
@@ -135,15 +142,26 @@ export function interpreterRoutes(
       );
     const contextId = ctx.id === 'default' ? null : ctx.id;
     const encoder = new TextEncoder();
+    let closed = false;
+    let keepalive: NodeJS.Timeout | undefined;
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        const line = (o: unknown) => controller.enqueue(encoder.encode(`${JSON.stringify(o)}\n`));
-        const keepalive = setInterval(() => line({ type: 'keepalive' }), KEEPALIVE_MS);
+        // the client may go at any time (the SDK's own timeout): nothing is written after
+        const line = (o: unknown) => {
+          if (!closed) controller.enqueue(encoder.encode(`${JSON.stringify(o)}\n`));
+        };
+        keepalive = setInterval(() => line({ type: 'keepalive' }), KEEPALIVE_MS);
         const printed = linesOf((stream, text) => line({ type: stream, text, timestamp: new Date().toISOString() }));
         let shown = 0;
+        // one cell at a time per sandbox: its working directory and its cell go together
+        const turn = s.queue;
+        let done!: () => void;
+        s.queue = new Promise<void>((resolve) => (done = resolve));
+        await turn;
         try {
           if (s.cwd !== ctx.cwd) {
-            await calls.execute(project, id, { code: chdir(ctx.language, ctx.cwd), contextId }, 'e2b');
+            const moved = await calls.execute(project, id, { code: chdir(ctx.language, ctx.cwd), contextId }, 'e2b');
+            if (moved.error) throw fieldError('cwd', 'invalid', `the context's working directory ${ctx.cwd} cannot be entered`);
             s.cwd = ctx.cwd;
           }
           const answer = (await calls.execute(
@@ -174,10 +192,16 @@ export function interpreterRoutes(
           const message = error instanceof AppError ? error.message : 'internal error';
           line({ type: 'error', name: 'KilnError', value: message, traceback: '' });
         } finally {
+          done();
           printed.flush();
           clearInterval(keepalive);
-          controller.close();
+          if (!closed) controller.close();
+          closed = true;
         }
+      },
+      cancel() {
+        closed = true;
+        clearInterval(keepalive);
       },
     });
     return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } });
@@ -185,13 +209,23 @@ export function interpreterRoutes(
 
   app.post('/e2b/sandbox/contexts', async (c) => {
     const [project, id] = sandbox(c);
-    const b = ((await c.req.json().catch(() => ({}))) ?? {}) as { language?: unknown; cwd?: unknown };
+    const text = await c.req.text();
+    let b: { language?: unknown; cwd?: unknown };
+    try {
+      b = (text.trim() ? JSON.parse(text) : {}) ?? {};
+    } catch {
+      throw fieldError('(body)', 'malformed_json', 'is not JSON');
+    }
     const s = await stateOf(project, id);
     const language = normalLanguage(b.language) ?? s.contexts.get('default')!.language;
     if (!sameLanguage(s.contexts.get('default')!.language, language))
       throw fieldError('language', 'wrong_language', `this sandbox runs ${s.contexts.get('default')!.language}, not ${language}`);
     if (b.cwd !== undefined && (typeof b.cwd !== 'string' || !b.cwd.startsWith('/')))
       throw fieldError('cwd', 'invalid', 'must be an absolute path');
+    if (s.contexts.size > MAX_CONTEXTS)
+      throw new AppError('BUSY', `a sandbox has at most ${MAX_CONTEXTS} contexts of its own; remove one first`, [
+        { reason: 'contexts_full' },
+      ]);
     const made = await calls.createContext(project, id);
     const ctx = { id: made.id, language, cwd: (b.cwd as string | undefined) ?? '/home/user' };
     s.contexts.set(ctx.id, ctx);

@@ -78,6 +78,8 @@ export function metadataOf(record: SessionRecord): Record<string, string> {
 
 /** The token a sandbox's in-sandbox calls carry (X-Access-Token): derived, so any replica knows it. */
 export const accessToken = (box: SecretBox, project: string, id: string) => box.mac('e2b envd access token', `${project}\n${id}`);
+/** The token its code interpreter's context calls carry (E2B-Traffic-Access-Token), another of the same kind. */
+export const trafficToken = (box: SecretBox, project: string, id: string) => box.mac('e2b traffic access token', `${project}\n${id}`);
 
 /** A sandbox as E2B's API shows it (SandboxDetail; a ListedSandbox is the same less what list leaves out). */
 export function sandboxView(record: SessionRecord, config: Pick<Config, 'KILN_CPUS' | 'KILN_TMPFS_MIB'>) {

@@ -22,6 +22,8 @@ import { FORWARDED } from './session-forward.js';
 const POLL_MS = 250;
 /** How often a follower asks the peers again for a run that runs elsewhere and none of them streamed yet. */
 const PEER_RETRY_MS = 2_000;
+/** How long a peer may take to answer a follower's ask. */
+const PEER_WAIT_MS = 5_000;
 /** How long an async run's end waits for its status to be written, once its events have ended. */
 const STATUS_WAIT_MS = 10_000;
 
@@ -106,10 +108,19 @@ export function executionEvents(deps: {
     };
     for (const peer of peers) {
       if (signal.aborted) return null;
-      const answer = await fetch(`${peer}/v1/executions/${encodeURIComponent(id)}/events`, { headers, signal, redirect: 'manual' }).catch(
-        () => null,
-      );
+      // a peer that does not answer within PEER_WAIT_MS is passed over (its stream, once begun, has no bound)
+      const asking = new AbortController();
+      const give = () => asking.abort();
+      signal.addEventListener('abort', give, { once: true });
+      const timer = setTimeout(give, PEER_WAIT_MS);
+      const answer = await fetch(`${peer}/v1/executions/${encodeURIComponent(id)}/events`, {
+        headers,
+        signal: asking.signal,
+        redirect: 'manual',
+      }).catch(() => null);
+      clearTimeout(timer);
       if (answer?.status === 200 && answer.body) return answer;
+      signal.removeEventListener('abort', give);
       await answer?.body?.cancel().catch(() => {});
     }
     return null;
@@ -167,7 +178,12 @@ export function executionEvents(deps: {
         remote = await openPeer(id, last, peer.auth, signal);
         if (remote) continue;
       }
-      if (!status) return;
+      if (!status) {
+        // a synchronous run followed on a peer that went away: it is not logged, and will not be
+        if (relayed)
+          yield sseEvent({ id: last + 1, event: 'error', data: JSON.stringify({ message: 'the kiln running it went away', details: [] }) });
+        return;
+      }
       await sleep(POLL_MS, signal); // queued, or running where no peer streams it: its events or its end come
     }
   }
