@@ -92,8 +92,15 @@ export function e2bDialect(
     await next();
   });
   const fileBodies = limitStreamedBody(config.KILN_TMPFS_MIB * 1024 * 1024);
+  // a multipart upload is parsed whole (FormData): counted as it comes, chunked or not, to the workspace's size
+  const formBodies = limitBody(config.KILN_TMPFS_MIB * 1024 * 1024);
   const bodies = limitBody(config.KILN_MAX_BODY_BYTES);
-  app.use('/e2b/sandbox/*', (c, next) => (c.req.path === '/e2b/sandbox/files' ? fileBodies : bodies)(c, next));
+  app.use('/e2b/sandbox/*', (c, next) =>
+    (c.req.path !== '/e2b/sandbox/files' ? bodies : /^multipart\//i.test(c.req.header('content-type') ?? '') ? formBodies : fileBodies)(
+      c,
+      next,
+    ),
+  );
   app.get('/e2b/sandbox/health', async (c) => {
     // running or not, from its record: a health check neither resumes a paused sandbox nor keeps one alive
     const record = await services.sessions.get(c.get('project'), c.req.header('e2b-sandbox-id')!);
