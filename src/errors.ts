@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'BAD_REQUEST'
   | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'

@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { createApp } from './app.js';
-import { keyProjects } from './api/auth.js';
 import { attachWorkerSocket } from './api/iii/worker-socket.js';
 import { asyncConcurrency, createServices } from './services.js';
 import { createPgBossQueue } from './invocations/pg-boss-queue.js';
@@ -120,7 +119,7 @@ export async function startKiln(config: Config) {
   // iii workers (iii-sdk) connect to ws://<kiln>/iii with a kiln key
   const workerSocket = attachWorkerSocket(server as Server, {
     workers: services.workers,
-    projectOf: keyProjects(config.KILN_API_KEYS),
+    authenticate: services.keys.authenticate,
     log,
     maxResultBytes: config.KILN_RESULT_LIMIT_BYTES,
   });

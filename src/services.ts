@@ -29,6 +29,7 @@ import type { EgressProxy } from './egress/proxy.js';
 import { createSessionCalls } from './sessions/session-calls.js';
 import { createCheckpoints } from './sessions/session-checkpoints.js';
 import { createSessions } from './sessions/sessions.js';
+import { createKeys } from './access/keys.js';
 import { createSessionProcesses } from './sessions/session-processes.js';
 import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
@@ -78,6 +79,7 @@ export function createServices(deps: ServiceDeps) {
   const { config, log, store } = deps;
   const policies = addressPolicies(config);
   const secrets = createSecrets({ store, box: deps.secretBox });
+  const keys = createKeys({ store: store.keys, bootstrap: config.KILN_API_KEYS });
   const runtimes = createCustomRuntimes({
     store: store.runtimes,
     builds: deps.builds,
@@ -188,6 +190,7 @@ export function createServices(deps: ServiceDeps) {
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
   const sessionProcesses = createSessionProcesses({ sessions, executions: store.executions, config, log });
   return {
+    keys,
     runEvents,
     secrets,
     secretBox: deps.secretBox,

@@ -1,34 +1,39 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from './context.js';
+import type { Context, MiddlewareHandler } from 'hono';
+import { type Keys, keyProjects } from '../access/keys.js';
+import { type Principal, requireScope, type Scope } from '../access/scopes.js';
 import { AppError } from '../errors.js';
+import type { AppEnv } from './context.js';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/**
- * The project of a key (null for none). Comparison in constant time (digests have equal length),
- * and every key is checked, so timing says nothing about which matched.
- */
-export function keyProjects(keys: readonly { project: string; key: string }[]): (key: string | undefined) => string | null {
-  const digests = keys.map((k) => ({ project: k.project, digest: digest(k.key) }));
-  return (key) => {
-    const given = digest(key ?? '');
-    let project: string | null = null;
-    for (const d of digests) if (timingSafeEqual(d.digest, given)) project ??= d.project;
-    return key ? project : null;
-  };
-}
+export { keyProjects };
 
 /** The key of an `Authorization: Bearer <key>` header. */
 export const bearerKey = (header: string | undefined) => /^Bearer\s+(.+)$/i.exec((header ?? '').trim())?.[1];
 
-/** Bearer auth against the configured keys; the key's project becomes the request's `project`, which scopes everything the request can see. */
-export function bearerAuth(keys: readonly { project: string; key: string }[]): MiddlewareHandler<AppEnv> {
-  const projectOf = keyProjects(keys);
+/**
+ * Key auth (KILN_API_KEYS' and the store's keys): the key's principal becomes the request's, and
+ * its project the request's `project`, which scopes everything the request can see. `secretOf`
+ * reads the key (a Bearer header by default; E2B's SDKs send X-API-Key).
+ */
+export function keyAuth(
+  keys: Keys,
+  secretOf: (c: Context<AppEnv>) => string | undefined = (c) => bearerKey(c.req.header('authorization')),
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const project = projectOf(bearerKey(c.req.header('authorization')));
-    if (project === null) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
-    c.set('project', project);
+    const principal = await keys.authenticate(secretOf(c));
+    if (principal === null) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
+    c.set('principal', principal);
+    c.set('project', principal.project);
     await next();
   };
 }
+
+/** The request's principal (set by keyAuth). */
+export const principalOf = (c: Context<AppEnv>): Principal => c.get('principal');
+
+/** A route's scope, checked once the key is known: a 403 naming it otherwise. */
+export const needs =
+  (scope: Scope): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    requireScope(principalOf(c), scope);
+    await next();
+  };

@@ -1,3 +1,4 @@
+import type { Principal } from '../access/scopes.js';
 import type { StageTimer } from '../timings.js';
 
 /**
@@ -10,6 +11,8 @@ export interface AppEnv {
     requestId: string;
     /** The project of the caller's API key: it scopes every object the request can see. */
     project: string;
+    /** Who is asking: the key (or token) and what it may do (src/access/scopes.ts). */
+    principal: Principal;
     /** Where the request's time went (Server-Timing), stage by stage. */
     timer: StageTimer;
   };

@@ -11,6 +11,7 @@ export type { ErrorCode };
 const TABLE = {
   BAD_REQUEST: { status: 400, grpc: 3 },
   UNAUTHENTICATED: { status: 401, grpc: 16 },
+  FORBIDDEN: { status: 403, grpc: 7 },
   NOT_FOUND: { status: 404, grpc: 5 },
   CONFLICT: { status: 409, grpc: 6 },
   PAYLOAD_TOO_LARGE: { status: 413, grpc: 3 },

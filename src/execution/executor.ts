@@ -1,3 +1,4 @@
+import { requireCode, requireTool } from '../access/scopes.js';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -97,14 +98,24 @@ export function createExecutor(deps: {
    * without running it: an async invocation is refused before it is accepted, not after. Answers
    * the revision a tool target resolved to, which the run is then pinned to.
    */
+  /** A key limited to some tools runs those and nothing else, whichever surface it came through. */
+  function admitKey(req: ExecutionRequest, tool: Execution['tool']): void {
+    const allowed = req.key?.tools;
+    if (!allowed) return;
+    if (!tool) requireCode({ scopes: new Set(['run']), tools: allowed });
+    else requireTool({ scopes: new Set(['run']), tools: allowed }, tool.id);
+  }
+
   async function check(req: ExecutionRequest): Promise<{ tool: Execution['tool'] }> {
     const { tool } = await deps.resolve(req);
+    admitKey(req, tool);
     return { tool };
   }
 
   async function execute(req: ExecutionRequest, ctx: ExecutionContext): Promise<Execution> {
     ctx.timer?.mark('parse');
     const resolved = await deps.resolve(req);
+    admitKey(req, resolved.tool);
     ctx.timer?.mark('resolve');
     const { job } = resolved;
     const startedAt = new Date();
@@ -124,6 +135,7 @@ export function createExecutor(deps: {
       startedAt: startedAt.toISOString(),
       toolId: resolved.tool?.id ?? null,
       revisionId: resolved.tool?.revisionId ?? null,
+      key: req.key ? { id: req.key.id, name: req.key.name } : null,
       request: resolved.logged,
       result: loggedResult(result),
     };

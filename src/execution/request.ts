@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import type { Language } from '../runtimes/registry.js';
 import type { AllowBinding, EnvBinding } from '../model/bindings.js';
 import type { ExecutionVia } from '../store/store.js';
@@ -45,6 +46,8 @@ export interface ExecutionRequest {
   files?: { path: string; contents: string }[];
   allow?: AllowBinding[];
   limits?: { executionTimeout?: number | null; memorySize?: number | null } | null;
+  /** The key that asked: the log says which ran it (its id and name); one limited to some tools runs those only. */
+  key?: KeyOfRequest | null;
 }
 
 /** What the caller's transport knows about the request: its size (for admission) and whether it left. */

@@ -2,6 +2,7 @@ import type { C1Tables } from './c1/kysely.js';
 import type { ExecutionTables } from './executions/kysely.js';
 import type { FunctionTables } from './functions/kysely.js';
 import type { InvocationTables } from './invocations/kysely.js';
+import type { KeyTables } from './keys/kysely.js';
 import type { RuntimeTables } from './runtimes/kysely.js';
 import type { SecretTables } from './secrets/kysely.js';
 import type { SessionTables } from './sessions/kysely.js';
@@ -20,4 +21,5 @@ export type Database = ToolTables &
   InvocationTables &
   C1Tables &
   FunctionTables &
-  SessionTables;
+  SessionTables &
+  KeyTables;

@@ -4,6 +4,7 @@ import type { Database } from './database.js';
 import { KyselyExecutionStore, type ExecutionTables } from './executions/kysely.js';
 import { KyselyFunctionStore, type FunctionTables } from './functions/kysely.js';
 import { KyselyInvocationStore, type InvocationTables } from './invocations/kysely.js';
+import { KyselyKeyStore, type KeyTables } from './keys/kysely.js';
 import { KyselyRuntimeStore, type RuntimeTables } from './runtimes/kysely.js';
 import { KyselySecretStore, type SecretTables } from './secrets/kysely.js';
 import { KyselySessionStore, type SessionTables } from './sessions/kysely.js';
@@ -25,6 +26,7 @@ export class KyselyStore implements Store {
   readonly c1: Store['c1'];
   readonly functions: Store['functions'];
   readonly sessions: Store['sessions'];
+  readonly keys: Store['keys'];
   private readonly db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {
@@ -38,6 +40,7 @@ export class KyselyStore implements Store {
     this.c1 = new KyselyC1Store(tablesOf<C1Tables>(this.db));
     this.functions = new KyselyFunctionStore(tablesOf<FunctionTables>(this.db));
     this.sessions = new KyselySessionStore(tablesOf<SessionTables>(this.db));
+    this.keys = new KyselyKeyStore(tablesOf<KeyTables>(this.db));
   }
 
   async ping(): Promise<void> {

@@ -4,6 +4,7 @@ import type { FunctionStore } from './functions/records.js';
 import type { InvocationStore } from './invocations/records.js';
 import type { RuntimeStore } from './runtimes/records.js';
 import type { SecretStore } from './secrets/records.js';
+import type { KeyStore } from './keys/records.js';
 import type { SessionStore } from './sessions/records.js';
 import type { ToolStore } from './tools/records.js';
 
@@ -32,6 +33,8 @@ export interface Store {
   readonly functions: FunctionStore;
   /** Sessions: boxes kept across calls. */
   readonly sessions: SessionStore;
+  /** API keys made through /v1/keys (or the CLI), as hashes. */
+  readonly keys: KeyStore;
 
   /** Throws unless the database answers (readiness). */
   ping(): Promise<void>;

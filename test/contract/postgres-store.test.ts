@@ -8,6 +8,7 @@ import { anExecution, newProject } from './records.js';
 import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 import { describeInvocationStoreContract } from './invocation-store-contract.js';
+import { describeKeyStoreContract } from './key-store-contract.js';
 import { describeSessionStoreContract } from './session-store-contract.js';
 import { requirePostgres, testDatabaseUrl } from '../helpers/postgres.js';
 
@@ -47,6 +48,7 @@ describeStoreContract('postgres', () => open(), {
 describeRuntimeStoreContract('postgres', () => open());
 describeInvocationStoreContract('postgres', () => open());
 describeSessionStoreContract('postgres', () => open());
+describeKeyStoreContract('postgres', () => open());
 
 describe('Postgres store', () => {
   it('migrates once when several kilns start on one database at the same moment', async () => {

@@ -13,6 +13,7 @@ import { aSecret, anExecution, newProject } from './records.js';
 import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 import { describeInvocationStoreContract } from './invocation-store-contract.js';
+import { describeKeyStoreContract } from './key-store-contract.js';
 import { describeSessionStoreContract } from './session-store-contract.js';
 
 let root: string;
@@ -55,6 +56,7 @@ describeStoreContract('sqlite', () => open(), {
 describeRuntimeStoreContract('sqlite', () => open());
 describeInvocationStoreContract('sqlite', () => open());
 describeSessionStoreContract('sqlite', () => open());
+describeKeyStoreContract('sqlite', () => open());
 
 describe('SQLite store', () => {
   it('keeps the database and its WAL readable by its owner only', async () => {

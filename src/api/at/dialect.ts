@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
+import type { Keys } from '../../access/keys.js';
 import type { AtRunner } from '../../at/run.js';
 import type { Config } from '../../config.js';
 import type { ConcurrencyCap } from '../../execution/concurrency-cap.js';
-import { keyProjects } from '../auth.js';
 import { limitBody } from '../body-limit.js';
 import { createRouter } from '../context.js';
 import { atRoutes, xrpcError } from './routes.js';
@@ -15,7 +15,7 @@ type AtSettings = Pick<Config, 'KILN_API_KEYS' | 'KILN_MAX_BODY_BYTES'>;
  * XRPC has them, `{error, message}`.
  */
 export function atDialect(
-  services: { atRun: AtRunner; atAnonymous: { project: string; cap: ConcurrencyCap } | null },
+  services: { atRun: AtRunner; atAnonymous: { project: string; cap: ConcurrencyCap } | null; keys: Keys },
   settings: AtSettings,
   log: Logger,
 ) {
@@ -26,7 +26,7 @@ export function atDialect(
     '/',
     atRoutes({
       run: services.atRun,
-      projectOf: keyProjects(settings.KILN_API_KEYS),
+      authenticate: services.keys.authenticate,
       anonymous: services.atAnonymous,
       maxBodyBytes: settings.KILN_MAX_BODY_BYTES,
     }),

@@ -1,3 +1,4 @@
+import { type Principal, requireCode } from '../../access/scopes.js';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { executionContext, readJson, type AppEnv } from '../context.js';
 const XRPC_ERRORS = {
   BAD_REQUEST: 'InvalidRequest',
   UNAUTHENTICATED: 'AuthenticationRequired',
+  FORBIDDEN: 'AuthenticationRequired',
   NOT_FOUND: 'InternalServerError',
   CONFLICT: 'InternalServerError',
   PAYLOAD_TOO_LARGE: 'PayloadTooLarge',
@@ -37,17 +39,19 @@ const invalid = (message: string) => new AppError('BAD_REQUEST', message);
  */
 export function atRoutes(deps: {
   run: AtRunner;
-  projectOf: (key: string | undefined) => string | null;
+  authenticate: (key: string | undefined) => Promise<Principal | null>;
   anonymous: { project: string; cap: ConcurrencyCap } | null;
   maxBodyBytes: number;
 }) {
   const app = new Hono<AppEnv>();
   app.post('/xrpc/at.functions.run', async (c) => {
     const key = bearerKey(c.req.header('authorization'));
-    const project = deps.projectOf(key);
-    if (project === null && (key || !deps.anonymous)) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
-    if (project === null) return deps.anonymous!.cap.run('anonymous', () => runFor(c, deps.anonymous!.project));
-    return runFor(c, project);
+    const principal = await deps.authenticate(key);
+    if (principal === null && (key || !deps.anonymous)) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
+    if (principal === null) return deps.anonymous!.cap.run('anonymous', () => runFor(c, deps.anonymous!.project));
+    // a function published by anyone is code the key did not write: a key limited to its tools may not
+    requireCode(principal);
+    return runFor(c, principal.project);
   });
   async function runFor(c: Context<AppEnv>, project: string): Promise<Response> {
     const body = await readJson(c);

@@ -59,6 +59,7 @@ export function connectErrorOf(error: unknown): ConnectError {
   // a sandbox that has ended is one that is not running (the SDKs say so, as for E2B's timed-out ones)
   if (error.details?.some((d) => d.reason === 'session_ended')) return new ConnectError('unavailable', error.message);
   if (error.code === 'INTERNAL') return new ConnectError('internal', error.message);
+  if (error.code === 'FORBIDDEN') return new ConnectError('permission_denied', error.message);
   if (error.code === 'STORE_UNAVAILABLE') return new ConnectError('unavailable', error.message);
   const code: ConnectCode =
     error.code === 'NOT_FOUND'

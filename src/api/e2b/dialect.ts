@@ -8,6 +8,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Keys } from '../../access/keys.js';
+import { requireCode, requireScope } from '../../access/scopes.js';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
@@ -16,7 +18,7 @@ import type { SessionCalls } from '../../sessions/session-calls.js';
 import type { SessionFiles } from '../../sessions/session-files.js';
 import type { SessionProcesses } from '../../sessions/session-processes.js';
 import type { Sessions } from '../../sessions/sessions.js';
-import { keyProjects } from '../auth.js';
+import { keyAuth } from '../auth.js';
 import { limitBody, limitStreamedBody } from '../body-limit.js';
 import { createRouter } from '../context.js';
 import { toErrorResponse } from '../error-response.js';
@@ -38,6 +40,7 @@ export function e2bDialect(
     sessionProcesses: SessionProcesses;
     runtimes: CustomRuntimes;
     secretBox: SecretBox;
+    keys: Keys;
   },
   config: Config,
   log: Logger,
@@ -53,15 +56,15 @@ export function e2bDialect(
         : c.json({ code: 404, message: err.message }, 404);
     return toErrorResponse(err, c, log, shape);
   });
-  const projectOf = keyProjects(config.KILN_API_KEYS);
-
-  // the control plane: a kiln key as E2B's X-API-Key
+  // the control plane: a kiln key as E2B's X-API-Key; a sandbox runs code of the caller's (run, and no tool allow-list)
+  const auth = keyAuth(services.keys, (c) => c.req.header('x-api-key'));
   app.use('/e2b/*', async (c, next) => {
     if (c.req.path.startsWith('/e2b/sandbox/')) return next();
-    const project = projectOf(c.req.header('x-api-key'));
-    if (project === null) throw new AppError('UNAUTHENTICATED', 'a kiln API key is E2B_API_KEY (sent as X-API-Key)');
-    c.set('project', project);
-    await next();
+    return auth(c, async () => {
+      if (c.req.method === 'GET') requireScope(c.get('principal'), 'read');
+      else requireCode(c.get('principal'));
+      await next();
+    });
   });
   app.use('/e2b/*', (c, next) => (c.req.path.startsWith('/e2b/sandbox/') ? next() : limitBody(64 * 1024)(c, next)));
   // a sandbox another replica holds: its control calls go there too (the handler's SessionElsewhere says where)

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { allows, type Principal } from '../../access/scopes.js';
 import { bearerKey } from '../auth.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
 
@@ -15,33 +16,43 @@ export const WORKER_PATH = '/iii';
  */
 export function attachWorkerSocket(
   server: Server,
-  deps: { workers: WorkerHub; projectOf: (key: string | undefined) => string | null; log: Logger; maxResultBytes: number },
+  deps: {
+    workers: WorkerHub;
+    authenticate: (key: string | undefined) => Promise<Principal | null>;
+    log: Logger;
+    maxResultBytes: number;
+  },
 ) {
   // a frame may carry a result up to the result limit, with room for its envelope
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxResultBytes + 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://kiln');
     if (url.pathname !== WORKER_PATH && url.pathname !== `${WORKER_PATH}/otel`) return void socket.destroy();
-    const project = deps.projectOf(bearerKey(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined);
-    if (project === null) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="kiln"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    // a place for the worker before the upgrade is answered: a burst of connections cannot pass the
-    // cap between the check and the attach; the socket's close (whenever it comes) gives it back
-    const leave = url.pathname === WORKER_PATH ? deps.workers.reserve(project) : () => {};
-    if (!leave) {
+    const refuse = (status: string, text: string, extra = '') =>
       socket.end(
-        'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\r\nthis project has its most iii workers connected',
+        `HTTP/1.1 ${status}\r\n${extra}Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
       );
-      return;
-    }
-    socket.once('close', leave);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project);
-      ws.on('message', () => {}); // telemetry kiln does not collect
-      ws.on('error', () => {});
-    });
+    const upgrade = (project: string) => {
+      // a place for the worker before the upgrade is answered: a burst of connections cannot pass the
+      // cap between the check and the attach; the socket's close (whenever it comes) gives it back
+      const leave = url.pathname === WORKER_PATH ? deps.workers.reserve(project) : () => {};
+      if (!leave) return refuse('429 Too Many Requests', 'this project has its most iii workers connected', 'Retry-After: 5\r\n');
+      socket.once('close', leave);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project);
+        ws.on('message', () => {}); // telemetry kiln does not collect
+        ws.on('error', () => {});
+      });
+    };
+    void deps.authenticate(bearerKey(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined).then(
+      (principal) => {
+        if (principal === null) return refuse('401 Unauthorized', '', 'WWW-Authenticate: Bearer realm="kiln"\r\n');
+        // a worker registers functions, which run as the project's: what a key that manages them may do
+        if (!allows(principal, 'manage')) return refuse('403 Forbidden', 'this key lacks the manage scope');
+        upgrade(principal.project);
+      },
+      () => socket.destroy(),
+    );
   });
   return { close: () => wss.close() };
 }

@@ -78,8 +78,10 @@ export function search(entries: CatalogEntry[], query: string, limit: number): C
 }
 
 /** The project's saved tools under their MCP names; also found by tool id, which never changes. */
-export async function catalog(tools: Tools, project: string) {
-  const entries = nameAll(await tools.allSummaries(project));
+/** The project's tools as MCP names them; only `allowed` ones (a key limited to some tools) when given. */
+export async function catalog(tools: Tools, project: string, allowed: readonly string[] | null = null) {
+  const all = await tools.allSummaries(project);
+  const entries = nameAll(allowed === null ? all : all.filter((t) => allowed.includes(t.id)));
   const byName = new Map(entries.map((e) => [e.name, e]));
   const byId = new Map(entries.map((e) => [e.tool.id, e]));
   return { entries, find: (name: string) => byName.get(name) ?? byId.get(name) };

@@ -7,7 +7,8 @@ import type { Tools } from '../../tools/tools.js';
 import type { SessionCalls } from '../../sessions/session-calls.js';
 import type { SessionFiles } from '../../sessions/session-files.js';
 import type { Sessions } from '../../sessions/sessions.js';
-import { bearerAuth } from '../auth.js';
+import type { Keys } from '../../access/keys.js';
+import { keyAuth } from '../auth.js';
 import { limitBody } from '../body-limit.js';
 import { createRouter } from '../context.js';
 import { mcpHttpError } from './errors.js';
@@ -37,6 +38,7 @@ export function mcpDialect(
     sessionFiles: SessionFiles;
     invocations: Invocations;
     statuses: ExecutionStatuses;
+    keys: Keys;
   },
   settings: McpSettings,
   log: Logger,
@@ -45,7 +47,7 @@ export function mcpDialect(
   app.onError((err, c) => mcpHttpError(err, c, log));
   app.on(['GET', 'DELETE'], '/mcp', mcpMethodNotAllowed);
   app.use('/mcp', mcpOrigin(settings.KILN_MCP_ALLOWED_ORIGINS));
-  app.use('/mcp', bearerAuth(settings.KILN_API_KEYS));
+  app.use('/mcp', keyAuth(services.keys));
   app.use('/mcp', limitBody(settings.KILN_MAX_BODY_BYTES));
   app.route(
     '/',

@@ -60,6 +60,7 @@ export const mcpHttpError = (err: unknown, c: Context<AppEnv>, log: Logger): Res
 const JSON_RPC_CODES = {
   BAD_REQUEST: ErrorCode.InvalidRequest,
   UNAUTHENTICATED: ErrorCode.InvalidRequest,
+  FORBIDDEN: ErrorCode.InvalidRequest,
   NOT_FOUND: ErrorCode.InvalidRequest,
   CONFLICT: ErrorCode.InvalidRequest,
   PAYLOAD_TOO_LARGE: ErrorCode.InvalidRequest,

@@ -100,7 +100,7 @@ export function mcpRoutes(deps: McpDeps & { maxBodyBytes: number }) {
       headers.set('accept', 'application/json, text/event-stream');
       request = new Request(request.url, { method: 'POST', headers });
     }
-    const server = createMcpServer(deps, c.get('project'), executionContext(c, deps.maxBodyBytes));
+    const server = createMcpServer(deps, c.get('principal'), executionContext(c, deps.maxBodyBytes));
     // a call that asked for progress is answered over SSE (its notifications, then its result)
     const streamed = asksForProgress(body);
     const transport = new WebStandardStreamableHTTPServerTransport({

@@ -1,3 +1,4 @@
+import { allows, type Principal } from '../../access/scopes.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -54,7 +55,8 @@ const META_TOOLS = (limit: number) => [
  * One MCP server for one HTTP request of one project (stateless: nothing outlives the request).
  * Every tool that runs code goes through the shared executor, marked `via: mcp`.
  */
-export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionContext): Server {
+export function createMcpServer(deps: McpDeps, principal: Principal, ctx: ExecutionContext): Server {
+  const { project } = principal;
   const server = new Server(
     { name: 'kiln', version: '1' },
     {
@@ -65,20 +67,21 @@ export function createMcpServer(deps: McpDeps, project: string, ctx: ExecutionCo
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => {
-    const { entries } = await catalog(deps.tools, project).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));
+    const { entries } = await catalog(deps.tools, project, principal.tools).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));
     const saved = entries.length > deps.listLimit ? META_TOOLS(deps.listLimit) : [...entries].reverse().map(definitionOf);
     // what runs code may run as a task (./tasks.ts); a session's tools and search_tools answer at once
     const asTask = <T extends { name: string }>(t: T) => (t.name === SEARCH_TOOLS ? t : { ...t, execution: { taskSupport: 'optional' } });
-    return {
-      tools: [...builtinDefinitions(deps.maxTimeoutSeconds).map(asTask), ...SESSION_TOOL_DEFINITIONS, ...saved.map(asTask)],
-    } as never;
+    // code of its own only for a key that may run it; a key limited to some tools sees those alone
+    const code = allows(principal, 'run') && principal.tools === null;
+    const own = code ? [...builtinDefinitions(deps.maxTimeoutSeconds).map(asTask), ...SESSION_TOOL_DEFINITIONS] : [];
+    return { tools: [...own, ...saved.map(asTask)] } as never;
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const token = request.params._meta?.progressToken;
     const progress = token === undefined ? undefined : progressReporter(token, extra.sendNotification as never);
     try {
-      return (await callTool({ deps, project, ctx }, request.params, {
+      return (await callTool({ deps, project, ctx, principal }, request.params, {
         signal: extra.signal,
         progress,
         task: request.params.task !== undefined,

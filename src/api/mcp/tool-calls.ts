@@ -1,3 +1,4 @@
+import { keyOfRequest, type Principal, requireCode, requireScope } from '../../access/scopes.js';
 /**
  * A `tools/call`, whichever tool it names: a built-in (in a session or a fresh box), a session
  * tool, search_tools and call_tool, or a saved tool. Each runs now through the one executor
@@ -52,6 +53,8 @@ interface Call {
   deps: McpDeps;
   project: string;
   ctx: ExecutionContext;
+  /** The caller's key: what it may run (a key limited to some tools sees and runs those only). */
+  principal: Principal;
 }
 
 const unknownTool = (name: string, field: string) =>
@@ -68,7 +71,8 @@ function context(ctx: ExecutionContext, how: How): ExecutionContext {
 }
 
 /** Runs `req` now, or accepts it as a task. */
-async function runOrAccept(call: Call, req: ExecutionRequest, how: How) {
+async function runOrAccept(call: Call, asked: ExecutionRequest, how: How) {
+  const req = { ...asked, key: keyOfRequest(call.principal) };
   if (how.task) return createTask(call.deps.invocations, req, call.ctx.bytes);
   return toolResult(await call.deps.execute(req, context(call.ctx, how)), req.mode, call.deps.outputLimit);
 }
@@ -106,8 +110,19 @@ export async function callTool(call: Call, params: { name: string; arguments?: R
   const { name } = params;
   const args = params.arguments ?? {};
   const language = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
-  if (language) return callBuiltin(call, language, args, how);
+  const mayRunCode = () => {
+    try {
+      requireCode(call.principal);
+    } catch (err) {
+      throw toMcpError(err, {}, deps.log);
+    }
+  };
+  if (language) {
+    mayRunCode();
+    return callBuiltin(call, language, args, how);
+  }
   if (SESSION_TOOLS.has(name)) {
+    mayRunCode();
     if (how.task) throw notATask(name);
     try {
       return await callSessionTool({ ...deps.sessions, outputLimit: deps.outputLimit }, project, name, args);
@@ -115,7 +130,12 @@ export async function callTool(call: Call, params: { name: string; arguments?: R
       throw toMcpError(err, {}, deps.log);
     }
   }
-  const tools = await catalog(deps.tools, project).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));
+  try {
+    requireScope(call.principal, 'run');
+  } catch (err) {
+    throw toMcpError(err, {}, deps.log);
+  }
+  const tools = await catalog(deps.tools, project, call.principal.tools).catch((err) => Promise.reject(toMcpError(err, {}, deps.log)));
   if (name === SEARCH_TOOLS) {
     if (how.task) throw notATask(name);
     const parsed = SearchArgs.safeParse(args);

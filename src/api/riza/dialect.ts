@@ -10,7 +10,10 @@ import type { Webhooks } from '../../invocations/webhooks.js';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
 import type { Secrets } from '../../secrets/secrets.js';
 import type { Tools } from '../../tools/tools.js';
-import { bearerAuth } from '../auth.js';
+import type { Keys } from '../../access/keys.js';
+import { keyAuth } from '../auth.js';
+import { keyRoutes } from './keys.js';
+import { v1Scopes } from './scopes.js';
 import { isJson, limitBody, limitStreamedBody, notJson } from '../body-limit.js';
 import { createRouter } from '../context.js';
 import { toErrorResponse } from '../error-response.js';
@@ -29,6 +32,7 @@ import { toolRoutes } from './tools.js';
 import { webhookRoutes } from './webhooks.js';
 
 export interface RizaServices {
+  keys: Keys;
   runEvents: RunEvents;
   execute: Execute;
   invocations: Invocations;
@@ -57,7 +61,8 @@ export function rizaDialect(
   const maxBodyBytes = settings.KILN_MAX_BODY_BYTES;
   const app = createRouter();
   app.onError((err, c) => toErrorResponse(err, c, log));
-  app.use('/v1/*', bearerAuth(settings.KILN_API_KEYS));
+  app.use('/v1/*', keyAuth(services.keys));
+  app.use('/v1/*', v1Scopes);
   // a session's file streams into its box, never whole into kiln: the workspace's size bounds it,
   // and the program writing it in the box stops at that size (runtimes/session/files.py)
   const bodies = limitBody(maxBodyBytes);
@@ -94,6 +99,7 @@ export function rizaDialect(
     }),
   );
   app.route('/', secretRoutes({ secrets: services.secrets }));
+  app.route('/', keyRoutes({ keys: services.keys }));
   app.route(
     '/',
     executionRoutes({

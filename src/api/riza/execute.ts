@@ -1,3 +1,4 @@
+import { keyOfRequest } from '../../access/scopes.js';
 import { createRoute } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
@@ -129,7 +130,12 @@ export function executeRoutes(deps: {
         },
       ) as never;
     }
-    const request: ExecutionRequest = { ...commonRequest(c.get('project'), req), mode: 'function', input: req.input ?? null };
+    const request: ExecutionRequest = {
+      ...commonRequest(c.get('project'), req),
+      key: keyOfRequest(c.get('principal')),
+      mode: 'function',
+      input: req.input ?? null,
+    };
     const accepted = await acceptIfAsync(c, deps.invocations, request, { bytes: ctx(c).bytes, callbackUrl: req.callback_url });
     if (accepted) return accepted as never;
     return answerRun(c, deps.runEvents, async (stream) => functionAnswer(await deps.execute(request, { ...ctx(c), stream }))) as never;
@@ -151,6 +157,7 @@ export function executeRoutes(deps: {
     }
     const request: ExecutionRequest = {
       ...commonRequest(c.get('project'), req),
+      key: keyOfRequest(c.get('principal')),
       mode: 'script',
       args: req.args ?? [],
       stdin: req.stdin ?? '',

@@ -42,6 +42,7 @@ export function executionRecordBody(record: ExecutionRecord) {
       via: record.via,
       ...(record.toolId ? { tool_id: record.toolId } : {}),
       ...(record.sessionId ? { session_id: record.sessionId } : {}),
+      ...(record.key ? { key: record.key } : {}),
       request: record.request,
       response: responseOf(record),
     },

@@ -1,3 +1,4 @@
+import { keyOfRequest } from '../../access/scopes.js';
 import { type createRoute, z } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
@@ -150,6 +151,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     const req = c.req.valid('json');
     const request: ExecutionRequest = {
       project: c.get('project'),
+      key: keyOfRequest(c.get('principal')),
       mode: 'function',
       target: { kind: 'tool', toolId: c.req.valid('param').id, revisionId: req.revision_id },
       input: req.input ?? null,
