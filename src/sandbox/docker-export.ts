@@ -96,6 +96,8 @@ export async function execIn(container: Docker.Container, argv: string[], stdin:
     // the end of the upload: half-close, so the process reads EOF and may still answer
     stdin.on('end', () => (raw as unknown as { end(): void }).end());
     stdin.on('error', () => raw.destroy());
+    // failed (a client gone mid-upload) while the exec was being made: its error came before this listener
+    if (stdin.destroyed || stdin.errored) raw.destroy();
   }
   const ended = new Promise<{ exitCode: number; stderr: string }>((resolve, reject) => {
     let settled = false;

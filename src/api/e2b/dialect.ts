@@ -118,7 +118,7 @@ export function e2bDialect(
     await next();
   });
   processRoutes(app, services.sessionProcesses);
-  filesystemRoutes(app, services.sessionFiles);
+  filesystemRoutes(app, services.sessionFiles, config.KILN_TMPFS_MIB * 1024 * 1024);
   interpreterRoutes(app, { sessions: services.sessions, calls: services.sessionCalls, maxTimeoutSeconds: config.KILN_MAX_TIMEOUT_SECONDS });
   return app;
 }

@@ -9,7 +9,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Context } from 'hono';
-import { type AppError, fieldError } from '../../errors.js';
+import { AppError, fieldError } from '../../errors.js';
 import type { FileDetail, SessionFiles } from '../../sessions/session-files.js';
 import type { AppEnv } from '../context.js';
 import { ConnectError, requestMessage, stringField, unaryError } from './connect-rpc.js';
@@ -55,7 +55,26 @@ export function entryInfo(d: FileDetail) {
 type Post = { post(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown };
 type Get = { get(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown };
 
-export function filesystemRoutes(app: Post & Get, files: SessionFiles) {
+/** A gzipped body, unpacked: at most `max` bytes of it (a 413 past them). */
+async function gunzipped(body: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const gunzip = createGunzip();
+  const done = new Promise<void>((resolve, reject) => pipeline(body, gunzip, (err) => (err ? reject(err) : resolve())));
+  done.catch(() => {}); // (the loop below meets the same error first; it is said once, there)
+  for await (const chunk of gunzip) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      gunzip.destroy();
+      throw new AppError('PAYLOAD_TOO_LARGE', `the file is larger than ${max} bytes`, [{ field: '(body)', reason: 'too_large' }]);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  await done;
+  return Buffer.concat(chunks);
+}
+
+export function filesystemRoutes(app: Post & Get, files: SessionFiles, maxFileBytes: number) {
   const base = '/e2b/sandbox/filesystem.Filesystem';
   const sandbox = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
   const unary = (handler: (c: Context<AppEnv>, m: Record<string, unknown>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
@@ -134,15 +153,14 @@ export function filesystemRoutes(app: Post & Get, files: SessionFiles) {
       for (const [i, part] of parts.entries()) await put(targets[i]!, () => Readable.fromWeb(part.stream() as never));
     } else {
       if (!query) throw fieldError('path', 'missing', 'the path query names the file a raw body is written to');
-      const gzip = /gzip/i.test(c.req.header('content-encoding') ?? '');
-      await put(query, () => {
-        const raw = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]);
-        if (!gzip) return raw;
-        // a corrupt gzip or a client gone mid-upload ends the upload (its reader sees the error), never kiln
-        const gunzip = createGunzip();
-        pipeline(raw, gunzip, () => {});
-        return gunzip;
-      });
+      const raw = () => (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : Readable.from([]));
+      if (/gzip/i.test(c.req.header('content-encoding') ?? '')) {
+        // unpacked whole first (within the workspace's size): a corrupt body is a 400 before the box sees any of it
+        const data = await gunzipped(raw(), maxFileBytes).catch((error: unknown) => {
+          throw error instanceof AppError ? error : fieldError('(body)', 'invalid_gzip', 'is not valid gzip');
+        });
+        await put(query, () => Readable.from([data]));
+      } else await put(query, raw);
     }
     return c.json(written, 200);
   });
