@@ -7,6 +7,7 @@ import { e2bDialect } from './api/e2b/dialect.js';
 import { toErrorResponse } from './api/error-response.js';
 import { healthRoutes } from './api/health.js';
 import { mcpDialect } from './api/mcp/dialect.js';
+import { oauthResource } from './api/oauth-resource.js';
 import { rizaDialect } from './api/riza/dialect.js';
 import type { Config } from './config.js';
 import { newId } from './ids.js';
@@ -50,6 +51,8 @@ export function createApp(deps: AppDeps) {
     c.header('X-Request-Id', requestId);
     await next();
   });
+  const oauth = oauthResource(config);
+  if (oauth.challenge) app.use('*', oauth.challenge);
   app.onError((err, c) => toErrorResponse(err, c, log));
   app.notFound((c) => c.json({ code: 5, message: `no route ${c.req.method} ${c.req.path}` }, 404));
 
@@ -65,6 +68,7 @@ export function createApp(deps: AppDeps) {
       warming: deps.warming,
     }),
   );
+  app.route('/', oauth.routes);
   app.route('/', rizaDialect(services, config, log));
   app.route('/', mcpDialect(services, config, log));
   app.route('/', c1Dialect(services, config, log));

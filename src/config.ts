@@ -342,6 +342,25 @@ export const ConfigSchema = z.object({
   KILN_AT_ALLOW_HTTP: bool(false).describe(
     'Let AT resolution fetch over plain `http://` (a PLC directory or PDS on a test network; `did:web` on localhost).',
   ),
+  KILN_OAUTH_ISSUER: httpUrl()
+    .optional()
+    .describe(
+      'An OAuth 2.1 authorization server whose access tokens kiln accepts (Keycloak, Auth0, Entra, …): JWTs checked against its keys, issuer, audience and expiry. Unset, kiln takes keys only.',
+    ),
+  KILN_OAUTH_JWKS_URL: httpUrl()
+    .optional()
+    .describe("Where the issuer's signing keys are; default: the `jwks_uri` of its metadata (RFC 8414, else OpenID's)."),
+  KILN_OAUTH_AUDIENCE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The audience (RFC 8707 resource) tokens must name; default: `KILN_PUBLIC_URL` + `/mcp`.'),
+  KILN_OAUTH_PROJECT_CLAIM: z.string().min(1).default('kiln_project').describe("The token claim that names the caller's project."),
+  KILN_OAUTH_PROJECT: z
+    .string()
+    .regex(PROJECT, 'must be a project name (lower case letters, digits, - and _)')
+    .optional()
+    .describe("The project of a token without that claim (one project's install); unset, such a token is refused."),
   KILN_PUBLIC_URL: z
     .string()
     .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')
@@ -402,6 +421,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config = parsed.data;
   if (config.KILN_DEFAULT_TIMEOUT_SECONDS > config.KILN_MAX_TIMEOUT_SECONDS)
     throw new Error('invalid configuration:\n  KILN_DEFAULT_TIMEOUT_SECONDS: must not exceed KILN_MAX_TIMEOUT_SECONDS');
+  if (config.KILN_OAUTH_ISSUER && !config.KILN_OAUTH_AUDIENCE && !config.KILN_PUBLIC_URL)
+    throw new Error(
+      'invalid configuration:\n  KILN_OAUTH_AUDIENCE: tokens must name kiln as their audience: set it, or KILN_PUBLIC_URL (then it is <KILN_PUBLIC_URL>/mcp)',
+    );
   // replicas must open each other's secrets: one key for all, never one made per data directory
   if (config.KILN_DATABASE_URL && !config.KILN_SECRETS_KEY)
     throw new Error(

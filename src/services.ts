@@ -30,6 +30,7 @@ import { createSessionCalls } from './sessions/session-calls.js';
 import { createCheckpoints } from './sessions/session-checkpoints.js';
 import { createSessions } from './sessions/sessions.js';
 import { createKeys } from './access/keys.js';
+import { createTokenVerifier } from './access/tokens.js';
 import { createSessionProcesses } from './sessions/session-processes.js';
 import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
@@ -79,7 +80,7 @@ export function createServices(deps: ServiceDeps) {
   const { config, log, store } = deps;
   const policies = addressPolicies(config);
   const secrets = createSecrets({ store, box: deps.secretBox });
-  const keys = createKeys({ store: store.keys, bootstrap: config.KILN_API_KEYS });
+  const keys = createKeys({ store: store.keys, bootstrap: config.KILN_API_KEYS, verifyToken: createTokenVerifier(config) });
   const runtimes = createCustomRuntimes({
     store: store.runtimes,
     builds: deps.builds,

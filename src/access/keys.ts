@@ -11,6 +11,7 @@ import { newId } from '../ids.js';
 import type { KeyRecord, KeyStore } from '../store/keys/records.js';
 import type { Page } from '../store/page.js';
 import { parseScopes, type Principal, SCOPES } from './scopes.js';
+import { looksLikeJwt } from './tokens.js';
 
 /**
  * The project of a bootstrap key (KILN_API_KEYS), null for none. Compared in constant time (digests
@@ -36,7 +37,12 @@ export interface KeyCreate {
   expiresAt?: string | null;
 }
 
-export function createKeys(deps: { store: KeyStore; bootstrap: readonly { project: string; key: string }[] }) {
+export function createKeys(deps: {
+  store: KeyStore;
+  bootstrap: readonly { project: string; key: string }[];
+  /** OAuth access tokens of a trusted issuer (./tokens.ts), when kiln trusts one. */
+  verifyToken?: ((token: string) => Promise<Principal | null>) | null;
+}) {
   const { store } = deps;
   const bootstrap = keyProjects(deps.bootstrap);
   const lastWritten = new Map<string, number>();
@@ -74,6 +80,7 @@ export function createKeys(deps: { store: KeyStore; bootstrap: readonly { projec
     async authenticate(secret: string | undefined): Promise<Principal | null> {
       if (!secret) return null;
       const match = SECRET.exec(secret);
+      if (!match && deps.verifyToken && looksLikeJwt(secret)) return deps.verifyToken(secret);
       if (!match) {
         const project = bootstrap(secret);
         return project === null ? null : { project, keyId: null, keyName: 'env', scopes: new Set(SCOPES), tools: null };
