@@ -265,6 +265,17 @@ describe('replicas on one PostgreSQL', () => {
     for (const id of leftovers) expect(mine.has(id), `leftover ${id}`).toBe(false);
   });
 
+  it('a key made through one replica works on the others, and once revoked through a third is refused at once on every one', {
+    timeout: 60_000,
+  }, async () => {
+    const made = (await (await post(r(1), '/v1/keys', { name: 'replicated', scopes: ['read'] })).json()) as { id: string; secret: string };
+    const list = (i: number) => fetch(`${r(i).url}/v1/tools`, { headers: { authorization: `Bearer ${made.secret}` } });
+    for (const i of [1, 2, 3]) expect((await list(i)).status).toBe(200);
+    const revoked = await fetch(`${r(3).url}/v1/keys/${made.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${TEST_KEY}` } });
+    expect(revoked.status).toBe(200);
+    for (const i of [1, 2, 3]) expect((await list(i)).status).toBe(401);
+  });
+
   it("a run's events reach a client through any replica: a stream lost on one is followed on another, live", {
     timeout: 120_000,
   }, async () => {
