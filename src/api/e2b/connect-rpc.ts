@@ -8,6 +8,7 @@
  * SDKs act on: `exists()` is false on not_found, `makeDir()` false on already_exists.
  */
 import type { Context } from 'hono';
+import type { AppEnv } from '../context.js';
 import { AppError } from '../../errors.js';
 import { errorBody } from '../sse.js';
 
@@ -81,6 +82,17 @@ export function connectErrorOf(error: unknown): ConnectError {
     detail?.field && !error.message.includes(detail.field) ? `${detail.field}: ${error.message}` : error.message,
   );
 }
+
+/** A unary method's route: its request message in, its answer (`{}` for an empty one) or its error out. */
+export const unaryRoute =
+  (handler: (c: Context<AppEnv>, message: Record<string, unknown>) => Promise<unknown>) =>
+  async (c: Context<AppEnv>): Promise<Response> => {
+    try {
+      return c.json((await handler(c, await requestMessage(c, false))) ?? {}, 200);
+    } catch (error) {
+      return unaryError(c, error);
+    }
+  };
 
 /** A unary error's answer. */
 export function unaryError(c: Context, error: unknown): Response {

@@ -12,7 +12,7 @@ import type { Context } from 'hono';
 import { AppError, fieldError } from '../../errors.js';
 import type { FileDetail, SessionFiles } from '../../sessions/session-files.js';
 import type { AppEnv } from '../context.js';
-import { ConnectError, requestMessage, stringField, unaryError } from './connect-rpc.js';
+import { ConnectError, stringField, unaryError, unaryRoute } from './connect-rpc.js';
 
 const HOME = '/home/user';
 /** Go's os.ModeDir and os.ModeSymlink, which envd's modes carry. */
@@ -77,13 +77,7 @@ async function gunzipped(body: Readable, max: number): Promise<Buffer> {
 export function filesystemRoutes(app: Post & Get, files: SessionFiles, maxFileBytes: number) {
   const base = '/e2b/sandbox/filesystem.Filesystem';
   const sandbox = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
-  const unary = (handler: (c: Context<AppEnv>, m: Record<string, unknown>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
-    try {
-      return c.json((await handler(c, await requestMessage(c, false))) ?? {}, 200);
-    } catch (error) {
-      return unaryError(c, error);
-    }
-  };
+  const unary = unaryRoute;
   const path = (m: Record<string, unknown>, field = 'path') => workspaceOf(stringField(m, field), field);
 
   app.post(

@@ -8,7 +8,7 @@
 import type { Context } from 'hono';
 import type { ProcessEvent, ProcessSelector, SessionProcess, SessionProcesses } from '../../sessions/session-processes.js';
 import type { AppEnv } from '../context.js';
-import { ConnectError, requestMessage, serverStream, streamError, unaryError } from './connect-rpc.js';
+import { ConnectError, requestMessage, serverStream, streamError, unaryError, unaryRoute } from './connect-rpc.js';
 
 const MAX_INPUT_BYTES = 256 * 1024;
 const SIGNALS: Record<string, number> = { SIGNAL_SIGKILL: 9, SIGNAL_SIGTERM: 15, '9': 9, '15': 15 };
@@ -91,13 +91,7 @@ export function processRoutes(
 ) {
   const base = '/e2b/sandbox/process.Process';
   const sandbox = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
-  const unary = (handler: (c: Context<AppEnv>, m: Record<string, unknown>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
-    try {
-      return c.json((await handler(c, await requestMessage(c, false))) ?? {}, 200);
-    } catch (error) {
-      return unaryError(c, error);
-    }
-  };
+  const unary = unaryRoute;
 
   app.post(`${base}/Start`, async (c) => {
     let m: Record<string, unknown>;
