@@ -79,12 +79,11 @@ export function createKeys(deps: {
     /** Who a presented secret is; null for none (unknown, revoked, expired: the same answer). */
     async authenticate(secret: string | undefined): Promise<Principal | null> {
       if (!secret) return null;
+      // a bootstrap key first, whatever it looks like (one may look like a token, or like a stored key)
+      const project = bootstrap(secret);
+      if (project !== null) return { project, keyId: null, keyName: 'env', scopes: new Set(SCOPES), tools: null };
       const match = SECRET.exec(secret);
-      if (!match && deps.verifyToken && looksLikeJwt(secret)) return deps.verifyToken(secret);
-      if (!match) {
-        const project = bootstrap(secret);
-        return project === null ? null : { project, keyId: null, keyName: 'env', scopes: new Set(SCOPES), tools: null };
-      }
+      if (!match) return deps.verifyToken && looksLikeJwt(secret) ? deps.verifyToken(secret) : null;
       const row = await store.find(`key_${match[1]}`);
       // compared in constant time whether or not there is a row (a digest of the same length)
       const want = row ? Buffer.from(row.hash, 'hex') : sha256('');
