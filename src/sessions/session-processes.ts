@@ -12,7 +12,7 @@ import { AppError } from '../errors.js';
 import { redactingOutput } from '../execution/redact.js';
 import { newId } from '../ids.js';
 import { CappedBuffer } from '../sandbox/frame-decoder.js';
-import type { ExecutionStore, ExecutionVia } from '../store/executions/records.js';
+import type { ExecutionRecord, ExecutionStore, ExecutionVia } from '../store/executions/records.js';
 import type { BoxProcess, ProcessEnd } from './box-processes.js';
 import type { LiveSession, Sessions } from './sessions.js';
 
@@ -43,6 +43,43 @@ interface Running extends SessionProcess {
 }
 
 export type ProcessSelector = { pid: number } | { tag: string };
+
+/** An ended process as the executions log keeps it (kind `session`, with the session's id; env names, never values). */
+function processRecord(p: {
+  id: string;
+  session: LiveSession['record'];
+  via: ExecutionVia;
+  config: ProcessConfig;
+  tag: string | null;
+  startedAt: Date;
+  durationMs: number;
+  end: ProcessEnd & { timedOut: boolean };
+  caps: { stdout: CappedBuffer; stderr: CappedBuffer };
+}): ExecutionRecord {
+  const { end, caps, config } = p;
+  return {
+    id: p.id,
+    project: p.session.project,
+    kind: 'session',
+    via: p.via,
+    language: p.session.language,
+    exitCode: end.exitCode,
+    durationMs: p.durationMs,
+    startedAt: p.startedAt.toISOString(),
+    toolId: null,
+    revisionId: null,
+    sessionId: p.session.id,
+    request: { session_id: p.session.id, op: 'process', cmd: config.cmd, args: config.args, env: Object.keys(config.envs), tag: p.tag },
+    result: {
+      exit_code: end.exitCode,
+      stdout: caps.stdout.text(),
+      stderr: caps.stderr.text(),
+      ...(caps.stdout.truncated ? { stdout_truncated: true } : {}),
+      ...(caps.stderr.truncated ? { stderr_truncated: true } : {}),
+      stop_reason: end.timedOut ? 'timeout' : end.lost ? 'sandbox_error' : end.signal ? 'signalled' : 'exited',
+    },
+  };
+}
 
 const notFound = (what: string) => new AppError('NOT_FOUND', `process ${what} not found`, [{ field: 'process', reason: 'not_found' }]);
 
@@ -130,38 +167,9 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
       });
       const logEnd = (end: ProcessEnd & { timedOut: boolean }, durationMs: number) => {
         sessions.touch(session);
-        const result = {
-          exit_code: end.exitCode,
-          stdout: caps.stdout.text(),
-          stderr: caps.stderr.text(),
-          ...(caps.stdout.truncated ? { stdout_truncated: true } : {}),
-          ...(caps.stderr.truncated ? { stderr_truncated: true } : {}),
-          stop_reason: timedOut ? 'timeout' : end.lost ? 'sandbox_error' : end.signal ? 'signalled' : 'exited',
-        };
+        const record = processRecord({ id, session: session.record, via, config, tag: spec.tag ?? null, startedAt, durationMs, end, caps });
         void deps.executions
-          .record({
-            id,
-            project,
-            kind: 'session',
-            via,
-            language: session.record.language,
-            exitCode: end.exitCode,
-            durationMs,
-            startedAt: startedAt.toISOString(),
-            toolId: null,
-            revisionId: null,
-            sessionId,
-            // as every request is logged: env names, never values
-            request: {
-              session_id: sessionId,
-              op: 'process',
-              cmd: config.cmd,
-              args: config.args,
-              env: Object.keys(config.envs),
-              tag: spec.tag ?? null,
-            },
-            result,
-          })
+          .record(record)
           .catch((err) => deps.log.error({ err: String(err), execution: id }, 'could not record a session process'));
       };
       const running: Running = {

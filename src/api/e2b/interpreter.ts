@@ -31,18 +31,17 @@ interface CodeContext {
   cwd: string;
 }
 
-export function interpreterRoutes(
-  app: {
-    post(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
-    get(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
-    delete(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
-  },
-  deps: { sessions: Sessions; calls: SessionCalls; maxTimeoutSeconds: number },
-) {
-  const { sessions, calls } = deps;
-  /** Per sandbox: its contexts (with their working directories), the directory its interpreter is in, its cells. */
-  const state = new Map<string, { contexts: Map<string, CodeContext>; cwd: string; cells: number; queue: Promise<void> }>();
-  const stateOf = async (project: string, id: string) => {
+type SandboxState = { contexts: Map<string, CodeContext>; cwd: string; cells: number; queue: Promise<void> };
+type Routes = {
+  post(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+  get(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+  delete(path: string, h: (c: Context<AppEnv>) => Promise<Response>): unknown;
+};
+
+/** Per sandbox: its contexts (with their working directories), the directory its interpreter is in, its cells. */
+function sandboxStates(sessions: Sessions) {
+  const state = new Map<string, SandboxState>();
+  return async (project: string, id: string): Promise<SandboxState> => {
     let s = state.get(id);
     if (!s) {
       const { language } = await sessions.get(project, id);
@@ -58,7 +57,14 @@ export function interpreterRoutes(
     }
     return s;
   };
-  const sandbox = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
+}
+
+const sandboxOf = (c: Context<AppEnv>) => [c.get('project'), c.req.header('e2b-sandbox-id')!] as const;
+
+export function interpreterRoutes(app: Routes, deps: { sessions: Sessions; calls: SessionCalls; maxTimeoutSeconds: number }) {
+  const { calls } = deps;
+  const stateOf = sandboxStates(deps.sessions);
+  const sandbox = sandboxOf;
   const chdir = (language: string, cwd: string) =>
     language === 'python' ? `__import__("os").chdir(${JSON.stringify(cwd)})` : `process.chdir(${JSON.stringify(cwd)})`;
 
@@ -154,6 +160,12 @@ export function interpreterRoutes(
     return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } });
   });
 
+  contextRoutes(app, calls, stateOf);
+}
+
+/** The code interpreter's contexts: create (with a working directory), list, restart, remove. */
+function contextRoutes(app: Routes, calls: SessionCalls, stateOf: ReturnType<typeof sandboxStates>) {
+  const sandbox = sandboxOf;
   app.post('/e2b/sandbox/contexts', async (c) => {
     const [project, id] = sandbox(c);
     const text = await c.req.text();
