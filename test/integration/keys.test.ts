@@ -59,6 +59,11 @@ describe('keys with scopes', () => {
       expect(refused.status, `${method} ${path}`).toBe(403);
       expect(JSON.stringify(refused.body)).toContain(scope);
     }
+    // it sees its two tools, and no other
+    const seen = await as(key.secret, 'GET', '/v1/tools');
+    expect((seen.body.tools as { id: string }[]).map((t) => t.id).sort()).toEqual([a, b].sort());
+    expect((await as(key.secret, 'GET', `/v1/tools/${other}`)).status).toBe(404);
+    expect((await as(key.secret, 'GET', `/v1/tools/${a}`)).status).toBe(200);
     // reading the log is in run's scope; and the log says which key ran what
     const logged = await as(key.secret, 'GET', `/v1/executions/${ran.body.execution.id}`);
     expect(logged.status).toBe(200);

@@ -9,7 +9,9 @@ import { acceptIfAsync } from './async.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
 import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
 import type { Tools } from '../../tools/tools.js';
-import { createRouter, executionContext } from '../context.js';
+import type { Context } from 'hono';
+import { AppError } from '../../errors.js';
+import { type AppEnv, createRouter, executionContext } from '../context.js';
 import { boundedPage, Deleted, IdParam, PAGE_BYTES, pageQuery } from './pagination.js';
 import { acceptedResponse, body, errorResponses, json, route as tagged } from './openapi.js';
 import { functionAnswer } from './render.js';
@@ -111,8 +113,21 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
   const { tools } = deps;
   const app = createRouter();
   app.openapi(routes.create, async (c) => c.json(toolBody(await tools.create(c.get('project'), c.req.valid('json'))), 200));
+  /** A key limited to some tools sees those alone: another is absent to it, as another project's is. */
+  const visible = (c: Context<AppEnv>, id: string) => {
+    const allowed = c.get('principal').tools;
+    if (allowed !== null && !allowed.includes(id))
+      throw new AppError('NOT_FOUND', `tool ${id} not found`, [{ field: 'id', reason: 'not_found' }]);
+    return id;
+  };
   app.openapi(routes.list, async (c) => {
     const q = c.req.valid('query');
+    const allowed = c.get('principal').tools;
+    if (allowed !== null) {
+      // its few tools, whole, on one page (an allow-list is short)
+      const own = await Promise.all(allowed.map((id) => tools.get(c.get('project'), id).catch(() => null)));
+      return c.json({ tools: own.filter((t) => t !== null).map(toolBody) } as never, 200);
+    }
     // each tool carries its code (up to 1 MiB): the page ends early past PAGE_BYTES
     const rows = await boundedPage((p) => tools.list(c.get('project'), p), toolBody, {
       limit: q.limit,
@@ -122,7 +137,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     });
     return c.body(`{"tools":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
-  app.openapi(routes.get, async (c) => c.json(toolBody(await tools.get(c.get('project'), c.req.valid('param').id)), 200));
+  app.openapi(routes.get, async (c) => c.json(toolBody(await tools.get(c.get('project'), visible(c, c.req.valid('param').id))), 200));
   app.openapi(routes.update, async (c) =>
     c.json(toolBody(await tools.update(c.get('project'), c.req.valid('param').id, c.req.valid('json'))), 200),
   );
@@ -133,7 +148,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
   });
   app.openapi(routes.revisions, async (c) => {
     const q = c.req.valid('query');
-    const id = c.req.valid('param').id;
+    const id = visible(c, c.req.valid('param').id);
     await tools.get(c.get('project'), id); // a missing tool is a 404, not an empty page
     const rows = await boundedPage((p) => tools.revisions(c.get('project'), id, p), revisionBody, {
       limit: q.limit,
@@ -144,7 +159,7 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
     return c.body(`{"revisions":[${rows.join(',')}]}`, 200, { 'content-type': 'application/json' }) as never;
   });
   app.openapi(routes.definition, async (c) => {
-    const tool = await tools.get(c.get('project'), c.req.valid('param').id);
+    const tool = await tools.get(c.get('project'), visible(c, c.req.valid('param').id));
     return c.json(toolDefinition(tool, c.req.valid('query').format), 200);
   });
   app.openapi(routes.execute, async (c) => {
