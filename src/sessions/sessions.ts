@@ -58,6 +58,52 @@ function holdLive(live: Map<string, LiveSession>, record: SessionRecord, opened:
   return session;
 }
 
+/** An idle timeout asked for (E2B's setTimeout): a 400 past the setting's maximum. */
+function withinIdleMaximum(config: ResumeDeps['config'], seconds: number): number {
+  const max = config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS;
+  if (seconds > max) throw fieldError('timeout', 'above_maximum', `must be at most ${max} seconds (KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS)`);
+  return seconds;
+}
+
+/**
+ * Pausing on request (E2B's pause): a session this kiln holds has its workspace checkpointed and its
+ * box removed (files kept, processes and interpreter state not); its next call resumes it. 409 when
+ * it is paused already, or being paused; a failed checkpoint leaves it running (a 503 that says so).
+ */
+function requestedPause(deps: {
+  live: Map<string, LiveSession>;
+  store: ResumeDeps['store'];
+  pause: (session: LiveSession) => Promise<'paused' | 'not_saved' | 'gone'>;
+}) {
+  const { live, store } = deps;
+  const pausing = new Set<string>();
+  const paused = (id: string, what: string) => new AppError('CONFLICT', `session ${id} is ${what}`, [{ field: 'id', reason: 'paused' }]);
+  return async (project: string, id: string): Promise<SessionRecord> => {
+    const session = live.get(id);
+    if (!session || session.record.project !== project) {
+      const record = await store.get(project, id);
+      if (!record) throw notFound(id);
+      if (record.status === 'ended') throw ended(record);
+      if (record.status === 'paused') throw paused(id, 'paused already');
+      throw new SessionElsewhere(record, record.ownerUrl);
+    }
+    if (pausing.has(id)) throw paused(id, 'being paused already');
+    pausing.add(id);
+    try {
+      if ((await deps.pause(session)) === 'not_saved')
+        throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be checkpointed; it runs on, not paused`, [
+          { field: 'id', reason: 'checkpoint_failed' },
+        ]);
+    } finally {
+      pausing.delete(id);
+    }
+    const record = await store.get(project, id);
+    if (!record) throw notFound(id);
+    if (record.status === 'ended') throw ended(record);
+    return record;
+  };
+}
+
 export function createSessions(
   deps: ResumeDeps & {
     /** The kilns of the store alive now (replicas); unset, this kiln is the store's only one. */
@@ -69,8 +115,6 @@ export function createSessions(
   /** Resumes under way: a second call for the same session waits for the first's. */
   const resuming = new Map<string, Promise<LiveSession>>();
   const instance = deps.owner.slice(0, deps.owner.lastIndexOf('/'));
-  /** Sessions being paused on request: a second request meanwhile is a 409. */
-  const pausing = new Set<string>();
 
   const opening = boundedOpening(config, live);
 
@@ -196,42 +240,11 @@ export function createSessions(
     },
     /** A new idle timeout (E2B's setTimeout), from now: within the setting's maximum and the lifetime. */
     async setIdleTimeout(project: string, id: string, seconds: number): Promise<SessionRecord> {
-      const max = config.KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS;
-      if (seconds > max)
-        throw fieldError('timeout', 'above_maximum', `must be at most ${max} seconds (KILN_SESSION_MAX_IDLE_TIMEOUT_SECONDS)`);
       const session = await use(project, id);
-      session.record.idleTimeoutSeconds = seconds;
+      session.record.idleTimeoutSeconds = withinIdleMaximum(config, seconds);
       return touch(session);
     },
-    /**
-     * Pauses a session this kiln holds: its workspace checkpointed, its box removed (files kept,
-     * processes and interpreter state not); its next call resumes it. 409 when it is paused already.
-     */
-    async pause(project: string, id: string): Promise<SessionRecord> {
-      const session = live.get(id);
-      if (!session || session.record.project !== project) {
-        const record = await store.get(project, id);
-        if (!record) throw notFound(id);
-        if (record.status === 'ended') throw ended(record);
-        if (record.status === 'paused')
-          throw new AppError('CONFLICT', `session ${id} is paused already`, [{ field: 'id', reason: 'paused' }]);
-        throw new SessionElsewhere(record, record.ownerUrl);
-      }
-      if (pausing.has(id)) throw new AppError('CONFLICT', `session ${id} is being paused already`, [{ field: 'id', reason: 'paused' }]);
-      pausing.add(id);
-      try {
-        if ((await keeper.pause(session)) === 'not_saved')
-          throw new AppError('SANDBOX_UNAVAILABLE', `session ${id} could not be checkpointed; it runs on, not paused`, [
-            { field: 'id', reason: 'checkpoint_failed' },
-          ]);
-      } finally {
-        pausing.delete(id);
-      }
-      const record = await store.get(project, id);
-      if (!record) throw notFound(id);
-      if (record.status === 'ended') throw ended(record);
-      return record;
-    },
+    pause: requestedPause({ live, store, pause: (session) => keeper.pause(session) }),
     /** The project of a session, for a caller that names only the session (E2B's in-sandbox calls). */
     projectOf: (id: string) => store.projectOf(id),
     remove,
