@@ -7,7 +7,8 @@ import { e2bDialect } from './api/e2b/dialect.js';
 import { toErrorResponse } from './api/error-response.js';
 import { healthRoutes } from './api/health.js';
 import { mcpDialect } from './api/mcp/dialect.js';
-import { oauthResource } from './api/oauth-resource.js';
+import { oauthResource } from './api/oauth/resource.js';
+import { authorizationServerRoutes } from './api/oauth/routes.js';
 import { rizaDialect } from './api/riza/dialect.js';
 import type { Config } from './config.js';
 import { newId } from './ids.js';
@@ -69,6 +70,16 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route('/', oauth.routes);
+  if (services.authorizationServer)
+    app.route(
+      '/',
+      authorizationServerRoutes({
+        server: services.authorizationServer,
+        keys: services.keys,
+        secretBox: services.secretBox,
+        settings: config,
+      }),
+    );
   app.route('/', rizaDialect(services, config, log));
   app.route('/', mcpDialect(services, config, log));
   app.route('/', c1Dialect(services, config, log));

@@ -25,7 +25,7 @@ const addressList = () =>
       }
     }, 'must be comma-separated addresses, CIDR ranges or address:port, e.g. 10.1.0.0/16,127.0.0.1:8443');
 
-const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** `project:key` when the part before the first colon is a project name; else a key of the default project. */
 export function parseApiKey(entry: string): { project: string; key: string } {
   const colon = entry.indexOf(':');
@@ -361,6 +361,18 @@ export const ConfigSchema = z.object({
     .regex(PROJECT, 'must be a project name (lower case letters, digits, - and _)')
     .optional()
     .describe("The project of a token without that claim (one project's install); unset, such a token is refused."),
+  KILN_OAUTH_SERVER: bool(false).describe(
+    'Make kiln its own OAuth 2.1 authorization server (one-box installs): clients register, a person consents with an admin key or a one-time code (`npm run kiln -- oauth code`), and `/mcp` can be added as a connector in claude.ai or ChatGPT. Not with `KILN_OAUTH_ISSUER`.',
+  ),
+  KILN_OAUTH_ACCESS_TOKEN_SECONDS: int(3600).describe("How long an access token of kiln's authorization server lasts."),
+  KILN_OAUTH_REFRESH_TOKEN_DAYS: int(30).describe('How long a refresh token lasts unused (each use replaces it with a new one).'),
+  KILN_OAUTH_RATE_PER_MINUTE: int(30).describe(
+    "Requests a minute to the authorization server's consent, token, registration and revocation endpoints, per client address and per client; more get 429.",
+  ),
+  KILN_OAUTH_CLIENT_ALLOW_ADDRESSES: addressList().describe(
+    "Private or loopback addresses a client's metadata document (a client id that is a URL) may be fetched from; others are refused.",
+  ),
+  KILN_OAUTH_CLIENT_ALLOW_HTTP: bool(false).describe("Let a client's metadata document be fetched over plain `http://` (a test network)."),
   KILN_PUBLIC_URL: z
     .string()
     .refine((v) => /^https?:\/\/[^/]/.test(v) && URL.canParse(v), 'must be an http:// or https:// URL')
@@ -424,6 +436,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.KILN_OAUTH_ISSUER && !config.KILN_OAUTH_AUDIENCE && !config.KILN_PUBLIC_URL)
     throw new Error(
       'invalid configuration:\n  KILN_OAUTH_AUDIENCE: tokens must name kiln as their audience: set it, or KILN_PUBLIC_URL (then it is <KILN_PUBLIC_URL>/mcp)',
+    );
+  if (config.KILN_OAUTH_SERVER && config.KILN_OAUTH_ISSUER)
+    throw new Error(
+      'invalid configuration:\n  KILN_OAUTH_SERVER: kiln is its own authorization server or trusts KILN_OAUTH_ISSUER, not both',
     );
   // replicas must open each other's secrets: one key for all, never one made per data directory
   if (config.KILN_DATABASE_URL && !config.KILN_SECRETS_KEY)

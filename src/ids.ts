@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-export type IdPrefix = 'exec' | 'req' | 'tool' | 'rev' | 'secret' | 'rt' | 'rtrev' | 'sess' | 'ctx' | 'key';
+export type IdPrefix = 'exec' | 'req' | 'tool' | 'rev' | 'secret' | 'rt' | 'rtrev' | 'sess' | 'ctx' | 'key' | 'ocl' | 'grant' | 'otk';
 
 let lastMs = 0;
 let lastRandom = 0n;

@@ -31,6 +31,7 @@ import { createCheckpoints } from './sessions/session-checkpoints.js';
 import { createSessions } from './sessions/sessions.js';
 import { createKeys } from './access/keys.js';
 import { createTokenVerifier } from './access/tokens.js';
+import { createAuthorizationServer } from './access/oauth/authorization-server.js';
 import { createSessionProcesses } from './sessions/session-processes.js';
 import { createSessionFiles } from './sessions/session-files.js';
 import type { Store } from './store/store.js';
@@ -67,6 +68,7 @@ function addressPolicies(config: Config) {
     webhooks: policy(config.KILN_WEBHOOK_ALLOW_ADDRESSES),
     functions: policy(config.KILN_FUNCTIONS_ALLOW_ADDRESSES),
     at: policy(config.KILN_AT_ALLOW_ADDRESSES),
+    oauthClients: policy(config.KILN_OAUTH_CLIENT_ALLOW_ADDRESSES),
   };
 }
 
@@ -80,7 +82,15 @@ export function createServices(deps: ServiceDeps) {
   const { config, log, store } = deps;
   const policies = addressPolicies(config);
   const secrets = createSecrets({ store, box: deps.secretBox });
-  const keys = createKeys({ store: store.keys, bootstrap: config.KILN_API_KEYS, verifyToken: createTokenVerifier(config) });
+  // access tokens: of kiln's own authorization server, or of the issuer it trusts (never both)
+  const authorizationServer = config.KILN_OAUTH_SERVER
+    ? createAuthorizationServer({ store: store.oauth, policy: policies.oauthClients, config, log })
+    : null;
+  const keys = createKeys({
+    store: store.keys,
+    bootstrap: config.KILN_API_KEYS,
+    verifyToken: authorizationServer?.verify ?? createTokenVerifier(config),
+  });
   const runtimes = createCustomRuntimes({
     store: store.runtimes,
     builds: deps.builds,
@@ -192,6 +202,7 @@ export function createServices(deps: ServiceDeps) {
   const sessionProcesses = createSessionProcesses({ sessions, executions: store.executions, config, log });
   return {
     keys,
+    authorizationServer,
     runEvents,
     secrets,
     secretBox: deps.secretBox,

@@ -11,7 +11,6 @@ import { newId } from '../ids.js';
 import type { KeyRecord, KeyStore } from '../store/keys/records.js';
 import type { Page } from '../store/page.js';
 import { parseScopes, type Principal, SCOPES } from './scopes.js';
-import { looksLikeJwt } from './tokens.js';
 
 /**
  * The project of a bootstrap key (KILN_API_KEYS), null for none. Compared in constant time (digests
@@ -40,7 +39,7 @@ export interface KeyCreate {
 export function createKeys(deps: {
   store: KeyStore;
   bootstrap: readonly { project: string; key: string }[];
-  /** OAuth access tokens of a trusted issuer (./tokens.ts), when kiln trusts one. */
+  /** OAuth access tokens: of kiln's own authorization server (./oauth/), or of a trusted issuer (./tokens.ts). */
   verifyToken?: ((token: string) => Promise<Principal | null>) | null;
 }) {
   const { store } = deps;
@@ -83,7 +82,7 @@ export function createKeys(deps: {
       const project = bootstrap(secret);
       if (project !== null) return { project, keyId: null, keyName: 'env', scopes: new Set(SCOPES), tools: null };
       const match = SECRET.exec(secret);
-      if (!match) return deps.verifyToken && looksLikeJwt(secret) ? deps.verifyToken(secret) : null;
+      if (!match) return deps.verifyToken ? deps.verifyToken(secret) : null;
       const row = await store.find(`key_${match[1]}`);
       // compared in constant time whether or not there is a row (a digest of the same length)
       const want = row ? Buffer.from(row.hash, 'hex') : sha256('');

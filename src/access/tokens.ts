@@ -26,7 +26,7 @@ export const oauthAudience = (s: OAuthSettings) => s.KILN_OAUTH_AUDIENCE ?? `${s
 const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** A token's look: three base64url parts (a JWS); anything else is not one, and costs nothing to say so. */
-export const looksLikeJwt = (s: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(s);
+const looksLikeJwt = (s: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(s);
 
 /** kiln's scopes among a token's (it may carry others: openid, profile): unknown ones are not kiln's business. */
 function scopesOf(payload: JWTPayload): { scopes: Set<Scope>; tools: string[] | null } {
@@ -64,6 +64,7 @@ export function createTokenVerifier(settings: OAuthSettings): ((token: string) =
     return jwks;
   }
   return async (token) => {
+    if (!looksLikeJwt(token)) return null;
     let payload: JWTPayload;
     const jwksNow = await keys().catch((err: unknown) => {
       throw new AppError(

@@ -3,6 +3,7 @@ import type { ExecutionTables } from './executions/kysely.js';
 import type { FunctionTables } from './functions/kysely.js';
 import type { InvocationTables } from './invocations/kysely.js';
 import type { KeyTables } from './keys/kysely.js';
+import type { OAuthTables } from './oauth/kysely.js';
 import type { RuntimeTables } from './runtimes/kysely.js';
 import type { SecretTables } from './secrets/kysely.js';
 import type { SessionTables } from './sessions/kysely.js';
@@ -22,4 +23,5 @@ export type Database = ToolTables &
   C1Tables &
   FunctionTables &
   SessionTables &
-  KeyTables;
+  KeyTables &
+  OAuthTables;

@@ -5,6 +5,7 @@ import { KyselyExecutionStore, type ExecutionTables } from './executions/kysely.
 import { KyselyFunctionStore, type FunctionTables } from './functions/kysely.js';
 import { KyselyInvocationStore, type InvocationTables } from './invocations/kysely.js';
 import { KyselyKeyStore, type KeyTables } from './keys/kysely.js';
+import { KyselyOAuthStore, type OAuthTables } from './oauth/kysely.js';
 import { KyselyRuntimeStore, type RuntimeTables } from './runtimes/kysely.js';
 import { KyselySecretStore, type SecretTables } from './secrets/kysely.js';
 import { KyselySessionStore, type SessionTables } from './sessions/kysely.js';
@@ -27,6 +28,7 @@ export class KyselyStore implements Store {
   readonly functions: Store['functions'];
   readonly sessions: Store['sessions'];
   readonly keys: Store['keys'];
+  readonly oauth: Store['oauth'];
   private readonly db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {
@@ -41,6 +43,7 @@ export class KyselyStore implements Store {
     this.functions = new KyselyFunctionStore(tablesOf<FunctionTables>(this.db));
     this.sessions = new KyselySessionStore(tablesOf<SessionTables>(this.db));
     this.keys = new KyselyKeyStore(tablesOf<KeyTables>(this.db));
+    this.oauth = new KyselyOAuthStore(tablesOf<OAuthTables>(this.db));
   }
 
   async ping(): Promise<void> {

@@ -13,6 +13,7 @@ import { migration as m0011 } from './migrations/0011_session_checkpoints.js';
 import { migration as m0012 } from './migrations/0012_execution_files.js';
 import { migration as m0013 } from './migrations/0013_replica_urls.js';
 import { migration as m0014 } from './migrations/0014_api_keys.js';
+import { migration as m0015 } from './migrations/0015_oauth.js';
 
 /**
  * The schema's history, in code so that it ships inside the build (no migrations folder to find
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0012_execution_files': m0012,
   '0013_replica_urls': m0013,
   '0014_api_keys': m0014,
+  '0015_oauth': m0015,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

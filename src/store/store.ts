@@ -5,6 +5,7 @@ import type { InvocationStore } from './invocations/records.js';
 import type { RuntimeStore } from './runtimes/records.js';
 import type { SecretStore } from './secrets/records.js';
 import type { KeyStore } from './keys/records.js';
+import type { OAuthStore } from './oauth/records.js';
 import type { SessionStore } from './sessions/records.js';
 import type { ToolStore } from './tools/records.js';
 
@@ -35,6 +36,8 @@ export interface Store {
   readonly sessions: SessionStore;
   /** API keys made through /v1/keys (or the CLI), as hashes. */
   readonly keys: KeyStore;
+  /** kiln's own OAuth authorization server: clients, grants, codes and tokens, as hashes. */
+  readonly oauth: OAuthStore;
 
   /** Throws unless the database answers (readiness). */
   ping(): Promise<void>;

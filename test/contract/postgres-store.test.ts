@@ -9,6 +9,7 @@ import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 import { describeInvocationStoreContract } from './invocation-store-contract.js';
 import { describeKeyStoreContract } from './key-store-contract.js';
+import { describeOAuthStoreContract } from './oauth-store-contract.js';
 import { describeSessionStoreContract } from './session-store-contract.js';
 import { requirePostgres, testDatabaseUrl } from '../helpers/postgres.js';
 
@@ -49,6 +50,7 @@ describeRuntimeStoreContract('postgres', () => open());
 describeInvocationStoreContract('postgres', () => open());
 describeSessionStoreContract('postgres', () => open());
 describeKeyStoreContract('postgres', () => open());
+describeOAuthStoreContract('postgres', () => open());
 
 describe('Postgres store', () => {
   it('migrates once when several kilns start on one database at the same moment', async () => {

@@ -14,6 +14,7 @@ import { describeStoreContract } from './store-contract.js';
 import { describeRuntimeStoreContract } from './runtime-store-contract.js';
 import { describeInvocationStoreContract } from './invocation-store-contract.js';
 import { describeKeyStoreContract } from './key-store-contract.js';
+import { describeOAuthStoreContract } from './oauth-store-contract.js';
 import { describeSessionStoreContract } from './session-store-contract.js';
 
 let root: string;
@@ -57,6 +58,7 @@ describeRuntimeStoreContract('sqlite', () => open());
 describeInvocationStoreContract('sqlite', () => open());
 describeSessionStoreContract('sqlite', () => open());
 describeKeyStoreContract('sqlite', () => open());
+describeOAuthStoreContract('sqlite', () => open());
 
 describe('SQLite store', () => {
   it('keeps the database and its WAL readable by its owner only', async () => {
