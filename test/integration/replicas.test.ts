@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { call, docker, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME } from '../helpers/kiln.js';
 import { spawnKiln, type KilnProcess } from '../helpers/kiln-process.js';
+import { openConsent, submitConsent } from '../helpers/oauth-client.js';
 import { type Received, readEvents } from '../helpers/sse.js';
 import { requirePostgres, startTcpProxy, testDatabaseUrl } from '../helpers/postgres.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -67,6 +68,8 @@ beforeAll(async () => {
     KILN_MAX_TIMEOUT_SECONDS: '20',
     KILN_DEFAULT_TIMEOUT_SECONDS: '10',
     KILN_WEBHOOK_ALLOW_ADDRESSES: `127.0.0.1:${receiver.port}`,
+    KILN_OAUTH_SERVER: 'true',
+    KILN_OAUTH_ACCESS_TOKEN_SECONDS: '3',
   });
   // all three at once: their migrations and the queue's schema race, as replicas' do
   // (each kept as soon as it is up: afterAll stops whichever started, even when another did not)
@@ -274,6 +277,51 @@ describe('replicas on one PostgreSQL', () => {
     const revoked = await fetch(`${r(3).url}/v1/keys/${made.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${TEST_KEY}` } });
     expect(revoked.status).toBe(200);
     for (const i of [1, 2, 3]) expect((await list(i)).status).toBe(401);
+  });
+
+  it('an OAuth consent spans replicas; a revoked grant and an expired access token are refused on every one', {
+    timeout: 60_000,
+  }, async () => {
+    const redirect = 'http://127.0.0.1:9/callback';
+    const registered = await fetch(`${r(1).url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Replicated', redirect_uris: [redirect], token_endpoint_auth_method: 'none' }),
+    });
+    const clientId = ((await registered.json()) as { client_id: string }).client_id;
+    const verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    const authorize = new URL(`${r(2).url}/oauth/authorize`);
+    for (const [k, v] of Object.entries({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: redirect,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    }))
+      authorize.searchParams.set(k, v);
+    // the page from replica 2, its form posted to replica 3 (behind one address, as a load balancer would)
+    const page = await openConsent(authorize);
+    const allowed = await submitConsent(page, r(3).url, { credential: TEST_KEY });
+    expect(allowed.status).toBe(303);
+    const code = new URL(allowed.headers.get('location')!).searchParams.get('code')!;
+    const tokenOn = async (i: number, fields: Record<string, string>) =>
+      (await (
+        await fetch(`${r(i).url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ client_id: clientId, ...fields }) })
+      ).json()) as { access_token: string; refresh_token: string };
+    const pair = await tokenOn(1, { grant_type: 'authorization_code', code, redirect_uri: redirect, code_verifier: verifier });
+    const list = (i: number, token: string) => fetch(`${r(i).url}/v1/tools`, { headers: { authorization: `Bearer ${token}` } });
+    for (const i of [1, 2, 3]) expect((await list(i, pair.access_token)).status).toBe(200);
+    // expired (KILN_OAUTH_ACCESS_TOKEN_SECONDS=3) everywhere; its refresh token, on another replica, makes a live one
+    await new Promise((r) => setTimeout(r, 3500));
+    for (const i of [1, 2, 3]) expect((await list(i, pair.access_token)).status).toBe(401);
+    const next = await tokenOn(2, { grant_type: 'refresh_token', refresh_token: pair.refresh_token });
+    for (const i of [1, 2, 3]) expect((await list(i, next.access_token)).status).toBe(200);
+    const revoked = await fetch(`${r(3).url}/oauth/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: clientId, token: next.refresh_token }),
+    });
+    expect(revoked.status).toBe(200);
+    for (const i of [1, 2, 3]) expect((await list(i, next.access_token)).status).toBe(401);
   });
 
   it("a run's events reach a client through any replica: a stream lost on one is followed on another, live", {
