@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { type Keys, keyProjects } from '../access/keys.js';
-import { type Principal, requireScope, type Scope } from '../access/scopes.js';
+import { keyOfRequest, type Principal, requireScope, type Scope } from '../access/scopes.js';
+import type { Caller } from '../execution/request.js';
+import type { ExecutionVia } from '../store/store.js';
 import { AppError } from '../errors.js';
 import type { AppEnv } from './context.js';
 
@@ -29,6 +31,9 @@ export function keyAuth(
 
 /** The request's principal (set by keyAuth). */
 export const principalOf = (c: Context<AppEnv>): Principal => c.get('principal');
+
+/** The request's caller, for a call the log records apart from the executor's (a session's call). */
+export const callerOf = (c: Context<AppEnv>, via: ExecutionVia): Caller => ({ via, key: keyOfRequest(principalOf(c)) });
 
 /** A route's scope, checked once the key is known: a 403 naming it otherwise. */
 export const needs =

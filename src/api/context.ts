@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { keyOfRequest } from '../access/scopes.js';
 import type { ExecutionContext } from '../execution/request.js';
 import type { Context } from 'hono';
 import { fieldError } from '../errors.js';
@@ -13,7 +14,13 @@ export type { AppEnv };
  */
 export function executionContext(c: Context<AppEnv>, maxBodyBytes: number): ExecutionContext {
   const request = c.req.raw;
-  return { bytes: Number(request.headers.get('content-length') ?? maxBodyBytes), signal: request.signal, timer: c.get('timer') };
+  const principal = c.get('principal');
+  return {
+    bytes: Number(request.headers.get('content-length') ?? maxBodyBytes),
+    signal: request.signal,
+    timer: c.get('timer'),
+    key: principal ? keyOfRequest(principal) : null,
+  };
 }
 
 /**

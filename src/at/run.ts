@@ -48,6 +48,7 @@ export function createAtRunner(deps: { resolver: AtResolver; execute: Execute; c
       {
         project,
         via: 'at',
+        key: ctx.key ?? null,
         mode: 'function',
         target: {
           kind: 'code',

@@ -1,4 +1,5 @@
 import { AppError, fieldError } from '../errors.js';
+import type { KeyOfRequest } from '../access/scopes.js';
 import type { Invocations } from '../invocations/invocations.js';
 import type { C1FunctionRecord } from '../store/c1/records.js';
 import type { Store, ToolRevision, ToolSummary } from '../store/store.js';
@@ -129,7 +130,13 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
     revision,
 
     /** Invoke: the given commit, else the published one; queued as an async execution. */
-    async invoke(project: string, id: string, commitId: string | undefined, input: Record<string, unknown>, bytes: number) {
+    async invoke(
+      project: string,
+      id: string,
+      commitId: string | undefined,
+      input: Record<string, unknown>,
+      from: { bytes: number; key?: KeyOfRequest | null },
+    ) {
       const { fn } = await get(project, id, 'function_id');
       const commit = commitId || fn.publishedCommitId;
       if (!commit)
@@ -140,8 +147,8 @@ export function createC1Functions(deps: { store: Store; tools: Tools; invocation
         );
       await revision(project, id, commit, 'commitId');
       const accepted = await deps.invocations.accept(
-        { project, via: 'c1', mode: 'function', target: { kind: 'tool', toolId: id, revisionId: commit }, input },
-        { bytes },
+        { project, via: 'c1', mode: 'function', target: { kind: 'tool', toolId: id, revisionId: commit }, input, key: from.key ?? null },
+        { bytes: from.bytes },
       );
       await c1.putInvocation({ id: accepted.id, functionId: id, project, commitId: commit, input, createdAt: accepted.createdAt });
       return accepted.id;

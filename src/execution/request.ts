@@ -50,6 +50,15 @@ export interface ExecutionRequest {
   key?: KeyOfRequest | null;
 }
 
+/**
+ * Who asks for a call that is not an ExecutionRequest (a session's call, a sandbox's process): the
+ * surface it came through and its key, which the executions log records.
+ */
+export interface Caller {
+  via: ExecutionVia;
+  key?: KeyOfRequest | null;
+}
+
 /** What the caller's transport knows about the request: its size (for admission) and whether it left. */
 export interface ExecutionContext {
   bytes: number;
@@ -65,4 +74,6 @@ export interface ExecutionContext {
   timer?: StageTimer;
   /** A streamed run's listener: its output reaches it as it comes, with the run's secrets taken out. */
   stream?: RunStream;
+  /** The key of the HTTP request (a dialect that builds its request from ctx passes it on: AT). */
+  key?: KeyOfRequest | null;
 }

@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import type { Logger } from 'pino';
 import { newId } from '../ids.js';
 import type { Store } from '../store/store.js';
@@ -16,6 +17,8 @@ export interface FunctionCall {
   started: number;
   /** The worker that answered, for a worker's call. */
   workerId?: string;
+  /** The key that asked (over HTTP, or the calling worker's). */
+  key?: KeyOfRequest | null;
 }
 
 /**
@@ -38,6 +41,7 @@ export async function logFunctionCall(deps: { store: Pick<Store, 'executions'>; 
       startedAt: new Date(Date.now() - (performance.now() - call.started)).toISOString(),
       toolId: null,
       revisionId: null,
+      key: call.key ? { id: call.key.id, name: call.key.name } : null,
       request: { function_id: call.functionId, data: call.data ?? null, ...(call.workerId ? { worker_id: call.workerId } : {}) },
       result: call.outcome,
     })

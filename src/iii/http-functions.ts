@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RefusedAddress, type AddressPolicy } from '../egress/address-policy.js';
@@ -174,13 +175,13 @@ export function createHttpFunctions(deps: {
     },
 
     /** Calls a registered HTTP function with `data` (checked against request_format first) and logs the call. */
-    async invoke(project: string, fn: RegisteredFunction, data: unknown): Promise<{ id: string } & CallOutcome> {
+    async invoke(project: string, fn: RegisteredFunction, data: unknown, key?: KeyOfRequest | null): Promise<{ id: string } & CallOutcome> {
       if (!fn.invocation) throw fieldError('id', 'no_invocation', `function ${fn.id} has no HTTP invocation: a worker handles it`);
       checkInput(fn.request_format, data, { field: 'data', schema: "the function's request_format", schemaField: 'request_format' });
       const started = performance.now();
       // the project's share of kiln's own outbound calls, or a 429 before anything is sent
       const outcome = await deps.outbound.run(project, () => call(project, fn, data));
-      const id = await logFunctionCall(deps, { project, kind: 'http_function', functionId: fn.id, data, outcome, started });
+      const id = await logFunctionCall(deps, { project, kind: 'http_function', functionId: fn.id, data, outcome, started, key });
       return { id, ...outcome };
     },
   };

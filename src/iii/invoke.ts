@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import type { ConcurrencyCap } from '../execution/concurrency-cap.js';
@@ -28,16 +29,23 @@ export function createInvoke(deps: {
   ownerOf: (project: string, functionId: string) => Worker | undefined;
   call: (owner: Worker, functionId: string, data: unknown) => Promise<CallOutcome>;
 }) {
-  const record = (project: string, functionId: string, data: unknown, outcome: CallOutcome, started: number, workerId: string) =>
-    logFunctionCall(deps, { project, kind: 'worker_function', functionId, data, outcome, started, workerId });
+  const record = (
+    project: string,
+    functionId: string,
+    data: unknown,
+    outcome: CallOutcome,
+    started: number,
+    workerId: string,
+    key: KeyOfRequest | null,
+  ) => logFunctionCall(deps, { project, kind: 'worker_function', functionId, data, outcome, started, workerId, key });
 
   /** A saved tool run for a worker: its return value, or why it failed, as iii errors read. */
-  async function runTool(project: string, name: string, data: unknown): Promise<CallOutcome> {
+  async function runTool(project: string, name: string, data: unknown, key: KeyOfRequest | null): Promise<CallOutcome> {
     const tool = await deps.tools.find(project, name);
     if (!tool) return notFound(`${TOOL_PREFIX}${name}`);
     try {
       const e = await deps.execute(
-        { project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null },
+        { project, via: 'iii', mode: 'function', target: { kind: 'tool', toolId: tool.id }, input: data ?? null, key },
         { bytes: JSON.stringify(data ?? null).length },
       );
       const r = e.result;
@@ -64,6 +72,8 @@ export function createInvoke(deps: {
     functionId: string,
     data: unknown,
     callerId: string | null,
+    /** The key that asked: over HTTP, or the calling worker's. */
+    key: KeyOfRequest | null = null,
   ): Promise<CallOutcome & { executionId?: string }> {
     const started = performance.now();
     const owner = deps.ownerOf(project, functionId);
@@ -73,14 +83,14 @@ export function createInvoke(deps: {
         callerId && data && typeof data === 'object' && !Array.isArray(data) ? { ...data, _caller_worker_id: callerId } : data;
       // a call kiln makes and waits on: within the project's share of kiln's own outbound calls
       const outcome = await deps.outbound.run(project, () => deps.call(owner, functionId, payload));
-      const executionId = await record(project, functionId, data, outcome, started, owner.id);
+      const executionId = await record(project, functionId, data, outcome, started, owner.id, key);
       return { ...outcome, executionId };
     }
-    if (functionId.startsWith(TOOL_PREFIX)) return runTool(project, functionId.slice(TOOL_PREFIX.length), data); // logged by the executor
+    if (functionId.startsWith(TOOL_PREFIX)) return runTool(project, functionId.slice(TOOL_PREFIX.length), data, key); // logged by the executor
     const http = await deps.store.functions.get(project, functionId);
     if (http?.invocation) {
       const { id, ...called } = await deps.httpFunctions
-        .invoke(project, http, data)
+        .invoke(project, http, data, key)
         .catch((err: unknown) => ({ id: undefined, error: asOutcomeError(err) }));
       return { ...called, ...(id ? { executionId: id } : {}) };
     }

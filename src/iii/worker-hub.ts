@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -54,7 +55,7 @@ export function createWorkerHub(deps: {
     // data nested past what every surface takes is refused as the HTTP invoke refuses it: passed
     // on, it overflowed JSON.stringify in a promise nobody awaits, and that ended the process
     if (!inputDepthOk(frame.data)) return answer({ error: { code: 'invalid_argument', message: `data: ${INPUT_TOO_DEEP}` } });
-    void invoke(w.project, functionId, frame.data ?? null, w.id)
+    void invoke(w.project, functionId, frame.data ?? null, w.id, w.key)
       .catch((err: unknown): CallOutcome => ({ error: asOutcomeError(err) }))
       .then(({ executionId: _e, ...outcome }: CallOutcome & { executionId?: string }) => answer(outcome));
   }
@@ -84,8 +85,8 @@ export function createWorkerHub(deps: {
      */
     reserve: (project: string) => connections.tryEnter(project),
     /** A worker connected with a key of `project` (its place reserved): it is told its id, then speaks. */
-    attach(ws: WebSocket, project: string) {
-      const w: Worker = { id: randomUUID(), project, ws, functions: new Set(), reserving: new Set(), connected: true };
+    attach(ws: WebSocket, project: string, key: KeyOfRequest | null = null) {
+      const w: Worker = { id: randomUUID(), project, ws, functions: new Set(), reserving: new Set(), connected: true, key };
       workers.add(w);
       send(w, { type: 'workerregistered', worker_id: w.id, reattach_token: randomUUID() });
       ws.on('message', (raw) => {
@@ -107,7 +108,7 @@ export function createWorkerHub(deps: {
     },
     owner: (project: string, id: string) => registry.ownerOf(project, id)?.id ?? null,
     list: registry.list,
-    invoke: (project: string, id: string, data: unknown) => invoke(project, id, data, null),
+    invoke: (project: string, id: string, data: unknown, key: KeyOfRequest | null = null) => invoke(project, id, data, null, key),
     close() {
       for (const w of workers) w.ws.close(1001, 'kiln is stopping');
     },

@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../access/scopes.js';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.js';
 
@@ -17,6 +18,8 @@ export interface Worker {
   functions: Set<string>;
   /** False once its socket has closed: a registration that ends after that is dropped. */
   connected: boolean;
+  /** The key it connected with: the log names it for the calls it makes. */
+  key: KeyOfRequest | null;
 }
 
 /** A frame of the engine's protocol, as a worker sent it: nothing in it is trusted. */

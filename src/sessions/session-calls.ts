@@ -9,8 +9,10 @@ import { AppError, fieldError } from '../errors.js';
 import { redactingOutput, redactJson } from '../execution/redact.js';
 import type { RunStream } from '../sandbox/job.js';
 import { newId } from '../ids.js';
-import type { ExecutionRecord, ExecutionStore, ExecutionVia } from '../store/executions/records.js';
+import type { Caller } from '../execution/request.js';
+import type { ExecutionRecord, ExecutionStore } from '../store/executions/records.js';
 import type { CallOutcome } from './session-box.js';
+import { creatorOf } from './session-open.js';
 import type { LiveSession, Sessions } from './sessions.js';
 
 /** A call's end, as its answer says it: why it stopped, and its exit code (for the log). */
@@ -111,14 +113,14 @@ function scriptArgv(language: string, code: string, args: string[]): string[] {
 /** A session call as the executions log keeps it (kind `session`, with the session's id). */
 function loggedCall(
   record: LiveSession['record'],
-  call: { id: string; op: Record<string, unknown>; via: ExecutionVia; startedAt: string; outcome: CallOutcome; body: unknown },
+  call: { id: string; op: Record<string, unknown>; by: Caller; startedAt: string; outcome: CallOutcome; body: unknown },
 ): ExecutionRecord {
   const { op } = call;
   return {
     id: call.id,
     project: record.project,
     kind: 'session',
-    via: call.via,
+    via: call.by.via,
     language: record.language,
     exitCode: stopOf(call.outcome).exitCode,
     durationMs: call.outcome.durationMs,
@@ -126,6 +128,8 @@ function loggedCall(
     toolId: null,
     revisionId: null,
     sessionId: record.id,
+    // the caller's key; for a call made with the session's own tokens (E2B's envd), the key that made it
+    key: call.by.key ? { id: call.by.key.id, name: call.by.key.name } : creatorOf(record),
     // as every request is logged: env names, never values
     request: { session_id: record.id, ...op, ...(op.env ? { env: Object.keys(op.env as object) } : {}) },
     result: call.body,
@@ -174,7 +178,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     session: LiveSession,
     op: Record<string, unknown>,
     timeoutSeconds: number,
-    via: ExecutionVia,
+    by: Caller,
     answer: (outcome: CallOutcome, id: string) => Record<string, unknown>,
     stream?: RunStream,
   ): Promise<Record<string, unknown>> {
@@ -198,7 +202,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     session.restoredUnsaid = false;
     const said = answer(restored ? { ...outcome, restarted: true } : outcome, id);
     const body = redactJson({ ...said, restored }, session.secretValues) as Record<string, unknown>;
-    const logged = loggedCall(session.record, { id, op, via, startedAt, outcome, body });
+    const logged = loggedCall(session.record, { id, op, by, startedAt, outcome, body });
     await deps.executions.record(logged).catch((err) => {
       deps.log.error({ err: String(err), execution: id }, 'could not record a session call; its answer goes out all the same');
     });
@@ -207,7 +211,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
 
   return {
     /** Code in a context of the session: its state (variables, imports) is kept for the next call. */
-    async execute(project: string, sessionId: string, call: ExecuteCall, via: ExecutionVia = 'api'): Promise<Record<string, unknown>> {
+    async execute(project: string, sessionId: string, call: ExecuteCall, by: Caller = { via: 'api' }): Promise<Record<string, unknown>> {
       const session = await sessions.use(project, sessionId);
       const context = call.contextId ?? 'default';
       if (context !== 'default' && !session.contexts.has(context))
@@ -219,7 +223,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
         session,
         { op: 'execute', context, code: call.code },
         timeout,
-        via,
+        by,
         (outcome, id) => {
           const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
           return {
@@ -236,7 +240,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     },
 
     /** A fresh process in the session's box: it shares the session's files, not an interpreter's state. */
-    async command(project: string, sessionId: string, call: CommandCall, via: ExecutionVia = 'api'): Promise<Record<string, unknown>> {
+    async command(project: string, sessionId: string, call: CommandCall, by: Caller = { via: 'api' }): Promise<Record<string, unknown>> {
       const session = await sessions.use(project, sessionId);
       const timeout = timeoutOf(call.timeoutSeconds);
       const op = { op: 'command', cmd: call.cmd, stdin: call.stdin ?? '', env: call.env ?? {}, ...(call.cwd ? { cwd: call.cwd } : {}) };
@@ -244,7 +248,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
         session,
         op,
         timeout,
-        via,
+        by,
         (outcome, id) => {
           const { exitCode } = stopOf(outcome);
           const lost = lostState(outcome, timeout);
@@ -269,14 +273,20 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
       project: string,
       sessionId: string,
       call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null },
+      by: Caller = { via: 'api' },
     ) {
       const session = await sessions.use(project, sessionId);
       if (!sameRuntime(session.record.language, call.language))
         throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
-      const answer = await this.execute(project, sessionId, {
-        code: functionCell(session.record.language, call.code, call.input),
-        timeoutSeconds: call.timeoutSeconds,
-      });
+      const answer = await this.execute(
+        project,
+        sessionId,
+        {
+          code: functionCell(session.record.language, call.code, call.input),
+          timeoutSeconds: call.timeoutSeconds,
+        },
+        by,
+      );
       const results = answer.results as Record<string, unknown>[];
       const shown = results.find((r) => Object.hasOwn(r, 'application/json'));
       const outputStatus = answer.error ? 'error' : shown ? 'valid' : 'json_serialization_error';
@@ -288,12 +298,13 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
       project: string,
       sessionId: string,
       call: { language: string; code: string; args: string[]; stdin: string; env: Record<string, string>; timeoutSeconds?: number | null },
+      by: Caller = { via: 'api' },
     ) {
       const session = await sessions.use(project, sessionId);
       if (!sameRuntime(session.record.language, call.language))
         throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
       const argv = scriptArgv(call.language, call.code, call.args);
-      return this.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds });
+      return this.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds }, by);
     },
 
     ...contextCalls(sessions),

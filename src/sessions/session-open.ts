@@ -28,6 +28,8 @@ export interface SessionCreate {
   files?: ExecutionRequest['files'];
   /** Labels shown back and filtered on (E2B's metadata, its template's name): never secrets. */
   labels?: Record<string, string>;
+  /** The key that made it: the log names it for calls made with the session's own tokens (E2B's envd). */
+  createdBy?: { id: string | null; name: string } | null;
 }
 
 /** A session whose box this kiln holds. */
@@ -49,6 +51,12 @@ export interface LiveSession {
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The key that made a session (its id and name), as its record keeps it; null when none was said. */
+export function creatorOf(record: SessionRecord): { id: string | null; name: string } | null {
+  const by = (record.settings as { created_by?: { id: string | null; name: string } } | null)?.created_by;
+  return by && typeof by.name === 'string' ? { id: by.id ?? null, name: by.name } : null;
+}
+
 /** A new running session's record: its deadlines from now, and what it shows back (names, hosts; no values). */
 export function newRecord(s: {
   id: string;
@@ -61,6 +69,7 @@ export function newRecord(s: {
   lifetime: number;
   job: { memoryMiB: number; env: Record<string, string>; allow: { host: string }[] };
   labels?: Record<string, string>;
+  createdBy?: { id: string | null; name: string } | null;
 }): SessionRecord {
   const now = Date.now();
   return {
@@ -84,6 +93,7 @@ export function newRecord(s: {
       env: Object.keys(s.job.env),
       http: { allow: s.job.allow.map((r) => ({ host: r.host })) },
       ...(s.labels ? { labels: s.labels } : {}),
+      ...(s.createdBy ? { created_by: { id: s.createdBy.id, name: s.createdBy.name } } : {}),
     },
     ownerUrl: s.ownerUrl,
     restored: false,

@@ -12,8 +12,10 @@ import { AppError } from '../errors.js';
 import { redactingOutput } from '../execution/redact.js';
 import { newId } from '../ids.js';
 import { CappedBuffer } from '../sandbox/frame-decoder.js';
-import type { ExecutionRecord, ExecutionStore, ExecutionVia } from '../store/executions/records.js';
+import type { Caller } from '../execution/request.js';
+import type { ExecutionRecord, ExecutionStore } from '../store/executions/records.js';
 import type { BoxProcess, ProcessEnd } from './box-processes.js';
+import { creatorOf } from './session-open.js';
 import type { LiveSession, Sessions } from './sessions.js';
 
 /** What a process was started with, as it is shown back (E2B's ProcessConfig). */
@@ -48,7 +50,7 @@ export type ProcessSelector = { pid: number } | { tag: string };
 function processRecord(p: {
   id: string;
   session: LiveSession['record'];
-  via: ExecutionVia;
+  by: Caller;
   config: ProcessConfig;
   tag: string | null;
   startedAt: Date;
@@ -61,7 +63,7 @@ function processRecord(p: {
     id: p.id,
     project: p.session.project,
     kind: 'session',
-    via: p.via,
+    via: p.by.via,
     language: p.session.language,
     exitCode: end.exitCode,
     durationMs: p.durationMs,
@@ -69,6 +71,7 @@ function processRecord(p: {
     toolId: null,
     revisionId: null,
     sessionId: p.session.id,
+    key: p.by.key ? { id: p.by.key.id, name: p.by.key.name } : creatorOf(p.session),
     request: { session_id: p.session.id, op: 'process', cmd: config.cmd, args: config.args, env: Object.keys(config.envs), tag: p.tag },
     result: {
       exit_code: end.exitCode,
@@ -106,7 +109,7 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
       sessionId: string,
       spec: { argv: string[]; env: Record<string, string>; cwd?: string; stdin: boolean; tag?: string | null; timeoutMs?: number | null },
       config: ProcessConfig,
-      via: ExecutionVia,
+      by: Caller,
       /** Follows it from its first byte (its output may come with the news that it started). */
       listener?: (e: ProcessEvent) => void,
     ): Promise<SessionProcess> {
@@ -167,7 +170,7 @@ export function createSessionProcesses(deps: { sessions: Sessions; executions: E
       });
       const logEnd = (end: ProcessEnd & { timedOut: boolean }, durationMs: number) => {
         sessions.touch(session);
-        const record = processRecord({ id, session: session.record, via, config, tag: spec.tag ?? null, startedAt, durationMs, end, caps });
+        const record = processRecord({ id, session: session.record, by, config, tag: spec.tag ?? null, startedAt, durationMs, end, caps });
         void deps.executions
           .record(record)
           .catch((err) => deps.log.error({ err: String(err), execution: id }, 'could not record a session process'));

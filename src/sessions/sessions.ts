@@ -128,7 +128,7 @@ export function createSessions(
       const opened = await openLive(deps, { project, id, req, lifetime, withFiles: true, timer }, onEnd);
       const record = newRecord({
         ...{ id, project, owner: deps.owner, ownerUrl: deps.ownerUrl, idle, lifetime, job: opened.job },
-        ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null, labels: req.labels },
+        ...{ language: req.language, runtimeRevisionId: req.runtimeRevisionId ?? null, labels: req.labels, createdBy: req.createdBy },
       });
       hold(record, opened);
       try {

@@ -58,7 +58,7 @@ describe('at.functions.run on the real engine', () => {
     });
     expect((await run('sum')).body).toMatchObject({ ok: true, output: { sum: 3 } });
     const logged = await kiln.request('GET', '/v1/executions?limit=1');
-    expect(logged.body.data[0].details).toMatchObject({ type: 'function', via: 'at' });
+    expect(logged.body.data[0].details).toMatchObject({ type: 'function', via: 'at', key: { id: null, name: 'env' } });
   });
 
   it('a function that loops, grows past its memory, or is not pure-v1 is ok: false with why', async () => {

@@ -67,6 +67,11 @@ describe('ConductorOne functions on the real engine', () => {
       output: { message: 'Hello, Ada' },
       commitId: commit.body.commitId,
     });
+    // the log names the key that invoked it (KILN_API_KEYS' keys are `env`)
+    expect((await kiln.request('GET', `/v1/executions/${ok.body.invocationId}`)).body.details).toMatchObject({
+      via: 'c1',
+      key: { name: 'env' },
+    });
 
     const bad = await kiln.post(`/api/v1/functions/${fid}/invoke`, { json: b64(JSON.stringify({ name: 'Bob', fail: true })) });
     const error = await poll(fid, bad.body.invocationId);

@@ -72,8 +72,9 @@ describe('E2B SDK (e2b 2.51.0) against kiln', () => {
     // the command is an execution in kiln's log, with the sandbox's session id
     const log = await kiln.request('GET', '/v1/executions?limit=10');
     expect(
-      (log.body.data as { details: { session_id?: string; via: string } }[]).some(
-        (e) => e.details.session_id === sbx.sandboxId && e.details.via === 'e2b',
+      // made with the sandbox's own token: named for the key that made the sandbox
+      (log.body.data as { details: { session_id?: string; via: string; key?: { name: string } } }[]).some(
+        (e) => e.details.session_id === sbx.sandboxId && e.details.via === 'e2b' && e.details.key?.name === 'env',
       ),
     ).toBe(true);
     const box = await boxOf(sbx);

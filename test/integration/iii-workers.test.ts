@@ -48,7 +48,13 @@ describe('iii workers on kiln', () => {
     const res = await kiln.post('/v1/functions/math::add/invoke', { data: { a: 2, b: 40 } });
     expect(res.body).toMatchObject({ function_id: 'math::add', result: { sum: 42 } });
     const logged = await kiln.request('GET', `/v1/executions/${res.body.invocation_id}`);
-    expect(logged.body.details).toMatchObject({ type: 'worker_function', via: 'iii', response: { result: { sum: 42 } } });
+    // the key that asked is named (KILN_API_KEYS' keys are `env`)
+    expect(logged.body.details).toMatchObject({
+      type: 'worker_function',
+      via: 'iii',
+      response: { result: { sum: 42 } },
+      key: { name: 'env' },
+    });
     // another project sees nothing of it
     expect((await kiln.request('GET', '/v1/functions/math::add', undefined, OTHER_KEY)).status).toBe(404);
   });

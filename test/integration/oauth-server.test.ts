@@ -294,6 +294,7 @@ describe('the consent page and the endpoints refuse what they must', () => {
     // deny goes back to the client with access_denied
     const denied = await submitConsent(page, kiln.url, { credential: '', decision: 'deny' });
     expect(new URL(denied.headers.get('location')!).searchParams.get('error')).toBe('access_denied');
+    expect(new URL(denied.headers.get('location')!).searchParams.get('iss')).toBe(kiln.url);
   });
 
   it('never redirects to a URI the client did not register; sends other errors back to the client', async () => {
@@ -312,7 +313,11 @@ describe('the consent page and the endpoints refuse what they must', () => {
       const res = await fetch(authorizeUrl(id, extra), { redirect: 'manual' });
       expect(res.status).toBe(303);
       const back = new URL(res.headers.get('location')!);
-      expect([back.searchParams.get('error'), back.searchParams.get('state')]).toEqual([error, 's1']);
+      expect([back.searchParams.get('error'), back.searchParams.get('state'), back.searchParams.get('iss')]).toEqual([
+        error,
+        's1',
+        kiln.url,
+      ]);
     }
   });
 

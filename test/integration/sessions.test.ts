@@ -65,7 +65,7 @@ describe('a Python session', () => {
     expect(mainResult((await run(s.id, 'x')).body)).toBe('41'); // an error loses nothing
 
     const logged = await kiln.request('GET', `/v1/executions/${second.body.id}`);
-    expect(logged.body.details).toMatchObject({ type: 'session', session_id: s.id });
+    expect(logged.body.details).toMatchObject({ type: 'session', session_id: s.id, key: { id: null, name: 'env' } });
     const ended = await kiln.request('DELETE', `/v1/sessions/${s.id}`);
     expect(ended.body).toMatchObject({ status: 'ended', end_reason: 'deleted' });
     const after = await run(s.id, 'x');

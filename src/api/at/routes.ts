@@ -1,4 +1,4 @@
-import { type Principal, requireCode } from '../../access/scopes.js';
+import { type KeyOfRequest, keyOfRequest, type Principal, requireCode } from '../../access/scopes.js';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
@@ -48,12 +48,12 @@ export function atRoutes(deps: {
     const key = bearerKey(c.req.header('authorization'));
     const principal = await deps.authenticate(key);
     if (principal === null && (key || !deps.anonymous)) throw new AppError('UNAUTHENTICATED', 'unauthenticated');
-    if (principal === null) return deps.anonymous!.cap.run('anonymous', () => runFor(c, deps.anonymous!.project));
+    if (principal === null) return deps.anonymous!.cap.run('anonymous', () => runFor(c, deps.anonymous!.project, null));
     // a function published by anyone is code the key did not write: a key limited to its tools may not
     requireCode(principal);
-    return runFor(c, principal.project);
+    return runFor(c, principal.project, keyOfRequest(principal));
   });
-  async function runFor(c: Context<AppEnv>, project: string): Promise<Response> {
+  async function runFor(c: Context<AppEnv>, project: string, key: KeyOfRequest | null): Promise<Response> {
     const body = await readJson(c);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be an object {function, input}');
     const { function: uri, input } = body as { function?: unknown; input?: unknown };
@@ -61,7 +61,7 @@ export function atRoutes(deps: {
     if (!Object.hasOwn(body, 'input')) throw invalid('input: required (any JSON)');
     checkInputDepth(input, 'input');
     try {
-      return c.json(await deps.run(project, uri, input, executionContext(c, deps.maxBodyBytes)));
+      return c.json(await deps.run(project, uri, input, { ...executionContext(c, deps.maxBodyBytes), key }));
     } catch (err) {
       if (err instanceof ResolveError && err.invalidRequest) throw invalid(err.message);
       throw err;

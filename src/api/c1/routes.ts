@@ -1,3 +1,4 @@
+import { keyOfRequest } from '../../access/scopes.js';
 import { timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -173,13 +174,10 @@ export function c1Routes(deps: {
     checkInputDepth(input, 'json');
     if (input === null || typeof input !== 'object' || Array.isArray(input))
       throw fieldError('json', 'not_an_object', 'must be base64 of a JSON object (a function takes a JSONObject)');
-    const invocationId = await fns.invoke(
-      c.get('project'),
-      c.req.param('function_id'),
-      req.commitId,
-      input as Record<string, unknown>,
-      executionContext(c, deps.maxBodyBytes).bytes,
-    );
+    const invocationId = await fns.invoke(c.get('project'), c.req.param('function_id'), req.commitId, input as Record<string, unknown>, {
+      bytes: executionContext(c, deps.maxBodyBytes).bytes,
+      key: keyOfRequest(c.get('principal')),
+    });
     return c.json({ invocationId });
   });
   const invocationPage = async (c: Context<AppEnv>, pageSize: number, pageToken?: string) => {

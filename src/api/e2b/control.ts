@@ -5,6 +5,7 @@
  * HTTP status as `code` (the SDKs read it: kill() is false on 404, pause() false on 409). What kiln
  * does not have (template builds, snapshots, forks, volumes) answers 501 naming what to use instead.
  */
+import { keyOfRequest } from '../../access/scopes.js';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { AppError, fieldError } from '../../errors.js';
@@ -96,6 +97,7 @@ export function controlRoutes(deps: { sessions: Sessions; runtimes: CustomRuntim
         allow: allowOf(b),
         files: [],
         labels: labelsOf(template, b.metadata ?? {}),
+        createdBy: keyOfRequest(c.get('principal')),
       },
       c.get('timer'),
     );

@@ -117,7 +117,7 @@ export function processRoutes(
         timeoutMs: Number.isFinite(deadline) && deadline > 0 && deadline < 2 ** 31 ? deadline : null,
       };
       const config = { cmd: p.cmd, args, envs, cwd };
-      return follow(c, (listener) => processes.start(...sandbox(c), spec, config, 'e2b', listener));
+      return follow(c, (listener) => processes.start(...sandbox(c), spec, config, { via: 'e2b' }, listener));
     } catch (error) {
       return streamError(error); // refused before it started: the error in the stream's end, as its clients read it
     }

@@ -113,7 +113,7 @@ export function interpreterRoutes(app: Routes, deps: { sessions: Sessions; calls
         await turn;
         try {
           if (s.cwd !== ctx.cwd) {
-            const moved = await calls.execute(project, id, { code: chdir(ctx.language, ctx.cwd), contextId }, 'e2b');
+            const moved = await calls.execute(project, id, { code: chdir(ctx.language, ctx.cwd), contextId }, { via: 'e2b' });
             if (moved.error) throw fieldError('cwd', 'invalid', `the context's working directory ${ctx.cwd} cannot be entered`);
             s.cwd = ctx.cwd;
           }
@@ -134,7 +134,7 @@ export function interpreterRoutes(app: Routes, deps: { sessions: Sessions; calls
                 },
               },
             },
-            'e2b',
+            { via: 'e2b' },
           )) as { results?: Record<string, unknown>[]; error?: { name: string; value: string; traceback: string } | null };
           printed.flush();
           for (const bundle of (answer.results ?? []).slice(shown)) line(resultLine(bundle));

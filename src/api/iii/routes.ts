@@ -1,3 +1,4 @@
+import { keyOfRequest } from '../../access/scopes.js';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
@@ -95,11 +96,11 @@ export function iiiRoutes(deps: { functions: HttpFunctions; workers: WorkerHub }
     const id = c.req.param('id');
     if (workers.owner(project, id)) {
       // a connected worker's function: it runs there, and answers as it answers
-      const { executionId, ...outcome } = await workers.invoke(project, id, data);
+      const { executionId, ...outcome } = await workers.invoke(project, id, data, keyOfRequest(c.get('principal')));
       return c.json({ invocation_id: executionId, function_id: id, ...outcome });
     }
     const fn = await functions.get(project, id);
-    const called = await functions.invoke(project, fn, data);
+    const called = await functions.invoke(project, fn, data, keyOfRequest(c.get('principal')));
     const { id: invocationId, ...outcome } = called;
     return c.json({ invocation_id: invocationId, function_id: fn.id, ...outcome });
   });

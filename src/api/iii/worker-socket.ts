@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { allows, type Principal } from '../../access/scopes.js';
+import { allows, type KeyOfRequest, keyOfRequest, type Principal } from '../../access/scopes.js';
 import { bearerKey } from '../auth.js';
 import type { WorkerHub } from '../../iii/worker-hub.js';
 
@@ -32,14 +32,14 @@ export function attachWorkerSocket(
       socket.end(
         `HTTP/1.1 ${status}\r\n${extra}Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
       );
-    const upgrade = (project: string) => {
+    const upgrade = (project: string, key: KeyOfRequest) => {
       // a place for the worker before the upgrade is answered: a burst of connections cannot pass the
       // cap between the check and the attach; the socket's close (whenever it comes) gives it back
       const leave = url.pathname === WORKER_PATH ? deps.workers.reserve(project) : () => {};
       if (!leave) return refuse('429 Too Many Requests', 'this project has its most iii workers connected', 'Retry-After: 5\r\n');
       socket.once('close', leave);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project);
+        if (url.pathname === WORKER_PATH) return deps.workers.attach(ws, project, key);
         ws.on('message', () => {}); // telemetry kiln does not collect
         ws.on('error', () => {});
       });
@@ -49,7 +49,7 @@ export function attachWorkerSocket(
         if (principal === null) return refuse('401 Unauthorized', '', 'WWW-Authenticate: Bearer realm="kiln"\r\n');
         // a worker registers functions, which run as the project's: what a key that manages them may do
         if (!allows(principal, 'manage')) return refuse('403 Forbidden', 'this key lacks the manage scope');
-        upgrade(principal.project);
+        upgrade(principal.project, keyOfRequest(principal));
       },
       () => socket.destroy(),
     );

@@ -1,3 +1,4 @@
+import type { KeyOfRequest } from '../../access/scopes.js';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { SessionCalls } from '../../sessions/session-calls.js';
@@ -114,11 +115,17 @@ async function readAll(body: Readable, max: number): Promise<Buffer | null> {
 }
 
 /** Runs a session tool; a bad argument is a ZodError naming it, a refusal an AppError (the caller maps both). */
-export async function callSessionTool(deps: SessionToolDeps, project: string, name: string, args: Record<string, unknown>) {
+export async function callSessionTool(
+  deps: SessionToolDeps,
+  project: string,
+  name: string,
+  args: Record<string, unknown>,
+  key: KeyOfRequest,
+) {
   switch (name) {
     case 'start_session': {
       const a = Start.parse(args);
-      const s = await deps.sessions.create(project, { language: a.language, idleTimeoutSeconds: a.idle_timeout_seconds });
+      const s = await deps.sessions.create(project, { language: a.language, idleTimeoutSeconds: a.idle_timeout_seconds, createdBy: key });
       const view = { session_id: s.id, language: s.language, expires_at: s.expiresAt, ends_at: s.endsAt };
       return {
         content: [text(`Session ${s.id} started (${s.language}); it ends at ${s.expiresAt} unless used.`)],

@@ -96,7 +96,12 @@ async function callBuiltin(call: Call, language: (typeof BUILTINS)[string], args
     const inSession = sessionArguments(args);
     if (inSession && how.task) throw notATask('a call in a session');
     if (inSession) {
-      const answer = await deps.sessions.calls.execute(project, inSession.sessionId, { ...inSession, stream: how.progress }, 'mcp');
+      const answer = await deps.sessions.calls.execute(
+        project,
+        inSession.sessionId,
+        { ...inSession, stream: how.progress },
+        { via: 'mcp', key: keyOfRequest(call.principal) },
+      );
       return sessionCallResult(answer, deps.outputLimit);
     }
     return await runOrAccept(call, builtinRequest(project, language, args), how);
@@ -125,7 +130,7 @@ export async function callTool(call: Call, params: { name: string; arguments?: R
     mayRunCode();
     if (how.task) throw notATask(name);
     try {
-      return await callSessionTool({ ...deps.sessions, outputLimit: deps.outputLimit }, project, name, args);
+      return await callSessionTool({ ...deps.sessions, outputLimit: deps.outputLimit }, project, name, args, keyOfRequest(call.principal));
     } catch (err) {
       throw toMcpError(err, {}, deps.log);
     }

@@ -74,14 +74,18 @@ export function authorizeRoutes(deps: {
     const params = Object.fromEntries(CARRIED.flatMap((n) => (given.has(n) ? [[n, given.get(n)!]] : [])));
     const request = { client, redirectUri, state: given.get('state'), params };
     if (given.get('response_type') !== 'code')
-      throw redirectError(request, new OAuthError('unsupported_response_type', 'response_type: must be code'));
+      throw redirectError(request, new OAuthError('unsupported_response_type', 'response_type: must be code'), c);
     const challenge = given.get('code_challenge') ?? '';
     if (given.get('code_challenge_method') !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(challenge))
-      throw redirectError(request, new OAuthError('invalid_request', 'code_challenge: required, with code_challenge_method S256 (PKCE)'));
+      throw redirectError(
+        request,
+        new OAuthError('invalid_request', 'code_challenge: required, with code_challenge_method S256 (PKCE)'),
+        c,
+      );
     const base = issuer(c);
     const resource = given.get('resource') ?? `${base}/mcp`;
     if (!URL.canParse(resource) || new URL(resource).origin !== new URL(base).origin)
-      throw redirectError(request, new OAuthError('invalid_target', `resource: tokens of this server are for ${base} only`));
+      throw redirectError(request, new OAuthError('invalid_target', `resource: tokens of this server are for ${base} only`), c);
     const words = (given.get('scope') ?? '')
       .split(' ')
       .filter(Boolean)
@@ -94,8 +98,9 @@ export function authorizeRoutes(deps: {
     return { ...request, challenge, resource, offered: offered.length ? offered : ['run', 'read'], tools };
   }
 
-  function redirectError(r: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, err: OAuthError) {
-    return new SentBack(withParams(r.redirectUri, { error: err.code, error_description: err.message, state: r.state }));
+  // RFC 9207: `iss` on every answer sent back, errors too (ChatGPT's stable callback requires it)
+  function redirectError(r: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, err: OAuthError, c: Context<AppEnv>) {
+    return new SentBack(withParams(r.redirectUri, { error: err.code, error_description: err.message, state: r.state, iss: issuer(c) }));
   }
 
   function withParams(uri: string, params: Record<string, string | undefined>) {

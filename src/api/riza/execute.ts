@@ -1,4 +1,5 @@
 import { keyOfRequest } from '../../access/scopes.js';
+import { callerOf } from '../auth.js';
 import { createRoute } from '@hono/zod-openapi';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionRequest } from '../../execution/request.js';
@@ -114,12 +115,17 @@ export function executeRoutes(deps: {
     const req = c.req.valid('json');
     if (req.session_id) {
       sessionFields(req, c, false);
-      const called = await deps.sessionCalls.callFunction(c.get('project'), req.session_id, {
-        language: req.language,
-        code: req.code,
-        input: req.input ?? null,
-        timeoutSeconds: req.limits?.execution_timeout && Math.ceil(req.limits.execution_timeout),
-      });
+      const called = await deps.sessionCalls.callFunction(
+        c.get('project'),
+        req.session_id,
+        {
+          language: req.language,
+          code: req.code,
+          input: req.input ?? null,
+          timeoutSeconds: req.limits?.execution_timeout && Math.ceil(req.limits.execution_timeout),
+        },
+        callerOf(c, 'api'),
+      );
       const { results: _results, error: _error, context_id: _context, restarted: _restarted, ...fields } = called.answer;
       const execution = sessionExecution({ ...fields, exit_code: called.answer.error ? 1 : 0 });
       return c.body(
@@ -145,14 +151,19 @@ export function executeRoutes(deps: {
     const req = c.req.valid('json');
     if (req.session_id) {
       sessionFields(req, c, true);
-      const answer = await deps.sessionCalls.callScript(c.get('project'), req.session_id, {
-        language: req.language,
-        code: req.code,
-        args: req.args ?? [],
-        stdin: req.stdin ?? '',
-        env: req.env ?? {},
-        timeoutSeconds: req.limits?.execution_timeout && Math.ceil(req.limits.execution_timeout),
-      });
+      const answer = await deps.sessionCalls.callScript(
+        c.get('project'),
+        req.session_id,
+        {
+          language: req.language,
+          code: req.code,
+          args: req.args ?? [],
+          stdin: req.stdin ?? '',
+          env: req.env ?? {},
+          timeoutSeconds: req.limits?.execution_timeout && Math.ceil(req.limits.execution_timeout),
+        },
+        callerOf(c, 'api'),
+      );
       return c.json(sessionExecution(answer) as never, 200);
     }
     const request: ExecutionRequest = {

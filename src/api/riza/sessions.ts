@@ -1,3 +1,5 @@
+import { keyOfRequest } from '../../access/scopes.js';
+import { callerOf } from '../auth.js';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SessionCalls } from '../../sessions/session-calls.js';
 import type { Sessions } from '../../sessions/sessions.js';
@@ -242,6 +244,7 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls; r
         env: Object.entries(b.env ?? {}).map(([name, value]) => ({ name, value })),
         allow: b.http?.allow ?? [],
         files: b.files ?? [],
+        createdBy: keyOfRequest(c.get('principal')),
       },
       c.get('timer'),
     );
@@ -259,14 +262,14 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls; r
     const b = c.req.valid('json');
     const call = { code: b.code, contextId: b.context_id, timeoutSeconds: b.timeout };
     return answerRun(c, deps.runEvents, async (stream) =>
-      JSON.stringify(await calls.execute(c.get('project'), c.req.valid('param').id, { ...call, stream })),
+      JSON.stringify(await calls.execute(c.get('project'), c.req.valid('param').id, { ...call, stream }, callerOf(c, 'api'))),
     ) as never;
   });
   app.openapi(routes.command, async (c) => {
     const b = c.req.valid('json');
     const call = { cmd: b.cmd, stdin: b.stdin ?? '', env: b.env ?? {}, cwd: b.cwd ?? undefined, timeoutSeconds: b.timeout };
     return answerRun(c, deps.runEvents, async (stream) =>
-      JSON.stringify(await calls.command(c.get('project'), c.req.valid('param').id, { ...call, stream })),
+      JSON.stringify(await calls.command(c.get('project'), c.req.valid('param').id, { ...call, stream }, callerOf(c, 'api'))),
     ) as never;
   });
   app.openapi(routes.context, async (c) => c.json(await calls.createContext(c.get('project'), c.req.valid('param').id), 200));
