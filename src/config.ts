@@ -361,6 +361,12 @@ export const ConfigSchema = z.object({
     .regex(PROJECT, 'must be a project name (lower case letters, digits, - and _)')
     .optional()
     .describe("The project of a token without that claim (one project's install); unset, such a token is refused."),
+  KILN_TOOLS_MAX_CHILDREN: int(20).describe(
+    "Tool calls one execution may make from its code, its children's calls included (`tools` on an execution); the next is refused.",
+  ),
+  KILN_TOOLS_MAX_DEPTH: int(2).describe(
+    'How deep tool calls from code nest: 2 lets a called tool call tools once more; a call deeper is refused.',
+  ),
   KILN_OAUTH_SERVER: bool(false).describe(
     'Make kiln its own OAuth 2.1 authorization server (one-box installs): clients register, a person consents with an admin key or a one-time code (`npm run kiln -- oauth code`), and `/mcp` can be added as a connector in claude.ai or ChatGPT. Not with `KILN_OAUTH_ISSUER`.',
   ),

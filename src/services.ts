@@ -21,7 +21,7 @@ import { createWebhooks } from './invocations/webhooks.js';
 import type { Metrics } from './metrics.js';
 import { createCustomRuntimes } from './runtimes/custom/runtimes.js';
 import type { Language, Runtime } from './runtimes/registry.js';
-import type { Admission } from './sandbox/admission.js';
+import { type Admission, createAdmission } from './sandbox/admission.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import { createSecrets } from './secrets/secrets.js';
 import type { SandboxProvider } from './sandbox/provider.js';
@@ -73,6 +73,28 @@ function addressPolicies(config: Config) {
 }
 
 /**
+ * Tools called from code (issue 27): the bounds of a tree of calls, and where its children are
+ * admitted. Each depth has slots of its own, so that a parent holding a slot while it waits never
+ * keeps its child from one (the deepest waits on nothing): no tree can deadlock a full pool.
+ */
+function toolCallBounds(config: Config) {
+  const childAdmissions = Array.from({ length: config.KILN_TOOLS_MAX_DEPTH }, () =>
+    createAdmission({
+      concurrency: config.KILN_CONCURRENCY,
+      queueLimit: config.KILN_QUEUE_LIMIT,
+      queueBytesLimit: config.KILN_QUEUE_BYTES_LIMIT,
+      maxWaitMs: config.KILN_QUEUE_MAX_WAIT_SECONDS * 1000,
+    }),
+  );
+  return {
+    maxChildren: config.KILN_TOOLS_MAX_CHILDREN,
+    maxDepth: config.KILN_TOOLS_MAX_DEPTH,
+    maxBodyBytes: config.KILN_MAX_BODY_BYTES,
+    admission: (depth: number) => childAdmissions[Math.min(depth, childAdmissions.length) - 1]!,
+  };
+}
+
+/**
  * The composition root of the services every surface shares: tools, secrets, custom runtimes, the
  * one execution path, async invocations with their webhooks, and the services of the C1, iii and
  * AT dialects over it. Adapters are handed these, never the store. `start` begins the background
@@ -99,7 +121,10 @@ export function createServices(deps: ServiceDeps) {
   });
   const tools = createTools({ store, secrets, runtimes });
   const resolve = createResolver({ config, registry: deps.registry, tools, secrets, runtimes });
-  const execute = createExecutor({ resolve, admission: deps.admission, runJob: deps.runJob, metrics: deps.metrics, store, log });
+  const execute = createExecutor({
+    ...{ resolve, admission: deps.admission, runJob: deps.runJob, metrics: deps.metrics, store, log },
+    tools: toolCallBounds(config),
+  });
   const statuses = createExecutionStatuses(store);
   const webhooks = createWebhooks({
     store: store.invocations,

@@ -117,6 +117,11 @@ async function load(request, root) {
   }
   Object.assign(process.env, request.env ?? {});
   writeFiles(root, request.files ?? []);
+  // the execution's tools (kiln made the module for it): `import { weather } from 'kiln:tools'`
+  if (request.tools_module) {
+    if (!inMemory) throw new Error("kiln:tools needs a Node with module.registerHooks (22.15 or later)");
+    sources.set('kiln:tools', request.tools_module);
+  }
   let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
   // Riza's code declares execute() without exporting it: export it under a private name. Code
   // whose entry is its default export (ConductorOne's `export default async function main`) has it already.

@@ -125,6 +125,17 @@ if request["mode"] == "session":
     session.serve(request, int(sys.argv[1]), result_fd, write_files)
 
 
+def install_tools(source):
+    """The execution's tools (kiln made the module for it): `from kiln_tools import weather` finds them."""
+    if not source:
+        return
+    tools = types.ModuleType("kiln_tools")
+    tools.__file__ = "kiln_tools.py"
+    linecache.cache[tools.__file__] = (len(source), None, source.splitlines(True), tools.__file__)
+    sys.modules["kiln_tools"] = tools
+    exec(compile(source, tools.__file__, "exec"), tools.__dict__)
+
+
 def run():
     """Returns the exit code; writes the result in function mode."""
     filename = "main.py"
@@ -139,6 +150,7 @@ def run():
     try:
         os.environ.update(request.get("env") or {})
         write_files(request.get("files") or [])
+        install_tools(request.get("tools_module"))
         exec(compile(code, filename, "exec"), module.__dict__)
         if request["mode"] == "script":
             return 0

@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { CertificateAuthority } from './ca.js';
 import { findRule, normalizeHost } from './host-rules.js';
-import type { EgressSession, RecordDecision, Target } from './session.js';
+import { type EgressSession, type RecordDecision, type Target, TOOLS_HOST } from './session.js';
 
 // A DNS name as the allow-list knows them: letters, digits, '-', '_' and dots; nothing a URL would re-read.
 const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
@@ -66,7 +66,9 @@ export function createConnectHandler(deps: {
       deps.record(session, '-', 'bad_request', 400);
       return reply(socket, '400 Bad Request', 'kiln egress: CONNECT needs host:port\n');
     }
-    if (!findRule(session.rules, authority.host) && !deps.mayTunnelDenied(session, authority.host)) {
+    // (the execution's tools are answered inside the tunnel: Node's fetch tunnels plain http too)
+    const tools = authority.host === TOOLS_HOST && session.tools !== undefined;
+    if (!tools && !findRule(session.rules, authority.host) && !deps.mayTunnelDenied(session, authority.host)) {
       deps.record(session, authority.host, 'denied_host', 403);
       return reply(socket, '403 Forbidden', `kiln egress: ${authority.host} is not in http.allow for this execution\n`);
     }

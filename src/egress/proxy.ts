@@ -8,7 +8,7 @@ import type { CertificateAuthority } from './ca.js';
 import { createConnectHandler } from './connect.js';
 import { createForwarder, deny } from './forward.js';
 import { normalizeHost } from './host-rules.js';
-import { createSessionStates, decisionRecorder, type EgressSession, type Target } from './session.js';
+import { createSessionStates, decisionRecorder, type EgressSession, type Target, TOOLS_HOST } from './session.js';
 
 export { DENIED_TLS_HOSTS, type EgressDecision, type EgressSession } from './session.js';
 
@@ -42,10 +42,22 @@ export function createEgressProxy(deps: {
     trust: deps.upstreamCa ? [...tls.rootCertificates, deps.upstreamCa] : undefined,
   });
 
+  /** The execution's tools: answered here, in kiln, never forwarded (and refused to one given none). */
+  function answerTools(req: http.IncomingMessage, res: http.ServerResponse, session: EgressSession, scheme: Target['scheme']) {
+    if (session.tools && scheme === 'http') return session.tools.handle(req, res);
+    record(session, TOOLS_HOST, 'denied_host', 403, req.method);
+    deny(
+      res,
+      403,
+      session.tools ? `call http://${TOOLS_HOST}/, not https` : 'this execution was given no tools (ask for them with "tools": [...])',
+    );
+  }
+
   /** Requests inside CONNECT tunnels: the target comes from the CONNECT line. */
   const inner = http.createServer((req, res) => {
     const connection = connections.get(req.socket);
     if (!connection?.target) return deny(res, 500, 'lost track of this connection');
+    if (connection.target.host === TOOLS_HOST) return answerTools(req, res, connection.session, connection.target.scheme);
     forward(req, res, connection.session, connection.target, req.url ?? '/');
   });
 
@@ -64,6 +76,7 @@ export function createEgressProxy(deps: {
       return deny(res, 400, `${url.protocol} URLs go through CONNECT, not as plain requests`);
     }
     const host = normalizeHost(url.hostname);
+    if (host === TOOLS_HOST) return answerTools(req, res, session, 'http');
     forward(req, res, session, { scheme: 'http', host, port: Number(url.port || 80) }, url.pathname + url.search);
   });
 

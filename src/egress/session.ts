@@ -3,7 +3,11 @@ import https from 'node:https';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AddressPolicy, RefusedAddress } from './address-policy.js';
+import type { ToolGateway } from '../sandbox/job.js';
 import type { AllowRule } from './host-rules.js';
+
+/** The host a box's tool calls go to (issue 27): no dot, so never a name on any network; kiln answers it itself. */
+export const TOOLS_HOST = 'kiln-tools';
 
 /** What one execution may reach: its allow-list and the credentials to inject. Never leaves kiln. */
 export interface EgressSession {
@@ -16,6 +20,8 @@ export interface EgressSession {
   allowSetting?: string;
   /** When present, address refusals are added here (the first few hosts): a build reports them when it fails. */
   refused?: RefusedAddress[];
+  /** The execution's tools (issue 27): requests to http://kiln-tools/ are answered by kiln, never sent on. */
+  tools?: ToolGateway;
 }
 
 /** Where a request goes: from its absolute URL, or from the CONNECT line of its tunnel. */

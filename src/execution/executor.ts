@@ -8,6 +8,9 @@ import type { Job, RunJob, RunResult } from '../sandbox/job.js';
 import { redactingOutput, redactSecrets } from './redact.js';
 import type { ExecutionContext, ExecutionRequest } from './request.js';
 import type { Resolve } from './resolve.js';
+import { callableTools } from '../tools/callable-tools.js';
+import { type ChildSummary, openToolGateway } from './tool-gateway.js';
+import { javascriptModule, pythonModule } from '../tools/tool-modules.js';
 
 /**
  * What an execution produced, as every adapter renders it: never the job itself, which carries
@@ -22,6 +25,8 @@ export interface Execution {
   result: RunResult;
   /** Set when the executions log could not take it (the database away): for a caller that must keep it. */
   unrecorded?: ExecutionRecord;
+  /** The tool calls it made (issue 27), in the order they ended. */
+  children?: ChildSummary[];
 }
 
 /** The result as the executions log keeps it (and Riza's `details.response` is rendered from). */
@@ -42,23 +47,55 @@ export function loggedResult(r: RunResult) {
   };
 }
 
-/**
- * The one execution path every surface calls: resolve → admit → run → metrics → executions log.
- * Recording is part of the answer's path (so the id in the answer is readable at once), but a
- * store that fails never costs the caller its result: the failure is logged and counted.
- */
-export function createExecutor(deps: {
+interface ExecutorDeps {
   resolve: Resolve;
   admission: Admission;
   runJob: RunJob;
   metrics: Metrics;
   store: Store;
   log: Logger;
-}) {
-  const { metrics, admission } = deps;
+  /** Tools callable from code (issue 27): the bounds of a tree of calls, and where its children are admitted. */
+  tools?: { maxChildren: number; maxDepth: number; maxBodyBytes: number; admission: (depth: number) => Admission };
+}
+
+type RunChild = Parameters<typeof openToolGateway>[0]['run'];
+
+/**
+ * The job's tools: the module its box gets, and the gateway that answers its calls. A root's tree
+ * starts here (its tools resolved once, its budget from its own deadline); a child's comes with it.
+ */
+async function openTools(deps: ExecutorDeps, execute: RunChild, req: ExecutionRequest, job: Job, tool: Execution['tool']) {
+  const bounds = deps.tools;
+  if (!bounds) throw new AppError('BAD_REQUEST', 'tools: this kiln runs no tools from code', [{ field: 'tools', reason: 'unsupported' }]);
+  const lineage = req.lineage ?? {
+    depth: 0,
+    ancestors: tool ? [tool.id] : [],
+    callable: await callableTools(deps.store.tools, req.project, req.tools ?? [], req.key),
+    budget: { children: 0, maxChildren: bounds.maxChildren, maxDepth: bounds.maxDepth, deadline: performance.now() + job.timeoutMs },
+  };
+  const gateway = openToolGateway({
+    run: execute,
+    log: deps.log,
+    maxBodyBytes: bounds.maxBodyBytes,
+    parent: { id: job.id, project: req.project, via: req.via ?? 'api', key: req.key ?? null, lineage },
+  });
+  const signatures = [...lineage.callable.values()];
+  job.tools = { module: job.runtime.language === 'python' ? pythonModule(signatures) : javascriptModule(signatures), gateway };
+  return gateway;
+}
+
+/**
+ * The one execution path every surface calls: resolve → admit → run → metrics → executions log.
+ * Recording is part of the answer's path (so the id in the answer is readable at once), but a
+ * store that fails never costs the caller its result: the failure is logged and counted.
+ */
+export function createExecutor(deps: ExecutorDeps) {
+  const { metrics } = deps;
 
   async function run(job: Job, ctx: ExecutionContext): Promise<RunResult> {
     const started = performance.now();
+    // a child waits on slots of its own depth, never on those its waiting ancestors hold
+    const admission = ctx.child && deps.tools ? deps.tools.admission(ctx.child) : deps.admission;
     metrics.queueWaiting.set(admission.waiting);
     let result: RunResult;
     try {
@@ -118,6 +155,7 @@ export function createExecutor(deps: {
     admitKey(req, resolved.tool);
     ctx.timer?.mark('resolve');
     const { job } = resolved;
+    const gateway = req.tools || req.lineage ? await openTools(deps, execute, req, job, resolved.tool) : null;
     const startedAt = new Date();
     // a stream's output is redacted on its way, as the answer is at the end
     const stream = ctx.stream && redactingOutput(resolved.secretValues, ctx.stream);
@@ -136,8 +174,9 @@ export function createExecutor(deps: {
       toolId: resolved.tool?.id ?? null,
       revisionId: resolved.tool?.revisionId ?? null,
       key: req.key ? { id: req.key.id, name: req.key.name } : null,
-      request: resolved.logged,
-      result: loggedResult(result),
+      parentId: req.lineage?.parentId ?? null,
+      request: req.tools ? { ...(resolved.logged as object), tools: req.tools } : resolved.logged,
+      result: gateway ? { ...loggedResult(result), children: gateway.children } : loggedResult(result),
     };
     try {
       await deps.store.executions.record(record);
@@ -154,9 +193,11 @@ export function createExecutor(deps: {
         startedAt,
         result,
         unrecorded: record,
+        ...(gateway ? { children: gateway.children } : {}),
       };
     }
-    return { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
+    const done = { id: job.id, kind: resolved.kind, language: job.runtime.language, tool: resolved.tool, startedAt, result };
+    return gateway ? { ...done, children: gateway.children } : done;
   }
 
   return Object.assign(execute, { check });

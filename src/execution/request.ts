@@ -1,7 +1,7 @@
 import type { KeyOfRequest } from '../access/scopes.js';
 import type { Language } from '../runtimes/registry.js';
 import type { AllowBinding, EnvBinding } from '../model/bindings.js';
-import type { ExecutionVia } from '../store/store.js';
+import type { ExecutionVia, Tool } from '../store/store.js';
 import type { Mode } from '../sandbox/job.js';
 import type { RunStream } from '../sandbox/job.js';
 import type { StageTimer } from '../timings.js';
@@ -48,6 +48,33 @@ export interface ExecutionRequest {
   limits?: { executionTimeout?: number | null; memorySize?: number | null } | null;
   /** The key that asked: the log says which ran it (its id and name); one limited to some tools runs those only. */
   key?: KeyOfRequest | null;
+  /**
+   * Saved tools the code may call (issue 27), by id or name, or all the key may run: its box gets
+   * a module of them (`kiln_tools`, `kiln:tools`), each call a child execution of its own.
+   */
+  tools?: string[] | 'all';
+  /** A child's place in its tree of tool calls (set by src/tools/tool-gateway.ts, never by a caller). */
+  lineage?: ToolLineage;
+}
+
+/** What a tree of tool calls shares: its count of children, its bounds, and the root's deadline. */
+export interface ToolBudget {
+  children: number;
+  readonly maxChildren: number;
+  readonly maxDepth: number;
+  /** performance.now() at which the root's time is up. */
+  readonly deadline: number;
+}
+
+/** Where an execution stands in its tree of tool calls. */
+export interface ToolLineage {
+  parentId: string;
+  depth: number;
+  /** The tools running above it, itself last: none of them may be called again below. */
+  ancestors: readonly string[];
+  budget: ToolBudget;
+  /** The tools the tree may call, resolved once at its root. */
+  callable: ReadonlyMap<string, Tool>;
 }
 
 /**
@@ -76,4 +103,6 @@ export interface ExecutionContext {
   stream?: RunStream;
   /** The key of the HTTP request (a dialect that builds its request from ctx passes it on: AT). */
   key?: KeyOfRequest | null;
+  /** A tool call of a running execution, this deep: admitted apart, so that a parent never waits on itself. */
+  child?: number;
 }

@@ -8,8 +8,11 @@ import type { FunctionJob, Job, ScriptJob } from './job.js';
 type Wire<J extends Job, K extends keyof J> = Pick<J, K> & { runtime: Pick<J['runtime'], 'language'> };
 /** What the request line carries of a job: a run's, or a build box's. */
 export type HarnessRequest =
-  | Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'>
-  | Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'>;
+  | (Wire<FunctionJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'input' | 'entry' | 'wasmMemoryBytes'> & ToolsModule)
+  | (Wire<ScriptJob, 'mode' | 'code' | 'env' | 'files' | 'timeoutMs' | 'args' | 'stdin'> & ToolsModule);
+
+/** The tools module a job's harness installs (issue 27): only its source travels, never the gateway. */
+type ToolsModule = { tools?: { module: string } };
 
 /**
  * What kiln writes to a box once: the header the wrapper reads ("<mode> <deadline ms or -> <request
@@ -24,6 +27,7 @@ export function encodeRequest(job: HarnessRequest, outputFiles: { count: number;
     env: job.env,
     files: job.files,
     deadline_ms: job.timeoutMs,
+    ...(job.tools ? { tools_module: job.tools.module } : {}),
   };
   const fields =
     job.mode === 'function'

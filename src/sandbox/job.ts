@@ -23,6 +23,16 @@ interface JobBase {
   timer?: StageTimer;
   /** A streamed run: told once the box has the request, then given its stdout and stderr as kept. */
   stream?: RunStream;
+  /**
+   * Tools the code may call (issue 27): the module its harness gives it (`kiln_tools`, `kiln:tools`),
+   * and what answers the calls it makes through its tunnel.
+   */
+  tools?: { module: string; gateway: ToolGateway };
+}
+
+/** What answers a box's calls to its tools (src/tools/tool-gateway.ts), reached through its egress tunnel. */
+export interface ToolGateway {
+  handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void;
 }
 
 /** What a streamed run tells its listener (src/api/sse.ts): the bytes are the box's, before any redaction. */

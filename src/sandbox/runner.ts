@@ -39,7 +39,7 @@ export function createRunner(deps: { provider: SandboxProvider; config: Config; 
       // Connections the code opens to its in-box proxy port arrive here, bound to this execution's allow-list.
       egress: {
         proxy: deps.egress,
-        session: { executionId: job.id, rules: job.allow },
+        session: { executionId: job.id, rules: job.allow, ...(job.tools ? { tools: job.tools.gateway } : {}) },
         maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS,
       },
       onViolation: (violation) => stop(violation === 'output_limit' ? 'output_limit' : 'sandbox_error'),

@@ -14,6 +14,7 @@ import { migration as m0012 } from './migrations/0012_execution_files.js';
 import { migration as m0013 } from './migrations/0013_replica_urls.js';
 import { migration as m0014 } from './migrations/0014_api_keys.js';
 import { migration as m0015 } from './migrations/0015_oauth.js';
+import { migration as m0016 } from './migrations/0016_execution_parents.js';
 
 /**
  * The schema's history, in code so that it ships inside the build (no migrations folder to find
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0013_replica_urls': m0013,
   '0014_api_keys': m0014,
   '0015_oauth': m0015,
+  '0016_execution_parents': m0016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

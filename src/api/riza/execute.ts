@@ -49,7 +49,7 @@ const scriptRoute = createRoute({
 
 type Common = Pick<
   ExecuteFunctionRequest,
-  'callback_url' | 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts'
+  'callback_url' | 'language' | 'code' | 'env' | 'files' | 'http' | 'limits' | 'runtime_revision_id' | 'allow_http_hosts' | 'tools'
 >;
 
 /** The fields both endpoints share, in the core's terms. */
@@ -61,6 +61,7 @@ function commonRequest(project: string, req: Common): Omit<ExecutionRequest, 'mo
     files: req.files ?? [],
     allow: [...(req.http?.allow ?? []), ...(req.allow_http_hosts ?? []).map((host) => ({ host }))],
     limits: { executionTimeout: req.limits?.execution_timeout, memorySize: req.limits?.memory_size },
+    ...(req.tools ? { tools: req.tools } : {}),
   };
 }
 
@@ -73,6 +74,7 @@ function sessionFields(req: Common & { env?: unknown }, c: Context<AppEnv>, scri
     ['limits.memory_size', req.limits?.memory_size],
     ['env', !script && req.env && Object.keys(req.env).length],
     ['callback_url', req.callback_url || /respond-async/i.test(c.req.header('prefer') ?? '')],
+    ['tools', req.tools],
   ] as const;
   for (const [field, given] of refused)
     if (given)
@@ -177,7 +179,7 @@ export function executeRoutes(deps: {
     if (accepted) return accepted as never;
     return answerRun(c, deps.runEvents, async (stream) => {
       const e = await deps.execute(request, { ...ctx(c), stream });
-      return JSON.stringify(executionBody(e.id, e.result));
+      return JSON.stringify(executionBody(e.id, e.result, e.children));
     }) as never;
   });
 

@@ -4,16 +4,16 @@ import type { ExecutionStatus } from '../../invocations/execution-status.js';
 import type { ExecutionRecord } from '../../store/store.js';
 
 /** Riza's `execution` object (kiln adds why it stopped and whether a stream was cut). */
-export function executionBody(id: string, r: RunResult) {
+export function executionBody(id: string, r: RunResult, children?: Execution['children']) {
   const { output_status: _status, output_json: _output, ...fields } = loggedResult(r);
-  return { id, ...fields };
+  return { id, ...fields, ...(children ? { children } : {}) };
 }
 
 /** The execute-function (and tool execute) answer, as JSON text: the return value is spliced in as
  * the code produced it, with no re-encoding, so big integers stay intact. */
 export function functionAnswer(e: Execution): string {
   const r = e.result;
-  return `{"output":${r.outputJson ?? 'null'},"output_status":"${r.outputStatus}","execution":${JSON.stringify(executionBody(e.id, r))}}`;
+  return `{"output":${r.outputJson ?? 'null'},"output_status":"${r.outputStatus}","execution":${JSON.stringify(executionBody(e.id, r, e.children))}}`;
 }
 
 /** The stored result (see loggedResult) back in Riza's `details.response` shape for its kind. */
@@ -42,6 +42,7 @@ export function executionRecordBody(record: ExecutionRecord) {
       via: record.via,
       ...(record.toolId ? { tool_id: record.toolId } : {}),
       ...(record.sessionId ? { session_id: record.sessionId } : {}),
+      ...(record.parentId ? { parent_id: record.parentId } : {}),
       ...(record.key ? { key: record.key } : {}),
       request: record.request,
       response: responseOf(record),

@@ -131,6 +131,13 @@ const common = {
     .max(100)
     .nullish()
     .openapi({ description: "Riza's older form of http.allow: hosts without credentials." }),
+  tools: z
+    .union([z.array(z.string().min(1).max(128)).max(100), z.literal('all')])
+    .nullish()
+    .openapi({
+      description:
+        'kiln: saved tools the code may call (ids or names), or "all" the key may run. Python imports them from `kiln_tools`, JavaScript and TypeScript from `kiln:tools`; each call runs the tool in a box of its own, its credentials never in this one.',
+    }),
   session_id: z.string().max(256).nullish().openapi({
     description:
       "kiln: run in this session (POST /v1/sessions) instead of a fresh box: execute-function in its default context (what the code defines stays), execute as a fresh process in its box (its files). The session's own env and egress hold; `files`, `http`, `runtime_revision_id` and `limits.memory_size` belong to the session, not to the call.",
@@ -173,6 +180,10 @@ const executionFields = {
     .boolean()
     .optional()
     .openapi({ description: 'kiln: some files were left out (past KILN_OUTPUT_FILES_MAX or KILN_OUTPUT_FILES_MAX_BYTES).' }),
+  children: z
+    .array(z.object({ id: z.string(), tool_id: z.string(), tool: z.string(), duration_ms: z.number().int(), outcome: z.string() }))
+    .optional()
+    .openapi({ description: 'kiln: the tool calls the code made (`tools`), each an execution of its own (`parent_id` this one).' }),
 };
 
 export const Execution = z.object(executionFields).openapi('Execution');

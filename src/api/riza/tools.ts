@@ -8,6 +8,10 @@ import { answerRun } from '../sse.js';
 import { acceptIfAsync } from './async.js';
 import type { Tool as StoredTool, ToolRevision as StoredRevision } from '../../store/store.js';
 import { DEFINITION_FORMATS, toolDefinition } from '../../tools/definitions.js';
+import { pythonDeclaration, typescriptDeclaration } from '../../tools/tool-modules.js';
+
+/** Formats of the declaration a program calling the tool from code gets (issue 27). */
+const CODE_FORMATS = ['typescript', 'python'] as const;
 import type { Tools } from '../../tools/tools.js';
 import type { Context } from 'hono';
 import { AppError } from '../../errors.js';
@@ -71,7 +75,9 @@ const routes = {
       params: IdParam('tool'),
       query: z.object({
         format: z
-          .enum(DEFINITION_FORMATS, { error: `must be one of ${DEFINITION_FORMATS.join(', ')}` })
+          .enum([...DEFINITION_FORMATS, ...CODE_FORMATS], {
+            error: `must be one of ${[...DEFINITION_FORMATS, ...CODE_FORMATS].join(', ')}`,
+          })
           .default('openai')
           .openapi({ param: { name: 'format', in: 'query' } }),
       }),
@@ -160,7 +166,16 @@ export function toolRoutes(deps: { tools: Tools; execute: Execute; invocations: 
   });
   app.openapi(routes.definition, async (c) => {
     const tool = await tools.get(c.get('project'), visible(c, c.req.valid('param').id));
-    return c.json(toolDefinition(tool, c.req.valid('query').format), 200);
+    const { format } = c.req.valid('query');
+    // the declaration a box calling it from code is given (issue 27), as a program would import it
+    if (format === 'typescript' || format === 'python')
+      return c.json(
+        format === 'typescript'
+          ? { format, module: 'kiln:tools', declaration: typescriptDeclaration([tool]) }
+          : { format, module: 'kiln_tools', declaration: pythonDeclaration([tool]) },
+        200,
+      );
+    return c.json(toolDefinition(tool, format), 200);
   });
   app.openapi(routes.execute, async (c) => {
     const req = c.req.valid('json');

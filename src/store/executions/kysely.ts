@@ -16,6 +16,7 @@ export interface ExecutionsTable {
   tool_id: string | null;
   revision_id: string | null;
   session_id: string | null;
+  parent_id: string | null;
   /** The key that ran it (migration 0014): null for one of KILN_API_KEYS, or an execution from before keys. */
   key_id: string | null;
   key_name: string | null;
@@ -50,6 +51,7 @@ function executionToRow(e: ExecutionRecord): ExecutionsTable {
     tool_id: e.toolId,
     revision_id: e.revisionId,
     session_id: e.sessionId ?? null,
+    parent_id: e.parentId ?? null,
     key_id: e.key?.id ?? null,
     key_name: e.key?.name ?? null,
     request: toJson(e.request),
@@ -70,6 +72,7 @@ function rowToExecution(row: ExecutionsTable): ExecutionRecord {
     toolId: row.tool_id,
     revisionId: row.revision_id,
     ...(row.session_id ? { sessionId: row.session_id } : {}),
+    ...(row.parent_id ? { parentId: row.parent_id } : {}),
     ...(row.key_name ? { key: { id: row.key_id, name: row.key_name } } : {}),
     request: JSON.parse(row.request) as unknown,
     result: JSON.parse(row.result) as unknown,

@@ -17,6 +17,8 @@ export interface ExecutionRecord {
   revisionId: string | null;
   /** The session it ran in (a session call), else null. */
   sessionId?: string | null;
+  /** The execution whose code called it as a tool (issue 27), else null. */
+  parentId?: string | null;
   /** The key that ran it: its id (null for one of KILN_API_KEYS) and its name. */
   key?: { id: string | null; name: string } | null;
   request: unknown;
