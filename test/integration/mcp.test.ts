@@ -128,16 +128,20 @@ describe('/mcp on the real engine', () => {
     });
     const other = await connect(OTHER_PROJECT_KEY);
     // the built-ins and the session tools: none of this project's saved tools
-    expect((await other.listTools()).tools.map((t) => t.name)).toEqual([
+    const otherTools = (await other.listTools()).tools;
+    expect(otherTools.map((t) => t.name)).toEqual([
       'execute_python',
       'execute_javascript',
       'execute_typescript',
+      'execute_with_tools',
       'start_session',
       'end_session',
       'write_file',
       'read_file',
       'list_files',
     ]);
+    // nor does code with tools name them
+    expect(otherTools.find((t) => t.name === 'execute_with_tools')?.description).not.toContain('private_tool');
     for (const name of ['private_tool', created.body.id]) {
       const err = await other.callTool({ name, arguments: {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(McpError);

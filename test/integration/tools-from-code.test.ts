@@ -4,6 +4,8 @@
 // depth, the root's time) and recursion are refused as ToolError; children are in the answer and
 // the log, each with its parent.
 import { randomBytes } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 
@@ -186,5 +188,36 @@ describe('tools callable from code', () => {
       limited.secret,
     );
     expect(direct.status).toBe(403); // code of its own is not a tool
+  });
+
+  it('MCP: execute_with_tools lists the callable functions with their types, and runs a program that calls them', {
+    timeout: 60_000,
+  }, async () => {
+    const client = new Client({ name: 'code-mode', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${kiln.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TEST_KEY}` } } }),
+    );
+    try {
+      const listed = (await client.listTools()).tools.find((t) => t.name === 'execute_with_tools');
+      expect(listed?.description).toContain('- add(input: { a: number; b: number; }) — Adds two numbers.');
+      expect(listed?.description).toContain('from kiln_tools import');
+      const ran = await client.callTool({
+        name: 'execute_with_tools',
+        arguments: { code: 'from kiln_tools import add\nprint(sum(add(a=i, b=i)["sum"] for i in range(4)))', tools: ['add'] },
+      });
+      expect(ran.isError).toBeFalsy();
+      expect(JSON.stringify(ran.structuredContent)).toContain('12');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('declares each tool as a program imports it: TypeScript and Python', async () => {
+    const ts = await kiln.request('GET', `/v1/tools/${ids.add}/definition?format=typescript`);
+    expect(ts.body).toMatchObject({ format: 'typescript', module: 'kiln:tools' });
+    expect(ts.body.declaration).toContain('export function add(input: { a: number; b: number; }): Promise<unknown>;');
+    const py = await kiln.request('GET', `/v1/tools/${ids.add}/definition?format=python`);
+    expect(py.body.declaration).toContain('class AddInput(TypedDict):\n    a: float\n    b: float');
+    expect(py.body.declaration).toContain('def add(input: AddInput | None = None, /, **fields: Any) -> Any:');
   });
 });

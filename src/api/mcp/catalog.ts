@@ -3,12 +3,13 @@ import { definitionName, descriptionOf, parametersOf, takesObject } from '../../
 import type { Tools } from '../../tools/tools.js';
 import { SESSION_TOOLS } from './session-tools.js';
 import { BUILTINS } from './builtins.js';
+import { EXECUTE_WITH_TOOLS } from './code-with-tools.js';
 import { RESULT_SCHEMA } from './results.js';
 
 /** Names the listing itself uses: a saved tool never takes one, whether or not it is listed now. */
 export const SEARCH_TOOLS = 'search_tools';
 export const CALL_TOOL = 'call_tool';
-const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL, ...SESSION_TOOLS]);
+const RESERVED = new Set([...Object.keys(BUILTINS), SEARCH_TOOLS, CALL_TOOL, EXECUTE_WITH_TOOLS, ...SESSION_TOOLS]);
 
 /** A saved tool as MCP sees it: its name there, and whether its input is wrapped as `{input}`. */
 export interface CatalogEntry {

@@ -19,6 +19,7 @@ type McpSettings = Pick<
   | 'KILN_API_KEYS'
   | 'KILN_MAX_BODY_BYTES'
   | 'KILN_MAX_TIMEOUT_SECONDS'
+  | 'KILN_TOOLS_MAX_CHILDREN'
   | 'KILN_MCP_ALLOWED_ORIGINS'
   | 'KILN_MCP_TOOL_LIST_LIMIT'
   | 'KILN_MCP_OUTPUT_LIMIT_BYTES'
@@ -57,6 +58,7 @@ export function mcpDialect(
       listLimit: settings.KILN_MCP_TOOL_LIST_LIMIT,
       outputLimit: settings.KILN_MCP_OUTPUT_LIMIT_BYTES,
       maxTimeoutSeconds: settings.KILN_MAX_TIMEOUT_SECONDS,
+      maxToolCalls: settings.KILN_TOOLS_MAX_CHILDREN,
       sessions: { sessions: services.sessions, calls: services.sessionCalls, files: services.sessionFiles },
       invocations: services.invocations,
       statuses: services.statuses,

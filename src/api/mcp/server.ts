@@ -4,6 +4,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ExecutionContext } from '../../execution/request.js';
 import { builtinDefinitions } from './builtins.js';
+import { executeWithToolsDefinition } from './code-with-tools.js';
 import { SESSION_TOOL_DEFINITIONS } from './session-tools.js';
 import { CALL_TOOL, catalog, definitionOf, SEARCH_TOOLS } from './catalog.js';
 import { toMcpError } from './errors.js';
@@ -19,6 +20,7 @@ const validator = new AjvJsonSchemaValidator();
 
 const INSTRUCTIONS =
   'kiln runs code in fresh, locked-down sandboxes. execute_python, execute_javascript and execute_typescript run code you write; ' +
+  'execute_with_tools runs code that calls the saved tools as functions (loops and joins in code, not in this conversation); ' +
   "the other tools are this project's saved tools, which reach their services with credentials you never see. " +
   'A failed run comes back with isError set and its stderr: read it and try again.';
 
@@ -73,7 +75,12 @@ export function createMcpServer(deps: McpDeps, principal: Principal, ctx: Execut
     const asTask = <T extends { name: string }>(t: T) => (t.name === SEARCH_TOOLS ? t : { ...t, execution: { taskSupport: 'optional' } });
     // code of its own only for a key that may run it; a key limited to some tools sees those alone
     const code = allows(principal, 'run') && principal.tools === null;
-    const own = code ? [...builtinDefinitions(deps.maxTimeoutSeconds).map(asTask), ...SESSION_TOOL_DEFINITIONS] : [];
+    const withTools = executeWithToolsDefinition(
+      entries.map((e) => e.tool),
+      { maxTimeout: deps.maxTimeoutSeconds, maxCalls: deps.maxToolCalls },
+      SEARCH_TOOLS,
+    );
+    const own = code ? [...builtinDefinitions(deps.maxTimeoutSeconds).map(asTask), asTask(withTools), ...SESSION_TOOL_DEFINITIONS] : [];
     return { tools: [...own, ...saved.map(asTask)] } as never;
   });
 

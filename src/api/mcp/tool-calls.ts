@@ -17,6 +17,7 @@ import type { RunStream } from '../../sandbox/job.js';
 import { checkInputDepth } from '../../tools/input-depth.js';
 import { BUILTIN_FIELDS, BUILTINS, builtinRequest, sessionArguments } from './builtins.js';
 import { CALL_TOOL, type CatalogEntry, catalog, definitionOf, SEARCH_TOOLS, search } from './catalog.js';
+import { EXECUTE_WITH_TOOLS, executeWithToolsRequest } from './code-with-tools.js';
 import { toMcpError } from './errors.js';
 import { toolResult } from './results.js';
 import { callSessionTool, SESSION_TOOLS, type SessionToolDeps, sessionCallResult } from './session-tools.js';
@@ -31,6 +32,8 @@ export interface McpDeps {
   /** Bytes of stdout, of stderr and of a return value a model is given (head and tail). */
   outputLimit: number;
   maxTimeoutSeconds: number;
+  /** Tool calls one run of execute_with_tools may make (KILN_TOOLS_MAX_CHILDREN). */
+  maxToolCalls: number;
   /** Sessions, their calls and files: the session tools and `session_id` on the built-ins. */
   sessions: Omit<SessionToolDeps, 'outputLimit'>;
   /** Tasks: a tools/call with a `task` is an async invocation (./tasks.ts). */
@@ -125,6 +128,14 @@ export async function callTool(call: Call, params: { name: string; arguments?: R
   if (language) {
     mayRunCode();
     return callBuiltin(call, language, args, how);
+  }
+  if (name === EXECUTE_WITH_TOOLS) {
+    mayRunCode();
+    try {
+      return await runOrAccept(call, executeWithToolsRequest(project, args), how);
+    } catch (err) {
+      throw toMcpError(err, BUILTIN_FIELDS, deps.log);
+    }
   }
   if (SESSION_TOOLS.has(name)) {
     mayRunCode();
