@@ -12,6 +12,7 @@
 //      streaming: a line's lag from box to client, 1 MB streamed against answered whole, MCP progress's cost (bench/streaming.ts);
 //      e2b: E2B's SDKs against kiln: Sandbox.create, commands.run and runCode against kiln's own session calls (bench/e2b.ts);
 //      access: a static key, a stored key and an OAuth token, checked per request (bench/access.ts);
+//      tools from code: a call from a program against a one-shot execute of the tool; 20 calls in one program against 20 MCP calls (bench/tools-from-code.ts);
 //      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
@@ -45,6 +46,7 @@ import { measureSessions, sessionsLine } from './sessions.js';
 import { measureStreaming, streamingLine } from './streaming.js';
 import { e2bLine, measureE2b } from './e2b.js';
 import { accessLine, measureAccess } from './access.js';
+import { measureToolsFromCode, toolsFromCodeLine } from './tools-from-code.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
@@ -218,6 +220,7 @@ const sessionFigures = await measureSessions(kiln, HELLO, N, paceMs);
 const streamingFigures = await measureStreaming(url('').replace(/\/$/, ''), N, paceMs);
 const e2bFigures = await measureE2b(url('').replace(/\/$/, ''), N, paceMs);
 const accessFigures = await measureAccess();
+const toolsFromCodeFigures = await measureToolsFromCode(url('').replace(/\/$/, ''), N, paceMs);
 const asyncFigures = await measureAsync({ url, key: KEY, hello: HELLO.python, n: N, paceMs, concurrency: kilnConfig.KILN_CONCURRENCY });
 const runtimeFigures = await measureCustomRuntimes({ url, key: KEY, call, hello: HELLO, n: N, paceMs });
 
@@ -340,6 +343,7 @@ for (const figures of sessionFigures) console.log(sessionsLine(figures));
 for (const figures of streamingFigures) console.log(streamingLine(figures));
 console.log(e2bLine(e2bFigures));
 console.log(accessLine(accessFigures));
+console.log(toolsFromCodeLine(toolsFromCodeFigures));
 console.log(
   asyncLine(
     asyncFigures,
