@@ -222,7 +222,7 @@ export function createServices(deps: ServiceDeps) {
     ownerUrl: config.KILN_REPLICA_URL ?? null,
     ...(deps.queue ? { liveOwners: invocations.liveOwners } : {}),
   });
-  const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log });
+  const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log, toolsFor: execute.toolsFor });
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
   const sessionProcesses = createSessionProcesses({ sessions, executions: store.executions, config, log });
   return {

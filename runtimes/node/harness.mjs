@@ -101,13 +101,29 @@ function writeFiles(root, files) {
  */
 const sources = new Map();
 const inMemory = typeof registerHooks === 'function';
+/** `kiln:tools` now: the run's tools module, or a session call's (each call its own URL, as modules are cached). */
+let toolsUrl = null;
 if (inMemory)
   registerHooks({
     resolve: (specifier, context, next) =>
-      sources.has(specifier) ? { url: specifier, format: 'module', shortCircuit: true } : next(specifier, context),
+      specifier === 'kiln:tools' && toolsUrl
+        ? { url: toolsUrl, format: 'module', shortCircuit: true }
+        : sources.has(specifier)
+          ? { url: specifier, format: 'module', shortCircuit: true }
+          : next(specifier, context),
     load: (url, context, next) =>
       sources.has(url) ? { format: 'module', source: sources.get(url), shortCircuit: true } : next(url, context),
   });
+
+/** Makes `source` what `kiln:tools` imports from now on (none: nothing does); `tag` names the call. */
+function setTools(source, tag) {
+  if (toolsUrl) sources.delete(toolsUrl);
+  toolsUrl = null;
+  if (!source) return;
+  if (!inMemory) throw new Error('kiln:tools needs a Node with module.registerHooks (22.15 or later)');
+  toolsUrl = `kiln:tools?${tag}`;
+  sources.set(toolsUrl, source);
+}
 
 /** Sets up the request's env, files and argv under `root`; imports its code and returns the module. */
 async function load(request, root) {
@@ -118,10 +134,7 @@ async function load(request, root) {
   Object.assign(process.env, request.env ?? {});
   writeFiles(root, request.files ?? []);
   // the execution's tools (kiln made the module for it): `import { weather } from 'kiln:tools'`
-  if (request.tools_module) {
-    if (!inMemory) throw new Error("kiln:tools needs a Node with module.registerHooks (22.15 or later)");
-    sources.set('kiln:tools', request.tools_module);
-  }
+  setTools(request.tools_module, 'run');
   let code = request.language === 'typescript' ? await stripTypes(request.code) : request.code;
   // Riza's code declares execute() without exporting it: export it under a private name. Code
   // whose entry is its default export (ConductorOne's `export default async function main`) has it already.
@@ -266,7 +279,7 @@ const request = JSON.parse(line);
 if (request.mode === 'session') {
   // A box that lives across calls: session.mjs (loaded only here) serves them until the box ends.
   const { serve } = await import('./session.mjs');
-  serve({ request, requestFd, resultFd: RESULT_FD, root: REQUEST_ROOT, stripTypes, writeAll, writeFiles });
+  serve({ request, requestFd, resultFd: RESULT_FD, root: REQUEST_ROOT, stripTypes, writeAll, writeFiles, setTools });
 } else {
   closeSync(requestFd);
   try {

@@ -41,10 +41,12 @@ const INTERRUPTED = 'Script execution was interrupted by `SIGINT`';
 const noDomain = Object.assign(new EventEmitter(), { bind: (fn) => fn });
 
 /** Serves the session; the calls keep the process alive until the wrapper closes their pipe. */
-export function serve({ request, requestFd, resultFd, root, stripTypes, writeAll, writeFiles }) {
+export function serve({ request, requestFd, resultFd, root, stripTypes, writeAll, writeFiles, setTools }) {
   const contexts = new Map();
   /** The running execute's results, which display() adds to. */
   let results = null;
+  /** Calls so far: each call's tools module has a URL of its own (ES modules are cached by URL). */
+  let cells = 0;
   /** What kiln's interrupt (SIGINT) ends: the running call, if any. */
   let interrupt = null;
   /** A call is in (from its line to its answer); an interrupt before its code started is kept for it. */
@@ -109,6 +111,9 @@ export function serve({ request, requestFd, resultFd, root, stripTypes, writeAll
     if (typeof call.code !== 'string') throw new TypeError('kiln: code is a string');
     results = [];
     const outcome = { results, error: null };
+    // this call's tools (`tools` on the call): `await import('kiln:tools')`; none, and an earlier call's are gone
+    cells += 1;
+    setTools?.(call.tools_module, `cell${cells}`);
     try {
       // (a newline after the transform's sourceURL comment: the REPL wraps a top-level await's code)
       const code = language === 'typescript' ? `${await stripTypes(call.code, 'cell.ts')}\n` : call.code;

@@ -118,13 +118,6 @@ def report_exception(exc):
     traceback.print_exception(type(exc), exc, tb)
 
 
-if request["mode"] == "session":
-    # A box that lives across calls: session.py (beside this file, loaded only here) serves them
-    # until the box ends; nothing below is its path.
-    import session
-    session.serve(request, int(sys.argv[1]), result_fd, write_files)
-
-
 class ToolsModule:
     """kiln_tools (kiln made its source for this execution), made when the code first imports it:
     a tool's code that calls no tools pays nothing for it (its imports cost a call ~15 ms)."""
@@ -148,9 +141,19 @@ class ToolsModule:
 
 
 def install_tools(source):
-    """The execution's tools: `from kiln_tools import weather` finds them."""
+    """The execution's (or a session call's) tools: `from kiln_tools import weather` finds them.
+    An earlier call's module goes: its functions answered for that call only."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, ToolsModule)]
+    sys.modules.pop("kiln_tools", None)
     if source:
         sys.meta_path.insert(0, ToolsModule(source))
+
+
+if request["mode"] == "session":
+    # A box that lives across calls: session.py (beside this file, loaded only here) serves them
+    # until the box ends; nothing below is its path.
+    import session
+    session.serve(request, int(sys.argv[1]), result_fd, write_files, install_tools)
 
 
 def run():

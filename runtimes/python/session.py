@@ -38,9 +38,10 @@ REPRS = (
 )
 
 
-def serve(request, request_fd, result_fd, write_files):
+def serve(request, request_fd, result_fd, write_files, install_tools=lambda source: None):
     """Serves the session until the wrapper closes the request pipe (the box is ending)."""
     session = Session(request_fd, result_fd, write_files)
+    session.install_tools = install_tools
     session.start(request)
     for line in session.lines():
         session.answer(session.call(line))
@@ -142,6 +143,7 @@ class PyplotHook:
 class Session:
     def __init__(self, request_fd, result_fd, write_files):
         self.request_fd, self.result_fd, self.write_files = request_fd, result_fd, write_files
+        self.install_tools = lambda source: None  # serve() gives the harness's
         self.root = os.path.realpath("/mnt/req")
         self.contexts = {}  # context id -> its module, whose dict is the code's globals
         self.results = None  # the running execute's results, which display() adds to
@@ -299,6 +301,8 @@ class Session:
         code = call.get("code")
         if not isinstance(code, str):
             raise TypeError("kiln: code is a string")
+        # this call's tools (`tools` on the call), or none: a module of an earlier call is gone
+        self.install_tools(call.get("tools_module"))
         self.cells += 1
         filename = CELL % self.cells
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)

@@ -60,28 +60,46 @@ interface ExecutorDeps {
 
 type RunChild = Parameters<typeof openToolGateway>[0]['run'];
 
+/** What a caller with `tools` is given: its module's source, and the gateway that answers its calls. */
+export interface ToolsOpened {
+  module: string;
+  gateway: ReturnType<typeof openToolGateway>;
+}
+
 /**
- * The job's tools: the module its box gets, and the gateway that answers its calls. A root's tree
- * starts here (its tools resolved once, its budget from its own deadline); a child's comes with it.
+ * The tools of a run (or a session's call): the module its box gets, and the gateway that answers
+ * its calls. A root's tree starts here (its tools resolved once, its budget from its own time); a
+ * child's comes with it. `base`: where a session call's module calls (`/c/<call id>`).
  */
-async function openTools(deps: ExecutorDeps, execute: RunChild, req: ExecutionRequest, job: Job, tool: Execution['tool']) {
+async function openTools(
+  deps: ExecutorDeps,
+  execute: RunChild,
+  f: {
+    id: string;
+    req: Pick<ExecutionRequest, 'project' | 'via' | 'key' | 'tools' | 'lineage'>;
+    language: string;
+    timeoutMs: number;
+    tool: Execution['tool'];
+    base?: string;
+  },
+): Promise<ToolsOpened> {
+  const { req } = f;
   const bounds = deps.tools;
   if (!bounds) throw new AppError('BAD_REQUEST', 'tools: this kiln runs no tools from code', [{ field: 'tools', reason: 'unsupported' }]);
   const lineage = req.lineage ?? {
     depth: 0,
-    ancestors: tool ? [tool.id] : [],
+    ancestors: f.tool ? [f.tool.id] : [],
     callable: await callableTools(deps.store.tools, req.project, req.tools ?? [], req.key),
-    budget: { children: 0, maxChildren: bounds.maxChildren, maxDepth: bounds.maxDepth, deadline: performance.now() + job.timeoutMs },
+    budget: { children: 0, maxChildren: bounds.maxChildren, maxDepth: bounds.maxDepth, deadline: performance.now() + f.timeoutMs },
   };
   const gateway = openToolGateway({
     run: execute,
     log: deps.log,
     maxBodyBytes: bounds.maxBodyBytes,
-    parent: { id: job.id, project: req.project, via: req.via ?? 'api', key: req.key ?? null, lineage },
+    parent: { id: f.id, project: req.project, via: req.via ?? 'api', key: req.key ?? null, lineage },
   });
   const signatures = [...lineage.callable.values()];
-  job.tools = { module: job.runtime.language === 'python' ? pythonModule(signatures) : javascriptModule(signatures), gateway };
-  return gateway;
+  return { module: f.language === 'python' ? pythonModule(signatures, f.base) : javascriptModule(signatures, f.base), gateway };
 }
 
 /**
@@ -155,7 +173,12 @@ export function createExecutor(deps: ExecutorDeps) {
     admitKey(req, resolved.tool);
     ctx.timer?.mark('resolve');
     const { job } = resolved;
-    const gateway = req.tools || req.lineage ? await openTools(deps, execute, req, job, resolved.tool) : null;
+    const tools =
+      req.tools || req.lineage
+        ? await openTools(deps, execute, { id: job.id, req, language: job.runtime.language, timeoutMs: job.timeoutMs, tool: resolved.tool })
+        : null;
+    if (tools) job.tools = tools;
+    const gateway = tools?.gateway ?? null;
     const startedAt = new Date();
     // a stream's output is redacted on its way, as the answer is at the end
     const stream = ctx.stream && redactingOutput(resolved.secretValues, ctx.stream);
@@ -200,7 +223,16 @@ export function createExecutor(deps: ExecutorDeps) {
     return gateway ? { ...done, children: gateway.children } : done;
   }
 
-  return Object.assign(execute, { check });
+  /** A session call's tools (its box is the session's): opened for the call `id`, for `timeoutMs`. */
+  const toolsFor = (f: {
+    id: string;
+    req: Pick<ExecutionRequest, 'project' | 'via' | 'key' | 'tools'>;
+    language: string;
+    timeoutMs: number;
+    base: string;
+  }) => openTools(deps, execute, { ...f, tool: null });
+
+  return Object.assign(execute, { check, toolsFor });
 }
 
 export type Execute = ReturnType<typeof createExecutor>;

@@ -62,6 +62,30 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
   });
 }
 
+/** A request's path, whether the box sent it in origin form (a tunnel) or absolute form (a proxy). */
+const pathOf = (req: IncomingMessage) => (req.url?.startsWith('/') ? req.url : new URL(req.url ?? '/', 'http://x').pathname);
+
+/**
+ * A session's tools: its box lives across calls, each call with tools of its own, so each call's
+ * module calls under `/c/<call id>`, routed to that call's gateway while the call runs.
+ */
+export function createToolRouter(): ToolGateway & { open(callId: string, gateway: ToolGateway): () => void } {
+  const calls = new Map<string, ToolGateway>();
+  return {
+    handle(req, res) {
+      const m = /^\/c\/([A-Za-z0-9_]{1,64})(\/.*)$/.exec(pathOf(req));
+      const gateway = m ? calls.get(m[1]!) : undefined;
+      if (!gateway)
+        return refuse(res, 404, 'call_ended', 'the call these tools were given to has ended: give `tools` to the call that uses them');
+      gateway.handle(req, res, m![2]);
+    },
+    open(callId, gateway) {
+      calls.set(callId, gateway);
+      return () => void calls.delete(callId);
+    },
+  };
+}
+
 /** The outcome of a child as its parent reads it: its output, or its error with what says why. */
 function answerOf(id: string, r: import('../sandbox/job.js').RunResult) {
   if (r.stopReason === 'exited' && r.exitCode === 0 && r.outputStatus === 'valid')
@@ -160,8 +184,8 @@ export function openToolGateway(deps: {
 
   return {
     children,
-    handle(req, res) {
-      const m = /^\/call\/([A-Za-z0-9_]{1,64})$/.exec(req.url?.startsWith('/') ? req.url : new URL(req.url ?? '/', 'http://x').pathname);
+    handle(req, res, path = pathOf(req)) {
+      const m = /^\/call\/([A-Za-z0-9_]{1,64})$/.exec(path);
       if (req.method !== 'POST' || !m) return refuse(res, 404, 'not_found', 'POST /call/<tool id>');
       call(m[1]!, req, res).catch((err: unknown) => {
         deps.log.error({ err, parent: parent.id }, 'a tool call failed in kiln');

@@ -32,7 +32,8 @@ interface JobBase {
 
 /** What answers a box's calls to its tools (src/tools/tool-gateway.ts), reached through its egress tunnel. */
 export interface ToolGateway {
-  handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void;
+  /** `path`: the request's, less what routed it here (a session's call: `/c/<call id>`). */
+  handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, path?: string): void;
 }
 
 /** What a streamed run tells its listener (src/api/sse.ts): the bytes are the box's, before any redaction. */

@@ -9,7 +9,9 @@ import { AppError, fieldError } from '../errors.js';
 import { redactingOutput, redactJson } from '../execution/redact.js';
 import type { RunStream } from '../sandbox/job.js';
 import { newId } from '../ids.js';
+import type { Execute, ToolsOpened } from '../execution/executor.js';
 import type { Caller } from '../execution/request.js';
+import type { ChildSummary } from '../execution/tool-gateway.js';
 import type { ExecutionRecord, ExecutionStore } from '../store/executions/records.js';
 import type { CallOutcome } from './session-box.js';
 import { creatorOf } from './session-open.js';
@@ -50,6 +52,8 @@ function lostState(outcome: CallOutcome, timeoutSeconds: number): { name: string
 
 export interface ExecuteCall {
   code: string;
+  /** Saved tools the code may call (`kiln_tools`, `kiln:tools`): for this call only. */
+  tools?: string[] | 'all';
   contextId?: string | null;
   timeoutSeconds?: number | null;
   /** A streamed call's listener (src/api/sse.ts): its output as it comes, secrets taken out. */
@@ -168,7 +172,14 @@ function contextCalls(sessions: Sessions) {
   };
 }
 
-export function createSessionCalls(deps: { sessions: Sessions; executions: ExecutionStore; config: Config; log: Logger }) {
+export function createSessionCalls(deps: {
+  sessions: Sessions;
+  executions: ExecutionStore;
+  config: Config;
+  log: Logger;
+  /** A call's tools (`tools` on an execute): the executor's, with the call's box the session's. */
+  toolsFor?: Execute['toolsFor'];
+}) {
   const { sessions, config } = deps;
 
   const timeoutOf = (given: number | null | undefined) => callTimeout(config, given);
@@ -181,8 +192,10 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     by: Caller,
     answer: (outcome: CallOutcome, id: string) => Record<string, unknown>,
     stream?: RunStream,
+    /** A call with tools: its id (its module's route has it) and the children it makes. */
+    withTools?: { id: string; children: ChildSummary[] },
   ): Promise<Record<string, unknown>> {
-    const id = newId('exec');
+    const id = withTools?.id ?? newId('exec');
     const startedAt = new Date().toISOString();
     const out = stream && redactingOutput(session.secretValues, stream);
     session.busy++;
@@ -201,7 +214,8 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     const restored = session.restoredUnsaid;
     session.restoredUnsaid = false;
     const said = answer(restored ? { ...outcome, restarted: true } : outcome, id);
-    const body = redactJson({ ...said, restored }, session.secretValues) as Record<string, unknown>;
+    const children = withTools ? { children: withTools.children } : {};
+    const body = redactJson({ ...said, restored, ...children }, session.secretValues) as Record<string, unknown>;
     const logged = loggedCall(session.record, { id, op, by, startedAt, outcome, body });
     await deps.executions.record(logged).catch((err) => {
       deps.log.error({ err: String(err), execution: id }, 'could not record a session call; its answer goes out all the same');
@@ -209,34 +223,65 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     return body;
   }
 
+  /** An execute in a session's context (its tools, if it was given any, opened for it). */
+  async function executeIn(
+    session: LiveSession,
+    sessionId: string,
+    call: ExecuteCall,
+    by: Caller,
+    tools: (ToolsOpened & { id: string }) | null,
+  ): Promise<Record<string, unknown>> {
+    const context = call.contextId ?? 'default';
+    if (context !== 'default' && !session.contexts.has(context))
+      throw new AppError('NOT_FOUND', `context ${context} not found in session ${sessionId}`, [
+        { field: 'context_id', reason: 'not_found' },
+      ]);
+    const timeout = timeoutOf(call.timeoutSeconds);
+    return run(
+      session,
+      { op: 'execute', context, code: call.code, ...(tools ? { tools_module: tools.module } : {}) },
+      timeout,
+      by,
+      (outcome, id) => {
+        const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
+        return {
+          id,
+          session_id: sessionId,
+          context_id: context,
+          ...output(outcome),
+          results: Array.isArray(answered?.results) ? answered.results : [],
+          error: lostState(outcome, timeout) ?? answered?.error ?? null,
+        };
+      },
+      call.stream,
+      tools ? { id: tools.id, children: tools.gateway.children } : undefined,
+    );
+  }
+
+  /** A call's tools: resolved, given a gateway for the call's id, routed to it while the call runs. */
+  async function openCallTools(session: LiveSession, given: string[] | 'all', by: Caller, timeoutSeconds: number) {
+    if (!deps.toolsFor) throw fieldError('tools', 'unsupported', 'this kiln runs no tools from code');
+    const id = newId('exec');
+    const opened = await deps.toolsFor({
+      id,
+      req: { project: session.record.project, via: by.via, key: by.key ?? creatorOf(session.record), tools: given },
+      language: session.record.language,
+      timeoutMs: timeoutSeconds * 1000,
+      base: `/c/${id}`,
+    });
+    return { ...opened, id, close: session.tools.open(id, opened.gateway) };
+  }
+
   return {
     /** Code in a context of the session: its state (variables, imports) is kept for the next call. */
     async execute(project: string, sessionId: string, call: ExecuteCall, by: Caller = { via: 'api' }): Promise<Record<string, unknown>> {
       const session = await sessions.use(project, sessionId);
-      const context = call.contextId ?? 'default';
-      if (context !== 'default' && !session.contexts.has(context))
-        throw new AppError('NOT_FOUND', `context ${context} not found in session ${sessionId}`, [
-          { field: 'context_id', reason: 'not_found' },
-        ]);
-      const timeout = timeoutOf(call.timeoutSeconds);
-      return run(
-        session,
-        { op: 'execute', context, code: call.code },
-        timeout,
-        by,
-        (outcome, id) => {
-          const answered = outcome.end.kind === 'answered' ? outcome.end.outcome : null;
-          return {
-            id,
-            session_id: sessionId,
-            context_id: context,
-            ...output(outcome),
-            results: Array.isArray(answered?.results) ? answered.results : [],
-            error: lostState(outcome, timeout) ?? answered?.error ?? null,
-          };
-        },
-        call.stream,
-      );
+      const tools = call.tools ? await openCallTools(session, call.tools, by, timeoutOf(call.timeoutSeconds)) : null;
+      try {
+        return await executeIn(session, sessionId, call, by, tools);
+      } finally {
+        tools?.close();
+      }
     },
 
     /** A fresh process in the session's box: it shares the session's files, not an interpreter's state. */
@@ -272,7 +317,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
     async callFunction(
       project: string,
       sessionId: string,
-      call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null },
+      call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null; tools?: string[] | 'all' },
       by: Caller = { via: 'api' },
     ) {
       const session = await sessions.use(project, sessionId);
@@ -284,6 +329,7 @@ export function createSessionCalls(deps: { sessions: Sessions; executions: Execu
         {
           code: functionCell(session.record.language, call.code, call.input),
           timeoutSeconds: call.timeoutSeconds,
+          ...(call.tools ? { tools: call.tools } : {}),
         },
         by,
       );

@@ -4,6 +4,7 @@
  * pool put in session mode under the session's egress rules, and the bounds and deadlines of
  * config. The lifecycle that uses these is ./sessions.ts.
  */
+import { createToolRouter } from '../execution/tool-gateway.js';
 import type { Config } from '../config.js';
 import type { EgressProxy } from '../egress/proxy.js';
 import { AppError, fieldError } from '../errors.js';
@@ -47,9 +48,14 @@ export interface LiveSession {
   dirty: boolean;
   /** Its box came from a checkpoint, and no call has said so yet. */
   restoredUnsaid: boolean;
+  /** Its calls' tools (`tools` on a call): each call's gateway, while the call runs. */
+  tools: ToolRouter;
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A session's router of its calls' tools (src/execution/tool-gateway.ts). */
+export type ToolRouter = ReturnType<typeof createToolRouter>;
 
 /** The key that made a session (its id and name), as its record keeps it; null when none was said. */
 export function creatorOf(record: SessionRecord): { id: string | null; name: string } | null {
@@ -170,6 +176,7 @@ async function openBox(
     job: Job;
     lifetime: number;
     id: string;
+    tools: ToolRouter;
   },
   onEnd: (detail: string) => void,
 ): Promise<SessionBox> {
@@ -180,7 +187,11 @@ async function openBox(
       { language: s.language, env: s.job.env, files: s.job.files, lifetimeMs: s.lifetime * 1000 },
       {
         limits: { streamBytes: config.KILN_OUTPUT_LIMIT_BYTES, resultBytes: config.KILN_RESULT_LIMIT_BYTES },
-        egress: { proxy: s.egress, session: { executionId: s.id, rules: s.job.allow }, maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS },
+        egress: {
+          proxy: s.egress,
+          session: { executionId: s.id, rules: s.job.allow, tools: s.tools },
+          maxConnections: config.KILN_EGRESS_MAX_CONNECTIONS,
+        },
         onEnd,
       },
     );
@@ -221,9 +232,10 @@ export async function openLive(
   const lease = await deps.provider.acquire(job.runtime, job.memoryMiB, s.id);
   if (lease.pooled) setImmediate(() => deps.provider.refill());
   s.timer?.mark('acquire');
-  const box = await openBox({ ...deps, lease, language: req.language, job, lifetime: s.lifetime, id: s.id }, onEnd);
+  const tools = createToolRouter();
+  const box = await openBox({ ...deps, lease, language: req.language, job, lifetime: s.lifetime, id: s.id, tools }, onEnd);
   s.timer?.mark('box');
-  return { job, secretValues, lease, box };
+  return { job, secretValues, lease, box, tools };
 }
 
 /** The 409 for a call to a session that has ended, naming why. */

@@ -53,6 +53,7 @@ function holdLive(live: Map<string, LiveSession>, record: SessionRecord, opened:
     contexts: new Set(),
     dirty: false,
     restoredUnsaid: record.restored,
+    tools: opened.tools,
   };
   live.set(record.id, session);
   return session;

@@ -73,8 +73,8 @@ export function typescriptDeclaration(tools: readonly ToolSignature[]): string {
   ].join('\n');
 }
 
-/** The `kiln:tools` module a JavaScript or TypeScript box imports. */
-export function javascriptModule(tools: readonly ToolSignature[]): string {
+/** The `kiln:tools` module a JavaScript or TypeScript box imports; `base`: a session call's route (`/c/<call id>`). */
+export function javascriptModule(tools: readonly ToolSignature[], base = ''): string {
   const names = functionNames(tools);
   return [
     '// kiln:tools, made by kiln for this execution: each function runs a saved tool in a box of its own.',
@@ -82,7 +82,7 @@ export function javascriptModule(tools: readonly ToolSignature[]): string {
     "  constructor(tool, error) { super(`${tool}: ${error?.message ?? 'failed'}`); this.name = 'ToolError'; this.tool = tool; this.error = error; }",
     '}',
     'async function call(tool, name, input) {',
-    `  const res = await fetch('http://${TOOLS_HOST}/call/' + tool, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input === undefined ? {} : input) });`,
+    `  const res = await fetch('http://${TOOLS_HOST}${base}/call/' + tool, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input === undefined ? {} : input) });`,
     '  let answer = null;',
     '  try { answer = await res.json(); } catch {}',
     '  if (res.ok && answer?.ok) return answer.output;',
@@ -131,8 +131,8 @@ export function pythonDeclaration(tools: readonly ToolSignature[]): string {
   ].join('\n');
 }
 
-/** The `kiln_tools` module a Python box imports. */
-export function pythonModule(tools: readonly ToolSignature[]): string {
+/** The `kiln_tools` module a Python box imports; `base`: a session call's route (`/c/<call id>`). */
+export function pythonModule(tools: readonly ToolSignature[], base = ''): string {
   return [
     '"""kiln_tools, made by kiln for this execution: each function runs a saved tool in a box of its own."""',
     ...PY_HEAD,
@@ -149,7 +149,7 @@ export function pythonModule(tools: readonly ToolSignature[]): string {
     '',
     '',
     'def _call(tool, name, payload):',
-    `    req = _request.Request("http://${TOOLS_HOST}/call/" + tool, data=_json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST")`,
+    `    req = _request.Request("http://${TOOLS_HOST}${base}/call/" + tool, data=_json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST")`,
     '    try:',
     '        with _request.urlopen(req) as res:',
     '            answer = _json.loads(res.read())',

@@ -220,4 +220,37 @@ describe('tools callable from code', () => {
     expect(py.body.declaration).toContain('class AddInput(TypedDict):\n    a: float\n    b: float');
     expect(py.body.declaration).toContain('def add(input: AddInput | None = None, /, **fields: Any) -> Any:');
   });
+
+  it('a session call takes tools for itself: Python and JavaScript; a later call without them has none', { timeout: 90_000 }, async () => {
+    const py = (await kiln.post('/v1/sessions', { language: 'python' })).body as { id: string };
+    const first = await kiln.post(`/v1/sessions/${py.id}/execute`, {
+      code: 'from kiln_tools import add\ntotal = sum(add(a=i, b=1)["sum"] for i in range(3))\ntotal',
+      tools: ['add'],
+    });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.results[0]['text/plain']).toBe('6');
+    expect(first.body.children).toHaveLength(3);
+    const child = await kiln.request('GET', `/v1/executions/${first.body.children[0].id}`);
+    expect(child.body.details.parent_id).toBe(first.body.id);
+    // the state stays, the tools do not: the old function answers that its call has ended
+    const later = await kiln.post(`/v1/sessions/${py.id}/execute`, {
+      code: 'try:\n    add(a=1, b=1)\nexcept Exception as e:\n    print(type(e).__name__, e.error["type"])\ntotal',
+    });
+    expect(later.body.stdout).toBe('ToolError call_ended\n');
+    expect(later.body.results[0]['text/plain']).toBe('6');
+    const gone = await kiln.post(`/v1/sessions/${py.id}/execute`, { code: 'import kiln_tools' });
+    expect(gone.body.error?.name).toBe('ModuleNotFoundError');
+    await kiln.request('DELETE', `/v1/sessions/${py.id}`);
+
+    const js = (await kiln.post('/v1/sessions', { language: 'javascript' })).body as { id: string };
+    for (const b of [2, 5]) {
+      const ran = await kiln.post(`/v1/sessions/${js.id}/execute`, {
+        code: `(await (await import('kiln:tools')).add({ a: 2, b: ${b} })).sum`,
+        tools: ['add'],
+      });
+      expect(ran.body.error, JSON.stringify(ran.body)).toBeNull();
+      expect(ran.body.results[0]['text/plain']).toBe(String(2 + b));
+    }
+    await kiln.request('DELETE', `/v1/sessions/${js.id}`);
+  });
 });

@@ -74,7 +74,7 @@ function sessionFields(req: Common & { env?: unknown }, c: Context<AppEnv>, scri
     ['limits.memory_size', req.limits?.memory_size],
     ['env', !script && req.env && Object.keys(req.env).length],
     ['callback_url', req.callback_url || /respond-async/i.test(c.req.header('prefer') ?? '')],
-    ['tools', req.tools],
+    ['tools', script && req.tools],
   ] as const;
   for (const [field, given] of refused)
     if (given)
@@ -125,6 +125,7 @@ export function executeRoutes(deps: {
           code: req.code,
           input: req.input ?? null,
           timeoutSeconds: req.limits?.execution_timeout && Math.ceil(req.limits.execution_timeout),
+          ...(req.tools ? { tools: req.tools } : {}),
         },
         callerOf(c, 'api'),
       );

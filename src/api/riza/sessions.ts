@@ -98,10 +98,26 @@ const SessionExecute = z
     code: z.string().min(1, 'must not be empty'),
     context_id: z.string().max(256).nullish().openapi({ description: 'A context made by POST …/contexts; `default` when absent.' }),
     timeout: z.number().int().min(1).nullish().openapi({ description: 'Seconds before the call is interrupted (default 30).' }),
+    tools: z
+      .union([z.array(z.string().min(1).max(128)).max(100), z.literal('all')])
+      .nullish()
+      .openapi({
+        description:
+          'Saved tools this call\'s code may call (Python `from kiln_tools import …`, JavaScript and TypeScript `await import("kiln:tools")`): for this call only.',
+      }),
   })
   .openapi('SessionExecute');
 const SessionExecution = z
-  .object({ ...CallOutput, context_id: z.string(), results: z.array(ResultBundle), error: CallError })
+  .object({
+    ...CallOutput,
+    context_id: z.string(),
+    results: z.array(ResultBundle),
+    error: CallError,
+    children: z
+      .array(z.object({ id: z.string(), tool_id: z.string(), tool: z.string(), duration_ms: z.number().int(), outcome: z.string() }))
+      .optional()
+      .openapi({ description: 'The tool calls the code made (`tools`), each an execution of its own.' }),
+  })
   .openapi('SessionExecution');
 
 const SessionCommand = z
@@ -260,7 +276,7 @@ export function sessionRoutes(deps: { sessions: Sessions; calls: SessionCalls; r
   app.openapi(routes.remove, async (c) => c.json(sessionView(await sessions.remove(c.get('project'), c.req.valid('param').id)), 200));
   app.openapi(routes.execute, async (c) => {
     const b = c.req.valid('json');
-    const call = { code: b.code, contextId: b.context_id, timeoutSeconds: b.timeout };
+    const call = { code: b.code, contextId: b.context_id, timeoutSeconds: b.timeout, ...(b.tools ? { tools: b.tools } : {}) };
     return answerRun(c, deps.runEvents, async (stream) =>
       JSON.stringify(await calls.execute(c.get('project'), c.req.valid('param').id, { ...call, stream }, callerOf(c, 'api'))),
     ) as never;
