@@ -128,15 +128,19 @@ export function openToolGateway(deps: {
         'budget_children',
         `an execution may make at most ${budget.maxChildren} tool calls in all (KILN_TOOLS_MAX_CHILDREN)`,
       );
-    const body = await readBody(req, deps.maxBodyBytes);
-    if (body === null) return refuse(res, 413, 'too_large', `the input is larger than ${deps.maxBodyBytes} bytes`);
+    // taken before the body is read: calls made at once cannot all pass the check above
+    budget.children++;
+    const body = await readBody(req, deps.maxBodyBytes).catch(() => null);
     let input: unknown;
     try {
+      if (body === null) throw new RangeError(`the input is larger than ${deps.maxBodyBytes} bytes`);
       input = body.length ? JSON.parse(body.toString('utf8')) : {};
-    } catch {
-      return refuse(res, 400, 'bad_input', 'the input is not JSON');
+    } catch (err) {
+      budget.children--; // nothing ran
+      return err instanceof RangeError
+        ? refuse(res, 413, 'too_large', err.message)
+        : refuse(res, 400, 'bad_input', 'the input is not JSON');
     }
-    budget.children++;
     const started = performance.now();
     try {
       const child = await deps.run(

@@ -51,12 +51,24 @@ export function typescriptType(s: unknown, depth = 0): string {
   }
 }
 
+/** A JSON scalar as a Python literal (JSON's string escapes are Python's); null for what Literal cannot hold. */
+function pythonLiteral(v: unknown): string | null {
+  if (v === null) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return JSON.stringify(v);
+  return null;
+}
+
 export function pythonType(s: unknown, depth = 0): string {
   if (!isSchema(s) || depth > MAX_DEPTH) return 'Any';
   const ref = refName(s.$ref);
   if (ref) return `"${ref}"`;
-  if ('const' in s) return `Literal[${JSON.stringify(s.const)}]`;
-  if (Array.isArray(s.enum)) return `Literal[${s.enum.map((v) => (v === null ? 'None' : JSON.stringify(v))).join(', ')}]`;
+  const literals = 'const' in s ? [s.const] : Array.isArray(s.enum) ? s.enum : null;
+  if (literals) {
+    const each = literals.map(pythonLiteral);
+    return each.length && each.every((l) => l !== null) ? `Literal[${each.join(', ')}]` : 'Any';
+  }
   const union = (s.anyOf ?? s.oneOf) as unknown;
   if (Array.isArray(union)) return union.map((u) => pythonType(u, depth + 1)).join(' | ') || 'Any';
   if (Array.isArray(s.type)) return s.type.map((t) => pythonType({ ...s, type: t }, depth + 1)).join(' | ');

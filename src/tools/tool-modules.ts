@@ -98,7 +98,8 @@ function pythonFunctions(tools: readonly ToolSignature[], body: (t: ToolSignatur
   const names = functionNames(tools);
   return tools.flatMap((t) => {
     const fn = names.get(t.id)!;
-    const doc = `    """${(t.description || t.name).replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"')}"""`;
+    // a docstring as a plain string literal (JSON's escapes are Python's): no quote in it can end it
+    const doc = `    ${JSON.stringify(t.description || t.name)}`;
     if (!takesObject(t.inputSchema))
       return ['', '', `def ${fn}(input: ${pythonType(t.inputSchema)}, /) -> Any:`, doc, body(t).replace('PAYLOAD', 'input')];
     const type = typeName(fn);

@@ -40,11 +40,24 @@ const tools = [
     description: 'quotes """ and \\ backslashes',
     inputSchema: { type: 'object', properties: {} },
   },
+  {
+    id: 'tool_000000000000000000000005',
+    name: 'hostile',
+    description: 'ends in a quote"',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        'a"b\nc': { const: { nested: true } },
+        flag: { enum: [true, false, null] },
+        odd: { enum: [1.5, 'x"\'\\y'] },
+      },
+    },
+  },
 ];
 
 describe('the tools module a box gets', () => {
   it('names each tool as an identifier, unique, never a reserved word', () => {
-    expect([...functionNames(tools).values()]).toEqual(['get_weather', 'class_', 'class__2', '_3d_render']);
+    expect([...functionNames(tools).values()]).toEqual(['get_weather', 'class_', 'class__2', '_3d_render', 'hostile']);
   });
 
   it('declares TypeScript types from the input schemas', () => {
@@ -62,13 +75,15 @@ describe('the tools module a box gets', () => {
     writeFileSync(join(dir, 'kiln_tools.py'), pythonModule(tools));
     writeFileSync(join(dir, 'stubs.py'), pythonDeclaration(tools));
     writeFileSync(join(dir, 'tools.mjs'), javascriptModule(tools));
+    // parsed and run: a TypedDict's functional form evaluates its types as the module loads
     execFileSync('python3', [
       '-c',
-      'import ast, sys; [ast.parse(open(f).read()) for f in sys.argv[1:]]',
+      'import runpy, sys; [runpy.run_path(f) for f in sys.argv[1:]]',
       join(dir, 'kiln_tools.py'),
       join(dir, 'stubs.py'),
     ]);
-    execFileSync(process.execPath, ['--check', join(dir, 'tools.mjs')]);
+    const load = `const m = await import(${JSON.stringify(join(dir, 'tools.mjs'))}); if (Object.keys(m.tools).length !== 5) process.exit(1);`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', load]);
     const py = pythonModule(tools);
     // a field Python cannot spell (odd-name) takes TypedDict's functional form
     expect(py).toContain(
