@@ -42,16 +42,16 @@ const rpc = (app: App, body: unknown, headers: Record<string, string> = {}) =>
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
-const BUILTIN_NAMES = ['execute_python', 'execute_javascript', 'execute_typescript'];
+const BUILTIN_NAMES = ['execute_python', 'execute_javascript', 'execute_typescript', 'execute_with_tools'];
 const SESSION_NAMES = ['start_session', 'end_session', 'write_file', 'read_file', 'list_files'];
 
 describe('/mcp tools', () => {
-  it('lists the three built-ins, each with an input and an output schema, then the session tools', async () => {
+  it('lists the built-ins (three languages, and code with tools), each with an input and an output schema, then the session tools', async () => {
     const app = await buildTestApp();
     const client = await connect(app);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toEqual([...BUILTIN_NAMES, ...SESSION_NAMES]);
-    for (const t of tools.slice(0, 3)) {
+    for (const t of tools.slice(0, BUILTIN_NAMES.length)) {
       expect(t.inputSchema).toMatchObject({ type: 'object', required: ['code'] });
       expect(t.outputSchema).toMatchObject({ type: 'object', required: expect.arrayContaining(['exit_code', 'stdout', 'execution_id']) });
     }
@@ -137,7 +137,7 @@ describe('/mcp saved tools', () => {
     await app.request('POST', '/v1/tools', { name: 'execute_python', language: 'python', code: 'c3', input_schema: { type: 'string' } });
     const client = await connect(app);
     const { tools } = await client.listTools();
-    const saved = tools.slice(3 + SESSION_NAMES.length);
+    const saved = tools.slice(BUILTIN_NAMES.length + SESSION_NAMES.length);
     const names = saved.map((t) => t.name);
     expect(new Set(names).size).toBe(3);
     for (const n of names) expect(n).toMatch(/^[A-Za-z0-9_.-]{1,128}$/);
@@ -269,7 +269,7 @@ describe('/mcp over HTTP', () => {
     const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
     const plain = await rpc(app, list, { Accept: 'application/json' });
     expect(plain.status).toBe(200);
-    expect(((await plain.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(3 + SESSION_NAMES.length);
+    expect(((await plain.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(BUILTIN_NAMES.length + SESSION_NAMES.length);
     expect((await rpc(app, list, { Origin: 'https://evil.example' })).status).toBe(403);
     expect((await rpc(app, list, { Origin: 'null' })).status).toBe(403);
     for (const origin of ['http://localhost:6274', 'http://127.0.0.1:3000', 'https://agent.example']) {
