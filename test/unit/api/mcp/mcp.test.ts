@@ -269,7 +269,9 @@ describe('/mcp over HTTP', () => {
     const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
     const plain = await rpc(app, list, { Accept: 'application/json' });
     expect(plain.status).toBe(200);
-    expect(((await plain.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(BUILTIN_NAMES.length + SESSION_NAMES.length);
+    expect(((await plain.json()) as { result: { tools: unknown[] } }).result.tools).toHaveLength(
+      BUILTIN_NAMES.length + SESSION_NAMES.length,
+    );
     expect((await rpc(app, list, { Origin: 'https://evil.example' })).status).toBe(403);
     expect((await rpc(app, list, { Origin: 'null' })).status).toBe(403);
     for (const origin of ['http://localhost:6274', 'http://127.0.0.1:3000', 'https://agent.example']) {
