@@ -44,7 +44,15 @@ export function createEgressProxy(deps: {
 
   /** The execution's tools: answered here, in kiln, never forwarded (and refused to one given none). */
   function answerTools(req: http.IncomingMessage, res: http.ServerResponse, session: EgressSession, scheme: Target['scheme']) {
-    if (session.tools && scheme === 'http') return session.tools.handle(req, res);
+    if (session.tools && scheme === 'http') {
+      try {
+        return session.tools.handle(req, res);
+      } catch (err) {
+        // whatever a box sends, kiln answers it and goes on
+        log.error({ err, execution: session.executionId }, 'egress: a tool call could not be handled');
+        return deny(res, 400, 'kiln could not read that tool call');
+      }
+    }
     record(session, TOOLS_HOST, 'denied_host', 403, req.method);
     deny(
       res,

@@ -63,7 +63,14 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
 }
 
 /** A request's path, whether the box sent it in origin form (a tunnel) or absolute form (a proxy). */
-const pathOf = (req: IncomingMessage) => (req.url?.startsWith('/') ? req.url : new URL(req.url ?? '/', 'http://x').pathname);
+function pathOf(req: IncomingMessage): string {
+  if (req.url?.startsWith('/')) return req.url;
+  try {
+    return new URL(req.url ?? '/').pathname;
+  } catch {
+    return ''; // not a URL at all (a box may send anything): no route matches it
+  }
+}
 
 /**
  * A session's tools: its box lives across calls, each call with tools of its own, so each call's
@@ -142,6 +149,11 @@ export function openToolGateway(deps: {
         : refuse(res, 400, 'bad_input', 'the input is not JSON');
     }
     const started = performance.now();
+    // the caller gone (its box timed out, was cancelled, ended) before the answer: its child stops too
+    const stop = new AbortController();
+    res.on('close', () => {
+      if (!res.writableEnded) stop.abort();
+    });
     try {
       const child = await deps.run(
         {
@@ -162,7 +174,7 @@ export function openToolGateway(deps: {
             callable: parent.lineage.callable,
           },
         },
-        { bytes: body.length, child: depth },
+        { bytes: body.length, child: depth, cancel: stop.signal },
       );
       const answer = answerOf(child.id, child.result);
       children.push({

@@ -92,19 +92,28 @@ export function pythonType(s: unknown, depth = 0): string {
   }
 }
 
+/** Words Python will not take as a name (a field of a class-form TypedDict is one). */
+const PY_KEYWORDS = new Set(
+  'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(
+    ' ',
+  ),
+);
+
 /** A Python TypedDict of an object schema's fields (total=False: the tool's schema says which are required). */
 export function pythonTypedDict(className: string, s: unknown): string {
   if (!isSchema(s) || !isSchema(s.properties)) return `${className} = dict[str, Any]`;
   const required = new Set(Array.isArray(s.required) ? s.required.map(String) : []);
-  const fields = Object.entries(s.properties).map(([name, p]) => {
-    const t = pythonType(p, 1);
-    return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `    ${name}: ${required.has(name) ? t : `NotRequired[${t}]`}` : null;
-  });
-  const kept = fields.filter((f): f is string => f !== null);
-  // a field whose name Python cannot spell makes the functional form necessary
-  if (kept.length !== fields.length)
-    return `${className} = TypedDict(${JSON.stringify(className)}, {${Object.entries(s.properties)
-      .map(([n, p]) => `${JSON.stringify(n)}: ${pythonType(p, 1)}`)
+  const entries = Object.entries(s.properties);
+  const spellable = (name: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !PY_KEYWORDS.has(name);
+  // a field whose name Python cannot spell makes the functional form necessary; its types are
+  // strings there (forward references), since that form evaluates what it is given as it loads
+  if (!entries.every(([name]) => spellable(name)))
+    return `${className} = TypedDict(${JSON.stringify(className)}, {${entries
+      .map(([n, p]) => `${JSON.stringify(n)}: ${JSON.stringify(pythonType(p, 1))}`)
       .join(', ')}}, total=False)`;
-  return `class ${className}(TypedDict):\n${kept.length ? kept.join('\n') : '    pass'}`;
+  const fields = entries.map(([name, p]) => {
+    const t = pythonType(p, 1);
+    return `    ${name}: ${required.has(name) ? t : `NotRequired[${t}]`}`;
+  });
+  return `class ${className}(TypedDict):\n${fields.length ? fields.join('\n') : '    pass'}`;
 }

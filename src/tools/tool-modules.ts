@@ -13,13 +13,16 @@ import { pythonType, pythonTypedDict, typescriptType } from './schema-types.js';
 
 export { TOOLS_HOST };
 
+// Words a function may not be named: the languages' own, and the names the modules' code uses
+// (a tool named `fetch` must not shadow the fetch its calls make). The modules' helpers start with
+// two underscores, which functionNames never makes (it squeezes underscores).
 const JS_RESERVED = new Set(
-  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static await implements interface package private protected public ToolError tools'.split(
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static await implements interface package private protected public arguments eval undefined NaN Infinity globalThis fetch JSON Error Object Promise ToolError tools'.split(
     ' ',
   ),
 );
 const PY_RESERVED = new Set(
-  'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield ToolError Any Literal NotRequired TypedDict'.split(
+  'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield annotations isinstance dict super Exception ToolError Any Literal NotRequired TypedDict'.split(
     ' ',
   ),
 );
@@ -81,27 +84,28 @@ export function javascriptModule(tools: readonly ToolSignature[], base = ''): st
     'export class ToolError extends Error {',
     "  constructor(tool, error) { super(`${tool}: ${error?.message ?? 'failed'}`); this.name = 'ToolError'; this.tool = tool; this.error = error; }",
     '}',
-    'async function call(tool, name, input) {',
+    'async function __kilnCall(tool, name, input) {',
     `  const res = await fetch('http://${TOOLS_HOST}${base}/call/' + tool, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input === undefined ? {} : input) });`,
     '  let answer = null;',
     '  try { answer = await res.json(); } catch {}',
     '  if (res.ok && answer?.ok) return answer.output;',
     "  throw new ToolError(name, answer?.error ?? { type: 'gateway', message: `kiln answered ${res.status}` });",
     '}',
-    ...tools.map((t) => `export const ${names.get(t.id)} = (input) => call(${JSON.stringify(t.id)}, ${JSON.stringify(t.name)}, input);`),
+    ...tools.map(
+      (t) => `export const ${names.get(t.id)} = (input) => __kilnCall(${JSON.stringify(t.id)}, ${JSON.stringify(t.name)}, input);`,
+    ),
     `export const tools = { ${[...names.values()].join(', ')} };`,
     '',
   ].join('\n');
 }
 
-function pythonFunctions(tools: readonly ToolSignature[], body: (t: ToolSignature) => string): string[] {
+function pythonFunctions(tools: readonly ToolSignature[], body: (t: ToolSignature, payload: string) => string): string[] {
   const names = functionNames(tools);
   return tools.flatMap((t) => {
     const fn = names.get(t.id)!;
     // a docstring as a plain string literal (JSON's escapes are Python's): no quote in it can end it
     const doc = `    ${JSON.stringify(t.description || t.name)}`;
-    if (!takesObject(t.inputSchema))
-      return ['', '', `def ${fn}(input: ${pythonType(t.inputSchema)}, /) -> Any:`, doc, body(t).replace('PAYLOAD', 'input')];
+    if (!takesObject(t.inputSchema)) return ['', '', `def ${fn}(input: ${pythonType(t.inputSchema)}, /) -> Any:`, doc, body(t, 'input')];
     const type = typeName(fn);
     return [
       '',
@@ -111,7 +115,7 @@ function pythonFunctions(tools: readonly ToolSignature[], body: (t: ToolSignatur
       '',
       `def ${fn}(input: ${type} | None = None, /, **fields: Any) -> Any:`,
       doc,
-      body(t).replace('PAYLOAD', '{**(input or {}), **fields}'),
+      body(t, '{**(input or {}), **fields}'),
     ];
   });
 }
@@ -137,9 +141,9 @@ export function pythonModule(tools: readonly ToolSignature[], base = ''): string
   return [
     '"""kiln_tools, made by kiln for this execution: each function runs a saved tool in a box of its own."""',
     ...PY_HEAD,
-    'import json as _json',
-    'import urllib.error as _error',
-    'import urllib.request as _request',
+    'import json as __kiln_json',
+    'import urllib.error as __kiln_error',
+    'import urllib.request as __kiln_request',
     '',
     '',
     'class ToolError(Exception):',
@@ -149,14 +153,14 @@ export function pythonModule(tools: readonly ToolSignature[], base = ''): string
     '        self.error = error',
     '',
     '',
-    'def _call(tool, name, payload):',
-    `    req = _request.Request("http://${TOOLS_HOST}${base}/call/" + tool, data=_json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST")`,
+    'def __kiln_call(tool, name, payload):',
+    `    req = __kiln_request.Request("http://${TOOLS_HOST}${base}/call/" + tool, data=__kiln_json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST")`,
     '    try:',
-    '        with _request.urlopen(req) as res:',
-    '            answer = _json.loads(res.read())',
-    '    except _error.HTTPError as e:',
+    '        with __kiln_request.urlopen(req) as res:',
+    '            answer = __kiln_json.loads(res.read())',
+    '    except __kiln_error.HTTPError as e:',
     '        try:',
-    '            answer = _json.loads(e.read())',
+    '            answer = __kiln_json.loads(e.read())',
     '        except Exception:',
     '            answer = None',
     '        if not isinstance(answer, dict) or "error" not in answer:',
@@ -164,7 +168,7 @@ export function pythonModule(tools: readonly ToolSignature[], base = ''): string
     '    if answer.get("ok"):',
     '        return answer["output"]',
     '    raise ToolError(name, answer.get("error") or {})',
-    ...pythonFunctions(tools, (t) => `    return _call(${JSON.stringify(t.id)}, ${JSON.stringify(t.name)}, PAYLOAD)`),
+    ...pythonFunctions(tools, (t, payload) => `    return __kiln_call(${JSON.stringify(t.id)}, ${JSON.stringify(t.name)}, ${payload})`),
     '',
   ].join('\n');
 }

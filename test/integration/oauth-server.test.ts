@@ -154,15 +154,30 @@ describe("kiln's own authorization server, with the MCP SDK's OAuth client", () 
 
     const { provider, transport } = await connectorTo({ token_endpoint_auth_method: 'client_secret_basic' });
     expect(provider.client).toMatchObject({ client_secret: expect.any(String) });
-    const code = await consent(provider.authorizationUrl!, { credential: oneTime, scopes: [], tools: toolId });
+    const code = await consent(provider.authorizationUrl!, { credential: oneTime, scopes: ['read'], tools: toolId });
     await transport.finishAuth(code);
-    expect(provider.saved!.scope).toBe(`tools:${toolId}`);
+    expect(provider.saved!.scope).toBe(`read tools:${toolId}`);
     const client = await mcpWith(provider);
     try {
       expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['only_this']);
     } finally {
       await client.close();
     }
+    // a refresh that asks for less keeps the tool limit: leaving it out never lifts it
+    const basicAuth = `Basic ${Buffer.from(`${provider.client!.client_id}:${(provider.client as { client_secret: string }).client_secret}`).toString('base64')}`;
+    const narrowed = await fetch(`${kiln.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.saved!.refresh_token!, scope: 'read' }),
+    });
+    const narrow = (await narrowed.json()) as { access_token: string; scope: string };
+    expect(narrow.scope).toBe(`read tools:${toolId}`);
+    const asCode = await fetch(`${kiln.url}/v1/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${narrow.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'python', code: 'print(1)' }),
+    });
+    expect(asCode.status).toBe(403);
     // spent: the same code does not consent twice
     const again = await openConsent(provider.authorizationUrl!);
     const refused = await submitConsent(again, kiln.url, { credential: oneTime });
@@ -229,6 +244,18 @@ describe("kiln's own authorization server, with the MCP SDK's OAuth client", () 
     expect(await twice.json()).toMatchObject({ error: 'invalid_grant' });
     expect((await withToken('/v1/tools', pair.access_token)).status).toBe(401);
 
+    // without redirect_uri (the client has one): the token request needs none either (RFC 6749 §4.1.3)
+    const bare = new URL(url);
+    bare.searchParams.delete('redirect_uri');
+    const code2 = await consent(bare, { credential: TEST_KEY });
+    const noRedirect = await token({
+      grant_type: 'authorization_code',
+      code: code2,
+      client_id: id,
+      code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+    });
+    expect(noRedirect.status).toBe(200);
+
     url.searchParams.set('client_id', `${documentsUrl}/liar.json`);
     const liar = await fetch(url);
     expect(liar.status).toBe(400);
@@ -286,6 +313,13 @@ describe('the consent page and the endpoints refuse what they must', () => {
     }
     const elsewhere = await submitConsent(page, kiln.url, { credential: TEST_KEY }, { origin: 'https://attacker.test' });
     expect(elsewhere.status).toBe(403);
+    // a tool limit that names no tool id is refused on the page, not stored
+    const notIds = await submitConsent(page, kiln.url, { credential: TEST_KEY, tools: 'tool_a, weather' });
+    expect(notIds.status).toBe(403);
+    expect(await notIds.text()).toContain('is not a tool id');
+    // a browser on a page that withholds its referrer says Origin: null; the signed cookie decides
+    const nullOrigin = await submitConsent(await openConsent(url), kiln.url, { credential: TEST_KEY }, { origin: 'null' });
+    expect(nullOrigin.status).toBe(303);
     // a key with run but not admin cannot grant
     const runKey = (await kiln.post('/v1/keys', { name: 'runner', scopes: ['run'] })).body as { secret: string };
     const notAdmin = await submitConsent(page, kiln.url, { credential: runKey.secret });

@@ -253,4 +253,41 @@ describe('tools callable from code', () => {
     }
     await kiln.request('DELETE', `/v1/sessions/${js.id}`);
   });
+
+  it('kiln answers whatever a box sends to kiln-tools, and goes on serving', { timeout: 60_000 }, async () => {
+    const res = await run(
+      [
+        'import socket',
+        'def send(raw, connect=False):',
+        '    s = socket.create_connection(("127.0.0.1", 3128), timeout=10)',
+        '    if connect:',
+        '        s.sendall(b"CONNECT kiln-tools:80 HTTP/1.1\\r\\nHost: kiln-tools:80\\r\\n\\r\\n")',
+        '        s.recv(4096)',
+        '    s.sendall(raw)',
+        '    out = b""',
+        '    while True:',
+        '        chunk = s.recv(65536)',
+        '        if not chunk: break',
+        '        out += chunk',
+        '        if b"\\r\\n\\r\\n" in out and (b"content-length: 0" in out.lower() or out.endswith(b"}")): break',
+        '    s.close()',
+        '    return out.split(b"\\r\\n")[0].decode()',
+        'def execute(input):',
+        '    return [',
+        '        send(b"POST http://a:b:c/call/x HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n", connect=True),',
+        '        send(b"GET http://kiln-tools/call/x HTTP/1.1\\r\\nHost: kiln-tools\\r\\nConnection: close\\r\\n\\r\\n"),',
+        '        send(b"POST http://kiln-tools/call/" + input.encode() + b" HTTP/1.1\\r\\nHost: kiln-tools\\r\\nContent-Length: 5\\r\\nConnection: close\\r\\n\\r\\n{nope"),',
+        '        send(b"POST http://kiln-tools/c/exec_x/call/x HTTP/1.1\\r\\nHost: kiln-tools\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n"),',
+        '    ]',
+      ].join('\n'),
+      ['add'],
+      { input: ids.add },
+    );
+    expect(res.body.output_status, JSON.stringify(res.body)).toBe('valid');
+    const statuses = (res.body.output as string[]).map((line) => Number(line.split(' ')[1]));
+    for (const status of statuses) expect(status).toBeGreaterThanOrEqual(400);
+    expect(statuses[2]).toBe(400); // the input is not JSON
+    expect((await fetch(`${kiln.url}/healthz`)).status).toBe(200);
+    expect((await run('def execute(input):\n    return 1', ['add'])).body.output).toBe(1);
+  });
 });

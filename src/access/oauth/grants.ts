@@ -111,6 +111,8 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
       project: string;
       scopes: string[];
       redirectUri: string;
+      /** Whether the authorization request named the redirect URI (false: the client's only one was used). */
+      redirectGiven?: boolean;
       codeChallenge: string;
       resource: string;
     }): Promise<string> {
@@ -127,6 +129,7 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
       await store.createGrant(grant);
       return issue('code', f.project, grant.id, CODE_SECONDS, {
         redirect_uri: f.redirectUri,
+        redirect_given: f.redirectGiven === false ? 'no' : 'yes',
         code_challenge: f.codeChallenge,
         resource: f.resource,
       });
@@ -138,7 +141,10 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
       if (!found || found.expired || !found.grant || found.grant.clientId !== f.clientId)
         throw new OAuthError('invalid_grant', 'code: unknown, expired, or issued to another client');
       const detail = found.token.detail ?? {};
-      if (f.redirectUri !== detail.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri: not the one the code was issued to');
+      // required when the authorization request named one (RFC 6749 §4.1.3), and then the same
+      const named = detail.redirect_given !== 'no' || f.redirectUri !== undefined;
+      if (named && f.redirectUri !== detail.redirect_uri)
+        throw new OAuthError('invalid_grant', 'redirect_uri: not the one the code was issued to');
       if (!f.verifier || !pkceMatches(f.verifier, detail.code_challenge ?? ''))
         throw new OAuthError('invalid_grant', 'code_verifier: does not match the code_challenge');
       if (f.resource !== undefined && f.resource !== detail.resource)
@@ -156,8 +162,11 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
       const had = (found.token.detail?.scope ?? found.grant.scopes.join(' ')).split(' ');
       const asked = f.scope?.split(' ').filter(Boolean);
       if (asked?.some((s) => !had.includes(s))) throw new OAuthError('invalid_scope', `scope: wider than the grant's (${had.join(' ')})`);
+      // a tools: limit is kept whatever is asked: leaving it out would lift it, not narrow anything
+      const limits = had.filter((s) => s.startsWith('tools:'));
+      const kept = asked?.length ? [...new Set([...asked, ...limits])] : had;
       await redeem(found, 'refresh_token');
-      return tokens(found.grant, asked?.length ? asked : had);
+      return tokens(found.grant, kept);
     },
 
     /** RFC 7009: a token of the client ends its grant; anything else is answered the same, as the RFC asks. */
@@ -172,7 +181,13 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
     async verifyAccess(secret: string): Promise<Principal | null> {
       const found = await find(secret, 'access');
       if (!found || found.expired || !found.grant) return null;
-      const { scopes, tools } = parseScopes((found.token.detail?.scope ?? found.grant.scopes.join(' ')).split(' '));
+      let parsed: ReturnType<typeof parseScopes>;
+      try {
+        parsed = parseScopes((found.token.detail?.scope ?? found.grant.scopes.join(' ')).split(' '));
+      } catch {
+        return null; // scopes this kiln no longer reads: the token is worth nothing, never an error
+      }
+      const { scopes, tools } = parsed;
       return {
         project: found.grant.project,
         keyId: found.grant.id,

@@ -41,6 +41,8 @@ class SentBack extends Error {
 interface AuthorizationRequest {
   client: OAuthClient;
   redirectUri: string;
+  /** Whether the request named it (then the token request must name it too: RFC 6749 §4.1.3). */
+  redirectGiven: boolean;
   state: string | undefined;
   challenge: string;
   resource: string;
@@ -72,7 +74,7 @@ export function authorizeRoutes(deps: {
     if (!redirectUri || !client.redirectUris.some((r) => redirectUriMatches(r, redirectUri)))
       throw new Refused('redirect_uri: not one the client registered.');
     const params = Object.fromEntries(CARRIED.flatMap((n) => (given.has(n) ? [[n, given.get(n)!]] : [])));
-    const request = { client, redirectUri, state: given.get('state'), params };
+    const request = { client, redirectUri, redirectGiven: asked !== undefined, state: given.get('state'), params };
     if (given.get('response_type') !== 'code')
       throw redirectError(request, new OAuthError('unsupported_response_type', 'response_type: must be code'), c);
     const challenge = given.get('code_challenge') ?? '';
@@ -123,7 +125,7 @@ export function authorizeRoutes(deps: {
     );
     c.header('X-Frame-Options', 'DENY');
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
+    c.header('Referrer-Policy', 'same-origin');
     c.header('Cache-Control', 'no-store');
     return c.html(body, status);
   }
@@ -138,8 +140,10 @@ export function authorizeRoutes(deps: {
     return deps.secretBox.mac('oauth consent', value);
   }
   function csrfHolds(c: Context<AppEnv>, given: string | undefined): boolean {
+    // a browser says where the post came from (`null` from a page that withholds its referrer, so
+    // that is the signed cookie's to decide, with SameSite=Strict); another origin is refused
     const origin = c.req.header('origin');
-    if (origin && origin !== new URL(issuer(c)).origin && origin !== new URL(c.req.url).origin) return false;
+    if (origin && origin !== 'null' && origin !== new URL(issuer(c)).origin && origin !== new URL(c.req.url).origin) return false;
     const value = getCookie(c, cookieName(c));
     if (!value || !given) return false;
     const want = Buffer.from(deps.secretBox.mac('oauth consent', value));
@@ -149,7 +153,7 @@ export function authorizeRoutes(deps: {
   function consent(c: Context<AppEnv>, r: AuthorizationRequest, status: 200 | 401 | 403, extra: Partial<ConsentView> = {}) {
     const view: ConsentView = {
       clientName: r.client.name,
-      clientHost: r.client.documentHost ?? new URL(r.redirectUri).host ?? r.redirectUri,
+      clientHost: r.client.documentHost || new URL(r.redirectUri).host || r.redirectUri,
       redirectHost: new URL(r.redirectUri).host || r.redirectUri,
       offered: r.offered,
       checked: new Set(r.offered.filter((s) => s !== 'admin')),
@@ -181,6 +185,8 @@ export function authorizeRoutes(deps: {
       .map((t) => t.trim())
       .filter(Boolean);
     const keep = { checked: new Set(scopes as Scope[]), tools: tools.join(',') };
+    const notAnId = tools.find((t) => !/^tool_[0-9a-f]{24}$/.test(t));
+    if (notAnId) return consent(c, r, 403, { ...keep, error: `${notAnId} is not a tool id (tool_ and 24 hex digits)` });
     if (!scopes.length && !tools.length) return consent(c, r, 403, { ...keep, error: 'Choose at least one thing it may do.' });
     if (tools.length) scopes.push(`tools:${tools.join(',')}`);
     try {
@@ -196,6 +202,7 @@ export function authorizeRoutes(deps: {
       project,
       scopes,
       redirectUri: r.redirectUri,
+      redirectGiven: r.redirectGiven,
       codeChallenge: r.challenge,
       resource: r.resource,
     });

@@ -33,7 +33,7 @@ function Shell(props: { title: string; children: unknown }) {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
         <title>{props.title}</title>
         <style dangerouslySetInnerHTML={{ __html: CSS }} />
       </head>

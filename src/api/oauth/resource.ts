@@ -36,7 +36,7 @@ export function oauthResource(settings: ResourceSettings) {
         resource_documentation: `${publicBase(c, settings)}/docs`,
       },
       200,
-      { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' },
+      { 'cache-control': settings.KILN_PUBLIC_URL ? 'public, max-age=300' : 'no-store', 'access-control-allow-origin': '*' },
     );
   app.get('/.well-known/oauth-protected-resource', metadata);
   app.get('/.well-known/oauth-protected-resource/mcp', metadata);

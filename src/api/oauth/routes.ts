@@ -47,10 +47,13 @@ function limits(perMinute: number): MiddlewareHandler<AppEnv>[] {
   const common = { windowMs: 60_000, limit: perMinute, standardHeaders: 'draft-6' as const, handler };
   return [
     rateLimiter<AppEnv>({ ...common, keyGenerator: (c) => `address ${addressOf(c)}` }),
+    // a client's own bucket counts its failures only: anyone can name a client, and a burst of
+    // refusals in its name must not stop its good requests for long (its address is limited apart)
     rateLimiter<AppEnv>({
       ...common,
       keyGenerator: async (c) => `client ${(await clientNamed(c)) ?? ''}`,
       skip: async (c) => (await clientNamed(c)) === null,
+      skipSuccessfulRequests: true,
     }),
   ];
 }
@@ -106,7 +109,8 @@ export function authorizationServerRoutes(deps: {
         service_documentation: `${base}/docs`,
       },
       200,
-      { 'cache-control': 'public, max-age=300' },
+      // named from the request itself without KILN_PUBLIC_URL: never kept for another's Host
+      { 'cache-control': deps.settings.KILN_PUBLIC_URL ? 'public, max-age=300' : 'no-store' },
     );
   });
 

@@ -50,14 +50,29 @@ const tools = [
         'a"b\nc': { const: { nested: true } },
         flag: { enum: [true, false, null] },
         odd: { enum: [1.5, 'x"\'\\y'] },
+        from: { type: 'string' },
+        ref: { anyOf: [{ $ref: '#/$defs/Thing' }, { type: 'null' }] },
       },
     },
   },
+  // names the modules' own code uses, and the word the old template replaced
+  { id: 'tool_000000000000000000000006', name: 'fetch', description: '', inputSchema: null },
+  { id: 'tool_000000000000000000000007', name: 'PAYLOAD', description: 'PAYLOAD', inputSchema: null },
+  { id: 'tool_000000000000000000000008', name: '_call', description: '', inputSchema: null },
 ];
 
 describe('the tools module a box gets', () => {
   it('names each tool as an identifier, unique, never a reserved word', () => {
-    expect([...functionNames(tools).values()]).toEqual(['get_weather', 'class_', 'class__2', '_3d_render', 'hostile']);
+    expect([...functionNames(tools).values()]).toEqual([
+      'get_weather',
+      'class_',
+      'class__2',
+      '_3d_render',
+      'hostile',
+      'fetch_',
+      'PAYLOAD',
+      '_call',
+    ]);
   });
 
   it('declares TypeScript types from the input schemas', () => {
@@ -82,12 +97,12 @@ describe('the tools module a box gets', () => {
       join(dir, 'kiln_tools.py'),
       join(dir, 'stubs.py'),
     ]);
-    const load = `const m = await import(${JSON.stringify(join(dir, 'tools.mjs'))}); if (Object.keys(m.tools).length !== 5) process.exit(1);`;
+    const load = `const m = await import(${JSON.stringify(join(dir, 'tools.mjs'))}); if (Object.keys(m.tools).length !== 8 || m.fetch_ === globalThis.fetch) process.exit(1);`;
     execFileSync(process.execPath, ['--input-type=module', '-e', load]);
     const py = pythonModule(tools);
     // a field Python cannot spell (odd-name) takes TypedDict's functional form
     expect(py).toContain(
-      'GetWeatherInput = TypedDict("GetWeatherInput", {"city": str, "days": int, "units": Literal["metric", "imperial"], "odd-name": str | None}, total=False)',
+      'GetWeatherInput = TypedDict("GetWeatherInput", {"city": "str", "days": "int", "units": "Literal[\\"metric\\", \\"imperial\\"]", "odd-name": "str | None"}, total=False)',
     );
     expect(
       pythonModule([
@@ -98,6 +113,6 @@ describe('the tools module a box gets', () => {
       ]),
     ).toContain('class GetWeatherInput(TypedDict):\n    city: str\n    days: NotRequired[int]');
     expect(py).toContain('def class__2(input: list[float], /) -> Any:');
-    expect(py).toContain('return _call("tool_000000000000000000000001", "get weather", {**(input or {}), **fields})');
+    expect(py).toContain('return __kiln_call("tool_000000000000000000000001", "get weather", {**(input or {}), **fields})');
   });
 });
