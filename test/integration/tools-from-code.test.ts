@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { startTestKiln, TEST_KEY, type TestKiln, untilExecution } from '../helpers/kiln.js';
 
 let kiln: TestKiln;
 const OTHER = `other:other-project-key-${randomBytes(6).toString('hex')}`;
@@ -289,5 +289,22 @@ describe('tools callable from code', () => {
     expect(statuses[2]).toBe(400); // the input is not JSON
     expect((await fetch(`${kiln.url}/healthz`)).status).toBe(200);
     expect((await run('def execute(input):\n    return 1', ['add'])).body.output).toBe(1);
+  });
+
+  it('an async execution with tools runs them when its turn comes; its log lists the children', { timeout: 60_000 }, async () => {
+    const accepted = await kiln.post(
+      '/v1/execute-function',
+      {
+        language: 'python',
+        tools: ['add'],
+        input: null,
+        code: 'from kiln_tools import add\ndef execute(input):\n    return add(a=40, b=2)',
+      },
+      { prefer: 'respond-async' },
+    );
+    expect(accepted.status).toBe(202);
+    const done = await untilExecution(kiln.url, accepted.body.id, (v) => v.status === 'finished');
+    expect(done.details.response.output).toEqual({ sum: 42 });
+    expect(done.details.response.execution.children).toMatchObject([{ tool: 'add', outcome: 'ok' }]);
   });
 });
