@@ -30,6 +30,8 @@ $gvisor && ! command -v runsc >/dev/null && install+=(runsc)
 [ -z "${KILN_TEST_DATABASE_URL:-}" ] && ! command -v pg_ctlcluster >/dev/null && install+=(postgresql)
 # the docs' examples (run by a test) read answers with jq
 ! command -v jq >/dev/null && install+=(jq)
+# the console's tests drive Debian's Chromium with playwright-core (no browser download here)
+! command -v chromium >/dev/null && install+=(chromium)
 if [ ${#install[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     say "please install ${install[*]} (this script installs them only as root with apt)"; exit 1

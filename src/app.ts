@@ -9,6 +9,7 @@ import { healthRoutes } from './api/health.js';
 import { mcpDialect } from './api/mcp/dialect.js';
 import { oauthResource } from './api/oauth/resource.js';
 import { authorizationServerRoutes } from './api/oauth/routes.js';
+import { consoleRoutes } from './api/console/routes.js';
 import { rizaDialect } from './api/riza/dialect.js';
 import type { Config } from './config.js';
 import { newId } from './ids.js';
@@ -80,6 +81,8 @@ export function createApp(deps: AppDeps) {
         settings: config,
       }),
     );
+  if (config.KILN_CONSOLE)
+    app.route('/', consoleRoutes({ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses, settings: config }));
   app.route('/', rizaDialect(services, config, log));
   app.route('/', mcpDialect(services, config, log));
   app.route('/', c1Dialect(services, config, log));

@@ -367,6 +367,7 @@ export const ConfigSchema = z.object({
   KILN_TOOLS_MAX_DEPTH: int(2).describe(
     'How deep tool calls from code nest: 2 lets a called tool call tools once more; a call deeper is refused.',
   ),
+  KILN_CONSOLE: bool(true).describe('Serve the console at `/console`: pages a person signs in to with a kiln key.'),
   KILN_OAUTH_SERVER: bool(false).describe(
     'Make kiln its own OAuth 2.1 authorization server (one-box installs): clients register, a person consents with an admin key or a one-time code (`npm run kiln -- oauth code`), and `/mcp` can be added as a connector in claude.ai or ChatGPT. Not with `KILN_OAUTH_ISSUER`.',
   ),

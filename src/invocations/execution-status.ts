@@ -1,5 +1,5 @@
 import type { InvocationRecord } from '../store/invocations/records.js';
-import type { ExecutionRecord, Page, Store } from '../store/store.js';
+import type { ExecutionFilter, ExecutionRecord, Page, Store } from '../store/store.js';
 
 /**
  * An execution as every surface reports it, in no dialect: its entry in the executions log (once it
@@ -20,6 +20,8 @@ export function createExecutionStatuses(store: Pick<Store, 'executions' | 'invoc
       const [record, invocation] = await Promise.all([store.executions.get(project, id), store.invocations.get(project, id)]);
       return record || invocation ? { id, record, invocation } : null;
     },
+    /** A page of the log as a list shows it (no requests, no results), newest first, filtered. */
+    summaries: (project: string, page: Page & ExecutionFilter) => store.executions.summaries(project, page),
     /** A page of the executions log, newest first. */
     list: (project: string, page: Page & { onlyNonZeroExitCodes?: boolean }) => store.executions.list(project, page),
     /** Whether the log holds this execution (it ended with its answer). */

@@ -48,4 +48,11 @@ export interface Store {
 export { everyItem, type Page } from './page.js';
 export type { ToolStore, Tool, ToolRevision, ToolSummary } from './tools/records.js';
 export type { SecretStore, SecretRecord, SealedSecret } from './secrets/records.js';
-export type { ExecutionStore, ExecutionRecord, ExecutionKind, ExecutionVia } from './executions/records.js';
+export type {
+  ExecutionStore,
+  ExecutionRecord,
+  ExecutionKind,
+  ExecutionVia,
+  ExecutionFilter,
+  ExecutionSummary,
+} from './executions/records.js';

@@ -5,13 +5,9 @@
  * kiln cannot answer to the client (no such client, a redirect URI it did not register) is refused
  * on the page; any other problem goes back to the client's redirect URI as OAuth's error.
  *
- * Safe against framing (X-Frame-Options, frame-ancestors) and cross-site posts (a signed
- * double-submit token: an HttpOnly SameSite=Strict cookie and a form field carrying its MAC under
- * a key derived from kiln's secrets key, the same on every replica; and the Origin, when sent).
+ * Safe against framing (X-Frame-Options, frame-ancestors) and cross-site posts (../csrf.ts).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
-import { getCookie, setCookie } from 'hono/cookie';
 import type { Keys } from '../../access/keys.js';
 import type { AuthorizationServer } from '../../access/oauth/authorization-server.js';
 import type { OAuthClient } from '../../access/oauth/clients.js';
@@ -21,6 +17,7 @@ import { allows, parseScopes, SCOPES, type Scope } from '../../access/scopes.js'
 import type { Config } from '../../config.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { AppEnv } from '../context.js';
+import { createCsrf } from '../csrf.js';
 import { ConsentPage, type ConsentView, RefusalPage, STYLE_HASH } from './consent-page.js';
 import { publicBase } from './resource.js';
 import { formOf, paramsOf } from './token.js';
@@ -59,8 +56,7 @@ export function authorizeRoutes(deps: {
 }) {
   const { server } = deps;
   const issuer = (c: Context<AppEnv>) => publicBase(c, deps.settings);
-  const secure = (c: Context<AppEnv>) => issuer(c).startsWith('https:');
-  const cookieName = (c: Context<AppEnv>) => (secure(c) ? '__Host-kiln-consent' : 'kiln-consent');
+  const csrf = createCsrf({ secretBox: deps.secretBox, purpose: 'oauth consent', base: issuer, name: 'kiln-consent', path: '/oauth' });
 
   /** Checks the request as OAuth 2.1 and MCP have it; Refused before the redirect URI is trusted, OAuthError after. */
   async function read(c: Context<AppEnv>, given: Map<string, string>): Promise<AuthorizationRequest> {
@@ -130,26 +126,6 @@ export function authorizeRoutes(deps: {
     return c.html(body, status);
   }
 
-  /** The signed double-submit token: the cookie's value (made on first sight), and the MAC the form carries. */
-  function csrfToken(c: Context<AppEnv>): string {
-    let value = getCookie(c, cookieName(c));
-    if (!value || !/^[A-Za-z0-9_-]{43}$/.test(value)) {
-      value = randomBytes(32).toString('base64url');
-      setCookie(c, cookieName(c), value, { httpOnly: true, sameSite: 'Strict', secure: secure(c), path: secure(c) ? '/' : '/oauth' });
-    }
-    return deps.secretBox.mac('oauth consent', value);
-  }
-  function csrfHolds(c: Context<AppEnv>, given: string | undefined): boolean {
-    // a browser says where the post came from (`null` from a page that withholds its referrer, so
-    // that is the signed cookie's to decide, with SameSite=Strict); another origin is refused
-    const origin = c.req.header('origin');
-    if (origin && origin !== 'null' && origin !== new URL(issuer(c)).origin && origin !== new URL(c.req.url).origin) return false;
-    const value = getCookie(c, cookieName(c));
-    if (!value || !given) return false;
-    const want = Buffer.from(deps.secretBox.mac('oauth consent', value));
-    return want.length === Buffer.byteLength(given) && timingSafeEqual(want, Buffer.from(given));
-  }
-
   function consent(c: Context<AppEnv>, r: AuthorizationRequest, status: 200 | 401 | 403, extra: Partial<ConsentView> = {}) {
     const view: ConsentView = {
       clientName: r.client.name,
@@ -159,7 +135,7 @@ export function authorizeRoutes(deps: {
       checked: new Set(r.offered.filter((s) => s !== 'admin')),
       tools: r.tools,
       params: r.params,
-      csrf: csrfToken(c),
+      csrf: csrf.token(c),
       ...extra,
     };
     return page(c, `<!doctype html>${ConsentPage(view)}`, status, r.redirectUri);
@@ -174,7 +150,7 @@ export function authorizeRoutes(deps: {
 
   async function answer(c: Context<AppEnv>, form: Map<string, string>) {
     const r = await read(c, form);
-    if (!csrfHolds(c, form.get('csrf')))
+    if (!csrf.holds(c, form.get('csrf')))
       return consent(c, r, 403, { error: 'This form expired or came from another site. Check and submit it again.' });
     if (form.get('decision') !== 'allow')
       return c.redirect(withParams(r.redirectUri, { error: 'access_denied', state: r.state, iss: issuer(c) }), 303);

@@ -1,6 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 import { canonicalTimestamp, pageSize, toJson, type Page } from '../page.js';
-import type { ExecutionKind, ExecutionRecord, ExecutionStore, ExecutionVia, PruneOptions } from './records.js';
+import type {
+  ExecutionFilter,
+  ExecutionKind,
+  ExecutionRecord,
+  ExecutionStore,
+  ExecutionSummary,
+  ExecutionVia,
+  PruneOptions,
+} from './records.js';
 
 /** The executions table (migration 0001 on) as Kysely sees it, and its mapping to records. */
 
@@ -95,6 +103,41 @@ export class KyselyExecutionStore implements ExecutionStore {
   async get(project: string, id: string): Promise<ExecutionRecord | null> {
     const row = await this.db.selectFrom('executions').selectAll().where('project', '=', project).where('id', '=', id).executeTakeFirst();
     return row ? rowToExecution(row) : null;
+  }
+
+  async summaries(project: string, page: Page & ExecutionFilter): Promise<ExecutionSummary[]> {
+    let query = this.db
+      .selectFrom('executions')
+      .select([
+        'id',
+        'kind',
+        'via',
+        'language',
+        'exit_code',
+        'duration_ms',
+        'started_at',
+        'tool_id',
+        'revision_id',
+        'session_id',
+        'parent_id',
+        'key_id',
+        'key_name',
+      ])
+      .where('project', '=', project)
+      .orderBy('id', 'desc')
+      .limit(pageSize(page));
+    if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
+    if (page.via) query = query.where('via', '=', page.via);
+    if (page.toolId) query = query.where('tool_id', '=', page.toolId);
+    // literals, as list() has it: the planner can then use the partial index of failed ones
+    if (page.outcome === 'failed') query = query.where(sql<boolean>`exit_code <> 0`);
+    if (page.outcome === 'ok') query = query.where(sql<boolean>`exit_code = 0`);
+    if (page.startedAfter) query = query.where('started_at', '>=', canonicalTimestamp(page.startedAfter));
+    if (page.startedBefore) query = query.where('started_at', '<', canonicalTimestamp(page.startedBefore));
+    return (await query.execute()).map((row) => {
+      const { request: _q, result: _r, project: _p, ...summary } = rowToExecution({ ...row, project, request: 'null', result: 'null' });
+      return summary;
+    });
   }
 
   async list(project: string, page: Page & { onlyNonZeroExitCodes?: boolean }): Promise<ExecutionRecord[]> {

@@ -32,8 +32,24 @@ export interface PruneOptions {
   keep?: Readonly<Record<string, number>>;
 }
 
+/** What the console filters the log by (issue 28); each given one narrows it. */
+export interface ExecutionFilter {
+  via?: ExecutionVia;
+  toolId?: string;
+  /** failed: a non-zero exit code; ok: zero. */
+  outcome?: 'failed' | 'ok';
+  /** RFC 3339 bounds of started_at. */
+  startedAfter?: string;
+  startedBefore?: string;
+}
+
+/** A row of the log as a list shows it: no request, no result (they are read one execution at a time). */
+export type ExecutionSummary = Omit<ExecutionRecord, 'request' | 'result' | 'project'>;
+
 /** The executions log. */
 export interface ExecutionStore {
+  /** The project's log, newest first, filtered, without the requests and results (a list page's). */
+  summaries(project: string, page: Page & ExecutionFilter): Promise<ExecutionSummary[]>;
   /** Records an execution once: recording the same id again (a retry) keeps the first and succeeds. */
   record(record: ExecutionRecord): Promise<void>;
   get(project: string, id: string): Promise<ExecutionRecord | null>;

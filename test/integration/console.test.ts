@@ -1,0 +1,130 @@
+// The console (issue 28) in a real browser: Debian's Chromium driven by playwright-core against a
+// real kiln with real executions. A person signs in with a key, filters the log to a failed tool
+// run, opens it and reads what it printed; another project's key sees none of it; the pages run no
+// script, cannot be framed, refuse a forged form, and pass axe-core with no serious violations.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { launchChromium, screenshot, seriousViolations } from '../helpers/browser.js';
+import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+
+const OTHER_KEY = 'console-other-project-key-0123';
+let kiln: TestKiln;
+let browser: Browser;
+let failedId: string;
+let toolId: string;
+
+beforeAll(async () => {
+  kiln = await startTestKiln({
+    KILN_API_KEYS: `${TEST_KEY},other:${OTHER_KEY}`,
+    KILN_POOL_PYTHON: '1',
+    KILN_POOL_JAVASCRIPT: '0',
+    KILN_POOL_TYPESCRIPT: '0',
+  });
+  const tool = await kiln.post('/v1/tools', {
+    name: 'nightly_sync',
+    language: 'python',
+    code: 'def execute(input):\n    print("syncing", input["account"])\n    raise RuntimeError("upstream answered 503")',
+  });
+  toolId = tool.body.id;
+  for (let i = 0; i < 3; i++) await kiln.post('/v1/execute', { language: 'python', code: `print("fine ${i}")` });
+  const failed = await kiln.post(`/v1/tools/${toolId}/execute`, { input: { account: 'acme' } });
+  failedId = failed.body.execution.id;
+  browser = await launchChromium();
+}, 90_000);
+afterAll(async () => {
+  await browser?.close();
+  await kiln?.close();
+});
+
+async function signedIn(key: string, opts: { bypassCSP?: boolean } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ bypassCSP: opts.bypassCSP ?? false });
+  const page = await context.newPage();
+  await page.goto(`${kiln.url}/console`);
+  expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/console\/executions/);
+  await page.close();
+  return context;
+}
+
+describe('the console in a browser', () => {
+  it('signs in with a key, filters the log to a failed tool run, opens it and shows what it printed', { timeout: 60_000 }, async () => {
+    const context = await signedIn(TEST_KEY);
+    const page = await context.newPage();
+    await page.goto(`${kiln.url}/console/executions`);
+    expect(await page.locator('table.log tbody tr').count()).toBe(4);
+    await screenshot(page, 'executions');
+    await page.getByLabel('Outcome').selectOption('failed');
+    await page.getByLabel('Tool id').fill(toolId);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/outcome=failed/);
+    const rows = page.locator('table.log tbody tr');
+    expect(await rows.count()).toBe(1);
+    await rows.first().getByRole('link').click();
+    await page.waitForURL(new RegExp(`/console/executions/${failedId}$`));
+    await expect.poll(() => page.locator('h1').textContent()).toBe(failedId);
+    const text = await page.locator('main').innerText();
+    expect(text).toContain('syncing acme');
+    expect(text).toContain('RuntimeError: upstream answered 503');
+    expect(text).toContain(toolId);
+    await screenshot(page, 'execution');
+    await context.close();
+  });
+
+  it("shows another project's key none of this project's executions", { timeout: 60_000 }, async () => {
+    const context = await signedIn(OTHER_KEY);
+    const page = await context.newPage();
+    await page.goto(`${kiln.url}/console/executions`);
+    expect(await page.locator('main').innerText()).toContain('No executions match.');
+    const res = await page.goto(`${kiln.url}/console/executions/${failedId}`);
+    expect(res?.status()).toBe(404);
+    expect(await page.locator('main').innerText()).not.toContain('syncing acme');
+    await context.close();
+  });
+
+  it('runs no script, cannot be framed, refuses forged forms and bad keys, and signs out', { timeout: 60_000 }, async () => {
+    const context = await signedIn(TEST_KEY);
+    const page = await context.newPage();
+    const res = await page.goto(`${kiln.url}/console/executions`);
+    const csp = res?.headers()['content-security-policy'] ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(res?.headers()['x-frame-options']).toBe('DENY');
+    // the browser holds to the CSP: an injected inline script does not run
+    await page.addScriptTag({ content: 'window.__injected = 1' }).catch(() => {});
+    expect(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBeUndefined();
+    const cookies = await context.cookies();
+    expect(cookies.find((c) => c.name === 'kiln-console')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    // a form posted from elsewhere: no cookie of the console's, no token
+    const forged = await fetch(`${kiln.url}/console/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://attacker.test' },
+      body: new URLSearchParams({ key: TEST_KEY, csrf: 'x' }),
+      redirect: 'manual',
+    });
+    expect(forged.status).toBe(403);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/console\/sign-in/);
+    await page.goto(`${kiln.url}/console/executions`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await page.getByLabel('API key').fill('not-a-key-of-this-kiln');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    expect(await page.locator('[role=alert]').innerText()).toContain('not a kiln key');
+    await screenshot(page, 'sign-in-refused');
+    await context.close();
+  });
+
+  it('passes axe-core with no serious violations on every page', { timeout: 60_000 }, async () => {
+    const context = await signedIn(TEST_KEY, { bypassCSP: true });
+    const page = await context.newPage();
+    for (const path of ['/console/executions', `/console/executions/${failedId}`, '/console/executions?outcome=bogus']) {
+      await page.goto(kiln.url + path);
+      expect(await seriousViolations(page), path).toEqual([]);
+    }
+    await context.clearCookies();
+    await page.goto(`${kiln.url}/console/sign-in`);
+    expect(await seriousViolations(page), 'sign-in').toEqual([]);
+    await context.close();
+  });
+});
