@@ -13,6 +13,7 @@
 //      e2b: E2B's SDKs against kiln: Sandbox.create, commands.run and runCode against kiln's own session calls (bench/e2b.ts);
 //      access: a static key, a stored key and an OAuth token, checked per request (bench/access.ts);
 //      tools from code: a call from a program against a one-shot execute of the tool; 20 calls in one program against 20 MCP calls (bench/tools-from-code.ts);
+//      console: its pages with 100,000 executions in the log, in a kiln of their own (bench/console.ts);
 //      async invocations: the 202, stored → started when idle, a burst async against the same burst synchronous (bench/async.ts)
 //   4. kiln at saturation (closed loop): executions per second, against the churn rate
 //   5. kiln at 2x overload (open loop): share accepted / rejected, p99 of the accepted
@@ -47,6 +48,7 @@ import { measureStreaming, streamingLine } from './streaming.js';
 import { e2bLine, measureE2b } from './e2b.js';
 import { accessLine, measureAccess } from './access.js';
 import { measureToolsFromCode, toolsFromCodeLine } from './tools-from-code.js';
+import { consoleLine, measureConsole } from './console.js';
 import pg from 'pg';
 import { customRuntimeLine, measureCustomRuntimes, removeRuntimeImages, startPackageSources } from './custom-runtime.js';
 import { stagesTable } from './stages.js';
@@ -344,6 +346,7 @@ for (const figures of streamingFigures) console.log(streamingLine(figures));
 console.log(e2bLine(e2bFigures));
 console.log(accessLine(accessFigures));
 console.log(toolsFromCodeLine(toolsFromCodeFigures));
+console.log(consoleLine(await measureConsole()));
 console.log(
   asyncLine(
     asyncFigures,
