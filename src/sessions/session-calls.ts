@@ -16,39 +16,8 @@ import type { ExecutionRecord, ExecutionStore } from '../store/executions/record
 import type { CallOutcome } from './session-box.js';
 import { creatorOf } from './session-open.js';
 import type { LiveSession, Sessions } from './sessions.js';
-
-/** A call's end, as its answer says it: why it stopped, and its exit code (for the log). */
-function stopOf(outcome: CallOutcome): { stopReason: string; exitCode: number } {
-  const { end } = outcome;
-  if (end.kind === 'box_ended') return { stopReason: 'sandbox_error', exitCode: 137 };
-  if (end.kind === 'harness_ended') {
-    const stopReason = outcome.stopped ?? (end.exit.oom ? 'out_of_memory' : 'interpreter_ended');
-    return { stopReason, exitCode: end.exit.exit_code };
-  }
-  const code = typeof end.outcome.exit_code === 'number' ? end.outcome.exit_code : end.outcome.error ? 1 : 0;
-  return { stopReason: outcome.stopped ?? 'exited', exitCode: code };
-}
-
-/** What became of the interpreter, said to the user in the error's words when its state was lost. */
-function lostState(outcome: CallOutcome, timeoutSeconds: number): { name: string; value: string; traceback: string } | null {
-  const { end } = outcome;
-  if (end.kind === 'box_ended')
-    return { name: 'SessionEnded', value: 'the session box ended during the call; the session is over', traceback: '' };
-  if (end.kind !== 'harness_ended') return null;
-  const why =
-    outcome.stopped === 'timeout'
-      ? `it ran past its ${timeoutSeconds} s timeout and did not stop when interrupted`
-      : outcome.stopped === 'output_limit'
-        ? 'its output passed the size limit'
-        : end.exit.oom
-          ? 'it ran out of memory'
-          : `it ended (exit status ${end.exit.exit_code})`;
-  return {
-    name: 'InterpreterRestarted',
-    value: `the interpreter was restarted: ${why}; variables and imports are gone (files are kept)`,
-    traceback: '',
-  };
-}
+import { callTimeout, functionCell, loggedCall, lostState, output, sameRuntime, scriptArgv, stopOf } from './session-call-answers.js';
+import { contextCalls } from './session-contexts.js';
 
 export interface ExecuteCall {
   code: string;
@@ -67,109 +36,6 @@ export interface CommandCall {
   cwd?: string;
   timeoutSeconds?: number | null;
   stream?: RunStream;
-}
-
-/** Which of a request's languages a session of `sessionLanguage` runs (TypeScript and JavaScript share Node). */
-function sameRuntime(sessionLanguage: string, language: string): boolean {
-  return sessionLanguage === 'python' ? language === 'python' : language !== 'python';
-}
-
-/**
- * The cell that runs Riza's function contract in a session's default context: the code defines
- * execute(input), which is called with the input (as JSON text, a string literal in both languages)
- * and its return value displayed raw as application/json: the answer's output.
- */
-function functionCell(sessionLanguage: string, code: string, input: unknown): string {
-  const json = JSON.stringify(JSON.stringify(input ?? null));
-  return sessionLanguage === 'python'
-    ? `${code}\ndisplay({"application/json": execute(__import__("json").loads(${json}))}, raw=True)`
-    : `${code}\ndisplay({"application/json": await execute(JSON.parse(${json}))});`;
-}
-
-/** A call's timeout in seconds: the default when not given, a 400 past the maximum. */
-function callTimeout(config: Config, given: number | null | undefined): number {
-  const value = given ?? config.KILN_DEFAULT_TIMEOUT_SECONDS;
-  if (value > config.KILN_MAX_TIMEOUT_SECONDS)
-    throw fieldError('timeout', 'above_maximum', `must be at most ${config.KILN_MAX_TIMEOUT_SECONDS} seconds`);
-  return value;
-}
-
-/** What every call's answer says of its run. */
-function output(outcome: CallOutcome) {
-  return {
-    stdout: outcome.stdout,
-    stderr: outcome.stderr,
-    ...(outcome.stdoutTruncated ? { stdout_truncated: true } : {}),
-    ...(outcome.stderrTruncated ? { stderr_truncated: true } : {}),
-    duration: outcome.durationMs,
-    stop_reason: stopOf(outcome).stopReason,
-    restarted: outcome.restarted,
-  };
-}
-
-/** A script as a fresh interpreter process: Python's, or Node's (TypeScript's types erased by Node itself). */
-function scriptArgv(language: string, code: string, args: string[]): string[] {
-  if (language === 'python') return ['python3', '-c', code, ...args];
-  const inputType = language === 'typescript' ? 'module-typescript' : 'module';
-  return ['node', `--input-type=${inputType}`, '--disable-warning=ExperimentalWarning', '-e', code, ...args];
-}
-
-/** A session call as the executions log keeps it (kind `session`, with the session's id). */
-function loggedCall(
-  record: LiveSession['record'],
-  call: { id: string; op: Record<string, unknown>; by: Caller; startedAt: string; outcome: CallOutcome; body: unknown },
-): ExecutionRecord {
-  const { op } = call;
-  return {
-    id: call.id,
-    project: record.project,
-    kind: 'session',
-    via: call.by.via,
-    language: record.language,
-    exitCode: stopOf(call.outcome).exitCode,
-    durationMs: call.outcome.durationMs,
-    startedAt: call.startedAt,
-    toolId: null,
-    revisionId: null,
-    sessionId: record.id,
-    // the caller's key; for a call made with the session's own tokens (E2B's envd), the key that made it
-    key: call.by.key ? { id: call.by.key.id, name: call.by.key.name } : creatorOf(record),
-    // as every request is logged: env names, never values
-    request: { session_id: record.id, ...op, ...(op.env ? { env: Object.keys(op.env as object) } : {}) },
-    result: call.body,
-  };
-}
-
-/** A session's contexts beyond its default one: made, and ended (their state with them). */
-function contextCalls(sessions: Sessions) {
-  return {
-    /** A new context: state of its own, beside the default one (`id`: a fresh one in place of one deleted). */
-    async createContext(project: string, sessionId: string, id = newId('ctx')): Promise<{ id: string }> {
-      const session = await sessions.use(project, sessionId);
-      const outcome = await session.box.call({ op: 'context_create', context: id }, 30_000);
-      if (outcome.end.kind !== 'answered' || outcome.end.outcome.ok !== true)
-        throw new AppError('SANDBOX_UNAVAILABLE', `session ${sessionId} could not make a context; retry`, [{ reason: 'context_failed' }]);
-      session.contexts.add(id);
-      sessions.touch(session);
-      return { id };
-    },
-
-    /** Ends a context of the session (not its default one): its state goes. */
-    async deleteContext(project: string, sessionId: string, contextId: string): Promise<void> {
-      const session = await sessions.use(project, sessionId);
-      if (!session.contexts.has(contextId))
-        throw new AppError('NOT_FOUND', `context ${contextId} not found in session ${sessionId}`, [
-          { field: 'context_id', reason: 'not_found' },
-        ]);
-      const outcome = await session.box.call({ op: 'context_delete', context: contextId }, 30_000);
-      session.contexts.delete(contextId);
-      sessions.touch(session);
-      if (outcome.end.kind !== 'answered')
-        throw new AppError('SANDBOX_UNAVAILABLE', `session ${sessionId}: its interpreter restarted; every context is gone`, [
-          { reason: 'context_failed' },
-        ]);
-    },
-  };
 }
 
 export function createSessionCalls(deps: {
