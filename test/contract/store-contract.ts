@@ -267,6 +267,42 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.executions.list(project, { limit: 10, onlyNonZeroExitCodes: false })).toHaveLength(10);
       });
 
+      it('summaries filter by surface, tool, outcome and time, page newest first, and carry no request or result', async () => {
+        const recs = [
+          anExecution(project, { via: 'mcp', exitCode: 1, startedAt: '2026-01-01T10:00:00.000Z' }),
+          anExecution(project, {
+            via: 'api',
+            toolId: 'tool_aaaaaaaaaaaaaaaaaaaaaaaa',
+            kind: 'tool',
+            startedAt: '2026-01-02T10:00:00.000Z',
+          }),
+          anExecution(project, {
+            via: 'e2b',
+            exitCode: 2,
+            parentId: 'exec_bbbbbbbbbbbbbbbbbbbbbbbb',
+            startedAt: '2026-01-03T10:00:00.000Z',
+          }),
+          anExecution(project, { via: 'api', key: { id: null, name: 'env' }, startedAt: '2026-01-04T10:00:00.000Z' }),
+        ];
+        for (const r of recs) await store.executions.record(r);
+        await store.executions.record(anExecution(newProject('other')));
+        const ids = async (f: Parameters<typeof store.executions.summaries>[1]) =>
+          (await store.executions.summaries(project, f)).map((e) => e.id);
+        const [mcp, tool, e2b, plain] = recs.map((r) => r.id) as [string, string, string, string];
+        expect(await ids({ limit: 10 })).toEqual([plain, e2b, tool, mcp]);
+        expect(await ids({ limit: 2 })).toEqual([plain, e2b]);
+        expect(await ids({ limit: 10, startingAfter: e2b })).toEqual([tool, mcp]);
+        expect(await ids({ limit: 10, via: 'api' })).toEqual([plain, tool]);
+        expect(await ids({ limit: 10, toolId: 'tool_aaaaaaaaaaaaaaaaaaaaaaaa' })).toEqual([tool]);
+        expect(await ids({ limit: 10, outcome: 'failed' })).toEqual([e2b, mcp]);
+        expect(await ids({ limit: 10, outcome: 'ok' })).toEqual([plain, tool]);
+        expect(await ids({ limit: 10, startedAfter: '2026-01-02T00:00:00Z', startedBefore: '2026-01-04T00:00:00Z' })).toEqual([e2b, tool]);
+        const [first] = await store.executions.summaries(project, { limit: 1, via: 'e2b' });
+        expect(first).toEqual({ ...recs[2], request: undefined, result: undefined, project: undefined });
+        expect(first).not.toHaveProperty('request');
+        expect((await store.executions.summaries(project, { limit: 1 }))[0]?.key).toEqual({ id: null, name: 'env' });
+      });
+
       it('pruneExecutions removes those started before olderThan', async () => {
         const old = [1, 2, 3].map((d) => anExecution(project, { startedAt: new Date(Date.UTC(2020, 0, d)).toISOString() }));
         const recent = [anExecution(project), anExecution(project)];
