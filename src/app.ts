@@ -82,7 +82,13 @@ export function createApp(deps: AppDeps) {
       }),
     );
   if (config.KILN_CONSOLE)
-    app.route('/', consoleRoutes({ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses, settings: config }));
+    app.route(
+      '/',
+      consoleRoutes({
+        ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
+        ...{ tools: services.tools, execute: services.execute, settings: config },
+      }),
+    );
   app.route('/', rizaDialect(services, config, log));
   app.route('/', mcpDialect(services, config, log));
   app.route('/', c1Dialect(services, config, log));

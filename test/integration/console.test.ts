@@ -12,6 +12,8 @@ let kiln: TestKiln;
 let browser: Browser;
 let failedId: string;
 let toolId: string;
+let addId: string;
+const SECRET = 'console-secret-value-7f3a9c';
 
 beforeAll(async () => {
   kiln = await startTestKiln({
@@ -26,6 +28,20 @@ beforeAll(async () => {
     code: 'def execute(input):\n    print("syncing", input["account"])\n    raise RuntimeError("upstream answered 503")',
   });
   toolId = tool.body.id;
+  const secret = await kiln.post('/v1/secrets', { name: 'token', value: SECRET });
+  const add = await kiln.post('/v1/tools', {
+    name: 'add',
+    language: 'python',
+    input_schema: {
+      type: 'object',
+      properties: { a: { type: 'number', description: 'the first' }, b: { type: 'number' } },
+      required: ['a', 'b'],
+    },
+    code: 'def execute(input):\n    return input["a"] + input["b"]',
+    env: [{ name: 'TOKEN', secret_id: secret.body.id }],
+  });
+  addId = add.body.id;
+  await kiln.post(`/v1/tools/${addId}`, { code: 'def execute(input):\n    # summed\n    return {"sum": input["a"] + input["b"]}' });
   for (let i = 0; i < 3; i++) await kiln.post('/v1/execute', { language: 'python', code: `print("fine ${i}")` });
   const failed = await kiln.post(`/v1/tools/${toolId}/execute`, { input: { account: 'acme' } });
   failedId = failed.body.execution.id;
@@ -53,7 +69,7 @@ describe('the console in a browser', () => {
     const context = await signedIn(TEST_KEY);
     const page = await context.newPage();
     await page.goto(`${kiln.url}/console/executions`);
-    expect(await page.locator('table.log tbody tr').count()).toBe(4);
+    expect(await page.locator('table.log tbody tr').count()).toBe(4); // 3 scripts and the failed tool run
     await screenshot(page, 'executions');
     await page.getByLabel('Outcome').selectOption('failed');
     await page.getByLabel('Tool id').fill(toolId);
@@ -118,13 +134,43 @@ describe('the console in a browser', () => {
   it('passes axe-core with no serious violations on every page', { timeout: 60_000 }, async () => {
     const context = await signedIn(TEST_KEY, { bypassCSP: true });
     const page = await context.newPage();
-    for (const path of ['/console/executions', `/console/executions/${failedId}`, '/console/executions?outcome=bogus']) {
+    for (const path of [
+      '/console/executions',
+      `/console/executions/${failedId}`,
+      '/console/executions?outcome=bogus',
+      '/console/tools',
+      `/console/tools/${addId}`,
+    ]) {
       await page.goto(kiln.url + path);
       expect(await seriousViolations(page), path).toEqual([]);
     }
     await context.clearCookies();
     await page.goto(`${kiln.url}/console/sign-in`);
     expect(await seriousViolations(page), 'sign-in').toEqual([]);
+    await context.close();
+  });
+
+  it("shows a tool's bindings by name, diffs two revisions, and runs it from its form", { timeout: 60_000 }, async () => {
+    const context = await signedIn(TEST_KEY);
+    const page = await context.newPage();
+    await page.goto(`${kiln.url}/console/tools`);
+    await page.getByRole('link', { name: 'add' }).click();
+    await page.waitForURL(new RegExp(`/console/tools/${addId}$`));
+    const text = await page.locator('main').innerText();
+    expect(text).toContain('env TOKEN: secret secret_');
+    expect(await page.content()).not.toContain(SECRET);
+    await page.getByRole('button', { name: 'Show the diff' }).click();
+    await page.waitForURL(/a=rev_/);
+    expect(await page.locator('ins').innerText()).toContain('+     # summed');
+    expect(await page.locator('del').innerText()).toContain('-     return input["a"] + input["b"]');
+    await page.getByLabel('a (required)').fill('40');
+    await page.getByLabel('b (required)').fill('2');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await expect.poll(() => page.locator('[role=status] pre').innerText()).toBe('{"sum":42}');
+    await screenshot(page, 'tool');
+    // the run is in the log, named for the key that signed in
+    await page.getByRole('link', { name: 'The execution' }).click();
+    expect(await page.locator('main').innerText()).toContain('env');
     await context.close();
   });
 });

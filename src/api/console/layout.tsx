@@ -24,7 +24,10 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-wei
 /** The CSP hash of the console's one style element. */
 export const CONSOLE_STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).digest('base64')}'`;
 
-const NAV: [string, string][] = [['/console/executions', 'Executions']];
+const NAV: [string, string][] = [
+  ['/console/executions', 'Executions'],
+  ['/console/tools', 'Tools'],
+];
 
 export function Layout(props: { title: string; who?: { project: string; keyName: string }; csrf?: string; children: unknown }) {
   return (

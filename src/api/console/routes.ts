@@ -11,7 +11,9 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Keys } from '../../access/keys.js';
 import { requireScope } from '../../access/scopes.js';
 import type { Config } from '../../config.js';
+import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Tools } from '../../tools/tools.js';
 import { EXECUTION_VIAS, type ExecutionVia } from '../../model/vocabulary.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { ExecutionFilter } from '../../store/store.js';
@@ -22,7 +24,8 @@ import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
 import { ExecutionPage } from './execution-page.js';
 import { ExecutionsPage, type LogFilters } from './executions-page.js';
-import { CONSOLE_STYLE_HASH } from './layout.js';
+import { CONSOLE_STYLE_HASH, Layout } from './layout.js';
+import { toolRoutes } from './tool-routes.js';
 import { SignInPage } from './sign-in-page.js';
 
 const PAGE_ROWS = 50;
@@ -78,6 +81,8 @@ export function consoleRoutes(deps: {
   keys: Keys;
   secretBox: SecretBox;
   statuses: ExecutionStatuses;
+  tools: Tools;
+  execute: Execute;
   settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
 }) {
   const app = createRouter();
@@ -149,6 +154,17 @@ export function consoleRoutes(deps: {
         404,
       );
     return html(c, ExecutionPage({ who: who(c), csrf: csrf.token(c), status }));
+  });
+  app.use('/console/tools', auth.required);
+  app.use('/console/tools/*', auth.required);
+  toolRoutes(app, {
+    tools: deps.tools,
+    execute: deps.execute,
+    token: csrf.token,
+    holds: csrf.holds,
+    // a page, or a line said on a page of its own (a tool not found, a form that expired)
+    page: (c, body, status = 200) =>
+      html(c, typeof body === 'string' ? Layout({ title: 'kiln', who: who(c), csrf: csrf.token(c), children: body }) : body, status),
   });
   return app;
 }
