@@ -38,6 +38,61 @@ export interface CommandCall {
   stream?: RunStream;
 }
 
+/** Riza's execute-function and execute, with `session_id`: carried into a session's calls. */
+function rizaCalls(
+  sessions: Sessions,
+  calls: {
+    execute(project: string, sessionId: string, call: ExecuteCall, by?: Caller): Promise<Record<string, unknown>>;
+    command(project: string, sessionId: string, call: CommandCall, by?: Caller): Promise<Record<string, unknown>>;
+  },
+) {
+  return {
+    /**
+     * Riza's execute-function in a session (`session_id`): the code and its execute(input) run in
+     * the default context, so what it defines stays for the next call. Answers the output as JSON
+     * text (null unless the return value could be carried as JSON) and its status, with the call.
+     */
+    async callFunction(
+      project: string,
+      sessionId: string,
+      call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null; tools?: string[] | 'all' },
+      by: Caller = { via: 'api' },
+    ) {
+      const session = await sessions.use(project, sessionId);
+      if (!sameRuntime(session.record.language, call.language))
+        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
+      const answer = await calls.execute(
+        project,
+        sessionId,
+        {
+          code: functionCell(session.record.language, call.code, call.input),
+          timeoutSeconds: call.timeoutSeconds,
+          ...(call.tools ? { tools: call.tools } : {}),
+        },
+        by,
+      );
+      const results = answer.results as Record<string, unknown>[];
+      const shown = results.find((r) => Object.hasOwn(r, 'application/json'));
+      const outputStatus = answer.error ? 'error' : shown ? 'valid' : 'json_serialization_error';
+      return { answer, outputJson: shown && !answer.error ? JSON.stringify(shown['application/json']) : null, outputStatus };
+    },
+
+    /** Riza's execute (a script) in a session (`session_id`): a fresh interpreter process in its box, sharing its files. */
+    async callScript(
+      project: string,
+      sessionId: string,
+      call: { language: string; code: string; args: string[]; stdin: string; env: Record<string, string>; timeoutSeconds?: number | null },
+      by: Caller = { via: 'api' },
+    ) {
+      const session = await sessions.use(project, sessionId);
+      if (!sameRuntime(session.record.language, call.language))
+        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
+      const argv = scriptArgv(call.language, call.code, call.args);
+      return calls.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds }, by);
+    },
+  };
+}
+
 export function createSessionCalls(deps: {
   sessions: Sessions;
   executions: ExecutionStore;
@@ -138,7 +193,7 @@ export function createSessionCalls(deps: {
     return { ...opened, id, close: session.tools.open(id, opened.gateway) };
   }
 
-  return {
+  const calls = {
     /** Code in a context of the session: its state (variables, imports) is kept for the next call. */
     async execute(project: string, sessionId: string, call: ExecuteCall, by: Caller = { via: 'api' }): Promise<Record<string, unknown>> {
       const session = await sessions.use(project, sessionId);
@@ -175,52 +230,9 @@ export function createSessionCalls(deps: {
       );
     },
 
-    /**
-     * Riza's execute-function in a session (`session_id`): the code and its execute(input) run in
-     * the default context, so what it defines stays for the next call. Answers the output as JSON
-     * text (null unless the return value could be carried as JSON) and its status, with the call.
-     */
-    async callFunction(
-      project: string,
-      sessionId: string,
-      call: { language: string; code: string; input: unknown; timeoutSeconds?: number | null; tools?: string[] | 'all' },
-      by: Caller = { via: 'api' },
-    ) {
-      const session = await sessions.use(project, sessionId);
-      if (!sameRuntime(session.record.language, call.language))
-        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
-      const answer = await this.execute(
-        project,
-        sessionId,
-        {
-          code: functionCell(session.record.language, call.code, call.input),
-          timeoutSeconds: call.timeoutSeconds,
-          ...(call.tools ? { tools: call.tools } : {}),
-        },
-        by,
-      );
-      const results = answer.results as Record<string, unknown>[];
-      const shown = results.find((r) => Object.hasOwn(r, 'application/json'));
-      const outputStatus = answer.error ? 'error' : shown ? 'valid' : 'json_serialization_error';
-      return { answer, outputJson: shown && !answer.error ? JSON.stringify(shown['application/json']) : null, outputStatus };
-    },
-
-    /** Riza's execute (a script) in a session (`session_id`): a fresh interpreter process in its box, sharing its files. */
-    async callScript(
-      project: string,
-      sessionId: string,
-      call: { language: string; code: string; args: string[]; stdin: string; env: Record<string, string>; timeoutSeconds?: number | null },
-      by: Caller = { via: 'api' },
-    ) {
-      const session = await sessions.use(project, sessionId);
-      if (!sameRuntime(session.record.language, call.language))
-        throw fieldError('language', 'wrong_language', `session ${sessionId} runs ${session.record.language}, not ${call.language}`);
-      const argv = scriptArgv(call.language, call.code, call.args);
-      return this.command(project, sessionId, { cmd: argv, stdin: call.stdin, env: call.env, timeoutSeconds: call.timeoutSeconds }, by);
-    },
-
     ...contextCalls(sessions),
   };
+  return { ...calls, ...rizaCalls(sessions, calls) };
 }
 
 export type SessionCalls = ReturnType<typeof createSessionCalls>;

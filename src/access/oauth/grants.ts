@@ -40,8 +40,11 @@ export interface TokenAnswer {
   scope: string;
 }
 
-export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: number; refreshDays: number }) {
-  const { store } = deps;
+/**
+ * The token table's two moves: a new token of a kind (its secret, shown once; the row keeps its
+ * hash), and the live token a presented secret is. Expired rows are pruned now and then as tokens are made.
+ */
+function tokenTable(store: OAuthStore) {
   let prunedAt = 0;
 
   async function issue(
@@ -83,6 +86,13 @@ export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: numb
     if (found.grant?.revokedAt) return null;
     return { ...found, expired: Date.parse(found.token.expiresAt) <= Date.now() };
   }
+
+  return { issue, find };
+}
+
+export function createOAuthGrants(deps: { store: OAuthStore; accessSeconds: number; refreshDays: number }) {
+  const { store } = deps;
+  const { issue, find } = tokenTable(store);
 
   /** An access token and a refresh token of the grant. */
   async function tokens(grant: OAuthGrantRecord, scopes: readonly string[]): Promise<TokenAnswer> {

@@ -48,6 +48,13 @@ interface AuthorizationRequest {
   params: Record<string, string>;
 }
 
+/** `uri` with the parameters given (those undefined left out): where the client is sent back. */
+function withParams(uri: string, params: Record<string, string | undefined>) {
+  const url = new URL(uri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+  return url.toString();
+}
+
 export function authorizeRoutes(deps: {
   server: AuthorizationServer;
   keys: Keys;
@@ -99,12 +106,6 @@ export function authorizeRoutes(deps: {
   // RFC 9207: `iss` on every answer sent back, errors too (ChatGPT's stable callback requires it)
   function redirectError(r: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, err: OAuthError, c: Context<AppEnv>) {
     return new SentBack(withParams(r.redirectUri, { error: err.code, error_description: err.message, state: r.state, iss: issuer(c) }));
-  }
-
-  function withParams(uri: string, params: Record<string, string | undefined>) {
-    const url = new URL(uri);
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
-    return url.toString();
   }
 
   /** The page, with headers that keep it out of frames and run nothing but its own style. */
