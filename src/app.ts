@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps) {
       '/',
       consoleRoutes({
         ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
-        ...{ tools: services.tools, execute: services.execute, settings: config },
+        ...{ tools: services.tools, execute: services.execute, secrets: services.secrets, settings: config },
       }),
     );
   app.route('/', rizaDialect(services, config, log));

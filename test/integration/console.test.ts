@@ -140,6 +140,7 @@ describe('the console in a browser', () => {
       '/console/executions?outcome=bogus',
       '/console/tools',
       `/console/tools/${addId}`,
+      '/console/secrets',
     ]) {
       await page.goto(kiln.url + path);
       expect(await seriousViolations(page), path).toEqual([]);
@@ -172,5 +173,33 @@ describe('the console in a browser', () => {
     await page.getByRole('link', { name: 'The execution' }).click();
     expect(await page.locator('main').innerText()).toContain('env');
     await context.close();
+  });
+
+  it('lists secrets by name, rotates one write-only, deletes one, and refuses a key without manage', { timeout: 60_000 }, async () => {
+    await kiln.post('/v1/secrets', { name: 'doomed', value: 'doomed-value-1234' });
+    const readOnly = (await kiln.post('/v1/keys', { name: 'reader', scopes: ['read'] })).body as { secret: string };
+    const context = await signedIn(TEST_KEY);
+    const page = await context.newPage();
+    await page.goto(`${kiln.url}/console/secrets`);
+    expect(await page.locator('main').innerText()).toContain('token');
+    expect(await page.content()).not.toContain(SECRET);
+    const rotated = 'console-rotated-value-9b2e';
+    await page.getByLabel('New value of token').fill(rotated);
+    await page.locator('tr', { hasText: 'token' }).getByRole('button', { name: 'Rotate' }).click();
+    await expect.poll(() => page.locator('[role=status]').innerText()).toContain('token has a new value');
+    expect(await page.content()).not.toContain(rotated);
+    await page.getByRole('button', { name: 'Delete doomed' }).click();
+    await expect.poll(() => page.locator('[role=status]').innerText()).toContain('deleted');
+    expect(await page.locator('main').innerText()).not.toContain('doomed');
+    await screenshot(page, 'secrets');
+    await context.close();
+
+    const reader = await signedIn(readOnly.secret);
+    const p2 = await reader.newPage();
+    await p2.goto(`${kiln.url}/console/secrets`);
+    await p2.getByLabel('New value of token').fill('nope-nope-nope');
+    await p2.locator('tr', { hasText: 'token' }).getByRole('button', { name: 'Rotate' }).click();
+    await expect.poll(() => p2.locator('[role=alert]').innerText()).toContain('lacks the manage scope');
+    await reader.close();
   });
 });

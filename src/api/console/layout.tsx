@@ -27,6 +27,7 @@ export const CONSOLE_STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).di
 const NAV: [string, string][] = [
   ['/console/executions', 'Executions'],
   ['/console/tools', 'Tools'],
+  ['/console/secrets', 'Secrets'],
 ];
 
 export function Layout(props: { title: string; who?: { project: string; keyName: string }; csrf?: string; children: unknown }) {

@@ -13,6 +13,7 @@ import { requireScope } from '../../access/scopes.js';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Secrets } from '../../secrets/secrets.js';
 import type { Tools } from '../../tools/tools.js';
 import { EXECUTION_VIAS, type ExecutionVia } from '../../model/vocabulary.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
@@ -25,6 +26,7 @@ import { consoleAuth } from './console-auth.js';
 import { ExecutionPage } from './execution-page.js';
 import { ExecutionsPage, type LogFilters } from './executions-page.js';
 import { CONSOLE_STYLE_HASH, Layout } from './layout.js';
+import { secretRoutes } from './secret-routes.js';
 import { toolRoutes } from './tool-routes.js';
 import { SignInPage } from './sign-in-page.js';
 
@@ -83,6 +85,7 @@ export function consoleRoutes(deps: {
   statuses: ExecutionStatuses;
   tools: Tools;
   execute: Execute;
+  secrets: Secrets;
   settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
 }) {
   const app = createRouter();
@@ -155,6 +158,12 @@ export function consoleRoutes(deps: {
       );
     return html(c, ExecutionPage({ who: who(c), csrf: csrf.token(c), status }));
   });
+  app.use('/console/secrets', auth.required);
+  app.use('/console/secrets/*', auth.required);
+  // a page, or a line said on a page of its own (a tool not found, a form that expired)
+  const page = (c: Context<AppEnv>, body: unknown, status: 200 | 400 | 401 | 403 | 404 = 200) =>
+    html(c, typeof body === 'string' ? Layout({ title: 'kiln', who: who(c), csrf: csrf.token(c), children: body }) : body, status);
+  secretRoutes(app, { secrets: deps.secrets, page, token: csrf.token, holds: csrf.holds });
   app.use('/console/tools', auth.required);
   app.use('/console/tools/*', auth.required);
   toolRoutes(app, {
@@ -162,9 +171,7 @@ export function consoleRoutes(deps: {
     execute: deps.execute,
     token: csrf.token,
     holds: csrf.holds,
-    // a page, or a line said on a page of its own (a tool not found, a form that expired)
-    page: (c, body, status = 200) =>
-      html(c, typeof body === 'string' ? Layout({ title: 'kiln', who: who(c), csrf: csrf.token(c), children: body }) : body, status),
+    page,
   });
   return app;
 }

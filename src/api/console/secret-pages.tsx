@@ -1,0 +1,68 @@
+/**
+ * Secrets in the console: names and dates, never a value. A value is write-only: rotating one takes
+ * a new value in a password field and shows nothing of it back; deleting asks to be confirmed by
+ * the same form's button. Both need `manage` and a signed form token.
+ */
+import type { SecretRecord } from '../../store/store.js';
+import { Layout } from './layout.js';
+
+export function SecretsPage(props: {
+  who: { project: string; keyName: string };
+  csrf: string;
+  secrets: SecretRecord[];
+  said?: { text: string; error: boolean };
+}) {
+  return (
+    <Layout title="Secrets" who={props.who} csrf={props.csrf}>
+      <h1>Secrets</h1>
+      <p class="note">Values are write-only: kiln shows none, here or anywhere.</p>
+      {props.said ? (
+        <p class={props.said.error ? 'error' : ''} role={props.said.error ? 'alert' : 'status'}>
+          {props.said.text}
+        </p>
+      ) : null}
+      {props.secrets.length === 0 ? (
+        <p>This project has no secrets.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Id</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last set</th>
+              <th scope="col">Rotate</th>
+              <th scope="col">Delete</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.secrets.map((s) => (
+              <tr>
+                <td>{s.name}</td>
+                <td>{s.id}</td>
+                <td>{s.createdAt}</td>
+                <td>{s.updatedAt}</td>
+                <td>
+                  <form method="post" action={`/console/secrets/${s.id}/rotate`}>
+                    <input type="hidden" name="csrf" value={props.csrf} />
+                    <label for={`v-${s.id}`}>New value of {s.name}</label>{' '}
+                    <input type="password" id={`v-${s.id}`} name="value" required autocomplete="off" />{' '}
+                    <button type="submit">Rotate</button>
+                  </form>
+                </td>
+                <td>
+                  <form method="post" action={`/console/secrets/${s.id}/delete`}>
+                    <input type="hidden" name="csrf" value={props.csrf} />
+                    <button type="submit" aria-label={`Delete ${s.name}`}>
+                      Delete
+                    </button>
+                  </form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
