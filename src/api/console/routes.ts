@@ -21,6 +21,7 @@ import type { ExecutionFilter } from '../../store/store.js';
 import { limitBody } from '../body-limit.js';
 import { type AppEnv, createRouter } from '../context.js';
 import { createCsrf } from '../csrf.js';
+import { setPageHeaders } from '../page-headers.js';
 import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
 import { ExecutionPage } from './execution-page.js';
@@ -35,14 +36,7 @@ const PAGE_ROWS = 50;
 /** The headers of every console response. */
 const secureHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  c.header(
-    'Content-Security-Policy',
-    `default-src 'none'; style-src ${CONSOLE_STYLE_HASH}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-  );
-  c.header('X-Frame-Options', 'DENY');
-  c.header('X-Content-Type-Options', 'nosniff');
-  c.header('Referrer-Policy', 'same-origin');
-  c.header('Cache-Control', 'no-store');
+  setPageHeaders(c, CONSOLE_STYLE_HASH);
 };
 
 /** Where to go after signing in: a console page only (never another site). */

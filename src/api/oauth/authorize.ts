@@ -18,6 +18,7 @@ import type { Config } from '../../config.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { AppEnv } from '../context.js';
 import { createCsrf } from '../csrf.js';
+import { setPageHeaders } from '../page-headers.js';
 import { ConsentPage, type ConsentView, RefusalPage, STYLE_HASH } from './consent-page.js';
 import { publicBase } from './resource.js';
 import { formOf, paramsOf } from './token.js';
@@ -110,20 +111,8 @@ export function authorizeRoutes(deps: {
 
   /** The page, with headers that keep it out of frames and run nothing but its own style. */
   function page(c: Context<AppEnv>, body: Promise<string> | string, status: 200 | 400 | 401 | 403, formTarget?: string) {
-    c.header(
-      'Content-Security-Policy',
-      [
-        "default-src 'none'",
-        `style-src ${STYLE_HASH}`,
-        `form-action 'self'${formTarget ? ` ${redirectSource(formTarget)}` : ''}`,
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-      ].join('; '),
-    );
-    c.header('X-Frame-Options', 'DENY');
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'same-origin');
-    c.header('Cache-Control', 'no-store');
+    // a form's redirect is checked by the browser against form-action too: the client's place is named
+    setPageHeaders(c, STYLE_HASH, formTarget ? [redirectSource(formTarget)] : []);
     return c.html(body, status);
   }
 

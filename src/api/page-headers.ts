@@ -1,0 +1,24 @@
+/**
+ * The headers of every HTML page kiln serves (the OAuth consent page, the console): a CSP that runs
+ * no script and loads nothing but the page's one style (by its hash), forms posted to kiln only (and
+ * where a consent sends the person back), no framing, no sniffing, no referrer beyond kiln, no cache.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from './context.js';
+
+export function setPageHeaders(c: Context<AppEnv>, styleHash: string, formTargets: readonly string[] = []): void {
+  c.header(
+    'Content-Security-Policy',
+    [
+      "default-src 'none'",
+      `style-src ${styleHash}`,
+      `form-action ${["'self'", ...formTargets].join(' ')}`,
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ].join('; '),
+  );
+  c.header('X-Frame-Options', 'DENY');
+  c.header('X-Content-Type-Options', 'nosniff');
+  c.header('Referrer-Policy', 'same-origin');
+  c.header('Cache-Control', 'no-store');
+}
