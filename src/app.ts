@@ -87,6 +87,7 @@ export function createApp(deps: AppDeps) {
       consoleRoutes({
         ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
         ...{ tools: services.tools, execute: services.execute, secrets: services.secrets, settings: config },
+        ...{ runtimes: services.runtimes, log },
       }),
     );
   app.route('/', rizaDialect(services, config, log));

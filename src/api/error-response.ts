@@ -57,6 +57,17 @@ function asAppError(err: unknown, c: Context<AppEnv>, log: Logger): AppError {
   return appError;
 }
 
+/** An error's AppError, HTTP status and headers by kiln's table (the console renders them as a page). */
+export function describeError(err: unknown, c: Context<AppEnv>, log: Logger) {
+  const error = asAppError(err, c, log);
+  const { status, grpc } = TABLE[error.code];
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
+  // RFC 6750: a 401 names the scheme it wants (MCP clients read it too)
+  if (error.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="kiln"';
+  return { error, status, grpc, headers };
+}
+
 /**
  * The one place errors become responses: the status and headers of kiln's table, and a body in
  * the caller's dialect — kiln's `{code, message, details?}` unless `shape` gives another
@@ -68,13 +79,8 @@ export function toErrorResponse(
   log: Logger,
   shape?: (error: AppError, status: number) => unknown,
 ): Response {
-  const appError = asAppError(err, c, log);
-  const { status, grpc } = TABLE[appError.code];
-  const body: Record<string, unknown> = { code: grpc, message: appError.message };
-  if (appError.details?.length) body.details = appError.details;
-  const headers: Record<string, string> = {};
-  if (appError.retryAfterSeconds !== undefined) headers['Retry-After'] = String(appError.retryAfterSeconds);
-  // RFC 6750: a 401 names the scheme it wants (MCP clients read it too)
-  if (appError.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="kiln"';
-  return c.json((shape ? shape(appError, status) : body) as Record<string, unknown>, status, headers);
+  const { error, status, grpc, headers } = describeError(err, c, log);
+  const body: Record<string, unknown> = { code: grpc, message: error.message };
+  if (error.details?.length) body.details = error.details;
+  return c.json((shape ? shape(error, status) : body) as Record<string, unknown>, status, headers);
 }

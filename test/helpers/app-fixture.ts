@@ -108,6 +108,7 @@ export async function buildTestApp(
       sweepSoon: () => {},
       built: async () => true,
       ensureImage: async () => ({ state: 'ready' }),
+      liveLog: () => undefined,
     },
     sourcesFingerprint: 'unit',
     owner: opts.owner ?? 'unit',

@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 export const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 
@@ -40,4 +40,16 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(dir, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** A browser context signed in to kiln's console with `key` (bypassCSP: to load axe-core into its pages). */
+export async function signedIn(browser: Browser, url: string, key: string, opts: { bypassCSP?: boolean } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ bypassCSP: opts.bypassCSP ?? false });
+  const page = await context.newPage();
+  await page.goto(`${url}/console/sign-in`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/console\/executions/);
+  await page.close();
+  return context;
 }

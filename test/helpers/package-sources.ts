@@ -35,7 +35,7 @@ export interface PackageSource {
 }
 
 type Reply = { status: number; type: string; body: string | Buffer };
-type Route = (path: string, base: string) => Reply | undefined;
+type Route = (path: string, base: string) => Reply | undefined | Promise<Reply | undefined>;
 
 // Bound to 127.0.0.1 only: these are test fixtures and must never be reachable from elsewhere.
 /** A certificate and key to serve HTTPS with (a source behind a private CA, or an intercepting proxy's). */
@@ -47,7 +47,7 @@ export interface ServeTls {
 async function serve(route: Route, suffix: string, notFound: Reply, tls?: ServeTls): Promise<PackageSource> {
   const requests: string[] = [];
   let base = '';
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
     req.resume();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -55,7 +55,7 @@ async function serve(route: Route, suffix: string, notFound: Reply, tls?: ServeT
     try {
       // links name the host the client asked for (a name that resolves here, say), not only 127.0.0.1
       const asked = req.headers.host ? `${tls ? 'https' : 'http'}://${req.headers.host}/` : base;
-      if (req.method === 'GET' || req.method === 'HEAD') reply = route(path, asked);
+      if (req.method === 'GET' || req.method === 'HEAD') reply = await route(path, asked);
     } catch {
       // a malformed %-escape in the path: treat it like any other unknown path
     }
@@ -116,7 +116,8 @@ export function buildWheel(pkg: PyPackage): { filename: string; data: Buffer } {
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-export async function startPythonIndex(packages: PyPackage[]): Promise<PackageSource> {
+/** `hold`: files (not pages) are served once it settles, so a test can watch a build that is waiting on one. */
+export async function startPythonIndex(packages: PyPackage[], opts: { hold?: Promise<void> } = {}): Promise<PackageSource> {
   const files = new Map<string, Buffer>();
   const projects = new Map<string, string[]>(); // normalized name -> anchor lines
   for (const pkg of packages) {
@@ -148,7 +149,9 @@ export async function startPythonIndex(packages: PyPackage[]): Promise<PackageSo
     }
     const file = /^\/files\/([^/]+)$/.exec(path);
     const data = file ? files.get(decodeURIComponent(file[1]!)) : undefined;
-    return data ? { status: 200, type: 'application/octet-stream', body: data } : undefined;
+    if (!data) return undefined;
+    const reply = { status: 200, type: 'application/octet-stream', body: data };
+    return opts.hold ? opts.hold.then(() => reply) : reply;
   };
   return serve(route, 'simple/', { status: 404, type: 'text/plain', body: 'Not found\n' });
 }

@@ -3,8 +3,8 @@
 // run, opens it and reads what it printed; another project's key sees none of it; the pages run no
 // script, cannot be framed, refuse a forged form, and pass axe-core with no serious violations.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { launchChromium, screenshot, seriousViolations } from '../helpers/browser.js';
+import type { Browser } from 'playwright-core';
+import { launchChromium, screenshot, seriousViolations, signedIn as signedInAs } from '../helpers/browser.js';
 import { startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 
 const OTHER_KEY = 'console-other-project-key-0123';
@@ -52,17 +52,7 @@ afterAll(async () => {
   await kiln?.close();
 });
 
-async function signedIn(key: string, opts: { bypassCSP?: boolean } = {}): Promise<BrowserContext> {
-  const context = await browser.newContext({ bypassCSP: opts.bypassCSP ?? false });
-  const page = await context.newPage();
-  await page.goto(`${kiln.url}/console`);
-  expect(new URL(page.url()).pathname).toBe('/console/sign-in');
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/console\/executions/);
-  await page.close();
-  return context;
-}
+const signedIn = (key: string, opts: { bypassCSP?: boolean } = {}) => signedInAs(browser, kiln.url, key, opts);
 
 describe('the console in a browser', () => {
   it('signs in with a key, filters the log to a failed tool run, opens it and shows what it printed', { timeout: 60_000 }, async () => {

@@ -48,6 +48,8 @@ export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: 
     required: (async (c, next) => {
       const who = await principal(c);
       if (!who) {
+        // the page's script asking for a fragment or a stream: no page to send it to
+        if (c.req.header('kiln-fragment') || /text\/event-stream/.test(c.req.header('accept') ?? '')) return c.text('Signed out.', 401);
         const back = new URL(c.req.url);
         return c.redirect(`/console/sign-in?next=${encodeURIComponent(back.pathname + back.search)}`, 303);
       }

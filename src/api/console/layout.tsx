@@ -4,6 +4,7 @@
  * it plain HTML, so every page reads with JavaScript off. Everything shown is text Hono's JSX escapes.
  */
 import { createHash } from 'node:crypto';
+import { CONSOLE_SCRIPT } from './live-script.js';
 
 const CSS = `*{box-sizing:border-box}body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafaf8}
 a{color:#0b57a4}a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,summary:focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}
@@ -18,7 +19,7 @@ th{font-weight:600;background:#f0f0ec}td.num{text-align:right;font-variant-numer
 form.filters label{display:flex;flex-direction:column;font-size:.85rem}input,select,button{font:inherit;padding:.35rem .5rem;border:1px solid #777;border-radius:4px;background:#fff}
 button{cursor:pointer;background:#1b1b1b;color:#fff;border-color:#1b1b1b}pre{background:#f3f3ef;border:1px solid #ddd;padding:.6rem;overflow:auto;max-height:30rem;white-space:pre-wrap;word-break:break-word}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
-.note{color:#555;font-size:.9rem}.error{color:#a11;font-weight:600}.pager{margin-top:1rem}
+.note{color:#555;font-size:.9rem}.status-building,.status-pending{color:#8a5a00}.status-succeeded{color:#176b2c}.status-failed,.status-cancelled{color:#a11}.error{color:#a11;font-weight:600}.pager{margin-top:1rem}
 @media (max-width:40rem){table.log th:nth-child(n+5),table.log td:nth-child(n+5){display:none}}`;
 
 /** The CSP hash of the console's one style element. */
@@ -28,6 +29,10 @@ const NAV: [string, string][] = [
   ['/console/executions', 'Executions'],
   ['/console/tools', 'Tools'],
   ['/console/secrets', 'Secrets'],
+  ['/console/runtimes', 'Runtimes'],
+  ['/console/sessions', 'Sessions'],
+  ['/console/invocations', 'Invocations'],
+  ['/console/health', 'Health'],
 ];
 
 export function Layout(props: { title: string; who?: { project: string; keyName: string }; csrf?: string; children: unknown }) {
@@ -68,7 +73,15 @@ export function Layout(props: { title: string; who?: { project: string; keyName:
           ) : null}
         </header>
         <main id="main">{props.children}</main>
+        <script dangerouslySetInnerHTML={{ __html: CONSOLE_SCRIPT }} />
       </body>
     </html>
   );
 }
+
+/** A line said on a page: what a form did, or why a page cannot be shown. */
+export const Said = (props: { text: string; error: boolean }) => (
+  <p class={props.error ? 'error' : ''} role={props.error ? 'alert' : 'status'}>
+    {props.text}
+  </p>
+);

@@ -1,77 +1,51 @@
 /**
  * The console (issue 28): kiln's own pages at /console, served by this process, server-rendered with
  * Hono's JSX, readable with JavaScript off. A person signs in with a kiln key (./console-auth.ts)
- * and sees what that key's project holds. Every page is sent with a CSP that runs no script and
- * loads nothing but its own style, may not be framed, and is never cached; every form that changes
- * something carries a signed double-submit token (../csrf.ts).
+ * and sees what that key's project holds. Every page is sent with a CSP that loads nothing but its
+ * own style and script (by hash), may not be framed, and is never cached; every form that changes
+ * something carries a signed double-submit token (../csrf.ts). Each group of pages has its routes'
+ * file; this one signs people in and out, and answers every error as a page.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { rateLimiter } from 'hono-rate-limiter';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Logger } from 'pino';
 import type { Keys } from '../../access/keys.js';
-import { requireScope } from '../../access/scopes.js';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
+import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Secrets } from '../../secrets/secrets.js';
 import type { Tools } from '../../tools/tools.js';
-import { EXECUTION_VIAS, type ExecutionVia } from '../../model/vocabulary.js';
-import type { SecretBox } from '../../secrets/secret-box.js';
-import type { ExecutionFilter } from '../../store/store.js';
 import { limitBody } from '../body-limit.js';
 import { type AppEnv, createRouter } from '../context.js';
 import { createCsrf } from '../csrf.js';
+import { describeError } from '../error-response.js';
 import { setPageHeaders } from '../page-headers.js';
 import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
-import { ExecutionPage } from './execution-page.js';
-import { ExecutionsPage, type LogFilters } from './executions-page.js';
-import { CONSOLE_STYLE_HASH, Layout } from './layout.js';
+import { type ConsoleKit, type PageStatus, wantsFragment } from './console-kit.js';
+import { executionRoutes } from './execution-routes.js';
+import { CONSOLE_STYLE_HASH, Layout, Said } from './layout.js';
+import { CONSOLE_SCRIPT_HASH } from './live-script.js';
+import { runtimeRoutes } from './runtime-routes.js';
 import { secretRoutes } from './secret-routes.js';
-import { toolRoutes } from './tool-routes.js';
 import { SignInPage } from './sign-in-page.js';
-
-const PAGE_ROWS = 50;
+import { toolRoutes } from './tool-routes.js';
 
 /** The headers of every console response. */
 const secureHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  setPageHeaders(c, CONSOLE_STYLE_HASH);
+  setPageHeaders(c, { style: CONSOLE_STYLE_HASH, script: CONSOLE_SCRIPT_HASH });
 };
 
 /** Where to go after signing in: a console page only (never another site). */
 const safeNext = (next: string | undefined) =>
   next && /^\/console\/[A-Za-z0-9_/?&=%.:+-]*$/.test(next) && !next.startsWith('//') ? next : '/console/executions';
 
-/** The log's filters from the query; a 400 page names the one that is wrong. */
-function filtersOf(c: Context<AppEnv>): { f: LogFilters; filter: ExecutionFilter & { startingAfter?: string }; error?: string } {
-  const q = (name: string) => (c.req.query(name) ?? '').trim();
-  const f: LogFilters = { via: q('via'), tool: q('tool'), outcome: q('outcome'), from: q('from'), to: q('to') };
-  const filter: ExecutionFilter & { startingAfter?: string } = {};
-  const utc = (v: string) =>
-    /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v) && Date.parse(`${v}Z`) ? new Date(`${v}Z`).toISOString() : null;
-  if (f.via && !(EXECUTION_VIAS as readonly string[]).includes(f.via))
-    return { f, filter, error: `Surface: ${f.via} is not one of ${EXECUTION_VIAS.join(', ')}.` };
-  if (f.via) filter.via = f.via as ExecutionVia;
-  if (f.tool && !/^tool_[0-9a-f]{24}$/.test(f.tool)) return { f, filter, error: 'Tool id: tool_ and 24 hex digits.' };
-  if (f.tool) filter.toolId = f.tool;
-  if (f.outcome && f.outcome !== 'failed' && f.outcome !== 'ok') return { f, filter, error: 'Outcome: failed or ok.' };
-  if (f.outcome) filter.outcome = f.outcome as 'failed' | 'ok';
-  for (const [field, label, key] of [
-    ['from', 'From', 'startedAfter'],
-    ['to', 'To', 'startedBefore'],
-  ] as const) {
-    const v = f[field];
-    if (!v) continue;
-    const at = utc(v);
-    if (!at) return { f, filter, error: `${label}: a date and time (YYYY-MM-DDTHH:MM).` };
-    filter[key] = at;
-  }
-  const after = q('after');
-  if (after && !/^exec_[0-9a-f]{24}$/.test(after)) return { f, filter, error: 'The page cursor is not an execution id.' };
-  if (after) filter.startingAfter = after;
-  return { f, filter };
-}
+/** The pages a visitor who is not signed in may open. */
+const OPEN = new Set(['/console/sign-in', '/console/sign-out']);
 
 export function consoleRoutes(deps: {
   keys: Keys;
@@ -80,15 +54,29 @@ export function consoleRoutes(deps: {
   tools: Tools;
   execute: Execute;
   secrets: Secrets;
+  runtimes: CustomRuntimes;
+  log: Logger;
   settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
 }) {
   const app = createRouter();
   const base = (c: Context<AppEnv>) => publicBase(c, deps.settings);
   const auth = consoleAuth({ keys: deps.keys, secretBox: deps.secretBox, base });
   const csrf = createCsrf({ secretBox: deps.secretBox, purpose: 'console', base, name: 'kiln-console-csrf', path: '/console' });
-  const html = (c: Context<AppEnv>, body: unknown, status: 200 | 400 | 401 | 403 | 404 = 200) =>
-    c.html(`<!doctype html>${String(body)}`, status);
-  const who = (c: Context<AppEnv>) => ({ project: c.get('principal').project, keyName: c.get('principal').keyName });
+  const html = (c: Context<AppEnv>, body: unknown, status: PageStatus = 200) => c.html(`<!doctype html>${String(body)}`, status);
+  const signedIn = (c: Context<AppEnv>) => c.get('principal') as AppEnv['Variables']['principal'] | undefined;
+  const kit: ConsoleKit = {
+    who: (c) => ({ project: c.get('principal').project, keyName: c.get('principal').keyName }),
+    token: csrf.token,
+    holds: csrf.holds,
+    // a page, or a line said on a page of its own (a tool not found, a form that expired)
+    page: (c, body, status = 200) => {
+      if (typeof body !== 'string') return html(c, body, status);
+      if (wantsFragment(c)) return c.text(body, status);
+      const who = signedIn(c) ? kit.who(c) : undefined;
+      const said = Said({ text: body, error: status >= 400 });
+      return html(c, Layout({ title: 'kiln', ...(who ? { who, csrf: csrf.token(c) } : {}), children: said }), status);
+    },
+  };
   // a person typing keys: a few tries a minute from one address
   const signInLimit = rateLimiter<AppEnv>({
     windowMs: 60_000,
@@ -103,8 +91,21 @@ export function consoleRoutes(deps: {
     handler: (c) => c.text('Too many sign-in attempts; wait a minute.', 429, { 'retry-after': '60' }),
   });
 
+  // any error of a console page (a scope the key lacks, an object not found) is a page, not JSON
+  app.onError((err, c) => {
+    const { error, status, headers } = describeError(err, c, deps.log);
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
+    const res = kit.page(
+      c,
+      error.code === 'INTERNAL' ? 'kiln failed to answer this page; its log says why.' : error.message,
+      status as PageStatus,
+    );
+    setPageHeaders(c, { style: CONSOLE_STYLE_HASH, script: CONSOLE_SCRIPT_HASH });
+    return res;
+  });
   app.use('/console', secureHeaders);
   app.use('/console/*', secureHeaders, limitBody(16 * 1024));
+  app.use('/console/*', (c, next) => (OPEN.has(c.req.path) ? next() : auth.required(c, next)));
   app.get('/console', (c) => c.redirect('/console/executions', 303));
   app.get('/console/sign-in', (c) => html(c, SignInPage({ csrf: csrf.token(c), next: safeNext(c.req.query('next')) })));
   app.post('/console/sign-in', signInLimit, async (c) => {
@@ -123,49 +124,9 @@ export function consoleRoutes(deps: {
     return c.redirect('/console/sign-in', 303);
   });
 
-  app.use('/console/executions', auth.required);
-  app.use('/console/executions/*', auth.required);
-  app.get('/console/executions', async (c) => {
-    requireScope(c.get('principal'), 'read');
-    const { f, filter, error } = filtersOf(c);
-    if (error) return html(c, ExecutionsPage({ who: who(c), csrf: csrf.token(c), f, rows: [], more: false, error }), 400);
-    // one more than a page: whether there is an older page, without counting the log
-    const rows = await deps.statuses.summaries(c.get('project'), { ...filter, limit: PAGE_ROWS + 1 });
-    return html(c, ExecutionsPage({ who: who(c), csrf: csrf.token(c), f, rows: rows.slice(0, PAGE_ROWS), more: rows.length > PAGE_ROWS }));
-  });
-  app.get('/console/executions/:id', async (c) => {
-    requireScope(c.get('principal'), 'read');
-    const id = c.req.param('id');
-    const status = /^exec_[0-9a-f]{24}$/.test(id) ? await deps.statuses.get(c.get('project'), id) : null;
-    if (!status)
-      return html(
-        c,
-        ExecutionsPage({
-          who: who(c),
-          csrf: csrf.token(c),
-          f: { via: '', tool: '', outcome: '', from: '', to: '' },
-          rows: [],
-          more: false,
-          error: `No execution ${id} in this project.`,
-        }),
-        404,
-      );
-    return html(c, ExecutionPage({ who: who(c), csrf: csrf.token(c), status }));
-  });
-  app.use('/console/secrets', auth.required);
-  app.use('/console/secrets/*', auth.required);
-  // a page, or a line said on a page of its own (a tool not found, a form that expired)
-  const page = (c: Context<AppEnv>, body: unknown, status: 200 | 400 | 401 | 403 | 404 = 200) =>
-    html(c, typeof body === 'string' ? Layout({ title: 'kiln', who: who(c), csrf: csrf.token(c), children: body }) : body, status);
-  secretRoutes(app, { secrets: deps.secrets, page, token: csrf.token, holds: csrf.holds });
-  app.use('/console/tools', auth.required);
-  app.use('/console/tools/*', auth.required);
-  toolRoutes(app, {
-    tools: deps.tools,
-    execute: deps.execute,
-    token: csrf.token,
-    holds: csrf.holds,
-    page,
-  });
+  executionRoutes(app, kit, deps.statuses);
+  toolRoutes(app, kit, { tools: deps.tools, execute: deps.execute });
+  secretRoutes(app, kit, { secrets: deps.secrets });
+  runtimeRoutes(app, kit, deps.runtimes);
   return app;
 }

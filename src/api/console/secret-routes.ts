@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { allows } from '../../access/scopes.js';
 import { AppError } from '../../errors.js';
 import type { Secrets } from '../../secrets/secrets.js';
+import type { ConsoleKit } from './console-kit.js';
 import type { AppEnv, createRouter } from '../context.js';
 import { SecretsPage } from './secret-pages.js';
 
@@ -14,14 +15,12 @@ const MAX_VALUE_BYTES = 64 * 1024;
 
 export function secretRoutes(
   app: ReturnType<typeof createRouter>,
+  kit: ConsoleKit,
   deps: {
     secrets: Secrets;
-    page: (c: Context<AppEnv>, body: unknown, status?: 200 | 400 | 401 | 403 | 404) => Response;
-    token: (c: Context<AppEnv>) => string;
-    holds: (c: Context<AppEnv>, given: string | undefined) => boolean;
   },
 ) {
-  const who = (c: Context<AppEnv>) => ({ project: c.get('principal').project, keyName: c.get('principal').keyName });
+  const { who } = kit;
   async function show(c: Context<AppEnv>, said?: { text: string; error: boolean }, status: 200 | 400 | 403 | 404 = 200) {
     // every secret of the project, a page at a time (a project holds tens, not thousands)
     const secrets: Awaited<ReturnType<Secrets['list']>> = [];
@@ -30,12 +29,12 @@ export function secretRoutes(
       if (page.length < 100 || secrets.length >= 1000) break;
       page = await deps.secrets.list(c.get('project'), { limit: 100, startingAfter: page.at(-1)!.id });
     }
-    return deps.page(c, SecretsPage({ who: who(c), csrf: deps.token(c), secrets, ...(said ? { said } : {}) }), status);
+    return kit.page(c, SecretsPage({ who: who(c), csrf: kit.token(c), secrets, ...(said ? { said } : {}) }), status);
   }
   /** A signed form of a key that may manage the project; otherwise the page says why. */
   async function change(c: Context<AppEnv>, act: (form: URLSearchParams) => Promise<string>) {
     const form = new URLSearchParams(await c.req.text());
-    if (!deps.holds(c, form.get('csrf') ?? undefined))
+    if (!kit.holds(c, form.get('csrf') ?? undefined))
       return show(c, { text: 'This form expired or came from another site; try again.', error: true }, 403);
     if (!allows(c.get('principal'), 'manage')) return show(c, { text: 'This key lacks the manage scope.', error: true }, 403);
     try {

@@ -8,6 +8,7 @@ import { keyOfRequest, requireScope, requireTool } from '../../access/scopes.js'
 import { AppError } from '../../errors.js';
 import type { Execute } from '../../execution/executor.js';
 import type { Tools } from '../../tools/tools.js';
+import type { ConsoleKit } from './console-kit.js';
 import type { AppEnv } from '../context.js';
 import type { createRouter } from '../context.js';
 import { formFields, ToolPage, ToolsPage } from './tool-pages.js';
@@ -16,15 +17,13 @@ const REVISION = /^rev_[0-9a-f]{24}$/;
 
 export function toolRoutes(
   app: ReturnType<typeof createRouter>,
+  kit: ConsoleKit,
   deps: {
     tools: Tools;
     execute: Execute;
-    page: (c: Context<AppEnv>, body: unknown, status?: 200 | 400 | 401 | 403 | 404) => Response;
-    token: (c: Context<AppEnv>) => string;
-    holds: (c: Context<AppEnv>, given: string | undefined) => boolean;
   },
 ) {
-  const who = (c: Context<AppEnv>) => ({ project: c.get('principal').project, keyName: c.get('principal').keyName });
+  const { who } = kit;
   const visible = (c: Context<AppEnv>, id: string) => {
     const allowed = c.get('principal').tools;
     return allowed === null || allowed.includes(id);
@@ -34,16 +33,16 @@ export function toolRoutes(
   async function toolPage(c: Context<AppEnv>, id: string, extra: Partial<Parameters<typeof ToolPage>[0]> = {}, status: 200 | 400 = 200) {
     const project = c.get('project');
     const tool = await deps.tools.find(project, id);
-    if (!tool || !visible(c, tool.id)) return deps.page(c, `No tool ${id} in this project.`, 404);
+    if (!tool || !visible(c, tool.id)) return kit.page(c, `No tool ${id} in this project.`, 404);
     const head = await deps.tools.revision(project, tool.id);
     const revisions = await deps.tools.revisions(project, tool.id, { limit: 50 });
     const [a, b] = [c.req.query('a'), c.req.query('b')];
     let diff: { a: (typeof revisions)[number]; b: (typeof revisions)[number] } | undefined;
     if (a && b && REVISION.test(a) && REVISION.test(b))
       diff = { a: await deps.tools.revision(project, tool.id, a), b: await deps.tools.revision(project, tool.id, b) };
-    return deps.page(
+    return kit.page(
       c,
-      ToolPage({ who: who(c), csrf: deps.token(c), tool, head, revisions, values: {}, ...(diff ? { diff } : {}), ...extra }),
+      ToolPage({ who: who(c), csrf: kit.token(c), tool, head, revisions, values: {}, ...(diff ? { diff } : {}), ...extra }),
       status,
     );
   }
@@ -56,7 +55,7 @@ export function toolRoutes(
       ...(after && /^tool_[0-9a-f]{24}$/.test(after) ? { startingAfter: after } : {}),
     });
     const shown = rows.filter((t) => visible(c, t.id));
-    return deps.page(c, ToolsPage({ who: who(c), csrf: deps.token(c), tools: shown.slice(0, 50), more: rows.length > 50 }));
+    return kit.page(c, ToolsPage({ who: who(c), csrf: kit.token(c), tools: shown.slice(0, 50), more: rows.length > 50 }));
   });
   app.get('/console/tools/:id', async (c) => {
     requireScope(c.get('principal'), 'read');
@@ -64,12 +63,12 @@ export function toolRoutes(
   });
   app.post('/console/tools/:id/run', async (c) => {
     const form = new URLSearchParams(await c.req.text());
-    if (!deps.holds(c, form.get('csrf') ?? undefined))
-      return deps.page(c, 'This form expired or came from another site; go back and try again.', 403);
+    if (!kit.holds(c, form.get('csrf') ?? undefined))
+      return kit.page(c, 'This form expired or came from another site; go back and try again.', 403);
     const id = c.req.param('id');
     const principal = c.get('principal');
     const tool = await deps.tools.find(c.get('project'), id);
-    if (!tool || !visible(c, tool.id)) return deps.page(c, `No tool ${id} in this project.`, 404);
+    if (!tool || !visible(c, tool.id)) return kit.page(c, `No tool ${id} in this project.`, 404);
     requireTool(principal, tool.id);
     const values = Object.fromEntries(
       [...form.entries()].filter(([k]) => k.startsWith('in.') || k === 'input').map(([k, v]) => [k.replace(/^in\./, ''), v]),

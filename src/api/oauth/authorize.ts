@@ -112,7 +112,7 @@ export function authorizeRoutes(deps: {
   /** The page, with headers that keep it out of frames and run nothing but its own style. */
   function page(c: Context<AppEnv>, body: Promise<string> | string, status: 200 | 400 | 401 | 403, formTarget?: string) {
     // a form's redirect is checked by the browser against form-action too: the client's place is named
-    setPageHeaders(c, STYLE_HASH, formTarget ? [redirectSource(formTarget)] : []);
+    setPageHeaders(c, { style: STYLE_HASH }, formTarget ? [redirectSource(formTarget)] : []);
     return c.html(body, status);
   }
 

@@ -90,6 +90,7 @@ export function createBuildBox(deps: {
     imports: string[],
     signal: AbortSignal,
     consume: (tree: Readable) => Promise<void>,
+    onLog?: (chunk: Buffer) => void,
   ): Promise<BuildBoxOutcome> {
     const log = new CappedBuffer(LOG_TAIL_BYTES, 'tail');
     const sandbox = await docker.startSandbox(spec(revision));
@@ -115,6 +116,8 @@ export function createBuildBox(deps: {
         // the log takes stdout, stderr and the wrapper's own words alike
         onOutput: (kind, data) => {
           log.append(data);
+          // followers (the console) see it as it comes; the marker is kiln's, not the log's
+          onLog?.(data.includes(MARKER) ? Buffer.from(data.toString('latin1').replace(MARKER, ''), 'latin1') : data);
           if (kind !== 'o') return;
           recent = (recent + data.toString('latin1')).slice(-64);
           if (recent.includes(MARKER)) installed();

@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import type { RuntimeLanguage, RuntimeRevisionRecord } from '../../store/runtimes/records.js';
 import { baseImageId, type BuildDeps, buildImage, runtimeImageTag } from './image-build.js';
 import { sweepImages } from './image-sweep.js';
+import { createLiveLogs, type LiveLog } from './live-logs.js';
 
 export { runtimeImageTag } from './image-build.js';
 
@@ -25,6 +26,8 @@ export interface BuildQueue {
    * `building`, or `failed` with the reason when such a build failed a moment ago.
    */
   ensureImage(revision: RuntimeRevisionRecord): Promise<{ state: 'ready' | 'building' } | { state: 'failed'; reason: string }>;
+  /** The log of the build of `imageKey` while this process runs it (the console follows it). */
+  liveLog(imageKey: string): LiveLog | undefined;
 }
 
 /** What the builder keeps about one image key, in one record. */
@@ -50,6 +53,7 @@ export function createBuilder(deps: BuildDeps) {
   const { store, images, config, log } = deps;
   const queue = new PQueue({ concurrency: config.KILN_BUILD_CONCURRENCY });
   const keys = new Map<string, KeyState>();
+  const liveLogs = createLiveLogs();
   const stateOf = (key: string) => {
     let state = keys.get(key);
     if (!state) {
@@ -83,7 +87,7 @@ export function createBuilder(deps: BuildDeps) {
     const stop = new AbortController();
     state.stop = stop;
     void queue
-      .add(() => buildImage({ ...deps, closed: () => closed, builtHere }, revision, stop, recorded))
+      .add(() => buildImage({ ...deps, closed: () => closed, builtHere, liveLogs }, revision, stop, recorded))
       .catch((error: unknown) => log.error({ err: error, imageKey: key }, 'runtime build: could not record its outcome'))
       .finally(() => {
         state.stop = null;
@@ -101,6 +105,7 @@ export function createBuilder(deps: BuildDeps) {
     enqueue,
     sweepSoon: () => void setTimeout(sweepSafely, 1000).unref(),
     baseImageId: (language: RuntimeLanguage) => baseImageId(deps, language),
+    liveLog: liveLogs.get,
     built: async (imageKey: string) => (await images.id(runtimeImageTag(imageKey))) !== null,
     async ensureImage(revision: RuntimeRevisionRecord) {
       if (await images.id(runtimeImageTag(revision.imageKey))) return { state: 'ready' as const };

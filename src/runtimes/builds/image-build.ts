@@ -6,6 +6,7 @@ import { BOX_PROTOCOL_VERSION } from '../../sandbox/box-protocol.js';
 import type { DockerImages } from '../../sandbox/docker-images.js';
 import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore } from '../../store/runtimes/records.js';
 import { type BuildBoxOutcome, INSTALL, type RunBuildBox } from './build-box.js';
+import type { LiveLogs } from './live-logs.js';
 import { TreeRefused, treeContext } from './tree-context.js';
 
 /**
@@ -38,21 +39,32 @@ export async function baseImageId(deps: Pick<BuildDeps, 'images' | 'registry'>, 
 }
 
 /** Installs the revision's packages in a build box, and builds the image from what it installed. */
-async function installAndBuild(deps: BuildDeps, revision: RuntimeRevisionRecord, signal: AbortSignal): Promise<BuildBoxOutcome> {
+async function installAndBuild(
+  deps: BuildDeps,
+  revision: RuntimeRevisionRecord,
+  signal: AbortSignal,
+  onLog: (chunk: Buffer) => void,
+): Promise<BuildBoxOutcome> {
   const { config } = deps;
   const imports = revision.additionalPythonImports ? parsePythonImports(revision.additionalPythonImports) : [];
   const base = await baseImageId(deps, revision.language);
-  return deps.runBuildBox(revision, imports, signal, async (tree) => {
-    const context = treeContext(tree, {
-      base,
-      dest: revision.language === 'python' ? INSTALL.python.export : INSTALL.javascript.export,
-      limits: { maxBytes: config.KILN_BUILD_DISK_MIB * 1024 * 1024, maxEntries: 200_000 },
-    });
-    await deps.images.build(context, runtimeImageTag(revision.imageKey), {
-      'kiln.runtime-key': revision.imageKey,
-      'kiln.instance': config.KILN_INSTANCE,
-    });
-  });
+  return deps.runBuildBox(
+    revision,
+    imports,
+    signal,
+    async (tree) => {
+      const context = treeContext(tree, {
+        base,
+        dest: revision.language === 'python' ? INSTALL.python.export : INSTALL.javascript.export,
+        limits: { maxBytes: config.KILN_BUILD_DISK_MIB * 1024 * 1024, maxEntries: 200_000 },
+      });
+      await deps.images.build(context, runtimeImageTag(revision.imageKey), {
+        'kiln.runtime-key': revision.imageKey,
+        'kiln.instance': config.KILN_INSTANCE,
+      });
+    },
+    onLog,
+  );
 }
 
 /**
@@ -61,7 +73,11 @@ async function installAndBuild(deps: BuildDeps, revision: RuntimeRevisionRecord,
  * and only this engine's image is made; its outcome goes to `builtHere` (null: it succeeded).
  */
 export async function buildImage(
-  deps: BuildDeps & { closed: () => boolean; builtHere: (imageKey: string, failure: string | null) => void },
+  deps: BuildDeps & {
+    closed: () => boolean;
+    builtHere: (imageKey: string, failure: string | null) => void;
+    liveLogs: LiveLogs;
+  },
   revision: RuntimeRevisionRecord,
   stop: AbortController,
   recorded: boolean,
@@ -78,13 +94,15 @@ export async function buildImage(
     return;
   }
   const started = performance.now();
+  // a revision of the store is followed live; a build for this engine alone is nobody's to follow
+  const live = recorded ? deps.liveLogs.open(key) : null;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     stop.abort(`the build ran past its ${config.KILN_BUILD_TIMEOUT_SECONDS} s limit (KILN_BUILD_TIMEOUT_SECONDS)`);
   }, config.KILN_BUILD_TIMEOUT_SECONDS * 1000);
   try {
-    const outcome = await installAndBuild(deps, revision, stop.signal);
+    const outcome = await installAndBuild(deps, revision, stop.signal, (chunk) => live?.write(chunk));
     if (stop.signal.aborted && deps.closed()) return; // kiln is stopping: the next start builds it again
     const ms = Math.round(performance.now() - started);
     if (outcome.ok) log.info({ imageKey: key, ms, recorded }, 'runtime build succeeded');
@@ -107,5 +125,6 @@ export async function buildImage(
     await store.finishBuilds(key, { status: 'failed', failureReason: reason, log: `${reason}\n`, at: now() });
   } finally {
     clearTimeout(timer);
+    live?.end(); // after the outcome is stored: a follower told of the end reads the final status
   }
 }

@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import { AppError, fieldError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { BuildQueue } from '../builds/builder.js';
+import type { LiveLog } from '../builds/live-logs.js';
 import type { RuntimeLanguage, RuntimeRevisionRecord, RuntimeStore, RuntimeWithHead } from '../../store/runtimes/records.js';
 import type { Page } from '../../store/store.js';
 import { imageKey, MANIFEST_FOR, normalizeManifest, parsePythonImports } from './manifest.js';
@@ -106,6 +107,14 @@ export function createCustomRuntimes(deps: { store: RuntimeStore; builds: BuildQ
     async buildLog(project: string, runtimeId: string, revisionId: string): Promise<{ revision: RuntimeRevisionRecord; log: string }> {
       const revision = await this.revision(project, runtimeId, revisionId);
       return { revision, log: (await store.getBuildLog(project, revisionId)) ?? '' };
+    },
+    /**
+     * A revision's build as it runs: its log so far and what comes next, when this process runs it;
+     * none when it ended (its log is in the store) or runs elsewhere.
+     */
+    async liveLog(project: string, runtimeId: string, revisionId: string): Promise<LiveLog | undefined> {
+      const revision = await this.revision(project, runtimeId, revisionId);
+      return revision.status === 'pending' || revision.status === 'building' ? builds.liveLog(revision.imageKey) : undefined;
     },
     async delete(project: string, id: string): Promise<boolean> {
       const deleted = await store.deleteRuntime(project, id);
