@@ -87,7 +87,8 @@ export function createApp(deps: AppDeps) {
       consoleRoutes({
         ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
         ...{ tools: services.tools, execute: services.execute, secrets: services.secrets, settings: config },
-        ...{ runtimes: services.runtimes, log },
+        ...{ runtimes: services.runtimes, sessions: services.sessions, sessionFiles: services.sessionFiles },
+        ...{ invocations: services.invocations, log },
       }),
     );
   app.route('/', rizaDialect(services, config, log));

@@ -30,8 +30,9 @@ export function createInvocations(
   let ticking: Promise<void> = Promise.resolve();
 
   return {
-    /** The project's invocations through one surface, newest first (MCP's tasks/list). */
-    list: (project: string, via: InvocationRecord['via'], page: Page) => store.list(project, via, page),
+    /** The project's invocations through one surface (MCP's tasks/list) or any (null), newest first. */
+    list: (project: string, via: InvocationRecord['via'] | null, page: Page) => store.list(project, via, page),
+    get: (project: string, id: string) => store.get(project, id),
     /** The kilns of the store alive now, as the orphans' rule judges them (sessions use the same rule). */
     liveOwners: alive,
     /** Where the other live kilns are reached (KILN_REPLICA_URL): a run not held here may be on one. */

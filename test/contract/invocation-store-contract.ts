@@ -47,7 +47,7 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect((await store.invocations.get(project, inv.id))!.status).toBe('queued');
     });
 
-    it("lists a project's invocations of one surface, newest first, paged", async () => {
+    it("lists a project's invocations of one surface or all, newest first, paged", async () => {
       const [a, b, c] = [
         anInvocation(project, { via: 'mcp' }),
         anInvocation(project, { via: 'api' }),
@@ -59,6 +59,9 @@ export function describeInvocationStoreContract(name: string, open: () => Promis
       expect((await store.invocations.list(project, 'mcp', { limit: 1 })).map((i) => i.id)).toEqual([c.id]);
       expect((await store.invocations.list(project, 'mcp', { limit: 10, startingAfter: c.id })).map((i) => i.id)).toEqual([a.id]);
       expect(await store.invocations.list(project, 'mcp', { limit: 10 })).toContainEqual(a);
+      // every surface (the console): this project's three, none of the other project's
+      expect((await store.invocations.list(project, null, { limit: 10 })).map((i) => i.id)).toEqual([c.id, b.id, a.id]);
+      expect((await store.invocations.list(project, null, { limit: 10, startingAfter: b.id })).map((i) => i.id)).toEqual([a.id]);
     });
 
     it('ends once; the sealed request goes; a webhook is scheduled only with a callback', async () => {

@@ -14,7 +14,10 @@ import type { Keys } from '../../access/keys.js';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { Invocations } from '../../invocations/invocations.js';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
+import type { SessionFiles } from '../../sessions/session-files.js';
+import type { Sessions } from '../../sessions/sessions.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Secrets } from '../../secrets/secrets.js';
 import type { Tools } from '../../tools/tools.js';
@@ -27,10 +30,12 @@ import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
 import { type ConsoleKit, type PageStatus, wantsFragment } from './console-kit.js';
 import { executionRoutes } from './execution-routes.js';
+import { invocationRoutes } from './invocation-routes.js';
 import { CONSOLE_STYLE_HASH, Layout, Said } from './layout.js';
 import { CONSOLE_SCRIPT_HASH } from './live-script.js';
 import { runtimeRoutes } from './runtime-routes.js';
 import { secretRoutes } from './secret-routes.js';
+import { sessionRoutes } from './session-routes.js';
 import { SignInPage } from './sign-in-page.js';
 import { toolRoutes } from './tool-routes.js';
 
@@ -55,6 +60,9 @@ export function consoleRoutes(deps: {
   execute: Execute;
   secrets: Secrets;
   runtimes: CustomRuntimes;
+  sessions: Sessions;
+  sessionFiles: SessionFiles;
+  invocations: Invocations;
   log: Logger;
   settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
 }) {
@@ -128,5 +136,7 @@ export function consoleRoutes(deps: {
   toolRoutes(app, kit, { tools: deps.tools, execute: deps.execute });
   secretRoutes(app, kit, { secrets: deps.secrets });
   runtimeRoutes(app, kit, deps.runtimes);
+  sessionRoutes(app, kit, { sessions: deps.sessions, files: deps.sessionFiles });
+  invocationRoutes(app, kit, deps.invocations);
   return app;
 }

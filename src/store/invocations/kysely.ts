@@ -151,14 +151,14 @@ export class KyselyInvocationStore implements InvocationStore {
     });
   }
 
-  async list(project: string, via: ExecutionVia, page: Page): Promise<InvocationRecord[]> {
+  async list(project: string, via: ExecutionVia | null, page: Page): Promise<InvocationRecord[]> {
     let query = this.db
       .selectFrom('invocations')
       .select(INVOCATION_COLUMNS)
       .where('project', '=', project)
-      .where('via', '=', via)
       .orderBy('id', 'desc')
       .limit(pageSize(page));
+    if (via !== null) query = query.where('via', '=', via);
     if (page.startingAfter !== undefined) query = query.where('id', '<', page.startingAfter);
     return (await query.execute()).map(rowToInvocation);
   }

@@ -72,8 +72,8 @@ export interface InvocationStore {
   /** Stores a queued invocation; `within` runs in the same transaction (it enqueues the job). */
   create(record: InvocationRecord, sealedRequest: string, within?: WithinTransaction): Promise<void>;
   get(project: string, id: string): Promise<InvocationRecord | null>;
-  /** The project's invocations that came through `via`, newest first, paged (MCP's tasks/list). */
-  list(project: string, via: ExecutionVia, page: Page): Promise<InvocationRecord[]>;
+  /** The project's invocations through `via` (MCP's tasks/list), or any surface (null: the console), newest first, paged. */
+  list(project: string, via: ExecutionVia | null, page: Page): Promise<InvocationRecord[]>;
   /** The sealed request of a queued or running invocation (null once it has ended). */
   sealedRequest(id: string): Promise<string | null>;
   /** Oldest first, after `afterId`: what a queue loads when it starts. */

@@ -1,0 +1,189 @@
+/**
+ * Sessions in the console: the project's sessions (running and paused first by default), kept
+ * current while the page is open (./live-script.ts: `data-live`), each ended from its row; and a
+ * session's page — when it ends, who made it, what it was made with (names and hosts, never a
+ * value), and the files of its workspace, each downloaded as an attachment (never shown by kiln's
+ * origin: a file a program wrote could be a page).
+ */
+import type { FileDetail } from '../../sessions/session-files.js';
+import { creatorOf } from '../../sessions/session-open.js';
+import type { SessionRecord } from '../../store/sessions/records.js';
+import { Layout } from './layout.js';
+
+type Who = { project: string; keyName: string };
+const at = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');
+
+/** The list itself: the fragment the live script fetches again. */
+export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; status: string; now: string }) {
+  return (
+    <>
+      <p class="note">
+        As of {at(props.now)}. <a href={`/console/sessions${props.status ? `?status=${props.status}` : ''}`}>Reload</a>
+      </p>
+      {props.sessions.length === 0 ? (
+        <p>No sessions{props.status ? ` ${props.status}` : ''}.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Session</th>
+              <th scope="col">Status</th>
+              <th scope="col">Language</th>
+              <th scope="col">Made by</th>
+              <th scope="col">Last active</th>
+              <th scope="col">Idle deadline</th>
+              <th scope="col">End</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.sessions.map((s) => (
+              <tr>
+                <td>
+                  <a href={`/console/sessions/${s.id}`}>{s.id}</a>
+                </td>
+                <td>{s.status === 'ended' ? `ended (${s.endReason ?? '?'})` : s.status}</td>
+                <td>{s.language}</td>
+                <td>{creatorOf(s)?.name ?? ''}</td>
+                <td>{at(s.lastActiveAt)}</td>
+                <td>{s.status === 'ended' ? '' : at(s.expiresAt)}</td>
+                <td>
+                  {s.status === 'ended' ? null : (
+                    <form method="post" action={`/console/sessions/${s.id}/end`}>
+                      <input type="hidden" name="csrf" value={props.csrf} />
+                      <button type="submit" aria-label={`End ${s.id}`}>
+                        End
+                      </button>
+                    </form>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+export function SessionsPage(props: {
+  who: Who;
+  csrf: string;
+  sessions: SessionRecord[];
+  status: string;
+  now: string;
+  said?: { text: string; error: boolean };
+}) {
+  const self = `/console/sessions${props.status ? `?status=${props.status}` : ''}`;
+  return (
+    <Layout title="Sessions" who={props.who} csrf={props.csrf}>
+      <h1>Sessions</h1>
+      {props.said ? (
+        <p class={props.said.error ? 'error' : ''} role={props.said.error ? 'alert' : 'status'}>
+          {props.said.text}
+        </p>
+      ) : null}
+      <form class="filters" method="get" action="/console/sessions" aria-label="Filter the sessions">
+        <label>
+          Status
+          <select name="status">
+            {['', 'running', 'paused', 'ended'].map((s) => (
+              <option value={s} selected={props.status === s}>
+                {s || 'any'}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Show</button>
+      </form>
+      <div data-live={self} data-every="5">
+        <SessionsTable csrf={props.csrf} sessions={props.sessions} status={props.status} now={props.now} />
+      </div>
+    </Layout>
+  );
+}
+
+export function SessionPage(props: {
+  who: Who;
+  csrf: string;
+  session: SessionRecord;
+  path: string;
+  /** The workspace's entries at `path`; a string says why they are not shown. */
+  files: FileDetail[] | string;
+}) {
+  const s = props.session;
+  const up = props.path.includes('/') ? props.path.slice(0, props.path.lastIndexOf('/')) : '';
+  return (
+    <Layout title={s.id} who={props.who} csrf={props.csrf}>
+      <p>
+        <a href="/console/sessions">Sessions</a>
+      </p>
+      <h1>{s.id}</h1>
+      <dl>
+        <dt>Status</dt>
+        <dd>{s.status === 'ended' ? `ended: ${s.endReason ?? ''}${s.endDetail ? ` (${s.endDetail})` : ''}` : s.status}</dd>
+        <dt>Language</dt>
+        <dd>{s.language}</dd>
+        <dt>Made by</dt>
+        <dd>{creatorOf(s)?.name ?? ''}</dd>
+        <dt>Created</dt>
+        <dd>{at(s.createdAt)}</dd>
+        <dt>Last active</dt>
+        <dd>{at(s.lastActiveAt)}</dd>
+        <dt>Idle deadline</dt>
+        <dd>
+          {at(s.expiresAt)} ({s.idleTimeoutSeconds} s idle)
+        </dd>
+        <dt>Lifetime ends</dt>
+        <dd>{at(s.endsAt)}</dd>
+        <dt>Memory</dt>
+        <dd>{s.memoryMiB} MiB</dd>
+        <dt>Checkpoint</dt>
+        <dd>{s.checkpoint.generation ? `${s.checkpoint.bytes} bytes at ${at(s.checkpoint.at)}` : 'none'}</dd>
+      </dl>
+      <h2>Made with</h2>
+      <pre tabindex={0}>{JSON.stringify(s.settings ?? {}, null, 2)}</pre>
+      <h2>Files{props.path ? ` in ${props.path}` : ' of its workspace'}</h2>
+      {typeof props.files === 'string' ? (
+        <p>{props.files}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Type</th>
+              <th scope="col">Bytes</th>
+              <th scope="col">Modified</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.path ? (
+              <tr>
+                <td colspan={4}>
+                  <a href={`/console/sessions/${s.id}?path=${encodeURIComponent(up)}`}>.. (up)</a>
+                </td>
+              </tr>
+            ) : null}
+            {props.files.map((f) => (
+              <tr>
+                <td>
+                  {f.type === 'directory' ? (
+                    <a href={`/console/sessions/${s.id}?path=${encodeURIComponent(f.path)}`}>{f.name}/</a>
+                  ) : f.type === 'file' ? (
+                    <a href={`/console/sessions/${s.id}/file?path=${encodeURIComponent(f.path)}`} download={f.name}>
+                      {f.name}
+                    </a>
+                  ) : (
+                    f.name
+                  )}
+                </td>
+                <td>{f.type}</td>
+                <td class="num">{f.type === 'file' ? f.size : ''}</td>
+                <td>{f.modified_ns ? at(new Date(f.modified_ns / 1e6).toISOString()) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
