@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps) {
         ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
         ...{ tools: services.tools, execute: services.execute, secrets: services.secrets, settings: config },
         ...{ runtimes: services.runtimes, sessions: services.sessions, sessionFiles: services.sessionFiles },
-        ...{ invocations: services.invocations, log },
+        ...{ invocations: services.invocations, health: services.health, log },
       }),
     );
   app.route('/', rizaDialect(services, config, log));

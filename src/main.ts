@@ -87,6 +87,8 @@ export async function startKiln(config: Config) {
   const sources = packageSources(config, policy);
   const runBuildBox = createBuildBox({ docker, egress, config, caPem: ca.certPem, boot, sources });
   const builder = createBuilder({ store: store.runtimes, images: docker.images, runBuildBox, registry, config, log });
+  metrics.sources.running = () => admission.running;
+  metrics.sources.builds = builder.queued;
   const services = createServices({
     config,
     log,

@@ -4,8 +4,27 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kiln_process_' });
+  /** What the gauges below read when they are collected: the composition root points these at admission and the builder. */
+  const sources = { running: () => 0, builds: () => 0 };
   return {
     registry,
+    sources,
+    running: new Gauge({
+      name: 'kiln_executions_running',
+      help: 'Executions holding a slot (KILN_CONCURRENCY) now.',
+      registers: [registry],
+      collect() {
+        this.set(sources.running());
+      },
+    }),
+    buildQueue: new Gauge({
+      name: 'kiln_build_queue',
+      help: 'Custom runtime builds queued or running in this process.',
+      registers: [registry],
+      collect() {
+        this.set(sources.builds());
+      },
+    }),
     executions: new Counter({
       name: 'kiln_executions_total',
       help: 'Executions finished, by language and outcome (valid, error, json_serialization_error, timeout, out_of_memory, output_limit, sandbox_error, cancelled).',

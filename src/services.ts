@@ -19,6 +19,7 @@ import { createRunEvents } from './execution/run-events.js';
 import { createLocalQueue, type InvocationQueue } from './invocations/queue.js';
 import { createWebhooks } from './invocations/webhooks.js';
 import type { Metrics } from './metrics.js';
+import { createMetricsHistory } from './metrics-history.js';
 import { createCustomRuntimes } from './runtimes/custom/runtimes.js';
 import type { Language, Runtime } from './runtimes/registry.js';
 import { type Admission, createAdmission } from './sandbox/admission.js';
@@ -225,6 +226,7 @@ export function createServices(deps: ServiceDeps) {
   const sessionCalls = createSessionCalls({ sessions, executions: store.executions, config, log, toolsFor: execute.toolsFor });
   const sessionFiles = createSessionFiles({ sessions, maxFileBytes: config.KILN_TMPFS_MIB * 1024 * 1024 });
   const sessionProcesses = createSessionProcesses({ sessions, executions: store.executions, config, log });
+  const health = createMetricsHistory(deps.metrics);
   return {
     keys,
     authorizationServer,
@@ -239,6 +241,7 @@ export function createServices(deps: ServiceDeps) {
     runtimes,
     execute,
     statuses,
+    health,
     invocations,
     webhooks,
     c1,
@@ -254,8 +257,10 @@ export function createServices(deps: ServiceDeps) {
       await sessions.start();
       await invocations.start();
       webhooks.start();
+      health.start();
     },
     async stop() {
+      health.stop();
       workers.close();
       await sessions.stop();
       await invocations.stop();

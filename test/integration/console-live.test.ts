@@ -154,7 +154,34 @@ describe("the console's sessions and invocations", () => {
     await context.close();
   });
 
-  it('passes axe-core with no serious violations on the sessions and invocations pages', { timeout: 60_000 }, async () => {
+  it('charts health from the last hour and follows it while open; a key without admin is refused', { timeout: 90_000 }, async () => {
+    const context = await signedIn(browser, kiln.url, TEST_KEY);
+    const page = await context.newPage();
+    await page.goto(`${kiln.url}/console/health`);
+    await mark(page);
+    const looks = async () => Number(/(\d+) looks/.exec(await page.locator('main').innerText())?.[1] ?? 0);
+    const before = await looks();
+    expect(before).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) await kiln.post('/v1/execute', { language: 'python', code: 'print(1)' });
+    // a look every 10 s, and the page fetches the charts again every 10 s
+    await expect.poll(looks, { timeout: 45_000, interval: 1000 }).toBeGreaterThan(before);
+    expect(await kept(page)).toBe('yes');
+    for (const name of ['Warm pool', 'Slots', 'Executions', 'Latency', 'Refused at capacity', 'Runtime builds'])
+      await expect.poll(() => page.getByRole('img', { name: new RegExp(`^${name}, last hour:`) }).count()).toBe(1);
+    expect(await page.getByRole('img', { name: /^Warm pool, last hour: python now/ }).count()).toBe(1);
+    expect(await page.locator('svg.chart polyline').count()).toBeGreaterThanOrEqual(6);
+    await screenshot(page, 'health');
+    await context.close();
+
+    const other = await signedIn(browser, kiln.url, reader);
+    const p2 = await other.newPage();
+    const res = await p2.goto(`${kiln.url}/console/health`);
+    expect(res?.status()).toBe(403);
+    expect(await p2.locator('[role=alert]').innerText()).toContain('admin');
+    await other.close();
+  });
+
+  it('passes axe-core with no serious violations on the sessions, invocations and health pages', { timeout: 60_000 }, async () => {
     const context = await signedIn(browser, kiln.url, TEST_KEY, { bypassCSP: true });
     const page = await context.newPage();
     for (const path of [

@@ -14,6 +14,7 @@ import type { Keys } from '../../access/keys.js';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
+import type { MetricsHistory } from '../../metrics-history.js';
 import type { Invocations } from '../../invocations/invocations.js';
 import type { CustomRuntimes } from '../../runtimes/custom/runtimes.js';
 import type { SessionFiles } from '../../sessions/session-files.js';
@@ -30,6 +31,7 @@ import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
 import { type ConsoleKit, type PageStatus, wantsFragment } from './console-kit.js';
 import { executionRoutes } from './execution-routes.js';
+import { healthRoutes } from './health-routes.js';
 import { invocationRoutes } from './invocation-routes.js';
 import { CONSOLE_STYLE_HASH, Layout, Said } from './layout.js';
 import { CONSOLE_SCRIPT_HASH } from './live-script.js';
@@ -63,6 +65,7 @@ export function consoleRoutes(deps: {
   sessions: Sessions;
   sessionFiles: SessionFiles;
   invocations: Invocations;
+  health: MetricsHistory;
   log: Logger;
   settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
 }) {
@@ -138,5 +141,6 @@ export function consoleRoutes(deps: {
   runtimeRoutes(app, kit, deps.runtimes);
   sessionRoutes(app, kit, { sessions: deps.sessions, files: deps.sessionFiles });
   invocationRoutes(app, kit, deps.invocations);
+  healthRoutes(app, kit, deps.health);
   return app;
 }

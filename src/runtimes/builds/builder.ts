@@ -106,6 +106,8 @@ export function createBuilder(deps: BuildDeps) {
     sweepSoon: () => void setTimeout(sweepSafely, 1000).unref(),
     baseImageId: (language: RuntimeLanguage) => baseImageId(deps, language),
     liveLog: liveLogs.get,
+    /** Builds queued or running here now. */
+    queued: () => queue.size + queue.pending,
     built: async (imageKey: string) => (await images.id(runtimeImageTag(imageKey))) !== null,
     async ensureImage(revision: RuntimeRevisionRecord) {
       if (await images.id(runtimeImageTag(revision.imageKey))) return { state: 'ready' as const };
