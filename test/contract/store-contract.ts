@@ -267,9 +267,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await store.executions.list(project, { limit: 10, onlyNonZeroExitCodes: false })).toHaveLength(10);
       });
 
-      it('summaries filter by surface, tool, outcome and time, page newest first, and carry no request or result', async () => {
+      it('summaries filter by surface, tool, outcome, stop reason, exit code and time, page newest first, and carry no request or result', async () => {
         const recs = [
-          anExecution(project, { via: 'mcp', exitCode: 1, startedAt: '2026-01-01T10:00:00.000Z' }),
+          anExecution(project, {
+            via: 'mcp',
+            exitCode: 1,
+            startedAt: '2026-01-01T10:00:00.000Z',
+            // a program that printed another result's words: its stdout is not its stop reason
+            result: { stdout: '{"stop_reason":"timeout"}', exit_code: 1, stop_reason: 'exited' },
+          }),
           anExecution(project, {
             via: 'api',
             toolId: 'tool_aaaaaaaaaaaaaaaaaaaaaaaa',
@@ -280,6 +286,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
             via: 'e2b',
             exitCode: 2,
             parentId: 'exec_bbbbbbbbbbbbbbbbbbbbbbbb',
+            result: { stdout: '', exit_code: 2, stop_reason: 'timeout' },
             startedAt: '2026-01-03T10:00:00.000Z',
           }),
           anExecution(project, { via: 'api', key: { id: null, name: 'env' }, startedAt: '2026-01-04T10:00:00.000Z' }),
@@ -297,8 +304,13 @@ export function describeStoreContract(name: string, open: () => Promise<Store>, 
         expect(await ids({ limit: 10, outcome: 'failed' })).toEqual([e2b, mcp]);
         expect(await ids({ limit: 10, outcome: 'ok' })).toEqual([plain, tool]);
         expect(await ids({ limit: 10, startedAfter: '2026-01-02T00:00:00Z', startedBefore: '2026-01-04T00:00:00Z' })).toEqual([e2b, tool]);
+        expect(await ids({ limit: 10, stopReason: 'timeout' })).toEqual([e2b]);
+        expect(await ids({ limit: 10, stopReason: 'exited' })).toEqual([mcp]);
+        expect(await ids({ limit: 10, exitCode: 2 })).toEqual([e2b]);
+        expect(await ids({ limit: 10, exitCode: 0 })).toEqual([plain, tool]);
+        expect(await ids({ limit: 10, exitCode: 1, via: 'mcp' })).toEqual([mcp]);
         const [first] = await store.executions.summaries(project, { limit: 1, via: 'e2b' });
-        expect(first).toEqual({ ...recs[2], request: undefined, result: undefined, project: undefined });
+        expect(first).toEqual({ ...recs[2], request: undefined, result: undefined, project: undefined, stopReason: 'timeout' });
         expect(first).not.toHaveProperty('request');
         expect((await store.executions.summaries(project, { limit: 1 }))[0]?.key).toEqual({ id: null, name: 'env' });
       });

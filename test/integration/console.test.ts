@@ -13,6 +13,7 @@ let browser: Browser;
 let failedId: string;
 let toolId: string;
 let addId: string;
+let timedOutId: string;
 const SECRET = 'console-secret-value-7f3a9c';
 
 beforeAll(async () => {
@@ -42,7 +43,9 @@ beforeAll(async () => {
   });
   addId = add.body.id;
   await kiln.post(`/v1/tools/${addId}`, { code: 'def execute(input):\n    # summed\n    return {"sum": input["a"] + input["b"]}' });
-  for (let i = 0; i < 3; i++) await kiln.post('/v1/execute', { language: 'python', code: `print("fine ${i}")` });
+  for (let i = 0; i < 2; i++) await kiln.post('/v1/execute', { language: 'python', code: `print("fine ${i}")` });
+  const slow = await kiln.post('/v1/execute', { language: 'python', code: 'import time\ntime.sleep(30)', limits: { execution_timeout: 1 } });
+  timedOutId = slow.body.id ?? slow.body.execution?.id;
   const failed = await kiln.post(`/v1/tools/${toolId}/execute`, { input: { account: 'acme' } });
   failedId = failed.body.execution.id;
   browser = await launchChromium();
@@ -59,7 +62,7 @@ describe('the console in a browser', () => {
     const context = await signedIn(TEST_KEY);
     const page = await context.newPage();
     await page.goto(`${kiln.url}/console/executions`);
-    expect(await page.locator('table.log tbody tr').count()).toBe(4); // 3 scripts and the failed tool run
+    expect(await page.locator('table.log tbody tr').count()).toBe(4); // 3 scripts (one timed out) and the failed tool run
     await screenshot(page, 'executions');
     await page.getByLabel('Outcome').selectOption('failed');
     await page.getByLabel('Tool id').fill(toolId);
@@ -75,6 +78,17 @@ describe('the console in a browser', () => {
     expect(text).toContain('RuntimeError: upstream answered 503');
     expect(text).toContain(toolId);
     await screenshot(page, 'execution');
+    // by stop reason, and by exit code
+    await page.goto(`${kiln.url}/console/executions`);
+    await page.getByLabel('Stop reason').selectOption('timeout');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/stop=timeout/);
+    expect(await page.locator('table.log tbody tr').allInnerTexts()).toEqual([expect.stringContaining(timedOutId)]);
+    await page.goto(`${kiln.url}/console/executions?exit=1`);
+    expect(await page.locator('table.log tbody tr').allInnerTexts()).toEqual([expect.stringContaining(failedId)]);
+    const bad = await page.goto(`${kiln.url}/console/executions?stop=lunch`);
+    expect(bad?.status()).toBe(400);
+    expect(await page.locator('[role=alert]').innerText()).toContain('Stop reason: lunch is not one of');
     await context.close();
   });
 
@@ -89,7 +103,7 @@ describe('the console in a browser', () => {
     await context.close();
   });
 
-  it('runs no script, cannot be framed, refuses forged forms and bad keys, and signs out', { timeout: 60_000 }, async () => {
+  it('runs no injected script, cannot be framed, refuses forged forms and bad keys, and signs out', { timeout: 60_000 }, async () => {
     const context = await signedIn(TEST_KEY);
     const page = await context.newPage();
     const res = await page.goto(`${kiln.url}/console/executions`);

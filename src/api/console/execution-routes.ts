@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { requireScope } from '../../access/scopes.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
 import { EXECUTION_VIAS, type ExecutionVia } from '../../model/vocabulary.js';
+import { STOP_REASONS } from '../../sandbox/job.js';
 import type { ExecutionFilter } from '../../store/store.js';
 import type { AppEnv, createRouter } from '../context.js';
 import type { ConsoleKit } from './console-kit.js';
@@ -18,7 +19,10 @@ const PAGE_ROWS = 50;
 /** The log's filters from the query; `error` names the one that is wrong. */
 function filtersOf(c: Context<AppEnv>): { f: LogFilters; filter: ExecutionFilter & { startingAfter?: string }; error?: string } {
   const q = (name: string) => (c.req.query(name) ?? '').trim();
-  const f: LogFilters = { via: q('via'), tool: q('tool'), outcome: q('outcome'), from: q('from'), to: q('to') };
+  const f: LogFilters = {
+    ...{ via: q('via'), tool: q('tool'), outcome: q('outcome') },
+    ...{ stop: q('stop'), exit: q('exit'), from: q('from'), to: q('to') },
+  };
   const filter: ExecutionFilter & { startingAfter?: string } = {};
   const utc = (v: string) =>
     /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v) && Date.parse(`${v}Z`) ? new Date(`${v}Z`).toISOString() : null;
@@ -29,6 +33,11 @@ function filtersOf(c: Context<AppEnv>): { f: LogFilters; filter: ExecutionFilter
   if (f.tool) filter.toolId = f.tool;
   if (f.outcome && f.outcome !== 'failed' && f.outcome !== 'ok') return { f, filter, error: 'Outcome: failed or ok.' };
   if (f.outcome) filter.outcome = f.outcome as 'failed' | 'ok';
+  if (f.stop && !(STOP_REASONS as readonly string[]).includes(f.stop))
+    return { f, filter, error: `Stop reason: ${f.stop} is not one of ${STOP_REASONS.join(', ')}.` };
+  if (f.stop) filter.stopReason = f.stop;
+  if (f.exit && !/^-?\d{1,4}$/.test(f.exit)) return { f, filter, error: 'Exit code: a whole number (0 to 255, or -1).' };
+  if (f.exit) filter.exitCode = Number(f.exit);
   for (const [field, label, key] of [
     ['from', 'From', 'startedAfter'],
     ['to', 'To', 'startedBefore'],

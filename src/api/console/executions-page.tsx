@@ -4,6 +4,7 @@
  * cursor is the last row's id, so a page costs one indexed read however long the log is).
  */
 import { EXECUTION_VIAS } from '../../model/vocabulary.js';
+import { STOP_REASONS } from '../../sandbox/job.js';
 import type { ExecutionSummary } from '../../store/store.js';
 import { Layout } from './layout.js';
 
@@ -11,6 +12,8 @@ export interface LogFilters {
   via: string;
   tool: string;
   outcome: string;
+  stop: string;
+  exit: string;
   from: string;
   to: string;
 }
@@ -48,6 +51,21 @@ function Filters(props: { f: LogFilters }) {
             ok
           </option>
         </select>
+      </label>
+      <label>
+        Stop reason
+        <select name="stop">
+          <option value="">any</option>
+          {STOP_REASONS.map((r) => (
+            <option value={r} selected={f.stop === r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Exit code
+        <input type="text" inputmode="numeric" name="exit" value={f.exit} size={5} />
       </label>
       <label>
         From (UTC)
@@ -90,6 +108,7 @@ export function ExecutionsPage(props: {
               <th scope="col">Execution</th>
               <th scope="col">Exit</th>
               <th scope="col">Started (UTC)</th>
+              <th scope="col">Stopped</th>
               <th scope="col">Surface</th>
               <th scope="col">Kind</th>
               <th scope="col">Tool</th>
@@ -105,6 +124,7 @@ export function ExecutionsPage(props: {
                 </td>
                 <td class={r.exitCode === 0 ? 'ok' : 'failed'}>{r.exitCode === 0 ? '0' : `${r.exitCode} failed`}</td>
                 <td>{r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</td>
+                <td class={r.stopReason && r.stopReason !== 'exited' ? 'failed' : ''}>{r.stopReason ?? ''}</td>
                 <td>{r.via}</td>
                 <td>{r.kind}</td>
                 <td>{r.toolId ?? ''}</td>

@@ -25,6 +25,8 @@ export interface ExecutionsTable {
   revision_id: string | null;
   session_id: string | null;
   parent_id: string | null;
+  /** Its result's stop_reason (migration 0017), for the console's filter; null for a result without one. */
+  stop_reason: string | null;
   /** The key that ran it (migration 0014): null for one of KILN_API_KEYS, or an execution from before keys. */
   key_id: string | null;
   key_name: string | null;
@@ -46,6 +48,12 @@ export interface ExecutionTables {
   execution_files: ExecutionFilesTable;
 }
 
+/** The stop reason a logged result says (every run's does; a record made another way may not). */
+function stopReasonOf(result: unknown): string | null {
+  const reason = (result as { stop_reason?: unknown } | null)?.stop_reason;
+  return typeof reason === 'string' ? reason : null;
+}
+
 function executionToRow(e: ExecutionRecord): ExecutionsTable {
   return {
     id: e.id,
@@ -60,6 +68,7 @@ function executionToRow(e: ExecutionRecord): ExecutionsTable {
     revision_id: e.revisionId,
     session_id: e.sessionId ?? null,
     parent_id: e.parentId ?? null,
+    stop_reason: stopReasonOf(e.result),
     key_id: e.key?.id ?? null,
     key_name: e.key?.name ?? null,
     request: toJson(e.request),
@@ -120,6 +129,7 @@ export class KyselyExecutionStore implements ExecutionStore {
         'revision_id',
         'session_id',
         'parent_id',
+        'stop_reason',
         'key_id',
         'key_name',
       ])
@@ -132,11 +142,17 @@ export class KyselyExecutionStore implements ExecutionStore {
     // literals, as list() has it: the planner can then use the partial index of failed ones
     if (page.outcome === 'failed') query = query.where(sql<boolean>`exit_code <> 0`);
     if (page.outcome === 'ok') query = query.where(sql<boolean>`exit_code = 0`);
+    if (page.stopReason) query = query.where('stop_reason', '=', page.stopReason);
+    if (page.exitCode !== undefined) {
+      query = query.where('exit_code', '=', page.exitCode);
+      // spelled as the partial index of failed ones is, so a planner may read it
+      if (page.exitCode !== 0) query = query.where(sql<boolean>`exit_code <> 0`);
+    }
     if (page.startedAfter) query = query.where('started_at', '>=', canonicalTimestamp(page.startedAfter));
     if (page.startedBefore) query = query.where('started_at', '<', canonicalTimestamp(page.startedBefore));
     return (await query.execute()).map((row) => {
       const { request: _q, result: _r, project: _p, ...summary } = rowToExecution({ ...row, project, request: 'null', result: 'null' });
-      return summary;
+      return { ...summary, stopReason: row.stop_reason };
     });
   }
 

@@ -38,13 +38,16 @@ export interface ExecutionFilter {
   toolId?: string;
   /** failed: a non-zero exit code; ok: zero. */
   outcome?: 'failed' | 'ok';
+  /** The result's stop_reason (exited, timeout, out_of_memory, …). */
+  stopReason?: string;
+  exitCode?: number;
   /** RFC 3339 bounds of started_at. */
   startedAfter?: string;
   startedBefore?: string;
 }
 
 /** A row of the log as a list shows it: no request, no result (they are read one execution at a time). */
-export type ExecutionSummary = Omit<ExecutionRecord, 'request' | 'result' | 'project'>;
+export type ExecutionSummary = Omit<ExecutionRecord, 'request' | 'result' | 'project'> & { stopReason: string | null };
 
 /** The executions log. */
 export interface ExecutionStore {
