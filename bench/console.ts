@@ -1,7 +1,7 @@
 // The console (issue 28) against a long log: 100,000 executions in the project, and the time of a
 // page at p50 over loopback as a signed-in browser would ask for it (target: under 100 ms), for the
-// log unfiltered, filtered (failed ones, one tool, one surface, a time range) and one execution's
-// page. kiln runs as its own process on a data directory filled beforehand.
+// log unfiltered, filtered (failed ones, one tool, one surface, a time range, a stop reason, an
+// exit code), one execution's page, and the other views (runtimes, sessions, invocations, health). kiln runs as its own process on a data directory filled beforehand.
 // `npx tsx bench/console.ts` runs it alone.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,7 @@ async function fill(file: string, rows: number): Promise<{ tool: string; rare: s
     for (let i = 0; i < rows; i++) {
       const id = newId('exec');
       const failed = i % 17 === 0;
+      const timedOut = i % 1000 === 7; // few: the filter's index reads only these
       if (failed) failedId = id;
       await store.executions.record({
         id,
@@ -48,7 +49,7 @@ async function fill(file: string, rows: number): Promise<{ tool: string; rare: s
           stdout: `${i}\n`,
           stderr: failed ? 'Traceback…\nValueError: no\n' : '',
           duration: 20,
-          stop_reason: 'exited',
+          stop_reason: timedOut ? 'timeout' : 'exited',
         },
       });
     }
@@ -93,7 +94,13 @@ export async function measureConsole(rows = 100_000, n = 30): Promise<ConsoleFig
       surface: '/console/executions?via=e2b',
       'time range': `/console/executions?from=${day}`,
       'the oldest hour': `/console/executions?to=${new Date(Date.now() - (rows - 3600) * 1000).toISOString().slice(0, 16)}`,
+      'stop reason (timeout)': '/console/executions?stop=timeout',
+      'exit code 1': '/console/executions?exit=1',
       execution: `/console/executions/${failedId}`,
+      runtimes: '/console/runtimes',
+      sessions: '/console/sessions',
+      invocations: '/console/invocations',
+      health: '/console/health',
     };
     const pages: Record<string, number> = {};
     for (const [name, path] of Object.entries(paths)) {

@@ -15,7 +15,7 @@ import { migration as m0013 } from './migrations/0013_replica_urls.js';
 import { migration as m0014 } from './migrations/0014_api_keys.js';
 import { migration as m0015 } from './migrations/0015_oauth.js';
 import { migration as m0016 } from './migrations/0016_execution_parents.js';
-import { migration as m0017 } from './migrations/0017_execution_stop_reasons.js';
+import { migration as m0017 } from './migrations/0017_execution_filters.js';
 
 /**
  * The schema's history, in code so that it ships inside the build (no migrations folder to find
@@ -41,7 +41,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014_api_keys': m0014,
   '0015_oauth': m0015,
   '0016_execution_parents': m0016,
-  '0017_execution_stop_reasons': m0017,
+  '0017_execution_filters': m0017,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
