@@ -368,6 +368,13 @@ export const ConfigSchema = z.object({
     'How deep tool calls from code nest: 2 lets a called tool call tools once more; a call deeper is refused.',
   ),
   KILN_CONSOLE: bool(true).describe('Serve the console at `/console`: pages a person signs in to with a kiln key.'),
+  KILN_OPERATOR_PROJECTS: z
+    .string()
+    .default('default')
+    .transform(items)
+    .describe(
+      "Projects whose `admin` keys see the whole kiln: the console's health page (every project's load together). Other projects' keys do not.",
+    ),
   KILN_OAUTH_SERVER: bool(false).describe(
     'Make kiln its own OAuth 2.1 authorization server (one-box installs): clients register, a person consents with an admin key or a one-time code (`npm run kiln -- oauth code`), and `/mcp` can be added as a connector in claude.ai or ChatGPT. Not with `KILN_OAUTH_ISSUER`.',
   ),

@@ -21,6 +21,8 @@ export interface HealthSample {
 }
 
 const EVERY_MS = 10_000;
+/** The rejections that are 429s at capacity (src/sandbox/admission.ts); a client that left is not one. */
+const AT_CAPACITY = new Set(['queue_full', 'queue_bytes_full', 'expected_wait']);
 const KEEP = 360; // an hour of looks
 
 type Values = { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[];
@@ -84,8 +86,10 @@ export function createMetricsHistory(metrics: Metrics, opts: { everyMs?: number;
       metrics.rejections.get(),
       metrics.buildQueue.get(),
     ]);
-    const now = { at, executions: total(executions.values), refused: total(refused.values), buckets: buckets(duration.values as Values) };
-    const since = last ?? { ...now, buckets: new Map<number, number>() };
+    const busy = refused.values.filter((v) => AT_CAPACITY.has(String(v.labels.reason)));
+    const now = { at, executions: total(executions.values), refused: total(busy), buckets: buckets(duration.values as Values) };
+    // the first look has no interval before it: no rate, no quantiles (not the whole process's life)
+    const since = last ?? now;
     const seconds = Math.max((at - since.at) / 1000, 0.001);
     const sample: HealthSample = {
       at,
@@ -110,7 +114,7 @@ export function createMetricsHistory(metrics: Metrics, opts: { everyMs?: number;
     /** The looks of the last hour, oldest first. */
     samples: (): readonly HealthSample[] => samples,
     start(): void {
-      void record();
+      void record().catch(() => {}); // a registry that fails to answer costs one look, never the process
       timer = setInterval(() => void record().catch(() => {}), everyMs);
       timer.unref();
     },

@@ -20,6 +20,18 @@ import type { AppEnv } from './context.js';
 
 const HEARTBEAT_MS = 15_000;
 
+/** Waits `ms`, or less once `signal` aborts (a stream whose client went); leaves no listener behind. */
+export const sleepUnless = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
 /** Whether the client asked for a stream (`Accept: text/event-stream`). */
 export const wantsEvents = (c: Context<AppEnv>) => /\btext\/event-stream\b/i.test(c.req.header('accept') ?? '');
 
@@ -56,6 +68,8 @@ export function eventStream(events: AsyncIterable<string>, stop: AbortController
     cancel() {
       clearInterval(heartbeat);
       stop.abort(); // the run goes on; only this client's following ends
+      // a generator paused at a yield runs its finally (its listeners go) only when returned
+      void iterator.return?.(undefined)?.catch(() => {});
     },
   });
   return new Response(body, {

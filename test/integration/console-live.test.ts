@@ -125,6 +125,7 @@ describe("the console's sessions and invocations", () => {
     const res = await page.goto(`${kiln.url}/console/sessions/${session}/file?path=out/report.txt`);
     expect(res?.status()).toBe(403);
     expect(res?.headers()['content-type']).toMatch(/^text\/html/);
+    expect(res?.headers()['content-security-policy']).toContain("default-src 'none'");
     expect(await page.locator('[role=alert]').innerText()).toMatch(/scope/);
     await page.goto(`${kiln.url}/console/sessions?status=running`);
     await page.getByRole('button', { name: `End ${session}` }).click();
@@ -154,7 +155,9 @@ describe("the console's sessions and invocations", () => {
     await context.close();
   });
 
-  it('charts health from the last hour and follows it while open; a key without admin is refused', { timeout: 90_000 }, async () => {
+  it('charts health from the last hour and follows it while open; a read key, and a tenant admin key, are refused', {
+    timeout: 90_000,
+  }, async () => {
     const context = await signedIn(browser, kiln.url, TEST_KEY);
     const page = await context.newPage();
     await page.goto(`${kiln.url}/console/health`);
@@ -173,12 +176,19 @@ describe("the console's sessions and invocations", () => {
     await screenshot(page, 'health');
     await context.close();
 
-    const other = await signedIn(browser, kiln.url, reader);
-    const p2 = await other.newPage();
-    const res = await p2.goto(`${kiln.url}/console/health`);
-    expect(res?.status()).toBe(403);
-    expect(await p2.locator('[role=alert]').innerText()).toContain('admin');
-    await other.close();
+    // a read key of the operator's project, and an admin key of another project (a tenant): refused
+    for (const [key, why] of [
+      [reader, 'admin'],
+      [OTHER_KEY, 'KILN_OPERATOR_PROJECTS'],
+    ] as const) {
+      const other = await signedIn(browser, kiln.url, key);
+      const p2 = await other.newPage();
+      const res = await p2.goto(`${kiln.url}/console/health`);
+      expect(res?.status()).toBe(403);
+      expect(await p2.locator('[role=alert]').innerText()).toContain(why);
+      expect(await p2.locator('main').innerText()).not.toContain('Warm pool');
+      await other.close();
+    }
   });
 
   it('passes axe-core with no serious violations on the sessions, invocations and health pages', { timeout: 60_000 }, async () => {

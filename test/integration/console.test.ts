@@ -44,7 +44,11 @@ beforeAll(async () => {
   addId = add.body.id;
   await kiln.post(`/v1/tools/${addId}`, { code: 'def execute(input):\n    # summed\n    return {"sum": input["a"] + input["b"]}' });
   for (let i = 0; i < 2; i++) await kiln.post('/v1/execute', { language: 'python', code: `print("fine ${i}")` });
-  const slow = await kiln.post('/v1/execute', { language: 'python', code: 'import time\ntime.sleep(30)', limits: { execution_timeout: 1 } });
+  const slow = await kiln.post('/v1/execute', {
+    language: 'python',
+    code: 'import time\ntime.sleep(30)',
+    limits: { execution_timeout: 1 },
+  });
   timedOutId = slow.body.id ?? slow.body.execution?.id;
   const failed = await kiln.post(`/v1/tools/${toolId}/execute`, { input: { account: 'acme' } });
   failedId = failed.body.execution.id;

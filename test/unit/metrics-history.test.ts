@@ -15,13 +15,14 @@ describe("kiln's metrics over the last hour", () => {
     metrics.duration.observe({ language: 'javascript' }, 4);
     metrics.executions.inc({ language: 'python', outcome: 'valid' }, 10);
     metrics.rejections.inc({ reason: 'queue_full' }, 2);
+    metrics.rejections.inc({ reason: 'client_closed' }, 5); // not a 429
     metrics.poolReady.set({ language: 'python' }, 4);
     metrics.queueWaiting.set(5);
     running = 1;
     await new Promise((r) => setTimeout(r, 50));
     await history.record();
     const [first, second] = history.samples();
-    expect(first!.running).toBe(3);
+    expect(first).toMatchObject({ running: 3, perSecond: 0, p50: null, p99: null, refused: 0 });
     expect(second).toMatchObject({ running: 1, waiting: 5, builds: 2, refused: 2, ready: { python: 4 } });
     expect(second!.perSecond).toBeGreaterThan(10); // 10 in ~50 ms
     expect(second!.p50).toBeGreaterThan(10);

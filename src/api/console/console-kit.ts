@@ -6,6 +6,9 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../context.js';
 
+/** Who is signed in, as a page's header names them. */
+export type Who = { project: string; keyName: string };
+
 export type PageStatus = 200 | 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503;
 
 export interface ConsoleKit {
@@ -16,7 +19,7 @@ export interface ConsoleKit {
   /** Whether a posted form's token holds. */
   holds(c: Context<AppEnv>, given: string | undefined): boolean;
   /** The signed-in key's project and name, for the page's header. */
-  who(c: Context<AppEnv>): { project: string; keyName: string };
+  who(c: Context<AppEnv>): Who;
 }
 
 /** The live script asks for the part of a page that changes, not the whole page. */

@@ -4,6 +4,7 @@
  * made and the one that made it, its invocation and webhook for an async one — and its raw JSON.
  */
 import type { ExecutionStatus } from '../../invocations/execution-status.js';
+import type { Who } from './console-kit.js';
 import { Layout } from './layout.js';
 
 type Logged = {
@@ -29,7 +30,7 @@ function Stream(props: { name: string; text: string | undefined; cut: boolean | 
   );
 }
 
-export function ExecutionPage(props: { who: { project: string; keyName: string }; csrf: string; status: ExecutionStatus }) {
+export function ExecutionPage(props: { who: Who; csrf: string; status: ExecutionStatus }) {
   const { record, invocation } = props.status;
   const r = (record?.result ?? {}) as Logged;
   const failed = record ? record.exitCode !== 0 : false;

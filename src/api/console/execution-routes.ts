@@ -7,12 +7,11 @@ import type { Context } from 'hono';
 import { requireScope } from '../../access/scopes.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
 import { EXECUTION_VIAS, type ExecutionVia } from '../../model/vocabulary.js';
-import { STOP_REASONS } from '../../sandbox/job.js';
 import type { ExecutionFilter } from '../../store/store.js';
 import type { AppEnv, createRouter } from '../context.js';
 import type { ConsoleKit } from './console-kit.js';
 import { ExecutionPage } from './execution-page.js';
-import { ExecutionsPage, type LogFilters } from './executions-page.js';
+import { ExecutionsPage, LOG_STOP_REASONS, type LogFilters } from './executions-page.js';
 
 const PAGE_ROWS = 50;
 
@@ -33,8 +32,8 @@ function filtersOf(c: Context<AppEnv>): { f: LogFilters; filter: ExecutionFilter
   if (f.tool) filter.toolId = f.tool;
   if (f.outcome && f.outcome !== 'failed' && f.outcome !== 'ok') return { f, filter, error: 'Outcome: failed or ok.' };
   if (f.outcome) filter.outcome = f.outcome as 'failed' | 'ok';
-  if (f.stop && !(STOP_REASONS as readonly string[]).includes(f.stop))
-    return { f, filter, error: `Stop reason: ${f.stop} is not one of ${STOP_REASONS.join(', ')}.` };
+  if (f.stop && !LOG_STOP_REASONS.includes(f.stop))
+    return { f, filter, error: `Stop reason: ${f.stop} is not one of ${LOG_STOP_REASONS.join(', ')}.` };
   if (f.stop) filter.stopReason = f.stop;
   if (f.exit && !/^-?\d{1,4}$/.test(f.exit)) return { f, filter, error: 'Exit code: a whole number (0 to 255, or -1).' };
   if (f.exit) filter.exitCode = Number(f.exit);

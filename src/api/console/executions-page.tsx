@@ -6,7 +6,11 @@
 import { EXECUTION_VIAS } from '../../model/vocabulary.js';
 import { STOP_REASONS } from '../../sandbox/job.js';
 import type { ExecutionSummary } from '../../store/store.js';
+import type { Who } from './console-kit.js';
 import { Layout } from './layout.js';
+
+/** The stop reasons the log holds: a run's, and `signalled` (a session's process, ended by a signal). */
+export const LOG_STOP_REASONS: readonly string[] = [...STOP_REASONS, 'signalled'];
 
 export interface LogFilters {
   via: string;
@@ -56,7 +60,7 @@ function Filters(props: { f: LogFilters }) {
         Stop reason
         <select name="stop">
           <option value="">any</option>
-          {STOP_REASONS.map((r) => (
+          {LOG_STOP_REASONS.map((r) => (
             <option value={r} selected={f.stop === r}>
               {r}
             </option>
@@ -80,14 +84,7 @@ function Filters(props: { f: LogFilters }) {
   );
 }
 
-export function ExecutionsPage(props: {
-  who: { project: string; keyName: string };
-  csrf: string;
-  f: LogFilters;
-  rows: ExecutionSummary[];
-  more: boolean;
-  error?: string;
-}) {
+export function ExecutionsPage(props: { who: Who; csrf: string; f: LogFilters; rows: ExecutionSummary[]; more: boolean; error?: string }) {
   const { rows } = props;
   return (
     <Layout title="Executions" who={props.who} csrf={props.csrf}>

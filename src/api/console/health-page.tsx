@@ -5,9 +5,9 @@
  * the charts again every 10 s while the page is open.
  */
 import type { HealthSample } from '../../metrics-history.js';
+import type { Who } from './console-kit.js';
 import { Layout } from './layout.js';
 
-type Who = { project: string; keyName: string };
 type Series = { name: string; value: (s: HealthSample) => number | null };
 const HOUR_MS = 3600_000;
 const [W, H, PAD] = [600, 150, 44];

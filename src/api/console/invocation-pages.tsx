@@ -4,17 +4,17 @@
  * execution, and cancelled from its row while it is queued or running.
  */
 import type { InvocationRecord } from '../../store/invocations/records.js';
-import { Layout } from './layout.js';
+import type { Who } from './console-kit.js';
+import { Layout, Said, utc } from './layout.js';
 
-type Who = { project: string; keyName: string };
-const at = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');
 const open = (i: InvocationRecord) => i.status === 'queued' || i.status === 'running';
 
 function webhookOf(i: InvocationRecord): string {
   if (!i.webhook) return i.callbackUrl ? 'not yet' : '';
   const w = i.webhook;
   const tries = `${w.attempts} ${w.attempts === 1 ? 'try' : 'tries'}`;
-  if (w.status === 'pending') return `pending, ${tries}${w.nextAt ? `, next ${at(w.nextAt)}` : ''}${w.lastError ? `: ${w.lastError}` : ''}`;
+  if (w.status === 'pending')
+    return `pending, ${tries}${w.nextAt ? `, next ${utc(w.nextAt)}` : ''}${w.lastError ? `: ${w.lastError}` : ''}`;
   return `${w.status}, ${tries}${w.lastError && w.status !== 'delivered' ? `: ${w.lastError}` : ''}`;
 }
 
@@ -23,7 +23,7 @@ export function InvocationsTable(props: { csrf: string; invocations: InvocationR
   return (
     <>
       <p class="note">
-        As of {at(props.now)}. <a href="/console/invocations">Reload</a>
+        As of {utc(props.now)}. <a href="/console/invocations">Reload</a>
       </p>
       {props.invocations.length === 0 ? (
         <p>No async invocations.</p>
@@ -48,8 +48,8 @@ export function InvocationsTable(props: { csrf: string; invocations: InvocationR
                 </td>
                 <td>{i.reason ? `${i.status}: ${i.reason}` : i.status}</td>
                 <td>{i.via}</td>
-                <td>{at(i.createdAt)}</td>
-                <td>{at(i.endedAt)}</td>
+                <td>{utc(i.createdAt)}</td>
+                <td>{utc(i.endedAt)}</td>
                 <td>{webhookOf(i)}</td>
                 <td>
                   {open(i) ? (
@@ -80,11 +80,7 @@ export function InvocationsPage(props: {
   return (
     <Layout title="Invocations" who={props.who} csrf={props.csrf}>
       <h1>Async invocations</h1>
-      {props.said ? (
-        <p class={props.said.error ? 'error' : ''} role={props.said.error ? 'alert' : 'status'}>
-          {props.said.text}
-        </p>
-      ) : null}
+      {props.said ? <Said {...props.said} /> : null}
       <div data-live="/console/invocations" data-every="3">
         <InvocationsTable csrf={props.csrf} invocations={props.invocations} now={props.now} />
       </div>

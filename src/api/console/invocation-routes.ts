@@ -9,6 +9,8 @@ import type { AppEnv, createRouter } from '../context.js';
 import { type ConsoleKit, wantsFragment } from './console-kit.js';
 import { InvocationsPage, InvocationsTable } from './invocation-pages.js';
 
+const EXEC_ID = /^exec_[0-9a-f]{24}$/;
+
 export function invocationRoutes(app: ReturnType<typeof createRouter>, kit: ConsoleKit, invocations: Invocations) {
   async function list(c: Context<AppEnv>, said?: { text: string; error: boolean }, code: 200 | 403 | 404 = 200) {
     const rows = await invocations.list(c.get('project'), null, { limit: 100 });
@@ -17,9 +19,12 @@ export function invocationRoutes(app: ReturnType<typeof createRouter>, kit: Cons
     return kit.page(c, InvocationsPage({ who: kit.who(c), csrf: kit.token(c), invocations: rows, now, ...(said ? { said } : {}) }), code);
   }
 
-  app.get('/console/invocations', (c) => {
+  app.get('/console/invocations', async (c) => {
     requireScope(c.get('principal'), 'read');
-    return list(c);
+    // back from cancelling one (post, then redirect): what it is now, read again; an id only, never text
+    const id = c.req.query('cancelled') ?? '';
+    const cancelled = EXEC_ID.test(id) ? await invocations.get(c.get('project'), id) : null;
+    return list(c, cancelled ? { text: `Invocation ${id} is ${cancelled.status}.`, error: false } : undefined);
   });
   app.post('/console/invocations/:id/cancel', async (c) => {
     const form = new URLSearchParams(await c.req.text());
@@ -27,8 +32,8 @@ export function invocationRoutes(app: ReturnType<typeof createRouter>, kit: Cons
       return list(c, { text: 'This form expired or came from another site; try again.', error: true }, 403);
     if (!allows(c.get('principal'), 'run')) return list(c, { text: 'Cancelling needs the run scope.', error: true }, 403);
     const id = c.req.param('id');
-    const done = /^exec_[0-9a-f]{24}$/.test(id) ? await invocations.cancel(c.get('project'), id) : null;
+    const done = EXEC_ID.test(id) ? await invocations.cancel(c.get('project'), id) : null;
     if (!done) return list(c, { text: `No invocation ${id} in this project.`, error: true }, 404);
-    return list(c, { text: `Invocation ${id} is ${done.status}.`, error: false });
+    return c.redirect(`/console/invocations?cancelled=${id}`, 303);
   });
 }

@@ -89,3 +89,6 @@ export const Said = (props: { text: string; error: boolean }) => (
     {props.text}
   </p>
 );
+
+/** An RFC 3339 time as the console shows it: to the second, in UTC. */
+export const utc = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');

@@ -7,8 +7,8 @@
  *   replaced — unless focus is inside it (a person about to press a button keeps it), or the tab
  *   is hidden. Lists of sessions and invocations, and the health charts, stay current this way.
  * - `data-follow="<url>"`: an EventSource on that url; `reset` replaces the element's text, `text`
- *   appends to it (the log of a running build, as it is written), `end` writes the final status
- *   into the element named by `data-status` and closes the stream.
+ *   appends to it (the log of a running build, as it is written), `status` and `end` write the
+ *   status into the element named by `data-status` (`end` is the final one, and closes the stream).
  *
  * Without script, the same pages say how old they are and link to themselves.
  */
@@ -42,9 +42,14 @@ const SOURCE = `(() => {
     };
     source.addEventListener('reset', (e) => show(JSON.parse(e.data).text, true));
     source.addEventListener('text', (e) => show(JSON.parse(e.data).text, false));
-    source.addEventListener('status', (e) => { if (status) status.textContent = JSON.parse(e.data).status; });
+    const said = (e) => {
+      if (!status) return;
+      status.textContent = JSON.parse(e.data).status;
+      status.className = 'status-' + status.textContent;
+    };
+    source.addEventListener('status', said);
     source.addEventListener('end', (e) => {
-      if (status) status.textContent = JSON.parse(e.data).status;
+      said(e);
       source.close();
     });
   }

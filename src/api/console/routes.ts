@@ -67,7 +67,7 @@ export function consoleRoutes(deps: {
   invocations: Invocations;
   health: MetricsHistory;
   log: Logger;
-  settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE'>;
+  settings: Pick<Config, 'KILN_PUBLIC_URL' | 'KILN_OAUTH_RATE_PER_MINUTE' | 'KILN_OPERATOR_PROJECTS'>;
 }) {
   const app = createRouter();
   const base = (c: Context<AppEnv>) => publicBase(c, deps.settings);
@@ -141,6 +141,6 @@ export function consoleRoutes(deps: {
   runtimeRoutes(app, kit, deps.runtimes);
   sessionRoutes(app, kit, { sessions: deps.sessions, files: deps.sessionFiles });
   invocationRoutes(app, kit, deps.invocations);
-  healthRoutes(app, kit, deps.health);
+  healthRoutes(app, kit, { history: deps.health, operators: deps.settings.KILN_OPERATOR_PROJECTS });
   return app;
 }

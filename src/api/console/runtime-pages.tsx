@@ -5,9 +5,9 @@
  * script, or for a build on another replica, the page shows the log so far and links to itself.
  */
 import type { RuntimeRevisionRecord, RuntimeWithHead } from '../../store/runtimes/records.js';
+import type { Who } from './console-kit.js';
 import { Layout } from './layout.js';
 
-type Who = { project: string; keyName: string };
 const running = (status: string) => status === 'pending' || status === 'building';
 const Status = (props: { status: string; id?: string }) => (
   <span class={`status-${props.status}`} id={props.id}>

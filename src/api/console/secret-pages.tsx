@@ -4,23 +4,15 @@
  * the same form's button. Both need `manage` and a signed form token.
  */
 import type { SecretRecord } from '../../store/store.js';
-import { Layout } from './layout.js';
+import type { Who } from './console-kit.js';
+import { Layout, Said, utc } from './layout.js';
 
-export function SecretsPage(props: {
-  who: { project: string; keyName: string };
-  csrf: string;
-  secrets: SecretRecord[];
-  said?: { text: string; error: boolean };
-}) {
+export function SecretsPage(props: { who: Who; csrf: string; secrets: SecretRecord[]; said?: { text: string; error: boolean } }) {
   return (
     <Layout title="Secrets" who={props.who} csrf={props.csrf}>
       <h1>Secrets</h1>
       <p class="note">Values are write-only: kiln shows none, here or anywhere.</p>
-      {props.said ? (
-        <p class={props.said.error ? 'error' : ''} role={props.said.error ? 'alert' : 'status'}>
-          {props.said.text}
-        </p>
-      ) : null}
+      {props.said ? <Said {...props.said} /> : null}
       {props.secrets.length === 0 ? (
         <p>This project has no secrets.</p>
       ) : (
@@ -40,8 +32,8 @@ export function SecretsPage(props: {
               <tr>
                 <td>{s.name}</td>
                 <td>{s.id}</td>
-                <td>{s.createdAt}</td>
-                <td>{s.updatedAt}</td>
+                <td>{utc(s.createdAt)}</td>
+                <td>{utc(s.updatedAt)}</td>
                 <td>
                   <form method="post" action={`/console/secrets/${s.id}/rotate`}>
                     <input type="hidden" name="csrf" value={props.csrf} />

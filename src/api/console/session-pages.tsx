@@ -8,17 +8,15 @@
 import type { FileDetail } from '../../sessions/session-files.js';
 import { creatorOf } from '../../sessions/session-open.js';
 import type { SessionRecord } from '../../store/sessions/records.js';
-import { Layout } from './layout.js';
-
-type Who = { project: string; keyName: string };
-const at = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');
+import type { Who } from './console-kit.js';
+import { Layout, Said, utc } from './layout.js';
 
 /** The list itself: the fragment the live script fetches again. */
 export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; status: string; now: string }) {
   return (
     <>
       <p class="note">
-        As of {at(props.now)}. <a href={`/console/sessions${props.status ? `?status=${props.status}` : ''}`}>Reload</a>
+        As of {utc(props.now)}. <a href={`/console/sessions${props.status ? `?status=${props.status}` : ''}`}>Reload</a>
       </p>
       {props.sessions.length === 0 ? (
         <p>No sessions{props.status ? ` ${props.status}` : ''}.</p>
@@ -44,11 +42,11 @@ export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; 
                 <td>{s.status === 'ended' ? `ended (${s.endReason ?? '?'})` : s.status}</td>
                 <td>{s.language}</td>
                 <td>{creatorOf(s)?.name ?? ''}</td>
-                <td>{at(s.lastActiveAt)}</td>
-                <td>{s.status === 'ended' ? '' : at(s.expiresAt)}</td>
+                <td>{utc(s.lastActiveAt)}</td>
+                <td>{s.status === 'ended' ? '' : utc(s.expiresAt)}</td>
                 <td>
                   {s.status === 'ended' ? null : (
-                    <form method="post" action={`/console/sessions/${s.id}/end`}>
+                    <form method="post" action={`/console/sessions/${s.id}/end${props.status ? `?status=${props.status}` : ''}`}>
                       <input type="hidden" name="csrf" value={props.csrf} />
                       <button type="submit" aria-label={`End ${s.id}`}>
                         End
@@ -77,11 +75,7 @@ export function SessionsPage(props: {
   return (
     <Layout title="Sessions" who={props.who} csrf={props.csrf}>
       <h1>Sessions</h1>
-      {props.said ? (
-        <p class={props.said.error ? 'error' : ''} role={props.said.error ? 'alert' : 'status'}>
-          {props.said.text}
-        </p>
-      ) : null}
+      {props.said ? <Said {...props.said} /> : null}
       <form class="filters" method="get" action="/console/sessions" aria-label="Filter the sessions">
         <label>
           Status
@@ -126,19 +120,19 @@ export function SessionPage(props: {
         <dt>Made by</dt>
         <dd>{creatorOf(s)?.name ?? ''}</dd>
         <dt>Created</dt>
-        <dd>{at(s.createdAt)}</dd>
+        <dd>{utc(s.createdAt)}</dd>
         <dt>Last active</dt>
-        <dd>{at(s.lastActiveAt)}</dd>
+        <dd>{utc(s.lastActiveAt)}</dd>
         <dt>Idle deadline</dt>
         <dd>
-          {at(s.expiresAt)} ({s.idleTimeoutSeconds} s idle)
+          {utc(s.expiresAt)} ({s.idleTimeoutSeconds} s idle)
         </dd>
         <dt>Lifetime ends</dt>
-        <dd>{at(s.endsAt)}</dd>
+        <dd>{utc(s.endsAt)}</dd>
         <dt>Memory</dt>
         <dd>{s.memoryMiB} MiB</dd>
         <dt>Checkpoint</dt>
-        <dd>{s.checkpoint.generation ? `${s.checkpoint.bytes} bytes at ${at(s.checkpoint.at)}` : 'none'}</dd>
+        <dd>{s.checkpoint.generation ? `${s.checkpoint.bytes} bytes at ${utc(s.checkpoint.at)}` : 'none'}</dd>
       </dl>
       <h2>Made with</h2>
       <pre tabindex={0}>{JSON.stringify(s.settings ?? {}, null, 2)}</pre>
@@ -178,7 +172,7 @@ export function SessionPage(props: {
                 </td>
                 <td>{f.type}</td>
                 <td class="num">{f.type === 'file' ? f.size : ''}</td>
-                <td>{f.modified_ns ? at(new Date(f.modified_ns / 1e6).toISOString()) : ''}</td>
+                <td>{f.modified_ns ? utc(new Date(f.modified_ns / 1e6).toISOString()) : ''}</td>
               </tr>
             ))}
           </tbody>

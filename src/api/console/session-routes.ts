@@ -5,7 +5,7 @@
  * should not cost a box); a file is sent as an attachment, never as a page of kiln's origin.
  */
 import type { Context } from 'hono';
-import { stream } from 'hono/streaming';
+import { Readable } from 'node:stream';
 import { allows, requireCode, requireScope } from '../../access/scopes.js';
 import { AppError } from '../../errors.js';
 import type { SessionFiles } from '../../sessions/session-files.js';
@@ -16,6 +16,8 @@ import { type ConsoleKit, wantsFragment } from './console-kit.js';
 import { SessionPage, SessionsPage, SessionsTable } from './session-pages.js';
 
 const SESSION_ID = /^sess_[0-9a-f]{24}$/;
+/** A file name as RFC 5987 carries it: percent-encoded UTF-8, the characters it reserves too. */
+const rfc5987 = (name: string) => encodeURIComponent(name).replace(/['()*!]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export function sessionRoutes(app: ReturnType<typeof createRouter>, kit: ConsoleKit, deps: { sessions: Sessions; files: SessionFiles }) {
   const { sessions } = deps;
@@ -37,7 +39,9 @@ export function sessionRoutes(app: ReturnType<typeof createRouter>, kit: Console
 
   app.get('/console/sessions', (c) => {
     requireScope(c.get('principal'), 'read');
-    return list(c);
+    // back from ending one (post, then redirect: a reload does not post again); an id only, never text
+    const ended = c.req.query('ended') ?? '';
+    return list(c, SESSION_ID.test(ended) ? { text: `Session ${ended} ended.`, error: false } : undefined);
   });
   app.post('/console/sessions/:id/end', async (c) => {
     const form = new URLSearchParams(await c.req.text());
@@ -51,7 +55,8 @@ export function sessionRoutes(app: ReturnType<typeof createRouter>, kit: Console
       if (err instanceof AppError) return list(c, { text: err.message, error: true }, err.code === 'NOT_FOUND' ? 404 : 400);
       throw err;
     }
-    return list(c, { text: `Session ${id} ended.`, error: false });
+    const status = statusOf(c);
+    return c.redirect(`/console/sessions?${new URLSearchParams({ ...(status ? { status } : {}), ended: id })}`, 303);
   });
   app.get('/console/sessions/:id', async (c) => {
     requireScope(c.get('principal'), 'read');
@@ -71,18 +76,18 @@ export function sessionRoutes(app: ReturnType<typeof createRouter>, kit: Console
     return kit.page(c, SessionPage({ who: kit.who(c), csrf: kit.token(c), session, path, files }));
   });
   app.get('/console/sessions/:id/file', async (c) => {
-    requireScope(c.get('principal'), 'run');
-    requireCode(c.get('principal'));
-    const { size, body } = await deps.files.get(c.get('project'), c.req.param('id'), c.req.query('path') ?? '');
-    const name = (c.req.query('path') ?? 'file')
-      .split('/')
-      .at(-1)!
-      .replace(/[^\w.-]/g, '_');
-    c.header('Content-Type', 'application/octet-stream');
-    c.header('Content-Disposition', `attachment; filename="${name}"`);
-    if (size !== null) c.header('Content-Length', String(size));
-    return stream(c, async (out) => {
-      for await (const chunk of body) await out.write(chunk as Buffer);
+    requireCode(c.get('principal')); // run, on a key not limited to tools
+    const path = c.req.query('path') ?? '';
+    const { size, body } = await deps.files.get(c.get('project'), c.req.param('id'), path);
+    const name = path.split('/').at(-1) || 'file';
+    return new Response(Readable.toWeb(body) as ReadableStream, {
+      status: 200,
+      headers: {
+        // bytes to save, never a page of kiln's origin (a program may have written HTML)
+        'content-type': 'application/octet-stream',
+        'content-disposition': `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"; filename*=UTF-8''${rfc5987(name)}`,
+        ...(size === null ? {} : { 'content-length': String(size) }),
+      },
     });
   });
 }

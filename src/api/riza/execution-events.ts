@@ -15,7 +15,7 @@ import { AppError, fieldError } from '../../errors.js';
 import type { RunEvent, RunEvents } from '../../execution/run-events.js';
 import type { ExecutionStatus, ExecutionStatuses } from '../../invocations/execution-status.js';
 import type { AppEnv } from '../context.js';
-import { eventStream, sseEvent } from '../sse.js';
+import { eventStream, sleepUnless, sseEvent } from '../sse.js';
 import { executionView } from './render.js';
 import { FORWARDED } from './session-forward.js';
 
@@ -26,17 +26,6 @@ const PEER_RETRY_MS = 2_000;
 const PEER_WAIT_MS = 5_000;
 /** How long an async run's end waits for its status to be written, once its events have ended. */
 const STATUS_WAIT_MS = 10_000;
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** Whether the status is final: logged, and no invocation still queued or running. */
 const over = (s: ExecutionStatus | null) =>
@@ -161,7 +150,7 @@ export function executionEvents(deps: {
         for (
           const until = Date.now() + STATUS_WAIT_MS;
           !over(status) && Date.now() < until && !signal.aborted;
-          await sleep(POLL_MS, signal)
+          await sleepUnless(POLL_MS, signal)
         )
           status = await statuses.get(project, id);
         if (status) yield sseEvent({ id: last + 1, event: 'result', data: JSON.stringify(executionView(status)) });
@@ -184,7 +173,7 @@ export function executionEvents(deps: {
           yield sseEvent({ id: last + 1, event: 'error', data: JSON.stringify({ message: 'the kiln running it went away', details: [] }) });
         return;
       }
-      await sleep(POLL_MS, signal); // queued, or running where no peer streams it: its events or its end come
+      await sleepUnless(POLL_MS, signal); // queued, or running where no peer streams it: its events or its end come
     }
   }
 

@@ -34,9 +34,15 @@ export function createLiveLogs() {
     const decoder = new StringDecoder('utf8');
     let text = '';
     let cut = false;
+    let ended = false;
     const entry: Entry = {
       text: () => (cut ? '[earlier output cut]\n' : '') + text,
       follow(onText, onEnd) {
+        // taken just as the build ended: its end is told all the same, once the caller holds the unfollow
+        if (ended) {
+          queueMicrotask(onEnd);
+          return () => {};
+        }
         events.on('text', onText);
         events.once('end', onEnd);
         return () => {
@@ -55,6 +61,7 @@ export function createLiveLogs() {
         events.emit('text', piece);
       },
       end() {
+        ended = true;
         if (logs.get(key) === entry) logs.delete(key);
         events.emit('end');
         events.removeAllListeners();

@@ -40,6 +40,20 @@ describe('live build logs', () => {
     expect(text.endsWith('x')).toBe(true);
   });
 
+  it('a follower who took the log just as the build ended is told of the end', async () => {
+    const logs = createLiveLogs();
+    const writer = logs.open('k');
+    const live = logs.get('k')!;
+    writer.end();
+    let ended = 0;
+    live.follow(
+      () => {},
+      () => ended++,
+    );
+    await Promise.resolve();
+    expect(ended).toBe(1);
+  });
+
   it('an unfollowed listener hears nothing more', () => {
     const logs = createLiveLogs();
     const writer = logs.open('k');
