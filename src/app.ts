@@ -86,6 +86,7 @@ export function createApp(deps: AppDeps) {
       '/',
       consoleRoutes({
         ...{ keys: services.keys, secretBox: services.secretBox, statuses: services.statuses },
+        authorizationServer: services.authorizationServer,
         ...{ tools: services.tools, execute: services.execute, secrets: services.secrets, settings: config },
         ...{ runtimes: services.runtimes, sessions: services.sessions, sessionFiles: services.sessionFiles },
         ...{ invocations: services.invocations, health: services.health, log },

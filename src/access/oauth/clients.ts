@@ -23,6 +23,23 @@ export type OAuthClient = OAuthClientRecord & {
 };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * kiln's own console (src/api/console/), signing a person in through the consent page: a public
+ * client every kiln knows, whose one redirect URI is the console's callback on kiln's own origin —
+ * so its codes only ever come back to kiln.
+ */
+export const CONSOLE_CLIENT_ID = 'kiln-console';
+export const consoleCallback = (base: string) => `${base}/console/oauth/callback`;
+const consoleClient = (base: string): OAuthClient => ({
+  id: CONSOLE_CLIENT_ID,
+  name: 'kiln console',
+  redirectUris: [consoleCallback(base)],
+  authMethod: 'none',
+  metadata: {},
+  createdAt: new Date(0).toISOString(),
+  secretHash: null,
+});
 const DOCUMENT_MAX_BYTES = 64 * 1024;
 const DOCUMENT_KEEP_MS = 5 * 60_000;
 const webUrl = z
@@ -132,8 +149,9 @@ export function createOAuthClients(deps: { store: OAuthStore; policy: AddressPol
       return { client, secret };
     },
 
-    /** The client of `id` (registered, or a metadata document's URL); null for none. */
-    async find(id: string): Promise<OAuthClient | null> {
+    /** The client of `id` (registered, a metadata document's URL, or the console of this kiln at `base`); null for none. */
+    async find(id: string, base: string): Promise<OAuthClient | null> {
+      if (id === CONSOLE_CLIENT_ID) return consoleClient(base);
       if (/^https?:\/\//.test(id) && URL.canParse(id)) return fromDocument(id);
       if (!/^ocl_[0-9a-f]{24}$/.test(id)) return null;
       return deps.store.findClient(id);

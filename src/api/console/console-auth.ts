@@ -15,33 +15,74 @@ import type { AppEnv } from '../context.js';
 const AAD = 'kiln console session';
 const LIFETIME_MS = 12 * 3600_000;
 
-export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: Context<AppEnv>) => string }) {
+/** What the cookie holds: a key, or an access token of kiln's own server and its refresh token (./console-oauth.ts). */
+interface Held {
+  key: string;
+  until: number;
+  refresh?: string;
+}
+
+/** kiln's own authorization server, as the console uses it for a person signed in through it. */
+export interface ConsoleTokens {
+  refresh(refreshToken: string): Promise<{ access_token: string; refresh_token: string }>;
+  revoke(token: string): Promise<void>;
+}
+
+export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: Context<AppEnv>) => string; tokens?: ConsoleTokens }) {
   const secure = (c: Context<AppEnv>) => deps.base(c).startsWith('https:');
   const name = (c: Context<AppEnv>) => (secure(c) ? '__Host-kiln-console' : 'kiln-console');
   const path = (c: Context<AppEnv>) => (secure(c) ? '/' : '/console');
+  // one refresh per refresh token at a time: a page and its live parts asking at once must not
+  // present it twice (a refresh token used twice revokes its grant)
+  const refreshing = new Map<string, Promise<{ access_token: string; refresh_token: string } | null>>();
 
-  async function principal(c: Context<AppEnv>): Promise<Principal | null> {
+  function hold(c: Context<AppEnv>, held: Held) {
+    const sealed = deps.secretBox.seal(JSON.stringify(held), AAD);
+    const maxAge = Math.max(1, Math.floor((held.until - Date.now()) / 1000));
+    setCookie(c, name(c), sealed, { httpOnly: true, sameSite: 'Strict', secure: secure(c), path: path(c), maxAge });
+  }
+  function held(c: Context<AppEnv>): Held | null {
     const sealed = getCookie(c, name(c));
     if (!sealed) return null;
     try {
-      const { key, until } = JSON.parse(deps.secretBox.open(sealed, AAD)) as { key: string; until: number };
-      if (!(until > Date.now())) return null;
-      return await deps.keys.authenticate(key);
+      const h = JSON.parse(deps.secretBox.open(sealed, AAD)) as Held;
+      return h.until > Date.now() ? h : null;
     } catch {
       return null; // not a cookie of this kiln's (another secrets key, or made up)
     }
   }
 
+  async function principal(c: Context<AppEnv>): Promise<Principal | null> {
+    const h = held(c);
+    if (!h) return null;
+    const who = await deps.keys.authenticate(h.key);
+    if (who || !h.refresh || !deps.tokens) return who;
+    // an access token of kiln's own server that ran out: its refresh token gets the next
+    const { tokens } = deps;
+    let next = refreshing.get(h.refresh);
+    if (!next) {
+      next = tokens.refresh(h.refresh).catch(() => null);
+      refreshing.set(h.refresh, next);
+      void next.finally(() => setTimeout(() => refreshing.delete(h.refresh!), 10_000).unref());
+    }
+    const fresh = await next;
+    if (!fresh) return null;
+    hold(c, { key: fresh.access_token, refresh: fresh.refresh_token, until: h.until });
+    return deps.keys.authenticate(fresh.access_token);
+  }
+
   return {
-    /** The key's principal once it is signed in; null for a key that is not one, or may not read. */
-    async signIn(c: Context<AppEnv>, key: string): Promise<Principal | null> {
+    /** The key's (or token's) principal once it is signed in; null for one that is not, or may not read. */
+    async signIn(c: Context<AppEnv>, key: string, refresh?: string): Promise<Principal | null> {
       const who = await deps.keys.authenticate(key);
       if (!who || !allows(who, 'read')) return null;
-      const sealed = deps.secretBox.seal(JSON.stringify({ key, until: Date.now() + LIFETIME_MS }), AAD);
-      setCookie(c, name(c), sealed, { httpOnly: true, sameSite: 'Strict', secure: secure(c), path: path(c), maxAge: LIFETIME_MS / 1000 });
+      hold(c, { key, until: Date.now() + LIFETIME_MS, ...(refresh ? { refresh } : {}) });
       return who;
     },
-    signOut(c: Context<AppEnv>): void {
+    /** Forgets the cookie; a grant of kiln's own server it held is revoked too. */
+    async signOut(c: Context<AppEnv>): Promise<void> {
+      const h = held(c);
+      if (h?.refresh && deps.tokens) await deps.tokens.revoke(h.refresh).catch(() => {});
       deleteCookie(c, name(c), { path: path(c), secure: secure(c) });
     },
     /** Pages behind it: a visitor not signed in is sent to the sign-in page, back here after. */

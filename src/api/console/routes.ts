@@ -11,6 +11,8 @@ import { rateLimiter } from 'hono-rate-limiter';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Logger } from 'pino';
 import type { Keys } from '../../access/keys.js';
+import type { AuthorizationServer } from '../../access/oauth/authorization-server.js';
+import { CONSOLE_CLIENT_ID } from '../../access/oauth/clients.js';
 import type { Config } from '../../config.js';
 import type { Execute } from '../../execution/executor.js';
 import type { ExecutionStatuses } from '../../invocations/execution-status.js';
@@ -29,6 +31,7 @@ import { describeError } from '../error-response.js';
 import { setPageHeaders } from '../page-headers.js';
 import { publicBase } from '../oauth/resource.js';
 import { consoleAuth } from './console-auth.js';
+import { consoleOAuthRoutes } from './console-oauth.js';
 import { type ConsoleKit, type PageStatus, wantsFragment } from './console-kit.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
@@ -52,10 +55,12 @@ const safeNext = (next: string | undefined) =>
   next && /^\/console\/[A-Za-z0-9_/?&=%.:+-]*$/.test(next) && !next.startsWith('//') ? next : '/console/executions';
 
 /** The pages a visitor who is not signed in may open. */
-const OPEN = new Set(['/console/sign-in', '/console/sign-out']);
+const OPEN = new Set(['/console/sign-in', '/console/sign-out', '/console/oauth/start', '/console/oauth/callback']);
 
 export function consoleRoutes(deps: {
   keys: Keys;
+  /** kiln's own authorization server, when it is one: a person may sign in through its consent page. */
+  authorizationServer: AuthorizationServer | null;
   secretBox: SecretBox;
   statuses: ExecutionStatuses;
   tools: Tools;
@@ -71,7 +76,14 @@ export function consoleRoutes(deps: {
 }) {
   const app = createRouter();
   const base = (c: Context<AppEnv>) => publicBase(c, deps.settings);
-  const auth = consoleAuth({ keys: deps.keys, secretBox: deps.secretBox, base });
+  const server = deps.authorizationServer;
+  const tokens = server && {
+    refresh: (refreshToken: string) => server.grants.refresh({ refreshToken, clientId: CONSOLE_CLIENT_ID }),
+    revoke: (token: string) => server.grants.revoke(token, CONSOLE_CLIENT_ID),
+  };
+  const auth = consoleAuth({ keys: deps.keys, secretBox: deps.secretBox, base, ...(tokens ? { tokens } : {}) });
+  const signInPage = (c: Context<AppEnv>, next: string, error?: string) =>
+    SignInPage({ csrf: csrf.token(c), next, oauth: !!server, ...(error ? { error } : {}) });
   const csrf = createCsrf({ secretBox: deps.secretBox, purpose: 'console', base, name: 'kiln-console-csrf', path: '/console' });
   const html = (c: Context<AppEnv>, body: unknown, status: PageStatus = 200) => c.html(`<!doctype html>${String(body)}`, status);
   const signedIn = (c: Context<AppEnv>) => c.get('principal') as AppEnv['Variables']['principal'] | undefined;
@@ -118,23 +130,24 @@ export function consoleRoutes(deps: {
   app.use('/console/*', secureHeaders, limitBody(16 * 1024));
   app.use('/console/*', (c, next) => (OPEN.has(c.req.path) ? next() : auth.required(c, next)));
   app.get('/console', (c) => c.redirect('/console/executions', 303));
-  app.get('/console/sign-in', (c) => html(c, SignInPage({ csrf: csrf.token(c), next: safeNext(c.req.query('next')) })));
+  app.get('/console/sign-in', (c) => html(c, signInPage(c, safeNext(c.req.query('next')))));
   app.post('/console/sign-in', signInLimit, async (c) => {
     const form = new URLSearchParams(await c.req.text());
     const next = safeNext(form.get('next') ?? undefined);
     if (!csrf.holds(c, form.get('csrf') ?? undefined))
-      return html(c, SignInPage({ csrf: csrf.token(c), next, error: 'This form expired or came from another site; try again.' }), 403);
+      return html(c, signInPage(c, next, 'This form expired or came from another site; try again.'), 403);
     if (!(await auth.signIn(c, form.get('key') ?? '')))
-      return html(c, SignInPage({ csrf: csrf.token(c), next, error: 'That is not a kiln key that may read this project.' }), 401);
+      return html(c, signInPage(c, next, 'That is not a kiln key that may read this project.'), 401);
     return c.redirect(next, 303);
   });
   app.post('/console/sign-out', async (c) => {
     const form = new URLSearchParams(await c.req.text());
     if (!csrf.holds(c, form.get('csrf') ?? undefined)) return c.text('This form expired or came from another site.', 403);
-    auth.signOut(c);
+    await auth.signOut(c);
     return c.redirect('/console/sign-in', 303);
   });
 
+  if (server) consoleOAuthRoutes(app, kit, { server, auth, secretBox: deps.secretBox, base, safeNext });
   executionRoutes(app, kit, deps.statuses);
   toolRoutes(app, kit, { tools: deps.tools, execute: deps.execute });
   secretRoutes(app, kit, { secrets: deps.secrets });

@@ -70,7 +70,7 @@ export function authorizeRoutes(deps: {
   async function read(c: Context<AppEnv>, given: Map<string, string>): Promise<AuthorizationRequest> {
     const clientId = given.get('client_id');
     const client = clientId
-      ? await server.clients.find(clientId).catch((e: unknown) => Promise.reject(new Refused((e as Error).message)))
+      ? await server.clients.find(clientId, issuer(c)).catch((e: unknown) => Promise.reject(new Refused((e as Error).message)))
       : null;
     if (!client) throw new Refused('client_id: no such client is registered with this kiln.');
     const asked = given.get('redirect_uri');

@@ -139,11 +139,11 @@ export function authorizationServerRoutes(deps: {
   app.post('/oauth/authorize', consent.submit);
   app.post(
     '/oauth/token',
-    oauthJson((c) => tokenEndpoint(server, c)),
+    oauthJson((c) => tokenEndpoint(server, c, publicBase(c, deps.settings))),
   );
   app.post(
     '/oauth/revoke',
-    oauthJson((c) => revocationEndpoint(server, c)),
+    oauthJson((c) => revocationEndpoint(server, c, publicBase(c, deps.settings))),
   );
   return app;
 }

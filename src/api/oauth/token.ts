@@ -34,7 +34,12 @@ export async function formOf(c: Context<AppEnv>, repeatable: readonly string[] =
 }
 
 /** The client a request is from, authenticated: Basic (RFC 6749 §2.3.1) or client_id (and secret) in the form. */
-export async function clientOf(server: AuthorizationServer, c: Context<AppEnv>, form: Map<string, string>): Promise<OAuthClient> {
+export async function clientOf(
+  server: AuthorizationServer,
+  c: Context<AppEnv>,
+  form: Map<string, string>,
+  base: string,
+): Promise<OAuthClient> {
   let id = form.get('client_id');
   let secret = form.get('client_secret');
   const basic = /^Basic\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
@@ -49,16 +54,16 @@ export async function clientOf(server: AuthorizationServer, c: Context<AppEnv>, 
     if (form.has('client_secret')) throw new OAuthError('invalid_request', 'client_secret: given in both the header and the body');
   }
   if (!id) throw new OAuthError('invalid_client', 'client_id: required');
-  const client = await server.clients.find(id);
+  const client = await server.clients.find(id, base);
   if (!client) throw new OAuthError('invalid_client', 'client_id: no such client');
   server.clients.authenticate(client, secret);
   return client;
 }
 
 /** POST /oauth/token */
-export async function tokenEndpoint(server: AuthorizationServer, c: Context<AppEnv>) {
+export async function tokenEndpoint(server: AuthorizationServer, c: Context<AppEnv>, base: string) {
   const form = await formOf(c);
-  const client = await clientOf(server, c, form);
+  const client = await clientOf(server, c, form, base);
   const grantType = form.get('grant_type');
   const optional = (name: string) => form.get(name) ?? undefined;
   let answer: Awaited<ReturnType<AuthorizationServer['grants']['exchangeCode']>>;
@@ -82,9 +87,9 @@ export async function tokenEndpoint(server: AuthorizationServer, c: Context<AppE
 }
 
 /** POST /oauth/revoke (RFC 7009): 200 whether or not the token was live, so that nothing is learned. */
-export async function revocationEndpoint(server: AuthorizationServer, c: Context<AppEnv>) {
+export async function revocationEndpoint(server: AuthorizationServer, c: Context<AppEnv>, base: string) {
   const form = await formOf(c);
-  const client = await clientOf(server, c, form);
+  const client = await clientOf(server, c, form, base);
   const token = form.get('token');
   if (!token) throw new OAuthError('invalid_request', 'token: required');
   await server.grants.revoke(token, client.id);
