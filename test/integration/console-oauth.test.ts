@@ -91,12 +91,35 @@ describe('the console signed in through the consent page', () => {
     await context.close();
   });
 
-  it('refuses a callback this browser did not start, and a declined consent', { timeout: 60_000 }, async () => {
+  it('refuses a callback this browser did not start, a state not its own, a code sent elsewhere, and a declined consent', {
+    timeout: 60_000,
+  }, async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const forged = await page.goto(`${kiln.url}/console/oauth/callback?code=koa_x&state=made-up`);
     expect(forged?.status()).toBe(400);
     expect(await page.locator('[role=alert]').innerText()).toContain('not started here');
+    // a flow this browser started, answered with a state not its own (in characters of any width): a page, not an error
+    await page.goto(`${kiln.url}/console/oauth/start`);
+    const odd = await page.goto(
+      `${kiln.url}/console/oauth/callback?code=koa_x&state=${encodeURIComponent('é'.repeat(22))}&iss=${encodeURIComponent(kiln.url)}`,
+    );
+    expect(odd?.status()).toBe(400);
+    // the console's client sends codes to the console's callback alone: not to another port of this host
+    const elsewhere = new URL(kiln.url);
+    elsewhere.port = String(Number(elsewhere.port) + 1);
+    const other = await fetch(
+      `${kiln.url}/oauth/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: 'kiln-console',
+        redirect_uri: `${elsewhere.origin}/console/oauth/callback`,
+        code_challenge: 'A'.repeat(43),
+        code_challenge_method: 'S256',
+      })}`,
+      { redirect: 'manual' },
+    );
+    expect(other.status).toBe(400);
+    expect(await other.text()).toContain('redirect_uri: not one the client registered');
     await throughConsent(page, await oneTimeCode(), ['read'], 'Deny');
     await page.waitForURL(/\/console\/oauth\/callback/);
     expect(await page.locator('[role=alert]').innerText()).toContain('declined');

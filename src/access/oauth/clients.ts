@@ -20,6 +20,8 @@ import { redirectUriProblem } from './redirect-uris.js';
 export type OAuthClient = OAuthClientRecord & {
   secretHash: string | null /** a metadata document's: its host, as the consent page shows it */;
   documentHost?: string;
+  /** Its redirect URI is matched exactly (kiln's console): no other loopback port, as native apps get. */
+  exactRedirect?: true;
 };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -39,6 +41,7 @@ const consoleClient = (base: string): OAuthClient => ({
   metadata: {},
   createdAt: new Date(0).toISOString(),
   secretHash: null,
+  exactRedirect: true,
 });
 const DOCUMENT_MAX_BYTES = 64 * 1024;
 const DOCUMENT_KEEP_MS = 5 * 60_000;

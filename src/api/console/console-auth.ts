@@ -8,11 +8,14 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Keys } from '../../access/keys.js';
+import { OAuthError } from '../../access/oauth/oauth-error.js';
 import { allows, type Principal } from '../../access/scopes.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { AppEnv } from '../context.js';
 
 const AAD = 'kiln console session';
+/** How long requests holding the same cookie share one refresh (a page and its live parts at once). */
+const REFRESH_SHARED_MS = 60_000;
 const LIFETIME_MS = 12 * 3600_000;
 
 /** What the cookie holds: a key, or an access token of kiln's own server and its refresh token (./console-oauth.ts). */
@@ -52,23 +55,30 @@ export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: 
     }
   }
 
-  async function principal(c: Context<AppEnv>): Promise<Principal | null> {
+  /**
+   * Who the cookie signs in, and the cookie's next content when its access token had run out and
+   * was refreshed: it is set once the page is answered (so that a response made whole by its
+   * handler, a stream or a download, carries it too).
+   */
+  async function principal(c: Context<AppEnv>): Promise<{ who: Principal | null; fresh?: Held }> {
     const h = held(c);
-    if (!h) return null;
+    if (!h) return { who: null };
     const who = await deps.keys.authenticate(h.key);
-    if (who || !h.refresh || !deps.tokens) return who;
-    // an access token of kiln's own server that ran out: its refresh token gets the next
+    if (who || !h.refresh || !deps.tokens) return { who };
     const { tokens } = deps;
     let next = refreshing.get(h.refresh);
     if (!next) {
-      next = tokens.refresh(h.refresh).catch(() => null);
+      // a refresh token kiln refuses (spent, revoked, run out) signs out; a database away is an error
+      next = tokens.refresh(h.refresh).catch((err: unknown) => (err instanceof OAuthError ? null : Promise.reject(err)));
       refreshing.set(h.refresh, next);
-      void next.finally(() => setTimeout(() => refreshing.delete(h.refresh!), 10_000).unref());
+      void next.catch(() => null).finally(() => setTimeout(() => refreshing.delete(h.refresh!), REFRESH_SHARED_MS).unref());
     }
-    const fresh = await next;
-    if (!fresh) return null;
-    hold(c, { key: fresh.access_token, refresh: fresh.refresh_token, until: h.until });
-    return deps.keys.authenticate(fresh.access_token);
+    const pair = await next;
+    if (!pair) return { who: null };
+    return {
+      who: await deps.keys.authenticate(pair.access_token),
+      fresh: { key: pair.access_token, refresh: pair.refresh_token, until: h.until },
+    };
   }
 
   return {
@@ -76,6 +86,9 @@ export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: 
     async signIn(c: Context<AppEnv>, key: string, refresh?: string): Promise<Principal | null> {
       const who = await deps.keys.authenticate(key);
       if (!who || !allows(who, 'read')) return null;
+      // a grant this browser held before is let go, not left alive for its refresh token's days
+      const before = held(c);
+      if (before?.refresh && deps.tokens) await deps.tokens.revoke(before.refresh).catch(() => {});
       hold(c, { key, until: Date.now() + LIFETIME_MS, ...(refresh ? { refresh } : {}) });
       return who;
     },
@@ -87,7 +100,7 @@ export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: 
     },
     /** Pages behind it: a visitor not signed in is sent to the sign-in page, back here after. */
     required: (async (c, next) => {
-      const who = await principal(c);
+      const { who, fresh } = await principal(c);
       if (!who) {
         // the page's script asking for a fragment or a stream: no page to send it to
         if (c.req.header('kiln-fragment') || /text\/event-stream/.test(c.req.header('accept') ?? '')) return c.text('Signed out.', 401);
@@ -97,6 +110,7 @@ export function consoleAuth(deps: { keys: Keys; secretBox: SecretBox; base: (c: 
       c.set('principal', who);
       c.set('project', who.project);
       await next();
+      if (fresh) hold(c, fresh);
     }) as MiddlewareHandler<AppEnv>,
   };
 }

@@ -75,8 +75,8 @@ export function authorizeRoutes(deps: {
     if (!client) throw new Refused('client_id: no such client is registered with this kiln.');
     const asked = given.get('redirect_uri');
     const redirectUri = asked ?? (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
-    if (!redirectUri || !client.redirectUris.some((r) => redirectUriMatches(r, redirectUri)))
-      throw new Refused('redirect_uri: not one the client registered.');
+    const matches = (r: string) => (client.exactRedirect ? r === redirectUri : redirectUriMatches(r, redirectUri!));
+    if (!redirectUri || !client.redirectUris.some(matches)) throw new Refused('redirect_uri: not one the client registered.');
     const params = Object.fromEntries(CARRIED.flatMap((n) => (given.has(n) ? [[n, given.get(n)!]] : [])));
     const request = { client, redirectUri, redirectGiven: asked !== undefined, state: given.get('state'), params };
     if (given.get('response_type') !== 'code')
