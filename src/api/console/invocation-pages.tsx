@@ -5,7 +5,7 @@
  */
 import type { InvocationRecord } from '../../store/invocations/records.js';
 import type { Who } from './console-kit.js';
-import { Layout, Said, utc } from './layout.js';
+import { Layout, PostButton, Said, utc } from './layout.js';
 
 const open = (i: InvocationRecord) => i.status === 'queued' || i.status === 'running';
 
@@ -53,12 +53,7 @@ export function InvocationsTable(props: { csrf: string; invocations: InvocationR
                 <td>{webhookOf(i)}</td>
                 <td>
                   {open(i) ? (
-                    <form method="post" action={`/console/invocations/${i.id}/cancel`}>
-                      <input type="hidden" name="csrf" value={props.csrf} />
-                      <button type="submit" aria-label={`Cancel ${i.id}`}>
-                        Cancel
-                      </button>
-                    </form>
+                    <PostButton action={`/console/invocations/${i.id}/cancel`} csrf={props.csrf} label="Cancel" what={i.id} />
                   ) : null}
                 </td>
               </tr>

@@ -92,3 +92,13 @@ export const Said = (props: { text: string; error: boolean }) => (
 
 /** An RFC 3339 time as the console shows it: to the second, in UTC. */
 export const utc = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '');
+
+/** A button that posts a signed form of its own (delete, end, cancel), named for what it acts on. */
+export const PostButton = (props: { action: string; csrf: string; label: string; what: string }) => (
+  <form method="post" action={props.action}>
+    <input type="hidden" name="csrf" value={props.csrf} />
+    <button type="submit" aria-label={`${props.label} ${props.what}`}>
+      {props.label}
+    </button>
+  </form>
+);

@@ -118,13 +118,12 @@ export function consoleRoutes(deps: {
   app.onError((err, c) => {
     const { error, status, headers } = describeError(err, c, deps.log);
     for (const [name, value] of Object.entries(headers)) c.header(name, value);
-    const res = kit.page(
+    // (its security headers are set around it, by secureHeaders, as on every console page)
+    return kit.page(
       c,
       error.code === 'INTERNAL' ? 'kiln failed to answer this page; its log says why.' : error.message,
       status as PageStatus,
     );
-    setPageHeaders(c, { style: CONSOLE_STYLE_HASH, script: CONSOLE_SCRIPT_HASH });
-    return res;
   });
   app.use('/console', secureHeaders);
   app.use('/console/*', secureHeaders, limitBody(16 * 1024));

@@ -5,7 +5,7 @@
  */
 import type { SecretRecord } from '../../store/store.js';
 import type { Who } from './console-kit.js';
-import { Layout, Said, utc } from './layout.js';
+import { Layout, PostButton, Said, utc } from './layout.js';
 
 export function SecretsPage(props: { who: Who; csrf: string; secrets: SecretRecord[]; said?: { text: string; error: boolean } }) {
   return (
@@ -43,12 +43,7 @@ export function SecretsPage(props: { who: Who; csrf: string; secrets: SecretReco
                   </form>
                 </td>
                 <td>
-                  <form method="post" action={`/console/secrets/${s.id}/delete`}>
-                    <input type="hidden" name="csrf" value={props.csrf} />
-                    <button type="submit" aria-label={`Delete ${s.name}`}>
-                      Delete
-                    </button>
-                  </form>
+                  <PostButton action={`/console/secrets/${s.id}/delete`} csrf={props.csrf} label="Delete" what={s.name} />
                 </td>
               </tr>
             ))}

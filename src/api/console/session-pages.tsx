@@ -9,7 +9,7 @@ import type { FileDetail } from '../../sessions/session-files.js';
 import { creatorOf } from '../../sessions/session-open.js';
 import type { SessionRecord } from '../../store/sessions/records.js';
 import type { Who } from './console-kit.js';
-import { Layout, Said, utc } from './layout.js';
+import { Layout, PostButton, Said, utc } from './layout.js';
 
 /** The list itself: the fragment the live script fetches again. */
 export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; status: string; now: string }) {
@@ -46,12 +46,12 @@ export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; 
                 <td>{s.status === 'ended' ? '' : utc(s.expiresAt)}</td>
                 <td>
                   {s.status === 'ended' ? null : (
-                    <form method="post" action={`/console/sessions/${s.id}/end${props.status ? `?status=${props.status}` : ''}`}>
-                      <input type="hidden" name="csrf" value={props.csrf} />
-                      <button type="submit" aria-label={`End ${s.id}`}>
-                        End
-                      </button>
-                    </form>
+                    <PostButton
+                      action={`/console/sessions/${s.id}/end${props.status ? `?status=${props.status}` : ''}`}
+                      csrf={props.csrf}
+                      label="End"
+                      what={s.id}
+                    />
                   )}
                 </td>
               </tr>
