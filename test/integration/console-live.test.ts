@@ -191,6 +191,31 @@ describe("the console's sessions and invocations", () => {
     }
   });
 
+  it('fits a phone: no page is wider than the screen', { timeout: 60_000 }, async () => {
+    const context = await signedIn(browser, kiln.url, TEST_KEY);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 375, height: 740 });
+    const [run] = (await kiln.request('GET', '/v1/executions?limit=1')).body.data as { id: string }[];
+    for (const path of [
+      `/console/executions/${run!.id}`,
+      '/console/executions',
+      '/console/sessions',
+      `/console/sessions/${session}`,
+      '/console/invocations',
+      '/console/health',
+      '/console/tools',
+      '/console/secrets',
+      '/console/runtimes',
+    ]) {
+      await page.goto(kiln.url + path);
+      const [wide, screen] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      expect(wide, path).toBeLessThanOrEqual(screen! + 1);
+    }
+    await page.goto(`${kiln.url}/console/sessions`);
+    await screenshot(page, 'sessions-phone');
+    await context.close();
+  });
+
   it('passes axe-core with no serious violations on the sessions, invocations and health pages', { timeout: 60_000 }, async () => {
     const context = await signedIn(browser, kiln.url, TEST_KEY, { bypassCSP: true });
     const page = await context.newPage();

@@ -33,9 +33,15 @@ export function InvocationsTable(props: { csrf: string; invocations: InvocationR
             <tr>
               <th scope="col">Invocation</th>
               <th scope="col">Status</th>
-              <th scope="col">Surface</th>
-              <th scope="col">Accepted</th>
-              <th scope="col">Ended</th>
+              <th scope="col" class="opt">
+                Surface
+              </th>
+              <th scope="col" class="opt">
+                Accepted
+              </th>
+              <th scope="col" class="opt">
+                Ended
+              </th>
               <th scope="col">Webhook</th>
               <th scope="col">Cancel</th>
             </tr>
@@ -47,9 +53,9 @@ export function InvocationsTable(props: { csrf: string; invocations: InvocationR
                   <a href={`/console/executions/${i.id}`}>{i.id}</a>
                 </td>
                 <td>{i.reason ? `${i.status}: ${i.reason}` : i.status}</td>
-                <td>{i.via}</td>
-                <td>{utc(i.createdAt)}</td>
-                <td>{utc(i.endedAt)}</td>
+                <td class="opt">{i.via}</td>
+                <td class="opt">{utc(i.createdAt)}</td>
+                <td class="opt">{utc(i.endedAt)}</td>
                 <td>{webhookOf(i)}</td>
                 <td>
                   {open(i) ? (

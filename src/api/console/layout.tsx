@@ -19,12 +19,12 @@ th{font-weight:600;background:#f0f0ec}td.num{text-align:right;font-variant-numer
 form.filters label{display:flex;flex-direction:column;font-size:.85rem}input,select,button{font:inherit;padding:.35rem .5rem;border:1px solid #777;border-radius:4px;background:#fff}
 button{cursor:pointer;background:#1b1b1b;color:#fff;border-color:#1b1b1b}pre{background:#f3f3ef;border:1px solid #ddd;padding:.6rem;overflow:auto;max-height:30rem;white-space:pre-wrap;word-break:break-word}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
-.note{color:#555;font-size:.9rem}.status-building,.status-pending{color:#8a5a00}.status-succeeded{color:#176b2c}.status-failed,.status-cancelled{color:#a11}.error{color:#a11;font-weight:600}.pager{margin-top:1rem}
+h1,h2,td,dd,p{overflow-wrap:anywhere}button{white-space:nowrap;overflow-wrap:normal}input,select{max-width:100%}.note{color:#555;font-size:.9rem}.status-building,.status-pending{color:#8a5a00}.status-succeeded{color:#176b2c}.status-failed,.status-cancelled{color:#a11}.error{color:#a11;font-weight:600}.pager{margin-top:1rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem;margin-top:1rem}figure.chart{margin:0;background:#fff;border:1px solid #ddd;padding:.5rem}
 svg.chart{width:100%;height:auto}svg .axis{stroke:#777}svg .tick{font-size:11px;fill:#444}svg polyline{stroke-width:2}caption{text-align:left;font-weight:600;padding:.3rem 0}
 .s0{stroke:#0b57a4}.s1{stroke:#b3261e}.s2{stroke:#176b2c}.s3{stroke:#8a5a00}.k0{background:#0b57a4}.k1{background:#b3261e}.k2{background:#176b2c}.k3{background:#8a5a00}
 .legend{list-style:none;display:flex;flex-wrap:wrap;gap:1rem;padding:0;margin:.3rem 0 0;font-size:.85rem}.key{display:inline-block;width:1rem;height:.25rem;vertical-align:middle}
-@media (max-width:40rem){table.log th:nth-child(n+5),table.log td:nth-child(n+5){display:none}}`;
+@media (max-width:40rem){.opt{display:none}table.log th:nth-child(n+5),table.log td:nth-child(n+5){display:none}}`;
 
 /** The CSP hash of the console's one style element. */
 export const CONSOLE_STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).digest('base64')}'`;

@@ -26,9 +26,15 @@ export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; 
             <tr>
               <th scope="col">Session</th>
               <th scope="col">Status</th>
-              <th scope="col">Language</th>
-              <th scope="col">Made by</th>
-              <th scope="col">Last active</th>
+              <th scope="col" class="opt">
+                Language
+              </th>
+              <th scope="col" class="opt">
+                Made by
+              </th>
+              <th scope="col" class="opt">
+                Last active
+              </th>
               <th scope="col">Idle deadline</th>
               <th scope="col">End</th>
             </tr>
@@ -40,9 +46,9 @@ export function SessionsTable(props: { csrf: string; sessions: SessionRecord[]; 
                   <a href={`/console/sessions/${s.id}`}>{s.id}</a>
                 </td>
                 <td>{s.status === 'ended' ? `ended (${s.endReason ?? '?'})` : s.status}</td>
-                <td>{s.language}</td>
-                <td>{creatorOf(s)?.name ?? ''}</td>
-                <td>{utc(s.lastActiveAt)}</td>
+                <td class="opt">{s.language}</td>
+                <td class="opt">{creatorOf(s)?.name ?? ''}</td>
+                <td class="opt">{utc(s.lastActiveAt)}</td>
                 <td>{s.status === 'ended' ? '' : utc(s.expiresAt)}</td>
                 <td>
                   {s.status === 'ended' ? null : (
