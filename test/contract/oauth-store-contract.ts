@@ -70,6 +70,33 @@ export function describeOAuthStoreContract(name: string, open: () => Promise<Sto
       expect(await store.oauth.findToken(token.id)).not.toBeNull();
     });
 
+    it('prunes clients registered long ago that no grant names, and keeps the others', async () => {
+      const client = (createdAt: string) => ({
+        id: newId('ocl'),
+        name: 'c',
+        redirectUris: ['https://a.test/cb'],
+        authMethod: 'none' as const,
+        metadata: {},
+        createdAt,
+      });
+      const long = new Date(Date.now() - 10 * 86_400_000).toISOString();
+      const [abandoned, used, fresh] = [client(long), client(long), client(new Date().toISOString())];
+      for (const c of [abandoned, used, fresh]) await store.oauth.createClient(c, null);
+      await store.oauth.createGrant({
+        id: newId('grant'),
+        project,
+        clientId: used.id,
+        clientName: 'c',
+        scopes: ['read'],
+        createdAt: long,
+        revokedAt: long, // even revoked, the grant names it: its history stays readable
+      });
+      expect(await store.oauth.pruneClients(new Date(Date.now() - 7 * 86_400_000).toISOString())).toBe(1);
+      expect(await store.oauth.findClient(abandoned.id)).toBeNull();
+      expect(await store.oauth.findClient(used.id)).not.toBeNull();
+      expect(await store.oauth.findClient(fresh.id)).not.toBeNull();
+    });
+
     it('issues a pair for a code with PKCE, rotates refresh tokens, and revokes the grant on reuse', async () => {
       const grants = createOAuthGrants({ store: store.oauth, accessSeconds: 60, refreshDays: 1 });
       const verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';

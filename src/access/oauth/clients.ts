@@ -45,6 +45,13 @@ const consoleClient = (base: string): OAuthClient => ({
 });
 const DOCUMENT_MAX_BYTES = 64 * 1024;
 const DOCUMENT_KEEP_MS = 5 * 60_000;
+/**
+ * A client registered this long ago that no person ever consented to is dropped: registration is
+ * open to anyone (RFC 7591), so what is never used must not pile up. Looked for at most hourly, as
+ * registrations come. A client dropped this way that comes back registers again.
+ */
+const UNUSED_CLIENT_MS = 7 * 86_400_000;
+const PRUNE_EVERY_MS = 60 * 60_000;
 const webUrl = z
   .string()
   .max(2000)
@@ -94,6 +101,7 @@ function accept(body: unknown) {
 
 export function createOAuthClients(deps: { store: OAuthStore; policy: AddressPolicy; allowHttp: boolean; log?: Logger }) {
   const documents = new Map<string, { client: OAuthClient; until: number }>();
+  let prunedAt = 0;
 
   /** A client id that is a URL: its metadata document, fetched (or remembered a few minutes). */
   async function fromDocument(id: string): Promise<OAuthClient | null> {
@@ -149,6 +157,13 @@ export function createOAuthClients(deps: { store: OAuthStore; policy: AddressPol
         createdAt: new Date().toISOString(),
       };
       await deps.store.createClient(client, secret === null ? null : sha256(secret));
+      const now = Date.now();
+      if (now - prunedAt > PRUNE_EVERY_MS) {
+        prunedAt = now;
+        void deps.store
+          .pruneClients(new Date(now - UNUSED_CLIENT_MS).toISOString())
+          .catch((err: unknown) => deps.log?.warn({ err: String(err) }, 'oauth: could not prune unused clients'));
+      }
       return { client, secret };
     },
 

@@ -148,4 +148,15 @@ export class KyselyOAuthStore implements OAuthStore {
     const result = await this.db.deleteFrom('oauth_tokens').where('expires_at', '<', before).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+
+  async pruneClients(before: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('oauth_clients')
+      .where('created_at', '<', before)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('oauth_grants').select('oauth_grants.id').whereRef('oauth_grants.client_id', '=', 'oauth_clients.id'))),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }

@@ -55,4 +55,6 @@ export interface OAuthStore {
   useToken(id: string, at: string): Promise<boolean>;
   /** Deletes tokens that expired before `before`; how many. */
   pruneTokens(before: string): Promise<number>;
+  /** Deletes clients registered before `before` that no grant names (registered, never consented to); how many. */
+  pruneClients(before: string): Promise<number>;
 }
