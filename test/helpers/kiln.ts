@@ -79,6 +79,15 @@ export async function testContainers(all = true) {
 }
 
 /** Removes this run's containers, and those of earlier test runs whose process is gone; never another live run's. */
+/** Removes the runtime images this run built (their keys hold the run's random source ports: no other run shares them). */
+export async function removeTestImages(): Promise<void> {
+  for (const image of await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } }))
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
+}
+
 export async function removeTestContainers(): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: ['kiln.managed=true'] } });
   const alive = (pid: number) => {

@@ -5,7 +5,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, screenshot, seriousViolations, signedIn } from '../helpers/browser.js';
-import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
+import { removeTestImages, startTestKiln, TEST_KEY, type TestKiln } from '../helpers/kiln.js';
 import { type PackageSource, startPythonIndex } from '../helpers/package-sources.js';
 
 const OTHER_KEY = 'console-runtimes-other-project-0123';
@@ -41,11 +41,7 @@ afterAll(async () => {
   await browser?.close();
   await kiln?.close();
   await py?.close();
-  for (const image of await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } }))
-    await docker
-      .getImage(image.Id)
-      .remove({ force: true })
-      .catch(() => {});
+  await removeTestImages();
 });
 
 describe("the console's runtimes", () => {

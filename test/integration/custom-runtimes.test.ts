@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { startNpmRegistry, startPythonIndex, type PackageSource } from '../helpers/package-sources.js';
-import { docker, startTestKiln, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, type TestKiln } from '../helpers/kiln.js';
+import { docker, removeTestImages, startTestKiln, TEST_INSTANCE, TEST_KEY, TEST_OCI_RUNTIME, type TestKiln } from '../helpers/kiln.js';
 import { EVIL_POSTINSTALL } from '../fixtures/hostile/evil-postinstall.js';
 
 /**
@@ -87,12 +87,7 @@ afterAll(async () => {
   await kiln?.close();
   await py?.close();
   await npm?.close();
-  // the images this run built (their keys hold the run's random source ports: no other run shares them)
-  for (const image of await docker.listImages({ filters: { label: [`kiln.instance=${TEST_INSTANCE}`] } }))
-    await docker
-      .getImage(image.Id)
-      .remove({ force: true })
-      .catch(() => {});
+  await removeTestImages();
 });
 
 describe('a Python runtime from a requirements.txt on a mirror', () => {
